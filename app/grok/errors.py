@@ -1,0 +1,235 @@
+"""The upstream client's exceptions, and the classification of upstream failures.
+
+Callers see only these types, never curl_cffi's. Every error carries a
+`failure_class` naming which layer broke, and `advice` saying what the operator
+should do about it; both end up in problem+json details and /status.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+
+# failure_class values (documented in the README's troubleshooting table)
+AUTH_EXPIRED = "auth_expired"
+ANTI_BOT = "anti_bot"
+STALE_CHALLENGE = "stale_challenge"
+CLOUDFLARE = "cloudflare_challenge"
+USAGE_LIMIT = "usage_limit"
+RATE_LIMITED = "rate_limited"
+ACCOUNT_BLOCKED = "account_blocked"
+PAYLOAD_OUTDATED = "payload_outdated"
+NOT_FOUND = "not_found"
+UPSTREAM = "upstream_error"
+TIMEOUT = "timeout"
+NETWORK = "network"
+STREAM = "stream_error"
+
+ADVICE = {
+    AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
+    "GROK_SSO_COOKIE and GROK_SSO_RW_COOKIE (see /setup).",
+    ANTI_BOT: "grok.com's anti-bot check rejected the request: the challenge values are probably "
+    "stale. Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
+    STALE_CHALLENGE: "grok.com shipped a new frontend build and the challenge values are stale. "
+    "Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
+    CLOUDFLARE: "Cloudflare answered with a browser challenge page: this IP address or TLS "
+    "fingerprint is being challenged. Try another network or set GROK_EXTRA_COOKIES with a "
+    "cf_clearance cookie obtained with the same User-Agent.",
+    USAGE_LIMIT: "The grok.com account reached its usage limit for this model; wait for the "
+    "limit window to reset or use another model.",
+    RATE_LIMITED: "grok.com is rate limiting this account; retry after the indicated delay.",
+    ACCOUNT_BLOCKED: "grok.com reports this account as blocked; it cannot be used until xAI "
+    "lifts the block.",
+    PAYLOAD_OUTDATED: "grok.com rejected the request format as outdated ('please update your "
+    "client'): the upstream protocol changed; update grok-web-api.",
+    NOT_FOUND: "The requested grok.com resource does not exist.",
+    UPSTREAM: "grok.com returned an error; retry later.",
+    TIMEOUT: "grok.com did not answer in time; retry later.",
+    NETWORK: "grok.com could not be reached: check this host's network, DNS and proxy settings.",
+    STREAM: "grok.com reported an error inside the answer stream.",
+}
+
+
+class GrokError(Exception):
+    """Base class of everything the upstream client raises."""
+
+    failure_class = UPSTREAM
+
+    def __init__(self, message: str, *, failure_class: str | None = None):
+        super().__init__(message)
+        self.message = message
+        if failure_class:
+            self.failure_class = failure_class
+
+    @property
+    def advice(self) -> str:
+        return ADVICE.get(self.failure_class, ADVICE[UPSTREAM])
+
+
+class ConfigurationError(GrokError):
+    """The client cannot send requests with the current settings (e.g. no cookie)."""
+
+    failure_class = "not_configured"
+
+
+class UpstreamHTTPError(GrokError):
+    """grok.com answered with a non-2xx status."""
+
+    def __init__(self, status: int, body: str, message: str | None = None, *, failure_class=None,
+                 content_type: str | None = None):
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        super().__init__(message or f"grok.com returned HTTP {status}", failure_class=failure_class)
+
+
+class AuthExpired(UpstreamHTTPError):
+    failure_class = AUTH_EXPIRED
+
+
+class AntiBotRejected(UpstreamHTTPError):
+    failure_class = ANTI_BOT
+
+
+class RateLimited(UpstreamHTTPError):
+    failure_class = RATE_LIMITED
+
+    def __init__(self, status: int, body: str, retry_after: float | None = None, **kw):
+        self.retry_after = retry_after
+        super().__init__(status, body, **kw)
+
+
+class NotFound(UpstreamHTTPError):
+    failure_class = NOT_FOUND
+
+
+class TransportError(GrokError):
+    """The request did not complete at the transport level."""
+
+    failure_class = NETWORK
+
+
+class UpstreamTimeout(TransportError):
+    failure_class = TIMEOUT
+
+
+class UpstreamConnectionError(TransportError):
+    """Connecting failed, or (dropped=True) the connection broke mid-response."""
+
+    def __init__(self, message: str, *, dropped: bool = False):
+        self.dropped = dropped
+        super().__init__(message)
+
+
+class StreamError(GrokError):
+    """An error reported inside the NDJSON stream, or a stream that cannot be parsed."""
+
+    failure_class = STREAM
+
+    def __init__(self, message: str, *, code=None, failure_class: str | None = None):
+        self.code = code
+        super().__init__(message, failure_class=failure_class)
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Retry-After as seconds: the delta-seconds form or an HTTP-date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(int(value))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def _error_code(body: str):
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict) and "code" in inner:
+            return inner.get("code")
+        return data.get("code")
+    return None
+
+
+def classify_text(text: str, code=None) -> str | None:
+    """The failure class a grok.com error message points at, if it is a known one."""
+    lower = text.lower()
+    if "just a moment" in lower and "<" in text:
+        return CLOUDFLARE
+    if "unauthenticated" in text or "Bad credentials" in text:
+        return AUTH_EXPIRED
+    if "blocked-user" in lower or "user is blocked" in lower:
+        return ACCOUNT_BLOCKED
+    if "page is out of date" in lower:
+        return STALE_CHALLENGE
+    if "update your client" in lower:
+        return PAYLOAD_OUTDATED
+    if "anti-bot" in lower:
+        return ANTI_BOT
+    if "usage limit" in lower:
+        return USAGE_LIMIT
+    if code == 8 or "too many requests" in lower or "resourceexhausted" in lower:
+        return RATE_LIMITED
+    return None
+
+
+def error_for_status(status: int, body: str, headers: dict[str, str] | None = None) -> UpstreamHTTPError:
+    """Map a non-2xx upstream answer onto the exception hierarchy.
+
+    Classification order follows reference-behaviour §2.4 (auth text first), refined
+    by the bodies grok.com is known to send (grok-wire §3.3).
+    """
+    headers = headers or {}
+    content_type = headers.get("content-type")
+    code = _error_code(body)
+    known = classify_text(body, code)
+    message = _upstream_message(body) or f"HTTP {status}"
+    if status == 429 or known in (RATE_LIMITED, USAGE_LIMIT) and status in (403, 429):
+        return RateLimited(status, body, parse_retry_after(headers.get("retry-after")),
+                           message=f"grok.com rate limited the request: {message}",
+                           failure_class=USAGE_LIMIT if known == USAGE_LIMIT else RATE_LIMITED,
+                           content_type=content_type)
+    if status in (401, 403):
+        if known == AUTH_EXPIRED:
+            return AuthExpired(status, body, "grok.com session cookies expired", content_type=content_type)
+        if known == CLOUDFLARE:
+            return AntiBotRejected(status, body, "Cloudflare challenge page instead of an answer",
+                                   failure_class=CLOUDFLARE, content_type=content_type)
+        if known in (ACCOUNT_BLOCKED, STALE_CHALLENGE):
+            return AntiBotRejected(status, body, f"grok.com refused the request: {message}",
+                                   failure_class=known, content_type=content_type)
+        if known == ANTI_BOT or code == 7:
+            return AntiBotRejected(status, body, f"Anti-bot rejected (HTTP {status}): {message}",
+                                   content_type=content_type)
+    if status == 404:
+        return NotFound(status, body, f"grok.com: not found ({message})", content_type=content_type)
+    return UpstreamHTTPError(status, body, f"grok.com returned HTTP {status}: {message}",
+                             failure_class=known if known == PAYLOAD_OUTDATED else None,
+                             content_type=content_type)
+
+
+def _upstream_message(body: str) -> str:
+    try:
+        data = json.loads(body)
+    except ValueError:
+        text = body.strip()
+        if text.startswith("<"):
+            return "HTML page"
+        return text[:300]
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"][:300]
+        if isinstance(data.get("message"), str):
+            return data["message"][:300]
+    return body.strip()[:300]

@@ -1,0 +1,63 @@
+import email.utils
+import time
+
+import pytest
+
+from app.grok import errors as e
+
+EXPIRED = '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}'
+ANTI_BOT = '{"error":{"code":7,"message":"Request rejected by anti-bot rules.","details":[]}}'
+MODEL_NOT_FOUND = '{"error":{"code":7,"message":"Model is not found","details":[]}}'
+BLOCKED = '{"code":7, "message":"User is blocked: Bot abuse - free tier account [WKE=unauthorized:blocked-user]", "details":[]}'
+OUT_OF_DATE = '{"code":7,"message":"This page is out of date. Please refresh.","details":[]}'
+OUTDATED_CLIENT = '{"code":3,"message":"Invalid request. Please update your client.","details":[]}'
+CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
+
+
+@pytest.mark.parametrize("status, body, cls, failure", [
+    (401, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
+    (403, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
+    (403, ANTI_BOT, e.AntiBotRejected, e.ANTI_BOT),
+    (403, "request blocked by anti-bot protection", e.AntiBotRejected, e.ANTI_BOT),
+    (403, MODEL_NOT_FOUND, e.AntiBotRejected, e.ANTI_BOT),  # "code":7 on 401/403 is anti-bot
+    (403, BLOCKED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
+    (403, OUT_OF_DATE, e.AntiBotRejected, e.STALE_CHALLENGE),
+    (403, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
+    (400, OUTDATED_CLIENT, e.UpstreamHTTPError, e.PAYLOAD_OUTDATED),
+    (404, '{"code":5,"message":"Not found"}', e.NotFound, e.NOT_FOUND),
+    (429, '{"error":{"code":8,"message":"Too many requests"}}', e.RateLimited, e.RATE_LIMITED),
+    (500, "oops", e.UpstreamHTTPError, e.UPSTREAM),
+    (502, "", e.UpstreamHTTPError, e.UPSTREAM),
+    (401, "nope", e.UpstreamHTTPError, e.UPSTREAM),
+])
+def test_status_classification(status, body, cls, failure):
+    err = e.error_for_status(status, body)
+    assert type(err) is cls
+    assert err.failure_class == failure
+    assert err.status == status
+    assert err.advice
+
+
+def test_expired_is_not_anti_bot_and_model_not_found_not_auth():
+    assert not isinstance(e.error_for_status(403, MODEL_NOT_FOUND), e.AuthExpired)
+    assert not isinstance(e.error_for_status(403, ANTI_BOT), e.AuthExpired)
+
+
+def test_retry_after_seconds_and_http_date():
+    assert e.error_for_status(429, "x", {"retry-after": "30"}).retry_after == 30
+    future = email.utils.formatdate(time.time() + 120, usegmt=True)
+    wait = e.error_for_status(429, "x", {"retry-after": future}).retry_after
+    assert 115 <= wait <= 121
+    assert e.error_for_status(429, "x", {"retry-after": "soon"}).retry_after is None
+    assert e.parse_retry_after(email.utils.formatdate(time.time() - 60, usegmt=True)) == 0
+
+
+def test_usage_limit_text_is_rate_limit_class():
+    err = e.error_for_status(429, '{"error":{"message":"You\'ve reached your usage limit."}}')
+    assert err.failure_class == e.USAGE_LIMIT
+    assert e.classify_text("You've reached your usage limit. Please try again later.") == e.USAGE_LIMIT
+
+
+def test_stale_challenge_advice_points_to_setup():
+    assert "/setup" in e.error_for_status(403, OUT_OF_DATE).advice
+    assert "/setup" in e.error_for_status(403, ANTI_BOT).advice
