@@ -1,0 +1,531 @@
+"""gevent-native HTTP transport: libcurl's multi socket API driven by the gevent hub.
+
+Every stock curl_cffi call blocks the whole hub for the length of a transfer
+(measured in design/gevent-curl.md). Here libcurl's sockets and timers are
+registered as gevent watchers instead, so transfers progress cooperatively
+while the worker keeps serving other requests, with one OS thread.
+
+curl_cffi's `AsyncCurl` already holds the multi bookkeeping and the compiled
+socket/timer callbacks; those callbacks only need an object with the asyncio
+loop methods `call_later`, `add_reader`, `add_writer`, `remove_reader`,
+`remove_writer` and `create_future`, which `_HubLoop` provides. That couples
+us to curl_cffi internals, hence the exact version pin in setup.cfg and the
+contract tests in tests/contract.
+
+One `Transport` per worker process, created lazily after fork (see
+`Transport.for_this_process`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Iterator, Mapping, Sequence
+
+import gevent
+from gevent.event import Event
+from curl_cffi.aio import CURL_POLL_NONE, CURL_SOCKET_TIMEOUT, AsyncCurl
+from curl_cffi.const import CurlMOpt, CurlOpt
+from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, DEFAULT_CACERT, Curl, CurlError
+from curl_cffi._wrapper import lib
+
+from .errors import UpstreamConnectionError, UpstreamTimeout, TransportError
+
+log = logging.getLogger(__name__)
+
+IMPERSONATE = "chrome136"
+ACCEPT_ENCODING = b"gzip, deflate, br, zstd"
+
+_HTTP_VERSION_2TLS = 4  # CURL_HTTP_VERSION_2TLS
+_READ = 1
+_WRITE = 2
+
+# libcurl error codes (https://curl.se/libcurl/c/libcurl-errors.html)
+_E_TIMEOUT = 28
+_CONNECT_CODES = {5, 6, 7, 35, 60}  # proxy/host resolution, connect, TLS handshake, cert
+
+
+class _TimerHandle:
+    __slots__ = ("_watcher",)
+
+    def __init__(self, watcher):
+        self._watcher = watcher
+
+    def cancel(self) -> None:
+        if self._watcher is not None:
+            self._watcher.stop()
+            self._watcher.close()
+            self._watcher = None
+
+
+class _Future:
+    """The subset of asyncio.Future that AsyncCurl uses, backed by a gevent Event."""
+
+    __slots__ = ("_event", "_result", "_exception", "_cancelled", "_callbacks")
+
+    def __init__(self):
+        self._event = Event()
+        self._exception: BaseException | None = None
+        self._cancelled = False
+        self._callbacks: list = []
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _finish(self) -> None:
+        self._event.set()
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            callback(self)
+
+    def set_result(self, _result) -> None:
+        self._finish()
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._exception = exc
+        self._finish()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._finish()
+
+    def add_done_callback(self, callback) -> None:
+        if self.done():
+            callback(self)
+        else:
+            self._callbacks.append(callback)
+
+    def exception(self) -> BaseException | None:
+        return self._exception
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self._event.wait(timeout)
+
+
+class _HubLoop:
+    """The asyncio-loop methods curl_cffi's compiled callbacks call, on gevent watchers."""
+
+    def __init__(self):
+        self._loop = gevent.get_hub().loop
+        self._readers: dict[int, object] = {}
+        self._writers: dict[int, object] = {}
+
+    def call_later(self, delay: float, fn, *args) -> _TimerHandle:
+        watcher = self._loop.timer(max(delay, 0.0))
+        watcher.start(fn, *args)
+        return _TimerHandle(watcher)
+
+    def _watch(self, table: dict, fd: int, events: int, fn, *args) -> None:
+        self._unwatch(table, fd)
+        watcher = self._loop.io(fd, events)
+        watcher.start(fn, *args)
+        table[fd] = watcher
+
+    @staticmethod
+    def _unwatch(table: dict, fd: int) -> None:
+        watcher = table.pop(fd, None)
+        if watcher is not None:
+            watcher.stop()
+            watcher.close()
+
+    def add_reader(self, fd: int, fn, *args) -> None:
+        self._watch(self._readers, fd, _READ, fn, *args)
+
+    def add_writer(self, fd: int, fn, *args) -> None:
+        self._watch(self._writers, fd, _WRITE, fn, *args)
+
+    def remove_reader(self, fd: int) -> None:
+        self._unwatch(self._readers, fd)
+
+    def remove_writer(self, fd: int) -> None:
+        self._unwatch(self._writers, fd)
+
+    def create_future(self) -> _Future:
+        return _Future()
+
+
+class _HubMulti(AsyncCurl):
+    """AsyncCurl's bookkeeping with the gevent hub as its event loop.
+
+    AsyncCurl.__init__ wants a running asyncio loop, so it is not called; the
+    attributes it would set are set here.
+    """
+
+    def __init__(self, max_idle_connections: int = 64):
+        self._curlm = lib.curl_multi_init()
+        self._cacert = DEFAULT_CACERT
+        self._curl2future = {}
+        self._curl2curl = {}
+        self._sockfds = set()
+        self.loop = _HubLoop()
+        self._timer = None
+        self._setup()
+        self.setopt(CurlMOpt.MAXCONNECTS, max_idle_connections)
+        # A safety net against a missed libcurl timer, as AsyncCurl's _force_timeout.
+        self._tick = gevent.get_hub().loop.timer(1.0, 1.0)
+        self._tick.start(self.kick)
+
+    def kick(self) -> None:
+        if self._curlm:
+            self.process_data(CURL_SOCKET_TIMEOUT, CURL_POLL_NONE)
+
+    @property
+    def active(self) -> int:
+        return len(self._curl2future)
+
+
+@dataclass
+class Response:
+    """A buffered upstream response."""
+
+    status: int
+    headers: dict[str, str]
+    content: bytes
+    url: str = ""
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", errors="replace")
+
+
+@dataclass
+class Request:
+    method: str
+    url: str
+    headers: Sequence[tuple[str, str | None]] = ()
+    body: bytes | None = None
+
+
+def _map_curl_error(exc: BaseException, url: str) -> TransportError:
+    code = getattr(exc, "code", None)
+    if code == _E_TIMEOUT:
+        return UpstreamTimeout(f"upstream timed out ({_short(exc)})")
+    if code in _CONNECT_CODES:
+        return UpstreamConnectionError(f"cannot connect to upstream ({_short(exc)})")
+    return UpstreamConnectionError(f"upstream connection failed ({_short(exc)})", dropped=True)
+
+
+def _short(exc: BaseException) -> str:
+    # curl messages end with a link to the docs; keep the useful head only.
+    text = str(exc).split(". See https://curl.se", 1)[0]
+    return text.replace("Failed to perform, ", "")
+
+
+class _Transfer:
+    """One easy handle on the multi: request setup, header parsing, body queueing."""
+
+    def __init__(self, transport: "Transport", req: Request, *, total_timeout: float | None):
+        self.transport = transport
+        self.url = req.url
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self._header_lines: list[bytes] = []
+        self.headers_ready = Event()
+        self.chunks: deque[bytes] = deque()
+        self.buffered = 0
+        self.data_ready = Event()
+        self.paused = False
+        self.finished = False
+        self.error: TransportError | None = None
+        self.bytes_received = 0
+
+        curl = self.curl = Curl()
+        method = req.method.upper()
+        curl.setopt(CurlOpt.URL, req.url.encode())
+        curl.setopt(CurlOpt.NOSIGNAL, 1)
+        curl.setopt(CurlOpt.FOLLOWLOCATION, 0)
+        body = req.body
+        if method == "POST":
+            curl.setopt(CurlOpt.POST, 1)
+        elif method == "HEAD":
+            curl.setopt(CurlOpt.NOBODY, 1)
+        elif method != "GET":
+            curl.setopt(CurlOpt.CUSTOMREQUEST, method.encode())
+        if body is not None or method in ("POST", "PUT", "PATCH"):
+            payload = body or b""
+            curl.setopt(CurlOpt.POSTFIELDS, payload)
+            curl.setopt(CurlOpt.POSTFIELDSIZE, len(payload))
+            if method == "GET":
+                curl.setopt(CurlOpt.CUSTOMREQUEST, b"GET")
+        # "name;" sends an empty header; "name:" removes one the impersonation profile adds.
+        lines = [f"{k}:" if v is None else f"{k};" if v == "" else f"{k}: {v}" for k, v in req.headers]
+        lines.append("Expect:")
+        curl.setopt(CurlOpt.HTTPHEADER, [line.encode() for line in lines])
+        if transport.impersonate:
+            if curl.impersonate(transport.impersonate, default_headers=True) != 0:
+                raise TransportError(f"impersonation target {transport.impersonate!r} unsupported")
+        curl.setopt(CurlOpt.ACCEPT_ENCODING, ACCEPT_ENCODING)
+        # As a browser: HTTP/2 only over TLS (ALPN), never an h2c upgrade on cleartext.
+        curl.setopt(CurlOpt.HTTP_VERSION, _HTTP_VERSION_2TLS)
+        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
+        if total_timeout:
+            curl.setopt(CurlOpt.TIMEOUT_MS, int(total_timeout * 1000))
+        if transport.proxy:
+            curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
+        if not transport.verify_tls:
+            curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
+            curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
+        curl.setopt(CurlOpt.HEADERFUNCTION, self._on_header)
+        curl.setopt(CurlOpt.WRITEFUNCTION, self._on_data)
+
+        self.future = transport.multi.add_handle(curl)
+        self.future.add_done_callback(self._on_done)
+        # Start at once rather than on libcurl's first timer tick.
+        transport.multi.kick()
+
+    # libcurl callbacks: they run inside socket_action on the hub; never block or switch.
+    def _on_header(self, line: bytes) -> int:
+        stripped = line.rstrip(b"\r\n")
+        if stripped.startswith(b"HTTP/"):
+            parts = stripped.split(None, 2)
+            try:
+                self.status = int(parts[1])
+            except (IndexError, ValueError):
+                self.status = 0
+            self._header_lines = []
+        elif stripped:
+            self._header_lines.append(stripped)
+        elif self.status >= 200:
+            self._publish_headers()
+        return len(line)
+
+    def _publish_headers(self) -> None:
+        if self.headers_ready.is_set():
+            return
+        headers: dict[str, str] = {}
+        for raw in self._header_lines:
+            name, _, value = raw.decode("latin-1").partition(":")
+            name = name.strip().lower()
+            value = value.strip()
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.headers = headers
+        self.headers_ready.set()
+
+    def _on_data(self, chunk: bytes) -> int:
+        if self.buffered >= self.transport.max_buffered_bytes:
+            # Slow reader: stop receiving until the consumer drains (bounded memory).
+            self.paused = True
+            return CURL_WRITEFUNC_PAUSE
+        self._publish_headers()
+        self.chunks.append(chunk)
+        self.buffered += len(chunk)
+        self.bytes_received += len(chunk)
+        self.data_ready.set()
+        return len(chunk)
+
+    def _on_done(self, future: _Future) -> None:
+        self.finished = True
+        exc = future.exception()
+        if exc is not None:
+            self.error = _map_curl_error(exc, self.url)
+        self._publish_headers()
+        self.data_ready.set()
+
+    # consumer side (request greenlets)
+    def take(self) -> bytes:
+        """Everything buffered so far, as one bytes object."""
+        chunks = self.chunks
+        if len(chunks) == 1:
+            data = chunks.popleft()
+        else:
+            data = b"".join(chunks)
+            chunks.clear()
+        self.buffered = 0
+        if not self.finished:
+            self.data_ready.clear()
+        if self.paused:
+            self.paused = False
+            self.curl.pause(CURLPAUSE_CONT)
+            self.transport.multi.kick()
+        return data
+
+    def abort(self) -> bool:
+        """Remove the handle from the multi (aborting the upstream transfer) and free it."""
+        aborted = False
+        if not self.finished and self.curl._curl is not None:
+            try:
+                self.transport.multi.remove_handle(self.curl)
+                aborted = True
+            except CurlError:  # pragma: no cover - libcurl refused; the close below still frees it
+                log.debug("remove_handle failed", exc_info=True)
+            self.finished = True
+        self.curl.close()
+        if aborted:
+            self.transport.aborted += 1
+        return aborted
+
+
+class UpstreamStream:
+    """An upstream response whose body is read incrementally.
+
+    Always close it (it is a context manager); closing before the end aborts the
+    upstream transfer immediately.
+    """
+
+    def __init__(self, transfer: _Transfer, idle_timeout: float):
+        self._transfer = transfer
+        self.idle_timeout = idle_timeout
+        self.status = transfer.status
+        self.headers = transfer.headers
+        self.url = transfer.url
+        self.closed = False
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def chunks(self, heartbeat: float | None = None) -> Iterator[bytes | None]:
+        """Yield body bytes as they arrive.
+
+        With `heartbeat`, yields None after each `heartbeat` seconds without data,
+        so a caller can keep its client connection alive. Raises UpstreamTimeout after
+        `idle_timeout` seconds without data, and UpstreamConnectionError when the
+        transfer fails (e.g. the upstream drops the connection mid-body).
+        """
+        t = self._transfer
+        idle_timeout = self.idle_timeout
+        wait = min(heartbeat, idle_timeout) if heartbeat else idle_timeout
+        last = time.monotonic()
+        while True:
+            if t.chunks:
+                yield t.take()
+                last = time.monotonic()
+                continue
+            if t.finished:
+                if t.error is not None:
+                    raise t.error
+                return
+            if t.data_ready.wait(wait):
+                continue
+            silent = time.monotonic() - last
+            if silent >= idle_timeout:
+                self.close()
+                raise UpstreamTimeout(f"no data from upstream for {idle_timeout:g} s")
+            if heartbeat:
+                yield None
+
+    def read(self, limit: int | None = None) -> bytes:
+        """Read the rest of the body (at most `limit` bytes, then abort)."""
+        parts: list[bytes] = []
+        size = 0
+        for chunk in self.chunks():
+            parts.append(chunk)
+            size += len(chunk)
+            if limit is not None and size >= limit:
+                break
+        self.close()
+        data = b"".join(parts)
+        return data[:limit] if limit is not None else data
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self._transfer.abort()
+
+    def __enter__(self) -> "UpstreamStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self):  # a forgotten stream must not keep an upstream transfer alive
+        if not getattr(self, "closed", True):
+            try:
+                self.close()
+            except Exception:  # pragma: no cover
+                pass
+
+
+class Transport:
+    """The worker's upstream HTTP client; cooperative under gevent."""
+
+    _instance: "Transport | None" = None
+    _instance_pid: int | None = None
+
+    def __init__(
+        self,
+        *,
+        impersonate: str | None = IMPERSONATE,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 120.0,
+        idle_timeout: float = 120.0,
+        max_buffered_bytes: int = 1 << 20,
+        max_idle_connections: int = 64,
+        proxy: str | None = None,
+        verify_tls: bool = True,
+    ):
+        self.impersonate = impersonate
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.max_buffered_bytes = max_buffered_bytes
+        self.proxy = proxy
+        self.verify_tls = verify_tls
+        self.multi = _HubMulti(max_idle_connections)
+        self.aborted = 0
+
+    @classmethod
+    def for_this_process(cls, **options) -> "Transport":
+        """The process-wide instance, created on first use in each (forked) worker."""
+        pid = os.getpid()
+        if cls._instance is None or cls._instance_pid != pid:
+            cls._instance = cls(**options)
+            cls._instance_pid = pid
+        return cls._instance
+
+    @property
+    def active_transfers(self) -> int:
+        return self.multi.active
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str | None]] = (),
+        body: bytes | None = None,
+        timeout: float | None = None,
+    ) -> Response:
+        """A buffered request with a total deadline (connect to last byte)."""
+        deadline = timeout or self.request_timeout
+        transfer = _Transfer(self, Request(method, url, headers, body), total_timeout=deadline)
+        try:
+            # libcurl enforces the deadline; the margin only guards against a lost callback.
+            if not transfer.future.wait(deadline + 5):
+                raise UpstreamTimeout(f"upstream did not answer within {deadline:g} s")
+            if transfer.error is not None:
+                raise transfer.error
+            content = b"".join(transfer.chunks)
+            return Response(transfer.status, transfer.headers, content, url)
+        finally:
+            transfer.abort()
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        headers: Sequence[tuple[str, str | None]] = (),
+        body: bytes | None = None,
+        idle_timeout: float | None = None,
+    ) -> UpstreamStream:
+        """Start a request and return once the response headers arrived.
+
+        The wait for headers and every gap between body bytes are bounded by
+        `idle_timeout`; the stream's total length is not.
+        """
+        idle = idle_timeout or self.idle_timeout
+        transfer = _Transfer(self, Request(method, url, headers, body), total_timeout=None)
+        try:
+            if not transfer.headers_ready.wait(idle):
+                raise UpstreamTimeout(f"no response headers from upstream within {idle:g} s")
+            if transfer.error is not None and not transfer.chunks:
+                raise transfer.error
+        except BaseException:
+            transfer.abort()
+            raise
+        return UpstreamStream(transfer, idle)
