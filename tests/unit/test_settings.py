@@ -1,0 +1,131 @@
+import pytest
+
+from app.settings import Settings, SettingsError, validate_values
+
+HEX = bytes(range(49)).hex()
+
+
+def load(**env):
+    return Settings.from_mapping(env)
+
+
+def test_defaults_match_reference():
+    s = load()
+    assert (s.host, s.port, s.session_check_interval, s.log_level, s.grok_base_url,
+            s.challenge_trailer) == ("0.0.0.0", 3000, 300, "INFO", "https://grok.com", 3)
+    assert s.missing == ["GROK_SSO_COOKIE"] and not s.configured
+    assert s.statsig_source == "none"
+
+
+def test_empty_values_mean_unset():
+    env = {name: "" for name in ("GROK_SSO_COOKIE", "CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX",
+                                 "CHALLENGE_TRAILER", "TOKEN_PROVIDER_URL", "PORT", "HOST", "API_KEY")}
+    s = Settings.from_mapping(env)
+    assert s.sso_cookie is None and s.challenge_header is None and s.token_provider_url is None
+    assert s.port == 3000 and s.api_keys == ()
+
+
+def test_cookie_header_rw_defaults_to_sso_and_extra_appended():
+    assert load(GROK_SSO_COOKIE="abc").cookie_header == "sso=abc; sso-rw=abc"
+    assert load(GROK_SSO_COOKIE="a", GROK_SSO_RW_COOKIE="b",
+                GROK_EXTRA_COOKIES="k=v; k2=v2").cookie_header == "sso=a; sso-rw=b; k=v; k2=v2"
+
+
+@pytest.mark.parametrize("name, value", [
+    ("GROK_SSO_COOKIE", "a\rb"), ("GROK_SSO_RW_COOKIE", "a\nb"), ("GROK_EXTRA_COOKIES", "a\0b"),
+    ("GROK_SSO_COOKIE", "a;b"), ("GROK_SSO_COOKIE", "a b"),
+])
+def test_cookie_control_characters_rejected(name, value):
+    with pytest.raises(SettingsError) as info:
+        load(**{"GROK_SSO_COOKIE": "ok", name: value})
+    assert name in info.value.errors
+    assert value not in str(info.value), "the bad value must not be echoed"
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("00", "49 bytes"), ("0" * 97, "odd"), ("zz" * 49, "hex"), ("é" * 98, "hex")])
+def test_header_hex_errors(value, fragment):
+    with pytest.raises(SettingsError) as info:
+        load(CHALLENGE_HEADER_HEX=value, CHALLENGE_SUFFIX="!x")
+    assert fragment in info.value.errors["CHALLENGE_HEADER_HEX"]
+
+
+@pytest.mark.parametrize("value", ["256", "-1", "three"])
+def test_trailer_outside_byte_range(value):
+    with pytest.raises(SettingsError) as info:
+        load(CHALLENGE_TRAILER=value)
+    assert "CHALLENGE_TRAILER" in info.value.errors
+
+
+@pytest.mark.parametrize("name, value", [
+    ("GROK_BASE_URL", "grok.com"), ("GROK_BASE_URL", "ftp://grok.com"), ("GROK_BASE_URL", "https://x/?q=1"),
+    ("TOKEN_PROVIDER_URL", "not a url"), ("PUBLIC_BASE_URL", "http://"), ("GROK_BASE_URL", "http://h:99999"),
+])
+def test_malformed_urls(name, value):
+    with pytest.raises(SettingsError) as info:
+        load(**{name: value})
+    assert name in info.value.errors
+
+
+def test_every_error_reported_at_once():
+    with pytest.raises(SettingsError) as info:
+        load(PORT="x", CHALLENGE_TRAILER="300", HOST="bad host!", LOG_LEVEL="loud")
+    assert set(info.value.errors) == {"PORT", "CHALLENGE_TRAILER", "HOST", "LOG_LEVEL"}
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1", "[::1]", "my-host.example.com", "0.0.0.0"])
+def test_host_accepts_hostnames_and_ips(host):
+    assert load(HOST=host).host == host
+
+
+def test_interval_clamped_with_notice():
+    s = load(SESSION_CHECK_INTERVAL_SECS="5")
+    assert s.session_check_interval == 30
+    assert any("clamped to 30" in n for n in s.notices)
+
+
+def test_base_url_trailing_slash_trimmed():
+    assert load(GROK_BASE_URL="http://127.0.0.1:9/").grok_base_url == "http://127.0.0.1:9"
+
+
+def test_statsig_precedence_env_over_provider():
+    both = load(CHALLENGE_HEADER_HEX=HEX, CHALLENGE_SUFFIX="!s", TOKEN_PROVIDER_URL="http://p/x")
+    assert both.statsig_source == "env"
+    assert load(TOKEN_PROVIDER_URL="http://p/x").statsig_source == "provider"
+    half = load(CHALLENGE_HEADER_HEX=HEX)
+    assert half.statsig_source == "none" and any("CHALLENGE_SUFFIX" in n for n in half.notices)
+
+
+def test_api_keys_comma_separated():
+    assert load(API_KEY=" k1, k2 ,,").api_keys == ("k1", "k2")
+
+
+def test_redacted_view_never_shows_secrets():
+    s = load(GROK_SSO_COOKIE="secret-sso", GROK_SSO_RW_COOKIE="secret-rw", CHALLENGE_HEADER_HEX=HEX,
+             CHALLENGE_SUFFIX="!secret-suffix", API_KEY="secret-key", GROK_EXTRA_COOKIES="cf=secret-cf")
+    view = s.redacted()
+    text = repr(view) + repr(s) + str(s)
+    for secret in ("secret-sso", "secret-rw", HEX, "secret-suffix", "secret-key", "secret-cf"):
+        assert secret not in text
+    assert view["GROK_SSO_COOKIE"] == "<set>" and view["PORT"] == 3000
+
+
+def test_env_file_loaded_without_overriding_real_environment(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text('PORT=4000\nGROK_SSO_COOKIE="from-file"\nHOST=\n')
+    s = Settings.load(environ={"PORT": "5000"}, env_file=env_file)
+    assert s.port == 5000 and s.sso_cookie == "from-file" and s.host == "0.0.0.0"
+    assert s.env_file == str(env_file)
+
+
+def test_env_file_auto_uses_working_directory(tmp_path, monkeypatch):
+    (tmp_path / ".env").write_text("PORT=4100\n")
+    monkeypatch.chdir(tmp_path)
+    assert Settings.load(environ={}).port == 4100
+    assert Settings.load(environ={"ENV_FILE": str(tmp_path / "missing")}).port == 3000
+
+
+def test_validate_values_reports_only_given_keys():
+    assert validate_values({"CHALLENGE_TRAILER": "7"}) == {}
+    assert set(validate_values({"CHALLENGE_TRAILER": "700", "GROK_SSO_COOKIE": "a\nb"})) == {
+        "CHALLENGE_TRAILER", "GROK_SSO_COOKIE"}
