@@ -1,0 +1,420 @@
+"""GrokClient: one method per grok.com endpoint (reference-behaviour §6), no Flask.
+
+Every request carries the browser headers of §2.2, a fresh `x-statsig-id` and
+`x-xai-request-id`, and goes through the worker's gevent-native transport.
+Non-2xx answers are raised as the exceptions of `errors` (classified once, here).
+
+JSON endpoints return a `Reply` (status, headers, the exact body bytes), so a
+wrapper can pass grok.com's JSON through unchanged; streaming endpoints return a
+`ChatStream` (NDJSON) or an `UpstreamStream` (audio bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+from urllib.parse import quote, urlencode, urlsplit
+
+from . import events as ev
+from .errors import ConfigurationError, GrokError, error_for_status
+from .session import SessionState
+from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signer
+from .transport import Response as Reply, Transport, UpstreamStream
+
+log = logging.getLogger(__name__)
+
+APP = "/rest/app-chat"
+LIVEKIT_TOKENS = "/rest/livekit/tokens"
+RATE_LIMITS = "/rest/rate-limits"
+ERROR_BODY_LIMIT = 64 * 1024
+
+__all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "seg"]
+
+
+class _NoBody:
+    """Marks a request without a body (GET/DELETE), as opposed to a JSON `null`."""
+
+    def __repr__(self) -> str:
+        return "<no body>"
+
+
+_NO_BODY: Any = _NoBody()
+
+
+def seg(value: str) -> str:
+    """A path parameter, percent-encoded so it can never change the upstream path."""
+    return quote(str(value), safe="")
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """What the client needs from the settings; swapped atomically on a key reload."""
+
+    base_url: str = "https://grok.com"
+    cookie_header: str | None = None
+    signer: Signer = NoSigner()
+    request_timeout: float = 120.0
+    stream_idle_timeout: float = 120.0
+
+    @classmethod
+    def from_settings(cls, settings) -> "ClientConfig":
+        return cls(
+            base_url=settings.grok_base_url,
+            cookie_header=settings.cookie_header,
+            signer=make_signer(settings.challenge_header, settings.challenge_suffix,
+                               settings.challenge_trailer, settings.token_provider_url),
+            request_timeout=settings.request_timeout,
+            stream_idle_timeout=settings.stream_idle_timeout,
+        )
+
+
+def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3,
+                provider_url: str | None = None) -> Signer:
+    """In-process challenge values win over a token provider (README: 'statsig precedence')."""
+    if header is not None and suffix is not None:
+        return ChallengeSigner(header, suffix, trailer)
+    if provider_url:
+        return ProviderSigner(provider_url)
+    return NoSigner()
+
+
+class ChatStream:
+    """An NDJSON answer stream from grok.com. Close it (or use `with`) to abort it."""
+
+    def __init__(self, upstream: UpstreamStream, max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES):
+        self.upstream = upstream
+        self.status = upstream.status
+        self.headers = upstream.headers
+        self._max_line_bytes = max_line_bytes
+
+    def raw(self, heartbeat: float | None = None) -> Iterator[bytes | None]:
+        """Upstream bytes as they arrive (None for each heartbeat interval of silence)."""
+        return self.upstream.chunks(heartbeat)
+
+    def events(self, heartbeat: float | None = None) -> Iterator[ev.Event | None]:
+        """Typed events as they arrive (None for each heartbeat interval of silence)."""
+        decoder = ev.NDJSONDecoder(max_line_bytes=self._max_line_bytes)
+        for chunk in self.upstream.chunks(heartbeat):
+            if chunk is None:
+                yield None
+                continue
+            yield from decoder.feed(chunk)
+            if decoder.overflowed:
+                self.close()
+                return
+        yield from decoder.finish()
+
+    def close(self) -> None:
+        self.upstream.close()
+
+    def __enter__(self) -> "ChatStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class GrokClient:
+    def __init__(self, config: ClientConfig, transport: Transport | None = None,
+                 state: SessionState | None = None):
+        self.config = config
+        self._transport = transport
+        self.state = state or SessionState()
+
+    @classmethod
+    def from_settings(cls, settings, transport: Transport | None = None,
+                      state: SessionState | None = None) -> "GrokClient":
+        return cls(ClientConfig.from_settings(settings), transport, state)
+
+    @classmethod
+    def from_cookies(cls, sso: str, sso_rw: str | None = None, *, challenge_header_hex: str | None = None,
+                     challenge_suffix: str | None = None, challenge_trailer: int = 3,
+                     base_url: str = "https://grok.com") -> "GrokClient":
+        """Library entry point: a client from cookie values and optional challenge values."""
+        from .statsig import parse_header_hex
+
+        header = parse_header_hex(challenge_header_hex) if challenge_header_hex else None
+        cookie = f"sso={sso}; sso-rw={sso_rw or sso}"
+        return cls(ClientConfig(base_url=base_url.rstrip("/"), cookie_header=cookie,
+                                signer=make_signer(header, challenge_suffix, challenge_trailer)))
+
+    def reconfigure(self, config: ClientConfig) -> None:
+        """Apply new credentials; requests already in flight keep the old ones."""
+        self.config = config
+
+    @property
+    def transport(self) -> Transport:
+        # Created on first use so a forked worker never inherits a parent's multi handle.
+        if self._transport is None:
+            self._transport = Transport.for_this_process()
+        return self._transport
+
+    # ------------------------------------------------------------------ plumbing
+    def _headers(self, config: ClientConfig, method: str, path: str) -> list[tuple[str, str | None]]:
+        if not config.cookie_header:
+            raise ConfigurationError("GROK_SSO_COOKIE is not set")
+        signature = config.signer.sign(method, path)
+        return [
+            ("cookie", config.cookie_header),
+            ("content-type", "application/json"),
+            ("accept", "*/*"),
+            ("origin", config.base_url),
+            ("referer", config.base_url + "/"),
+            ("sec-fetch-dest", "empty"),
+            ("sec-fetch-mode", "cors"),
+            ("sec-fetch-site", "same-origin"),
+            ("priority", "u=1, i"),
+            ("x-xai-request-id", signature.request_id),
+            ("x-statsig-id", signature.statsig_id),
+            # Navigation-only headers of the impersonation profile; fetch() never sends them.
+            ("upgrade-insecure-requests", None),
+            ("sec-fetch-user", None),
+        ]
+
+    def _prepare(self, method: str, path: str, query, body):
+        config = self.config
+        url = config.base_url + path
+        if query:
+            url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
+        payload = None if body is _NO_BODY else json.dumps(body, separators=(",", ":")).encode()
+        sign_path = urlsplit(url).path
+        return url, self._headers(config, method, sign_path), payload
+
+    def _fail(self, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
+        error = error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
+        self.state.record_failure(error)
+        return error
+
+    def request(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
+                timeout: float | None = None) -> Reply:
+        """A buffered request to `path` (absolute, e.g. /rest/app-chat/conversations)."""
+        url, headers, payload = self._prepare(method, path, query, body)
+        try:
+            reply = self.transport.request(method, url, headers, payload,
+                                           timeout or self.config.request_timeout)
+        except GrokError as exc:
+            self.state.record_failure(exc)
+            raise
+        if not 200 <= reply.status < 300:
+            raise self._fail(reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
+        self.state.record_success()
+        return reply
+
+    def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
+               idle_timeout: float | None = None) -> UpstreamStream:
+        """A streamed request; raises on a non-2xx status before any body is consumed."""
+        url, headers, payload = self._prepare(method, path, query, body)
+        try:
+            upstream = self.transport.stream(method, url, headers, payload,
+                                             idle_timeout or self.config.stream_idle_timeout)
+        except GrokError as exc:
+            self.state.record_failure(exc)
+            raise
+        if not upstream.ok:
+            try:
+                content = upstream.read(ERROR_BODY_LIMIT)
+            except GrokError:
+                content = b""
+            raise self._fail(upstream.status, upstream.headers, content)
+        self.state.record_success()
+        return upstream
+
+    def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
+        return self.request(method, f"{APP}/{endpoint}", body=body, **kw)
+
+    def _chat(self, method: str, endpoint: str, body: Any = None) -> ChatStream:
+        return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body))
+
+    # ------------------------------------------------------------------ chat
+    def new_conversation(self, body: Mapping[str, Any]) -> ChatStream:
+        return self._chat("POST", "conversations/new", dict(body))
+
+    def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream:
+        return self._chat("POST", f"conversations/{seg(conversation_id)}/responses", dict(body))
+
+    def quick_answer(self, query: str) -> ChatStream:
+        return self._chat("POST", "quick-answer", {"query": query})
+
+    def reconnect_response(self, response_id: str) -> ChatStream:
+        return ChatStream(self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}",
+                                      body=_NO_BODY))
+
+    def stop_inflight_responses(self, conversation_id: str) -> Reply:
+        return self._json("POST", f"conversations/{seg(conversation_id)}/stop-inflight-responses", None)
+
+    def cancel_response(self, response_id: str) -> Reply:
+        return self._json("DELETE", f"conversations/inflight-response/{seg(response_id)}", _NO_BODY)
+
+    # ------------------------------------------------------------------ conversations
+    def list_conversations(self, page_size: int | None = None, page_token: str | None = None,
+                           starred: bool | None = None, workspace_id: str | None = None) -> Reply:
+        return self._json("GET", "conversations", _NO_BODY, query={
+            "pageSize": page_size, "pageToken": page_token, "filterIsStarred": starred,
+            "workspaceId": workspace_id})
+
+    def delete_all_conversations(self) -> Reply:
+        return self._json("DELETE", "conversations", _NO_BODY)
+
+    def list_deleted_conversations(self, page_size: int | None = None, page_token: str | None = None) -> Reply:
+        return self._json("GET", "conversations/deleted", _NO_BODY,
+                          query={"pageSize": page_size, "pageToken": page_token})
+
+    def get_conversation(self, conversation_id: str) -> Reply:
+        return self._json("GET", f"conversations/{seg(conversation_id)}", _NO_BODY)
+
+    def update_conversation(self, conversation_id: str, body: Mapping[str, Any]) -> Reply:
+        return self._json("PUT", f"conversations/{seg(conversation_id)}", dict(body))
+
+    def delete_conversation(self, conversation_id: str, *, soft: bool = False,
+                            delete_media: bool = False) -> Reply:
+        if soft:
+            return self._json("DELETE", f"conversations/soft/{seg(conversation_id)}", _NO_BODY)
+        return self._json("DELETE", f"conversations/{seg(conversation_id)}", _NO_BODY,
+                          query={"deleteMedia": True} if delete_media else None)
+
+    def conversation_exists(self, conversation_id: str) -> Reply:
+        return self._json("GET", f"conversations/exists/{seg(conversation_id)}", _NO_BODY)
+
+    def restore_conversation(self, conversation_id: str) -> Reply:
+        return self._json("POST", "conversations/restore", {"conversationId": conversation_id})
+
+    def generate_title(self, conversation_id: str) -> Reply:
+        return self._json("POST", f"conversations/{seg(conversation_id)}/title", {})
+
+    def list_responses(self, conversation_id: str, include_threads: bool = False) -> Reply:
+        return self._json("GET", f"conversations/{seg(conversation_id)}/responses", _NO_BODY,
+                          query={"includeThreads": True} if include_threads else None)
+
+    def artifacts_metadata(self, conversation_id: str) -> Reply:
+        return self._json("POST", f"conversations/{seg(conversation_id)}/artifacts_metadata", {})
+
+    # ------------------------------------------------------------------ files and code
+    def upload_file(self, body: Mapping[str, Any]) -> Reply:
+        return self._json("POST", "upload-file", dict(body))
+
+    def file_metadata(self, file_id: str) -> Reply:
+        return self._json("POST", f"file-metadata/{seg(file_id)}", {})
+
+    def run_code(self, language: str, code: str) -> Reply:
+        return self._json("POST", "run-code", {"language": language, "code": code})
+
+    # ------------------------------------------------------------------ voice
+    def read_response(self, response_id: str, voice_id: str | None = None) -> UpstreamStream:
+        return self.stream("GET", f"{APP}/read-response/{seg(response_id)}", body=_NO_BODY,
+                           query={"voiceId": voice_id})
+
+    def read_response_audio(self, response_id: str, voice_id: str | None = None) -> UpstreamStream:
+        return self.stream("GET", f"{APP}/read-response-audio/{seg(response_id)}", body=_NO_BODY,
+                           query={"voiceId": voice_id})
+
+    def tts(self, body: Mapping[str, Any]) -> Reply:
+        return self._json("POST", "tts", dict(body))
+
+    def livekit_token(self) -> Reply:
+        return self.request("POST", LIVEKIT_TOKENS, body={})
+
+    def voice_post_recording(self, body: Any) -> Reply:
+        return self._json("POST", "voice/post-recording", body)
+
+    def voice_share(self, video_bytes: str, text: str) -> Reply:
+        return self._json("POST", "voice/share", {"videoBytes": video_bytes, "text": text})
+
+    # ------------------------------------------------------------------ memory
+    def memory_blurb(self) -> Reply:
+        return self._json("GET", "user-memory-blurb", _NO_BODY)
+
+    def list_memories(self, companion_id: str) -> Reply:
+        return self._json("GET", f"memories_v2/{seg(companion_id)}", _NO_BODY)
+
+    def update_memory(self, memory_id: str, content: str) -> Reply:
+        return self._json("PUT", f"memory_v2/{seg(memory_id)}", {"content": content})
+
+    def delete_memory(self, memory_id: str, *, soft: bool = False) -> Reply:
+        prefix = "memory_v2/soft" if soft else "memory_v2"
+        return self._json("DELETE", f"{prefix}/{seg(memory_id)}", _NO_BODY)
+
+    def delete_all_memories(self, companion_id: str, *, soft: bool = False) -> Reply:
+        prefix = "memories_v2/soft" if soft else "memories_v2"
+        return self._json("DELETE", f"{prefix}/{seg(companion_id)}", _NO_BODY)
+
+    def memories_for_conversations(self, conversation_ids: Sequence[str]) -> Reply:
+        return self._json("POST", "memory", {"conversationIds": list(conversation_ids)})
+
+    def delete_memories_for_conversations(self, conversation_ids: Sequence[str]) -> Reply:
+        return self._json("DELETE", "memory", _NO_BODY,
+                          query=[("conversationIds", cid) for cid in conversation_ids])
+
+    # ------------------------------------------------------------------ artifacts
+    def get_artifact(self, artifact_id: str) -> Reply:
+        return self._json("POST", f"artifacts/{seg(artifact_id)}", {})
+
+    def update_artifact(self, artifact_id: str, body: Mapping[str, Any]) -> Reply:
+        return self._json("POST", f"artifacts/{seg(artifact_id)}/update", dict(body))
+
+    def artifact_content(self, version_id: str) -> Reply:
+        return self._json("GET", f"artifact_content/{seg(version_id)}", _NO_BODY)
+
+    # ------------------------------------------------------------------ sharing
+    def share_conversation(self, conversation_id: str, body: Mapping[str, Any]) -> Reply:
+        return self._json("POST", f"conversations/{seg(conversation_id)}/share", dict(body))
+
+    def share_artifact(self, conversation_id: str, body: Mapping[str, Any]) -> Reply:
+        return self._json("POST", f"conversations/{seg(conversation_id)}/share_artifact", dict(body))
+
+    def list_share_links(self, page_size: int | None = None, page_token: str | None = None) -> Reply:
+        return self._json("GET", "share_links", _NO_BODY,
+                          query={"pageSize": page_size, "pageToken": page_token})
+
+    def get_share_link(self, share_link_id: str) -> Reply:
+        return self._json("GET", f"share_links_data/{seg(share_link_id)}", _NO_BODY)
+
+    def delete_share_link(self, share_link_id: str) -> Reply:
+        return self._json("DELETE", f"share_links/{seg(share_link_id)}", _NO_BODY)
+
+    def clone_share_link(self, share_link_id: str) -> Reply:
+        return self._json("POST", f"share_links/{seg(share_link_id)}/clone", {})
+
+    def get_shared_artifact(self, artifact_id: str) -> Reply:
+        return self._json("GET", f"shared_artifacts/{seg(artifact_id)}", _NO_BODY)
+
+    # ------------------------------------------------------------------ suggestions, images, drive
+    def suggestions(self, query: str | None = None, count: int = 8) -> Reply:
+        return self._json("GET", "suggestions", _NO_BODY, query={"query": query, "count": count})
+
+    def conversation_starters(self) -> Reply:
+        return self._json("GET", "conversation-starters", _NO_BODY)
+
+    def follow_up_suggestions(self, body: Any) -> Reply:
+        return self._json("POST", "fetch-suggestions", body)
+
+    def image_generations(self) -> Reply:
+        return self._json("GET", "image-generations", _NO_BODY)
+
+    def google_drive_files(self, query: str | None = None) -> Reply:
+        return self._json("GET", "google-drive/files", _NO_BODY, query={"query": query})
+
+    def google_drive_file(self, file_id: str) -> Reply:
+        return self._json("GET", f"google-drive/files/{seg(file_id)}", _NO_BODY)
+
+    # ------------------------------------------------------------------ account
+    def rate_limits(self, model_name: str = "fast") -> Reply:
+        return self.request("POST", RATE_LIMITS, body={"modelName": model_name})
+
+    def check_session(self) -> bool:
+        """The §2.5 session check: True when valid; raises AuthExpired or another GrokError."""
+        self._json("GET", "conversations", _NO_BODY, query={"pageSize": 1})
+        return True
+
+
+def _query_pairs(query) -> list[tuple[str, str]]:
+    items: Iterable = query.items() if isinstance(query, Mapping) else query
+    pairs = []
+    for key, value in items:
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = "true" if value else "false"
+        pairs.append((key, str(value)))
+    return pairs
