@@ -1,0 +1,54 @@
+"""grok-web-api: a grok.com web session as OpenAI-compatible and typed REST APIs."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask
+
+from . import logs, problems
+from .extensions import init_extensions
+from .grok.client import GrokClient
+from .grok.session import SessionState
+from .runtime import EXTENSION, Runtime
+from .settings import Settings
+
+__version__ = "0.1.0"
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None, client: GrokClient | None = None) -> Flask:
+    """The app factory: settings, extensions, blueprints, error handlers."""
+    settings = settings or Settings.load()
+    logs.configure(settings)
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="grok-web-api",
+        API_VERSION=__version__,
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        JSON_SORT_KEYS=False,
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+    )
+    app.json.sort_keys = False
+    app.json.compact = True
+
+    state = SessionState()
+    client = client or GrokClient.from_settings(settings, state=state)
+    app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
+
+    api = init_extensions(app)
+    _register_blueprints(api)
+    # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
+    problems.register(app)
+    return app
+
+
+def _register_blueprints(api) -> None:
+    from .native import chat
+    from .system import health
+
+    for blueprint in (health.blp, chat.blp):
+        api.register_blueprint(blueprint)

@@ -1,0 +1,46 @@
+"""Command line: `grok-web-api serve | check` (also `python -m app`)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def _serve(args: argparse.Namespace) -> int:
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "app.wsgi:app"]
+    os.execv(sys.executable, argv)
+    return 0  # pragma: no cover
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .settings import Settings, SettingsError
+    from .startup import report
+
+    try:
+        settings = Settings.load()
+    except SettingsError as exc:
+        print(f"grok-web-api: {exc}", file=sys.stderr)
+        return 1
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    report(settings)
+    print("settings OK")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = argparse.ArgumentParser(prog="grok-web-api")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the server under gunicorn with gevent workers (default)")
+    sub.add_parser("check", help="validate the settings and report what is missing")
+    args = parser.parse_args(argv)
+    if args.command == "check":
+        return _check(args)
+    return _serve(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""gunicorn settings: gevent workers, bind from HOST/PORT, sized for long streams.
+
+Settings are validated here, in the master, so a bad value stops startup with a
+readable message instead of failing every worker.
+"""
+
+import multiprocessing
+import os
+import sys
+
+from app.settings import Settings, SettingsError
+
+try:
+    _settings = Settings.load()
+except SettingsError as _exc:
+    sys.stderr.write(f"grok-web-api: cannot start, {_exc}\n")
+    sys.exit(1)
+
+_host = _settings.host
+if ":" in _host and not _host.startswith("["):
+    _host = f"[{_host}]"
+bind = [f"{_host}:{_settings.port}"]
+
+worker_class = "gevent"
+workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
+# One gevent worker holds every stream, WebSocket and plain request of its clients.
+worker_connections = int(os.environ.get("WORKER_CONNECTIONS") or 4000)
+# A responsive hub keeps the worker heartbeat going; long streams never trip this.
+timeout = int(os.environ.get("WORKER_TIMEOUT") or 60)
+# On SIGTERM/SIGHUP in-flight streams get this long to finish.
+graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
+keepalive = 75
+# gunicorn 27 otherwise writes a control socket under $HOME.
+control_socket_disable = True
+accesslog = None
+errorlog = "-"
+loglevel = _settings.log_level.lower()
+proc_name = "grok-web-api"
+
+
+def on_starting(server):
+    from app.startup import report
+
+    report(_settings, server.log)

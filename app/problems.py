@@ -1,0 +1,218 @@
+"""RFC 7807 errors: one exception type, one handler, and the upstream-error mapping.
+
+Every error body is `application/problem+json` with `type`, `title`, `status`,
+`detail`, and also an OpenAI-style `error` object ({message, type, param, code}),
+so OpenAI SDKs show the detail instead of a generic message. Upstream failures
+carry `failure_class` and `advice` (what the operator should do).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from .grok import errors as gerr
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+# type -> title; the README's error table lists the same.
+TITLES = {
+    "bad_request": "Bad Request",
+    "unauthorized": "Unauthorized",
+    "forbidden": "Forbidden",
+    "not_found": "Not Found",
+    "method_not_allowed": "Method Not Allowed",
+    "invalid_request": "Invalid Request Body",
+    "invalid_query": "Invalid Query Parameters",
+    "invalid_path": "Invalid Path Parameter",
+    "payload_too_large": "Payload Too Large",
+    "unsupported_media_type": "Unsupported Media Type",
+    "not_configured": "Not Configured",
+    "auth_expired": "Session Expired",
+    "anti_bot": "Anti-Bot Rejected",
+    "account_blocked": "Account Blocked",
+    "rate_limited": "Rate Limited",
+    "upstream_error": "Upstream Error",
+    "stream_error": "Stream Error",
+    "gateway_timeout": "Gateway Timeout",
+    "upstream_unavailable": "Upstream Unavailable",
+    "internal": "Internal Server Error",
+}
+
+# OpenAI's error `type` vocabulary, for the `error` member.
+_OPENAI_TYPES = {
+    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+    404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
+    415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+}
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem+json body."""
+
+    def __init__(self, status: int, type_: str, detail: str, *, title: str | None = None,
+                 headers: dict[str, str] | None = None, param: str | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status = status
+        self.type = type_
+        self.title = title or TITLES.get(type_, "Error")
+        self.detail = detail
+        self.headers = headers or {}
+        self.param = param
+        self.extra = extra
+
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status,
+                                "detail": self.detail}
+        body.update(self.extra)
+        body["error"] = {
+            "message": self.detail,
+            "type": _OPENAI_TYPES.get(self.status, "api_error" if self.status >= 500 else "invalid_request_error"),
+            "param": self.param,
+            "code": self.type,
+        }
+        return body
+
+    def response(self) -> Response:
+        resp = Response(json.dumps(self.body(), ensure_ascii=False), status=self.status,
+                        mimetype=PROBLEM_JSON)
+        for name, value in self.headers.items():
+            resp.headers[name] = value
+        return resp
+
+
+def not_configured(missing: list[str]) -> Problem:
+    return Problem(503, "not_configured",
+                   f"grok.com credentials are not configured: set {', '.join(missing)}. "
+                   "Open /setup for instructions.", missing=missing)
+
+
+def from_grok_error(exc: gerr.GrokError) -> Problem:
+    """The problem a client sees for an upstream failure (README: error types)."""
+    advice = exc.advice
+    upstream = {"failure_class": exc.failure_class}
+    status = getattr(exc, "status", None)
+    if status is not None:
+        upstream["upstream_status"] = status
+    if isinstance(exc, gerr.ConfigurationError):
+        return Problem(503, "not_configured", f"{exc.message}. Open /setup for instructions.")
+    if isinstance(exc, gerr.AuthExpired):
+        return Problem(503, "auth_expired", f"Grok session cookies expired. {advice}", **upstream)
+    if isinstance(exc, gerr.RateLimited):
+        extra = dict(upstream)
+        headers = {}
+        if exc.retry_after is not None:
+            seconds = max(1, int(round(exc.retry_after)))
+            extra["retry_after_seconds"] = seconds
+            headers["Retry-After"] = str(seconds)
+        return Problem(429, "rate_limited", f"{exc.message}. {advice}", headers=headers, **extra)
+    if isinstance(exc, gerr.AntiBotRejected):
+        if exc.failure_class == gerr.ACCOUNT_BLOCKED:
+            return Problem(403, "account_blocked", f"{exc.message}. {advice}", **upstream)
+        return Problem(403, "anti_bot", f"{exc.message}. {advice}", **upstream)
+    if isinstance(exc, gerr.NotFound):
+        return Problem(404, "not_found", exc.message, **upstream)
+    if isinstance(exc, gerr.UpstreamTimeout):
+        return Problem(504, "gateway_timeout", f"{exc.message}. {advice}", **upstream)
+    if isinstance(exc, gerr.UpstreamConnectionError):
+        if exc.dropped:
+            return Problem(502, "upstream_error", f"{exc.message}. {advice}", **upstream)
+        return Problem(503, "upstream_unavailable", f"{exc.message}. {advice}", **upstream)
+    if isinstance(exc, gerr.StreamError):
+        if exc.failure_class in (gerr.USAGE_LIMIT, gerr.RATE_LIMITED):
+            return Problem(429, "rate_limited", f"grok.com: {exc.message}. {exc.advice}", **upstream)
+        return Problem(502, "stream_error", f"grok.com reported an error: {exc.message}", **upstream)
+    if exc.failure_class == gerr.PAYLOAD_OUTDATED:
+        return Problem(502, "upstream_error", f"{exc.message}. {advice}", **upstream)
+    return Problem(502, "upstream_error", exc.message, **upstream)
+
+
+def _http_exception(exc: HTTPException) -> Problem:
+    code = exc.code or 500
+    if code == 404:
+        return Problem(404, "not_found", f"No route matched: {request.method} {request.path}")
+    if code == 405:
+        allowed = sorted(m for m in (exc.valid_methods or []))  # type: ignore[attr-defined]
+        headers = {"Allow": ", ".join(allowed)} if allowed else {}
+        return Problem(405, "method_not_allowed",
+                       f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
+                       headers=headers)
+    if code == 413:
+        limit = request.max_content_length
+        detail = (f"request body too large; the limit is {limit} bytes" if limit
+                  else "request body too large")
+        return Problem(413, "payload_too_large", detail, **({"limit_bytes": limit} if limit else {}))
+    if code == 415:
+        return Problem(415, "unsupported_media_type", exc.description or "unsupported media type")
+    if code == 422 or code == 400:
+        messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
+        if messages:
+            return validation_problem(messages, code)
+        return Problem(400, "bad_request", exc.description or "bad request")
+    type_ = {401: "unauthorized", 403: "forbidden"}.get(code, "bad_request" if code < 500 else "internal")
+    return Problem(code, type_, exc.description or exc.name)
+
+
+def validation_problem(messages: dict, status: int = 422) -> Problem:
+    """A problem naming every invalid field (from webargs/marshmallow messages by location)."""
+    flat: dict[str, Any] = {}
+    locations = []
+    for location, fields in messages.items():
+        locations.append(location)
+        if isinstance(fields, dict):
+            for name, msgs in _flatten(fields):
+                flat[name] = msgs
+        else:
+            flat[location] = fields
+    type_ = "invalid_request"
+    if locations and all(loc == "query" for loc in locations):
+        type_ = "invalid_query"
+    elif locations and all(loc in ("path", "view_args") for loc in locations):
+        type_ = "invalid_path"
+    if type_ != "invalid_request" and status == 422:
+        status = 400
+    where = {"invalid_query": "query parameter", "invalid_path": "path parameter"}.get(type_, "field")
+    if set(flat) == {"json"}:
+        detail = "the request body is not valid JSON"
+    else:
+        name, msgs = next(iter(flat.items()), ("body", ["invalid"]))
+        msg = msgs[0] if isinstance(msgs, list) and msgs else msgs
+        detail = f"invalid {where} '{name}': {msg}"
+        if len(flat) > 1:
+            detail += f" (and {len(flat) - 1} more: {', '.join(list(flat)[1:])})"
+    return Problem(status, type_, detail, param=next(iter(flat), None), errors=flat)
+
+
+def _flatten(fields: dict, prefix: str = ""):
+    for name, msgs in fields.items():
+        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(msgs, dict):
+            yield from _flatten(msgs, key)
+        else:
+            yield key, msgs
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(Problem)
+    def _problem(exc: Problem):
+        return exc.response()
+
+    @app.errorhandler(gerr.GrokError)
+    def _grok(exc: gerr.GrokError):
+        log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
+        return from_grok_error(exc).response()
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException):
+        return _http_exception(exc).response()
+
+    @app.errorhandler(Exception)
+    def _unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return Problem(500, "internal", "internal server error; the server log has the details").response()

@@ -1,0 +1,27 @@
+"""What the server says once at startup: what is missing and what to do about it."""
+
+from __future__ import annotations
+
+import logging
+
+from .settings import Settings
+
+
+def report(settings: Settings, logger: logging.Logger | None = None) -> None:
+    log = logger or logging.getLogger("grok_web_api")
+    for notice in settings.notices:
+        log.warning(notice)
+    if settings.missing:
+        log.warning("not configured: %s is not set; Grok-backed routes answer 503 not_configured "
+                    "until it is. See http://%s:%s/setup", ", ".join(settings.missing),
+                    _display_host(settings.host), settings.port)
+    if settings.statsig_source == "none":
+        log.warning("no challenge values (CHALLENGE_HEADER_HEX + CHALLENGE_SUFFIX) and no "
+                    "TOKEN_PROVIDER_URL: grok.com's anti-bot check will reject POST requests. "
+                    "Extract the values: http://%s:%s/setup", _display_host(settings.host), settings.port)
+    log.info("grok-web-api on %s:%s  statsig=%s  api_key=%s  env_file=%s", settings.host, settings.port,
+             settings.statsig_source, "set" if settings.api_keys else "unset", settings.env_file or "-")
+
+
+def _display_host(host: str) -> str:
+    return "localhost" if host in ("0.0.0.0", "::", "[::]") else host

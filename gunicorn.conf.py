@@ -1,0 +1,5 @@
+"""gunicorn configuration; the settings live in app/gunicorn_config.py so an installed
+package (`grok-web-api serve`) uses the same ones."""
+
+from app.gunicorn_config import *  # noqa: F401,F403
+from app.gunicorn_config import on_starting  # noqa: F401
