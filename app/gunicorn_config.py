@@ -39,6 +39,16 @@ proc_name = "grok-web-api"
 
 
 def on_starting(server):
+    from app import rundir
     from app.startup import report
 
+    rundir.create()
     report(_settings, server.log)
+
+
+def on_exit(server):
+    import shutil
+
+    from app import rundir
+
+    shutil.rmtree(os.environ.get(rundir.ENV_VAR, ""), ignore_errors=True)

@@ -1,0 +1,84 @@
+"""Shared fixtures: the fake grok.com (a subprocess) and the app under real gunicorn.
+
+The test process is NOT monkey-patched: the transport runs on gevent's hub without it,
+and the servers under test run in their own processes.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app.grok.client import GrokClient
+from app.settings import Settings
+from tests.fakegrok.harness import FakeGrok
+from tests.support.gunicorn import GunicornServer, app_env
+
+
+@pytest.fixture(scope="session")
+def fake_session():
+    with FakeGrok() as fake:
+        yield fake
+
+
+@pytest.fixture
+def fake(fake_session):
+    """The session's fake grok.com, reset (store, log, queue, config) for this test."""
+    fake_session.reset()
+    yield fake_session
+    fake_session.reset()
+
+
+@pytest.fixture
+def settings_for(fake):
+    """Settings of an app talking to the fake, with overrides: settings_for(API_KEY="k")."""
+    def make(**overrides) -> Settings:
+        return Settings.from_mapping(app_env(fake, **overrides))
+    return make
+
+
+@pytest.fixture
+def grok_client(settings_for) -> GrokClient:
+    return GrokClient.from_settings(settings_for())
+
+
+@pytest.fixture
+def flask_app(settings_for):
+    """An in-process app (Flask test client) talking to the fake."""
+    from app import create_app
+
+    return create_app(settings_for())
+
+
+@pytest.fixture
+def client(flask_app):
+    return flask_app.test_client()
+
+
+@pytest.fixture(scope="module")
+def fake_module():
+    """A fake of the module's own, for module-scoped servers."""
+    with FakeGrok() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(fake_module):
+    """The app under gunicorn (1 gevent worker) talking to the module's fake."""
+    with GunicornServer(app_env(fake_module)) as srv:
+        srv.fake = fake_module
+        yield srv
+
+
+@pytest.fixture
+def start_server():
+    """Factory for servers with custom settings; each is stopped after the test."""
+    started: list[GunicornServer] = []
+
+    def start(env=None, **kw) -> GunicornServer:
+        srv = GunicornServer(env, **kw)
+        started.append(srv)
+        return srv
+
+    yield start
+    for srv in started:
+        srv.close()
