@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
 
     api = init_extensions(app)
+    from .native import params
+
+    params.register(app, api)
     _register_blueprints(api)
     # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
     problems.register(app)
