@@ -1,0 +1,81 @@
+"""The media objects of an app (signer, disk cache, fetcher, limits), built from its settings.
+
+Rebuilt when the runtime's settings object changes (a key reload), so a new
+ASSET_SIGNING_KEY or cache setting applies to the next request. Nothing per-request here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from flask import current_app, request
+
+from .. import rundir
+from ..runtime import runtime
+from ..settings import MIB, Settings
+from .cache import AssetCache
+from .fetch import Fetcher, FetchPolicy
+from .inputs import MediaLimits
+from .signing import AssetSigner, asset_path_of, load_key
+
+EXTENSION = "grok_web_api.media"
+
+
+@dataclass
+class MediaServices:
+    settings: Settings
+    signer: AssetSigner
+    cache: AssetCache
+    fetcher: Fetcher
+    limits: MediaLimits
+
+    @classmethod
+    def build(cls, settings: Settings) -> "MediaServices":
+        runtime_dir = rundir.path()
+        cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else runtime_dir / "assets"
+        return cls(
+            settings=settings,
+            signer=AssetSigner(load_key(settings.asset_signing_key, runtime_dir), settings.asset_url_ttl),
+            cache=AssetCache(cache_dir, int(settings.asset_cache_max_mb * MIB)),
+            fetcher=Fetcher(FetchPolicy.from_settings(settings)),
+            limits=MediaLimits.from_settings(settings),
+        )
+
+    def base_url(self) -> str:
+        """Where clients reach this server: PUBLIC_BASE_URL, else the request's own scheme and host."""
+        return self.settings.public_base_url or request.host_url.rstrip("/")
+
+    def link(self, reference: str) -> str:
+        """A URL a client can open for an asset reference from grok.com: a signed link to our proxy
+        for grok.com assets; any other absolute URL unchanged."""
+        path = asset_path_of(reference, self.settings.grok_assets_url)
+        if path is None:
+            return reference
+        return self.signer.link(self.base_url(), path)
+
+
+def services() -> MediaServices:
+    current = runtime().settings
+    built = current_app.extensions.get(EXTENSION)
+    if built is None or built.settings is not current:
+        built = current_app.extensions[EXTENSION] = MediaServices.build(current)
+    return built
+
+
+def media_request_limit(settings: Settings) -> int:
+    """The body size a request carrying media may have: the media limit as base64 plus room for the rest."""
+    return settings.max_request_media_bytes * 4 // 3 + 2 * MIB
+
+
+def media_body(view):
+    """Let this view's request body be as large as MAX_REQUEST_MEDIA_BYTES allows (the app-wide
+    limit is for plain JSON). Place it under @blp.route and above @blp.arguments."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.max_content_length = media_request_limit(runtime().settings)
+        return view(*args, **kwargs)
+
+    return wrapper
