@@ -63,7 +63,7 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     if why is not None:
         raise Problem(403, "forbidden", f"{why}; ask for a new link (chat answer or /v1/images)")
     max_age = max(0, min(MAX_BROWSER_CACHE, int(exp) - int(time.time())))
-    head, size, chunks, declared = open_asset(path, media.cache)
+    head, size, chunks, declared = open_asset(path, media.cache, grok())
     mime = sniff.refine(sniff.sniff(head), declared)
     headers = {
         "Cache-Control": f"private, max-age={max_age}",
@@ -78,19 +78,20 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     return Response(chunks, mimetype=mime, headers=headers, direct_passthrough=True)
 
 
-def open_asset(path: str, cache, strict: bool = False) -> tuple[bytes, int | None, Iterator[bytes], str | None]:
+def open_asset(path: str, cache, client, strict: bool = False
+               ) -> tuple[bytes, int | None, Iterator[bytes], str | None]:
     """(first bytes, size if known, all the bytes as chunks, upstream's declared type) of an asset,
     from the cache or else from grok.com (then cached as it streams). Upstream errors before the
     body are raised at once; a failure mid-body ends the chunks early (`strict`: raises it)."""
     cached = cache.get(path)
     if cached is not None:
         return _from_file(cached)
-    return _from_upstream(path, cache, strict)
+    return _from_upstream(path, cache, client, strict)
 
 
-def read_asset(path: str, cache) -> bytes:
-    """An asset's bytes (through the cache)."""
-    return b"".join(open_asset(path, cache, strict=True)[2])
+def read_asset(path: str, cache, client) -> bytes:
+    """An asset's bytes (through the cache). Needs no app context (it runs on helper greenlets)."""
+    return b"".join(open_asset(path, cache, client, strict=True)[2])
 
 
 def _filename(path: str) -> str:
@@ -115,8 +116,8 @@ def _from_file(file: Path):
     return head, size, chunks(), None
 
 
-def _from_upstream(path: str, cache, strict: bool):
-    upstream = grok().fetch_asset(path)  # raises the mapped GrokError on a non-2xx answer
+def _from_upstream(path: str, cache, client, strict: bool):
+    upstream = client.fetch_asset(path)  # raises the mapped GrokError on a non-2xx answer
     source = upstream.chunks()
     head = b""
     try:

@@ -220,7 +220,8 @@ def _collect(open_stream, wanted: int) -> list[str]:
 def _answer(paths: list[str], response_format: str) -> dict:
     media = services()
     if response_format == "b64_json":
-        contents = run_concurrently([lambda p=p: read_asset(p, media.cache) for p in paths])
+        client = grok()
+        contents = run_concurrently([lambda p=p: read_asset(p, media.cache, client) for p in paths])
         data = [{"b64_json": base64.b64encode(content).decode("ascii")} for content in contents]
     else:
         data = [{"url": media.signer.link(media.base_url(), path)} for path in paths]

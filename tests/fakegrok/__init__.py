@@ -80,7 +80,7 @@ Endpoints (under /rest/app-chat unless noted), with non-200 successes
 Chat scenarios: put ``#scenario:<name>[?k=v&...]`` anywhere in ``message`` (``query`` for quick-answer); the
 LAST marker wins; params end at whitespace or ``<``, URL-decoded (``%20``/``+`` = space). Unknown name -> 400.
   plain (default; text=, tokens=N; names the fileAttachments)  thinking (text=)  multi_agent (agents=Grok,Harper;
-  text=)  search (query=, tool_card=0)  image (count=imageGenerationCount|2, moderated=1, bytes=N per image;
+  text=)  search (query=, tool_card=0)  image (count=imageGenerationCount|2, moderated=1|all, bytes=N per image;
   default when toolOverrides.imageGen is true)  image_edit (count=imageGenerationCount|1, moderated=1, bytes=N;
   default for an image edit: body ``modelName: "imagine-image-edit"`` + ``mediaGenInput.imageToImage{prompt,
   inputAssets:[uploaded image fileMetadataIds], aspectRatio?}``, else 400 code 3; the results' JPEG comment is

@@ -349,7 +349,7 @@ def _search(c: Chat, p: Params):
                          cardAttachmentsJson=[json.dumps(cite, separators=(",", ":"))])
 
 
-def _publish_images(c: Chat, ids: list[str], moderated_idx: int, size: int, tag_prefix: str = ""):
+def _publish_images(c: Chat, ids: list[str], moderated: set, size: int, tag_prefix: str = ""):
     """Put every preview and final image of this answer on the asset host (moderated finals are withheld,
     as grok.com does)."""
     uid = c.state.config["user_id"]
@@ -358,7 +358,7 @@ def _publish_images(c: Chat, ids: list[str], moderated_idx: int, size: int, tag_
             for part in (0, 1):
                 path = f"users/{uid}/generated/{image_id}-part-{part}/image.jpg"
                 c.state.store.assets[path] = (jpeg(f"{tag_prefix}{image_id}-part-{part}", size), "image/jpeg")
-            if idx != moderated_idx:
+            if idx not in moderated:
                 path = f"users/{uid}/generated/{image_id}/image.jpg"
                 c.state.store.assets[path] = (jpeg(f"{tag_prefix}{image_id}", size), "image/jpeg")
 
@@ -366,14 +366,15 @@ def _publish_images(c: Chat, ids: list[str], moderated_idx: int, size: int, tag_
 @scenario("image")
 def _image(c: Chat, p: Params):
     count = max(1, p.int("count", 2))
-    moderated_idx = 1 if p.bool("moderated") else -1
+    # moderated=1: the second image is moderated; moderated=all: every image is
+    moderated = set(range(count)) if p.get("moderated") == "all" else {1} if p.bool("moderated") else set()
     uid = c.state.config["user_id"]
     ids = [str(uuid.uuid4()) for _ in range(count)]
-    _publish_images(c, ids, moderated_idx, p.int("bytes", 0), p.get("_tag_prefix", ""))
+    _publish_images(c, ids, moderated, p.int("bytes", 0), p.get("_tag_prefix", ""))
     final_urls = []
     for progress in (0, 50, 100):
         for idx, image_id in enumerate(ids):
-            modded = idx == moderated_idx and progress == 100
+            modded = idx in moderated and progress == 100
             if progress < 100:
                 url = f"users/{uid}/generated/{image_id}-part-{progress // 50}/image.jpg"
             else:
@@ -387,7 +388,7 @@ def _image(c: Chat, p: Params):
                 final_urls.append(url)
     cards = []
     for idx, image_id in enumerate(ids):
-        modded = idx == moderated_idx
+        modded = idx in moderated
         card = {"id": f"img{idx}", "type": "render_generated_image", "cardType": "generated_image_card",
                 "image_chunk": {"imageUuid": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
                                 "progress": 100, "moderated": modded}}
@@ -403,7 +404,7 @@ def _image(c: Chat, p: Params):
         for idx, image_id in enumerate(ids):
             c.state.store.images.append({
                 "imageId": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
-                "prompt": strip_markers(c.message), "moderated": idx == moderated_idx,
+                "prompt": strip_markers(c.message), "moderated": idx in moderated,
                 "conversationId": (c.conv or {}).get("conversationId", c.model_resp.get("conversationId")),
                 "responseId": c.rid, "createTime": c.model_resp.get("createTime")})
 
