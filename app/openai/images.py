@@ -36,7 +36,7 @@ from ..runtime import grok
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("images", __name__, url_prefix="/v1/images",
+blp = Blueprint("openai_images", __name__, url_prefix="/v1/images",
                 description="OpenAI-compatible image generation and editing")
 
 MAX_IMAGES = 4
