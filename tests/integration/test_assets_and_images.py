@@ -40,9 +40,11 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(fake, cache_dir):
+    # gevent's monitor reports a hub blocked for 0.5 s (DNS, disk or upload work done the blocking way)
     env = app_env(fake, ASSET_SIGNING_KEY=KEY, ASSET_CACHE_DIR=str(cache_dir), ASSET_CACHE_MAX_MB=CACHE_MB,
-                  PUBLIC_BASE_URL=PUBLIC, API_KEY=API_KEY)
-    with GunicornServer(env) as srv:
+                  PUBLIC_BASE_URL=PUBLIC, API_KEY=API_KEY, MAX_IMAGE_BYTES=4 * 1024 * 1024,
+                  GEVENT_MAX_BLOCKING_TIME="0.5")
+    with GunicornServer(env, gevent_monitor=True) as srv:
         yield srv
 
 
@@ -167,6 +169,16 @@ def test_edit_with_several_images_keeps_their_order(sdk, fake):
     assert [names[i] for i in assets["inputAssets"]] == ["a.jpg", "b.jpg"]   # named by what the bytes are
 
 
+def test_edit_takes_images_beyond_the_plain_body_limit_up_to_max_image_bytes(sdk, fake):
+    big = jpeg("three megabytes", 3 * 1024 * 1024)       # the app-wide body limit is 2 MiB
+    result = sdk.images.edit(image=("big.jpg", io.BytesIO(big), "image/jpeg"), prompt="crop it")
+    assert len(result.data) == 1
+    assert fake.store()["files"][0]["size"] == len(big)
+    with pytest.raises(openai.BadRequestError) as info:
+        sdk.images.edit(image=("huge.jpg", io.BytesIO(jpeg("huge", 5 * 1024 * 1024)), "image/jpeg"), prompt="x")
+    assert "image[0]: larger than the limit of 4194304 bytes" in info.value.message
+
+
 def test_edit_refuses_what_is_not_an_image_and_masks(sdk, fake):
     with pytest.raises(openai.BadRequestError) as info:
         sdk.images.edit(image=("notes.png", io.BytesIO(b"just text"), "image/png"), prompt="x")
@@ -245,3 +257,8 @@ def test_upstream_failures_of_an_asset(sdk, server, fake):
     finally:
         fake.configure(sso="test-sso")
     assert status == 503 and json.loads(body)["type"] == "auth_expired"
+
+
+def test_the_hub_was_never_blocked(server):
+    # Last in this module: covers every request above.
+    assert "appears to be blocked" not in server.logs(), server.logs()[-3000:]
