@@ -190,8 +190,14 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
 
 
 def _flatten(fields: dict, prefix: str = ""):
+    # Names as a client writes them: messages[0].content[1].text
     for name, msgs in fields.items():
-        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(name, int):
+            key = f"{prefix}[{name}]"
+        elif name == "_schema" and prefix:
+            key = prefix
+        else:
+            key = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(msgs, dict):
             yield from _flatten(msgs, key)
         else:
