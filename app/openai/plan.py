@@ -20,7 +20,7 @@ from . import models
 from .answer import AnswerOptions
 from .prompt import UnsupportedContent, build_prompt
 from .schemas import unknown_fields
-from .tools import ToolSet
+from .tools import InvalidToolRequest, ToolSet
 from .usage import prompt_tokens
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,7 @@ class ChatPlan:
     toolset: ToolSet | None
     payload: dict[str, Any]
     prompt_tokens: int
+    tool_call_ids: frozenset[str] = frozenset()  # ids already in the history
 
 
 def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str) -> ChatPlan:
@@ -88,6 +89,7 @@ def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default
         model=model, stream=stream, include_usage=include_usage, options=options, toolset=toolset,
         payload=payload,
         prompt_tokens=prompt_tokens(prompt.message, prompt.custom_instructions, len(messages)),
+        tool_call_ids=prompt.tool_call_ids,
     )
 
 
@@ -141,23 +143,12 @@ def _format_instructions(response_format: Mapping[str, Any] | None) -> tuple[str
 
 def _toolset(body: Mapping[str, Any]) -> ToolSet | None:
     tools = body.get("tools") or []
-    functions = [t for t in tools if t.get("type", "function") == "function"]
     custom = [t["custom"]["name"] for t in tools if t.get("type") == "custom"]
     if custom:
         log.info("custom tools are not supported and were not offered to Grok: %s", ", ".join(custom))
-    choice = body.get("tool_choice")
-    if isinstance(choice, Mapping):
-        kind = choice.get("type")
-        if kind == "custom":
-            raise Problem(400, "bad_request", "tool_choice names a custom tool; only function tools are "
-                          "supported", param="tool_choice")
-        if kind == "allowed_tools":
-            allowed = {(t.get("function") or {}).get("name") for t in choice["allowed_tools"]["tools"]}
-            functions = [t for t in functions if t["function"]["name"] in allowed]
-            choice = choice["allowed_tools"]["mode"]
     if body.get("functions"):
         log.info("the deprecated `functions` / `function_call` fields are ignored; use `tools`")
     try:
-        return ToolSet.from_request(functions, choice)
-    except ValueError as exc:
-        raise Problem(400, "bad_request", str(exc), param="tool_choice") from None
+        return ToolSet.from_request(tools, body.get("tool_choice"))
+    except InvalidToolRequest as exc:
+        raise Problem(400, "bad_request", exc.message, param=exc.param) from None

@@ -18,13 +18,12 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import request
-from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from ..grok.client import ChatStream
 from ..grok.errors import RATE_LIMITED, USAGE_LIMIT, GrokError, StreamError
 from ..problems import Problem, from_grok_error
-from ..runtime import grok, runtime, settings
+from ..runtime import grok, no_upstream, runtime, settings
 from ..streaming import streaming_response
 from . import models
 from .answer import Answer
@@ -67,44 +66,46 @@ def _json_body_only():
                       f"(got {request.mimetype or 'no content type'})")
 
 
-@blp.route("/chat/completions")
-class ChatCompletions(MethodView):
-    @blp.doc(summary="How to use this endpoint (help object)")
-    def get(self):
-        return HELP
-
-    @blp.arguments(ChatCompletionRequest)
-    @blp.doc(summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
-             description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
-                         "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
-             responses={200: {"description": "chat.completion, or text/event-stream of "
-                                             "chat.completion.chunk events"}})
-    def post(self, body):
-        plan = plan_completion(body, request.headers, settings().reasoning_output)
-        upstream = grok().new_conversation(plan.payload)
-        if plan.stream:
-            return _stream(plan, upstream)
-        return _complete(plan, upstream)
+@blp.route("/chat/completions", methods=["POST"])
+@blp.arguments(ChatCompletionRequest)
+@blp.doc(summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
+         description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
+                     "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
+         responses={200: {"description": "chat.completion, or a text/event-stream of "
+                                         "chat.completion.chunk events"}})
+def create_chat_completion(body):
+    plan = plan_completion(body, request.headers, settings().reasoning_output)
+    upstream = grok().new_conversation(plan.payload)
+    if plan.stream:
+        return _stream(plan, upstream)
+    return _complete(plan, upstream)
 
 
-@blp.route("/models")
-class Models(MethodView):
-    @blp.response(200, ModelListSchema)
-    @blp.doc(summary="List the models (grok.com modes)")
-    def get(self):
-        return models.listing()
+@blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
+@no_upstream
+@blp.doc(summary="How to use the chat completions endpoint")
+def chat_completions_help():
+    return HELP
 
 
-@blp.route("/models/<model_id>")
-class Model(MethodView):
-    @blp.response(200, ModelSchema)
-    @blp.doc(summary="One model")
-    def get(self, model_id: str):
-        found = models.lookup(model_id)
-        if found is None:
-            raise Problem(404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for "
-                          "available models.", param="model")
-        return found.as_openai()
+@blp.route("/models", methods=["GET"])
+@no_upstream
+@blp.response(200, ModelListSchema)
+@blp.doc(summary="List the models (grok.com modes)")
+def list_models():
+    return models.listing()
+
+
+@blp.route("/models/<model_id>", methods=["GET"])
+@no_upstream
+@blp.response(200, ModelSchema)
+@blp.doc(summary="One model")
+def get_model(model_id: str):
+    found = models.lookup(model_id)
+    if found is None:
+        raise Problem(404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for "
+                      "available models.", param="model")
+    return found.as_openai()
 
 
 # -- upstream failures ---------------------------------------------------------------------------
@@ -125,7 +126,9 @@ def _new_ids() -> tuple[str, int]:
 
 
 def _extractor(plan: ChatPlan):
-    return ToolCallExtractor(plan.toolset) if plan.toolset is not None else None
+    if plan.toolset is None:
+        return None
+    return ToolCallExtractor(plan.toolset, reserved_ids=plan.tool_call_ids)
 
 
 # -- non-streaming ---------------------------------------------------------------------------------

@@ -2,7 +2,8 @@
 CreateChatCompletionRequest (openai-openapi 2.3), validated the way OpenAI does.
 
 Types are strict (a string is not a number, 1 is not `true`), enums are checked,
-and every error names its field (`messages[0].role`). Unknown keys are kept at
+and every error names its field (`messages[0].role`). An optional field set to null
+is treated as absent, as OpenAI does. Unknown keys are kept at
 every level (the view logs unknown top-level fields), so a field OpenAI adds
 tomorrow does not break clients. Whether a field is honoured, approximated or
 ignored is the view's business (README: "OpenAI-compatible API").
@@ -103,10 +104,19 @@ class StringOr(fields.Field):
 
 
 class Loose(ma.Schema):
-    """Unknown keys are kept (and passed on), never an error."""
+    """Unknown keys are kept (and passed on), never an error. An optional field may be
+    null, which means absent (clients such as `llm` send `"description": null`)."""
 
     class Meta:
         unknown = ma.INCLUDE
+
+    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
+        if not field_obj.required:
+            field_obj.allow_none = True
+
+    @ma.post_load
+    def _drop_nulls(self, data: dict, **kwargs) -> dict:
+        return {key: value for key, value in data.items() if value is not None}
 
 
 # -- content parts ---------------------------------------------------------------------------------
