@@ -81,6 +81,9 @@ class Answer:
         self.images: list[str] = []           # generated images, absolute URLs
 
         self._answer_seen = False
+        # No extraction, stop sequences, budget or JSON buffer: tokens go straight out.
+        self._direct = extractor is None and not options.stop and not options.max_tokens \
+            and not options.json_mode
         self._final_len = 0        # characters sent as content
         self._filtered_sent = 0    # characters of the tag filter's output delivered
         self._cited = 0            # citations already turned into annotations
@@ -103,6 +106,20 @@ class Answer:
 
     # -- events -------------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> None:
+        if type(event) is ev.Token and self._direct and not self._in_think and not self.finished \
+                and not event.soft_stop:
+            # The hot path: an answer token when nothing but the tag filter applies.
+            self._answer_seen = True
+            out = self.filter.feed(event.text)
+            if out:
+                if len(self.filter.citations) > self._cited:
+                    self._answer_out(out)
+                else:
+                    self._filtered_sent += len(out)
+                    if self.options.keep_text:
+                        self.answer_parts.append(out)
+                    self._content(out)
+            return
         handler = self._handlers.get(type(event))
         if handler is not None and not self.finished:
             handler(event)

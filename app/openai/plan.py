@@ -21,7 +21,7 @@ from .answer import AnswerOptions
 from .prompt import UnsupportedContent, build_prompt
 from .schemas import unknown_fields
 from .tools import InvalidToolRequest, ToolSet
-from .usage import prompt_tokens
+from . import usage
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,13 @@ class ChatPlan:
     options: AnswerOptions
     toolset: ToolSet | None
     payload: dict[str, Any]
-    prompt_tokens: int
+    message_count: int
     tool_call_ids: frozenset[str] = frozenset()  # ids already in the history
+
+    def prompt_tokens(self) -> int:
+        """Estimated only when a usage object is sent (it costs a pass over the history)."""
+        return usage.prompt_tokens(self.payload["message"], self.payload.get("customInstructions"),
+                                   self.message_count)
 
 
 def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str) -> ChatPlan:
@@ -88,7 +93,7 @@ def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default
         model_id=body.get("model") or models.DEFAULT_MODEL,
         model=model, stream=stream, include_usage=include_usage, options=options, toolset=toolset,
         payload=payload,
-        prompt_tokens=prompt_tokens(prompt.message, prompt.custom_instructions, len(messages)),
+        message_count=len(messages),
         tool_call_ids=prompt.tool_call_ids,
     )
 

@@ -161,7 +161,7 @@ def _complete(plan: ChatPlan, upstream: ChatStream):
         completion_id=completion_id, created=created, model=plan.model_id, fingerprint=answer.fingerprint,
         content=answer.content, reasoning=answer.reasoning if plan.options.reasoning == "reasoning_content"
         else None, tool_calls=answer.calls, annotations=answer.annotations,
-        finish_reason=answer.finish_reason, usage=answer.usage(plan.prompt_tokens))
+        finish_reason=answer.finish_reason, usage=answer.usage(plan.prompt_tokens()))
 
 
 # -- streaming -------------------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def _sse(plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer,
         writer.set_fingerprint(answer.fingerprint)
         tail = sink.take() + writer.finish(answer.finish_reason)
         if plan.include_usage:
-            tail += writer.usage(answer.usage(plan.prompt_tokens))
+            tail += writer.usage(answer.usage(plan.prompt_tokens()))
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)

@@ -301,3 +301,9 @@ def test_unknown_model_is_a_404_problem(oai, recorder):
         oai.models.retrieve("gpt-4")
     assert "Model 'gpt-4' not found" in err.value.message
     assert recorder.exchanges[-1].headers["content-type"] == "application/problem+json"
+
+
+def test_body_over_the_limit_is_a_413(oai):
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(oai, "x" * (2 * 1024 * 1024 + 10))
+    assert err.value.status_code == 413 and err.value.body["code"] == "payload_too_large"

@@ -204,3 +204,12 @@ def test_client_going_away_aborts_upstream(oai, server):
     stats = server.fake.wait_stats(lambda s: s["streams_aborted"] == 1, timeout=5)
     assert stats["last_abort_time"] - gone < 1.0
     assert stats["aborts"][0]["lines_sent"] < 100
+
+
+@pytest.mark.parametrize("streamed", [True, False])
+def test_upstream_headers_too_late_is_a_504(quick_server, recorder, streamed):
+    with client(quick_server.url, recorder) as sdk:
+        with pytest.raises(openai.APIStatusError) as err:
+            sdk.chat.completions.create(model="auto", stream=streamed, messages=[
+                {"role": "user", "content": "x " + scenario("slow_headers", delay=4)}])
+    assert err.value.status_code == 504 and err.value.body["code"] == "gateway_timeout"
