@@ -21,7 +21,8 @@ from flask import request
 from flask_smorest import Blueprint
 
 from ..grok.client import ChatStream
-from ..grok.errors import RATE_LIMITED, USAGE_LIMIT, GrokError, StreamError
+from ..grok import errors as gerr
+from ..grok.errors import GrokError, StreamError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, runtime, settings
 from ..streaming import streaming_response
@@ -45,7 +46,7 @@ HELP = {
 }
 
 
-class ModelSchema(ma.Schema):
+class OpenAIModelSchema(ma.Schema):
     id = ma.fields.String()
     object = ma.fields.String()
     created = ma.fields.Integer()
@@ -53,9 +54,9 @@ class ModelSchema(ma.Schema):
     description = ma.fields.String()
 
 
-class ModelListSchema(ma.Schema):
+class OpenAIModelListSchema(ma.Schema):
     object = ma.fields.String()
-    data = ma.fields.List(ma.fields.Nested(ModelSchema))
+    data = ma.fields.List(ma.fields.Nested(OpenAIModelSchema))
 
 
 @blp.before_request
@@ -90,7 +91,7 @@ def chat_completions_help():
 
 @blp.route("/models", methods=["GET"])
 @no_upstream
-@blp.response(200, ModelListSchema)
+@blp.response(200, OpenAIModelListSchema)
 @blp.doc(summary="List the models (grok.com modes)")
 def list_models():
     return models.listing()
@@ -98,7 +99,7 @@ def list_models():
 
 @blp.route("/models/<model_id>", methods=["GET"])
 @no_upstream
-@blp.response(200, ModelSchema)
+@blp.response(200, OpenAIModelSchema)
 @blp.doc(summary="One model")
 def get_model(model_id: str):
     found = models.lookup(model_id)
@@ -109,16 +110,27 @@ def get_model(model_id: str):
 
 
 # -- upstream failures ---------------------------------------------------------------------------
+# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
+_INBAND_PROBLEMS = {
+    gerr.USAGE_LIMIT: (429, "rate_limited"), gerr.RATE_LIMITED: (429, "rate_limited"),
+    gerr.AUTH_EXPIRED: (503, "auth_expired"), gerr.ANTI_BOT: (403, "anti_bot"),
+    gerr.STALE_CHALLENGE: (403, "anti_bot"), gerr.CLOUDFLARE: (403, "anti_bot"),
+    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
+}
+
+
 def problem_for(exc: GrokError) -> Problem:
     """The problem for an upstream failure; in-band errors carry grok.com's own message."""
-    if isinstance(exc, StreamError):
-        extra = {"failure_class": exc.failure_class}
-        if exc.code is not None:
-            extra["upstream_code"] = exc.code
-        if exc.failure_class in (USAGE_LIMIT, RATE_LIMITED):
-            return Problem(429, "rate_limited", f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
+    if not isinstance(exc, StreamError):
+        return from_grok_error(exc)
+    extra = {"failure_class": exc.failure_class}
+    if exc.code is not None:
+        extra["upstream_code"] = exc.code
+    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
+    if mapped is None:
         return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
-    return from_grok_error(exc)
+    status, type_ = mapped
+    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
 
 
 def _new_ids() -> tuple[str, int]:

@@ -307,3 +307,15 @@ def test_body_over_the_limit_is_a_413(oai):
     with pytest.raises(openai.APIStatusError) as err:
         ask(oai, "x" * (2 * 1024 * 1024 + 10))
     assert err.value.status_code == 413 and err.value.body["code"] == "payload_too_large"
+
+
+def test_inband_anti_bot_error_keeps_its_meaning(oai):
+    with pytest.raises(openai.PermissionDeniedError) as err:
+        ask(oai, "x " + scenario("inband_error", code=7, message="Request rejected by anti-bot rules."))
+    assert err.value.body["code"] == "anti_bot"
+
+
+def test_dropped_upstream_without_streaming_is_a_502(oai):
+    with pytest.raises(openai.APIStatusError) as err:
+        ask(oai, "x " + scenario("drop"))
+    assert err.value.status_code == 502 and err.value.body["code"] == "upstream_error"
