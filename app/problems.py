@@ -166,7 +166,7 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     for location, fields in messages.items():
         locations.append(location)
         if isinstance(fields, dict):
-            for name, msgs in _flatten(fields):
+            for name, msgs in _flatten(fields, whole="query" if location == "query" else "body"):
                 flat[name] = msgs
         else:
             flat[location] = fields
@@ -189,17 +189,18 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     return Problem(status, type_, detail, param=next(iter(flat), None), errors=flat)
 
 
-def _flatten(fields: dict, prefix: str = ""):
-    # Names as a client writes them: messages[0].content[1].text
+def _flatten(fields: dict, prefix: str = "", whole: str = "body"):
+    # Names as a client writes them: messages[0].content[1].text. marshmallow files
+    # whole-object errors (e.g. a JSON array for an object) under "_schema".
     for name, msgs in fields.items():
         if isinstance(name, int):
             key = f"{prefix}[{name}]"
-        elif name == "_schema" and prefix:
-            key = prefix
+        elif name == "_schema":
+            key = prefix or whole
         else:
             key = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(msgs, dict):
-            yield from _flatten(msgs, key)
+            yield from _flatten(msgs, key, whole)
         else:
             yield key, msgs
 

@@ -3,5 +3,8 @@
 
 def blueprints():
     from . import chat
+    from . import artifacts, conversations, files, google_drive, images, memory, sharing, suggestions, voice
 
-    return [chat.blp]
+    return [chat.blp,
+            conversations.blp, files.blp, voice.blp, memory.blp, artifacts.blp, sharing.blp,
+            suggestions.blp, images.blp, google_drive.blp]
