@@ -68,7 +68,7 @@ def _json_body_only():
 
 
 @blp.route("/chat/completions", methods=["POST"])
-@blp.arguments(ChatCompletionRequest)
+@blp.arguments(ChatCompletionRequest, example=HELP["example"])
 @blp.doc(summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
          description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
                      "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
@@ -91,7 +91,7 @@ def chat_completions_help():
 
 @blp.route("/models", methods=["GET"])
 @no_upstream
-@blp.response(200, OpenAIModelListSchema)
+@blp.response(200, OpenAIModelListSchema, example=models.listing())
 @blp.doc(summary="List the models (grok.com modes)")
 def list_models():
     return models.listing()
@@ -99,7 +99,7 @@ def list_models():
 
 @blp.route("/models/<model_id>", methods=["GET"])
 @no_upstream
-@blp.response(200, OpenAIModelSchema)
+@blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
     found = models.lookup(model_id)
