@@ -1,9 +1,8 @@
-"""Media: grok.com assets through this server (signed links, disk cache), image and file inputs
-(SSRF-guarded fetching, uploads), and the OpenAI Images API routes."""
+"""Media: grok.com assets through this server (signed links, disk cache) and image/file inputs
+(SSRF-guarded fetching, uploads). The Images API routes are in app/openai/images.py."""
 
 
 def blueprints():
-    from ..openai import images
     from . import assets
 
-    return [assets.blp, images.blp]
+    return [assets.blp]
