@@ -36,7 +36,7 @@ blp = Blueprint("assets", __name__, url_prefix="/v1/assets",
                 description="Generated images and files from grok.com (signed links, no API key)")
 
 CHUNK = 64 * 1024
-HEAD_BYTES = 512       # read before answering, to tell the content type
+HEAD_BYTES = sniff.SNIFF_BYTES + 1  # read before answering, to tell the content type
 INLINE_PREFIXES = ("image/", "video/", "audio/", "application/pdf", "text/plain")
 MAX_BROWSER_CACHE = 24 * 3600
 

@@ -9,15 +9,18 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from flask import current_app, request
 
 from .. import rundir
-from ..runtime import runtime
+from ..grok.errors import GrokError
+from ..problems import Problem, from_grok_error
+from ..runtime import grok, runtime
 from ..settings import MIB, Settings
 from .cache import AssetCache
 from .fetch import Fetcher, FetchPolicy
-from .inputs import MediaLimits
+from .inputs import ChatMedia, MediaError, MediaLimits, UploadFailed, prepare_chat_media
 from .signing import AssetSigner, asset_path_of, load_key
 
 EXTENSION = "grok_web_api.media"
@@ -47,13 +50,23 @@ class MediaServices:
         """Where clients reach this server: PUBLIC_BASE_URL, else the request's own scheme and host."""
         return self.settings.public_base_url or request.host_url.rstrip("/")
 
-    def link(self, reference: str) -> str:
-        """A URL a client can open for an asset reference from grok.com: a signed link to our proxy
-        for grok.com assets; any other absolute URL unchanged."""
-        path = asset_path_of(reference, self.settings.grok_assets_url)
-        if path is None:
-            return reference
-        return self.signer.link(self.base_url(), path)
+    def linker(self) -> Callable[[str], str]:
+        """For one response: asset reference from grok.com -> a URL the client can open (a signed
+        link to our proxy; any other absolute URL unchanged). The same asset always gets the same
+        link within a response, so an image is recognised (and shown) once."""
+        base = self.base_url()
+        assets_url = self.settings.grok_assets_url
+        made: dict[str, str] = {}
+
+        def link(reference: str) -> str:
+            path = asset_path_of(reference, assets_url)
+            if path is None:
+                return reference
+            if path not in made:
+                made[path] = self.signer.link(base, path)
+            return made[path]
+
+        return link
 
 
 def services() -> MediaServices:
@@ -79,3 +92,23 @@ def media_body(view):
         return view(*args, **kwargs)
 
     return wrapper
+
+
+def upload_problem(where: str, error: GrokError) -> Problem:
+    """The problem for a failed upload to grok.com: the upstream failure's, naming the input."""
+    problem = from_grok_error(error)
+    problem.detail = f"{where}: uploading to grok.com failed: {problem.detail}"
+    problem.param = where
+    return problem
+
+
+def upload_chat_media(messages: list) -> ChatMedia:
+    """Upload the image and file parts of a chat request's latest user turn (see inputs.py);
+    a part that cannot be used is a 400 naming it."""
+    media = services()
+    try:
+        return prepare_chat_media(messages, grok(), media.fetcher, media.limits)
+    except MediaError as exc:
+        raise Problem(400, "bad_request", str(exc), param=exc.where) from None
+    except UploadFailed as exc:
+        raise upload_problem(exc.where, exc.error) from None

@@ -20,7 +20,6 @@ import re
 import time
 
 import marshmallow as ma
-from flask import request
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
@@ -28,10 +27,10 @@ from ..grok import events as ev
 from ..grok.errors import STREAM, GrokError, StreamError, classify_text
 from ..media import sniff
 from ..media.assets import read_asset
-from ..media.inputs import Upload as UploadItem, run_concurrently, upload
-from ..media.services import media_body, services
+from ..media.inputs import Upload as UploadItem, UploadFailed, run_concurrently, upload
+from ..media.services import media_body, services, upload_problem
 from ..media.signing import asset_path_of
-from ..problems import Problem, from_grok_error
+from ..problems import Problem
 from ..runtime import grok
 
 log = logging.getLogger(__name__)
@@ -115,10 +114,17 @@ def edit_images(form, files):
                                               "describe the change in the prompt instead", param="mask")
     items = _edit_inputs((files.get("image") or []) + (files.get("image_array") or []))
     client = grok()
+
+    def send(item: UploadItem) -> str:
+        try:
+            return upload(client, item)
+        except GrokError as exc:
+            raise UploadFailed(item.where, exc) from None
+
     try:
-        ids = run_concurrently([lambda item=item: upload(client, item) for item in items])
-    except GrokError as exc:
-        raise _upload_problem(exc) from None
+        ids = run_concurrently([lambda item=item: send(item) for item in items])
+    except UploadFailed as exc:
+        raise upload_problem(exc.where, exc.error) from None
     edit = {"prompt": form["prompt"], "inputAssets": ids}
     ratio = _aspect_ratio(options["size"])
     if ratio:
@@ -174,12 +180,6 @@ def _edit_inputs(uploads) -> list[UploadItem]:
         stem = (storage.filename or "").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or f"image-{index}"
         items.append(UploadItem(where, "image", f"{stem}.{sniff.extension(mime)}", mime, content))
     return items
-
-
-def _upload_problem(exc: GrokError) -> Problem:
-    problem = from_grok_error(exc)
-    problem.detail = f"uploading the image to grok.com failed: {problem.detail}"
-    return problem
 
 
 def _collect(open_stream, wanted: int) -> list[str]:

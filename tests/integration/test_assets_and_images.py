@@ -190,6 +190,17 @@ def test_edit_refuses_what_is_not_an_image_and_masks(sdk, fake):
     assert fake.requests_log("/rest/app-chat/") == []
 
 
+def test_an_upload_grok_refuses_names_the_image(sdk, fake):
+    fake.enqueue("/rest/app-chat/upload-file", status=403,
+                 body={"error": {"code": 7, "message": "Request rejected by anti-bot rules."}})
+    images = [("a.jpg", io.BytesIO(jpeg("a")), "image/jpeg"), ("b.jpg", io.BytesIO(jpeg("b")), "image/jpeg")]
+    with pytest.raises(openai.PermissionDeniedError) as info:
+        sdk.images.edit(image=images, prompt="x")
+    assert info.value.body["code"] == "anti_bot"
+    assert info.value.body["param"] in ("image[0]", "image[1]")
+    assert fake.requests_log("/rest/app-chat/conversations/new") == []
+
+
 # -- the asset proxy ------------------------------------------------------------------------------------
 def make_images(sdk, count: int) -> list[str]:
     result = sdk.images.generate(prompt=f"#scenario:image?bytes={IMAGE_BYTES}", n=count)

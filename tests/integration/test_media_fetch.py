@@ -17,20 +17,7 @@ from app.grok.client import GrokClient
 from app.media.fetch import FetchError, FetchRefused, Fetcher, FetchPolicy, TooLarge
 from app.media.inputs import MediaError, MediaLimits, UploadFailed, prepare_chat_media
 from tests.fakegrok.media import jpeg
-from tests.support.imageserver import PHOTO, PNG, ImageServer
-
-
-@pytest.fixture(scope="module")
-def remote():
-    with ImageServer() as srv:
-        yield srv
-
-
-@pytest.fixture(scope="module")
-def other():
-    """A second host: a redirect target that is not allowlisted."""
-    with ImageServer() as srv:
-        yield srv
+from tests.support.imageserver import PHOTO, PNG, other, remote  # noqa: F401  (fixtures)
 
 
 @pytest.fixture(autouse=True)

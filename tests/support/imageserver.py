@@ -102,3 +102,21 @@ class ImageServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+# -- pytest fixtures (import them into a test module to use them) -------------------------------
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def remote():
+    """The remote image host of a test module."""
+    with ImageServer() as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def other():
+    """A second host, e.g. a redirect target that is not allowed."""
+    with ImageServer() as srv:
+        yield srv

@@ -6,8 +6,6 @@ from __future__ import annotations
 import base64
 import os
 import threading
-import time
-from pathlib import Path
 
 import pytest
 
