@@ -59,7 +59,25 @@ def reject_invalid_ids() -> None:
                           param=name)
 
 
+class RawPathConverter(BaseConverter):
+    """The rest of the path, empty included: `/raw/` and `/raw//x` reach the view, which
+    answers 400 from the raw request URI instead of a 404 or a slash-merging redirect."""
+
+    regex = r"[\s\S]*"  # control characters included: the view refuses them with a 400
+    part_isolating = False
+
+
+def _id_schema(_converter) -> dict:
+    return {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH}
+
+
+def _raw_path_schema(_converter) -> dict:
+    return {"type": "string"}
+
+
 def register(app: Flask, api) -> None:
     app.url_map.converters["gid"] = GrokIdConverter
-    api.register_converter(GrokIdConverter, "string")
+    app.url_map.converters["rawpath"] = RawPathConverter
+    api.register_converter(GrokIdConverter, _id_schema)
+    api.register_converter(RawPathConverter, _raw_path_schema)
     app.before_request(reject_invalid_ids)
