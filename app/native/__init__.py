@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import chat
+    from . import chat, raw
 
-    return [chat.blp]
+    return [chat.blp, raw.blp]
