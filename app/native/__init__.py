@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import chat, raw
+    from . import chat, chat_ws, raw
 
-    return [chat.blp, raw.blp]
+    return [chat.blp, chat_ws.blp, raw.blp]
