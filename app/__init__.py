@@ -10,7 +10,7 @@ from . import logs, problems
 from .extensions import init_extensions
 from .grok.client import GrokClient
 from .grok.session import SessionState
-from .runtime import EXTENSION, Runtime
+from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
 
 __version__ = "0.1.0"
@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     from .native import params
 
     params.register(app, api)
+    app.before_request(reject_unconfigured)
     _register_blueprints(api)
     # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
     problems.register(app)

@@ -188,7 +188,7 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     for location, fields in messages.items():
         locations.append(location)
         if isinstance(fields, dict):
-            for name, msgs in _flatten(fields):
+            for name, msgs in _flatten(fields, whole="query" if location == "query" else "body"):
                 flat[name] = msgs
         else:
             flat[location] = fields
@@ -211,11 +211,13 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     return Problem(status, type_, detail, param=next(iter(flat), None), errors=flat)
 
 
-def _flatten(fields: dict, prefix: str = ""):
+def _flatten(fields: dict, prefix: str = "", whole: str = "body"):
     for name, msgs in fields.items():
+        # marshmallow files whole-input errors (e.g. a JSON array for an object) under "_schema".
+        name = whole if name == "_schema" and not prefix else name
         key = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(msgs, dict):
-            yield from _flatten(msgs, key)
+            yield from _flatten(msgs, key, whole)
         else:
             yield key, msgs
 

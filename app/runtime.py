@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from flask import current_app
+from flask import current_app, request
 
 from .grok.client import ClientConfig, GrokClient
 from .grok.session import SessionState
@@ -47,3 +47,21 @@ def grok() -> GrokClient:
     if not rt.settings.configured:
         raise not_configured(rt.settings.missing)
     return rt.client
+
+
+def no_upstream(view):
+    """Mark a /v1 view that never calls grok.com (it works without cookies)."""
+    view.uses_upstream = False
+    return view
+
+
+def reject_unconfigured() -> None:
+    """Before any Grok-backed route runs: 503 not_configured while cookies are missing."""
+    if not request.path.startswith(("/v1/", "/raw/")):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or not getattr(view, "uses_upstream", True):
+        return
+    rt = runtime()
+    if not rt.settings.configured:
+        raise not_configured(rt.settings.missing)

@@ -14,7 +14,6 @@ from typing import Iterator
 from flask import Response, stream_with_context
 
 from .grok.errors import GrokError
-from .grok.transport import UpstreamStream
 from .problems import from_grok_error
 from .runtime import Runtime, runtime
 
@@ -67,23 +66,6 @@ def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
         yield (b"\n" if mid_line else b"") + error_line(exc)
     finally:
         stream.close()
-
-
-def byte_relay(upstream: UpstreamStream) -> Iterator[bytes]:
-    """Opaque upstream bytes (audio, ...) as they arrive.
-
-    Nothing can be appended to such a body, so a failure after the first byte is
-    re-raised: the server then drops the connection and the client sees a truncated
-    transfer instead of a clean end.
-    """
-    try:
-        yield from upstream.chunks()
-    except GrokError as exc:
-        log.warning("upstream stream failed after the response started, dropping the client "
-                    "connection: %s", exc.message)
-        raise
-    finally:
-        upstream.close()
 
 
 def _counted(generator: Iterator[bytes], rt: Runtime) -> Iterator[bytes]:

@@ -8,20 +8,17 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
-from flask_smorest import Blueprint
-
 from ..apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..runtime import grok, settings
 from ..streaming import ndjson_relay, streaming_response
-from .bodies import require_json_body
+from .bodies import NativeBlueprint
 from .chat_schemas import (CONTINUE_CHAT_EXAMPLE, CONTINUE_STREAM_EXAMPLE, FAILED_STREAM_EXAMPLE, NEW_CHAT_EXAMPLE,
                            NEW_CHAT_STREAM_EXAMPLE, QUICK_EXAMPLE, ContinueChatSchema, NewChatSchema,
                            QuickAnswerSchema)
 from .replies import passthrough
 
-blp = Blueprint("chat", __name__, url_prefix="/v1/chat",
-                description="Native grok.com chat: NDJSON streams relayed as they arrive")
-blp.before_request(require_json_body)
+blp = NativeBlueprint("chat", __name__, url_prefix="/v1/chat",
+                      description="Native grok.com chat: NDJSON streams relayed as they arrive")
 
 NDJSON = "application/x-ndjson"
 

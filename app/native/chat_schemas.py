@@ -12,7 +12,7 @@ import logging
 
 import marshmallow as ma
 
-from ..schema_fields import JsonBoolean, JsonInteger
+from .fields import ClosedBody, ForwardedBody, JsonBool, JsonInt
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +30,7 @@ def _doc(description: str | None) -> dict:
 
 
 def boolean(description: str | None = None):
-    return JsonBoolean(allow_none=True, metadata=_doc(description))
+    return JsonBool(allow_none=True, metadata=_doc(description))
 
 
 def string(description: str | None = None):
@@ -42,7 +42,7 @@ def strings(description: str | None = None):
 
 
 def integer(high: int, description: str | None = None):
-    return JsonInteger(low=0, high=high, allow_none=True, metadata=_doc(description))
+    return JsonInt(low=0, high=high, allow_none=True, metadata=_doc(description))
 
 
 def any_list(description: str | None = None):
@@ -57,11 +57,8 @@ def any_json(description: str | None = None):
     return ma.fields.Raw(allow_none=True, metadata=_doc(description))
 
 
-class ForwardingSchema(ma.Schema):
+class ForwardingSchema(ForwardedBody):
     """Unknown keys are kept (forwarded upstream); null values are dropped (= absent)."""
-
-    class Meta:
-        unknown = ma.INCLUDE
 
     @ma.post_load
     def _drop_nulls(self, data: dict, **_kw) -> dict:
@@ -150,11 +147,8 @@ class ContinueChatSchema(ChatOptionsSchema):
     resumeResponseId = string()
 
 
-class QuickAnswerSchema(ma.Schema):
+class QuickAnswerSchema(ClosedBody):
     """`POST /v1/chat/quick`: grok.com's quick-answer takes nothing but the query."""
-
-    class Meta:
-        unknown = ma.RAISE
 
     query = ma.fields.String(required=True, metadata=_doc("The question."))
 

@@ -26,7 +26,8 @@ from ..grok.client import APP, NO_BODY, ChatStream
 from ..grok.errors import RateLimited, UpstreamHTTPError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, settings
-from ..streaming import byte_relay, ndjson_relay, streaming_response
+from ..streaming import ndjson_relay, streaming_response
+from .replies import relay_bytes
 
 log = logging.getLogger(__name__)
 
@@ -207,5 +208,5 @@ def raw(subpath):
     if _is_json_type(content_type) or not content_type:
         relay = ndjson_relay(ChatStream(upstream), settings().heartbeat_interval)
     else:
-        relay = byte_relay(upstream)
+        relay = relay_bytes(upstream)
     return streaming_response(relay, "application/json", status=upstream.status, content_type=content_type)

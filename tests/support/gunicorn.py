@@ -43,7 +43,8 @@ class GunicornServer:
     """
 
     def __init__(self, env: dict[str, str] | None = None, *, workers: int = 1,
-                 extra_args: list[str] | None = None, gevent_monitor: bool = False, cwd: Path = ROOT):
+                 extra_args: list[str] | None = None, gevent_monitor: bool = False, cwd: Path = ROOT,
+                 app_module: str = "wsgi:app"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="grok-web-api-test-")
@@ -65,7 +66,7 @@ class GunicornServer:
         full_env.update(env or {})
         self.env = full_env
         self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *(extra_args or []), "wsgi:app"]
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *(extra_args or []), app_module]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._wait_ready()

@@ -1,0 +1,5 @@
+"""The OpenAI-compatible surface: /v1/chat/completions and /v1/models."""
+
+
+def blueprints():
+    return []
