@@ -52,8 +52,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
 def _register_blueprints(api) -> None:
     # Each package lists its own blueprints, so a new route group touches one file.
-    from . import native, system
+    from . import native, openai, system
 
-    for package in (system, native):
+    for package in (system, native, openai):
         for blueprint in package.blueprints():
             api.register_blueprint(blueprint)

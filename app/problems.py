@@ -212,10 +212,15 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
 
 
 def _flatten(fields: dict, prefix: str = "", whole: str = "body"):
+    # Names as a client writes them: messages[0].content[1].text. marshmallow files
+    # whole-object errors (e.g. a JSON array for an object) under "_schema".
     for name, msgs in fields.items():
-        # marshmallow files whole-input errors (e.g. a JSON array for an object) under "_schema".
-        name = whole if name == "_schema" and not prefix else name
-        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(name, int):
+            key = f"{prefix}[{name}]"
+        elif name == "_schema":
+            key = prefix or whole
+        else:
+            key = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(msgs, dict):
             yield from _flatten(msgs, key, whole)
         else:

@@ -2,4 +2,6 @@
 
 
 def blueprints():
-    return []
+    from . import routes
+
+    return [routes.blp]

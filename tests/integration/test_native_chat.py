@@ -134,7 +134,7 @@ BAD_BODIES = [
     ("/v1/chat", {"message": "x", "imageGenerationCount": True}, "imageGenerationCount"),
     ("/v1/chat", {"message": "x", "imageGenerationCount": -1}, "imageGenerationCount"),
     ("/v1/chat", {"message": "x", "imageGenerationCount": 1.5}, "imageGenerationCount"),
-    ("/v1/chat", {"message": "x", "fileAttachments": [1]}, "fileAttachments.0"),
+    ("/v1/chat", {"message": "x", "fileAttachments": [1]}, "fileAttachments[0]"),
     ("/v1/chat", {"message": "x", "toolOverrides": ["webSearch"]}, "toolOverrides"),
     ("/v1/chat", {"message": "x", "selectedFileTextContentStartPosition": "3"},
      "selectedFileTextContentStartPosition"),

@@ -12,8 +12,8 @@ from .native_cases import APP, assert_problem
     ({}, "conversationIds"),
     ({"conversationIds": []}, "conversationIds"),
     ({"conversationIds": "c-1"}, "conversationIds"),
-    ({"conversationIds": [5]}, "conversationIds.0"),
-    ({"conversationIds": ["c-1", "../etc"]}, "conversationIds.1"),
+    ({"conversationIds": [5]}, "conversationIds[0]"),
+    ({"conversationIds": ["c-1", "../etc"]}, "conversationIds[1]"),
 ])
 def test_bad_by_conversation_bodies(native_client, fake, body, param):
     assert_problem(native_client.post("/v1/memory/by-conversation", json=body), 422, "invalid_request", param)
@@ -23,8 +23,8 @@ def test_bad_by_conversation_bodies(native_client, fake, body, param):
 @pytest.mark.parametrize("query, param", [
     ("", "conversation_ids"),
     ("?conversationIds=c-1", "conversation_ids"),
-    ("?conversation_ids=", "conversation_ids.0"),
-    ("?conversation_ids=c-1&conversation_ids=a%2Fb", "conversation_ids.1"),
+    ("?conversation_ids=", "conversation_ids[0]"),
+    ("?conversation_ids=c-1&conversation_ids=a%2Fb", "conversation_ids[1]"),
 ])
 def test_bad_by_conversation_queries(native_client, fake, query, param):
     resp = native_client.delete("/v1/memory/by-conversation" + query)
