@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -85,6 +86,27 @@ class Problem(Exception):
         for name, value in self.headers.items():
             resp.headers[name] = value
         return resp
+
+
+class OpenAIErrorSchema(ma.Schema):
+    message = ma.fields.String()
+    type = ma.fields.String(metadata={"description": "OpenAI's error type vocabulary"})
+    param = ma.fields.String(allow_none=True)
+    code = ma.fields.String(metadata={"description": "the problem type"})
+
+
+class ProblemSchema(ma.Schema):
+    """Every error body (application/problem+json); documentation only."""
+
+    type = ma.fields.String(metadata={"description": "machine-readable problem type (README: error types)"})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String(metadata={"description": "what went wrong and what to do about it"})
+    failure_class = ma.fields.String(metadata={"description": "upstream failures: which layer broke"})
+    upstream_status = ma.fields.Integer(metadata={"description": "upstream failures: grok.com's status"})
+    retry_after_seconds = ma.fields.Integer(metadata={"description": "rate limits: when to retry"})
+    errors = ma.fields.Dict(metadata={"description": "validation failures: field -> messages"})
+    error = ma.fields.Nested(OpenAIErrorSchema, metadata={"description": "the same error, OpenAI-style"})
 
 
 def not_configured(missing: list[str]) -> Problem:

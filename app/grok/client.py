@@ -30,7 +30,7 @@ LIVEKIT_TOKENS = "/rest/livekit/tokens"
 RATE_LIMITS = "/rest/rate-limits"
 ERROR_BODY_LIMIT = 64 * 1024
 
-__all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "seg"]
+__all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "NO_BODY", "seg"]
 
 
 class _NoBody:
@@ -41,6 +41,7 @@ class _NoBody:
 
 
 _NO_BODY: Any = _NoBody()
+NO_BODY: Any = _NO_BODY  # for callers of request()/stream() that send no body at all
 
 
 def seg(value: str) -> str:

@@ -393,6 +393,8 @@ class UpstreamStream:
         wait = min(heartbeat, idle_timeout) if heartbeat else idle_timeout
         last = time.monotonic()
         while True:
+            if self.closed:  # closed meanwhile (e.g. from another greenlet): its buffers are gone
+                return
             if t.chunks:
                 yield t.take()
                 last = time.monotonic()
