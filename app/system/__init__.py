@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import health
+    from . import health, metrics
 
-    return [health.blp]
+    return [health.blp, metrics.blp]
