@@ -43,6 +43,7 @@ TITLES = {
     "stream_error": "Stream Error",
     "gateway_timeout": "Gateway Timeout",
     "upstream_unavailable": "Upstream Unavailable",
+    "shutting_down": "Server Shutting Down",
     "internal": "Internal Server Error",
 }
 
@@ -140,6 +141,9 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
         return Problem(403, "anti_bot", f"{exc.message}. {advice}", **upstream)
     if isinstance(exc, gerr.NotFound):
         return Problem(404, "not_found", exc.message, **upstream)
+    if isinstance(exc, gerr.ServerShuttingDown):
+        return Problem(503, "shutting_down", f"{exc.message}. {advice}", headers={"Retry-After": "1"},
+                       failure_class=exc.failure_class)
     if isinstance(exc, gerr.UpstreamTimeout):
         return Problem(504, "gateway_timeout", f"{exc.message}. {advice}", **upstream)
     if isinstance(exc, gerr.UpstreamConnectionError):

@@ -200,7 +200,7 @@ class GrokClient:
             raise
         if not 200 <= reply.status < 300:
             raise self._fail(reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
-        self.state.record_success()
+        self.state.record_success(reply.status)
         return reply
 
     def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
@@ -219,7 +219,7 @@ class GrokClient:
             except GrokError:
                 content = b""
             raise self._fail(upstream.status, upstream.headers, content)
-        self.state.record_success()
+        self.state.record_success(upstream.status)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:

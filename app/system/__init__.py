@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import docs, health
+    from . import docs, health, metrics
 
-    return [health.blp, docs.blp]
+    return [health.blp, metrics.blp, docs.blp]
