@@ -37,11 +37,18 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     state = SessionState()
     client = client or GrokClient.from_settings(settings, state=state)
-    app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
+    runtime = app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
+    logs.redactor.follow(runtime)  # so reloaded secrets are redacted at once
 
     api = init_extensions(app)
+    from . import auth, cors, metrics, telemetry
     from .native import params
 
+    # before_request order matters: telemetry notes the route first, CORS answers
+    # preflights, the API key is checked before any validation (401 wins over 400/422).
+    telemetry.register(app, metrics.register(app, client.state), client.state)
+    cors.register(app)
+    auth.register(app)
     params.register(app, api)
     app.before_request(reject_unconfigured)
     _register_blueprints(api)

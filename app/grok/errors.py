@@ -25,6 +25,7 @@ UPSTREAM = "upstream_error"
 TIMEOUT = "timeout"
 NETWORK = "network"
 STREAM = "stream_error"
+SHUTTING_DOWN = "shutting_down"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
@@ -48,6 +49,8 @@ ADVICE = {
     TIMEOUT: "grok.com did not answer in time; retry later.",
     NETWORK: "grok.com could not be reached: check this host's network, DNS and proxy settings.",
     STREAM: "grok.com reported an error inside the answer stream.",
+    SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
+    "at its graceful-shutdown deadline; retry the request.",
 }
 
 
@@ -120,6 +123,12 @@ class UpstreamConnectionError(TransportError):
     def __init__(self, message: str, *, dropped: bool = False):
         self.dropped = dropped
         super().__init__(message)
+
+
+class ServerShuttingDown(TransportError):
+    """This server ended the transfer itself: its graceful-shutdown deadline came first."""
+
+    failure_class = SHUTTING_DOWN
 
 
 class StreamError(GrokError):

@@ -45,6 +45,27 @@ class JsonBool(ma.fields.Boolean):
         return value
 
 
+class JsonInt(ma.fields.Integer):
+    """A JSON integer and only that (no booleans, strings or fractions), optionally bounded."""
+
+    default_error_messages = {"invalid": "Not a valid integer.", "range": "Must be between {low} and {high}."}
+
+    def __init__(self, *, low: int | None = None, high: int | None = None, **kwargs):
+        super().__init__(strict=True, **kwargs)
+        self.low, self.high = low, high
+        if low is not None:
+            self.metadata.setdefault("minimum", low)
+        if high is not None:
+            self.metadata.setdefault("maximum", high)
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.make_error("invalid")
+        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
+            raise self.make_error("range", low=self.low, high=self.high)
+        return value
+
+
 def _strict_base64(value: str) -> None:
     try:
         binascii.a2b_base64(value.encode("ascii"), strict_mode=True)

@@ -50,7 +50,8 @@ class ConversationIdsBody(ClosedBody):
 class ConversationIdsQuery(QuerySchema):
     conversation_ids = ma.fields.List(Id(), required=True, validate=ma.validate.Length(min=1), metadata={
         "description": "Repeat the parameter once per conversation: "
-                       "`?conversation_ids=a&conversation_ids=b`."})
+                       "`?conversation_ids=a&conversation_ids=b`.",
+        "example": ["c0ffee00-1111-4222-8333-444455556666"]})
 
 
 @blp.route("/blurb", methods=["GET"])

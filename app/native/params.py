@@ -79,13 +79,28 @@ def reject_invalid_ids() -> None:
                           param=name)
 
 
+class RawPathConverter(BaseConverter):
+    """The rest of the path, empty included: `/raw/` and `/raw//x` reach the view, which
+    answers 400 from the raw request URI instead of a 404 or a slash-merging redirect."""
+
+    regex = r"[\s\S]*"  # control characters included: the view refuses them with a 400
+    part_isolating = False
+
+
 def id_param_schema(converter: GrokIdConverter) -> dict:
     """How a `gid` path parameter appears in the OpenAPI document."""
     return {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
-            "description": "A grok.com id: no '/', '\\', '?', '#', '%', '..', whitespace or control characters."}
+            "description": "A grok.com id: no '/', '\\', '?', '#', '%', '..', whitespace or control characters.",
+            "example": "c0ffee00-1111-4222-8333-444455556666"}
+
+
+def raw_path_schema(converter: RawPathConverter) -> dict:
+    return {"type": "string"}
 
 
 def register(app: Flask, api) -> None:
     app.url_map.converters["gid"] = GrokIdConverter
+    app.url_map.converters["rawpath"] = RawPathConverter
     api.register_converter(GrokIdConverter, id_param_schema)
+    api.register_converter(RawPathConverter, raw_path_schema)
     app.before_request(reject_invalid_ids)

@@ -40,7 +40,8 @@ class PostRecordingBody(ForwardedBody):
     """Any JSON object; grok.com's fields are not documented, so all are forwarded."""
 
 
-AUDIO_DOC = {"responses": {"200": {"content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}}}}
+AUDIO_DOC = {"responses": {"200": {"description": "The audio, streamed as grok.com sends it",
+                                   "content": {"audio/mpeg": {"schema": {"type": "string", "format": "binary"}}}}}}
 
 
 def _audio(read, response_id: str, query: dict, fallback_type: str):

@@ -1,7 +1,7 @@
-"""Operations routes: health, session, status, setup, metrics."""
+"""Operations routes: health, session, status, setup, metrics, the API reference."""
 
 
 def blueprints():
-    from . import health
+    from . import docs, health, metrics
 
-    return [health.blp]
+    return [health.blp, metrics.blp, docs.blp]

@@ -112,3 +112,26 @@ class GunicornServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def live_server_fixtures(**overrides):
+    """Fixtures for a test module: `module_server` (gunicorn with these settings, talking to the
+    module's fake, started once) and `live` (that server, its fake reset around each test).
+
+        module_server, live = live_server_fixtures(HEARTBEAT_SECS="0.2")
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="module_server")
+    def module_server(fake_module):
+        with GunicornServer(app_env(fake_module, **overrides)) as srv:
+            srv.fake = fake_module
+            yield srv
+
+    @pytest.fixture(name="live")
+    def live(module_server):
+        module_server.fake.reset()
+        yield module_server
+        module_server.fake.reset()
+
+    return module_server, live
