@@ -42,8 +42,10 @@ MAX_BROWSER_CACHE = 24 * 3600
 
 
 class AssetLinkQuery(ma.Schema):
-    exp = ma.fields.String(metadata={"description": "Expiry (Unix time) the link was signed with"})
-    sig = ma.fields.String(metadata={"description": "HMAC signature of the path and expiry"})
+    exp = ma.fields.String(metadata={"description": "Expiry (Unix time) the link was signed with",
+                                     "example": "1767225600"})
+    sig = ma.fields.String(metadata={"description": "HMAC signature of the path and expiry",
+                                     "example": "3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0"})
 
 
 @blp.route("/<path:asset_path>", methods=["GET"])

@@ -20,6 +20,7 @@ import re
 import time
 
 import marshmallow as ma
+from flask import request
 from flask_smorest import Blueprint
 from flask_smorest.fields import Upload
 
@@ -42,7 +43,7 @@ MAX_IMAGES = 4
 MAX_EDIT_INPUTS = 8
 _SIZE = re.compile(r"^(auto|\d{2,5}x\d{2,5})$")
 ASPECT_RATIOS = {"1:1": 1.0, "3:2": 1.5, "2:3": 2 / 3, "16:9": 16 / 9, "9:16": 9 / 16}
-_KNOWN = {"prompt", "n", "response_format", "size", "model"}
+_KNOWN = {"prompt", "n", "response_format", "size", "model", "image", "mask"}
 
 
 class _ImageOptions(ma.Schema):
@@ -63,12 +64,10 @@ class ImageGenerationRequest(_ImageOptions):
 
 
 class ImageEditForm(_ImageOptions):
-    pass
-
-
-class ImageEditFiles(ma.Schema):
-    image = ma.fields.List(Upload(), metadata={"description": "The image(s) to edit (PNG, JPEG, GIF, WEBP)"})
-    image_array = ma.fields.List(Upload(), data_key="image[]", metadata={"description": "Same, array form"})
+    # The file parts, for the OpenAPI document; the view reads them from request.files
+    # (one multipart body holds both, and an operation has one requestBody).
+    image = ma.fields.List(Upload(), metadata={"description": "The image(s) to edit (PNG, JPEG, GIF, WEBP); "
+                                                             "also accepted as `image[]`"})
     mask = Upload(metadata={"description": "Not supported by grok.com: refused"})
 
 
@@ -82,9 +81,15 @@ class ImagesResponseSchema(ma.Schema):
     data = ma.fields.List(ma.fields.Nested(ImageDataSchema))
 
 
+EXAMPLE_LINK = ("https://grok.example.com/v1/assets/users/0b1c/generated/5f2e/image.jpg"
+                "?exp=1767225600&sig=3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0")
+EXAMPLE_ANSWER = {"created": 1767225600, "data": [{"url": EXAMPLE_LINK}]}
+
+
 @blp.route("/generations", methods=["POST"])
-@blp.arguments(ImageGenerationRequest)
-@blp.response(200, ImagesResponseSchema)
+@blp.arguments(ImageGenerationRequest, example={"prompt": "a lighthouse at dusk", "n": 2, "size": "1024x1024",
+                                                "response_format": "url"})
+@blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Create images from a prompt (OpenAI-compatible)")
 def create_images(body):
     options = _options(body)
@@ -103,16 +108,16 @@ def create_images(body):
 
 @blp.route("/edits", methods=["POST"])
 @media_body
-@blp.arguments(ImageEditForm, location="form")
-@blp.arguments(ImageEditFiles, location="files")
-@blp.response(200, ImagesResponseSchema)
+@blp.arguments(ImageEditForm, location="form", content_type="multipart/form-data",
+               example={"prompt": "make it night", "n": 1, "size": "1536x1024", "response_format": "url"})
+@blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Edit images from a prompt (OpenAI-compatible, multipart/form-data)")
-def edit_images(form, files):
+def edit_images(form):
     options = _options(form)
-    if files.get("mask") is not None:
+    if "mask" in request.files or "mask" in request.form:
         raise Problem(400, "invalid_request", "mask is not supported by grok.com's image edit; "
                                               "describe the change in the prompt instead", param="mask")
-    items = _edit_inputs((files.get("image") or []) + (files.get("image_array") or []))
+    items = _edit_inputs(request.files.getlist("image") + request.files.getlist("image[]"))
     client = grok()
 
     def send(item: UploadItem) -> str:
@@ -139,7 +144,7 @@ def edit_images(form, files):
 
 
 def _options(body: dict) -> dict:
-    ignored = sorted(k for k in body if k not in _KNOWN and not k.startswith("image"))
+    ignored = sorted(k for k in body if k not in _KNOWN)
     if ignored:
         log.info("images: parameters without a grok.com equivalent ignored: %s", ", ".join(ignored))
     if body.get("model"):

@@ -270,6 +270,19 @@ def test_upstream_failures_of_an_asset(sdk, server, fake):
     assert status == 503 and json.loads(body)["type"] == "auth_expired"
 
 
+def test_with_an_api_key_only_the_signed_links_are_open(server):
+    # The images API needs the key; the proxy answers a keyless request by its signature alone.
+    request = urllib.request.Request(server.url + "/v1/images/generations", data=b'{"prompt": "x"}',
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with pytest.raises(urllib.error.HTTPError) as info:
+        urllib.request.urlopen(request, timeout=10)
+    assert info.value.code == 401
+    status, _, body = get(server.url + "/v1/assets/users/u/generated/g/image.jpg")
+    assert status == 403 and json.loads(body)["type"] == "forbidden"
+    status, _, _ = get(server.url + "/v1/assets-elsewhere")
+    assert status == 401
+
+
 def test_the_hub_was_never_blocked(server):
     # Last in this module: covers every request above.
     assert "appears to be blocked" not in server.logs(), server.logs()[-3000:]

@@ -42,7 +42,8 @@ NATIVE_BLUEPRINTS = {blueprint.name for blueprint in native.blueprints()}
 
 def is_native(rule) -> bool:
     # /v1 also holds the OpenAI surface and the asset proxy: only native blueprints count here.
-    return rule.endpoint.split(".", 1)[0] in NATIVE_BLUEPRINTS and not rule.rule.startswith("/v1/chat")
+    return (rule.endpoint.split(".", 1)[0] in NATIVE_BLUEPRINTS and rule.rule.startswith("/v1/")
+            and not rule.rule.startswith("/v1/chat"))
 
 
 def native_rules(app):
