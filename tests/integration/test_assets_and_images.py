@@ -53,7 +53,8 @@ def sdk(server, fake):
     fake.reset()
     for file in Path(server.env["ASSET_CACHE_DIR"]).iterdir():
         file.unlink()
-    return openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=30)
+    with openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=30) as client:
+        yield client
 
 
 def local(server, url: str) -> str:
@@ -281,6 +282,24 @@ def test_with_an_api_key_only_the_signed_links_are_open(server):
     assert status == 403 and json.loads(body)["type"] == "forbidden"
     status, _, _ = get(server.url + "/v1/assets-elsewhere")
     assert status == 401
+
+
+def test_workers_share_the_generated_signing_key(start_server):
+    # No ASSET_SIGNING_KEY: every worker must use the server's one random key (runtime dir),
+    # or a link signed by one worker would be refused by another.
+    with FakeGrok() as own_fake:
+        srv = start_server(app_env(own_fake), workers=2)
+        with openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0, timeout=30) as sdk:
+            urls = [d.url for d in sdk.images.generate(prompt="shared key", n=2).data]
+        assert all(u.startswith(srv.url + "/v1/assets/") for u in urls)
+        for _ in range(12):  # a new connection each time: both workers answer some
+            for url in urls:
+                assert get(url)[0] == 200
+        pids = set()
+        for line in srv.logs().splitlines():
+            if "path=/v1/assets/" in line and "status=200" in line:
+                pids.add(line.split("[", 1)[1].split("]", 1)[0])
+        assert len(pids) == 2, srv.logs()[-2000:]
 
 
 def test_the_hub_was_never_blocked(server):
