@@ -164,3 +164,14 @@ def test_an_upstream_upload_failure_names_the_part(fake, settings_for):
         prepare_chat_media(messages, client, Fetcher(FetchPolicy()), LIMITS)
     assert info.value.where == "messages[0].content[0]"
     assert info.value.error.failure_class == "anti_bot"
+
+
+def test_uploads_of_one_request_run_concurrently(fake, settings_for):
+    # Each upload is answered after 1 s: all three must have reached grok.com before the first answer.
+    fake.enqueue("/rest/app-chat/upload-file", body={"fileMetadataId": "slow-upload"}, delay=1.0, times=3)
+    messages = [{"role": "user", "content": [image_part for image_part in (
+        {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", jpeg(f"img{i}"))}} for i in range(3))]}]
+    media = prepare_chat_media(messages, GrokClient.from_settings(settings_for()), Fetcher(FetchPolicy()), LIMITS)
+    assert media.file_ids == ["slow-upload"] * 3
+    arrivals = [e["time"] for e in fake.requests_log("/rest/app-chat/upload-file")]
+    assert len(arrivals) == 3 and max(arrivals) - min(arrivals) < 1.0
