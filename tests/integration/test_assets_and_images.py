@@ -7,9 +7,13 @@ import base64
 import hashlib
 import io
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
@@ -18,7 +22,7 @@ import pytest
 from app.media.signing import AssetSigner
 from tests.fakegrok.harness import FakeGrok
 from tests.fakegrok.media import jpeg, jpeg_comment
-from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.gunicorn import ROOT, GunicornServer, app_env
 
 KEY = "integration-signing-key-0123456789"
 API_KEY = "sk-images-test"
@@ -284,22 +288,30 @@ def test_with_an_api_key_only_the_signed_links_are_open(server):
     assert status == 401
 
 
-def test_workers_share_the_generated_signing_key(start_server):
-    # No ASSET_SIGNING_KEY: every worker must use the server's one random key (runtime dir),
-    # or a link signed by one worker would be refused by another.
-    with FakeGrok() as own_fake:
-        srv = start_server(app_env(own_fake), workers=2)
-        with openai.OpenAI(base_url=srv.url + "/v1", api_key="x", max_retries=0, timeout=30) as sdk:
-            urls = [d.url for d in sdk.images.generate(prompt="shared key", n=2).data]
-        assert all(u.startswith(srv.url + "/v1/assets/") for u in urls)
-        for _ in range(12):  # a new connection each time: both workers answer some
-            for url in urls:
-                assert get(url)[0] == 200
-        pids = set()
-        for line in srv.logs().splitlines():
-            if "path=/v1/assets/" in line and "status=200" in line:
-                pids.add(line.split("[", 1)[1].split("]", 1)[0])
-        assert len(pids) == 2, srv.logs()[-2000:]
+SIGN_IN_A_PROCESS = """
+from app.media.services import MediaServices
+from app.settings import Settings
+print(MediaServices.build(Settings.from_mapping({})).signer.link("http://h", "users/u/image.jpg", now=0))
+"""
+
+
+def sign_in_process(runtime_dir: Path) -> str:
+    env = {**os.environ, "GROK_WEB_API_RUNTIME_DIR": str(runtime_dir), "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", SIGN_IN_A_PROCESS], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=60, check=True)
+    return done.stdout.strip()
+
+
+def test_worker_processes_of_one_server_share_the_generated_signing_key(tmp_path):
+    # Without ASSET_SIGNING_KEY, gunicorn's workers (processes sharing the server's runtime
+    # directory) must sign alike, or a link made by one worker is refused by another.
+    server_dir, other_dir = tmp_path / "server", tmp_path / "other-server"
+    server_dir.mkdir()
+    other_dir.mkdir()
+    with ThreadPoolExecutor(3) as pool:
+        first, second, other = pool.map(sign_in_process, [server_dir, server_dir, other_dir])
+    assert first == second and "sig=" in first
+    assert other != first
 
 
 def test_the_hub_was_never_blocked(server):
