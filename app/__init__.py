@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     params.register(app, api)
     _register_blueprints(api)
+    from .system import lifecycle
+
+    lifecycle.init_app(app)
     # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
     problems.register(app)
     return app

@@ -42,8 +42,24 @@ def on_starting(server):
     from app import rundir
     from app.startup import report
 
-    rundir.create()
+    rundir.mark_started(rundir.create())
     report(_settings, server.log)
+
+
+def post_worker_init(worker):
+    # Once per worker, after fork and after the app is loaded: the session watcher.
+    from app.system.lifecycle import start_background
+
+    start_background(worker.wsgi, worker.log)
+
+
+def child_exit(server, worker):
+    # Keep a dead worker's request and failure counts in /status.
+    from app import counters, rundir
+
+    directory = rundir.shared()
+    if directory is not None:
+        counters.fold_dead(directory, pids={worker.pid})
 
 
 def on_exit(server):

@@ -14,7 +14,9 @@ from typing import Iterator
 from flask import Response, stream_with_context
 
 from .grok.errors import GrokError
+from .counters import ACTIVE_STREAMS, STREAMS
 from .problems import from_grok_error
+from .runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,20 @@ def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
         stream.close()
 
 
+def counted(generator: Iterator[bytes], counters) -> Iterator[bytes]:
+    """The generator, counted in /status active_streams while the client is being served."""
+    counters.add(ACTIVE_STREAMS)
+    counters.add(STREAMS)
+    try:
+        yield from generator
+    finally:
+        counters.add(ACTIVE_STREAMS, -1)
+        close = getattr(generator, "close", None)
+        if close is not None:
+            close()
+
+
 def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 200) -> Response:
-    return Response(stream_with_context(generator), status=status, mimetype=mimetype,
+    counters = runtime().counters
+    return Response(stream_with_context(counted(generator, counters)), status=status, mimetype=mimetype,
                     headers=STREAM_HEADERS)

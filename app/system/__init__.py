@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import health
+    from . import health, setup, status
 
-    return [health.blp]
+    return [health.blp, status.blp, setup.blp]
