@@ -169,8 +169,10 @@ class SessionWatcher:
     """The per-worker background greenlet (see the module docstring)."""
 
     def __init__(self, check: SessionCheck, interval: Callable[[], float], *,
-                 on_tick: Callable[[], None] | None = None, canary: Callable[[], None] | None = None):
+                 on_tick: Callable[[], None] | None = None, canary: Callable[[], None] | None = None,
+                 checks: bool = True):
         self.check = check
+        self.checks = checks
         self.interval = interval
         self.on_tick = on_tick
         self.canary = canary
@@ -192,6 +194,8 @@ class SessionWatcher:
     def run_once(self) -> CheckResult | None:
         if self.on_tick is not None:
             self.on_tick()  # apply a pending settings reload before deciding what to check
+        if not self.checks:
+            return None
         return self.check.run_if_due(self.interval(), after_valid=self.canary)
 
     def _run(self) -> None:

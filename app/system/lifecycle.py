@@ -23,8 +23,9 @@ from ..runtime import EXTENSION, Runtime, runtime
 log = logging.getLogger("grok_web_api.lifecycle")
 
 PROBE_PATHS = ("/health", "/status", "/setup", "/metrics")
-# Test-only: the shared test harness turns the watcher off so its background requests
-# never show up in other tests' fake grok.com logs; the watcher's own tests turn it on.
+# Test-only: the shared test harness turns the background session checks off so their
+# requests never show up in other tests' fake grok.com logs (reload polling stays on);
+# the watcher's own tests turn them on.
 NO_WATCHER_ENV = "GROK_WEB_API_TEST_NO_WATCHER"
 
 
@@ -58,10 +59,9 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
         (logger or log).warning("session watcher not started: the WSGI app is not a grok-web-api app")
         return None
     rt.counters.open()
-    if os.environ.get(NO_WATCHER_ENV) == "1":
-        return None
     if rt.watcher is None:
         rt.watcher = SessionWatcher(rt.session_check, lambda: rt.settings.session_check_interval,
-                                    on_tick=rt.reloader.poll, canary=lambda: challenge_canary(rt))
+                                    on_tick=rt.reloader.poll, canary=lambda: challenge_canary(rt),
+                                    checks=os.environ.get(NO_WATCHER_ENV) != "1")
     rt.watcher.start()
     return rt.watcher
