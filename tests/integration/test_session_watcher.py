@@ -6,7 +6,9 @@ The fake grok.com's request log counts the checks (`GET /rest/app-chat/conversat
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
 import time
 import urllib.error
 import urllib.request
@@ -198,3 +200,34 @@ def test_status_reference_fields(fake, start_server):
     text = json.dumps(body)
     for secret in (fake.sso, fake.sso_rw, fake.header_hex, fake.suffix):
         assert secret not in text
+
+
+def worker_pids(srv) -> set[int]:
+    children = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == srv.proc.pid:  # the parent pid
+                children.add(int(entry))
+    return children
+
+
+def test_counts_of_a_dead_worker_are_kept(fake, start_server):
+    srv = start_server(app_env(fake), workers=2)
+    for _ in range(10):
+        get(srv.url + "/v1/no-such-route")
+    before = get(srv.url + "/status")[1]
+    assert before["requests_served"] == 10 and before["workers"] == 2
+    victims = worker_pids(srv)
+    assert len(victims) == 2
+    for pid in victims:  # both workers die; gunicorn starts new ones
+        os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: len(worker_pids(srv) - victims) == 2, timeout=20)
+    after = wait_for(lambda: (lambda b: b if b["workers"] == 2 else None)(get(srv.url + "/status")[1]),
+                     timeout=20)
+    assert after["requests_served"] == 10
+    assert after["last_request_at"] == before["last_request_at"]
