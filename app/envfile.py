@@ -74,13 +74,32 @@ def render(key: str, value: str) -> str:
     return f'{key}="{escaped}"'
 
 
-def check_value(key: str, value: str) -> None:
-    """Refuse values the .env format cannot carry back unchanged."""
+def format_problem(value: str) -> str | None:
+    """Why the .env format cannot carry `value` back unchanged (None when it can)."""
     if any(ch in value for ch in _FORBIDDEN):
-        raise EnvFileError(f"{key}: the value must not contain CR, LF or NUL characters")
+        return "must not contain CR, LF or NUL characters"
     if "${" in value:
         # python-dotenv expands ${NAME} even inside quotes; the value would not read back.
-        raise EnvFileError(f"{key}: the value must not contain '${{' (the .env reader expands it)")
+        return "must not contain '${' (the .env reader expands it)"
+    return None
+
+
+def check_value(key: str, value: str) -> None:
+    problem = format_problem(value)
+    if problem:
+        raise EnvFileError(f"{key}: {problem}")
+
+
+def invalid_values(values: Mapping[str, str], base) -> dict[str, str]:
+    """{name: reason} for values startup would reject or the file could not carry; {} if all good."""
+    from .settings import validate_values
+
+    errors = validate_values(values, base)
+    for key, value in values.items():
+        problem = format_problem(value)
+        if problem:
+            errors.setdefault(key, problem)
+    return errors
 
 
 def rewrite(text: str, updates: Mapping[str, str]) -> str:

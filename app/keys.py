@@ -18,7 +18,7 @@ import sys
 from typing import TextIO
 
 from . import envfile
-from .settings import REFERENCE_SETTINGS, Settings, SettingsError, validate_values
+from .settings import REFERENCE_SETTINGS, Settings, SettingsError
 
 USAGE = "usage: grok-web-api update-keys [--stdin] [--reload] KEY=VALUE [KEY=VALUE ...]"
 RELOAD_WAIT_SECONDS = 5.0
@@ -59,12 +59,7 @@ def validate(values: dict[str, str], path) -> None:
         base = Settings.load(env_file=path)
     except SettingsError:
         base = None  # the file is already invalid; judge the new values on their own
-    errors = validate_values(values, base)
-    for key, value in values.items():
-        try:
-            envfile.check_value(key, value)
-        except envfile.EnvFileError as exc:
-            errors.setdefault(key, str(exc).split(": ", 1)[1])
+    errors = envfile.invalid_values(values, base)
     if errors:
         raise UpdateKeysError("\n".join(f"invalid value for {k}: {msg}" for k, msg in errors.items())
                               + "\nnothing was written")

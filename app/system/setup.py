@@ -31,7 +31,7 @@ from .. import envfile
 from ..auth import key_is_valid, presented_key
 from ..problems import Problem
 from ..runtime import runtime
-from ..settings import SECRET_SETTINGS, Settings, SettingsError, validate_values
+from ..settings import SECRET_SETTINGS, Settings, SettingsError
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
 
@@ -272,13 +272,8 @@ def setup_update(body):
     if body.get("snippet_output"):
         pasted, _ = envfile.parse_pasted(body["snippet_output"], FORM_KEYS)
         values.update(pasted)
-    errors = validate_values(values, rt.settings) if values else {"values": "nothing to save: fill in at "
-                                                                           "least one field"}
-    for key, value in values.items():
-        try:
-            envfile.check_value(key, value)
-        except envfile.EnvFileError as exc:
-            errors.setdefault(key, str(exc).split(": ", 1)[1])
+    errors = (envfile.invalid_values(values, rt.settings) if values
+              else {"values": "nothing to save: fill in at least one field"})
     if errors:
         if from_form and _wants_html():
             return _page(_info(), 422, errors=errors)

@@ -8,6 +8,7 @@ call, never a secret value.
 
 from __future__ import annotations
 
+import os
 import time
 
 import marshmallow as ma
@@ -56,6 +57,7 @@ class StatusSchema(ma.Schema):
     active_streams = ma.fields.Integer()
     streams_started = ma.fields.Integer()
     workers = ma.fields.Integer()
+    worker_pid = ma.fields.Integer(metadata={"description": "the worker that answered (all agree on the rest)"})
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
@@ -91,6 +93,7 @@ def status():
         "statsig_source": rt.settings.statsig_source,
         "conditions": conditions,
         **counters.totals(rt.rundir),
+        "worker_pid": os.getpid(),
         "last_failure": shared.get("last_failure"),
         "last_check": last_check.to_json() if last_check else None,
     }, 200, {"Cache-Control": "no-store"}

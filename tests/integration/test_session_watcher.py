@@ -87,6 +87,7 @@ def test_one_check_per_interval_across_three_workers(fake, start_server):
 def test_every_worker_reports_the_same_state(fake, start_server):
     srv = start_server(watcher_env(fake, interval=60), workers=3)
     wait_for(lambda: get(srv.url + "/status")[1]["last_check"], timeout=10)
+    wait_for(lambda: get(srv.url + "/status")[1]["workers"] == 3, timeout=20)  # all booted
     # Traffic on whatever workers gunicorn picks, some of it failing upstream.
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: get(srv.url + "/v1/no-such-route"), range(12)))
@@ -99,15 +100,16 @@ def test_every_worker_reports_the_same_state(fake, start_server):
             urllib.request.urlopen(req, timeout=10)
         except urllib.error.HTTPError as exc:
             assert exc.code == 429
-    views = []
+    views, answered_by = [], set()
     for _ in range(30):
         status, body = get(srv.url + "/status")
         assert status == 200
+        answered_by.add(body["worker_pid"])
         views.append({k: body[k] for k in ("requests_served", "last_request_at", "session", "session_valid",
                                            "failures_by_class", "last_failure", "last_check", "uptime_seconds",
                                            "workers", "conditions")})
-    pids = {v["workers"] for v in views}
-    assert pids == {3}
+    assert {v["workers"] for v in views} == {3}
+    assert len(answered_by) >= 2, "the views must come from different workers"
     for view in views:
         view.pop("uptime_seconds")
     assert all(view == views[0] for view in views), "workers disagree"
@@ -218,6 +220,7 @@ def worker_pids(srv) -> set[int]:
 
 def test_counts_of_a_dead_worker_are_kept(fake, start_server):
     srv = start_server(app_env(fake), workers=2)
+    wait_for(lambda: get(srv.url + "/status")[1]["workers"] == 2, timeout=20)  # both booted
     for _ in range(10):
         get(srv.url + "/v1/no-such-route")
     before = get(srv.url + "/status")[1]

@@ -10,8 +10,7 @@ import subprocess
 import sys
 import threading
 import urllib.request
-from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote
 
 import pytest
 from dotenv import dotenv_values
