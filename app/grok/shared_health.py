@@ -67,19 +67,22 @@ class SharedHealth:
         self.path = Path(rundir) / "health.json"
         self._lock_path = Path(rundir) / "health.lock"
         self._signature = None
+        self._read_at = 0.0
         self._view = _empty()
 
     # ------------------------------------------------------------------ reading
     def snapshot(self) -> dict:
-        """The shared state as last written (re-read only when the file changed)."""
+        """The shared state as last written (re-read when the file changed, or after 1 s: file
+        timestamps are coarse and inode numbers get reused, so the stat alone can miss a change)."""
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
             return _empty()
         signature = (st.st_mtime_ns, st.st_size, st.st_ino)
-        if signature != self._signature:
+        now = time.monotonic()
+        if signature != self._signature or now - self._read_at > 1.0:
             self._view = read_json(self.path) or _empty()
-            self._signature = signature
+            self._signature, self._read_at = signature, now
         return self._view
 
     def condition(self, component: str) -> str:

@@ -244,7 +244,8 @@ def setup_page():
         if request.args.get("saved"):
             notice = {"saved": request.args["saved"].split(","),
                       "shadowed": [k for k in request.args.get("shadowed", "").split(",") if k],
-                      "restart": [k for k in request.args.get("restart", "").split(",") if k]}
+                      "restart": [k for k in request.args.get("restart", "").split(",") if k],
+                      "unapplied": bool(request.args.get("unapplied"))}
         return _page(info, notice=notice)
     return info
 
@@ -294,6 +295,7 @@ def setup_update(body):
     }
     if from_form and _wants_html():
         query = {"saved": ",".join(values), "shadowed": ",".join(result["shadowed"]),
-                 "restart": ",".join(result["restart_required"])}
+                 "restart": ",".join(result["restart_required"]),
+                 "unapplied": "" if result["applied"] else "1"}
         return redirect("/setup?" + urlencode({k: v for k, v in query.items() if v}), 303)
     return result

@@ -109,6 +109,13 @@ def test_page_shows_states_never_values_and_copies_the_snippet(fake, start_serve
     page.wait_for_function("document.getElementById('copy-status').textContent === 'Copied.'")
     assert page.evaluate("navigator.clipboard.readText()") == SNIPPET
     assert "update-keys" in page.inner_text("#update-keys")
+    # A bad value is refused with the reason, never echoed, and nothing is written.
+    page.fill("#CHALLENGE_HEADER_HEX", "abc-not-hex")
+    page.click("#save")
+    page.wait_for_selector("#form-errors")
+    assert "CHALLENGE_HEADER_HEX" in page.inner_text("#form-errors")
+    assert "abc-not-hex" not in page.content()
+    assert srv.settings_file.read_text() == "# settings\nLOG_LEVEL=loudest\n"
     # The same information for scripts.
     req = urllib.request.Request(srv.url + "/setup", headers={"Accept": "application/json"})
     info = json.loads(urllib.request.urlopen(req).read())
