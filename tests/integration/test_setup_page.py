@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 from urllib.parse import unquote
 
@@ -174,6 +175,8 @@ def test_form_rotates_cookies_without_restart_or_dropped_streams(fake, start_ser
     reader = threading.Thread(target=long_stream)
     reader.start()
     fake.wait_stats(lambda s: s["active_streams"] == 1, timeout=5)
+    status = json.loads(urllib.request.urlopen(srv.url + "/status").read())
+    assert status["active_streams"] == 1 and status["streams_started"] == 1
     fake.configure(sso="rotated-sso", sso_rw="rotated-rw")  # grok.com now only accepts the new ones
     page.goto(srv.url + "/setup")
     page.fill("#GROK_SSO_COOKIE", "rotated-sso")
@@ -184,6 +187,10 @@ def test_form_rotates_cookies_without_restart_or_dropped_streams(fake, start_ser
     assert page.inner_text("#session-state") == "valid"
     reader.join(30)
     assert streamed["lines"] and '"isSoftStop":true' in streamed["lines"][-1], "the stream was not dropped"
+    deadline = time.monotonic() + 5
+    while json.loads(urllib.request.urlopen(srv.url + "/status").read())["active_streams"] != 0:
+        assert time.monotonic() < deadline, "the finished stream is still counted as active"
+        time.sleep(0.05)
     # Every later upstream request, on either worker, carries the new cookies.
     fake.clear()
     for _ in range(8):
