@@ -16,7 +16,7 @@ $(STAMP): setup.cfg pyproject.toml
 	@touch $(STAMP)
 
 .env:
-	cp .env.example .env
+	install -m 600 .env.example .env
 	@echo "created .env from .env.example: fill in your grok.com cookies (see http://localhost:3000/setup)"
 
 run: $(STAMP) .env

@@ -2,4 +2,4 @@
 package (`grok-web-api serve`) uses the same ones."""
 
 from app.gunicorn_config import *  # noqa: F401,F403
-from app.gunicorn_config import child_exit, on_exit, on_starting, post_worker_init  # noqa: F401
+from app.gunicorn_config import child_exit, logger_class, on_exit, on_starting, post_worker_init  # noqa: F401

@@ -10,7 +10,7 @@ from . import logs, problems
 from .extensions import init_extensions
 from .grok.client import GrokClient
 from .grok.session import SessionState
-from .runtime import EXTENSION, Runtime
+from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
 
 __version__ = "0.1.0"
@@ -37,16 +37,25 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     state = SessionState()
     client = client or GrokClient.from_settings(settings, state=state)
-    app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
+    runtime = app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
+    logs.redactor.follow(runtime)  # so reloaded secrets are redacted at once
 
     api = init_extensions(app)
+    from . import auth, cors, metrics, telemetry
     from .native import params
 
-    params.register(app, api)
-    _register_blueprints(api)
+    # before_request order matters: telemetry notes the route first, then the settings
+    # reload poll and request count (app/system/lifecycle.py), CORS answers
+    # preflights, the API key is checked before any validation (401 wins over 400/422).
+    telemetry.register(app, metrics.register(app, client.state), client.state)
     from .system import lifecycle
 
-    lifecycle.init_app(app)
+    lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
+    cors.register(app)
+    auth.register(app)
+    params.register(app, api)
+    app.before_request(reject_unconfigured)
+    _register_blueprints(api)
     # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
     problems.register(app)
     return app
@@ -54,8 +63,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
 def _register_blueprints(api) -> None:
     # Each package lists its own blueprints, so a new route group touches one file.
-    from . import native, system
+    from . import native, openai, system
 
-    for package in (system, native):
+    for package in (system, native, openai):
         for blueprint in package.blueprints():
             api.register_blueprint(blueprint)

@@ -1,13 +1,31 @@
 """API keys: `Authorization: Bearer <key>` or `x-api-key: <key>`, several keys allowed.
 
-Only the check lives here; where it is enforced is decided by the app (before_request).
+When API_KEY is set, every request needs one of its keys except the public paths
+below and CORS preflights. The check runs app-wide before any route (and before
+validation, so a keyless request gets 401, never a 400/422 that reveals how the
+route parses input; a WebSocket upgrade gets its 401 before the upgrade). Unknown
+paths need the key too, so an unauthenticated client cannot probe routes.
+
+Keys are read from the app's current settings on every request: a settings reload
+that changes API_KEY applies to the next request, no restart needed. Listing the
+old and the new key together rotates keys without downtime.
 """
 
 from __future__ import annotations
 
 import hmac
 
-from flask import Request
+from flask import Flask, Request, request
+
+from .problems import Problem
+from .runtime import settings
+from .settings import Settings
+
+# Readable without a key. /setup's POST form enforces its own rule (loopback or key).
+PUBLIC_PATHS = frozenset({"/health", "/health/session", "/setup", "/docs", "/openapi.json"})
+PUBLIC_PREFIXES = ("/docs/",)
+METRICS_PATH = "/metrics"
+AUTH_FAILURE_KEY = "grok_web_api.auth_failure"
 
 
 def presented_key(request: Request) -> str | None:
@@ -34,3 +52,39 @@ def key_is_valid(presented: str | None, keys: tuple[str, ...]) -> bool:
 def request_is_authorized(request: Request, keys: tuple[str, ...]) -> bool:
     """True when no key is configured, or the request carries one of the keys."""
     return not keys or key_is_valid(presented_key(request), keys)
+
+
+def path_needs_key(path: str, current: Settings) -> bool:
+    """Whether a request to `path` must carry a key (given that keys are configured)."""
+    if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
+        return False
+    if path == METRICS_PATH and current.metrics_public:
+        return False
+    return True
+
+
+def unauthorized(presented: str | None) -> Problem:
+    if presented is None:
+        detail = "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'"
+        challenge = 'Bearer realm="grok-web-api"'
+    else:
+        detail = "Invalid API key"
+        challenge = 'Bearer realm="grok-web-api", error="invalid_token"'
+    return Problem(401, "unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+def enforce_api_key() -> None:
+    """before_request: 401 problem+json unless the request is public or carries a key."""
+    if request.method == "OPTIONS":  # CORS preflights never carry credentials
+        return
+    current = settings()
+    if not current.api_keys or not path_needs_key(request.path, current):
+        return
+    presented = presented_key(request)
+    if not key_is_valid(presented, current.api_keys):
+        request.environ[AUTH_FAILURE_KEY] = "missing_key" if presented is None else "invalid_key"
+        raise unauthorized(presented)
+
+
+def register(app: Flask) -> None:
+    app.before_request(enforce_api_key)

@@ -5,10 +5,17 @@ flask-smorest's Api keeps one OpenAPI spec per instance, so each app gets its ow
 """
 
 from flask import Flask
-from flask_smorest import Api
+from flask_smorest import Api as SmorestApi
 from flask_sock import Sock
 
+from .problems import ProblemSchema
+
 sock = Sock()
+
+
+class Api(SmorestApi):
+    # Documented error responses describe the problem+json bodies app.problems sends.
+    ERROR_SCHEMA = ProblemSchema
 
 
 def init_extensions(app: Flask) -> Api:

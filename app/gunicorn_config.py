@@ -8,6 +8,8 @@ import multiprocessing
 import os
 import sys
 
+from gunicorn import glogging
+
 from app.settings import Settings, SettingsError
 
 try:
@@ -32,29 +34,64 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
 keepalive = 75
 # gunicorn 27 otherwise writes a control socket under $HOME.
 control_socket_disable = True
-accesslog = None
+accesslog = None  # the app writes one line per request itself (app.telemetry)
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "grok-web-api"
+
+
+class Logger(glogging.Logger):
+    """gunicorn's error log through the app's log handler: the same format (LOG_FORMAT)
+    and the same secret redaction. setup() runs again on every SIGHUP reload."""
+
+    def setup(self, cfg):
+        super().setup(cfg)
+        from app import logs
+
+        try:
+            settings = Settings.load()
+        except SettingsError:
+            settings = _settings
+        handler = logs.configure(settings)
+        for log in (self.error_log, self.access_log):
+            for own in [h for h in log.handlers if getattr(h, "_gunicorn", False)]:
+                log.removeHandler(own)
+            log.addHandler(handler)
+
+
+logger_class = Logger
 
 
 def on_starting(server):
     from app import rundir
     from app.startup import report
 
-    rundir.mark_started(rundir.create())
+    path = rundir.create()
+    rundir.mark_started(path)
+    # Before any worker imports prometheus_client: workers then write file-backed samples here.
+    metrics_dir = path / "metrics"
+    metrics_dir.mkdir()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     report(_settings, server.log)
 
 
 def post_worker_init(worker):
-    # Once per worker, after fork and after the app is loaded: the session watcher.
+    # Once per worker, after fork and after the app is loaded.
+    from app import logs, shutdown
     from app.system.lifecycle import start_background
 
-    start_background(worker.wsgi, worker.log)
+    logs.route_gevent_errors()
+    shutdown.watch(worker)
+    start_background(worker.wsgi, worker.log)  # the session watcher
 
 
 def child_exit(server, worker):
-    # Keep a dead worker's request and failure counts in /status.
+    # A dead worker's live gauges (active streams, session validity) must not be reported.
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+    # Its request and failure counts stay in /status.
     from app import counters, rundir
 
     directory = rundir.shared()

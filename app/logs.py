@@ -1,20 +1,246 @@
-"""Logging setup: one handler on the root logger, level and format from settings."""
+"""Logging: one handler on the root logger, plain or JSON lines, secrets redacted.
+
+Every record of the process goes through that handler: the app's loggers, and
+gunicorn's own error log (app.gunicorn_config routes it here). The handler's
+`RedactionFilter` replaces every configured secret value (cookies, API keys,
+challenge values; also percent-encoded and base64 forms, and their first 12
+characters) and anything shaped like a credential (`sso=…`, `Bearer …`,
+`x-api-key: …`, `x-statsig-id: …`) with `[redacted]` before a line is written.
+The secrets come from the current settings of every app in the process, read
+when a record is logged, so keys rotated in-process are covered at once (and
+rotated-out values stay redacted).
+
+Request logs carry their fields in `extra={"fields": {...}}`: JSON lines get
+them as top-level keys, plain lines as ` key=value` pairs after the message.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import re
 import sys
+import time
+import weakref
+from typing import Any, Iterable
+from urllib.parse import quote
 
-from .settings import Settings
+from flask import has_request_context, request
 
-_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+from .settings import SECRET_SETTINGS, Settings
+
+REDACTED = "[redacted]"
+PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
+# How much of a secret may never appear on its own (a truncated value is still a leak).
+PREFIX_CHARS = 12
+# A field value that would break `key=value` parsing is quoted in plain lines.
+_NEEDS_QUOTES = re.compile(r'[\s"=]')
+# Credentials by shape, whatever their value: cookies, bearer tokens, key and token headers.
+_CREDENTIAL_SHAPES = re.compile(
+    r"(?i)(\bsso(?:-rw)?=|\bbearer\s+|\b(?:x-api-key|x-statsig-id|cookie)[\"']?\s*[:=]\s*[\"']?)"
+    r"[^\s\"',;&]+"
+)
+REQUEST_ID_KEY = "grok_web_api.request_id"
 
 
-def configure(settings: Settings) -> None:
+def secret_values(settings: Settings) -> set[str]:
+    """Every secret string in `settings`, split where one setting holds several."""
+    values: set[str] = set()
+    for name, value in settings.by_env_name().items():
+        if name not in SECRET_SETTINGS or not value:
+            continue
+        text = str(value)
+        parts = [text]
+        if name == "API_KEY":
+            parts = text.split(",")
+        elif name == "GROK_EXTRA_COOKIES":
+            parts.extend(cookie.partition("=")[2] for cookie in text.split(";"))
+        values.update(p.strip() for p in parts if p.strip())
+    return values
+
+
+def _forms(secret: str) -> Iterable[str]:
+    yield secret
+    if len(secret) < 8:
+        return  # the encodings of a tiny value would match ordinary text
+    encoded = quote(secret, safe="")
+    if encoded != secret:
+        yield encoded
+    raw = secret.encode()
+    yield base64.b64encode(raw).decode().rstrip("=")
+    yield base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+class Redactor:
+    """Replaces known secret values; learns new ones from the runtimes it follows."""
+
+    def __init__(self):
+        self._values: set[str] = set()
+        self._pattern: re.Pattern | None = None
+        # (weak reference to an object with a `.settings`, the settings last learned from it)
+        self._followed: list[list[Any]] = []
+
+    def learn(self, settings: Settings) -> None:
+        new = secret_values(settings) - self._values
+        if new:
+            self._values |= new
+            self._compile()
+
+    def follow(self, holder: Any) -> None:
+        """Track `holder.settings` (e.g. the app's Runtime) as it is replaced."""
+        self._followed.append([weakref.ref(holder), None])
+        self._refresh()
+
+    def _refresh(self) -> None:
+        for entry in list(self._followed):
+            holder = entry[0]()
+            if holder is None:
+                self._followed.remove(entry)
+                continue
+            settings = holder.settings
+            if settings is not entry[1]:
+                entry[1] = settings
+                self.learn(settings)
+
+    def _compile(self) -> None:
+        alternatives = set()
+        for secret in self._values:
+            for form in _forms(secret):
+                alternatives.add(re.escape(form))
+                if len(form) > PREFIX_CHARS:
+                    # A truncated copy still leaks: its head plus whatever follows it.
+                    alternatives.add(re.escape(form[:PREFIX_CHARS]) + r"[^\s\"',;&]*")
+        # Longest first, so a whole value wins over its prefix at the same position.
+        ordered = sorted(alternatives, key=len, reverse=True)
+        self._pattern = re.compile("|".join(ordered), re.IGNORECASE) if ordered else None
+
+    def redact(self, text: str) -> str:
+        self._refresh()
+        if self._pattern is not None:
+            text = self._pattern.sub(REDACTED, text)
+        return _CREDENTIAL_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+redactor = Redactor()
+
+
+class RedactionFilter(logging.Filter):
+    """Rewrites a record's message, fields and traceback text with secrets redacted."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        record.msg = redactor.redact(message)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redactor.redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redactor.redact(record.stack_info)
+        fields = getattr(record, "fields", None)
+        if fields:
+            record.fields = {k: redactor.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+        request_id = getattr(record, "request_id", None) or current_request_id()
+        # A client-chosen id is echoed to that client, but logged like any other text.
+        record.request_id = redactor.redact(request_id) if request_id else None
+        return True
+
+
+def current_request_id() -> str | None:
+    """The id of the request being handled by this greenlet, if any."""
+    if has_request_context():
+        return request.environ.get(REQUEST_ID_KEY)
+    return None
+
+
+class PlainFormatter(logging.Formatter):
+    def __init__(self):
+        super().__init__(PLAIN_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        fields = getattr(record, "fields", None)
+        if fields:
+            line += "".join(f" {k}={_plain(v)}" for k, v in fields.items() if v is not None)
+        elif getattr(record, "request_id", None):
+            line += f" request_id={record.request_id}"
+        return line
+
+
+def _plain(value: Any) -> str:
+    text = "true" if value is True else "false" if value is False else str(value)
+    return json.dumps(text) if _NEEDS_QUOTES.search(text) or not text else text
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line. Keys: time, level, logger, pid, message, then request_id
+    (inside a request), the record's fields, and exc (a traceback) when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "time": _iso_time(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "pid": record.process,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            out["request_id"] = request_id
+        fields = getattr(record, "fields", None)
+        if fields:
+            for key, value in fields.items():
+                out.setdefault(key, value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = record.stack_info
+        return json.dumps(out, ensure_ascii=False, default=str)
+
+
+def _iso_time(created: float) -> str:
+    seconds = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created))
+    return f"{seconds}.{int(created % 1 * 1000):03d}Z"
+
+
+def formatter_for(log_format: str) -> logging.Formatter:
+    return JSONFormatter() if log_format == "json" else PlainFormatter()
+
+
+def handler() -> logging.Handler:
+    """The process's log handler (created on first use), attached to the root logger."""
     root = logging.getLogger()
-    if not any(getattr(h, "_grok_web_api", False) for h in root.handlers):
-        handler = logging.StreamHandler(sys.stderr)
-        handler._grok_web_api = True  # type: ignore[attr-defined]
-        handler.setFormatter(logging.Formatter(_FORMAT))
-        root.addHandler(handler)
-    root.setLevel(settings.log_level)
+    for existing in root.handlers:
+        if getattr(existing, "_grok_web_api", False):
+            return existing
+    new = logging.StreamHandler(sys.stderr)
+    new._grok_web_api = True  # type: ignore[attr-defined]
+    new.addFilter(RedactionFilter())
+    new.setFormatter(PlainFormatter())
+    root.addHandler(new)
+    return new
+
+
+def route_gevent_errors() -> None:
+    """Errors of crashed greenlets through logging (gevent prints them raw to stderr)."""
+    import gevent
+
+    errors = logging.getLogger("gevent")
+
+    def print_exception(context, type_, value, tb):
+        errors.error("unhandled error in %s", context, exc_info=(type_, value, tb))
+
+    gevent.get_hub().print_exception = print_exception
+
+
+def configure(settings: Settings) -> logging.Handler:
+    """Level, format and secrets from `settings`; safe to call for every app created."""
+    redactor.learn(settings)
+    logging.captureWarnings(True)  # warnings as log records, not raw stderr lines
+    current = handler()
+    current.setFormatter(formatter_for(settings.log_format))
+    logging.getLogger().setLevel(settings.log_level)
+    return current

@@ -12,6 +12,7 @@ import json
 import logging
 from typing import Any
 
+import marshmallow as ma
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
@@ -42,6 +43,7 @@ TITLES = {
     "stream_error": "Stream Error",
     "gateway_timeout": "Gateway Timeout",
     "upstream_unavailable": "Upstream Unavailable",
+    "shutting_down": "Server Shutting Down",
     "internal": "Internal Server Error",
 }
 
@@ -87,6 +89,27 @@ class Problem(Exception):
         return resp
 
 
+class OpenAIErrorSchema(ma.Schema):
+    message = ma.fields.String()
+    type = ma.fields.String(metadata={"description": "OpenAI's error type vocabulary"})
+    param = ma.fields.String(allow_none=True)
+    code = ma.fields.String(metadata={"description": "the problem type"})
+
+
+class ProblemSchema(ma.Schema):
+    """Every error body (application/problem+json); documentation only."""
+
+    type = ma.fields.String(metadata={"description": "machine-readable problem type (README: error types)"})
+    title = ma.fields.String()
+    status = ma.fields.Integer()
+    detail = ma.fields.String(metadata={"description": "what went wrong and what to do about it"})
+    failure_class = ma.fields.String(metadata={"description": "upstream failures: which layer broke"})
+    upstream_status = ma.fields.Integer(metadata={"description": "upstream failures: grok.com's status"})
+    retry_after_seconds = ma.fields.Integer(metadata={"description": "rate limits: when to retry"})
+    errors = ma.fields.Dict(metadata={"description": "validation failures: field -> messages"})
+    error = ma.fields.Nested(OpenAIErrorSchema, metadata={"description": "the same error, OpenAI-style"})
+
+
 def not_configured(missing: list[str]) -> Problem:
     return Problem(503, "not_configured",
                    f"grok.com credentials are not configured: set {', '.join(missing)}. "
@@ -118,6 +141,9 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
         return Problem(403, "anti_bot", f"{exc.message}. {advice}", **upstream)
     if isinstance(exc, gerr.NotFound):
         return Problem(404, "not_found", exc.message, **upstream)
+    if isinstance(exc, gerr.ServerShuttingDown):
+        return Problem(503, "shutting_down", f"{exc.message}. {advice}", headers={"Retry-After": "1"},
+                       failure_class=exc.failure_class)
     if isinstance(exc, gerr.UpstreamTimeout):
         return Problem(504, "gateway_timeout", f"{exc.message}. {advice}", **upstream)
     if isinstance(exc, gerr.UpstreamConnectionError):
@@ -168,7 +194,7 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     for location, fields in messages.items():
         locations.append(location)
         if isinstance(fields, dict):
-            for name, msgs in _flatten(fields):
+            for name, msgs in _flatten(fields, whole="query" if location == "query" else "body"):
                 flat[name] = msgs
         else:
             flat[location] = fields
@@ -191,11 +217,18 @@ def validation_problem(messages: dict, status: int = 422) -> Problem:
     return Problem(status, type_, detail, param=next(iter(flat), None), errors=flat)
 
 
-def _flatten(fields: dict, prefix: str = ""):
+def _flatten(fields: dict, prefix: str = "", whole: str = "body"):
+    # Names as a client writes them: messages[0].content[1].text. marshmallow files
+    # whole-object errors (e.g. a JSON array for an object) under "_schema".
     for name, msgs in fields.items():
-        key = f"{prefix}.{name}" if prefix else str(name)
+        if isinstance(name, int):
+            key = f"{prefix}[{name}]"
+        elif name == "_schema":
+            key = prefix or whole
+        else:
+            key = f"{prefix}.{name}" if prefix else str(name)
         if isinstance(msgs, dict):
-            yield from _flatten(msgs, key)
+            yield from _flatten(msgs, key, whole)
         else:
             yield key, msgs
 

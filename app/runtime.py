@@ -18,11 +18,11 @@ import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, request
 
 from . import rundir as rundirs
 from .atomicfile import read_json
-from .counters import ACTIVE_STREAMS, WorkerCounters
+from .counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .grok.client import ClientConfig, GrokClient
 from .grok.session import SessionState
 from .grok.shared_health import SharedHealth
@@ -31,19 +31,6 @@ from .problems import not_configured
 from .settings import Settings
 
 EXTENSION = "grok_web_api"
-
-
-class _CountFailures:
-    """SessionState observer feeding the shared failure counters."""
-
-    def __init__(self, counters: WorkerCounters):
-        self.counters = counters
-
-    def success(self, method) -> None:
-        pass
-
-    def failure(self, error, method) -> None:
-        self.counters.failure(error.failure_class)
 
 
 @dataclass
@@ -67,12 +54,22 @@ class Runtime:
         self.health = SharedHealth(self.rundir)
         self.session_check = SessionCheck(self.rundir, self.client)
         self.reloader = SettingsReloader(self)
-        self.state.observers.extend([self.health, _CountFailures(self.counters)])
+        self.state.observers.extend([self.health.observe, self._count_failure])
 
     @property
     def active_streams(self) -> int:
-        """Streams this worker is relaying right now."""
+        """Streams this worker is relaying right now (in the shared counters, for /status)."""
         return self.counters.get(ACTIVE_STREAMS)
+
+    @active_streams.setter
+    def active_streams(self, value: int) -> None:
+        if value > self.counters.get(ACTIVE_STREAMS):
+            self.counters.add(STREAMS)
+        self.counters.set(ACTIVE_STREAMS, value)
+
+    def _count_failure(self, state, outcome) -> None:
+        if outcome.error is not None:
+            self.counters.failure(outcome.error.failure_class)
 
     @property
     def server_started_at(self) -> float:
@@ -101,3 +98,21 @@ def grok() -> GrokClient:
     if not rt.settings.configured:
         raise not_configured(rt.settings.missing)
     return rt.client
+
+
+def no_upstream(view):
+    """Mark a /v1 view that never calls grok.com (it works without cookies)."""
+    view.uses_upstream = False
+    return view
+
+
+def reject_unconfigured() -> None:
+    """Before any Grok-backed route runs: 503 not_configured while cookies are missing."""
+    if not request.path.startswith(("/v1/", "/raw/")):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if view is None or not getattr(view, "uses_upstream", True):
+        return
+    rt = runtime()
+    if not rt.settings.configured:
+        raise not_configured(rt.settings.missing)

@@ -14,50 +14,66 @@ from typing import Iterator
 from flask import Response, stream_with_context
 
 from .grok.errors import GrokError
-from .counters import ACTIVE_STREAMS, STREAMS
 from .problems import from_grok_error
-from .runtime import runtime
 
 log = logging.getLogger(__name__)
 
 STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+def error_line(exc: GrokError) -> bytes:
+    """The final NDJSON line of a stream that failed after it started: `{"error": problem}`."""
+    problem = from_grok_error(exc).body()
+    return json.dumps({"error": {k: v for k, v in problem.items() if k != "error"}}).encode() + b"\n"
+
+
+HOLD_LIMIT = 1024 * 1024
+
+
 def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
-    """Upstream NDJSON bytes as they arrive; a failure ends with an `{"error":...}` line."""
-    at_line_start = True
+    """Upstream NDJSON lines as they arrive; a failure ends the body with an `{"error":...}` line.
+
+    Complete lines are forwarded at once (grok.com sends one line per chunk); the unfinished
+    tail of a chunk is held until its newline arrives (up to HOLD_LIMIT bytes, beyond which it
+    is forwarded as it comes), so a stream cut mid-line still ends as valid NDJSON: the
+    partial line is dropped (and logged) and the error line follows. During silence an empty
+    line is sent as a heartbeat, only between lines; a raw newline is whitespace in JSON too,
+    so JSON bodies relayed this way stay valid.
+    """
+    pending = b""  # the held, unfinished last line
+    mid_line = False  # the client has part of a line (a tail longer than HOLD_LIMIT)
     try:
         for chunk in stream.raw(heartbeat):
             if chunk is None:
-                # An empty line is valid NDJSON padding; only between lines, never inside one.
-                if at_line_start:
+                if not mid_line:  # a held tail has not been sent: the client is between lines
                     yield b"\n"
                 continue
-            at_line_start = chunk.endswith(b"\n")
-            yield chunk
+            data = pending + chunk if pending else chunk
+            cut = data.rfind(b"\n") + 1
+            out, pending = data[:cut], data[cut:]
+            if (mid_line and not out) or len(pending) > HOLD_LIMIT:
+                out, pending = data, b""  # the rest of an overlong line, or a new one
+            if out:
+                mid_line = not out.endswith(b"\n")
+                yield out
+        if pending:
+            yield pending  # a last line without a newline is still a line
     except GrokError as exc:
+        if pending:
+            log.warning("dropping an unfinished %d-byte line of the failed upstream stream", len(pending))
         log.warning("upstream stream failed after the response started: %s", exc.message)
-        problem = from_grok_error(exc).body()
-        line = json.dumps({"error": {k: v for k, v in problem.items() if k != "error"}}).encode()
-        yield (b"" if at_line_start else b"\n") + line + b"\n"
+        yield (b"\n" if mid_line else b"") + error_line(exc)
     finally:
         stream.close()
 
 
-def counted(generator: Iterator[bytes], counters) -> Iterator[bytes]:
-    """The generator, counted in /status active_streams while the client is being served."""
-    counters.add(ACTIVE_STREAMS)
-    counters.add(STREAMS)
-    try:
-        yield from generator
-    finally:
-        counters.add(ACTIVE_STREAMS, -1)
-        close = getattr(generator, "close", None)
-        if close is not None:
-            close()
+def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 200,
+                       content_type: str | None = None) -> Response:
+    """A streamed response; `content_type` (verbatim) wins over `mimetype` when given.
 
-
-def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 200) -> Response:
-    counters = runtime().counters
-    return Response(stream_with_context(counted(generator, counters)), status=status, mimetype=mimetype,
-                    headers=STREAM_HEADERS)
+    Active streams are counted by app.telemetry for the response's whole life (counting
+    here as well counted every stream twice)."""
+    body = stream_with_context(generator)
+    if content_type:
+        return Response(body, status=status, content_type=content_type, headers=STREAM_HEADERS)
+    return Response(body, status=status, mimetype=mimetype, headers=STREAM_HEADERS)

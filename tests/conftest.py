@@ -17,15 +17,22 @@ from tests.support.gunicorn import GunicornServer, app_env
 @pytest.fixture(scope="session")
 def fake_session():
     with FakeGrok() as fake:
+        fake.initial_config = fake.config()
         yield fake
+
+
+def _restore(fake) -> None:
+    fake.reset()
+    if fake.config() != fake.initial_config:
+        fake.configure(**fake.initial_config)
 
 
 @pytest.fixture
 def fake(fake_session):
     """The session's fake grok.com, reset (store, log, queue, config) for this test."""
-    fake_session.reset()
+    _restore(fake_session)
     yield fake_session
-    fake_session.reset()
+    _restore(fake_session)
 
 
 @pytest.fixture

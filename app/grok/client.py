@@ -30,7 +30,7 @@ LIVEKIT_TOKENS = "/rest/livekit/tokens"
 RATE_LIMITS = "/rest/rate-limits"
 ERROR_BODY_LIMIT = 64 * 1024
 
-__all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "seg"]
+__all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "NO_BODY", "seg"]
 
 
 class _NoBody:
@@ -41,6 +41,7 @@ class _NoBody:
 
 
 _NO_BODY: Any = _NoBody()
+NO_BODY: Any = _NO_BODY  # for callers of request()/stream() that send no body at all
 
 
 def seg(value: str) -> str:
@@ -211,7 +212,7 @@ class GrokClient:
             raise
         if not 200 <= reply.status < 300:
             raise self._fail(method, reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
-        self.state.record_success(method)
+        self.state.record_success(reply.status, method)
         return reply
 
     def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
@@ -230,7 +231,7 @@ class GrokClient:
             except GrokError:
                 content = b""
             raise self._fail(method, upstream.status, upstream.headers, content)
-        self.state.record_success(method)
+        self.state.record_success(upstream.status, method)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:

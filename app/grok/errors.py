@@ -27,6 +27,7 @@ NETWORK = "network"
 STREAM = "stream_error"
 MODEL_UNAVAILABLE = "model_unavailable"
 NOT_CONFIGURED = "not_configured"
+SHUTTING_DOWN = "shutting_down"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
@@ -53,6 +54,8 @@ ADVICE = {
     MODEL_UNAVAILABLE: "grok.com does not offer this model to this account (or the model was "
     "renamed): pick another model, or check the account's plan on grok.com.",
     NOT_CONFIGURED: "No grok.com cookies are configured: set GROK_SSO_COOKIE (see /setup).",
+    SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
+    "at its graceful-shutdown deadline; retry the request.",
 }
 
 # Every failure class, in the order /status and /metrics list them.
@@ -128,6 +131,12 @@ class UpstreamConnectionError(TransportError):
     def __init__(self, message: str, *, dropped: bool = False):
         self.dropped = dropped
         super().__init__(message)
+
+
+class ServerShuttingDown(TransportError):
+    """This server ended the transfer itself: its graceful-shutdown deadline came first."""
+
+    failure_class = SHUTTING_DOWN
 
 
 class StreamError(GrokError):

@@ -3,10 +3,11 @@
 Any 2xx marks the session valid; an auth failure marks it expired. It is reported
 (in /status, /health/session, metrics), never used to short-circuit a request.
 
-Observers (e.g. the server's shared health board, metrics) are told about every
-outcome: `observer.success(method)` and `observer.failure(error, method)`.
-An observer that raises is logged and otherwise ignored: bookkeeping must never
-fail a request.
+Observers (`state.observers.append(callback)`) hear about every outcome as it is
+recorded: metrics count failures by class, the request log notes the upstream
+status, the session watcher shares the verdict between workers. A callback gets
+`(state, outcome)`, runs in the greenlet that made the upstream call, and must be
+quick; an observer that raises is logged and never breaks the request.
 """
 
 from __future__ import annotations
@@ -14,17 +15,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Callable
 
 from .errors import AUTH_EXPIRED, GrokError
 
 log = logging.getLogger(__name__)
-
-
-class SessionObserver(Protocol):
-    def success(self, method: str | None) -> None: ...
-
-    def failure(self, error: GrokError, method: str | None) -> None: ...
 
 
 @dataclass
@@ -35,31 +30,45 @@ class Failure:
     status: int | None = None
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """One recorded upstream result: `error` is None for a success."""
+
+    ok: bool
+    status: int | None
+    error: GrokError | None
+    at: float
+    method: str | None = None  # the upstream HTTP method, when known
+
+
+Observer = Callable[["SessionState", Outcome], None]
+
+
 @dataclass
 class SessionState:
     valid: bool = True
     last_success_at: float | None = None
     last_failure: Failure | None = None
     failures_by_class: dict[str, int] = field(default_factory=dict)
-    observers: list[SessionObserver] = field(default_factory=list)
+    observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
-    def record_success(self, method: str | None = None) -> None:
+    def record_success(self, status: int | None = None, method: str | None = None) -> None:
         self.valid = True
         self.last_success_at = time.time()
-        for observer in self.observers:
-            try:
-                observer.success(method)
-            except Exception:
-                log.exception("session observer %r failed", observer)
+        self._notify(Outcome(True, status, None, self.last_success_at, method))
 
     def record_failure(self, error: GrokError, method: str | None = None) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
-        self.last_failure = Failure(cls, error.message, time.time(), getattr(error, "status", None))
+        status = getattr(error, "status", None)
+        self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED:
             self.valid = False
+        self._notify(Outcome(False, status, error, self.last_failure.at, method))
+
+    def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:
             try:
-                observer.failure(error, method)
+                observer(self, outcome)
             except Exception:
                 log.exception("session observer %r failed", observer)

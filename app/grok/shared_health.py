@@ -88,7 +88,14 @@ class SharedHealth:
     def condition(self, component: str) -> str:
         return (self.snapshot()["conditions"].get(component) or {}).get("value", UNKNOWN)
 
-    # ------------------------------------------------------------------ evidence (SessionObserver)
+    # ------------------------------------------------------------------ evidence
+    def observe(self, state, outcome) -> None:
+        """The SessionState observer: every upstream outcome is evidence."""
+        if outcome.error is None:
+            self.success(outcome.method)
+        else:
+            self.failure(outcome.error, outcome.method)
+
     def success(self, method: str | None) -> None:
         proven = {"session": OK, "network": OK}
         if method == "POST":

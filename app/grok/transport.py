@@ -18,6 +18,7 @@ One `Transport` per worker process, created lazily after fork (see
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
@@ -32,7 +33,7 @@ from curl_cffi.const import CurlMOpt, CurlOpt
 from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, DEFAULT_CACERT, Curl, CurlError
 from curl_cffi._wrapper import lib
 
-from .errors import UpstreamConnectionError, UpstreamTimeout, TransportError
+from .errors import GrokError, UpstreamConnectionError, UpstreamTimeout, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +222,8 @@ class _Transfer:
     """One easy handle on the multi: request setup, header parsing, body queueing."""
 
     def __init__(self, transport: "Transport", req: Request, *, total_timeout: float | None):
+        if transport.refusing is not None:
+            raise copy.copy(transport.refusing)
         self.transport = transport
         self.url = req.url
         self.status = 0
@@ -276,6 +279,7 @@ class _Transfer:
 
         self.future = transport.multi.add_handle(curl)
         self.future.add_done_callback(self._on_done)
+        transport.transfers.add(self)
         # Start at once rather than on libcurl's first timer tick.
         transport.multi.kick()
 
@@ -322,7 +326,7 @@ class _Transfer:
     def _on_done(self, future: _Future) -> None:
         self.finished = True
         exc = future.exception()
-        if exc is not None:
+        if exc is not None and self.error is None:
             self.error = _map_curl_error(exc, self.url)
         self._publish_headers()
         self.data_ready.set()
@@ -355,10 +359,25 @@ class _Transfer:
             except CurlError:  # pragma: no cover - libcurl refused; the close below still frees it
                 log.debug("remove_handle failed", exc_info=True)
             self.finished = True
-        self.curl.close()
+        if self.curl._curl is not None:
+            self.curl.close()
+        self.transport.transfers.discard(self)
         if aborted:
             self.transport.aborted += 1
         return aborted
+
+    def fail(self, error: GrokError) -> bool:
+        """End the transfer now; its consumer sees the bytes already received, then `error`."""
+        if self.finished:
+            return False
+        self.error = error
+        self.abort()
+        # Wake whoever waits: for headers (stream), for the body (chunks) or the end (request).
+        self.headers_ready.set()
+        self.data_ready.set()
+        if not self.future.done():
+            self.future.set_exception(error)
+        return True
 
 
 class UpstreamStream:
@@ -393,6 +412,8 @@ class UpstreamStream:
         wait = min(heartbeat, idle_timeout) if heartbeat else idle_timeout
         last = time.monotonic()
         while True:
+            if self.closed:  # closed meanwhile (e.g. from another greenlet): its buffers are gone
+                return
             if t.chunks:
                 yield t.take()
                 last = time.monotonic()
@@ -469,6 +490,10 @@ class Transport:
         self.verify_tls = verify_tls
         self.multi = _HubMulti(max_idle_connections)
         self.aborted = 0
+        # Transfers added to the multi and not yet freed (for abort_all).
+        self.transfers: set[_Transfer] = set()
+        # Set by abort_all: new transfers fail at once with this error.
+        self.refusing: GrokError | None = None
 
     @classmethod
     def for_this_process(cls, **options) -> "Transport":
@@ -479,9 +504,32 @@ class Transport:
             cls._instance_pid = pid
         return cls._instance
 
+    @classmethod
+    def existing(cls) -> "Transport | None":
+        """This process's instance if one was created (never creates one)."""
+        if cls._instance is not None and cls._instance_pid == os.getpid():
+            return cls._instance
+        return None
+
     @property
     def active_transfers(self) -> int:
         return self.multi.active
+
+    def abort_all(self, error: GrokError) -> int:
+        """Fail every unfinished transfer with `error`, and every later one too.
+
+        Used at the graceful-shutdown deadline: each waiting request or stream
+        raises `error` (a GrokError), so the stream generators end with their
+        final error event instead of being cut. Returns how many were ended.
+        """
+        self.refusing = error
+        ended = 0
+        for transfer in list(self.transfers):
+            if transfer.fail(error):
+                ended += 1
+            else:
+                self.transfers.discard(transfer)
+        return ended
 
     def request(
         self,

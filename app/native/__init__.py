@@ -2,6 +2,9 @@
 
 
 def blueprints():
-    from . import chat
+    from . import chat, chat_ws, raw
+    from . import artifacts, conversations, files, google_drive, images, memory, sharing, suggestions, voice
 
-    return [chat.blp]
+    return [chat.blp, chat_ws.blp,
+            conversations.blp, files.blp, voice.blp, memory.blp, artifacts.blp, sharing.blp,
+            suggestions.blp, images.blp, google_drive.blp, raw.blp]

@@ -1,28 +1,109 @@
-"""/v1/chat: grok.com's NDJSON chat endpoints, relayed as they arrive."""
+"""/v1/chat: grok.com's chat endpoints (reference-behaviour §6.1).
+
+Answers are grok.com's NDJSON lines, relayed as they arrive (`application/x-ndjson`);
+the stream's idle timeout applies, never a total one. A failure after the first
+byte ends the body with an `{"error": {...problem...}}` line. The WebSocket chat
+at /v1/chat/ws lives in chat_ws.py.
+"""
 
 from __future__ import annotations
 
-import marshmallow as ma
-from flask_smorest import Blueprint
-
+from ..apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..runtime import grok, settings
 from ..streaming import ndjson_relay, streaming_response
+from .bodies import NativeBlueprint
+from .chat_schemas import (CONTINUE_CHAT_EXAMPLE, CONTINUE_STREAM_EXAMPLE, FAILED_STREAM_EXAMPLE, NEW_CHAT_EXAMPLE,
+                           NEW_CHAT_STREAM_EXAMPLE, QUICK_EXAMPLE, ContinueChatSchema, NewChatSchema,
+                           QuickAnswerSchema)
+from .replies import passthrough
 
-blp = Blueprint("chat", __name__, url_prefix="/v1/chat", description="Native grok.com chat (NDJSON streams)")
+blp = NativeBlueprint("chat", __name__, url_prefix="/v1/chat",
+                      description="Native grok.com chat: NDJSON streams relayed as they arrive")
 
 NDJSON = "application/x-ndjson"
 
+STREAM_NOTES = (
+    "The body is grok.com's NDJSON, line by line as it arrives. During upstream silence an empty "
+    "line is sent every HEARTBEAT_SECS. If grok.com fails after the first byte (idle longer than "
+    "STREAM_IDLE_TIMEOUT_SECS, connection dropped) the last line is "
+    '`{"error": {type, title, status, detail, ...}}`, the same problem a request failing earlier '
+    "gets as its status and body.")
 
-class NewChatSchema(ma.Schema):
-    class Meta:
-        unknown = ma.INCLUDE  # forwarded, so new upstream fields work without a release
 
-    message = ma.fields.String(required=True)
+CONVERSATION_ID = {"in": "path", "name": "conversation_id", "description": "A conversation id",
+                   "example": "c0ffee00-1111-4222-8333-444455556666"}
+RESPONSE_ID = {"in": "path", "name": "response_id",
+               "description": "A response id (the modelResponse's responseId)",
+               "example": "bbbb1111-2222-4333-8444-555566667777"}
+
+
+def relay(stream):
+    return streaming_response(ndjson_relay(stream, settings().heartbeat_interval), NDJSON)
+
+
+def streams(example: str):
+    """The documented 200 of a chat stream, with a failed stream as a second example."""
+    response = stream_response("grok.com's NDJSON stream", example, NDJSON)
+    media = response["content"][NDJSON]
+    media["examples"] = {"answer": {"value": media.pop("example")},
+                         "failed_midway": {"summary": "upstream failure after the first line",
+                                           "value": FAILED_STREAM_EXAMPLE}}
+    return {200: response}
 
 
 @blp.route("", methods=["POST"])
-@blp.arguments(NewChatSchema)
-@blp.doc(summary="Start a conversation (streams grok.com's NDJSON)")
+@blp.arguments(NewChatSchema, example=NEW_CHAT_EXAMPLE)
+@problem_responses(blp, 400, 415, *UPSTREAM_ERRORS)
+@blp.doc(summary="Start a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
+         responses=streams(NEW_CHAT_STREAM_EXAMPLE))
 def new_chat(body):
-    stream = grok().new_conversation(body)
-    return streaming_response(ndjson_relay(stream, settings().heartbeat_interval), NDJSON)
+    return relay(grok().new_conversation(body))
+
+
+@blp.route("/quick", methods=["POST"])
+@blp.arguments(QuickAnswerSchema, example=QUICK_EXAMPLE)
+@problem_responses(blp, 400, 415, *UPSTREAM_ERRORS)
+@blp.doc(summary="Quick answer (no conversation is saved)", description=STREAM_NOTES,
+         responses=streams('{"result":{"response":{"token":"Canberra.","isThinking":false}}}\n'
+                           '{"result":{"response":{"token":"","isSoftStop":true}}}\n'))
+def quick_answer(body):
+    return relay(grok().quick_answer(body["query"]))
+
+
+@blp.route("/<gid:conversation_id>/message", methods=["POST"], parameters=[CONVERSATION_ID])
+@blp.arguments(ContinueChatSchema, example=CONTINUE_CHAT_EXAMPLE)
+@problem_responses(blp, 400, 415, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
+@blp.doc(summary="Continue a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
+         responses=streams(CONTINUE_STREAM_EXAMPLE))
+def continue_chat(body, conversation_id):
+    return relay(grok().add_response(conversation_id, body))
+
+
+@blp.route("/<gid:response_id>/reconnect", methods=["GET"], parameters=[RESPONSE_ID])
+@problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
+@blp.doc(summary="Replay a response's stream", description=STREAM_NOTES,
+         responses=streams('{"result":{"response":{"token":"HTTP/2 sends many streams over one '
+                           'connection.","isThinking":false}}}\n'
+                           '{"result":{"response":{"token":"","isSoftStop":true}}}\n'))
+def reconnect(response_id):
+    return relay(grok().reconnect_response(response_id))
+
+
+@blp.route("/<gid:conversation_id>/stop", methods=["POST"], parameters=[CONVERSATION_ID])
+@problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
+@blp.doc(summary="Stop a conversation's in-flight responses",
+         description="grok.com's answer is passed through unchanged (200 `{}`); the streams end "
+                     "with the text generated so far.",
+         responses={200: {"description": "grok.com's answer, unchanged",
+                          "content": {"application/json": {"schema": {"type": "object"}, "example": {}}}}})
+def stop(conversation_id):
+    return passthrough(grok().stop_inflight_responses(conversation_id))
+
+
+@blp.route("/<gid:response_id>/cancel", methods=["POST"], parameters=[RESPONSE_ID])
+@problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
+@blp.doc(summary="Cancel one in-flight response",
+         description="grok.com's answer is passed through unchanged (204, empty body).",
+         responses={204: {"description": "cancelled (grok.com's answer, unchanged)"}})
+def cancel(response_id):
+    return passthrough(grok().cancel_response(response_id))

@@ -1,7 +1,7 @@
-"""Operations routes: health, session, status, setup, metrics."""
+"""Operations routes: health, session, status, setup, metrics, docs."""
 
 
 def blueprints():
-    from . import health, setup, status
+    from . import docs, health, metrics, setup, status
 
-    return [health.blp, status.blp, setup.blp]
+    return [health.blp, status.blp, setup.blp, metrics.blp, docs.blp]

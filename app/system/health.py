@@ -37,7 +37,7 @@ class SessionHealthSchema(ma.Schema):
 
 
 @blp.route("/health", methods=["GET"])
-@blp.response(200, HealthSchema)
+@blp.response(200, HealthSchema, example={"status": "ok", "service": "grok-web-api"})
 @blp.doc(summary="Liveness check (no upstream call)")
 def health():
     return {"status": "ok", "service": "grok-web-api"}
@@ -55,9 +55,15 @@ def session_report(rt: Runtime, max_age: float) -> dict:
 
 
 @blp.route("/health/session", methods=["GET"])
-@blp.response(200, SessionHealthSchema)
-@blp.alt_response(502, schema=SessionHealthSchema, description="the check failed for another reason")
-@blp.alt_response(503, schema=SessionHealthSchema, description="cookies expired or not configured")
+@blp.response(200, SessionHealthSchema, example={"status": "ok", "session": "valid", "checked_at": 1717171717.5})
+@blp.alt_response(502, schema=SessionHealthSchema, description="the check failed for another reason", example={
+    "status": "error", "session": "unknown", "message": "Anti-bot rejected (HTTP 403): Request rejected by "
+    "anti-bot rules.", "failure_class": "anti_bot", "advice": "grok.com's anti-bot check rejected the request: "
+    "the challenge values are probably stale. Re-run the browser snippet and update the CHALLENGE_* values "
+    "(see /setup).", "checked_at": 1717171717.5})
+@blp.alt_response(503, schema=SessionHealthSchema, description="cookies expired or not configured", example={
+    "status": "error", "session": "expired", "message": "Grok SSO cookies expired", "failure_class": "auth_expired",
+    "checked_at": 1717171717.5})
 @blp.doc(summary=f"Session check against grok.com (cached {SESSION_CACHE_SECONDS:g} s, single-flight)")
 def health_session():
     report = session_report(runtime(), SESSION_CACHE_SECONDS)

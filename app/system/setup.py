@@ -234,8 +234,24 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
 
 
 # ---------------------------------------------------------------------- views
+INFO_EXAMPLE = {
+    "instructions": "Install the Void client mod, open grok.com, ...",
+    "configured": True, "statsig_source": "env",
+    "settings": [{"name": "GROK_SSO_COOKIE", "state": "set", "error": None, "secret": True,
+                  "description": "the grok.com sso cookie (required)"},
+                 {"name": "LOG_LEVEL", "state": "invalid", "error": "must be one of trace, debug, info, warn, "
+                  "warning, error, critical", "secret": False, "description": "log level"}],
+    "session": {"session": "valid", "message": None, "failure_class": None, "advice": None,
+                "checked_at": 1717171717.5},
+    "snippet": "var m=Void.findByProps(\"chatApi\"),...", "bookmarklet": "javascript:(async()=>{...})()",
+    "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
+                           "CHALLENGE_TRAILER=3 --reload",
+    "can_update": True,
+}
+
+
 @blp.route("/setup", methods=["GET"])
-@blp.response(200, SetupInfoSchema)
+@blp.response(200, SetupInfoSchema, example=INFO_EXAMPLE)
 @blp.doc(summary="Setup state and challenge extraction helper (HTML for browsers, JSON otherwise)")
 def setup_page():
     info = _info()
@@ -251,8 +267,11 @@ def setup_page():
 
 
 @blp.route("/setup", methods=["POST"])
-@blp.arguments(SetupUpdateSchema, location="json_or_form")
-@blp.response(200, SetupResultSchema)
+@blp.arguments(SetupUpdateSchema, location="json_or_form",
+               example={"CHALLENGE_HEADER_HEX": "00" * 49, "CHALLENGE_SUFFIX": "!...", "CHALLENGE_TRAILER": "3"})
+@blp.response(200, SetupResultSchema, example={"updated": ["CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX",
+                                                           "CHALLENGE_TRAILER"], "applied": True, "generation": 4,
+                                               "restart_required": [], "shadowed": []})
 @blp.doc(summary="Save new cookie/challenge values to the settings file and apply them (loopback or API key)",
          description="JSON body for scripts; the /setup page posts the same fields as a form "
                      "(application/x-www-form-urlencoded) with its csrf_token.")

@@ -69,8 +69,22 @@ def format_uptime(seconds: int) -> str:
     return f"{hours}h {minutes}m {secs}s"
 
 
+EXAMPLE = {
+    "version": "0.1.0", "uptime_seconds": 3723, "uptime": "1h 2m 3s", "configured": True,
+    "session_valid": True, "session": "valid", "challenge_loaded": True, "statsig_source": "env",
+    "conditions": {"session": "ok", "anti_bot": "stale_challenge", "protocol": "ok", "network": "ok"},
+    "requests_served": 42, "last_request_at": 1717171717, "active_streams": 2, "streams_started": 17,
+    "workers": 2, "worker_pid": 4242, "failures_by_class": {"stale_challenge": 3},
+    "last_failure": {"failure_class": "stale_challenge", "message": "grok.com refused the request: This page is "
+                     "out of date. Please refresh.", "advice": "grok.com shipped a new frontend build and the "
+                     "challenge values are stale. Re-run the browser snippet and update the CHALLENGE_* values "
+                     "(see /setup).", "at": 1717171700.5, "upstream_status": 403, "method": "POST"},
+    "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+}
+
+
 @blp.route("/status", methods=["GET"])
-@blp.response(200, StatusSchema)
+@blp.response(200, StatusSchema, example=EXAMPLE)
 @blp.doc(summary="Uptime, session state, counters (all workers) and the last upstream failure")
 def status():
     rt = runtime()

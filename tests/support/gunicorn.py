@@ -46,7 +46,8 @@ class GunicornServer:
     """
 
     def __init__(self, env: dict[str, str] | None = None, *, workers: int = 1,
-                 extra_args: list[str] | None = None, gevent_monitor: bool = False, cwd: Path = ROOT):
+                 extra_args: list[str] | None = None, gevent_monitor: bool = False, cwd: Path = ROOT,
+                 app_module: str = "wsgi:app"):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="grok-web-api-test-")
@@ -68,7 +69,7 @@ class GunicornServer:
         full_env.update(env or {})
         self.env = full_env
         self._log = open(self.log_path, "wb")
-        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *(extra_args or []), "wsgi:app"]
+        cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *(extra_args or []), app_module]
         self.proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
                                      start_new_session=True)
         self._wait_ready()
@@ -113,3 +114,26 @@ class GunicornServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def live_server_fixtures(**overrides):
+    """Fixtures for a test module: `module_server` (gunicorn with these settings, talking to the
+    module's fake, started once) and `live` (that server, its fake reset around each test).
+
+        module_server, live = live_server_fixtures(HEARTBEAT_SECS="0.2")
+    """
+    import pytest
+
+    @pytest.fixture(scope="module", name="module_server")
+    def module_server(fake_module):
+        with GunicornServer(app_env(fake_module, **overrides)) as srv:
+            srv.fake = fake_module
+            yield srv
+
+    @pytest.fixture(name="live")
+    def live(module_server):
+        module_server.fake.reset()
+        yield module_server
+        module_server.fake.reset()
+
+    return module_server, live

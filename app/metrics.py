@@ -1,0 +1,139 @@
+"""Prometheus metrics, served at /metrics.
+
+Under gunicorn every worker writes its samples to files in
+PROMETHEUS_MULTIPROC_DIR (`<runtime dir>/metrics`, set by the master in
+app.gunicorn_config before any worker imports prometheus_client), and a scrape
+answered by any worker aggregates all of them: counters and histograms add up,
+`active_streams` sums the live workers, `session_valid` shows each live worker.
+Without that directory (Flask test client, scripts) each app has a registry of
+its own, so many apps can live in one process.
+
+Requests and streams are measured by app.telemetry for every route; the
+routes themselves never call this module. Upstream failures are counted by
+observing the app's SessionState.
+"""
+
+from __future__ import annotations
+
+import os
+
+from flask import Flask, current_app
+
+from .grok.session import Outcome, SessionState
+
+EXTENSION = "grok_web_api.metrics"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
+_REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_FIRST_BYTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
+_STREAM_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+def multiprocess_dir() -> str | None:
+    path = os.environ.get(MULTIPROC_ENV)
+    return path if path and os.path.isdir(path) else None
+
+
+class Metrics:
+    """The app's metric families; `registry` is None in multiprocess mode."""
+
+    def __init__(self, registry=None):
+        from prometheus_client import Counter, Gauge, Histogram
+
+        self.registry = registry
+        self.requests = Counter(
+            "grok_web_api_requests", "HTTP requests answered, by route (URL rule), method and status",
+            ["route", "method", "status"], registry=registry)
+        self.request_seconds = Histogram(
+            "grok_web_api_request_duration_seconds",
+            "Time from request start to the response headers (the whole request unless it streams)",
+            ["route", "method"], buckets=_REQUEST_BUCKETS, registry=registry)
+        self.first_byte_seconds = Histogram(
+            "grok_web_api_stream_first_byte_seconds",
+            "Streaming responses: time from request start to the first body byte sent to the client",
+            ["route"], buckets=_FIRST_BYTE_BUCKETS, registry=registry)
+        self.stream_seconds = Histogram(
+            "grok_web_api_stream_duration_seconds",
+            "Streaming responses: time from request start to the end of the stream",
+            ["route", "outcome"], buckets=_STREAM_BUCKETS, registry=registry)
+        self.active_streams = Gauge(
+            "grok_web_api_active_streams", "Streaming responses in progress",
+            ["route"], multiprocess_mode="livesum", registry=registry)
+        self.upstream_failures = Counter(
+            "grok_web_api_upstream_failures", "Failed grok.com requests, by failure class",
+            ["failure_class"], registry=registry)
+        self.session_valid = Gauge(
+            "grok_web_api_session_valid",
+            "1 while the last grok.com answer showed a valid session, 0 once it reported the "
+            "cookies expired (one sample per worker)",
+            multiprocess_mode="liveall", registry=registry)
+
+    # -- called by app.telemetry -----------------------------------------------------------
+    def request_answered(self, route: str, method: str, status: int, seconds: float) -> None:
+        method = method if method in _METHODS else "other"
+        self.requests.labels(route, method, str(status)).inc()
+        self.request_seconds.labels(route, method).observe(seconds)
+
+    def stream_started(self, route: str) -> None:
+        self.active_streams.labels(route).inc()
+
+    def first_byte(self, route: str, seconds: float) -> None:
+        self.first_byte_seconds.labels(route).observe(seconds)
+
+    def stream_finished(self, route: str, seconds: float, outcome: str) -> None:
+        self.active_streams.labels(route).dec()
+        self.stream_seconds.labels(route, outcome).observe(seconds)
+
+    # -- SessionState observer ---------------------------------------------------------------
+    def observe(self, state: SessionState) -> None:
+        self.session_valid.set(1 if state.valid else 0)
+        state.observers.append(self._upstream_outcome)
+
+    def _upstream_outcome(self, state: SessionState, outcome: Outcome) -> None:
+        if outcome.error is not None:
+            self.upstream_failures.labels(outcome.error.failure_class).inc()
+        self.session_valid.set(1 if state.valid else 0)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text exposition of every worker's samples, and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        registry = self.registry
+        if registry is None:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+_process_metrics: tuple[int, Metrics] | None = None
+
+
+def _for_this_process() -> Metrics:
+    """Multiprocess samples are keyed by metric name per process: one set per worker."""
+    global _process_metrics
+    from prometheus_client import values
+
+    if values.ValueClass is values.MutexValue:
+        # prometheus_client was imported before the directory was known (e.g. by a
+        # gunicorn hook in the master): switch to file-backed values before creating any.
+        values.ValueClass = values.get_value_class()
+    if _process_metrics is None or _process_metrics[0] != os.getpid():
+        _process_metrics = (os.getpid(), Metrics())
+    return _process_metrics[1]
+
+
+def register(app: Flask, state: SessionState) -> Metrics:
+    if multiprocess_dir():
+        metrics = _for_this_process()
+    else:
+        from prometheus_client import CollectorRegistry
+
+        metrics = Metrics(CollectorRegistry(auto_describe=True))
+    metrics.observe(state)
+    app.extensions[EXTENSION] = metrics
+    return metrics
+
+
+def metrics_for(app: Flask | None = None) -> Metrics:
+    return (app or current_app).extensions[EXTENSION]

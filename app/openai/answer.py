@@ -1,0 +1,358 @@
+"""One chat completion's answer, built from grok.com's stream events (pure, no I/O).
+
+The same `Answer` drives streaming and non-streaming responses: it turns events into
+calls on a sink (`content`, `reasoning`, `tool_calls`), in the order a client must see
+them. The answer text goes through, in order:
+
+    tool-call extraction (when tools are on) -> internal-tag filter (citations, images)
+    -> stop sequences -> max_tokens budget -> [JSON-mode buffer] -> sink.content
+
+Reasoning goes through its own tag filter and is shown as `reasoning_content`, as
+`<think>…</think>` inside the content, or hidden (REASONING_OUTPUT). Heavy's agents
+are labelled: a line starts with `[Agent] ` whenever the speaking agent changes.
+
+`finished` tells the caller to stop reading upstream (answer done, stop sequence
+matched, budget spent, or an error); `error` is set for an in-band upstream error.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from ..grok import events as ev
+from ..grok.errors import STREAM, StreamError, classify_text
+from .text import Sources, StopMatcher, TagFilter, asset_url, extract_json
+from .usage import TokenBudget, usage_object
+
+log = logging.getLogger(__name__)
+
+REASONING_CONTENT = "reasoning_content"
+THINK_TAGS = "think_tags"
+HIDDEN = "hidden"
+THINK_OPEN = "<think>\n"
+THINK_CLOSE = "\n</think>\n\n"
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    reasoning: str = REASONING_CONTENT
+    stop: tuple[str, ...] = ()
+    max_tokens: int | None = None
+    json_mode: bool = False
+    keep_text: bool = True          # keep the texts (non-stream body, usage)
+    tool_choice_required: bool = False
+    single_tool_call: bool = False  # parallel_tool_calls: false
+
+
+class Sink(Protocol):
+    def content(self, text: str, annotations: list[dict] | None) -> None: ...
+
+    def reasoning(self, text: str) -> None: ...
+
+    def tool_calls(self, calls: list[tuple[int, object]]) -> None: ...
+
+
+class Answer:
+    def __init__(self, options: AnswerOptions, sink: Sink, extractor=None):
+        self.options = options
+        self.sink = sink
+        self.sources = Sources()
+        self.filter = TagFilter(self.sources)
+        self.reasoning_filter = TagFilter(self.sources, cite=False)
+        self.extractor = extractor
+        self.stop = StopMatcher(list(options.stop)) if options.stop else None
+        self.budget = TokenBudget(options.max_tokens) if options.max_tokens else None
+        self.json_parts: list[str] | None = [] if options.json_mode else None
+
+        self.finished = False
+        self.closed = False
+        self.error: StreamError | None = None
+        self.finish_reason: str | None = None
+        self.fingerprint: str | None = None
+        self.has_output = False
+
+        self.calls: list = []
+        self.content_parts: list[str] = []    # everything sent as content
+        self.answer_parts: list[str] = []     # the answer alone (usage)
+        self.reasoning_parts: list[str] = []
+        self.annotations: list[dict] = []
+        self.images: list[str] = []           # generated images, absolute URLs
+
+        self._answer_seen = False
+        # No extraction, stop sequences, budget or JSON buffer: tokens go straight out.
+        self._direct = extractor is None and not options.stop and not options.max_tokens \
+            and not options.json_mode
+        self._final_len = 0        # characters sent as content
+        self._filtered_sent = 0    # characters of the tag filter's output delivered
+        self._cited = 0            # citations already turned into annotations
+        self._in_think = False
+        self._agent: str | None = None
+        self._reasoning_at_line_start = True
+        self._hidden_logged = False
+        self._handlers = {
+            ev.Token: self._on_token,
+            ev.ReasoningToken: self._on_reasoning,
+            ev.Done: lambda event: self.close(),
+            ev.UpstreamError: self._on_error,
+            ev.Card: self._on_card,
+            ev.SearchResults: self._on_search,
+            ev.ImageGenerated: self._on_image,
+            ev.ModelResponse: self._on_model_response,
+            ev.Metadata: self._on_metadata,
+            ev.ParseError: self._on_parse_error,
+        }
+
+    # -- events -------------------------------------------------------------------------------
+    def feed(self, event: ev.Event) -> None:
+        if type(event) is ev.Token and self._direct and not self._in_think and not self.finished \
+                and not event.soft_stop:
+            # The hot path: an answer token when nothing but the tag filter applies.
+            self._answer_seen = True
+            out = self.filter.feed(event.text)
+            if out:
+                if len(self.filter.citations) > self._cited:
+                    self._answer_out(out)
+                else:
+                    self._filtered_sent += len(out)
+                    if self.options.keep_text:
+                        self.answer_parts.append(out)
+                    self._content(out)
+            return
+        handler = self._handlers.get(type(event))
+        if handler is not None and not self.finished:
+            handler(event)
+
+    def _on_token(self, event: ev.Token) -> None:
+        self._answer_seen = True
+        self._answer_text(event.text)
+        if event.soft_stop and not self.finished:
+            self.close()
+
+    def _on_reasoning(self, event: ev.ReasoningToken) -> None:
+        text = event.text
+        agent = event.rollout_id
+        if agent and agent != self._agent:
+            self._agent = agent
+            prefix = "" if self._reasoning_at_line_start else "\n"
+            if not text.startswith(f"[{agent}]"):
+                prefix += f"[{agent}] "
+            text = prefix + text
+        text = self.reasoning_filter.feed(text)
+        if text:
+            self._reasoning(text)
+
+    def _on_error(self, event: ev.UpstreamError) -> None:
+        failure = classify_text(event.message, event.code) or STREAM
+        self.error = StreamError(event.message, code=event.code, failure_class=failure)
+        self.finished = True
+
+    def _on_card(self, event: ev.Card) -> None:
+        self.sources.add_card(event.card_id, event.data)
+        released = self.reasoning_filter.card_added()
+        if released:
+            self._reasoning(released)
+        released = self.filter.card_added()
+        if released:
+            self._deliver(released)
+
+    def _on_search(self, event: ev.SearchResults) -> None:
+        self.sources.add_results(event.kind, event.results)
+
+    def _on_image(self, event: ev.ImageGenerated) -> None:
+        if event.moderated:
+            log.info("a generated image was moderated by grok.com and is not shown")
+            return
+        url = asset_url(event.url)
+        if url not in self.images:
+            self.images.append(url)
+
+    def _on_model_response(self, event: ev.ModelResponse) -> None:
+        if event.model_hash:
+            self.fingerprint = event.model_hash
+        if not self._answer_seen and event.message:
+            # No token stream (e.g. a cached answer): the final message is the answer.
+            self._answer_seen = True
+            self._answer_text(event.message)
+
+    def _on_metadata(self, event: ev.Metadata) -> None:
+        model_hash = event.data.get("modelHash") if event.kind == "llm_info" else None
+        if isinstance(model_hash, str) and model_hash:
+            self.fingerprint = model_hash
+
+    def _on_parse_error(self, event: ev.ParseError) -> None:
+        if event.message.startswith("line exceeds"):
+            # The decoder gives up on the rest of the stream: the answer is truncated.
+            self.error = StreamError(f"grok.com sent an oversized stream line ({event.message})")
+            self.finished = True
+        else:
+            log.warning("skipped an unreadable upstream line: %s", event.message)
+
+    # -- the answer text ----------------------------------------------------------------------
+    def _answer_text(self, text: str) -> None:
+        if self.extractor is None:
+            out = self.filter.feed(text)
+            if out:
+                self._deliver(out)
+            return
+        for piece in self.extractor.feed(text):
+            self._answer_piece(piece)
+
+    def _answer_piece(self, piece) -> None:
+        if isinstance(piece, str):
+            out = self.filter.feed(piece)
+            if out:
+                self._deliver(out)
+        else:
+            self._tool_call(piece)
+
+    def _deliver(self, text: str) -> None:
+        """Filtered answer text, through stop sequences and the token budget."""
+        if self.finished and self.finish_reason is not None:
+            return
+        if self.stop is not None:
+            text = self.stop.feed(text)
+            if self.stop.matched:
+                self.finish_reason = "stop"
+                self.finished = True
+        if self.budget is not None and text:
+            text = self.budget.take(text)
+            if self.budget.exhausted:
+                self.finish_reason = "length"
+                self.finished = True
+        if text:
+            self._answer_out(text)
+
+    def _answer_out(self, text: str) -> None:
+        if self.options.keep_text:
+            self.answer_parts.append(text)
+        if self.json_parts is not None:
+            self.json_parts.append(text)  # sent once complete; positions are meaningless then
+            return
+        if self._in_think:
+            self._close_think()
+        offset = self._final_len - self._filtered_sent
+        self._filtered_sent += len(text)
+        annotations = None
+        citations = self.filter.citations
+        while self._cited < len(citations) and citations[self._cited].end <= self._filtered_sent:
+            cite = citations[self._cited]
+            self._cited += 1
+            if annotations is None:
+                annotations = []
+            annotations.append({"type": "url_citation", "url_citation": {
+                "start_index": cite.start + offset, "end_index": cite.end + offset,
+                "url": cite.url, "title": cite.title}})
+        self._content(text, annotations)
+
+    def _content(self, text: str, annotations: list[dict] | None = None) -> None:
+        self.has_output = True
+        self._final_len += len(text)
+        if self.options.keep_text:
+            self.content_parts.append(text)
+        if annotations:
+            self.annotations.extend(annotations)
+        self.sink.content(text, annotations)
+
+    def _reasoning(self, text: str) -> None:
+        self._reasoning_at_line_start = text.endswith("\n")
+        if self.options.keep_text:
+            self.reasoning_parts.append(text)
+        mode = self.options.reasoning
+        if mode == REASONING_CONTENT:
+            self.has_output = True
+            self.sink.reasoning(text)
+        elif mode == THINK_TAGS:
+            if not self._in_think:
+                self._in_think = True
+                self._content(THINK_OPEN)
+            self._content(text)
+        elif not self._hidden_logged:
+            self._hidden_logged = True
+            log.debug("reasoning hidden from the client (REASONING_OUTPUT=hidden)")
+
+    def _close_think(self) -> None:
+        self._in_think = False
+        self._content(THINK_CLOSE)
+
+    def _tool_call(self, call) -> None:
+        if self.calls and self.options.single_tool_call:
+            log.info("dropped an extra tool call to %s: parallel_tool_calls is false", call.name)
+            return
+        if self._in_think:
+            self._close_think()
+        index = len(self.calls)
+        self.calls.append(call)
+        self.has_output = True
+        self.sink.tool_calls([(index, call)])
+
+    # -- the end ------------------------------------------------------------------------------
+    def close(self) -> None:
+        """The answer is complete (or cut): flush what was held back and set finish_reason."""
+        if self.closed:
+            return
+        self.closed = True
+        cut = self.finish_reason is not None
+        self.finished = True
+        if not cut:
+            if self.extractor is not None:
+                for piece in self.extractor.finish():
+                    self._answer_piece(piece)
+            reasoning_tail = self.reasoning_filter.finish()
+            if reasoning_tail:
+                self._reasoning(reasoning_tail)
+            tail = self.filter.finish()
+            if tail:
+                self._deliver(tail)
+            self._append_images()
+            if self.stop is not None and self.finish_reason is None:
+                rest = self.stop.finish()
+                self.stop = None
+                if rest:
+                    self._deliver(rest)
+        if self.json_parts is not None:
+            self._flush_json()
+        if self._in_think:
+            self._close_think()
+        if self.finish_reason is None:
+            self.finish_reason = "tool_calls" if self.calls else "stop"
+        if self.options.tool_choice_required and not self.calls:
+            log.warning("tool_choice was 'required' but Grok answered without calling a tool")
+
+    def _append_images(self) -> None:
+        """Generated images the text did not place inline go after the answer."""
+        missing = [url for url in self.images if url not in self.sources.rendered_images]
+        if not missing:
+            return
+        if self.json_parts is not None:
+            log.info("%d generated image(s) left out of a JSON-mode answer", len(missing))
+            return
+        self.sources.rendered_images.update(missing)
+        block = "\n\n".join(f"![image]({url})" for url in missing)
+        self._deliver(("\n\n" if self.filter.length else "") + block)
+
+    def _flush_json(self) -> None:
+        raw = "".join(self.json_parts or ())
+        self.json_parts = None
+        if not raw:
+            return
+        text, parsed = extract_json(raw)
+        if not parsed:
+            log.warning("response_format asked for JSON but the answer is not JSON; returned as is")
+        if self._in_think:
+            self._close_think()
+        self._content(text)
+
+    # -- results ------------------------------------------------------------------------------
+    @property
+    def content(self) -> str:
+        return "".join(self.content_parts)
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def usage(self, prompt_tokens: int) -> dict:
+        calls = [call.name + call.arguments for call in self.calls]
+        return usage_object(prompt_tokens, self.answer_parts + calls, self.reasoning_parts)

@@ -1,0 +1,107 @@
+"""The OpenAI model ids this server offers and what each one asks grok.com for.
+
+reference-behaviour §8.2 / §8.8: five ids, one per mode of grok.com's model picker.
+`grok-43` is sent as `modelMode` without `modeId` (an older `modeId` value for it was
+fabricated and removed upstream of us). Anything else falls back to `auto` with a
+warning, and the requested id is still echoed back in responses.
+
+The upstream payload is data-driven: `PAYLOAD_DEFAULTS` is the browser-like body of
+grok-wire §4.1, so a field grok.com renames or adds is a one-line change here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+OWNER = "xai"
+DEFAULT_MODEL = "auto"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    created: int
+    description: str
+    # The fields that select this mode upstream (merged over PAYLOAD_DEFAULTS).
+    upstream: Mapping[str, Any]
+
+    def as_openai(self) -> dict[str, Any]:
+        # Key order as the reference server: id, object, created, owned_by, description.
+        return {"id": self.id, "object": "model", "created": self.created, "owned_by": OWNER,
+                "description": self.description}
+
+
+MODELS: dict[str, ModelInfo] = {m.id: m for m in (
+    ModelInfo("auto", 1710000000, "Chooses Fast or Expert based on query complexity", {"modeId": "auto"}),
+    ModelInfo("fast", 1710000000, "Quick responses", {"modeId": "fast"}),
+    ModelInfo("expert", 1710000000, "Thinks hard", {"modeId": "expert"}),
+    ModelInfo("heavy", 1720000000, "Team of experts \u2014 multi-agent orchestration", {"modeId": "heavy"}),
+    ModelInfo("grok-43", 1740000000, "Grok 4.3 \u2014 early access, may require account access",
+              {"modelMode": "grok-43"}),
+)}
+
+# The body grok.com's web client sends for a new chat (grok-wire §4.1), minus the
+# per-request fields (message, mode, customInstructions).
+PAYLOAD_DEFAULTS: dict[str, Any] = {
+    "temporary": True,             # nothing is saved in the user's grok.com history
+    "disableMemory": True,         # answers must not depend on the account's memories
+    "fileAttachments": [],
+    "imageAttachments": [],
+    "disableSearch": False,
+    "enableImageGeneration": True,
+    "enableImageStreaming": True,
+    "imageGenerationCount": 2,
+    "returnImageBytes": False,
+    "returnRawGrokInXaiRequest": False,
+    "forceConcise": False,
+    "enableSideBySide": False,     # one answer per request, never an A/B pair
+    "forceSideBySide": False,
+    "sendFinalMetadata": True,
+    "isReasoning": False,
+    "disableTextFollowUps": True,  # follow-up suggestions have no place in an API answer
+    "disableArtifact": True,       # code inline in the answer, not in a side canvas
+    "isAsyncChat": False,
+    "disableSelfHarmShortCircuit": False,
+    "searchAllConnectors": False,
+    "collectionIds": [],
+    "connectors": [],
+    "toolOverrides": {},
+    "responseMetadata": {},
+    "deviceEnvInfo": {"darkModeEnabled": False, "devicePixelRatio": 2, "screenHeight": 1329,
+                      "screenWidth": 2056, "viewportHeight": 1083, "viewportWidth": 2056},
+}
+
+
+def lookup(model_id: str) -> ModelInfo | None:
+    """The model for an id exactly as listed by /v1/models, or None."""
+    return MODELS.get(model_id)
+
+
+def resolve(requested: str | None) -> ModelInfo:
+    """The model a chat request runs on: exact id, else case-insensitive, else `auto`."""
+    if not requested:
+        return MODELS[DEFAULT_MODEL]
+    found = MODELS.get(requested) or MODELS.get(requested.strip().lower())
+    if found is None:
+        log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)",
+                    requested, DEFAULT_MODEL)
+        return MODELS[DEFAULT_MODEL]
+    return found
+
+
+def upstream_payload(model: ModelInfo, message: str, custom_instructions: str | None) -> dict[str, Any]:
+    """The `conversations/new` body for one chat completion."""
+    payload = dict(PAYLOAD_DEFAULTS)
+    payload["message"] = message
+    payload.update(model.upstream)
+    if custom_instructions:
+        payload["customInstructions"] = custom_instructions
+    return payload
+
+
+def listing() -> dict[str, Any]:
+    return {"object": "list", "data": [m.as_openai() for m in MODELS.values()]}

@@ -1,0 +1,159 @@
+"""From a validated chat.completions request to what this server will do with it.
+
+Decides, once per request: the upstream payload, how reasoning is shown, which
+OpenAI options are honoured on our side (stop, max_tokens, response_format,
+stream_options, parallel_tool_calls) and which are accepted and ignored (logged at
+debug, README: "Parameters"). Refuses with a 400 what would otherwise give a wrong
+answer (`n` > 1, a forced tool that cannot be called, image or file input).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+from ..problems import Problem
+from ..settings import REASONING_OUTPUTS
+from . import models
+from .answer import AnswerOptions
+from .prompt import UnsupportedContent, build_prompt
+from .schemas import unknown_fields
+from .tools import InvalidToolRequest, ToolSet
+from . import usage
+
+log = logging.getLogger(__name__)
+
+REASONING_HEADER = "X-Reasoning-Output"
+
+# Accepted, validated, and ignored: grok.com's web chat has no equivalent.
+IGNORED = (
+    "temperature", "top_p", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs",
+    "top_logprobs", "seed", "store", "metadata", "service_tier", "modalities", "audio", "prediction",
+    "reasoning_effort", "verbosity", "web_search_options", "prompt_cache_key", "prompt_cache_retention",
+    "prompt_cache_options", "moderation",
+)
+
+JSON_OBJECT_INSTRUCTION = ("Answer with exactly one valid JSON object and nothing else: no prose before "
+                           "or after it, no markdown code fences.")
+
+
+@dataclass(frozen=True)
+class ChatPlan:
+    model_id: str                 # echoed back in every response
+    model: models.ModelInfo
+    stream: bool
+    include_usage: bool
+    options: AnswerOptions
+    toolset: ToolSet | None
+    payload: dict[str, Any]
+    message_count: int
+    tool_call_ids: frozenset[str] = frozenset()  # ids already in the history
+
+    def prompt_tokens(self) -> int:
+        """Estimated only when a usage object is sent (it costs a pass over the history)."""
+        return usage.prompt_tokens(self.payload["message"], self.payload.get("customInstructions"),
+                                   self.message_count)
+
+
+def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str) -> ChatPlan:
+    n = body.get("n")
+    if n is not None and n > 1:
+        raise Problem(400, "bad_request", f"n={n} is not supported: grok.com writes one answer per request. "
+                      "Send n=1 (or leave it out) and make separate requests for more answers.", param="n")
+    _log_ignored(body)
+    stream = bool(body.get("stream"))
+    model = models.resolve(body.get("model"))
+    toolset = _toolset(body)
+    messages = body["messages"]
+    instructions = _format_instructions(body.get("response_format"))
+    try:
+        prompt = build_prompt(messages, toolset, extra_instructions=instructions)
+    except UnsupportedContent as exc:
+        param = f"messages[{exc.message_index}].content[{exc.part_index}]"
+        raise Problem(400, "bad_request", f"{param}: {exc.part_type} content is not supported yet; "
+                      "send text parts only", param=param) from None
+    except ValueError as exc:
+        raise Problem(400, "bad_request", str(exc), param="messages") from None
+    payload = models.upstream_payload(model, prompt.message, prompt.custom_instructions)
+    stream_options = body.get("stream_options") or {}
+    include_usage = stream and bool(stream_options.get("include_usage"))
+    response_format = body.get("response_format") or {}
+    options = AnswerOptions(
+        reasoning=_reasoning_mode(headers, default_reasoning),
+        stop=_stops(body.get("stop")),
+        max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
+        json_mode=response_format.get("type") in ("json_object", "json_schema"),
+        keep_text=not stream or include_usage,
+        tool_choice_required=bool(toolset and toolset.required),
+        single_tool_call=body.get("parallel_tool_calls") is False,
+    )
+    return ChatPlan(
+        model_id=body.get("model") or models.DEFAULT_MODEL,
+        model=model, stream=stream, include_usage=include_usage, options=options, toolset=toolset,
+        payload=payload,
+        message_count=len(messages),
+        tool_call_ids=prompt.tool_call_ids,
+    )
+
+
+def _log_ignored(body: Mapping[str, Any]) -> None:
+    for name in IGNORED:
+        if body.get(name) is not None:
+            log.debug("ignoring %s (grok.com's web chat has no equivalent)", name)
+    unknown = unknown_fields(dict(body))
+    if unknown:
+        log.debug("ignoring unknown request fields: %s", ", ".join(unknown))
+    for name in ("user", "safety_identifier"):
+        if body.get(name):
+            log.info("chat completion for %s=%s", name, body[name])
+
+
+def _reasoning_mode(headers: Mapping[str, str], default: str) -> str:
+    value = headers.get(REASONING_HEADER)
+    if value is None:
+        return default
+    mode = value.strip().lower()
+    if mode not in REASONING_OUTPUTS:
+        raise Problem(400, "bad_request", f"header {REASONING_HEADER} must be one of: "
+                      f"{', '.join(REASONING_OUTPUTS)}", param=REASONING_HEADER)
+    return mode
+
+
+def _stops(stop) -> tuple[str, ...]:
+    if stop is None:
+        return ()
+    if isinstance(stop, str):
+        return (stop,) if stop else ()
+    return tuple(s for s in stop if s)
+
+
+def _format_instructions(response_format: Mapping[str, Any] | None) -> tuple[str, ...]:
+    kind = (response_format or {}).get("type")
+    if kind == "json_object":
+        return (JSON_OBJECT_INSTRUCTION,)
+    if kind == "json_schema":
+        spec = response_format["json_schema"]
+        text = (f"Answer with exactly one valid JSON value that conforms to the JSON schema "
+                f"\"{spec['name']}\" below, and nothing else: no prose before or after it, no markdown "
+                "code fences.")
+        if spec.get("description"):
+            text += f"\nWhat it is for: {spec['description']}"
+        if spec.get("schema") is not None:
+            text += "\nSchema: " + json.dumps(spec["schema"], separators=(",", ":"), ensure_ascii=False)
+        return (text,)
+    return ()
+
+
+def _toolset(body: Mapping[str, Any]) -> ToolSet | None:
+    tools = body.get("tools") or []
+    custom = [t["custom"]["name"] for t in tools if t.get("type") == "custom"]
+    if custom:
+        log.info("custom tools are not supported and were not offered to Grok: %s", ", ".join(custom))
+    if body.get("functions"):
+        log.info("the deprecated `functions` / `function_call` fields are ignored; use `tools`")
+    try:
+        return ToolSet.from_request(tools, body.get("tool_choice"))
+    except InvalidToolRequest as exc:
+        raise Problem(400, "bad_request", exc.message, param=exc.param) from None

@@ -1,0 +1,146 @@
+"""OpenAI ``messages`` -> the one upstream grok.com message plus its custom instructions.
+
+grok.com takes one message per request (every request is a new temporary conversation),
+so the history is flattened into tagged text:
+
+* ``system`` and ``developer`` messages become custom instructions, after the tool
+  protocol block and before any ``extra_instructions``, joined by blank lines;
+* a conversation that is a single user message is sent verbatim;
+* otherwise each message is rendered and the renderings joined with ``\\n``:
+  ``<u>…</u>`` (user), ``<a>…<tool_call>{json}</tool_call></a>`` (assistant),
+  ``<tool_result id="…">…</tool_result>`` (tool), ``<role>…</role>`` (any other role).
+
+Tool calls in the history are rendered with ``json.dumps`` so they are always valid JSON,
+with the alias the model knows when the function is offered in this request. The
+``id`` attribute of a tool result is written as a JSON string literal (quotes and
+backslashes escaped), the same convention as the ids inside ``<tool_call>``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .tools import CLOSE_TAG, OPEN_TAG, ToolSet, dumps_compact
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ROLES = ("system", "developer")
+# Parts that need the upload path of the multimodal work; until then: a clear 400.
+_TEXT_KEYS = {"text": "text", "refusal": "refusal"}
+
+
+class UnsupportedContent(ValueError):
+    """A content part the bridge cannot pass upstream yet (image, audio, file…)."""
+
+    def __init__(self, message_index: int, part_index: int, part_type: str):
+        self.message_index = message_index
+        self.part_index = part_index
+        self.part_type = part_type
+        self.message = (f"messages[{message_index}].content[{part_index}]: content parts of "
+                        f"type {part_type!r} are not supported")
+        super().__init__(self.message)
+
+
+@dataclass
+class UpstreamPrompt:
+    message: str
+    custom_instructions: str | None
+    # Call ids already in the conversation, for ToolCallExtractor(reserved_ids=…).
+    tool_call_ids: frozenset[str] = field(default_factory=frozenset)
+
+
+def build_prompt(messages: list[dict], toolset: ToolSet | None,
+                 extra_instructions: Sequence[str] = ()) -> UpstreamPrompt:
+    system_parts: list[str] = []
+    turns: list[tuple[int, dict]] = []
+    for index, message in enumerate(messages):
+        if message.get("role") in SYSTEM_ROLES:
+            system_parts.append(content_text(message.get("content"), index))
+        else:
+            turns.append((index, message))
+    if not turns:
+        raise ValueError("messages must contain at least one non-system message")
+
+    instructions = [toolset.protocol_block()] if toolset else []
+    instructions += [part for part in (*system_parts, *extra_instructions) if part.strip()]
+
+    index, first = turns[0]
+    if len(turns) == 1 and first.get("role") == "user" and "tool_calls" not in first:
+        text = content_text(first.get("content"), index)
+        _note_ignored_name(first, index)
+    else:
+        text = "\n".join(_render(message, index, toolset) for index, message in turns)
+    return UpstreamPrompt(
+        message=text,
+        custom_instructions="\n\n".join(instructions) or None,
+        tool_call_ids=frozenset(_call_ids(messages)),
+    )
+
+
+def content_text(content: Any, message_index: int) -> str:
+    """A message's text: a string, null, or text/refusal parts joined with newlines."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ValueError(f"messages[{message_index}].content must be a string, null or "
+                         "an array of content parts")
+    texts = []
+    for part_index, part in enumerate(content):
+        part_type = part.get("type") if isinstance(part, dict) else None
+        key = _TEXT_KEYS.get(part_type)
+        if key is None or not isinstance(part.get(key), str):
+            raise UnsupportedContent(message_index, part_index, str(part_type))
+        texts.append(part[key])
+    return "\n".join(texts)
+
+
+def _render(message: dict, index: int, toolset: ToolSet | None) -> str:
+    role = message.get("role")
+    content = content_text(message.get("content"), index)
+    _note_ignored_name(message, index)
+    if role == "user":
+        return f"<u>{content}</u>"
+    if role == "assistant":
+        calls = "".join(_render_call(call, toolset) for call in message.get("tool_calls") or [])
+        return f"<a>{content}{calls}</a>"
+    if role == "tool":
+        call_id = message.get("tool_call_id") or "unknown"
+        return f"<tool_result id={json.dumps(call_id, ensure_ascii=False)}>{content}</tool_result>"
+    return f"<{role}>{content}</{role}>"
+
+
+def _render_call(call: dict, toolset: ToolSet | None) -> str:
+    # Custom-tool calls carry {name, input}; render them like functions.
+    fn = call.get("function") or call.get("custom") or {}
+    name = fn.get("name", "")
+    raw = fn.get("arguments", fn.get("input")) or "{}"
+    try:
+        arguments = json.loads(raw)
+    except (TypeError, ValueError):
+        arguments = None
+    if not isinstance(arguments, dict):
+        arguments = raw  # shown to the model as the string it was
+    alias = toolset.alias_for(name) if toolset else None
+    body = dumps_compact({"id": call.get("id", ""), "name": alias or name, "arguments": arguments})
+    return f"{OPEN_TAG}{body}{CLOSE_TAG}"
+
+
+def _call_ids(messages: list[dict]):
+    for message in messages:
+        if message.get("tool_call_id"):
+            yield message["tool_call_id"]
+        for call in message.get("tool_calls") or []:
+            if call.get("id"):
+                yield call["id"]
+
+
+def _note_ignored_name(message: dict, index: int) -> None:
+    if message.get("name"):
+        log.debug("messages[%d].name is not passed upstream (grok.com has no speaker names)",
+                  index)

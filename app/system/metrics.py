@@ -1,0 +1,17 @@
+"""/metrics: Prometheus exposition of every worker's samples (app.metrics)."""
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from ..metrics import metrics_for
+
+blp = Blueprint("metrics", __name__, description="Prometheus metrics")
+
+
+@blp.route("/metrics", methods=["GET"])
+@blp.doc(summary="Prometheus metrics (API key required unless METRICS_PUBLIC=true)",
+         responses={"200": {"description": "Prometheus text exposition format",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def metrics():
+    body, content_type = metrics_for().exposition()
+    return Response(body, content_type=content_type)

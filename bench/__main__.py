@@ -1,0 +1,303 @@
+"""Benchmark: the server under gunicorn (1 gevent worker) against the fake grok.com.
+
+    python -m bench                 # every scenario, prints a table, writes bench/results/latest.json
+    python -m bench --quick         # smaller counts, for a smoke run
+    python -m bench --only ttft,throughput
+
+Scenarios (issue 6):
+  ttft         time to first token, client -> server -> fake vs client -> fake, 200 requests
+  concurrency  100/250/500/1000 concurrent OpenAI streams (40 tokens, 100 ms apart): completion,
+               errors, /health p50/p99 meanwhile, worker RSS and RSS per stream
+  throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
+               /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
+  small        non-streaming completions with an instant fake: requests/s, p50/p99
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.pool import Pool  # noqa: E402
+
+from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
+from tests.fakegrok.harness import FakeGrok  # noqa: E402
+from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+CHAT_NEW = "/rest/app-chat/conversations/new"
+
+
+def pct(values, q):
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    k = min(len(values) - 1, max(0, int(round(q / 100 * (len(values) - 1)))))
+    return values[k]
+
+
+class Target:
+    """Where a request goes: the app (OpenAI or native route), the raw relay, or the fake itself."""
+
+    def __init__(self, name, host, port, path, body_for, headers_for=None):
+        self.name, self.host, self.port, self.path = name, host, port, path
+        self.body_for = body_for
+        self.headers_for = headers_for or (lambda: {"content-type": "application/json"})
+
+    def stream(self, message, on_first=None, deadline=120.0):
+        """POST and read the body line by line; returns (status, t_first_token, t_end, tokens, complete)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=deadline)
+        start = time.perf_counter()
+        try:
+            conn.request("POST", self.path, body=json.dumps(self.body_for(message)), headers=self.headers_for())
+            resp = conn.getresponse()
+            first = None
+            tokens = 0
+            complete = False
+            while True:
+                line = resp.readline()
+                if not line:
+                    break
+                if _is_token(line):
+                    tokens += 1
+                    if first is None:
+                        first = time.perf_counter() - start
+                if line.startswith(b"data: [DONE]") or b'"isSoftStop":true' in line or b'"finish_reason":"stop"' in line:
+                    complete = True
+            return resp.status, first, time.perf_counter() - start, tokens, complete
+        finally:
+            conn.close()
+
+    def once(self, message):
+        """Non-streaming: POST and read the whole body; returns (status, seconds)."""
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        start = time.perf_counter()
+        try:
+            conn.request("POST", self.path, body=json.dumps(self.body_for(message, stream=False)),
+                         headers=self.headers_for())
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, time.perf_counter() - start
+        finally:
+            conn.close()
+
+
+def _is_token(line: bytes) -> bool:
+    # OpenAI chunk with content, or an upstream NDJSON answer token line
+    if line.startswith(b"data: "):
+        return b'"content":"' in line and b'"content":""' not in line
+    return b'"token":"' in line and b'"token":""' not in line and b'"isThinking":true' not in line
+
+
+def openai_body(model="auto"):
+    def body(message, stream=True):
+        return {"model": model, "stream": stream, "messages": [{"role": "user", "content": message}]}
+    return body
+
+
+def native_body(message, stream=True):
+    return {"message": message}
+
+
+def run_ttft(targets, n):
+    out = {}
+    for t in targets:
+        stream_ttft, once = [], []
+        for i in range(n):
+            status, first, _, _, _ = t.stream("#scenario:first_token_delay?delay=0.05&text=hello%20there")
+            if status == 200 and first is not None:
+                stream_ttft.append(first * 1000)
+            status, secs = t.once("#scenario:first_token_delay?delay=0.05&text=hello%20there")
+            if status == 200:
+                once.append(secs * 1000)
+        out[t.name] = {"stream_ttft_ms_p50": statistics.median(stream_ttft) if stream_ttft else None,
+                       "stream_ttft_ms_p99": pct(stream_ttft, 99),
+                       "nonstream_ms_p50": statistics.median(once) if once else None,
+                       "nonstream_ms_p99": pct(once, 99), "samples": len(stream_ttft)}
+    direct = out.get("fake-direct")
+    if direct:
+        for name, row in out.items():
+            if name != "fake-direct" and row["stream_ttft_ms_p50"] is not None:
+                row["stream_overhead_ms_p50"] = row["stream_ttft_ms_p50"] - direct["stream_ttft_ms_p50"]
+                row["nonstream_overhead_ms_p50"] = row["nonstream_ms_p50"] - direct["nonstream_ms_p50"]
+    return out
+
+
+def run_concurrency(target, server_url, worker, levels):
+    rows = []
+    host, port = server_url.split("//")[1].split(":")
+    for n in levels:
+        gevent.sleep(1.0)
+        base_rss = rss_kb(worker)
+        peak = [base_rss]
+        health = []
+        done = gevent.event.Event()
+
+        def probe():
+            while not done.is_set():
+                t0 = time.perf_counter()
+                try:
+                    c = http.client.HTTPConnection(host, int(port), timeout=10)
+                    c.request("GET", "/health")
+                    c.getresponse().read()
+                    c.close()
+                    health.append((time.perf_counter() - t0) * 1000)
+                except OSError:
+                    health.append(10000.0)
+                gevent.sleep(0.02)
+
+        def sample():
+            while not done.is_set():
+                peak[0] = max(peak[0], rss_kb(worker))
+                gevent.sleep(0.1)
+
+        def one(_):
+            try:
+                return target.stream("#scenario:slow?n=40&delay=0.1")
+            except Exception as exc:  # noqa: BLE001 - counted as an error
+                return (0, None, 0, 0, False, repr(exc))
+
+        probes = [gevent.spawn(probe), gevent.spawn(sample)]
+        start = time.perf_counter()
+        results = Pool(n).map(one, range(n))
+        wall = time.perf_counter() - start
+        done.set()
+        gevent.joinall(probes)
+        ok = sum(1 for r in results if r[0] == 200 and r[4] and r[3] == 40)
+        rows.append({"streams": n, "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
+                     "health_p50_ms": round(pct(health, 50), 1), "health_p99_ms": round(pct(health, 99), 1),
+                     "rss_base_mb": round(base_rss / 1024, 1), "rss_peak_mb": round(peak[0] / 1024, 1),
+                     "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1)})
+    return rows
+
+
+def run_throughput(targets, workers, streams=20, tokens=5000):
+    rows = {}
+    for t in targets:
+        pid = workers[t.name]
+        cpu0 = cpu_seconds(pid)
+        start = time.perf_counter()
+        results = Pool(streams).map(lambda _: t.stream(f"#scenario:long?n={tokens}&size=8"), range(streams))
+        wall = time.perf_counter() - start
+        cpu = cpu_seconds(pid) - cpu0
+        got = sum(r[3] for r in results)
+        rows[t.name] = {"tokens": got, "expected": streams * tokens, "wall_s": round(wall, 2),
+                        "tokens_per_s": round(got / wall), "cpu_us_per_token": round(cpu * 1e6 / max(got, 1), 1)}
+    return rows
+
+
+def run_small(target, clients=20, per_client=50):
+    latencies = []
+
+    def client(_):
+        host, port = target.host, target.port
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        for _ in range(per_client):
+            t0 = time.perf_counter()
+            conn.request("POST", target.path, body=json.dumps(target.body_for("hi", stream=False)),
+                         headers=target.headers_for())
+            resp = conn.getresponse()
+            resp.read()
+            if resp.status == 200:
+                latencies.append((time.perf_counter() - t0) * 1000)
+        conn.close()
+
+    start = time.perf_counter()
+    Pool(clients).map(client, range(clients))
+    wall = time.perf_counter() - start
+    return {"requests": clients * per_client, "ok": len(latencies), "rps": round(len(latencies) / wall),
+            "p50_ms": round(pct(latencies, 50), 1), "p99_ms": round(pct(latencies, 99), 1)}
+
+
+def has_route(url, path):
+    host, port = url.split("//")[1].split(":")
+    c = http.client.HTTPConnection(host, int(port), timeout=5)
+    c.request("GET", "/openapi.json")
+    paths = json.loads(c.getresponse().read()).get("paths", {})
+    return path in paths
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", default="ttft,concurrency,throughput,small")
+    parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    quick = args.quick
+    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+    with FakeGrok(extra_args=[]) as fake:
+        fake.configure(reuse_grace=3600)
+        env = app_env(fake, LOG_LEVEL="warn", SESSION_CHECK_INTERVAL_SECS="3600")
+        app_srv = GunicornServer(env, workers=1)
+        relay_srv = GunicornServer(env, workers=1, app_module="bench.raw_relay:app")
+        try:
+            host = "127.0.0.1"
+            app_worker = wait_worker(app_srv.proc.pid)
+            relay_worker = wait_worker(relay_srv.proc.pid)
+            has_openai = has_route(app_srv.url, "/v1/chat/completions")
+            openai_t = Target("openai", host, app_srv.port, "/v1/chat/completions", openai_body())
+            native_t = Target("native", host, app_srv.port, "/v1/chat", native_body)
+            relay_t = Target("raw-relay", host, relay_srv.port, "/", native_body)
+            direct_t = Target("fake-direct", host, fake.port, CHAT_NEW, native_body,
+                              headers_for=lambda: fake.grok_headers("POST", CHAT_NEW))
+            app_targets = [openai_t, native_t] if has_openai else [native_t]
+            workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
+
+            if "ttft" in only:
+                report["ttft"] = run_ttft([direct_t, relay_t, *app_targets], 20 if quick else 200)
+                print_table("Time to first token (ms)", report["ttft"])
+            if "throughput" in only:
+                report["throughput"] = run_throughput([relay_t, *app_targets], workers,
+                                                      streams=20, tokens=1000 if quick else 5000)
+                base = report["throughput"]["raw-relay"]["tokens_per_s"]
+                for row in report["throughput"].values():
+                    row["ratio_to_raw"] = round(row["tokens_per_s"] / base, 2) if base else None
+                print_table("Throughput (20 streams)", report["throughput"])
+            if "small" in only:
+                report["small"] = run_small(app_targets[0], per_client=10 if quick else 50)
+                print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
+            if "concurrency" in only:
+                levels = [50, 100] if quick else [100, 250, 500, 1000]
+                report["concurrency"] = run_concurrency(app_targets[0], app_srv.url, app_worker, levels)
+                print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
+        finally:
+            app_srv.close()
+            relay_srv.close()
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report, indent=2))
+    print(f"\nwrote {out}")
+
+
+def print_table(title, rows):
+    print(f"\n== {title}")
+    if not rows:
+        return
+    cols = sorted({k for r in rows.values() for k in r})
+    print(f"{'':14}" + "".join(f"{c:>24}" for c in cols))
+    for name, r in rows.items():
+        cells = "".join(f"{_fmt(r.get(c)):>24}" for c in cols)
+        print(f"{name:14}{cells}")
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return f"{v:.2f}"
+    return "-" if v is None else str(v)
+
+
+if __name__ == "__main__":
+    main()

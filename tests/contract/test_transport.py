@@ -1,0 +1,174 @@
+"""The gevent-native transport against the fake grok.com, through real sockets."""
+
+import time
+
+import gevent
+import pytest
+
+from app.grok.errors import UpstreamConnectionError, UpstreamTimeout
+from app.grok.transport import Transport
+
+CHAT = "/rest/app-chat/conversations/new"
+
+
+@pytest.fixture
+def transport():
+    return Transport()
+
+
+def chat_request(fake, message):
+    import json
+
+    return dict(method="POST", url=fake.url(CHAT), headers=list(fake.grok_headers("POST", CHAT).items()),
+                body=json.dumps({"message": message}).encode())
+
+
+def test_stream_arrives_incrementally(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:slow?n=6&delay=0.2"))
+    arrivals = []
+    with stream:
+        assert stream.status == 200
+        for chunk in stream.chunks():
+            if b'"token":"s' in chunk:
+                arrivals.append(time.monotonic())
+    assert len(arrivals) >= 5, "tokens must arrive in separate reads, not one burst"
+    assert arrivals[-1] - arrivals[0] >= 0.6
+
+
+def test_closing_early_aborts_upstream_within_a_second(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:slow?n=50&delay=0.2"))
+    chunks = stream.chunks()
+    next(chunks)
+    closed_at = time.time()
+    stream.close()
+    assert transport.active_transfers == 0
+    stats = fake.wait_stats(lambda s: s["streams_aborted"] >= 1, timeout=3)
+    assert stats["streams_aborted"] == 1
+    assert stats["last_abort_time"] - closed_at < 1.0
+    assert stats["active_streams"] == 0
+
+
+def test_closing_an_idle_stream_aborts_it(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:idle?gap=30"))
+    next(stream.chunks())
+    stream.close()
+    stats = fake.wait_stats(lambda s: s["streams_aborted"] >= 1, timeout=3)
+    assert stats["active_streams"] == 0
+
+
+def test_connections_are_reused(fake, transport):
+    path = "/rest/app-chat/conversations"
+    for _ in range(10):
+        resp = transport.request("GET", fake.url(path) + "?pageSize=1",
+                                 headers=list(fake.grok_headers("GET", path, json_body=False).items()))
+        assert resp.status == 200
+    for _ in range(3):
+        with transport.stream(**chat_request(fake, "hello")) as stream:
+            stream.read()
+    stats = fake.stats()
+    assert stats["requests"] == 13
+    assert stats["connections_accepted"] <= 2
+
+
+def test_concurrent_streams_progress_in_parallel(fake, transport):
+    def one():
+        with transport.stream(**chat_request(fake, "#scenario:slow?n=10&delay=0.1")) as stream:
+            return stream.read().count(b"\n")
+
+    started = time.monotonic()
+    jobs = [gevent.spawn(one) for _ in range(20)]
+    gevent.joinall(jobs, raise_error=True)
+    elapsed = time.monotonic() - started
+    assert all(job.value > 10 for job in jobs)
+    # Serialized they would take 20 x 1 s; in parallel about 1 s.
+    assert elapsed < 8
+
+
+def test_total_timeout_for_plain_requests(fake, transport):
+    path = "/rest/app-chat/conversations"
+    fake.enqueue(path, method="GET", status=200, body={"conversations": []}, delay=3)
+    started = time.monotonic()
+    with pytest.raises(UpstreamTimeout):
+        transport.request("GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()),
+                          timeout=0.5)
+    assert time.monotonic() - started < 2.5
+
+
+def test_idle_timeout_between_bytes_of_a_stream(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:idle?gap=30"), idle_timeout=0.5)
+    chunks = stream.chunks()
+    next(chunks)
+    with pytest.raises(UpstreamTimeout):
+        for _ in chunks:
+            pass
+    assert stream.closed
+    fake.wait_stats(lambda s: s["active_streams"] == 0, timeout=3)
+
+
+def test_stream_length_is_not_capped_by_the_idle_timeout(fake, transport):
+    # 12 tokens 0.1 s apart = 1.2 s in total, with an idle timeout of 0.5 s.
+    stream = transport.stream(**chat_request(fake, "#scenario:slow?n=12&delay=0.1"), idle_timeout=0.5)
+    with stream:
+        body = stream.read()
+    assert body.count(b'"token":"s') == 12
+
+
+def test_slow_response_headers_time_out(fake, transport):
+    with pytest.raises(UpstreamTimeout):
+        transport.stream(**chat_request(fake, "#scenario:slow_headers?delay=3"), idle_timeout=0.5)
+    assert transport.active_transfers == 0
+
+
+def test_heartbeat_ticks_during_silence(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:idle?gap=30"), idle_timeout=5)
+    ticks = 0
+    with stream:
+        for chunk in stream.chunks(heartbeat=0.2):
+            if chunk is None:
+                ticks += 1
+                if ticks == 3:
+                    break
+    assert ticks == 3
+
+
+def test_dropped_connection_raises_connection_error(fake, transport):
+    stream = transport.stream(**chat_request(fake, "#scenario:drop"))
+    with pytest.raises(UpstreamConnectionError) as info:
+        stream.read()
+    assert info.value.dropped
+
+
+def test_connection_refused(transport):
+    from tests.support.gunicorn import free_port
+
+    with pytest.raises(UpstreamConnectionError) as info:
+        transport.request("GET", f"http://127.0.0.1:{free_port()}/x")
+    assert not info.value.dropped
+
+
+def test_gzip_bodies_are_decoded(fake, transport):
+    with transport.stream(**chat_request(fake, "#scenario:gzip")) as stream:
+        body = stream.read()
+    assert b'"isSoftStop":true' in body
+
+
+def test_slow_reader_pauses_the_transfer_with_bounded_buffering(fake):
+    transport = Transport(max_buffered_bytes=64 * 1024)
+    stream = transport.stream(**chat_request(fake, "#scenario:long?n=4000&size=200"))
+    with stream:
+        first = next(stream.chunks())
+        gevent.sleep(0.5)  # the reader stalls while the upstream keeps sending
+        transfer = stream._transfer
+        assert transfer.paused, "the transfer must be paused while the reader stalls"
+        assert transfer.buffered <= 64 * 1024 + 16 * 1024
+        rest = stream.read()
+    assert (first + rest).count(b'"token"') >= 4000
+
+
+def test_chrome_impersonation_and_explicit_headers(fake, transport):
+    path = "/rest/app-chat/conversations"
+    transport.request("GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()))
+    headers = fake.requests_log(path)[-1]["headers"]
+    assert "Chrome/136" in headers["user-agent"]
+    assert headers["sec-ch-ua"].startswith('"Chromium";v="136"')
+    assert "upgrade" not in headers and "http2-settings" not in headers
