@@ -119,12 +119,13 @@ def not_configured(missing: list[str]) -> Problem:
 def from_grok_error(exc: gerr.GrokError) -> Problem:
     """The problem a client sees for an upstream failure (README: error types)."""
     advice = exc.advice
+    message = exc.message.rstrip(". ")  # detail = "<what happened>. <what to do>"
     upstream = {"failure_class": exc.failure_class}
     status = getattr(exc, "status", None)
     if status is not None:
         upstream["upstream_status"] = status
     if isinstance(exc, gerr.ConfigurationError):
-        return Problem(503, "not_configured", f"{exc.message}. Open /setup for instructions.")
+        return Problem(503, "not_configured", f"{message}. Open /setup for instructions.")
     if isinstance(exc, gerr.AuthExpired):
         return Problem(503, "auth_expired", f"Grok session cookies expired. {advice}", **upstream)
     if isinstance(exc, gerr.RateLimited):
@@ -134,30 +135,30 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
             seconds = max(1, int(round(exc.retry_after)))
             extra["retry_after_seconds"] = seconds
             headers["Retry-After"] = str(seconds)
-        return Problem(429, "rate_limited", f"{exc.message}. {advice}", headers=headers, **extra)
+        return Problem(429, "rate_limited", f"{message}. {advice}", headers=headers, **extra)
     if isinstance(exc, gerr.AntiBotRejected):
         if exc.failure_class == gerr.ACCOUNT_BLOCKED:
-            return Problem(403, "account_blocked", f"{exc.message}. {advice}", **upstream)
-        return Problem(403, "anti_bot", f"{exc.message}. {advice}", **upstream)
+            return Problem(403, "account_blocked", f"{message}. {advice}", **upstream)
+        return Problem(403, "anti_bot", f"{message}. {advice}", **upstream)
     if isinstance(exc, gerr.NotFound):
         return Problem(404, "not_found", exc.message, **upstream)
     if isinstance(exc, gerr.ServerShuttingDown):
-        return Problem(503, "shutting_down", f"{exc.message}. {advice}", headers={"Retry-After": "1"},
+        return Problem(503, "shutting_down", f"{message}. {advice}", headers={"Retry-After": "1"},
                        failure_class=exc.failure_class)
     if isinstance(exc, gerr.UpstreamTimeout):
-        return Problem(504, "gateway_timeout", f"{exc.message}. {advice}", **upstream)
+        return Problem(504, "gateway_timeout", f"{message}. {advice}", **upstream)
     if isinstance(exc, gerr.UpstreamConnectionError):
         if exc.dropped:
-            return Problem(502, "upstream_error", f"{exc.message}. {advice}", **upstream)
-        return Problem(503, "upstream_unavailable", f"{exc.message}. {advice}", **upstream)
+            return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
+        return Problem(503, "upstream_unavailable", f"{message}. {advice}", **upstream)
     if isinstance(exc, gerr.StreamError):
         if exc.failure_class in (gerr.USAGE_LIMIT, gerr.RATE_LIMITED):
-            return Problem(429, "rate_limited", f"grok.com: {exc.message}. {exc.advice}", **upstream)
+            return Problem(429, "rate_limited", f"grok.com: {message}. {exc.advice}", **upstream)
         return Problem(502, "stream_error", f"grok.com reported an error: {exc.message}", **upstream)
     if exc.failure_class == gerr.MODEL_UNAVAILABLE:
         return Problem(404, "not_found", f"{exc.message}. {advice}", **upstream)
     if exc.failure_class == gerr.PAYLOAD_OUTDATED:
-        return Problem(502, "upstream_error", f"{exc.message}. {advice}", **upstream)
+        return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
     return Problem(502, "upstream_error", exc.message, **upstream)
 
 
