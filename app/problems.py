@@ -156,7 +156,7 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
             return Problem(429, "rate_limited", f"grok.com: {message}. {exc.advice}", **upstream)
         return Problem(502, "stream_error", f"grok.com reported an error: {exc.message}", **upstream)
     if exc.failure_class == gerr.MODEL_UNAVAILABLE:
-        return Problem(404, "not_found", f"{exc.message}. {advice}", **upstream)
+        return Problem(404, "not_found", f"{message}. {advice}", **upstream)
     if exc.failure_class == gerr.PAYLOAD_OUTDATED:
         return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
     return Problem(502, "upstream_error", exc.message, **upstream)
