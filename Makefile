@@ -22,7 +22,19 @@ $(STAMP): setup.cfg pyproject.toml
 run: $(STAMP) .env
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py wsgi:app
 
-test: $(STAMP)
+# The /setup page is tested in a real headless Chromium: Debian's package, never a browser
+# download. As root (CI) it is installed here; elsewhere the message says what to run.
+CHROMIUM ?= /usr/bin/chromium
+
+$(CHROMIUM):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "make test needs Debian's chromium at $(CHROMIUM) for the /setup browser tests:"; \
+		echo "  sudo apt-get install -y chromium   (or run make test as root)"; exit 1; \
+	fi
+
+test: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest
 
 check: $(STAMP)

@@ -44,9 +44,13 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     from . import auth, cors, metrics, telemetry
     from .native import params
 
-    # before_request order matters: telemetry notes the route first, CORS answers
+    # before_request order matters: telemetry notes the route first, then the settings
+    # reload poll and request count (app/system/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
     telemetry.register(app, metrics.register(app, client.state), client.state)
+    from .system import lifecycle
+
+    lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
     cors.register(app)
     auth.register(app)
     params.register(app, api)

@@ -1,4 +1,4 @@
-"""Command line: `grok-web-api serve | check` (also `python -m app`)."""
+"""Command line: `grok-web-api serve | check | update-keys` (also `python -m app`)."""
 
 from __future__ import annotations
 
@@ -32,10 +32,16 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "update-keys":
+        # Own argument rules (KEY=VALUE pairs, reference-behaviour §10.3), so not argparse.
+        from .keys import main as update_keys
+
+        return update_keys(argv[1:])
     parser = argparse.ArgumentParser(prog="grok-web-api")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the server under gunicorn with gevent workers (default)")
     sub.add_parser("check", help="validate the settings and report what is missing")
+    sub.add_parser("update-keys", help="set KEY=VALUE pairs in the .env file (--stdin, --reload)")
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args)

@@ -67,6 +67,7 @@ def on_starting(server):
     from app.startup import report
 
     path = rundir.create()
+    rundir.mark_started(path)
     # Before any worker imports prometheus_client: workers then write file-backed samples here.
     metrics_dir = path / "metrics"
     metrics_dir.mkdir()
@@ -75,10 +76,13 @@ def on_starting(server):
 
 
 def post_worker_init(worker):
+    # Once per worker, after fork and after the app is loaded.
     from app import logs, shutdown
+    from app.system.lifecycle import start_background
 
     logs.route_gevent_errors()
     shutdown.watch(worker)
+    start_background(worker.wsgi, worker.log)  # the session watcher
 
 
 def child_exit(server, worker):
@@ -87,6 +91,12 @@ def child_exit(server, worker):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+    # Its request and failure counts stay in /status.
+    from app import counters, rundir
+
+    directory = rundir.shared()
+    if directory is not None:
+        counters.fold_dead(directory, pids={worker.pid})
 
 
 def on_exit(server):

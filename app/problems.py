@@ -155,6 +155,8 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
         if exc.failure_class in (gerr.USAGE_LIMIT, gerr.RATE_LIMITED):
             return Problem(429, "rate_limited", f"grok.com: {message}. {exc.advice}", **upstream)
         return Problem(502, "stream_error", f"grok.com reported an error: {exc.message}", **upstream)
+    if exc.failure_class == gerr.MODEL_UNAVAILABLE:
+        return Problem(404, "not_found", f"{message}. {advice}", **upstream)
     if exc.failure_class == gerr.PAYLOAD_OUTDATED:
         return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
     return Problem(502, "upstream_error", exc.message, **upstream)

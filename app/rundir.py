@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 ENV_VAR = "GROK_WEB_API_RUNTIME_DIR"
@@ -27,3 +28,24 @@ def path() -> Path:
     if not value or not os.path.isdir(value):
         return create()
     return Path(value)
+
+
+def shared() -> Path | None:
+    """The runtime directory of the gunicorn server this process belongs to, if any."""
+    value = os.environ.get(ENV_VAR)
+    return Path(value) if value and os.path.isdir(value) else None
+
+
+def private() -> Path:
+    """A directory of one's own (an app outside gunicorn, e.g. under Flask's test client)."""
+    return Path(tempfile.mkdtemp(prefix="grok-web-api-app-"))
+
+
+SERVER_FILE = "server.json"
+
+
+def mark_started(directory: Path) -> None:
+    """Record when the server (gunicorn's master) started, for /status uptime."""
+    from .atomicfile import write_json
+
+    write_json(directory / SERVER_FILE, {"started_at": time.time(), "pid": os.getpid()})

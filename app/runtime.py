@@ -2,17 +2,31 @@
 
 Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
+
+The operations parts live here too, each backed by files in the server's runtime
+directory so that every gunicorn worker reports the same: `counters` (requests,
+streams, failures), `health` (the shared upstream conditions and last failure),
+`session_check` (the single-flight, cached session check) and `reloader` (applies
+a settings reload requested by update-keys --reload or /setup).
 """
 
 from __future__ import annotations
 
+import shutil
 import time
+import weakref
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from flask import current_app, request
 
+from . import rundir as rundirs
+from .atomicfile import read_json
+from .counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .grok.client import ClientConfig, GrokClient
 from .grok.session import SessionState
+from .grok.shared_health import SharedHealth
+from .grok.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
 
@@ -25,7 +39,44 @@ class Runtime:
     client: GrokClient
     state: SessionState
     started_at: float = field(default_factory=time.time)
-    active_streams: int = 0
+    rundir: Path | None = None
+    watcher: SessionWatcher | None = None
+
+    def __post_init__(self):
+        if self.rundir is None:
+            shared = rundirs.shared()
+            self.rundir = shared or rundirs.private()
+            if shared is None:
+                weakref.finalize(self, shutil.rmtree, self.rundir, True)
+        from .reloader import SettingsReloader
+
+        self.counters = WorkerCounters(self.rundir)
+        self.health = SharedHealth(self.rundir)
+        self.session_check = SessionCheck(self.rundir, self.client)
+        self.reloader = SettingsReloader(self)
+        self.state.observers.extend([self.health.observe, self._count_failure])
+
+    @property
+    def active_streams(self) -> int:
+        """Streams this worker is relaying right now (in the shared counters, for /status)."""
+        return self.counters.get(ACTIVE_STREAMS)
+
+    @active_streams.setter
+    def active_streams(self, value: int) -> None:
+        if value > self.counters.get(ACTIVE_STREAMS):
+            self.counters.add(STREAMS)
+        self.counters.set(ACTIVE_STREAMS, value)
+
+    def _count_failure(self, state, outcome) -> None:
+        if outcome.error is not None:
+            self.counters.failure(outcome.error.failure_class)
+
+    @property
+    def server_started_at(self) -> float:
+        """When gunicorn's master started (this worker's start outside gunicorn)."""
+        data = read_json(self.rundir / rundirs.SERVER_FILE, {}) or {}
+        started = data.get("started_at")
+        return started if isinstance(started, (int, float)) else self.started_at
 
     def apply(self, settings: Settings) -> None:
         """Switch to new settings; in-flight requests finish with the old credentials."""

@@ -36,6 +36,9 @@ REFERENCE_SETTINGS = (
     "SESSION_CHECK_INTERVAL_SECS", "LOG_LEVEL", "GROK_BASE_URL",
 )
 MIN_SESSION_CHECK_INTERVAL = 30
+# Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
+# watcher run in seconds. Not a setting; never set it in production.
+TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
 LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
@@ -241,10 +244,10 @@ class Settings:
                     validate=validate.Range(1, 65535, error="must be a port number from 1 to 65535"))
         interval = read("SESSION_CHECK_INTERVAL_SECS", "int", default=300,
                         validate=validate.Range(min=0, error="must be a non-negative integer"))
-        if interval is not None and interval < MIN_SESSION_CHECK_INTERVAL:
-            notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to "
-                           f"{MIN_SESSION_CHECK_INTERVAL}")
-            interval = MIN_SESSION_CHECK_INTERVAL
+        minimum = _min_interval(source)
+        if interval is not None and interval < minimum:
+            notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to {minimum}")
+            interval = minimum
         level_name = (read("LOG_LEVEL", "str", default="info") or "info").strip().lower()
         level = LOG_LEVELS.get(level_name)
         if level is None:
@@ -345,6 +348,11 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
     except SettingsError as exc:
         return {k: v for k, v in exc.errors.items() if k in values}
     return {}
+
+
+def _min_interval(source: Mapping[str, str]) -> int:
+    value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
+    return max(1, int(value)) if value.isdigit() else MIN_SESSION_CHECK_INTERVAL
 
 
 class _MappingEnv(Env):

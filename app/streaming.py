@@ -15,7 +15,6 @@ from flask import Response, stream_with_context
 
 from .grok.errors import GrokError
 from .problems import from_grok_error
-from .runtime import Runtime, runtime
 
 log = logging.getLogger(__name__)
 
@@ -68,18 +67,13 @@ def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
         stream.close()
 
 
-def _counted(generator: Iterator[bytes], rt: Runtime) -> Iterator[bytes]:
-    rt.active_streams += 1
-    try:
-        yield from generator
-    finally:
-        rt.active_streams -= 1
-
-
 def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 200,
                        content_type: str | None = None) -> Response:
-    """A streamed response; `content_type` (verbatim) wins over `mimetype` when given."""
-    body = stream_with_context(_counted(generator, runtime()))
+    """A streamed response; `content_type` (verbatim) wins over `mimetype` when given.
+
+    Active streams are counted by app.telemetry for the response's whole life (counting
+    here as well counted every stream twice)."""
+    body = stream_with_context(generator)
     if content_type:
         return Response(body, status=status, content_type=content_type, headers=STREAM_HEADERS)
     return Response(body, status=status, mimetype=mimetype, headers=STREAM_HEADERS)

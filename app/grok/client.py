@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import events as ev
-from .errors import ConfigurationError, GrokError, error_for_status
+from .errors import STREAM, ConfigurationError, GrokError, StreamError, classify_text, error_for_status
 from .session import SessionState
 from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signer
 from .transport import Response as Reply, Transport, UpstreamStream
@@ -86,8 +86,10 @@ def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3,
 class ChatStream:
     """An NDJSON answer stream from grok.com. Close it (or use `with`) to abort it."""
 
-    def __init__(self, upstream: UpstreamStream, max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES):
+    def __init__(self, upstream: UpstreamStream, max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
+                 state: SessionState | None = None):
         self.upstream = upstream
+        self.state = state
         self.status = upstream.status
         self.headers = upstream.headers
         self._max_line_bytes = max_line_bytes
@@ -103,11 +105,21 @@ class ChatStream:
             if chunk is None:
                 yield None
                 continue
-            yield from decoder.feed(chunk)
+            for event in decoder.feed(chunk):
+                self._note(event)
+                yield event
             if decoder.overflowed:
                 self.close()
                 return
-        yield from decoder.finish()
+        for event in decoder.finish():
+            self._note(event)
+            yield event
+
+    def _note(self, event: ev.Event) -> None:
+        # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
+        if self.state is not None and isinstance(event, ev.UpstreamError):
+            cls = classify_text(event.message, event.code) or STREAM
+            self.state.record_failure(StreamError(event.message, code=event.code, failure_class=cls), "POST")
 
     def close(self) -> None:
         self.upstream.close()
@@ -186,9 +198,9 @@ class GrokClient:
         sign_path = urlsplit(url).path
         return url, self._headers(config, method, sign_path, page), payload
 
-    def _fail(self, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
+    def _fail(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
         error = error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
-        self.state.record_failure(error)
+        self.state.record_failure(error, method)
         return error
 
     def request(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
@@ -199,11 +211,11 @@ class GrokClient:
             reply = self.transport.request(method, url, headers, payload,
                                            timeout or self.config.request_timeout)
         except GrokError as exc:
-            self.state.record_failure(exc)
+            self.state.record_failure(exc, method)
             raise
         if not 200 <= reply.status < 300:
-            raise self._fail(reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
-        self.state.record_success(reply.status)
+            raise self._fail(method, reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
+        self.state.record_success(reply.status, method)
         return reply
 
     def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
@@ -218,22 +230,22 @@ class GrokClient:
             upstream = self.transport.stream(method, url, headers, payload,
                                              idle_timeout or self.config.stream_idle_timeout)
         except GrokError as exc:
-            self.state.record_failure(exc)
+            self.state.record_failure(exc, method)
             raise
         if not upstream.ok:
             try:
                 content = upstream.read(ERROR_BODY_LIMIT)
             except GrokError:
                 content = b""
-            raise self._fail(upstream.status, upstream.headers, content)
-        self.state.record_success(upstream.status)
+            raise self._fail(method, upstream.status, upstream.headers, content)
+        self.state.record_success(upstream.status, method)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
         return self.request(method, f"{APP}/{endpoint}", body=body, **kw)
 
     def _chat(self, method: str, endpoint: str, body: Any = None) -> ChatStream:
-        return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body))
+        return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body), state=self.state)
 
     # ------------------------------------------------------------------ chat
     def new_conversation(self, body: Mapping[str, Any]) -> ChatStream:
@@ -251,7 +263,7 @@ class GrokClient:
 
     def reconnect_response(self, response_id: str) -> ChatStream:
         return ChatStream(self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}",
-                                      body=_NO_BODY))
+                                      body=_NO_BODY), state=self.state)
 
     def stop_inflight_responses(self, conversation_id: str) -> Reply:
         return self._json("POST", f"conversations/{seg(conversation_id)}/stop-inflight-responses", None)

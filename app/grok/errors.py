@@ -25,6 +25,8 @@ UPSTREAM = "upstream_error"
 TIMEOUT = "timeout"
 NETWORK = "network"
 STREAM = "stream_error"
+MODEL_UNAVAILABLE = "model_unavailable"
+NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
 
 ADVICE = {
@@ -49,9 +51,15 @@ ADVICE = {
     TIMEOUT: "grok.com did not answer in time; retry later.",
     NETWORK: "grok.com could not be reached: check this host's network, DNS and proxy settings.",
     STREAM: "grok.com reported an error inside the answer stream.",
+    MODEL_UNAVAILABLE: "grok.com does not offer this model to this account (or the model was "
+    "renamed): pick another model, or check the account's plan on grok.com.",
+    NOT_CONFIGURED: "No grok.com cookies are configured: set GROK_SSO_COOKIE (see /setup).",
     SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
     "at its graceful-shutdown deadline; retry the request.",
 }
+
+# Every failure class, in the order /status and /metrics list them.
+FAILURE_CLASSES = tuple(ADVICE)
 
 
 class GrokError(Exception):
@@ -73,7 +81,7 @@ class GrokError(Exception):
 class ConfigurationError(GrokError):
     """The client cannot send requests with the current settings (e.g. no cookie)."""
 
-    failure_class = "not_configured"
+    failure_class = NOT_CONFIGURED
 
 
 class UpstreamHTTPError(GrokError):
@@ -177,7 +185,7 @@ def classify_text(text: str, code=None) -> str | None:
         return CLOUDFLARE
     if "unauthenticated" in text or "Bad credentials" in text:
         return AUTH_EXPIRED
-    if "blocked-user" in lower or "user is blocked" in lower:
+    if "blocked-user" in lower or "user is blocked" in lower or "email-domain-rejected" in lower:
         return ACCOUNT_BLOCKED
     if "page is out of date" in lower:
         return STALE_CHALLENGE
@@ -185,6 +193,8 @@ def classify_text(text: str, code=None) -> str | None:
         return PAYLOAD_OUTDATED
     if "anti-bot" in lower:
         return ANTI_BOT
+    if "model is not found" in lower or "model not found" in lower:
+        return MODEL_UNAVAILABLE
     if "usage limit" in lower:
         return USAGE_LIMIT
     if code == 8 or "too many requests" in lower or "resourceexhausted" in lower:
@@ -202,6 +212,8 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
     content_type = headers.get("content-type")
     code = _error_code(body)
     known = classify_text(body, code)
+    if (headers.get("cf-mitigated") or "").lower() == "challenge":
+        known = CLOUDFLARE
     message = _upstream_message(body) or f"HTTP {status}"
     if status == 429 or known in (RATE_LIMITED, USAGE_LIMIT) and status in (403, 429):
         return RateLimited(status, body, parse_retry_after(headers.get("retry-after")),
@@ -217,9 +229,19 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
         if known in (ACCOUNT_BLOCKED, STALE_CHALLENGE):
             return AntiBotRejected(status, body, f"grok.com refused the request: {message}",
                                    failure_class=known, content_type=content_type)
+        if known == MODEL_UNAVAILABLE:
+            return UpstreamHTTPError(status, body, f"grok.com: {message}", failure_class=MODEL_UNAVAILABLE,
+                                     content_type=content_type)
         if known == ANTI_BOT or code == 7:
             return AntiBotRejected(status, body, f"Anti-bot rejected (HTTP {status}): {message}",
                                    content_type=content_type)
+    # A challenge page or an account rejection means the same whatever the status.
+    if known == CLOUDFLARE:
+        return AntiBotRejected(status, body, f"Cloudflare challenge page instead of an answer (HTTP {status})",
+                               failure_class=CLOUDFLARE, content_type=content_type)
+    if known == ACCOUNT_BLOCKED:
+        return AntiBotRejected(status, body, f"grok.com refused the account: {message}",
+                               failure_class=ACCOUNT_BLOCKED, content_type=content_type)
     if status == 404:
         return NotFound(status, body, f"grok.com: not found ({message})", content_type=content_type)
     return UpstreamHTTPError(status, body, f"grok.com returned HTTP {status}: {message}",

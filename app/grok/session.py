@@ -38,6 +38,7 @@ class Outcome:
     status: int | None
     error: GrokError | None
     at: float
+    method: str | None = None  # the upstream HTTP method, when known
 
 
 Observer = Callable[["SessionState", Outcome], None]
@@ -51,19 +52,19 @@ class SessionState:
     failures_by_class: dict[str, int] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
-    def record_success(self, status: int | None = None) -> None:
+    def record_success(self, status: int | None = None, method: str | None = None) -> None:
         self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at))
+        self._notify(Outcome(True, status, None, self.last_success_at, method))
 
-    def record_failure(self, error: GrokError) -> None:
+    def record_failure(self, error: GrokError, method: str | None = None) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
         status = getattr(error, "status", None)
         self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

@@ -1,7 +1,7 @@
-"""Operations routes: health, session, status, setup, metrics, the API reference."""
+"""Operations routes: health, session, status, setup, metrics, docs."""
 
 
 def blueprints():
-    from . import docs, health, metrics
+    from . import docs, health, metrics, setup, status
 
-    return [health.blp, metrics.blp, docs.blp]
+    return [health.blp, status.blp, setup.blp, metrics.blp, docs.blp]

@@ -167,18 +167,22 @@ class FakeGrok:
         self._control("DELETE", "/__fake/requests")
 
     def reset(self):
-        """Clear store, log, queue and counters."""
+        """Clear store, log, queue and counters (and the config); the local copies follow."""
         self._control("POST", "/__fake/reset")
+        self._sync(self.config())
 
     def config(self) -> dict:
         return self._control("GET", "/__fake/config")
 
     def configure(self, **kw) -> dict:
         cfg = self._control("POST", "/__fake/config", kw)
+        self._sync(cfg)
+        return cfg
+
+    def _sync(self, cfg: dict) -> None:
         self.sso, self.sso_rw = cfg["sso"], cfg["sso_rw"]
         self.header_hex, self.suffix, self.trailer = cfg["header_hex"], cfg["suffix"], cfg["trailer"]
         self.clock_window = cfg["clock_window"]
-        return cfg
 
     def enqueue(self, path: str, method: str | None = None, status: int = 200, body=None,
                 headers: dict | None = None, times: int = 1, delay: float = 0, scenario: str | None = None,

@@ -32,6 +32,9 @@ def app_env(fake, **overrides) -> dict[str, str]:
         "CHALLENGE_HEADER_HEX": fake.header_hex,
         "CHALLENGE_SUFFIX": fake.suffix,
         "CHALLENGE_TRAILER": str(fake.trailer),
+        # No background session checks: their requests would land in other tests' fake logs.
+        # The session watcher's own tests pass GROK_WEB_API_TEST_NO_WATCHER="".
+        "GROK_WEB_API_TEST_NO_WATCHER": "1",
     }
     env.update({k: str(v) for k, v in overrides.items()})
     return env

@@ -11,6 +11,8 @@ MODEL_NOT_FOUND = '{"error":{"code":7,"message":"Model is not found","details":[
 BLOCKED = '{"code":7, "message":"User is blocked: Bot abuse - free tier account [WKE=unauthorized:blocked-user]", "details":[]}'
 OUT_OF_DATE = '{"code":7,"message":"This page is out of date. Please refresh.","details":[]}'
 OUTDATED_CLIENT = '{"code":3,"message":"Invalid request. Please update your client.","details":[]}'
+EMAIL_REJECTED = ('{"code":3, "message":"This email domain has been rejected. '
+                  '[WKE=account:email-domain-rejected]", "details":[]}')
 CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
 
 
@@ -19,7 +21,10 @@ CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><
     (403, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
     (403, ANTI_BOT, e.AntiBotRejected, e.ANTI_BOT),
     (403, "request blocked by anti-bot protection", e.AntiBotRejected, e.ANTI_BOT),
-    (403, MODEL_NOT_FOUND, e.AntiBotRejected, e.ANTI_BOT),  # "code":7 on 401/403 is anti-bot
+    (403, MODEL_NOT_FOUND, e.UpstreamHTTPError, e.MODEL_UNAVAILABLE),  # code 7, but not anti-bot (§2.4)
+    (403, '{"code":7,"message":"Permission denied"}', e.AntiBotRejected, e.ANTI_BOT),  # other code 7
+    (400, EMAIL_REJECTED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
+    (503, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
     (403, BLOCKED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
     (403, OUT_OF_DATE, e.AntiBotRejected, e.STALE_CHALLENGE),
     (403, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
@@ -61,3 +66,14 @@ def test_usage_limit_text_is_rate_limit_class():
 def test_stale_challenge_advice_points_to_setup():
     assert "/setup" in e.error_for_status(403, OUT_OF_DATE).advice
     assert "/setup" in e.error_for_status(403, ANTI_BOT).advice
+
+
+def test_cloudflare_mitigation_header_wins_over_body():
+    err = e.error_for_status(403, "<html>blocked</html>", {"cf-mitigated": "challenge"})
+    assert err.failure_class == e.CLOUDFLARE and "Cloudflare" in err.advice
+
+
+def test_every_failure_class_has_advice():
+    for cls in e.FAILURE_CLASSES:
+        assert e.ADVICE[cls]
+    assert e.ConfigurationError("x").failure_class in e.FAILURE_CLASSES

@@ -1,0 +1,211 @@
+"""The session check (reference-behaviour §2.5) and the background session watcher.
+
+`SessionCheck` performs `GrokClient.check_session()` at most once at a time per
+server: within a worker, concurrent callers share one in-flight check (a gevent
+AsyncResult); across workers, whoever takes `session-check.lock` checks and the
+others wait for (or skip to) the result it writes to `session-check.json`. A
+result is reused while it is fresh enough for the caller (a few seconds for
+/health/session, the check interval for the watcher) and only for the
+credentials it was made with (`fingerprint`), so a key rotation is re-checked.
+
+`SessionWatcher` is one greenlet per worker. Every tick (jittered) it first runs
+`on_tick` (the settings reload poll), then checks if the last check of the whole
+server is older than the interval and nobody else is checking. So with N workers
+there is still one check per interval per host, and the first one happens right
+after startup, in the background. The outcome of every check reaches the shared
+conditions through the client's SessionState observers (see shared_health).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import gevent
+from gevent.event import AsyncResult
+
+from ..atomicfile import FileLock, read_json, write_json
+from . import errors as gerr
+from .client import GrokClient
+
+log = logging.getLogger("grok_web_api.watch")
+
+VALID = "valid"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+NOT_CONFIGURED = "not_configured"
+
+
+def fingerprint(config) -> str:
+    """A short digest identifying the credentials a check was made with (never the values)."""
+    signer = config.signer
+    parts = [config.base_url, config.cookie_header or "", type(signer).__name__]
+    for attribute in ("header", "suffix", "trailer", "url"):
+        value = getattr(signer, attribute, None)
+        parts.append(value.hex() if isinstance(value, bytes) else str(value))
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    session: str  # valid | expired | unknown | not_configured
+    at: float
+    fingerprint: str
+    message: str | None = None
+    failure_class: str | None = None
+    advice: str | None = None
+
+    def fresh(self, fingerprint_: str, max_age: float) -> bool:
+        return self.fingerprint == fingerprint_ and time.time() - self.at < max_age
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data) -> "CheckResult | None":
+        try:
+            return cls(**data)
+        except TypeError:
+            return None
+
+
+class SessionCheck:
+    def __init__(self, rundir: Path, client: GrokClient, *, poll: float = 0.05):
+        self.client = client
+        self.path = Path(rundir) / "session-check.json"
+        self._lock_path = Path(rundir) / "session-check.lock"
+        self._poll = poll
+        self._inflight: AsyncResult | None = None
+
+    def last(self) -> CheckResult | None:
+        """The server's last check, by whichever worker (None before the first)."""
+        data = read_json(self.path)
+        return CheckResult.from_json(data) if isinstance(data, dict) else None
+
+    def current_fingerprint(self) -> str:
+        return fingerprint(self.client.config)
+
+    def result(self, max_age: float) -> CheckResult:
+        """A check no older than max_age for the current credentials; checks if needed."""
+        fp = self.current_fingerprint()
+        last = self.last()
+        if last is not None and last.fresh(fp, max_age):
+            return last
+        if self._inflight is not None:  # this worker is already checking: share it
+            return self._inflight.get()
+        self._inflight = inflight = AsyncResult()
+        try:
+            result, _ = self._across_workers(fp, max_age, wait=True)
+        except BaseException as exc:
+            inflight.set_exception(exc)
+            raise
+        finally:
+            self._inflight = None
+        inflight.set(result)
+        return result
+
+    def run_if_due(self, max_age: float, after_valid: Callable[[], None] | None = None) -> CheckResult | None:
+        """Check when the last check is older than max_age and no other worker is checking.
+
+        `after_valid` runs after a valid check, before its result is published (so a
+        reader that sees the result knows it ran too). Returns the result only when
+        this call performed the check."""
+        fp = self.current_fingerprint()
+        last = self.last()
+        if (last is not None and last.fresh(fp, max_age)) or self._inflight is not None:
+            return None
+        result, performed = self._across_workers(fp, max_age, wait=False, after_valid=after_valid)
+        return result if performed else None
+
+    def _across_workers(self, fp: str, max_age: float, *, wait: bool,
+                        after_valid: Callable[[], None] | None = None) -> tuple[CheckResult | None, bool]:
+        lock = FileLock(self._lock_path)
+        deadline = time.monotonic() + self.client.config.request_timeout + 5
+        while True:
+            if lock.try_acquire():
+                try:
+                    last = self.last()  # another worker may have just finished
+                    if last is not None and last.fresh(fp, max_age):
+                        return last, False
+                    result = self._perform()
+                    if result.session == VALID and after_valid is not None:
+                        after_valid()
+                    write_json(self.path, result.to_json())
+                    return result, True
+                finally:
+                    lock.release()
+            if not wait:
+                return None, False
+            time.sleep(self._poll)
+            last = self.last()
+            if last is not None and last.fresh(fp, max_age):
+                return last, False
+            if time.monotonic() >= deadline:
+                return CheckResult(UNKNOWN, time.time(), fp, "timed out waiting for another worker's "
+                                   "session check", gerr.TIMEOUT, gerr.ADVICE[gerr.TIMEOUT]), False
+
+    def _perform(self) -> CheckResult:
+        config = self.client.config
+        fp = fingerprint(config)
+        if not config.cookie_header:
+            return CheckResult(NOT_CONFIGURED, time.time(), fp, "GROK_SSO_COOKIE is not set",
+                               gerr.NOT_CONFIGURED, gerr.ADVICE[gerr.NOT_CONFIGURED])
+        try:
+            self.client.check_session()
+        except gerr.AuthExpired as exc:
+            return CheckResult(EXPIRED, time.time(), fp, "Grok SSO cookies expired", exc.failure_class,
+                               exc.advice)
+        except gerr.GrokError as exc:
+            return CheckResult(UNKNOWN, time.time(), fp, exc.message, exc.failure_class, exc.advice)
+        return CheckResult(VALID, time.time(), fp)
+
+
+class SessionWatcher:
+    """The per-worker background greenlet (see the module docstring)."""
+
+    def __init__(self, check: SessionCheck, interval: Callable[[], float], *,
+                 on_tick: Callable[[], None] | None = None, canary: Callable[[], None] | None = None,
+                 checks: bool = True):
+        self.check = check
+        self.checks = checks
+        self.interval = interval
+        self.on_tick = on_tick
+        self.canary = canary
+        self._greenlet: gevent.Greenlet | None = None
+
+    def tick_seconds(self) -> float:
+        return min(1.0, self.interval() / 4)
+
+    def start(self) -> gevent.Greenlet:
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+        return self._greenlet
+
+    def stop(self) -> None:
+        if self._greenlet is not None:
+            self._greenlet.kill(block=False)
+            self._greenlet = None
+
+    def run_once(self) -> CheckResult | None:
+        if self.on_tick is not None:
+            self.on_tick()  # apply a pending settings reload before deciding what to check
+        if not self.checks:
+            return None
+        return self.check.run_if_due(self.interval(), after_valid=self.canary)
+
+    def _run(self) -> None:
+        # Workers start together: spread their first look over one tick.
+        gevent.sleep(random.uniform(0, self.tick_seconds()))
+        while True:
+            try:
+                self.run_once()
+            except gevent.GreenletExit:
+                raise
+            except Exception:
+                log.exception("session watcher tick failed")
+            gevent.sleep(self.tick_seconds() * random.uniform(0.75, 1.25))

@@ -1,0 +1,113 @@
+"""/status: uptime, session and anti-bot state, counters and the last upstream failure.
+
+Everything comes from the runtime directory, so every gunicorn worker answers the
+same: counters are summed over workers (dead ones included), conditions and the
+last failure are the shared health file, uptime is the master's. No upstream
+call, never a secret value.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import marshmallow as ma
+from flask_smorest import Blueprint
+
+from .. import __version__, counters
+from ..grok.shared_health import OK, UNKNOWN
+from ..runtime import runtime
+
+blp = Blueprint("status", __name__, description="Server status")
+
+_SESSION = {OK: "valid", "auth_expired": "expired", "account_blocked": "blocked", UNKNOWN: "unknown"}
+
+
+class FailureSchema(ma.Schema):
+    failure_class = ma.fields.String()
+    message = ma.fields.String()
+    advice = ma.fields.String()
+    at = ma.fields.Float()
+    upstream_status = ma.fields.Integer(allow_none=True)
+    method = ma.fields.String(allow_none=True)
+
+
+class CheckSchema(ma.Schema):
+    session = ma.fields.String()
+    at = ma.fields.Float()
+    message = ma.fields.String(allow_none=True)
+    failure_class = ma.fields.String(allow_none=True)
+
+
+class StatusSchema(ma.Schema):
+    version = ma.fields.String()
+    uptime_seconds = ma.fields.Integer()
+    uptime = ma.fields.String(metadata={"example": "1h 2m 3s"})
+    configured = ma.fields.Boolean()
+    session_valid = ma.fields.Boolean(metadata={"description": "false once grok.com said the cookies expired "
+                                                              "or the account is blocked"})
+    session = ma.fields.String(metadata={"enum": ["valid", "expired", "blocked", "unknown", "not_configured"]})
+    challenge_loaded = ma.fields.Boolean(metadata={"description": "a statsig source is configured "
+                                                                  "(challenge values or token provider)"})
+    statsig_source = ma.fields.String(metadata={"enum": ["env", "provider", "none"]})
+    conditions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), metadata={
+        "description": "session / anti_bot / protocol / network: ok, unknown or the failure class"})
+    requests_served = ma.fields.Integer(metadata={"description": "API requests, not health/status/setup"})
+    last_request_at = ma.fields.Integer(allow_none=True)
+    active_streams = ma.fields.Integer()
+    streams_started = ma.fields.Integer()
+    workers = ma.fields.Integer()
+    worker_pid = ma.fields.Integer(metadata={"description": "the worker that answered (all agree on the rest)"})
+    failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+    last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
+    last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+
+
+def format_uptime(seconds: int) -> str:
+    hours, rest = divmod(max(0, int(seconds)), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes}m {secs}s"
+
+
+EXAMPLE = {
+    "version": "0.1.0", "uptime_seconds": 3723, "uptime": "1h 2m 3s", "configured": True,
+    "session_valid": True, "session": "valid", "challenge_loaded": True, "statsig_source": "env",
+    "conditions": {"session": "ok", "anti_bot": "stale_challenge", "protocol": "ok", "network": "ok"},
+    "requests_served": 42, "last_request_at": 1717171717, "active_streams": 2, "streams_started": 17,
+    "workers": 2, "worker_pid": 4242, "failures_by_class": {"stale_challenge": 3},
+    "last_failure": {"failure_class": "stale_challenge", "message": "grok.com refused the request: This page is "
+                     "out of date. Please refresh.", "advice": "grok.com shipped a new frontend build and the "
+                     "challenge values are stale. Re-run the browser snippet and update the CHALLENGE_* values "
+                     "(see /setup).", "at": 1717171700.5, "upstream_status": 403, "method": "POST"},
+    "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+}
+
+
+@blp.route("/status", methods=["GET"])
+@blp.response(200, StatusSchema, example=EXAMPLE)
+@blp.doc(summary="Uptime, session state, counters (all workers) and the last upstream failure")
+def status():
+    rt = runtime()
+    shared = rt.health.snapshot()
+    conditions = {name: (shared["conditions"].get(name) or {}).get("value", UNKNOWN)
+                  for name in ("session", "anti_bot", "protocol", "network")}
+    session = _SESSION.get(conditions["session"], conditions["session"])
+    if not rt.settings.configured:
+        session = "not_configured"
+    uptime = int(time.time() - rt.server_started_at)
+    last_check = rt.session_check.last()
+    return {
+        "version": __version__,
+        "uptime_seconds": uptime,
+        "uptime": format_uptime(uptime),
+        "configured": rt.settings.configured,
+        "session_valid": session not in ("expired", "blocked"),
+        "session": session,
+        "challenge_loaded": rt.settings.statsig_source != "none",
+        "statsig_source": rt.settings.statsig_source,
+        "conditions": conditions,
+        **counters.totals(rt.rundir),
+        "worker_pid": os.getpid(),
+        "last_failure": shared.get("last_failure"),
+        "last_check": last_check.to_json() if last_check else None,
+    }, 200, {"Cache-Control": "no-store"}

@@ -1,0 +1,87 @@
+"""The files workers share: conditions with one log line per transition, and summed counters."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+import pytest
+
+from app import counters, logs
+from app.grok import errors as e
+from app.grok.shared_health import SharedHealth
+
+EXPIRED = e.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
+STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. Please refresh."}')
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor(monkeypatch):
+    # The process-wide log redactor (app.logs) keeps every secret other tests' settings
+    # taught it (some are one letter long) and rewrites records in place.
+    monkeypatch.setattr(logs, "redactor", logs.Redactor())
+
+
+def transitions(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "grok_web_api.health" and r.levelno >= logging.WARNING]
+
+
+def test_two_workers_log_a_transition_once_and_agree(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    one, two = SharedHealth(tmp_path), SharedHealth(tmp_path)
+    one.success("GET")
+    for worker in (one, two, one, two):  # every worker sees the expiry, repeatedly
+        worker.failure(EXPIRED, "GET")
+    assert two.condition("session") == one.condition("session") == "auth_expired"
+    assert len(transitions(caplog)) == 1 and "session expired" in transitions(caplog)[0]
+    assert "GROK_SSO_COOKIE" in transitions(caplog)[0]
+    two.success("GET")
+    one.success("GET")
+    assert one.condition("session") == "ok"
+    assert transitions(caplog)[1:] == ["grok.com session valid again (was auth_expired)"]
+
+
+def test_only_a_post_clears_anti_bot(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    health = SharedHealth(tmp_path)
+    health.failure(STALE, "POST")
+    health.success("GET")  # grok.com may not check the token on GETs
+    assert health.condition("anti_bot") == "stale_challenge"
+    health.success("POST")
+    assert health.condition("anti_bot") == "ok"
+    assert [m.split(":")[0] for m in transitions(caplog)] == [
+        "grok.com anti-bot rejections started (stale_challenge)",
+        "grok.com anti-bot rejections stopped"]
+    last = health.snapshot()["last_failure"]
+    assert last["failure_class"] == "stale_challenge" and "/setup" in last["advice"]
+
+
+def test_transient_failures_change_no_condition(tmp_path, caplog):
+    health = SharedHealth(tmp_path)
+    health.failure(e.error_for_status(429, "{}"), "POST")
+    health.failure(e.UpstreamConnectionError("reset", dropped=True), "POST")
+    assert health.snapshot()["conditions"] == {}
+    assert health.snapshot()["last_failure"]["failure_class"] == "network"
+    assert transitions(caplog) == []
+
+
+def test_counters_are_summed_and_dead_workers_folded(tmp_path):
+    mine = counters.WorkerCounters(tmp_path)
+    mine.request()
+    mine.request()
+    mine.failure("anti_bot")
+    mine.failure("something_new")
+    # A worker that died (its pid no longer exists) left counts behind.
+    pid = os.fork()
+    if pid == 0:
+        child = counters.WorkerCounters(tmp_path)
+        child.request()
+        child.add(counters.ACTIVE_STREAMS)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    total = counters.totals(tmp_path)
+    assert total["requests_served"] == 3 and total["workers"] == 1
+    assert total["active_streams"] == 0  # the dead worker's streams are gone with it
+    assert total["failures_by_class"] == {"anti_bot": 1, "other": 1}
+    assert not (tmp_path / "counters" / f"worker-{pid}.bin").exists()
+    assert counters.totals(tmp_path)["requests_served"] == 3  # folded once, not twice
