@@ -63,8 +63,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
 def _register_blueprints(api) -> None:
     # Each package lists its own blueprints, so a new route group touches one file.
-    from . import native, openai, system
+    from . import media, native, openai, system
 
-    for package in (system, native, openai):
+    for package in (system, native, openai, media):
         for blueprint in package.blueprints():
             api.register_blueprint(blueprint)

@@ -1,7 +1,8 @@
 """API keys: `Authorization: Bearer <key>` or `x-api-key: <key>`, several keys allowed.
 
 When API_KEY is set, every request needs one of its keys except the public paths
-below and CORS preflights. The check runs app-wide before any route (and before
+below, views marked `public_route` (they check a credential of their own) and CORS
+preflights. The check runs app-wide before any route (and before
 validation, so a keyless request gets 401, never a 400/422 that reveals how the
 route parses input; a WebSocket upgrade gets its 401 before the upgrade). Unknown
 paths need the key too, so an unauthenticated client cannot probe routes.
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import hmac
 
-from flask import Flask, Request, request
+from flask import Flask, Request, current_app, request
 
 from .problems import Problem
 from .runtime import settings
@@ -54,6 +55,18 @@ def request_is_authorized(request: Request, keys: tuple[str, ...]) -> bool:
     return not keys or key_is_valid(presented_key(request), keys)
 
 
+def public_route(view):
+    """Mark a view that needs no API key because it checks a credential of its own (the
+    signature of an asset link); `enforce_api_key` lets requests routed to it through."""
+    view.public = True
+    return view
+
+
+def routes_to_public_view() -> bool:
+    view = current_app.view_functions.get(request.endpoint or "")
+    return view is not None and getattr(view, "public", False)
+
+
 def path_needs_key(path: str, current: Settings) -> bool:
     """Whether a request to `path` must carry a key (given that keys are configured)."""
     if path in PUBLIC_PATHS or path.startswith(PUBLIC_PREFIXES):
@@ -78,7 +91,7 @@ def enforce_api_key() -> None:
     if request.method == "OPTIONS":  # CORS preflights never carry credentials
         return
     current = settings()
-    if not current.api_keys or not path_needs_key(request.path, current):
+    if not current.api_keys or not path_needs_key(request.path, current) or routes_to_public_view():
         return
     presented = presented_key(request)
     if not key_is_valid(presented, current.api_keys):

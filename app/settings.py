@@ -39,6 +39,8 @@ MIN_SESSION_CHECK_INTERVAL = 30
 # Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
 # watcher run in seconds. Not a setting; never set it in production.
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
+MIB = 1024 * 1024
+MIN_SIGNING_KEY_CHARS = 16
 LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
               "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
@@ -80,6 +82,16 @@ class Settings:
     metrics_public: bool = False
     public_base_url: str | None = None
     proxy_url: str | None = None
+    # media: asset proxy, signed links, remote-image fetching, input limits
+    grok_assets_url: str = "https://assets.grok.com"
+    asset_signing_key: str | None = field(default=None, repr=False)
+    asset_url_ttl: int = 7 * 24 * 3600
+    asset_cache_dir: str | None = None
+    asset_cache_max_mb: float = 512.0
+    fetch_allow_private: bool = False
+    fetch_private_allowlist: tuple[str, ...] = ()
+    max_image_bytes: int = 20 * MIB
+    max_request_media_bytes: int = 64 * MIB
     env_file: str | None = None
     # Not errors, but worth a startup warning (e.g. a clamped interval).
     notices: tuple[str, ...] = ()
@@ -152,6 +164,15 @@ class Settings:
             "METRICS_PUBLIC": self.metrics_public,
             "PUBLIC_BASE_URL": self.public_base_url,
             "GROK_PROXY_URL": self.proxy_url,
+            "GROK_ASSETS_URL": self.grok_assets_url,
+            "ASSET_SIGNING_KEY": self.asset_signing_key,
+            "ASSET_URL_TTL_SECS": self.asset_url_ttl,
+            "ASSET_CACHE_DIR": self.asset_cache_dir,
+            "ASSET_CACHE_MAX_MB": self.asset_cache_max_mb,
+            "FETCH_ALLOW_PRIVATE": self.fetch_allow_private,
+            "FETCH_PRIVATE_ALLOWLIST": ",".join(self.fetch_private_allowlist) or None,
+            "MAX_IMAGE_BYTES": self.max_image_bytes,
+            "MAX_REQUEST_MEDIA_BYTES": self.max_request_media_bytes,
         }
 
     def with_values(self, **changes) -> "Settings":
@@ -251,6 +272,8 @@ class Settings:
         if proxy is not None and not re.match(r"^(https?|socks5h?|socks4a?)://[^\s]+$", proxy):
             errors["GROK_PROXY_URL"] = "must be a proxy URL such as http://host:port or socks5h://host:port"
 
+        media = _media_settings(read, errors)
+
         settings = cls(
             sso_cookie=sso, sso_rw_cookie=sso_rw, extra_cookies=extra,
             challenge_header=header, challenge_suffix=suffix, challenge_trailer=trailer if trailer is not None else 3,
@@ -266,11 +289,51 @@ class Settings:
             cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) or ("*",),
             metrics_public=bool(read("METRICS_PUBLIC", "bool", default=False)),
             public_base_url=public_base, proxy_url=proxy,
-            env_file=env_file, notices=tuple(notices),
+            env_file=env_file, notices=tuple(notices), **media,
         )
         if errors:
             raise SettingsError(errors)
         return settings
+
+
+def _media_settings(read, errors: dict) -> dict[str, Any]:
+    """The media settings (asset proxy, signed links, fetching of remote images, input limits)."""
+    assets_url = _url(read("GROK_ASSETS_URL", "str", default="https://assets.grok.com"), "GROK_ASSETS_URL",
+                      errors, base=True) or "https://assets.grok.com"
+    key = read("ASSET_SIGNING_KEY", "str", default=None)
+    if key is not None and len(key) < MIN_SIGNING_KEY_CHARS:
+        errors["ASSET_SIGNING_KEY"] = f"must be at least {MIN_SIGNING_KEY_CHARS} characters (use a long random string)"
+        key = None
+    ttl = read("ASSET_URL_TTL_SECS", "int", default=7 * 24 * 3600,
+               validate=validate.Range(min=60, error="must be a number of seconds >= 60"))
+    cache_max = read("ASSET_CACHE_MAX_MB", "float", default=512.0,
+                     validate=validate.Range(min=0, error="must be a number of MiB >= 0 (0 disables the cache)"))
+    allowlist = []
+    for entry in (read("FETCH_PRIVATE_ALLOWLIST", "str", default=None) or "").split(","):
+        entry = entry.strip().lower()
+        if not entry:
+            continue
+        host, sep, port = entry.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not _valid_host(host):
+            errors["FETCH_PRIVATE_ALLOWLIST"] = "must be comma-separated host:port entries, e.g. images.lan:8080"
+            break
+        allowlist.append(entry)
+
+    def size(name, default):
+        return read(name, "int", default=default,
+                    validate=validate.Range(min=1, error="must be a number of bytes >= 1")) or default
+
+    return {
+        "grok_assets_url": assets_url,
+        "asset_signing_key": key,
+        "asset_url_ttl": ttl or 7 * 24 * 3600,
+        "asset_cache_dir": read("ASSET_CACHE_DIR", "str", default=None),
+        "asset_cache_max_mb": cache_max if cache_max is not None else 512.0,
+        "fetch_allow_private": bool(read("FETCH_ALLOW_PRIVATE", "bool", default=False)),
+        "fetch_private_allowlist": tuple(allowlist),
+        "max_image_bytes": size("MAX_IMAGE_BYTES", 20 * MIB),
+        "max_request_media_bytes": size("MAX_REQUEST_MEDIA_BYTES", 64 * MIB),
+    }
 
 
 def validate_values(values: Mapping[str, str], base: Settings | None = None) -> dict[str, str]:

@@ -58,11 +58,13 @@ class ClientConfig:
     signer: Signer = NoSigner()
     request_timeout: float = 120.0
     stream_idle_timeout: float = 120.0
+    assets_url: str = "https://assets.grok.com"
 
     @classmethod
     def from_settings(cls, settings) -> "ClientConfig":
         return cls(
             base_url=settings.grok_base_url,
+            assets_url=settings.grok_assets_url,
             cookie_header=settings.cookie_header,
             signer=make_signer(settings.challenge_header, settings.challenge_suffix,
                                settings.challenge_trailer, settings.token_provider_url),
@@ -165,7 +167,8 @@ class GrokClient:
         return self._transport
 
     # ------------------------------------------------------------------ plumbing
-    def _headers(self, config: ClientConfig, method: str, path: str) -> list[tuple[str, str | None]]:
+    def _headers(self, config: ClientConfig, method: str, path: str,
+                 page: str = "/") -> list[tuple[str, str | None]]:
         if not config.cookie_header:
             raise ConfigurationError("GROK_SSO_COOKIE is not set")
         signature = config.signer.sign(method, path)
@@ -174,7 +177,7 @@ class GrokClient:
             ("content-type", "application/json"),
             ("accept", "*/*"),
             ("origin", config.base_url),
-            ("referer", config.base_url + "/"),
+            ("referer", config.base_url + page),
             ("sec-fetch-dest", "empty"),
             ("sec-fetch-mode", "cors"),
             ("sec-fetch-site", "same-origin"),
@@ -186,14 +189,14 @@ class GrokClient:
             ("sec-fetch-user", None),
         ]
 
-    def _prepare(self, method: str, path: str, query, body):
+    def _prepare(self, method: str, path: str, query, body, page: str = "/"):
         config = self.config
         url = config.base_url + path
         if query:
             url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
         payload = None if body is _NO_BODY else json.dumps(body, separators=(",", ":")).encode()
         sign_path = urlsplit(url).path
-        return url, self._headers(config, method, sign_path), payload
+        return url, self._headers(config, method, sign_path, page), payload
 
     def _fail(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
         error = error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
@@ -216,9 +219,13 @@ class GrokClient:
         return reply
 
     def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
-               idle_timeout: float | None = None) -> UpstreamStream:
-        """A streamed request; raises on a non-2xx status before any body is consumed."""
-        url, headers, payload = self._prepare(method, path, query, body)
+               idle_timeout: float | None = None, page: str = "/") -> UpstreamStream:
+        """A streamed request; raises on a non-2xx status before any body is consumed.
+        `page` is the grok.com page the request comes from (its Referer)."""
+        url, headers, payload = self._prepare(method, path, query, body, page)
+        return self._open(method, url, headers, payload, idle_timeout)
+
+    def _open(self, method: str, url: str, headers, payload, idle_timeout: float | None) -> UpstreamStream:
         try:
             upstream = self.transport.stream(method, url, headers, payload,
                                              idle_timeout or self.config.stream_idle_timeout)
@@ -243,6 +250,10 @@ class GrokClient:
     # ------------------------------------------------------------------ chat
     def new_conversation(self, body: Mapping[str, Any]) -> ChatStream:
         return self._chat("POST", "conversations/new", dict(body))
+
+    def edit_image(self, body: Mapping[str, Any]) -> ChatStream:
+        """An image edit (`mediaGenInput.imageToImage`), sent from the Imagine page as the browser does."""
+        return ChatStream(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
 
     def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream:
         return self._chat("POST", f"conversations/{seg(conversation_id)}/responses", dict(body))
@@ -306,6 +317,25 @@ class GrokClient:
     # ------------------------------------------------------------------ files and code
     def upload_file(self, body: Mapping[str, Any]) -> Reply:
         return self._json("POST", "upload-file", dict(body))
+
+    def fetch_asset(self, path: str, idle_timeout: float | None = None) -> UpstreamStream:
+        """GET `path` (relative, already vetted) from the asset host, as the grok.com page loads an
+        image: the session cookies and the browser's headers, no statsig token."""
+        config = self.config
+        if not config.cookie_header:
+            raise ConfigurationError("GROK_SSO_COOKIE is not set")
+        headers = [
+            ("cookie", config.cookie_header),
+            ("accept", "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8"),
+            ("referer", config.base_url + "/"),
+            ("sec-fetch-dest", "image"),
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-site", "same-site"),
+            ("priority", "i"),
+            ("upgrade-insecure-requests", None),
+            ("sec-fetch-user", None),
+        ]
+        return self._open("GET", f"{config.assets_url}/{path}", headers, None, idle_timeout)
 
     def file_metadata(self, file_id: str) -> Reply:
         return self._json("POST", f"file-metadata/{seg(file_id)}", {})

@@ -201,6 +201,8 @@ class Request:
     url: str
     headers: Sequence[tuple[str, str | None]] = ()
     body: bytes | None = None
+    # "host:port:address" entries: connect to that address, never resolving the host (CURLOPT_RESOLVE).
+    resolve: Sequence[str] = ()
 
 
 def _map_curl_error(exc: BaseException, url: str) -> TransportError:
@@ -269,8 +271,10 @@ class _Transfer:
         curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
         if total_timeout:
             curl.setopt(CurlOpt.TIMEOUT_MS, int(total_timeout * 1000))
-        if transport.proxy:
+        if transport.proxy is not None:  # "" = no proxy at all, not even one from the environment
             curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
+        if req.resolve:
+            curl.setopt(CurlOpt.RESOLVE, [entry.encode() for entry in req.resolve])
         if not transport.verify_tls:
             curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
             curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
@@ -538,10 +542,11 @@ class Transport:
         headers: Sequence[tuple[str, str | None]] = (),
         body: bytes | None = None,
         timeout: float | None = None,
+        resolve: Sequence[str] = (),
     ) -> Response:
         """A buffered request with a total deadline (connect to last byte)."""
         deadline = timeout or self.request_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body), total_timeout=deadline)
+        transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=deadline)
         try:
             # libcurl enforces the deadline; the margin only guards against a lost callback.
             if not transfer.future.wait(deadline + 5):
@@ -560,6 +565,7 @@ class Transport:
         headers: Sequence[tuple[str, str | None]] = (),
         body: bytes | None = None,
         idle_timeout: float | None = None,
+        resolve: Sequence[str] = (),
     ) -> UpstreamStream:
         """Start a request and return once the response headers arrived.
 
@@ -567,7 +573,7 @@ class Transport:
         `idle_timeout`; the stream's total length is not.
         """
         idle = idle_timeout or self.idle_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body), total_timeout=None)
+        transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=None)
         try:
             if not transfer.headers_ready.wait(idle):
                 raise UpstreamTimeout(f"no response headers from upstream within {idle:g} s")

@@ -1,7 +1,7 @@
-"""The OpenAI-compatible surface: /v1/chat/completions and /v1/models."""
+"""The OpenAI-compatible surface: /v1/chat/completions, /v1/models and /v1/images."""
 
 
 def blueprints():
-    from . import routes
+    from . import images, routes
 
-    return [routes.blp]
+    return [routes.blp, images.blp]

@@ -11,6 +11,12 @@ Reasoning goes through its own tag filter and is shown as `reasoning_content`, a
 `<think>…</think>` inside the content, or hidden (REASONING_OUTPUT). Heavy's agents
 are labelled: a line starts with `[Agent] ` whenever the speaking agent changes.
 
+Generated images become markdown images linking to `asset_link(reference)` (the server's
+signed proxy links), each once: inline where Grok placed them, the others after the
+answer; a moderated image becomes a short notice instead. With `image_progress` (streams),
+image-generation progress is reported as reasoning lines, or as SSE comments
+(`sink.comment`) when reasoning is hidden, so a long generation is not silent.
+
 `finished` tells the caller to stop reading upstream (answer done, stop sequence
 matched, budget spent, or an error); `error` is set for an in-band upstream error.
 """
@@ -19,11 +25,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Callable, Protocol
 
 from ..grok import events as ev
 from ..grok.errors import STREAM, StreamError, classify_text
-from .text import Sources, StopMatcher, TagFilter, asset_url, extract_json
+from .text import Sources, StopMatcher, TagFilter, extract_json
 from .usage import TokenBudget, usage_object
 
 log = logging.getLogger(__name__)
@@ -44,6 +50,7 @@ class AnswerOptions:
     keep_text: bool = True          # keep the texts (non-stream body, usage)
     tool_choice_required: bool = False
     single_tool_call: bool = False  # parallel_tool_calls: false
+    image_progress: bool = False    # report image-generation progress (streams)
 
 
 class Sink(Protocol):
@@ -53,12 +60,15 @@ class Sink(Protocol):
 
     def tool_calls(self, calls: list[tuple[int, object]]) -> None: ...
 
+    def comment(self, text: str) -> None: ...
+
 
 class Answer:
-    def __init__(self, options: AnswerOptions, sink: Sink, extractor=None):
+    def __init__(self, options: AnswerOptions, sink: Sink, extractor=None,
+                 asset_link: Callable[[str], str] | None = None):
         self.options = options
         self.sink = sink
-        self.sources = Sources()
+        self.sources = Sources(link=asset_link) if asset_link else Sources()
         self.filter = TagFilter(self.sources)
         self.reasoning_filter = TagFilter(self.sources, cite=False)
         self.extractor = extractor
@@ -78,7 +88,9 @@ class Answer:
         self.answer_parts: list[str] = []     # the answer alone (usage)
         self.reasoning_parts: list[str] = []
         self.annotations: list[dict] = []
-        self.images: list[str] = []           # generated images, absolute URLs
+        self.images: list[str] = []           # generated images, as linked for the client
+        self.moderated_images: list[str] = []  # references of images grok.com withheld
+        self._progress: dict[str, tuple[int, int | None]] = {}  # image -> (number, progress reported)
 
         self._answer_seen = False
         # No extraction, stop sequences, budget or JSON buffer: tokens go straight out.
@@ -99,6 +111,7 @@ class Answer:
             ev.Card: self._on_card,
             ev.SearchResults: self._on_search,
             ev.ImageGenerated: self._on_image,
+            ev.ImageProgress: self._on_image_progress,
             ev.ModelResponse: self._on_model_response,
             ev.Metadata: self._on_metadata,
             ev.ParseError: self._on_parse_error,
@@ -163,10 +176,28 @@ class Answer:
     def _on_image(self, event: ev.ImageGenerated) -> None:
         if event.moderated:
             log.info("a generated image was moderated by grok.com and is not shown")
+            if event.url not in self.moderated_images:
+                self.moderated_images.append(event.url)
             return
-        url = asset_url(event.url)
+        url = self.sources.link(event.url)
         if url not in self.images:
             self.images.append(url)
+
+    def _on_image_progress(self, event: ev.ImageProgress) -> None:
+        if not self.options.image_progress:
+            return
+        key = event.image_id or (str(event.index) if event.index is not None else event.url or "")
+        number, reported = self._progress.get(key, (None, None))
+        if number is None:
+            number = event.index + 1 if event.index is not None else len(self._progress) + 1
+        elif reported == event.progress:
+            return
+        self._progress[key] = (number, event.progress)
+        line = f"Generating image {number}" + (f": {event.progress}%" if event.progress is not None else "…")
+        if self.options.reasoning == HIDDEN:
+            self.sink.comment(line)
+        else:
+            self._reasoning(("" if self._reasoning_at_line_start else "\n") + line + "\n")
 
     def _on_model_response(self, event: ev.ModelResponse) -> None:
         if event.model_hash:
@@ -321,15 +352,17 @@ class Answer:
             log.warning("tool_choice was 'required' but Grok answered without calling a tool")
 
     def _append_images(self) -> None:
-        """Generated images the text did not place inline go after the answer."""
+        """Generated images the text did not place inline go after the answer (and a notice for
+        each moderated one not mentioned inline)."""
         missing = [url for url in self.images if url not in self.sources.rendered_images]
-        if not missing:
+        notices = [n for n in (self.sources.moderated_notice(r) for r in self.moderated_images) if n]
+        if not missing and not notices:
             return
         if self.json_parts is not None:
-            log.info("%d generated image(s) left out of a JSON-mode answer", len(missing))
+            log.info("%d generated image(s) left out of a JSON-mode answer", len(missing) + len(notices))
             return
         self.sources.rendered_images.update(missing)
-        block = "\n\n".join(f"![image]({url})" for url in missing)
+        block = "\n\n".join([f"![image]({url})" for url in missing] + notices)
         self._deliver(("\n\n" if self.filter.length else "") + block)
 
     def _flush_json(self) -> None:

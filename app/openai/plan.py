@@ -4,7 +4,9 @@ Decides, once per request: the upstream payload, how reasoning is shown, which
 OpenAI options are honoured on our side (stop, max_tokens, response_format,
 stream_options, parallel_tool_calls) and which are accepted and ignored (logged at
 debug, README: "Parameters"). Refuses with a 400 what would otherwise give a wrong
-answer (`n` > 1, a forced tool that cannot be called, image or file input).
+answer (`n` > 1, a forced tool that cannot be called, audio input). Image and file parts
+are handed to `upload_media` once the request is known to be valid: its attachments go
+into the payload and the prompt names each part where it appeared.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from ..problems import Problem
 from ..settings import REASONING_OUTPUTS
@@ -57,7 +59,10 @@ class ChatPlan:
                                    self.message_count)
 
 
-def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str) -> ChatPlan:
+def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str,
+                    upload_media: Callable[[list], Any] | None = None) -> ChatPlan:
+    """`upload_media(messages)` returns an object with `file_ids` (attachments, in order) and
+    `placeholder(message_index, part_index)` (the text standing for a media part)."""
     n = body.get("n")
     if n is not None and n > 1:
         raise Problem(400, "bad_request", f"n={n} is not supported: grok.com writes one answer per request. "
@@ -68,26 +73,32 @@ def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default
     toolset = _toolset(body)
     messages = body["messages"]
     instructions = _format_instructions(body.get("response_format"))
+    reasoning = _reasoning_mode(headers, default_reasoning)
+    media = upload_media(messages) if upload_media is not None else None
     try:
-        prompt = build_prompt(messages, toolset, extra_instructions=instructions)
+        prompt = build_prompt(messages, toolset, extra_instructions=instructions,
+                              part_text=media.placeholder if media is not None else None)
     except UnsupportedContent as exc:
         param = f"messages[{exc.message_index}].content[{exc.part_index}]"
-        raise Problem(400, "bad_request", f"{param}: {exc.part_type} content is not supported yet; "
-                      "send text parts only", param=param) from None
+        raise Problem(400, "bad_request", f"{param}: {exc.part_type} content is not supported: grok.com's "
+                      "web chat takes text, images (image_url) and files (file)", param=param) from None
     except ValueError as exc:
         raise Problem(400, "bad_request", str(exc), param="messages") from None
     payload = models.upstream_payload(model, prompt.message, prompt.custom_instructions)
+    if media is not None and media.file_ids:
+        payload["fileAttachments"] = list(media.file_ids)
     stream_options = body.get("stream_options") or {}
     include_usage = stream and bool(stream_options.get("include_usage"))
     response_format = body.get("response_format") or {}
     options = AnswerOptions(
-        reasoning=_reasoning_mode(headers, default_reasoning),
+        reasoning=reasoning,
         stop=_stops(body.get("stop")),
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         json_mode=response_format.get("type") in ("json_object", "json_schema"),
         keep_text=not stream or include_usage,
         tool_choice_required=bool(toolset and toolset.required),
         single_tool_call=body.get("parallel_tool_calls") is False,
+        image_progress=stream,
     )
     return ChatPlan(
         model_id=body.get("model") or models.DEFAULT_MODEL,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,12 +29,14 @@ from .tools import CLOSE_TAG, OPEN_TAG, ToolSet, dumps_compact
 log = logging.getLogger(__name__)
 
 SYSTEM_ROLES = ("system", "developer")
-# Parts that need the upload path of the multimodal work; until then: a clear 400.
 _TEXT_KEYS = {"text": "text", "refusal": "refusal"}
+# The text standing for a non-text part (message index, part index), e.g. "[image: a.png]" for
+# an uploaded image; None = the part cannot be passed on (UnsupportedContent).
+PartText = Callable[[int, int], "str | None"]
 
 
 class UnsupportedContent(ValueError):
-    """A content part the bridge cannot pass upstream yet (image, audio, file…)."""
+    """A content part the bridge cannot pass upstream (audio, or media without an upload)."""
 
     def __init__(self, message_index: int, part_index: int, part_type: str):
         self.message_index = message_index
@@ -54,12 +56,12 @@ class UpstreamPrompt:
 
 
 def build_prompt(messages: list[dict], toolset: ToolSet | None,
-                 extra_instructions: Sequence[str] = ()) -> UpstreamPrompt:
+                 extra_instructions: Sequence[str] = (), part_text: PartText | None = None) -> UpstreamPrompt:
     system_parts: list[str] = []
     turns: list[tuple[int, dict]] = []
     for index, message in enumerate(messages):
         if message.get("role") in SYSTEM_ROLES:
-            system_parts.append(content_text(message.get("content"), index))
+            system_parts.append(content_text(message.get("content"), index, part_text))
         else:
             turns.append((index, message))
     if not turns:
@@ -70,10 +72,10 @@ def build_prompt(messages: list[dict], toolset: ToolSet | None,
 
     index, first = turns[0]
     if len(turns) == 1 and first.get("role") == "user" and "tool_calls" not in first:
-        text = content_text(first.get("content"), index)
+        text = content_text(first.get("content"), index, part_text)
         _note_ignored_name(first, index)
     else:
-        text = "\n".join(_render(message, index, toolset) for index, message in turns)
+        text = "\n".join(_render(message, index, toolset, part_text) for index, message in turns)
     return UpstreamPrompt(
         message=text,
         custom_instructions="\n\n".join(instructions) or None,
@@ -81,8 +83,9 @@ def build_prompt(messages: list[dict], toolset: ToolSet | None,
     )
 
 
-def content_text(content: Any, message_index: int) -> str:
-    """A message's text: a string, null, or text/refusal parts joined with newlines."""
+def content_text(content: Any, message_index: int, part_text: PartText | None = None) -> str:
+    """A message's text: a string, null, or its parts joined with newlines (text and refusal
+    parts as they are, other parts as `part_text` names them)."""
     if content is None:
         return ""
     if isinstance(content, str):
@@ -94,15 +97,19 @@ def content_text(content: Any, message_index: int) -> str:
     for part_index, part in enumerate(content):
         part_type = part.get("type") if isinstance(part, dict) else None
         key = _TEXT_KEYS.get(part_type)
-        if key is None or not isinstance(part.get(key), str):
+        if key is not None and isinstance(part.get(key), str):
+            texts.append(part[key])
+            continue
+        stand_in = part_text(message_index, part_index) if part_text else None
+        if stand_in is None:
             raise UnsupportedContent(message_index, part_index, str(part_type))
-        texts.append(part[key])
+        texts.append(stand_in)
     return "\n".join(texts)
 
 
-def _render(message: dict, index: int, toolset: ToolSet | None) -> str:
+def _render(message: dict, index: int, toolset: ToolSet | None, part_text: PartText | None) -> str:
     role = message.get("role")
-    content = content_text(message.get("content"), index)
+    content = content_text(message.get("content"), index, part_text)
     _note_ignored_name(message, index)
     if role == "user":
         return f"<u>{content}</u>"

@@ -19,6 +19,11 @@ HEARTBEAT = b": keep-alive\n\n"
 DONE = b"data: [DONE]\n\n"
 
 
+def comment(text: str) -> bytes:
+    """An SSE comment line (clients ignore it; it shows progress to anyone reading the raw stream)."""
+    return b": " + " ".join(text.splitlines()).encode() + b"\n\n"
+
+
 def _jstr(text: str) -> bytes:
     """A JSON string literal as UTF-8; a lone surrogate (half an emoji split across
     upstream tokens) cannot be UTF-8 encoded, so that rare piece is \\u-escaped."""

@@ -23,13 +23,14 @@ from flask_smorest import Blueprint
 from ..grok.client import ChatStream
 from ..grok import errors as gerr
 from ..grok.errors import GrokError, StreamError
+from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, runtime, settings
 from ..streaming import streaming_response
 from . import models
 from .answer import Answer
 from .plan import ChatPlan, plan_completion
-from .render import DONE, HEARTBEAT, ChunkWriter, completion_body, error_event
+from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
 from .schemas import ChatCompletionRequest
 from .tools import ToolCallExtractor
 
@@ -68,6 +69,7 @@ def _json_body_only():
 
 
 @blp.route("/chat/completions", methods=["POST"])
+@media_body
 @blp.arguments(ChatCompletionRequest, example=HELP["example"])
 @blp.doc(summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
          description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
@@ -75,11 +77,12 @@ def _json_body_only():
          responses={200: {"description": "chat.completion, or a text/event-stream of "
                                          "chat.completion.chunk events"}})
 def create_chat_completion(body):
-    plan = plan_completion(body, request.headers, settings().reasoning_output)
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
     upstream = grok().new_conversation(plan.payload)
+    link = services().linker()
     if plan.stream:
-        return _stream(plan, upstream)
-    return _complete(plan, upstream)
+        return _stream(plan, upstream, link)
+    return _complete(plan, upstream, link)
 
 
 @blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
@@ -156,10 +159,13 @@ class _Collector:
     def tool_calls(self, calls):
         pass
 
+    def comment(self, text):
+        pass
 
-def _complete(plan: ChatPlan, upstream: ChatStream):
+
+def _complete(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
-    answer = Answer(plan.options, _Collector(), _extractor(plan))
+    answer = Answer(plan.options, _Collector(), _extractor(plan), asset_link=link)
     with upstream:
         for event in upstream.events():
             answer.feed(event)
@@ -195,17 +201,20 @@ class _SSESink:
     def tool_calls(self, calls):
         self.out.append(self.writer.tool_calls(calls))
 
+    def comment(self, text):
+        self.out.append(comment(text))
+
     def take(self) -> bytes:
         data = b"".join(self.out)
         self.out.clear()
         return data
 
 
-def _stream(plan: ChatPlan, upstream: ChatStream):
+def _stream(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
-    answer = Answer(plan.options, sink, _extractor(plan))
+    answer = Answer(plan.options, sink, _extractor(plan), asset_link=link)
     events = upstream.events(settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
     # early failures still get a proper HTTP status.

@@ -22,11 +22,14 @@ import json
 import logging
 import re
 from dataclasses import dataclass, field
+from typing import Callable
 from urllib.parse import urljoin
 
 log = logging.getLogger(__name__)
 
 ASSET_BASE = "https://assets.grok.com/"
+# Shown where grok.com withheld a generated image.
+MODERATED_NOTICE = "*(image withheld by grok.com's moderation)*"
 MAX_ELEMENT_CHARS = 64 * 1024
 
 _OPENERS = ("<grok:render", "</grok:render", "<xai:", "</xai:", "<xaiartifact", "</xaiartifact")
@@ -53,7 +56,18 @@ class Sources:
     results: list[dict] = field(default_factory=list)       # web results, in arrival order
     titles: dict[str, str] = field(default_factory=dict)    # url -> title
     citation_numbers: dict[str, int] = field(default_factory=dict)
-    rendered_images: set[str] = field(default_factory=set)  # absolute image URLs shown inline
+    rendered_images: set[str] = field(default_factory=set)  # image links shown inline
+    # asset reference -> the URL clients get (the server passes a signed proxy link maker)
+    link: Callable[[str], str] = asset_url
+    noticed_moderated: set[str] = field(default_factory=set)  # asset_url() of moderated images noticed
+
+    def moderated_notice(self, reference: str) -> str:
+        """The notice for a moderated image, the first time that image comes up ("" after)."""
+        key = asset_url(reference)
+        if key in self.noticed_moderated:
+            return ""
+        self.noticed_moderated.add(key)
+        return MODERATED_NOTICE
 
     def add_card(self, card_id: str | None, data: dict) -> None:
         if card_id:
@@ -270,12 +284,15 @@ class TagFilter:
         chunk = card.get("image_chunk")
         if isinstance(chunk, dict):
             url = chunk.get("imageUrl")
-            if not url or chunk.get("moderated") is True:
-                log.info("generated image %s not shown (moderated or missing)", chunk.get("imageUuid"))
+            if not url:
+                log.info("generated image %s not shown (no URL)", chunk.get("imageUuid"))
                 return ""
-            absolute = asset_url(url)
-            self.sources.rendered_images.add(absolute)
-            return f"![image]({absolute})"
+            if chunk.get("moderated") is True:
+                log.info("generated image %s withheld by grok.com's moderation", chunk.get("imageUuid"))
+                return self.sources.moderated_notice(url)
+            link = self.sources.link(url)
+            self.sources.rendered_images.add(link)
+            return f"![image]({link})"
         image = card.get("image")
         if isinstance(image, dict) and (image.get("thumbnail") or image.get("original")):
             title = (image.get("title") or "image").replace("]", ")").replace("[", "(")

@@ -15,13 +15,21 @@ Checks on every /rest/ request, in this order (the request log's ``reject`` says
                                                       else 403 {"error":{"code":7,"message":"Request rejected by
                                                       anti-bot rules.","details":[]}}
      config ``stale_build: true`` -> 403 {"code":7,"message":"This page is out of date. Please refresh.",...}
-  4. ``x-xai-request-id`` is a UUID, ``origin`` == base URL, ``referer`` == base URL + "/"   else 403 anti-bot body
+  4. ``x-xai-request-id`` is a UUID, ``origin`` == base URL, ``referer`` == base URL + "/" (or + "/imagine")
+                                                      else 403 anti-bot body
      a non-empty body needs ``content-type: application/json`` and must parse  else 400 code 3
      "Invalid request. Please update your client."
   5. route: unknown path 404 {"code":5,"message":"Not found","details":[]}; wrong verb 405 (+Allow).
   Chat bodies are type-checked like proto3 JSON (e.g. ``temporary: "yes"`` -> 400 code 3) and an unknown
   ``modelName`` (config ``known_models``; null = any) gives 403 {"error":{"code":7,"message":"Model is not found"}}.
-  Non-/rest/ paths (other than /__fake/) -> 404 HTML.
+  Non-/rest/ paths (other than /__fake/ and /assets/) -> 404 HTML.
+  ``fileAttachments`` ids must be files uploaded to this fake (else 400 code 3).
+
+Asset host (assets.grok.com; tests set GROK_ASSETS_URL=<fake>/assets): GET/HEAD /assets/<path> needs a Chrome
+UA (else the Cloudflare page) and the sso/sso-rw cookies (else auth_failure_status), no x-statsig-id;
+unknown path -> 404 XML NoSuchKey. It serves every uploaded file at its ``fileUri`` (the uploaded bytes and
+mime type) and every image the image scenarios emit (previews ``-part-0/1`` and unmoderated finals): real
+8x8 baseline JPEGs whose COM segment names the image (media.py ``jpeg_comment``).
   Token reuse: a repeated token is rejected when it comes with an already-seen x-xai-request-id (replay) or
   was first seen more than ``reuse_grace`` s ago (default 10; 0 = every repeat). Honest signers collide with
   probability 1/256 for the same METHOD+path in the same second, hence the grace.
@@ -46,7 +54,8 @@ Endpoints (under /rest/app-chat unless noted), with non-200 successes
   POST conversations/restore {conversationId}   200 {}
   POST conversations/{id}/title                 {"newTitle":...}
   POST conversations/{id}/artifacts_metadata    {"artifacts":[...]}
-  POST upload-file {fileName,fileMimeType,content(base64)}  {fileMetadataId,fileUri,...}; bad base64 -> 400
+  POST upload-file {fileName,fileMimeType,content(base64)}  {fileMetadataId,fileUri,size,sha256,...}; bad base64
+       -> 400; the bytes are then served by the asset host at fileUri
   POST file-metadata/{id}   POST run-code {language,code} (never executed)   POST tts {articles}
   GET  read-response/{rid}, read-response-audio/{rid}  200 chunked audio/mpeg bytes; 404 unknown rid
   POST voice/post-recording                     201 EMPTY body (Content-Length: 0)
@@ -70,8 +79,12 @@ Endpoints (under /rest/app-chat unless noted), with non-200 successes
 
 Chat scenarios: put ``#scenario:<name>[?k=v&...]`` anywhere in ``message`` (``query`` for quick-answer); the
 LAST marker wins; params end at whitespace or ``<``, URL-decoded (``%20``/``+`` = space). Unknown name -> 400.
-  plain (default; text=, tokens=N)  thinking (text=)  multi_agent (agents=Grok,Harper; text=)
-  search (query=, tool_card=0)  image (count=2, moderated=1)  artifact (title=, content=)  tool_call (text=)
+  plain (default; text=, tokens=N; names the fileAttachments)  thinking (text=)  multi_agent (agents=Grok,Harper;
+  text=)  search (query=, tool_card=0)  image (count=imageGenerationCount|2, moderated=1|all, bytes=N per image;
+  default when toolOverrides.imageGen is true)  image_edit (count=imageGenerationCount|1, moderated=1, bytes=N;
+  default for an image edit: body ``modelName: "imagine-image-edit"`` + ``mediaGenInput.imageToImage{prompt,
+  inputAssets:[uploaded image fileMetadataIds], aspectRatio?}``, else 400 code 3; the results' JPEG comment is
+  ``edit-of-<sha256 of the first input>:<imageId>``)  artifact (title=, content=)  tool_call (text=)
   slow (n=20, delay=0.1)  long (n=5000, size=8)  first_token_delay (delay=2)  idle (gap=600)
   empty_answer  inband_error (message=, code=8, where=response|top)  usage_limit (where=)
   drop (rst=1 for RST instead of FIN)  malformed  huge_line (size=16 MiB+1)  invalid_utf8  gzip
@@ -82,7 +95,8 @@ Stream line order (new): conversation, userResponse, uiLayout, [scenario lines],
 message, metadata.llm_info.modelHash, ...}, title{newTitle}, {"token":"","isSoftStop":true}. Streams use
 ``content-type: application/json`` + chunked encoding, one line per chunk (gzip: one sync-flushed chunk per line).
 
-Control API (no auth): GET/DELETE /__fake/requests[?path_prefix=]  GET/POST /__fake/config
+Control API (no auth): GET/DELETE /__fake/requests[?path_prefix=]  GET/POST /__fake/config  GET /__fake/asset?path=
+  (raw asset bytes, not logged)
   POST/GET/DELETE /__fake/enqueue  GET /__fake/stats  POST /__fake/reset  GET /__fake/store  GET /__fake/health
   Enqueued canned responses ({path (prefix), method?, status, body?, body_base64?, headers?, times, delay?,
   lines?+line_delay?}) are served BEFORE the auth checks (they simulate upstream states; the log still records

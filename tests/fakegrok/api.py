@@ -43,7 +43,8 @@ _STR_LIST = {"fileAttachments", "webpageUrls", "imageEditUris", "enabledSkills",
              "collectionIds", "connectorIds", "disabledConnectorIds"}
 _LIST = {"imageAttachments", "connectors", "highlightsStoryRequests"}
 _INT = {"imageGenerationCount", "selectedFileTextContentStartPosition", "selectedFileTextContentEndPosition"}
-_OBJ = {"toolOverrides", "responseMetadata", "deviceEnvInfo", "browserGeoLocation", "metadata"}
+_OBJ = {"toolOverrides", "responseMetadata", "deviceEnvInfo", "browserGeoLocation", "metadata", "mediaGenInput"}
+IMAGE_EDIT_MODEL = "imagine-image-edit"
 
 
 def iso(t: float | None = None) -> str:
@@ -99,6 +100,8 @@ class Store:
         self.versions: dict[str, dict] = {}
         self.files: dict[str, dict] = {}
         self.images: list[dict] = []
+        # asset host: path -> (bytes, content type); see media.py
+        self.assets: dict[str, tuple[bytes, str]] = {}
         self.inflight: dict[str, tuple[str | None, threading.Event]] = {}
         self.chat_times: list[float] = []
         self.drive_files = [
@@ -240,11 +243,13 @@ def check_chat_body(req, body) -> Resp | None:
     return None
 
 
-def pick_scenario(req, text) -> tuple[str, Params] | Resp:
+def pick_scenario(req, text, default: str = "plain") -> tuple[str, Params] | Resp:
     if req.forced_scenario:
         name, params = sc.parse_spec(req.forced_scenario)
-    else:
+    elif isinstance(text, str) and sc.MARKER_RE.search(text):
         name, params = sc.parse_marker(text)
+    else:
+        name, params = default, Params()
     req.entry["scenario"] = name
     if not sc.known(name):
         req.entry["reject"] = f"unknown_scenario:{name}"
@@ -272,6 +277,48 @@ def chat_stream(req, framing, name, params, conv, user_resp, model_resp, message
     return StreamResp(run, name)
 
 
+def check_attachments(req, body) -> Resp | None:
+    """fileAttachments must name files uploaded to this account."""
+    files = req.state.store.files
+    for fid in body.get("fileAttachments") or []:
+        if fid not in files:
+            return invalid(req, "unknown_file_attachment")
+    return None
+
+
+def image_edit_inputs(req, body) -> list[dict] | Resp | None:
+    """The uploaded files an image-edit request (``mediaGenInput.imageToImage``) works on; None when
+    the request is not an image edit."""
+    media = body.get("mediaGenInput")
+    if media is None:
+        return None
+    edit = media.get("imageToImage")
+    if not isinstance(edit, dict):
+        return invalid(req, "mediaGenInput_kind")
+    if body.get("modelName") != IMAGE_EDIT_MODEL:
+        return invalid(req, "image_edit_model")
+    assets = edit.get("inputAssets")
+    if not isinstance(edit.get("prompt"), str) or not isinstance(assets, list) or not assets:
+        return invalid(req, "image_edit_fields")
+    inputs = []
+    for fid in assets:
+        meta = req.state.store.files.get(fid) if isinstance(fid, str) else None
+        if meta is None:
+            return invalid(req, "image_edit_unknown_asset")
+        if not meta["fileMimeType"].startswith("image/"):
+            return invalid(req, "image_edit_not_image")
+        inputs.append(meta)
+    return inputs
+
+
+def default_scenario(body, edit_inputs) -> str:
+    if edit_inputs:
+        return "image_edit"
+    if (body.get("toolOverrides") or {}).get("imageGen") is True:
+        return "image"  # the image tool was forced on
+    return "plain"
+
+
 def chat_new(req):
     body = req.json
     err = check_chat_body(req, body)
@@ -279,10 +326,21 @@ def chat_new(req):
         return err
     if not isinstance(body.get("message"), str):
         return invalid(req, "message_required")
-    picked = pick_scenario(req, body["message"])
+    err = check_attachments(req, body)
+    if err:
+        return err
+    edit_inputs = image_edit_inputs(req, body)
+    if isinstance(edit_inputs, Resp):
+        return edit_inputs
+    picked = pick_scenario(req, body["message"], default_scenario(body, edit_inputs))
     if isinstance(picked, Resp):
         return picked
     name, params = picked
+    if name in ("image", "image_edit"):
+        if "count" not in params and body.get("imageGenerationCount") is not None:
+            params["count"] = str(body["imageGenerationCount"])
+        params["_inputs"] = [meta["sha256"] for meta in edit_inputs or []]
+    params["_attachments"] = [req.state.store.files[f]["fileName"] for f in body.get("fileAttachments") or []]
     err = sc.error_response(name, params, req.state)
     if err:
         return err
@@ -315,6 +373,9 @@ def chat_continue(req):
         return err
     if not isinstance(body.get("message"), str):
         return invalid(req, "message_required")
+    err = check_attachments(req, body)
+    if err:
+        return err
     parent = body.get("parentResponseId")
     if parent and parent not in conv["_responses"]:
         return not_found("Parent response not found")
@@ -324,6 +385,7 @@ def chat_continue(req):
     if isinstance(picked, Resp):
         return picked
     name, params = picked
+    params["_attachments"] = [store.files[f]["fileName"] for f in body.get("fileAttachments") or []]
     err = sc.error_response(name, params, req.state)
     if err:
         return err
@@ -545,6 +607,7 @@ def upload_file(req):
             "createTime": iso(), "fileSource": body.get("fileSource") or "SELF_UPLOAD_FILE_SOURCE",
             "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     req.state.store.files[fid] = meta
+    req.state.store.assets[meta["fileUri"]] = (data, body["fileMimeType"])
     return Resp(200, meta)
 
 

@@ -201,6 +201,17 @@ class FakeGrok:
     def store(self) -> dict:
         return self._control("GET", "/__fake/store")
 
+    def asset(self, path: str) -> bytes | None:
+        """The bytes the asset host serves for `path` (None if none), without touching the request log."""
+        url = self.base_url + "/__fake/asset?" + urllib.parse.urlencode({"path": path})
+        try:
+            with urllib.request.urlopen(url, timeout=10) as r:
+                return r.read()
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:
+                return None
+            raise
+
     def wait_stats(self, predicate, timeout: float = 2.0, interval: float = 0.02) -> dict:
         """Poll /__fake/stats until predicate(stats) is true; returns the stats or raises TimeoutError."""
         deadline = time.monotonic() + timeout

@@ -13,6 +13,7 @@ import time
 import urllib.parse
 import uuid
 
+from .media import jpeg
 from .wire import Resp, Stream
 
 MARKER_RE = re.compile(r"#scenario:([A-Za-z0-9_]+)(?:\?([^\s<]*))?")
@@ -249,7 +250,9 @@ class Chat:
         said = said[-1].strip() if said else ""
         if len(said) > 60:
             said = said[:57] + "..."
-        return f"Hello from fake grok. You said: {said}" if said else "Hello from fake grok."
+        text = f"Hello from fake grok. You said: {said}" if said else "Hello from fake grok."
+        attached = self.p.get("_attachments")
+        return f"{text} Attachments: {', '.join(attached)}." if attached else text
 
 
 def run_stream(chat: Chat, name: str):
@@ -346,16 +349,32 @@ def _search(c: Chat, p: Params):
                          cardAttachmentsJson=[json.dumps(cite, separators=(",", ":"))])
 
 
+def _publish_images(c: Chat, ids: list[str], moderated: set, size: int, tag_prefix: str = ""):
+    """Put every preview and final image of this answer on the asset host (moderated finals are withheld,
+    as grok.com does)."""
+    uid = c.state.config["user_id"]
+    with c.state.lock:
+        for idx, image_id in enumerate(ids):
+            for part in (0, 1):
+                path = f"users/{uid}/generated/{image_id}-part-{part}/image.jpg"
+                c.state.store.assets[path] = (jpeg(f"{tag_prefix}{image_id}-part-{part}", size), "image/jpeg")
+            if idx not in moderated:
+                path = f"users/{uid}/generated/{image_id}/image.jpg"
+                c.state.store.assets[path] = (jpeg(f"{tag_prefix}{image_id}", size), "image/jpeg")
+
+
 @scenario("image")
 def _image(c: Chat, p: Params):
     count = max(1, p.int("count", 2))
-    moderated_idx = 1 if p.bool("moderated") else -1
+    # moderated=1: the second image is moderated; moderated=all: every image is
+    moderated = set(range(count)) if p.get("moderated") == "all" else {1} if p.bool("moderated") else set()
     uid = c.state.config["user_id"]
     ids = [str(uuid.uuid4()) for _ in range(count)]
+    _publish_images(c, ids, moderated, p.int("bytes", 0), p.get("_tag_prefix", ""))
     final_urls = []
     for progress in (0, 50, 100):
         for idx, image_id in enumerate(ids):
-            modded = idx == moderated_idx and progress == 100
+            modded = idx in moderated and progress == 100
             if progress < 100:
                 url = f"users/{uid}/generated/{image_id}-part-{progress // 50}/image.jpg"
             else:
@@ -369,14 +388,14 @@ def _image(c: Chat, p: Params):
                 final_urls.append(url)
     cards = []
     for idx, image_id in enumerate(ids):
-        modded = idx == moderated_idx
+        modded = idx in moderated
         card = {"id": f"img{idx}", "type": "render_generated_image", "cardType": "generated_image_card",
                 "image_chunk": {"imageUuid": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
                                 "progress": 100, "moderated": modded}}
         cards.append(json.dumps(card, separators=(",", ":")))
         c.resp({"cardAttachment": {"jsonData": cards[-1]}, "isThinking": False, "isSoftStop": False,
                 "responseId": c.rid, "messageTag": "final"})
-    c.token("Here are your images: ")
+    c.token(p.get("_caption", "Here are your images: "))
     for idx in range(count):
         c.token(f'<grok:render card_id="img{idx}" card_type="generated_image_card" type="render_generated_image">'
                 '<argument name="index">' + str(idx) + '</argument></grok:render>')
@@ -385,9 +404,20 @@ def _image(c: Chat, p: Params):
         for idx, image_id in enumerate(ids):
             c.state.store.images.append({
                 "imageId": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
-                "prompt": strip_markers(c.message), "moderated": idx == moderated_idx,
+                "prompt": strip_markers(c.message), "moderated": idx in moderated,
                 "conversationId": (c.conv or {}).get("conversationId", c.model_resp.get("conversationId")),
                 "responseId": c.rid, "createTime": c.model_resp.get("createTime")})
+
+
+@scenario("image_edit")
+def _image_edit(c: Chat, p: Params):
+    """``mediaGenInput.imageToImage``: the image stream of ``image``; each result's JPEG comment names
+    the SHA-256 of the first input (``edit-of-<sha256>:<imageId>``) so tests can check what was edited."""
+    inputs = p.get("_inputs") or ["no-input"]
+    p["_tag_prefix"] = f"edit-of-{inputs[0]}:"
+    p["_caption"] = "Here is the edited image: "
+    p.setdefault("count", "1")
+    _image(c, p)
 
 
 @scenario("artifact")

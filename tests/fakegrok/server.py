@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import errno
+import hashlib
 import json
 import re
 import socket
@@ -13,7 +14,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import api
+from . import api, media
 from . import scenarios as sc
 from .statsig import DEFAULT_HEADER_HEX, header_bytes, verify
 from .wire import ClientGone, Resp, Stream, StreamResp, dumps
@@ -321,6 +322,9 @@ class Handler(BaseHTTPRequestHandler):
                 entry["canned"] = True
                 entry["statsig"] = self._statsig(method, path, headers) if path.startswith("/rest/") else "n/a"
                 return self._canned(canned)
+        if media.asset_path(path) is not None:
+            entry["statsig"] = "n/a"
+            return self._asset(method, media.asset_path(path), entry, headers)
         if not path.startswith("/rest/"):
             entry["statsig"] = "n/a"
             entry["reject"] = "not_rest"
@@ -330,12 +334,7 @@ class Handler(BaseHTTPRequestHandler):
             entry["reject"] = "cloudflare_ua"
             return sc.cloudflare_resp()
         # 2. session cookies
-        cookies: dict[str, str] = {}
-        for part in headers.get("cookie", "").split(";"):
-            name, eq, value = part.strip().partition("=")
-            if eq and name not in cookies:
-                cookies[name] = value
-        if cookies.get("sso") != cfg["sso"] or cookies.get("sso-rw") != cfg["sso_rw"]:
+        if not self._session_cookies_ok(headers):
             entry["reject"] = "cookie"
             return Resp(cfg["auth_failure_status"], sc.BAD_CREDENTIALS)
         # 3. anti-bot challenge token
@@ -355,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
         if headers.get("origin") != base:
             entry["reject"] = "origin"
             return Resp(403, sc.ANTI_BOT)
-        if headers.get("referer") != base + "/":
+        if headers.get("referer") not in (base + "/", base + "/imagine"):  # the chat page or the Imagine page
             entry["reject"] = "referer"
             return Resp(403, sc.ANTI_BOT)
         if body:
@@ -381,6 +380,35 @@ class Handler(BaseHTTPRequestHandler):
         req.forced_scenario = forced
         with state.lock:
             return fn(req)
+
+    def _session_cookies_ok(self, headers: dict) -> bool:
+        cfg = self.state.config
+        cookies: dict[str, str] = {}
+        for part in headers.get("cookie", "").split(";"):
+            name, eq, value = part.strip().partition("=")
+            if eq and name not in cookies:
+                cookies[name] = value
+        return cookies.get("sso") == cfg["sso"] and cookies.get("sso-rw") == cfg["sso_rw"]
+
+    def _asset(self, method: str, path: str, entry: dict, headers: dict):
+        """The asset host (assets.grok.com): a browser-looking UA and the session cookies, no statsig."""
+        if method not in ("GET", "HEAD"):
+            entry["reject"] = "method"
+            return Resp(405, b"Method Not Allowed", "text/plain", {"Allow": "GET, HEAD"})
+        if "Chrome/" not in headers.get("user-agent", ""):
+            entry["reject"] = "cloudflare_ua"
+            return sc.cloudflare_resp()
+        if not self._session_cookies_ok(headers):
+            entry["reject"] = "cookie"
+            return Resp(self.state.config["auth_failure_status"], sc.BAD_CREDENTIALS)
+        with self.state.lock:
+            found = self.state.store.assets.get(path)
+        if found is None:
+            entry["reject"] = "no_asset"
+            return Resp(404, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code></Error>",
+                        "application/xml")
+        data, ctype = found
+        return Resp(200, data, ctype, {"Cache-Control": "private, max-age=31536000, immutable"})
 
     def _canned(self, item: dict):
         if item.get("delay"):
@@ -526,9 +554,15 @@ class Handler(BaseHTTPRequestHandler):
                        "share_links": list(st.share_links.values()), "memories": list(st.memories.values()),
                        "artifacts": [api.artifact_pub(a) for a in st.artifacts.values()],
                        "files": list(st.files.values()), "images": list(st.images),
+                       "assets": {p: {"size": len(d), "content_type": t, "sha256": hashlib.sha256(d).hexdigest()}
+                                  for p, (d, t) in st.assets.items()},
                        "inflight": list(st.inflight)}
                 raw = dumps(out)
             self._write(Resp(200, raw, "application/json"))
+        elif route == ("GET", "/__fake/asset"):
+            with state.lock:
+                found = state.store.assets.get((query.get("path") or [""])[0])
+            self._write(Resp(200, found[0], found[1]) if found else Resp(404, {"error": "no such asset"}))
         elif route == ("GET", "/__fake/health"):
             self._write(Resp(200, {"ok": True}))
         else:

@@ -114,9 +114,9 @@ def test_citations_in_a_stream(oai, recorder):
     assert content[cite["start_index"]:cite["end_index"]] == "[[1]](https://example.com/a)"
 
 
-def test_images_in_a_stream(oai):
+def test_images_in_a_stream(oai, server):
     content, _, _ = collect(stream(oai, "draw " + scenario("image", count=2)))
-    assert content.count("![image](https://assets.grok.com/") == 2
+    assert content.count(f"![image]({server.url}/v1/assets/") == 2
 
 
 def test_json_mode_in_a_stream(oai):

@@ -26,6 +26,7 @@ def app_env(fake, **overrides) -> dict[str, str]:
     """Environment for a server that talks to the given fake grok.com."""
     env = {
         "GROK_BASE_URL": fake.base_url,
+        "GROK_ASSETS_URL": fake.base_url + "/assets",
         "GROK_SSO_COOKIE": fake.sso,
         "GROK_SSO_RW_COOKIE": fake.sso_rw,
         "CHALLENGE_HEADER_HEX": fake.header_hex,

@@ -23,6 +23,9 @@ class Recorder:
     def tool_calls(self, calls):
         self.calls.append(("tool_calls", calls))
 
+    def comment(self, text):
+        self.calls.append(("comment", text))
+
     def text(self, kind="content"):
         return "".join(c[1] for c in self.calls if c[0] == kind)
 
@@ -149,7 +152,8 @@ def test_generated_images_not_placed_inline_are_appended():
               ev.ImageGenerated("users/u/generated/2/image.jpg", moderated=True),
               ev.Token("Here you go."), ev.Done()]
     answer, _ = run(events)
-    assert answer.content == "Here you go.\n\n![image](https://assets.grok.com/users/u/generated/1/image.jpg)"
+    assert answer.content == ("Here you go.\n\n![image](https://assets.grok.com/users/u/generated/1/image.jpg)"
+                              "\n\n*(image withheld by grok.com's moderation)*")
 
 
 def test_inline_image_is_not_repeated_at_the_end():

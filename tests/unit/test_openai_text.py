@@ -89,11 +89,11 @@ def test_a_card_that_never_arrives_drops_the_tag_but_not_the_text():
     assert filt.finish() == "bc"
 
 
-def test_moderated_image_is_not_shown():
+def test_moderated_image_is_not_shown_but_noticed():
     sources = Sources()
     sources.add_card("m", {"image_chunk": {"imageUrl": "users/u/x.jpg", "moderated": True}})
     out, _ = run(['a<grok:render card_id="m" type="render_generated_image"></grok:render>b'], sources)
-    assert out == "ab"
+    assert out == "a*(image withheld by grok.com's moderation)*b" and "x.jpg" not in out
 
 
 def test_searched_image_becomes_a_linked_thumbnail():

@@ -1,0 +1,114 @@
+"""The media objects of an app (signer, disk cache, fetcher, limits), built from its settings.
+
+Rebuilt when the runtime's settings object changes (a key reload), so a new
+ASSET_SIGNING_KEY or cache setting applies to the next request. Nothing per-request here.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from flask import current_app, request
+
+from .. import rundir
+from ..grok.errors import GrokError
+from ..problems import Problem, from_grok_error
+from ..runtime import grok, runtime
+from ..settings import MIB, Settings
+from .cache import AssetCache
+from .fetch import Fetcher, FetchPolicy
+from .inputs import ChatMedia, MediaError, MediaLimits, UploadFailed, prepare_chat_media
+from .signing import AssetSigner, asset_path_of, load_key
+
+EXTENSION = "grok_web_api.media"
+
+
+@dataclass
+class MediaServices:
+    settings: Settings
+    signer: AssetSigner
+    cache: AssetCache
+    fetcher: Fetcher
+    limits: MediaLimits
+
+    @classmethod
+    def build(cls, settings: Settings) -> "MediaServices":
+        runtime_dir = rundir.path()
+        cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else runtime_dir / "assets"
+        return cls(
+            settings=settings,
+            signer=AssetSigner(load_key(settings.asset_signing_key, runtime_dir), settings.asset_url_ttl),
+            cache=AssetCache(cache_dir, int(settings.asset_cache_max_mb * MIB)),
+            fetcher=Fetcher(FetchPolicy.from_settings(settings)),
+            limits=MediaLimits.from_settings(settings),
+        )
+
+    def base_url(self) -> str:
+        """Where clients reach this server: PUBLIC_BASE_URL, else the request's own scheme and host."""
+        return self.settings.public_base_url or request.host_url.rstrip("/")
+
+    def linker(self) -> Callable[[str], str]:
+        """For one response: asset reference from grok.com -> a URL the client can open (a signed
+        link to our proxy; any other absolute URL unchanged). The same asset always gets the same
+        link within a response, so an image is recognised (and shown) once."""
+        base = self.base_url()
+        assets_url = self.settings.grok_assets_url
+        made: dict[str, str] = {}
+
+        def link(reference: str) -> str:
+            path = asset_path_of(reference, assets_url)
+            if path is None:
+                return reference
+            if path not in made:
+                made[path] = self.signer.link(base, path)
+            return made[path]
+
+        return link
+
+
+def services() -> MediaServices:
+    current = runtime().settings
+    built = current_app.extensions.get(EXTENSION)
+    if built is None or built.settings is not current:
+        built = current_app.extensions[EXTENSION] = MediaServices.build(current)
+    return built
+
+
+def media_request_limit(settings: Settings) -> int:
+    """The body size a request carrying media may have: the media limit as base64 plus room for the rest."""
+    return settings.max_request_media_bytes * 4 // 3 + 2 * MIB
+
+
+def media_body(view):
+    """Let this view's request body be as large as MAX_REQUEST_MEDIA_BYTES allows (the app-wide
+    limit is for plain JSON). Place it under @blp.route and above @blp.arguments."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        request.max_content_length = media_request_limit(runtime().settings)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def upload_problem(where: str, error: GrokError) -> Problem:
+    """The problem for a failed upload to grok.com: the upstream failure's, naming the input."""
+    problem = from_grok_error(error)
+    problem.detail = f"{where}: uploading to grok.com failed: {problem.detail}"
+    problem.param = where
+    return problem
+
+
+def upload_chat_media(messages: list) -> ChatMedia:
+    """Upload the image and file parts of a chat request's latest user turn (see inputs.py);
+    a part that cannot be used is a 400 naming it."""
+    media = services()
+    try:
+        return prepare_chat_media(messages, grok(), media.fetcher, media.limits)
+    except MediaError as exc:
+        raise Problem(400, "bad_request", str(exc), param=exc.where) from None
+    except UploadFailed as exc:
+        raise upload_problem(exc.where, exc.error) from None

@@ -1,0 +1,116 @@
+"""Signed asset links: `/v1/assets/<path>?exp=<unix time>&sig=<HMAC>`.
+
+A link carries its own credential, so a browser or chat UI can open it without the API
+key, and only for the path it was made for, until it expires. The signature is
+HMAC-SHA256 over a version tag, the asset path and the expiry, base64url without padding;
+it is checked in constant time.
+
+The key is ASSET_SIGNING_KEY, or else a random key made once per server and kept in the
+server's runtime directory, so every gunicorn worker signs and verifies alike; such links
+stop working when the server restarts (set ASSET_SIGNING_KEY to keep them valid).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+KEY_FILE = "asset-signing.key"
+_MESSAGE_TAG = b"grok-web-api asset link v1"
+_SIG_RE = re.compile(r"[A-Za-z0-9_-]{43}")
+# What an asset path may contain: relative, '/'-separated, no dot segments, no query.
+# No '%': the path is signed as it is and the router sees it decoded, so escapes must never occur.
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9._~!$&'()*+,;=:@-]+")
+MAX_PATH_CHARS = 1024
+
+
+class AssetSigner:
+    def __init__(self, key: bytes, ttl: int):
+        if len(key) < 16:
+            raise ValueError("the asset signing key must be at least 16 bytes")
+        self._key = key
+        self.ttl = ttl
+
+    def _mac(self, path: str, expires: int) -> str:
+        message = b"\n".join((_MESSAGE_TAG, path.encode("utf-8"), str(expires).encode()))
+        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def sign(self, path: str, now: float | None = None) -> tuple[int, str]:
+        expires = int(time.time() if now is None else now) + self.ttl
+        return expires, self._mac(path, expires)
+
+    def link(self, base_url: str, path: str, now: float | None = None) -> str:
+        """The absolute signed URL of `path` on this server (`base_url` without a trailing '/')."""
+        expires, sig = self.sign(path, now)
+        return f"{base_url}/v1/assets/{quote(path, safe='/')}?exp={expires}&sig={sig}"
+
+    def check(self, path: str, exp: str | None, sig: str | None, now: float | None = None) -> str | None:
+        """None when the link is valid; otherwise why not (for the 403 detail)."""
+        if not exp or not sig:
+            return "the link has no signature (exp and sig query parameters)"
+        if not (exp.isascii() and exp.isdigit()) or not _SIG_RE.fullmatch(sig):
+            return "the link's signature is malformed"
+        # Compare before looking at the expiry, so the answer's timing never depends on
+        # how close a forged signature came.
+        valid = hmac.compare_digest(self._mac(path, int(exp)), sig)
+        if not valid:
+            return "the link's signature is invalid"
+        if int(exp) < (time.time() if now is None else now):
+            return "the link has expired"
+        return None
+
+
+def clean_asset_path(raw: str) -> str | None:
+    """`raw` as a relative asset path, or None when it is not one (absolute URL, host, dot
+    segments, empty segments, query, percent escapes, backslashes, control characters)."""
+    if not raw or len(raw) > MAX_PATH_CHARS or raw.startswith("/"):
+        return None
+    segments = raw.split("/")
+    for segment in segments:
+        if segment in ("", ".", "..") or not _SEGMENT_RE.fullmatch(segment):
+            return None
+    if ":" in segments[0]:
+        return None  # a scheme ("https:") or a host with a port
+    return raw
+
+
+def asset_path_of(url: str, assets_base: str) -> str | None:
+    """The relative asset path of an asset reference from grok.com: a relative path, or an absolute
+    URL under the asset host. None for anything else (another host is not ours to proxy)."""
+    text = url.strip()
+    base = assets_base.rstrip("/") + "/"
+    if text.startswith(base):
+        text = text[len(base):]
+    elif "://" in text or text.startswith("//"):
+        return None
+    return clean_asset_path(text.lstrip("/"))
+
+
+def load_key(configured: str | None, runtime_dir: Path) -> bytes:
+    """ASSET_SIGNING_KEY, or the server's random key (created atomically on first use)."""
+    if configured:
+        return configured.encode("utf-8")
+    path = runtime_dir / KEY_FILE
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        pass
+    temp = runtime_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_hex(32))
+    try:
+        os.link(temp, path)  # fails if another worker got there first: its key wins
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
+    return bytes.fromhex(path.read_text().strip())
