@@ -59,6 +59,17 @@ class OpenAIModelListSchema(ma.Schema):
     data = ma.fields.List(ma.fields.Nested(OpenAIModelSchema))
 
 
+# Long histories (coding agents) outgrow the 2 MiB default; 10 MiB is about 2.5M tokens
+# of text, above the largest Grok context (README: "Limits").
+CHAT_BODY_LIMIT = 10 * 1024 * 1024
+
+
+@blp.before_request
+def _allow_long_histories():
+    if request.endpoint == "openai.create_chat_completion":
+        request.max_content_length = CHAT_BODY_LIMIT
+
+
 @blp.before_request
 def _json_body_only():
     if request.method == "POST" and request.content_length and not request.is_json:

@@ -304,9 +304,12 @@ def test_unknown_model_is_a_404_problem(oai, recorder):
 
 
 def test_body_over_the_limit_is_a_413(oai):
+    from app.openai.routes import CHAT_BODY_LIMIT
+
     with pytest.raises(openai.APIStatusError) as err:
-        ask(oai, "x" * (2 * 1024 * 1024 + 10))
+        ask(oai, "x" * (CHAT_BODY_LIMIT + 10))
     assert err.value.status_code == 413 and err.value.body["code"] == "payload_too_large"
+    assert err.value.response.json()["limit_bytes"] == CHAT_BODY_LIMIT
 
 
 def test_inband_anti_bot_error_keeps_its_meaning(oai):
