@@ -1,4 +1,6 @@
-"""The app's request class: JSON bodies may not nest deeper than MAX_JSON_DEPTH levels.
+"""The app's request class: two guards on request bodies.
+
+1. JSON bodies may not nest deeper than MAX_JSON_DEPTH levels.
 
 Python's json module recurses once per array/object level, so a body of 100,000
 `[` (200 KB, far under any size limit) raises RecursionError inside webargs or
@@ -13,6 +15,12 @@ below it.
 Checking when the body is read, not in a before_request hook, keeps per-route size
 limits working: a blueprint may raise `request.max_content_length` (uploads) and
 app-level hooks run before blueprint hooks.
+
+2. A chunked body (no Content-Length) longer than the size limit is a 413. werkzeug
+checks Content-Length up front, but reads a chunked body only up to the limit and
+returns that prefix as if it were the whole body (LimitedStream.readall stops at the
+limit), so an oversized body turned into "not valid JSON" (or, cut at the wrong place,
+into a different valid one).
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ import re
 from itertools import accumulate
 
 from flask import Request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .problems import Problem
 
@@ -49,17 +58,24 @@ def json_depth(data: bytes) -> int:
 
 
 class LimitedRequest(Request):
-    """Flask's Request whose body, when JSON, is refused if it nests too deeply."""
+    """Flask's Request whose body is refused when a chunked one is too long or a JSON one
+    nests too deeply."""
 
-    _json_depth_checked = False
+    _body_checked = False
 
     def get_data(self, cache: bool = True, as_text: bool = False, parse_form_data: bool = False):
-        data = super().get_data(cache=cache, as_text=as_text, parse_form_data=parse_form_data)
-        if not self._json_depth_checked and self.is_json:
-            self._json_depth_checked = True
-            raw = data.encode() if isinstance(data, str) else data
-            if nests_too_deeply(raw):
-                raise Problem(400, "invalid_request",
-                              f"the request body nests arrays/objects deeper than {MAX_JSON_DEPTH} levels",
-                              param="body", max_depth=MAX_JSON_DEPTH)
-        return data
+        data = super().get_data(cache=cache, as_text=False, parse_form_data=parse_form_data)
+        if not self._body_checked:
+            self._body_checked = True
+            self._check_body(data)
+        return data.decode(errors="replace") if as_text else data
+
+    def _check_body(self, data: bytes) -> None:
+        limit = self.max_content_length
+        if (self.content_length is None and limit is not None and len(data) >= limit
+                and self.environ["wsgi.input"].read(1)):
+            raise RequestEntityTooLarge()
+        if self.is_json and nests_too_deeply(data):
+            raise Problem(400, "invalid_request",
+                          f"the request body nests arrays/objects deeper than {MAX_JSON_DEPTH} levels",
+                          param="body", max_depth=MAX_JSON_DEPTH)
