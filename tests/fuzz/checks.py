@@ -10,10 +10,17 @@ from app.problems import PROBLEM_JSON, TITLES
 # what a lenient route forwards, e.g. an unknown field of the wrong type in a native body
 # (README: those routes pass unknown fields on). Never 500, never an unmapped status.
 UPSTREAM_REFUSALS = {502: {"upstream_error", "stream_error"}}
+# Routes that answer with grok.com's own status and body (reference: /raw/* passthrough):
+# only our own failures count there.
+PASSTHROUGH_PREFIXES = ("/raw/",)
 
 
-def violations(method: str, status: int, content_type: str | None, body: bytes) -> list[str]:
+def violations(method: str, path: str, status: int, content_type: str | None, body: bytes) -> list[str]:
     """Why this answer breaks the error contract (empty when it does not)."""
+    if path.startswith(PASSTHROUGH_PREFIXES):
+        text = body.decode("utf-8", "replace")
+        ours = '"type": "internal"' in text or "Traceback" in text
+        return [f"our own failure {status}: {text[:200]}"] if ours else []
     found = []
     if status >= 500 and status not in UPSTREAM_REFUSALS:
         found.append(f"server error {status}")

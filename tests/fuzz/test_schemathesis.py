@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
 from .checks import violations
-from .test_fuzz_routes import DOC
+from .routes import DOC
 
 EXAMPLES = max(5, int(os.environ.get("FUZZ_EXAMPLES", "30")) // 2)
 
@@ -43,6 +43,8 @@ CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [
 
 @pytest.fixture(scope="module")
 def http(server):
+    # The cases come from the in-process app's document: the server must publish the same one.
+    assert requests.get(server.url + "/openapi.json", timeout=10).json() == DOC
     with requests.Session() as session:
         yield session
     # The server answered everything without a worker dying: still up, same worker.
@@ -68,7 +70,8 @@ def test_schemathesis(server, http, label, mode):
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         resp = case.call(base_url=server.url, session=http, timeout=15)
-        found = violations(case.method.upper(), resp.status_code, _content_type(resp.headers), resp.content)
+        found = violations(case.method.upper(), case.formatted_path, resp.status_code,
+                           _content_type(resp.headers), resp.content)
         assert not found, f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}" \
                           f" -> {resp.status_code}: {found}"
 
