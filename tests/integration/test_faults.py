@@ -135,6 +135,23 @@ def test_the_openai_sdk_raises_the_matching_error(server, recorder, fault, error
     assert err.value.status_code == status and err.value.body["code"] == type_
 
 
+@pytest.mark.parametrize("status,headers,body,expected,type_", [
+    (429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, {"code": 8, "message": "Too many requests"},
+     429, "rate_limited"),                                     # an HTTP-date already past: retry now
+    (401, {}, {"code": 16, "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]"}, 503,
+     "auth_expired"),
+    (403, {"Content-Type": "text/html"}, "<html><title>Just a moment...</title></html>", 403, "anti_bot"),
+    (503, {}, {"code": 14, "message": "Service unavailable"}, 502, "upstream_error"),
+], ids=["429-past-http-date", "401", "403-cloudflare-html", "503"])
+def test_upstream_error_status_on_a_json_route(http, server, status, headers, body, expected, type_):
+    server.fake.enqueue("/rest/app-chat/conversations", method="GET", status=status, headers=headers, body=body)
+    resp = http.get("/v1/conversations")
+    out = Outcome.read("native", resp.status_code, resp.headers, resp.content)
+    out.assert_problem(expected, type_)
+    if status == 429:
+        assert out.headers["retry-after"] == "1"
+
+
 def test_connection_refused(fake_module, recorder):
     srv, refused = start(fake_module, GROK_BASE_URL=f"http://127.0.0.1:{free_port()}")
     refused.fake = None  # nothing listens upstream
