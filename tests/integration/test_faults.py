@@ -57,7 +57,11 @@ class Server:
 
 def start(fake, **env) -> tuple[GunicornServer, Server]:
     srv = GunicornServer(app_env(fake, **FAST_TIMEOUTS, **env), app_module=INSTRUMENTED)
-    return srv, Server(srv, fake)
+    try:
+        return srv, Server(srv, fake)
+    except BaseException:
+        srv.close()
+        raise
 
 
 @pytest.fixture(scope="module")
