@@ -10,6 +10,7 @@ from . import logs, problems
 from .extensions import init_extensions
 from .grok.client import GrokClient
 from .grok.session import SessionState
+from .request_limits import LimitedRequest
 from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
 
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     settings = settings or Settings.load()
     logs.configure(settings)
     app = Flask(__name__)
+    app.request_class = LimitedRequest
     app.config.update(
         API_TITLE="grok-web-api",
         API_VERSION=__version__,

@@ -103,6 +103,28 @@ class StringOr(fields.Field):
         return self.other.deserialize(value, attr, data, **kwargs)
 
 
+class BoundedList(fields.List):
+    """A list refused for its length before its items are validated.
+
+    Validating one message or tool costs ~0.1 ms of CPU on the worker's only thread,
+    so a body of tiny items (a 10 MiB body holds ~300,000 of them) must be refused
+    by count first, not after validating every item.
+    """
+
+    def __init__(self, cls_or_instance, *, max_items: int, **kwargs):
+        validators = kwargs.pop("validate", None)
+        validators = [validators] if callable(validators) else list(validators or [])
+        # Also documents maxItems in the OpenAPI schema.
+        validators.append(validate.Length(max=max_items))
+        super().__init__(cls_or_instance, validate=validators, **kwargs)
+        self.max_items = max_items
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, list) and len(value) > self.max_items:
+            raise ValidationError(f"at most {self.max_items} items are accepted (got {len(value)})")
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
 class Loose(ma.Schema):
     """Unknown keys are kept (and passed on), never an error. An optional field may be
     null, which means absent (clients such as `llm` send `"description": null`)."""
@@ -349,12 +371,18 @@ class LegacyFunction(Loose):
 
 
 # -- the request -------------------------------------------------------------------------------------
+# Far above real use (OpenAI itself accepts 128 tools), low enough that validating a
+# full request stays around a second of CPU (README: "Limits").
+MAX_MESSAGES = 10_000
+MAX_TOOLS = 1_000
+
+
 class ChatCompletionRequest(Loose):
     """OpenAI's CreateChatCompletionRequest."""
 
     model = fields.String(metadata={"description": "auto, fast, expert, heavy or grok-43 (default auto)",
                                     "example": "auto"})
-    messages = fields.List(Tagged("role", MESSAGE_ROLES), required=True,
+    messages = BoundedList(Tagged("role", MESSAGE_ROLES), required=True, max_items=MAX_MESSAGES,
                            validate=validate.Length(min=1, error="must contain at least one message"))
     stream = _nullable(StrictBoolean)
     stream_options = _nullable(fields.Nested, StreamOptions)
@@ -364,8 +392,8 @@ class ChatCompletionRequest(Loose):
     max_completion_tokens = _nullable(StrictInteger, validate=validate.Range(min=1))
     response_format = Tagged("type", {"text": TextFormat, "json_object": JsonObjectFormat,
                                       "json_schema": JsonSchemaFormat}, allow_none=True)
-    tools = _nullable(fields.List, Tagged("type", {"function": FunctionTool, "custom": CustomTool},
-                                          default_tag="function"))
+    tools = _nullable(BoundedList, Tagged("type", {"function": FunctionTool, "custom": CustomTool},
+                                           default_tag="function"), max_items=MAX_TOOLS)
     tool_choice = _nullable(StringOr, Tagged("type", {"function": NamedFunctionChoice,
                                                       "custom": NamedCustomChoice,
                                                       "allowed_tools": AllowedToolsChoice}),

@@ -200,7 +200,9 @@ class Chat:
         self.s.wait(seconds, self.cancel)
         self.check_cancel()
 
-    def token(self, text: str, thinking: bool = False, tag: str = "final", **extra):
+    def token(self, text: str, thinking: bool = False, tag: str = "final", store: bool = True, **extra):
+        """One token line; `store=False` leaves the stored message to the epilogue (re-joining the
+        whole answer per token is quadratic: minutes for a 40 MB answer)."""
         self.check_cancel()
         payload = {"token": text, "isThinking": thinking, "isSoftStop": False, "responseId": self.rid,
                    "messageTag": tag}
@@ -208,7 +210,8 @@ class Chat:
         self.resp(payload)
         if not thinking and tag == "final":
             self.answer.append(text)
-            self.model_resp["message"] = "".join(self.answer)
+            if store:
+                self.model_resp["message"] = "".join(self.answer)
 
     def tokens(self, parts, **kw):
         for t in parts:
@@ -449,10 +452,11 @@ def _slow(c: Chat, p: Params):
 
 @scenario("long")
 def _long(c: Chat, p: Params):
+    # Throughput and backpressure tests: the stored message is updated at the end only.
     n, size = p.int("n", 5000), max(1, p.int("size", 8))
     for i in range(n):
         t = f"L{i} "
-        c.token((t + "x" * size)[:size] if size >= len(t) else t[:size])
+        c.token((t + "x" * size)[:size] if size >= len(t) else t[:size], store=False)
 
 
 @scenario("first_token_delay")

@@ -134,3 +134,23 @@ def test_upstream_payload_is_the_defaults_plus_the_mode():
     assert payload["message"] == "hello" and payload["customInstructions"] == "be brief"
     assert payload["temporary"] is True and payload["disableMemory"] is True
     assert "customInstructions" not in models.upstream_payload(models.MODELS["auto"], "x", None)
+
+
+# -- list limits: refused by count before the items are validated -----------------------------------
+def test_message_and_tool_counts_are_limited():
+    from app.openai.schemas import MAX_MESSAGES, MAX_TOOLS
+
+    assert len(load({"messages": USER * MAX_MESSAGES})["messages"]) == MAX_MESSAGES
+    found = errors({"messages": USER * (MAX_MESSAGES + 1)})
+    assert found == {"messages": [f"at most {MAX_MESSAGES} items are accepted (got {MAX_MESSAGES + 1})"]}
+    tool = {"type": "function", "function": {"name": "f"}}
+    assert len(load({"messages": USER, "tools": [tool] * MAX_TOOLS})["tools"]) == MAX_TOOLS
+    assert list(errors({"messages": USER, "tools": [tool] * (MAX_TOOLS + 1)})) == ["tools"]
+
+
+def test_an_over_long_list_is_refused_without_validating_its_items():
+    from app.openai.schemas import MAX_MESSAGES
+
+    # Invalid items beyond the limit would otherwise be reported one by one.
+    found = errors({"messages": [{"role": "robot"}] * (MAX_MESSAGES + 1)})
+    assert list(found) == ["messages"]

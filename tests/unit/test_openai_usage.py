@@ -71,3 +71,42 @@ def test_budget_takes_nothing_once_exhausted():
     assert budget.take("hello world") == "hello "  # a single space is free
     assert budget.exhausted
     assert budget.take("more") == ""
+
+
+# -- long texts: counted in slices, yielding to the hub ---------------------------------------------
+def test_a_long_text_counts_exactly_as_one_piece():
+    from app.openai import usage
+
+    text = (SAMPLE + "  \t  tabs and   spaces " + "x" * 7 + "\r\n") * 8000
+    assert len(text) > 3 * usage.SLICE_CHARS
+    assert sum(len(piece) for piece in usage._slices(text)) == len(text)
+    assert len(list(usage._slices(text))) >= 3
+    assert estimate_tokens(text) == usage._count(text)
+
+
+def test_a_long_text_without_any_break_is_still_counted():
+    from app.openai import usage
+
+    text = "x" * (usage.SLICE_CHARS * 2 + 5)
+    assert estimate_tokens(text) == usage._count(text) == -(-len(text) // 6)
+
+
+def test_counting_a_long_text_lets_other_greenlets_run():
+    import gevent
+
+    from app.openai import usage
+
+    ticks = []
+
+    def ticker():
+        while True:
+            ticks.append(1)
+            gevent.sleep(0)
+
+    other = gevent.spawn(ticker)
+    gevent.sleep(0)
+    before = len(ticks)
+    estimate_tokens("word " * (usage.SLICE_CHARS // 5 * 4))  # ~4 slices
+    after = len(ticks)
+    other.kill()
+    assert after - before >= 3
