@@ -44,6 +44,10 @@ TITLES = {
     "gateway_timeout": "Gateway Timeout",
     "upstream_unavailable": "Upstream Unavailable",
     "shutting_down": "Server Shutting Down",
+    "content_moderated": "Content Moderated",
+    "upgrade_required": "Upgrade Required",
+    "turn_in_progress": "Turn In Progress",
+    "no_active_turn": "No Active Turn",
     "internal": "Internal Server Error",
 }
 

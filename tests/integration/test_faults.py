@@ -195,16 +195,17 @@ def test_upstream_fails_mid_answer(http, server, route, fault):
     else:
         out.assert_inband_error(type_)
         assert out.text.startswith("Before the gap." if fault == "idle" else "Dropping the connection")
-    stats = server.fake.stats()
     if fault == "idle":
-        assert IDLE_TIMEOUT <= elapsed < IDLE_TIMEOUT + 3
-        assert stats["streams_aborted"] == 1  # the silent upstream was hung up on
+        # An idle timeout, not a total one; the upper bound is wide for loaded CI machines.
+        assert IDLE_TIMEOUT <= elapsed < IDLE_TIMEOUT + 10
+        # the silent upstream was hung up on (the fake notices within ~50 ms)
+        server.fake.wait_stats(lambda s: s["streams_aborted"] == 1, timeout=5)
         if route == "openai-stream":
             assert out.body.count(b": keep-alive") >= 2
         elif route == "native":
             assert b"\n\n\n" in out.body  # blank NDJSON lines kept the connection alive
     else:
-        assert stats["streams_dropped"] == 1
+        assert server.fake.stats()["streams_dropped"] == 1
 
 
 @pytest.mark.parametrize("route", ROUTES)
