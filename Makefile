@@ -5,15 +5,21 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench check clean
+.PHONY: run test bench soak check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grok-web-api needs Python 3.11 or newer (set PYTHON=python3.x)")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test]'
+	$(PY) -m pip install --quiet -e .
 	@touch $(STAMP)
+
+# The test extra (openai, litellm, llm, playwright, schemathesis, ...) only for make test.
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test]'
+	@touch $(TEST_STAMP)
 
 .env:
 	install -m 600 .env.example .env
@@ -34,11 +40,19 @@ $(CHROMIUM):
 		echo "  sudo apt-get install -y chromium   (or run make test as root)"; exit 1; \
 	fi
 
-test: $(STAMP) $(CHROMIUM)
-	$(PY) -m pytest
+# loadscope keeps each module's gunicorn servers in one pytest worker.
+test: $(TEST_STAMP) $(CHROMIUM)
+	$(PY) -m pytest -n 4 --dist loadscope
 
 check: $(STAMP)
 	$(VENV)/bin/grok-web-api check
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Benchmarks print figures (README: Performance); they are not tests.
+bench: $(STAMP)
+	$(PY) -m bench
+
+soak: $(STAMP)
+	$(PY) -m bench.soak
