@@ -37,6 +37,8 @@ PREFIX_CHARS = 12
 # A field value that would break `key=value` parsing is quoted in plain lines.
 _NEEDS_QUOTES = re.compile(r'[\s"=]')
 # Credentials by shape, whatever their value: cookies, bearer tokens, key and token headers.
+# Every _CREDENTIAL_SHAPES match contains one of these (lower case): a cheap pre-check.
+_CREDENTIAL_WORDS = ("sso", "bearer", "x-api-key", "x-statsig-id", "cookie")
 _CREDENTIAL_SHAPES = re.compile(
     r"(?i)(\bsso(?:-rw)?=|\bbearer\s+|\b(?:x-api-key|x-statsig-id|cookie)[\"']?\s*[:=]\s*[\"']?)"
     r"[^\s\"',;&]+"
@@ -78,6 +80,8 @@ class Redactor:
     def __init__(self):
         self._values: set[str] = set()
         self._pattern: re.Pattern | None = None
+        # Lower-cased heads of every alternative: a match of the pattern contains one.
+        self._needles: tuple[str, ...] = ()
         # (weak reference to an object with a `.settings`, the settings last learned from it)
         self._followed: list[list[Any]] = []
 
@@ -105,8 +109,10 @@ class Redactor:
 
     def _compile(self) -> None:
         alternatives = set()
+        needles = set()
         for secret in self._values:
             for form in _forms(secret):
+                needles.add(form[:PREFIX_CHARS].lower())
                 alternatives.add(re.escape(form))
                 if len(form) > PREFIX_CHARS:
                     # A truncated copy still leaks: its head plus whatever follows it.
@@ -114,12 +120,20 @@ class Redactor:
         # Longest first, so a whole value wins over its prefix at the same position.
         ordered = sorted(alternatives, key=len, reverse=True)
         self._pattern = re.compile("|".join(ordered), re.IGNORECASE) if ordered else None
+        self._needles = tuple(needles)
 
     def redact(self, text: str) -> str:
+        # Runs on every field of every log line: substring pre-checks (C speed) keep the
+        # regexes for the rare text that could hold a secret. Non-ASCII text always takes
+        # the regexes, as str.lower and re.IGNORECASE may fold it differently.
         self._refresh()
-        if self._pattern is not None:
+        ascii_only = text.isascii()
+        low = text.lower()
+        if self._pattern is not None and (not ascii_only or any(n in low for n in self._needles)):
             text = self._pattern.sub(REDACTED, text)
-        return _CREDENTIAL_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
+        if not ascii_only or any(word in low for word in _CREDENTIAL_WORDS):
+            text = _CREDENTIAL_SHAPES.sub(lambda m: m.group(1) + REDACTED, text)
+        return text
 
 
 redactor = Redactor()

@@ -20,7 +20,7 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import Response
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from ..auth import public_route
 from ..problems import Problem

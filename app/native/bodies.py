@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import marshmallow as ma
 from flask import current_app, request
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 from flask_smorest.utils import resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request

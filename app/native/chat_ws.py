@@ -26,13 +26,12 @@ import re
 
 import gevent
 from flask import request
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 from gevent.lock import Semaphore
 from marshmallow import ValidationError
 from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from ..auth import request_is_authorized
 from ..extensions import sock
 from ..grok import events as ev
 from ..grok.client import GrokClient
@@ -284,15 +283,6 @@ class ChatSocket:
 
 
 # --------------------------------------------------------------------- the route
-def require_api_key() -> None:
-    """The upgrade request is authorised like every /v1 request, before the handshake."""
-    if not request_is_authorized(request, settings().api_keys):
-        raise Problem(401, "unauthorized", "Missing or invalid API key", headers={"WWW-Authenticate": "Bearer"})
-
-
-blp.before_request(require_api_key)
-
-
 @blp.record_once
 def _configure(state) -> None:
     rt = state.app.extensions[EXTENSION]

@@ -19,7 +19,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from flask import Response, request
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from ..apidoc import UPSTREAM_ERRORS, problem_responses
 from ..grok.client import APP, NO_BODY, ChatStream

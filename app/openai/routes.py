@@ -18,7 +18,7 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import request
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from ..grok.client import ChatStream
 from ..grok import errors as gerr

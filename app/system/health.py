@@ -9,7 +9,7 @@ grok.com account.
 from __future__ import annotations
 
 import marshmallow as ma
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from ..grok import errors as gerr
 from ..grok.watch import EXPIRED, NOT_CONFIGURED, VALID

@@ -1,7 +1,7 @@
 """/metrics: Prometheus exposition of every worker's samples (app.metrics)."""
 
 from flask import Response
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from ..metrics import metrics_for
 

@@ -25,7 +25,7 @@ from urllib.parse import urlencode, urlsplit
 import marshmallow as ma
 from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from .. import envfile
 from ..auth import key_is_valid, presented_key

@@ -12,7 +12,7 @@ import os
 import time
 
 import marshmallow as ma
-from flask_smorest import Blueprint
+from ..apidoc import Blueprint
 
 from .. import __version__, counters
 from ..grok.shared_health import OK, UNKNOWN
