@@ -132,7 +132,7 @@ def run_ttft(targets, n):
     return out
 
 
-def run_concurrency(target, server_url, worker, levels):
+def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None):
     rows = []
     host, port = server_url.split("//")[1].split(":")
     for n in levels:
@@ -160,7 +160,9 @@ def run_concurrency(target, server_url, worker, levels):
                 peak[0] = max(peak[0], rss_kb(worker))
                 gevent.sleep(0.1)
 
-        def one(_):
+        def one(i):
+            if ramp:
+                gevent.sleep(ramp * i / n)  # arrivals spread evenly over `ramp` seconds
             try:
                 return target.stream("#scenario:slow?n=40&delay=0.1")
             except Exception as exc:  # noqa: BLE001 - counted as an error
@@ -168,16 +170,25 @@ def run_concurrency(target, server_url, worker, levels):
 
         probes = [gevent.spawn(probe), gevent.spawn(sample)]
         start = time.perf_counter()
+        cpu0, fake0, self0 = cpu_seconds(worker), _cpu(fake_pid), _cpu(os.getpid())
         results = Pool(n).map(one, range(n))
         wall = time.perf_counter() - start
+        worker_cpu = cpu_seconds(worker) - cpu0
+        # On a 2-core machine the fake grok.com and this load client compete with the worker.
+        fake_cpu, client_cpu = _cpu(fake_pid) - fake0, _cpu(os.getpid()) - self0
         done.set()
         gevent.joinall(probes)
         ok = sum(1 for r in results if r[0] == 200 and r[4] and r[3] == 40)
-        rows.append({"streams": n, "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
+        rows.append({"streams": n, "ramp_s": ramp, "worker_cpu_s": round(worker_cpu, 2),
+                     "fake_cpu_s": round(fake_cpu, 2), "client_cpu_s": round(client_cpu, 2), "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
                      "health_p50_ms": round(pct(health, 50), 1), "health_p99_ms": round(pct(health, 99), 1),
                      "rss_base_mb": round(base_rss / 1024, 1), "rss_peak_mb": round(peak[0] / 1024, 1),
                      "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1)})
     return rows
+
+
+def _cpu(pid):
+    return cpu_seconds(pid) if pid else 0.0
 
 
 def run_throughput(targets, workers, streams=20, tokens=5000):
@@ -270,7 +281,8 @@ def main(argv=None):
                 print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
-                report["concurrency"] = run_concurrency(app_targets[0], app_srv.url, app_worker, levels)
+                report["concurrency"] = run_concurrency(app_targets[0], app_srv.url, app_worker, levels,
+                                                        fake_pid=fake.proc.pid)
                 print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
         finally:
             app_srv.close()
@@ -286,11 +298,11 @@ def print_table(title, rows):
     print(f"\n== {title}")
     if not rows:
         return
-    cols = sorted({k for r in rows.values() for k in r})
-    print(f"{'':14}" + "".join(f"{c:>24}" for c in cols))
+    cols = list(dict.fromkeys(k for r in rows.values() for k in r))
+    width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows.values())) + 2 for c in cols}
+    print(f"{'':14}" + "".join(f"{c:>{width[c]}}" for c in cols))
     for name, r in rows.items():
-        cells = "".join(f"{_fmt(r.get(c)):>24}" for c in cols)
-        print(f"{name:14}{cells}")
+        print(f"{name:14}" + "".join(f"{_fmt(r.get(c)):>{width[c]}}" for c in cols))
 
 
 def _fmt(v):

@@ -414,26 +414,44 @@ class UpstreamStream:
         t = self._transfer
         idle_timeout = self.idle_timeout
         wait = min(heartbeat, idle_timeout) if heartbeat else idle_timeout
+        # One repeating timer per stream, re-armed when data arrives: an Event.wait with a
+        # timeout would allocate a gevent Timeout for every token.
+        silence = {"ticked": False}
+
+        def tick() -> None:
+            silence["ticked"] = True
+            t.data_ready.set()
+
+        timer = gevent.get_hub().loop.timer(wait, wait)
+        timer.start(tick)
         last = time.monotonic()
-        while True:
-            if self.closed:  # closed meanwhile (e.g. from another greenlet): its buffers are gone
-                return
-            if t.chunks:
-                yield t.take()
-                last = time.monotonic()
-                continue
-            if t.finished:
-                if t.error is not None:
-                    raise t.error
-                return
-            if t.data_ready.wait(wait):
-                continue
-            silent = time.monotonic() - last
-            if silent >= idle_timeout:
-                self.close()
-                raise UpstreamTimeout(f"no data from upstream for {idle_timeout:g} s")
-            if heartbeat:
-                yield None
+        try:
+            while True:
+                if self.closed:  # closed meanwhile (e.g. from another greenlet): its buffers are gone
+                    return
+                if t.chunks:
+                    yield t.take()
+                    last = time.monotonic()
+                    timer.again(tick)
+                    silence["ticked"] = False
+                    continue
+                if t.finished:
+                    if t.error is not None:
+                        raise t.error
+                    return
+                if not silence["ticked"]:
+                    t.data_ready.clear()
+                    t.data_ready.wait()
+                    continue
+                silence["ticked"] = False
+                if time.monotonic() - last >= idle_timeout - 0.001:
+                    self.close()
+                    raise UpstreamTimeout(f"no data from upstream for {idle_timeout:g} s")
+                if heartbeat:
+                    yield None
+        finally:
+            timer.stop()
+            timer.close()
 
     def read(self, limit: int | None = None) -> bytes:
         """Read the rest of the body (at most `limit` bytes, then abort)."""
