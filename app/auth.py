@@ -50,11 +50,6 @@ def key_is_valid(presented: str | None, keys: tuple[str, ...]) -> bool:
     return matched
 
 
-def request_is_authorized(request: Request, keys: tuple[str, ...]) -> bool:
-    """True when no key is configured, or the request carries one of the keys."""
-    return not keys or key_is_valid(presented_key(request), keys)
-
-
 def public_route(view):
     """Mark a view that needs no API key because it checks a credential of its own (the
     signature of an asset link); `enforce_api_key` lets requests routed to it through."""

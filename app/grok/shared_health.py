@@ -32,7 +32,6 @@ log = logging.getLogger("grok_web_api.health")
 
 OK = "ok"
 UNKNOWN = "unknown"
-COMPONENTS = ("session", "anti_bot", "protocol", "network")
 COMPONENT_OF = {
     gerr.AUTH_EXPIRED: "session",
     gerr.ACCOUNT_BLOCKED: "session",

@@ -25,7 +25,6 @@ log = logging.getLogger(__name__)
 
 EPOCH = 1682924400  # 2023-05-01 07:00:00 UTC
 HEADER_LEN = 49
-TOKEN_LEN = 70
 
 
 @dataclass(frozen=True)

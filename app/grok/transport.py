@@ -238,7 +238,6 @@ class _Transfer:
         self.paused = False
         self.finished = False
         self.error: TransportError | None = None
-        self.bytes_received = 0
 
         curl = self.curl = Curl()
         method = req.method.upper()
@@ -323,7 +322,6 @@ class _Transfer:
         self._publish_headers()
         self.chunks.append(chunk)
         self.buffered += len(chunk)
-        self.bytes_received += len(chunk)
         self.data_ready.set()
         return len(chunk)
 

@@ -1,7 +1,7 @@
 import pytest
 from flask import Flask, request
 
-from app.auth import key_is_valid, presented_key, request_is_authorized
+from app.auth import key_is_valid, presented_key
 from app.native.params import id_problem
 
 
@@ -25,13 +25,6 @@ def test_key_is_valid_against_any_configured_key():
     assert not key_is_valid("", ("k1",))
     assert not key_is_valid(None, ("k1",))
     assert not key_is_valid("k1x", ("k1",))
-
-
-def test_no_configured_key_means_open():
-    app = Flask(__name__)
-    with app.test_request_context():
-        assert request_is_authorized(request, ())
-        assert not request_is_authorized(request, ("k",))
 
 
 @pytest.mark.parametrize("value", ["abc-123", "0b5c6f1e-9f0e-4e5b-8f5e-1c2d3e4f5a6b", "conv_1", "a.b", "x:y"])
