@@ -7,6 +7,9 @@ document cannot drift from what clients receive.
 from __future__ import annotations
 
 import flask_smorest
+from flask import request
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
 
 from .grok import errors as gerr
 from .problems import PROBLEM_JSON, Problem, ProblemSchema, from_grok_error, validation_problem
@@ -14,13 +17,34 @@ from .problems import PROBLEM_JSON, Problem, ProblemSchema, from_grok_error, val
 NDJSON = "application/x-ndjson"
 
 
+def unsupported_media_type(expected: str) -> Problem:
+    got = request.mimetype or "no Content-Type"
+    return Problem(415, "unsupported_media_type", f"the request body must be {expected} (got {got})")
+
+
+class JsonBodyParser(FlaskParser):
+    """A body sent with a non-JSON content type is a 415 (webargs would read it as "no
+    body" and report missing fields instead)."""
+
+    def _raw_load_json(self, req):
+        data = req.get_data(cache=True)
+        if not data:
+            return core.missing
+        if not is_json_request(req):
+            raise unsupported_media_type("application/json")
+        return core.parse_json(data)
+
+
 class Blueprint(flask_smorest.Blueprint):
-    """The project's blueprint: schemas given as classes are instantiated once, here.
+    """The project's blueprint: JSON bodies must say so (JsonBodyParser), and schemas
+    given as classes are instantiated once, here.
 
     webargs instantiates a schema class on every request (a deep copy of every field:
     about 1.3 ms for the chat completion schema); a bound instance is reused, and
     marshmallow's load keeps no per-call state on it.
     """
+
+    ARGUMENTS_PARSER = JsonBodyParser()
 
     def arguments(self, schema, *args, **kwargs):
         if isinstance(schema, type):

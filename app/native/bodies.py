@@ -1,8 +1,7 @@
 """How native routes read their input: the blueprint class and its argument parser.
 
-`NativeBlueprint` is a flask-smorest Blueprint whose `@blp.arguments` parser
-- answers a body sent with a non-JSON content type with 415 (webargs would treat
-  it as "no body" and report missing fields instead);
+`NativeBlueprint` is the project's Blueprint (app.apidoc: a non-JSON body is a
+415) whose `@blp.arguments` parser also
 - knows the `upload` location: a JSON body, or `multipart/form-data` whose
   `file` part is base64-encoded into `content` (POST /v1/files);
 and which logs input a route ignores (unknown query parameters, a body sent to
@@ -18,11 +17,10 @@ from typing import Any, Iterable
 
 import marshmallow as ma
 from flask import current_app, request
-from ..apidoc import Blueprint
 from flask_smorest.utils import resolve_schema_instance
-from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
+from ..apidoc import Blueprint, JsonBodyParser, unsupported_media_type
 from ..problems import Problem
 
 log = logging.getLogger(__name__)
@@ -31,21 +29,7 @@ BODY_LOCATIONS = ("json", "upload", "form", "files")
 MULTIPART = "multipart/form-data"
 
 
-def unsupported_media_type(expected: str) -> Problem:
-    got = request.mimetype or "no Content-Type"
-    return Problem(415, "unsupported_media_type",
-                   f"the request body must be {expected} (got {got})")
-
-
-class NativeParser(FlaskParser):
-    def _raw_load_json(self, req) -> Any:
-        data = req.get_data(cache=True)
-        if not data:
-            return core.missing
-        if not is_json_request(req):
-            raise unsupported_media_type("application/json")
-        return core.parse_json(data)
-
+class NativeParser(JsonBodyParser):
     def load_upload(self, req, schema: ma.Schema) -> Any:
         """A JSON upload body, or a multipart one turned into the same JSON fields."""
         if req.mimetype != MULTIPART:

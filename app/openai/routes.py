@@ -60,14 +60,6 @@ class OpenAIModelListSchema(ma.Schema):
     data = ma.fields.List(ma.fields.Nested(OpenAIModelSchema))
 
 
-@blp.before_request
-def _json_body_only():
-    if request.method == "POST" and request.content_length and not request.is_json:
-        raise Problem(415, "unsupported_media_type",
-                      f"send the request body as JSON with Content-Type: application/json "
-                      f"(got {request.mimetype or 'no content type'})")
-
-
 @blp.route("/chat/completions", methods=["POST"])
 @media_body
 @blp.arguments(ChatCompletionRequest, example=HELP["example"])
