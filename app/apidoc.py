@@ -34,6 +34,10 @@ class JsonBodyParser(FlaskParser):
             raise unsupported_media_type("application/json")
         return core.parse_json(data)
 
+    def load_json_or_form(self, req, schema):
+        # Where a form is welcome too (the /setup form), a non-JSON body is read as a form.
+        return self.load_json(req, schema) if is_json_request(req) else self.load_form(req, schema)
+
 
 class Blueprint(flask_smorest.Blueprint):
     """The project's blueprint: JSON bodies must say so (JsonBodyParser), and schemas
