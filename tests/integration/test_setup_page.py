@@ -175,8 +175,12 @@ def test_form_rotates_cookies_without_restart_or_dropped_streams(fake, start_ser
     reader = threading.Thread(target=long_stream)
     reader.start()
     fake.wait_stats(lambda s: s["active_streams"] == 1, timeout=5)
-    status = json.loads(urllib.request.urlopen(srv.url + "/status").read())
-    assert status["active_streams"] == 1 and status["streams_started"] == 1
+    # The worker counts the stream once its response starts, a moment after grok.com sees it.
+    deadline = time.monotonic() + 5
+    while (status := json.loads(urllib.request.urlopen(srv.url + "/status").read()))["active_streams"] != 1:
+        assert time.monotonic() < deadline, f"the stream in flight is not counted: {status}"
+        time.sleep(0.02)
+    assert status["streams_started"] == 1
     fake.configure(sso="rotated-sso", sso_rw="rotated-rw")  # grok.com now only accepts the new ones
     page.goto(srv.url + "/setup")
     page.fill("#GROK_SSO_COOKIE", "rotated-sso")
