@@ -25,7 +25,7 @@ from ..grok import errors as gerr
 from ..grok.errors import GrokError, StreamError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
-from ..runtime import grok, no_upstream, runtime, settings
+from ..runtime import grok, no_upstream, settings
 from ..streaming import streaming_response
 from . import models
 from .answer import Answer
@@ -226,14 +226,12 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
         upstream.close()
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
         raise problem_for(answer.error)
-    rt = runtime()
-    return streaming_response(_sse(plan, upstream, events, answer, sink, tick, rt), EVENT_STREAM)
+    return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
 
 
 def _sse(plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink,
-         tick: bool, rt) -> Iterator[bytes]:
+         tick: bool) -> Iterator[bytes]:
     writer = sink.writer
-    rt.active_streams += 1
     try:
         yield writer.role() + sink.take() + (HEARTBEAT if tick else b"")
         if not answer.finished:
@@ -264,5 +262,4 @@ def _sse(plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer,
         raise
     finally:
         upstream.close()
-        rt.active_streams -= 1
 

@@ -5,7 +5,9 @@ client that goes away. Every chunk and error event is schema-checked."""
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 
 import openai
 import pytest
@@ -213,3 +215,20 @@ def test_upstream_headers_too_late_is_a_504(quick_server, recorder, streamed):
             sdk.chat.completions.create(model="auto", stream=streamed, messages=[
                 {"role": "user", "content": "x " + scenario("slow_headers", delay=4)}])
     assert err.value.status_code == 504 and err.value.body["code"] == "gateway_timeout"
+
+
+def test_status_counts_an_openai_stream_once(oai, server):
+    def status():
+        return json.loads(urllib.request.urlopen(server.url + "/status", timeout=10).read())
+
+    before = status()["streams_started"]
+    chunks = stream(oai, "hi #scenario:slow?n=20&delay=0.1")
+    next(iter(chunks))
+    during = status()
+    assert during["active_streams"] == 1 and during["streams_started"] == before + 1
+    collect(chunks)
+    deadline = time.monotonic() + 5
+    while (after := status())["active_streams"] != 0:
+        assert time.monotonic() < deadline, after
+        time.sleep(0.02)
+    assert after["streams_started"] == before + 1
