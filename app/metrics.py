@@ -15,11 +15,15 @@ observing the app's SessionState.
 
 from __future__ import annotations
 
+import logging
 import os
+import struct
 
 from flask import Flask, current_app
 
 from .grok.session import Outcome, SessionState
+
+log = logging.getLogger(__name__)
 
 EXTENSION = "grok_web_api.metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -97,13 +101,41 @@ class Metrics:
     def exposition(self) -> tuple[bytes, str]:
         """The text exposition of every worker's samples, and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-        from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = self.registry
         if registry is None:
             registry = CollectorRegistry()
-            MultiProcessCollector(registry)
+            registry.register(_WorkerFilesCollector(multiprocess_dir()))
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _WorkerFilesCollector:
+    """prometheus_client's MultiProcessCollector, minus files another worker is still creating.
+
+    A worker creates its sample file empty and sizes it a moment later; a scrape in between
+    made MultiProcessCollector raise (prometheus/client_python#1199) and /metrics answer 500.
+    Such a file holds no samples yet, so it is left out of this scrape.
+    """
+
+    def __init__(self, path: str | None):
+        self.path = path
+
+    def collect(self):
+        import glob
+
+        from prometheus_client.mmap_dict import MmapedDict
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        readable = []
+        for name in glob.glob(os.path.join(self.path or "", "*.db")):
+            try:
+                MmapedDict.read_all_values_from_file(name)
+            except (OSError, ValueError, struct.error):
+                log.debug("metrics file %s is not readable yet; left out of this scrape",
+                          os.path.basename(name))
+                continue
+            readable.append(name)
+        return MultiProcessCollector.merge(readable, accumulate=True)
 
 
 _process_metrics: tuple[int, Metrics] | None = None
