@@ -3,6 +3,8 @@
     python -m bench                 # every scenario, prints a table, writes bench/results/latest.json
     python -m bench --quick         # smaller counts, for a smoke run
     python -m bench --only ttft,throughput
+    python -m bench --ramp 2         # concurrency: arrivals spread over 2 s instead of all at once
+    python -m bench --no-pin        # workers share every CPU with the fake and the client
 
 Scenarios (issue 6):
   ttft         time to first token, client -> server -> fake vs client -> fake, 200 requests
@@ -11,6 +13,9 @@ Scenarios (issue 6):
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
+
+With two CPUs or more, the gunicorn workers are pinned to the first and the fake grok.com and
+this client to the others, and /health is probed from a process of its own (bench/probe.py).
 """
 
 from gevent import monkey
@@ -21,7 +26,9 @@ import argparse  # noqa: E402
 import http.client  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import signal  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -33,7 +40,8 @@ from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
 from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
 CHAT_NEW = "/rest/app-chat/conversations/new"
 
 
@@ -135,25 +143,17 @@ def run_ttft(targets, n):
 def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None):
     rows = []
     host, port = server_url.split("//")[1].split(":")
+    # Warm-up, not reported: the first streams a worker serves grow its heap and caches once,
+    # which would otherwise be charged to the first level's RSS per stream.
+    Pool(100).map(lambda _: target.stream("#scenario:slow?n=5&delay=0.05"), range(100))
     for n in levels:
         gevent.sleep(1.0)
         base_rss = rss_kb(worker)
         peak = [base_rss]
-        health = []
         done = gevent.event.Event()
-
-        def probe():
-            while not done.is_set():
-                t0 = time.perf_counter()
-                try:
-                    c = http.client.HTTPConnection(host, int(port), timeout=10)
-                    c.request("GET", "/health")
-                    c.getresponse().read()
-                    c.close()
-                    health.append((time.perf_counter() - t0) * 1000)
-                except OSError:
-                    health.append(10000.0)
-                gevent.sleep(0.02)
+        prober = subprocess.Popen([sys.executable, "-m", "bench.probe", host, port, "0.02"],
+                                  stdout=subprocess.PIPE, cwd=ROOT)
+        gevent.sleep(0.3)
 
         def sample():
             while not done.is_set():
@@ -168,7 +168,7 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
             except Exception as exc:  # noqa: BLE001 - counted as an error
                 return (0, None, 0, 0, False, repr(exc))
 
-        probes = [gevent.spawn(probe), gevent.spawn(sample)]
+        probes = [gevent.spawn(sample)]
         start = time.perf_counter()
         cpu0, fake0, self0 = cpu_seconds(worker), _cpu(fake_pid), _cpu(os.getpid())
         results = Pool(n).map(one, range(n))
@@ -178,6 +178,8 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         fake_cpu, client_cpu = _cpu(fake_pid) - fake0, _cpu(os.getpid()) - self0
         done.set()
         gevent.joinall(probes)
+        prober.send_signal(signal.SIGTERM)
+        health = json.loads(prober.communicate()[0])
         ok = sum(1 for r in results if r[0] == 200 and r[4] and r[3] == 40)
         rows.append({"streams": n, "ramp_s": ramp, "worker_cpu_s": round(worker_cpu, 2),
                      "fake_cpu_s": round(fake_cpu, 2), "client_cpu_s": round(client_cpu, 2), "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
@@ -229,6 +231,22 @@ def run_small(target, clients=20, per_client=50):
             "p50_ms": round(pct(latencies, 50), 1), "p99_ms": round(pct(latencies, 99), 1)}
 
 
+def pin(server, load) -> bool:
+    """The gunicorn workers on CPU 0, the fake grok.com and the load client on the others.
+
+    A gevent worker runs on one core at most; pinning keeps the load generators (which in
+    production are grok.com and the users, elsewhere) from taking turns on that core.
+    """
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return False
+    for pids, where in ((server, cpus[:1]), (load, cpus[1:])):
+        for pid in pids:
+            for task in os.listdir(f"/proc/{pid}/task"):  # every thread; new ones inherit it
+                os.sched_setaffinity(int(task), where)
+    return True
+
+
 def has_route(url, path):
     host, port = url.split("//")[1].split(":")
     c = http.client.HTTPConnection(host, int(port), timeout=5)
@@ -242,6 +260,10 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="ttft,concurrency,throughput,small")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
+    parser.add_argument("--no-pin", action="store_true",
+                        help="let the workers share every CPU with the fake grok.com and this client")
+    parser.add_argument("--ramp", type=float, default=0.0,
+                        help="concurrency: spread the stream arrivals over this many seconds (default: all at once)")
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
@@ -265,6 +287,8 @@ def main(argv=None):
                               headers_for=lambda: fake.grok_headers("POST", CHAT_NEW))
             app_targets = [openai_t, native_t] if has_openai else [native_t]
             workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
+            report["pinned"] = not args.no_pin and pin(server=[app_worker, relay_worker],
+                                                       load=[fake.proc.pid, os.getpid()])
 
             if "ttft" in only:
                 report["ttft"] = run_ttft([direct_t, relay_t, *app_targets], 20 if quick else 200)
@@ -282,7 +306,7 @@ def main(argv=None):
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(app_targets[0], app_srv.url, app_worker, levels,
-                                                        fake_pid=fake.proc.pid)
+                                                        ramp=args.ramp, fake_pid=fake.proc.pid)
                 print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
         finally:
             app_srv.close()
