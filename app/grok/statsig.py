@@ -21,6 +21,8 @@ import time
 import uuid
 from dataclasses import dataclass
 
+from ..admission import START_SLOTS
+
 log = logging.getLogger(__name__)
 
 EPOCH = 1682924400  # 2023-05-01 07:00:00 UTC
@@ -116,8 +118,9 @@ class ProviderSigner(Signer):
 
     def sign(self, method: str, path: str) -> Signature:
         try:
-            resp = self._session.post(self.url, json={"path": path, "method": method.upper()},
-                                      timeout=self.timeout)
+            with START_SLOTS.released():
+                resp = self._session.post(self.url, json={"path": path, "method": method.upper()},
+                                          timeout=self.timeout)
             if resp.status_code // 100 != 2:
                 raise ValueError(f"token provider answered HTTP {resp.status_code}")
             data = resp.json()

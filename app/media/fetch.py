@@ -24,6 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import gevent.socket
 
 from ..grok.errors import GrokError
+from ..admission import START_SLOTS
 from ..grok.transport import Transport
 from . import addresses
 
@@ -103,7 +104,8 @@ class FetchTransport(Transport):
 
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address of `host` (cooperative under gevent)."""
-    infos = gevent.socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    with START_SLOTS.released():
+        infos = gevent.socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 

@@ -8,6 +8,7 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
+from ..admission import admitted
 from ..apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..runtime import grok, settings
 from ..streaming import ndjson_relay, streaming_response
@@ -56,6 +57,7 @@ def streams(example: str):
 @problem_responses(blp, 400, 415, *UPSTREAM_ERRORS)
 @blp.doc(summary="Start a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
          responses=streams(NEW_CHAT_STREAM_EXAMPLE))
+@admitted
 def new_chat(body):
     return relay(grok().new_conversation(body))
 
@@ -66,6 +68,7 @@ def new_chat(body):
 @blp.doc(summary="Quick answer (no conversation is saved)", description=STREAM_NOTES,
          responses=streams('{"result":{"response":{"token":"Canberra.","isThinking":false}}}\n'
                            '{"result":{"response":{"token":"","isSoftStop":true}}}\n'))
+@admitted
 def quick_answer(body):
     return relay(grok().quick_answer(body["query"]))
 
@@ -75,6 +78,7 @@ def quick_answer(body):
 @problem_responses(blp, 400, 415, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
 @blp.doc(summary="Continue a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
          responses=streams(CONTINUE_STREAM_EXAMPLE))
+@admitted
 def continue_chat(body, conversation_id):
     return relay(grok().add_response(conversation_id, body))
 

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import request
+from ..admission import admitted
 from ..apidoc import Blueprint
 
 from ..grok.client import ChatStream
@@ -68,6 +69,7 @@ class OpenAIModelListSchema(ma.Schema):
                      "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
          responses={200: {"description": "chat.completion, or a text/event-stream of "
                                          "chat.completion.chunk events"}})
+@admitted
 def create_chat_completion(body):
     plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
     upstream = grok().new_conversation(plan.payload)

@@ -1,0 +1,150 @@
+"""Admission of chat starts: a few at a time on a worker's CPU, the rest wait their turn.
+
+A gevent worker runs its greenlets first come, first served. When hundreds of chat
+requests arrive at once, each one's start (validation, prompt building, signing, libcurl
+setup, the first events, the response headers: about 3 ms of CPU) joins that queue, and
+so does every `/health` probe and every token of the streams already running: a burst of
+1000 starts meant seconds of delay for all of them.
+
+`START_SLOTS.hold()` around a chat view bounds how many starts use the CPU at once. A
+start gives its slot back while it waits for grok.com (the transport calls
+`START_SLOTS.wait()` for each upstream wait) and takes one again to go on, ahead of new
+requests; the view's response body (the relay of the tokens) runs after the slot is
+released.
+Requests waiting for a slot are parked outside the run queue, so cheap requests and
+running streams are served meanwhile. Measured with `python -m bench` (README,
+Benchmarks).
+
+Admission is an optimisation, never a reason to fail: a request that waited
+`MAX_WAIT` seconds for a slot goes on without one (logged).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections import deque
+from contextlib import contextmanager
+from typing import Iterator
+
+from gevent import getcurrent
+from gevent.event import Event
+
+log = logging.getLogger(__name__)
+
+SLOTS = 4  # measured: 1000 stream starts at once leave /health p99 under 100 ms with 2-8
+MAX_WAIT = 60.0
+HOLD_THROUGH = 0.05  # seconds; grok.com's headers usually take longer, a local fake's less
+
+
+class StartSlots:
+    def __init__(self, slots: int = SLOTS, max_wait: float = MAX_WAIT):
+        self.slots = slots
+        self.max_wait = max_wait
+        self._free = slots
+        # Starts coming back from a wait for grok.com go before new ones, so a burst of new
+        # requests cannot hold up the starts already under way.
+        self._returning: deque[Event] = deque()
+        self._arriving: deque[Event] = deque()
+        # The greenlets holding a slot right now (each entry lives only while its holder runs).
+        self._holders: set = set()
+
+    @property
+    def in_use(self) -> int:
+        return len(self._holders)
+
+    @property
+    def queued(self) -> int:
+        return len(self._returning) + len(self._arriving)
+
+    def _take(self, holder, returning: bool) -> None:
+        if self._free and not self._returning and (returning or not self._arriving):
+            self._free -= 1
+            self._holders.add(holder)
+            return
+        turn = Event()
+        queue = self._returning if returning else self._arriving
+        queue.append(turn)
+        try:
+            # A turn handed over just as the wait timed out still counts.
+            handed = turn.wait(self.max_wait) or turn.is_set()
+        except BaseException:  # killed while queued: a slot handed over meanwhile goes on
+            if turn.is_set():
+                self._hand_over()
+            else:
+                queue.remove(turn)
+            raise
+        if handed:
+            self._holders.add(holder)
+        else:
+            queue.remove(turn)
+            log.warning("no start slot free after %g s; going on without one", self.max_wait)
+
+    def _hand_over(self) -> None:
+        queue = self._returning or self._arriving
+        if queue:
+            queue.popleft().set()  # the slot passes straight to the next in line
+        else:
+            self._free += 1
+
+    def _give_back(self, holder) -> None:
+        if holder in self._holders:
+            self._holders.discard(holder)
+            self._hand_over()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """Run the block with a slot (re-entrant: a nested hold keeps the one it has)."""
+        holder = getcurrent()
+        if holder in self._holders:
+            yield
+            return
+        self._take(holder, returning=False)
+        try:
+            yield
+        finally:
+            self._give_back(holder)
+
+    def wait(self, event, timeout: float | None = None) -> bool:
+        """`event.wait(timeout)`, with the caller's slot (if any) free meanwhile."""
+        holder = getcurrent()
+        if holder not in self._holders:
+            return event.wait(timeout)
+        # A quick answer is waited for with the slot held: handing it over and taking it
+        # back costs more than it saves, and it paces the starts to what grok.com answers.
+        first = HOLD_THROUGH if timeout is None else min(HOLD_THROUGH, timeout)
+        if event.wait(first):
+            return True
+        self._give_back(holder)
+        ready = event.wait(None if timeout is None else timeout - first)
+        self._take(holder, returning=True)
+        return ready
+
+
+    @contextmanager
+    def released(self) -> Iterator[None]:
+        """Around another blocking call (a DNS lookup, the token provider): the slot is free
+        meanwhile and taken again afterwards."""
+        holder = getcurrent()
+        if holder not in self._holders:
+            yield
+            return
+        self._give_back(holder)
+        try:
+            yield
+        finally:  # the caller may go on after an error it handles, so the slot comes back
+            self._take(holder, returning=True)
+
+
+START_SLOTS = StartSlots()
+
+
+def admitted(view):
+    """Decorator: run a chat view holding a start slot."""
+
+    @functools.wraps(view)
+    def wrapper(*args, **kwargs):
+        with START_SLOTS.hold():
+            return view(*args, **kwargs)
+
+    return wrapper
