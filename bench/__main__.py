@@ -146,10 +146,14 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
     # Warm-up, not reported: the first streams a worker serves grow its heap and caches once,
     # which would otherwise be charged to the first level's RSS per stream.
     Pool(100).map(lambda _: target.stream("#scenario:slow?n=5&delay=0.05"), range(100))
+    gevent.sleep(1.0)
+    # Per stream = (peak during the level - the idle worker's RSS) / streams. The idle figure
+    # is taken once: freed heap is kept by the worker, so a "before" taken after a bigger
+    # level would hide what the streams cost.
+    base_rss = rss_kb(worker)
     for n in levels:
         gevent.sleep(1.0)
-        base_rss = rss_kb(worker)
-        peak = [base_rss]
+        peak = [rss_kb(worker)]
         done = gevent.event.Event()
         prober = subprocess.Popen([sys.executable, "-m", "bench.probe", host, port, "0.02"],
                                   stdout=subprocess.PIPE, cwd=ROOT)
@@ -184,7 +188,7 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         rows.append({"streams": n, "ramp_s": ramp, "worker_cpu_s": round(worker_cpu, 2),
                      "fake_cpu_s": round(fake_cpu, 2), "client_cpu_s": round(client_cpu, 2), "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
                      "health_p50_ms": round(pct(health, 50), 1), "health_p99_ms": round(pct(health, 99), 1),
-                     "rss_base_mb": round(base_rss / 1024, 1), "rss_peak_mb": round(peak[0] / 1024, 1),
+                     "rss_idle_mb": round(base_rss / 1024, 1), "rss_peak_mb": round(peak[0] / 1024, 1),
                      "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1)})
     return rows
 
