@@ -42,6 +42,7 @@ IMPERSONATE = "chrome136"
 ACCEPT_ENCODING = b"gzip, deflate, br, zstd"
 
 _HTTP_VERSION_2TLS = 4  # CURL_HTTP_VERSION_2TLS
+_UPLOAD_BUFFER_BYTES = 16 * 1024  # libcurl's minimum
 _READ = 1
 _WRITE = 2
 
@@ -278,6 +279,10 @@ class _Transfer:
         if not transport.verify_tls:
             curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
             curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
+        # libcurl's send buffer defaults to 64 KB per transfer and stays with it for the whole
+        # stream; request bodies here are small, so its minimum (16 KB) saves ~30 KB of RSS
+        # per concurrent stream (python -m bench) at no measurable cost.
+        curl.setopt(CurlOpt.UPLOAD_BUFFERSIZE, _UPLOAD_BUFFER_BYTES)
         curl.setopt(CurlOpt.HEADERFUNCTION, self._on_header)
         curl.setopt(CurlOpt.WRITEFUNCTION, self._on_data)
 

@@ -172,3 +172,11 @@ def test_chrome_impersonation_and_explicit_headers(fake, transport):
     assert "Chrome/136" in headers["user-agent"]
     assert headers["sec-ch-ua"].startswith('"Chromium";v="136"')
     assert "upgrade" not in headers and "http2-settings" not in headers
+
+
+def test_a_large_request_body_arrives_whole_through_the_small_send_buffer(fake, transport):
+    message = "".join(f"{i:07d}," for i in range(400_000))  # 3.2 MB, far over the 16 KB buffer
+    with transport.stream(**chat_request(fake, message)) as upstream:
+        assert upstream.status == 200
+        upstream.read()
+    assert fake.requests_log(CHAT)[-1]["body"]["message"] == message
