@@ -8,9 +8,9 @@ so does every `/health` probe and every token of the streams already running: a 
 
 `START_SLOTS.hold()` around a chat view bounds how many starts use the CPU at once. A
 start gives its slot back while it waits for grok.com (the transport calls
-`START_SLOTS.wait()` for each upstream wait) and takes one again to go on, ahead of new
-requests; the view's response body (the relay of the tokens) runs after the slot is
-released.
+`START_SLOTS.wait()` for each upstream wait; one longer than `HOLD_THROUGH` frees the
+slot) and takes one again to go on, ahead of new requests; the view's response body (the
+relay of the tokens) runs after the slot is released.
 Requests waiting for a slot are parked outside the run queue, so cheap requests and
 running streams are served meanwhile. Measured with `python -m bench` (README,
 Benchmarks).
@@ -32,7 +32,10 @@ from gevent.event import Event
 
 log = logging.getLogger(__name__)
 
-SLOTS = 4  # with 4, 1000 simultaneous stream starts left /health p99 at 70 ms (python -m bench)
+# Measured with python -m bench, 1000 simultaneous streams: /health p99 38-60 ms with 2 slots,
+# 55-115 ms with 4. A start holds its slot at most HOLD_THROUGH seconds per upstream wait, so
+# 2 slots still admit about 40 starts a second against a slow grok.com, more against a fast one.
+SLOTS = 2
 MAX_WAIT = 60.0
 HOLD_THROUGH = 0.05  # seconds; grok.com's headers usually take longer, a local fake's less
 
@@ -111,7 +114,9 @@ class StartSlots:
         if holder not in self._holders:
             return event.wait(timeout)
         # A quick answer is waited for with the slot held: handing it over and taking it
-        # back costs more than it saves, and it paces the starts to what grok.com answers.
+        # back costs more than it saves, and during a burst it paces new starts to what
+        # grok.com answers instead of sending it all of them at once (measured: releasing at
+        # once, or only while others queue, left /health p99 at 100-400 ms at 1000 streams).
         first = HOLD_THROUGH if timeout is None else min(HOLD_THROUGH, timeout)
         if event.wait(first):
             return True
@@ -119,7 +124,6 @@ class StartSlots:
         ready = event.wait(None if timeout is None else timeout - first)
         self._take(holder, returning=True)
         return ready
-
 
     @contextmanager
     def released(self) -> Iterator[None]:
