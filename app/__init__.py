@@ -7,6 +7,7 @@ import logging
 from flask import Flask
 
 from . import logs, problems
+from .admission import AdmissionMiddleware
 from .extensions import init_extensions
 from .grok.client import GrokClient
 from .grok.session import SessionState
@@ -46,6 +47,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     from . import auth, cors, metrics, telemetry
     from .native import params
 
+    # Inside the telemetry middleware, so a request's time waiting for a start slot is measured.
+    app.wsgi_app = AdmissionMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
     # before_request order matters: telemetry notes the route first, then the settings
     # reload poll and request count (app/system/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
