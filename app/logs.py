@@ -23,6 +23,7 @@ import re
 import sys
 import time
 import weakref
+from contextvars import ContextVar
 from typing import Any, Iterable
 from urllib.parse import quote
 
@@ -161,11 +162,32 @@ class RedactionFilter(logging.Filter):
         return True
 
 
+# The WSGI environ of the request this greenlet is handling (gevent gives each greenlet its own
+# context). Set by app.telemetry for the request's whole life, streamed body included: a
+# response body is iterated after Flask's request context is gone.
+_current_environ: ContextVar[dict | None] = ContextVar("grok_web_api.environ", default=None)
+
+
+def bind_request(environ: dict) -> None:
+    _current_environ.set(environ)
+
+
+def unbind_request(environ: dict) -> None:
+    if _current_environ.get() is environ:
+        _current_environ.set(None)
+
+
+def current_environ() -> dict | None:
+    environ = _current_environ.get()
+    if environ is None and has_request_context():
+        environ = request.environ
+    return environ
+
+
 def current_request_id() -> str | None:
     """The id of the request being handled by this greenlet, if any."""
-    if has_request_context():
-        return request.environ.get(REQUEST_ID_KEY)
-    return None
+    environ = current_environ()
+    return environ.get(REQUEST_ID_KEY) if environ is not None else None
 
 
 class PlainFormatter(logging.Formatter):

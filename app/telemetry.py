@@ -25,7 +25,7 @@ import uuid
 from typing import Any, Iterable, Iterator
 from urllib.parse import quote
 
-from flask import Flask, Response, has_request_context, request
+from flask import Flask, Response, request
 
 from . import logs, shutdown
 from .auth import AUTH_FAILURE_KEY
@@ -74,6 +74,7 @@ class Exchange:
         self.started = time.perf_counter()
         self.request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         environ[logs.REQUEST_ID_KEY] = self.request_id
+        logs.bind_request(environ)
         shutdown.connections.request_started(environ)
         self.status: int | None = None
         self.headers_at: float | None = None
@@ -119,6 +120,7 @@ class Exchange:
             self.telemetry.metrics.stream_finished(self.route, ended - self.started, outcome)
             self.telemetry.runtime.active_streams -= 1
         self._log(ended, outcome)
+        logs.unbind_request(self.environ)
 
     def release(self) -> None:
         """The server is done with this response (its last byte is written)."""
@@ -241,9 +243,10 @@ def _note_streaming(response: Response) -> Response:
 
 
 def _note_upstream(state: SessionState, outcome: Outcome) -> None:
-    if has_request_context():
-        request.environ[_UPSTREAM_STATUS_KEY] = outcome.status
-        request.environ[_UPSTREAM_FAILURE_KEY] = outcome.error.failure_class if outcome.error else None
+    environ = logs.current_environ()  # also while a streamed body is relayed
+    if environ is not None:
+        environ[_UPSTREAM_STATUS_KEY] = outcome.status
+        environ[_UPSTREAM_FAILURE_KEY] = outcome.error.failure_class if outcome.error else None
 
 
 def register(app: Flask, metrics: Metrics, state: SessionState) -> None:

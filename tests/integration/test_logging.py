@@ -59,7 +59,11 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
                              ("server_error", 502), ("blocked", 403)):
         assert chat(server, f"x #scenario:{scenario}").status_code == status
     for scenario in ("inband_error", "drop", "malformed"):
-        assert chat(server, f"x #scenario:{scenario}").status_code == 200
+        assert chat(server, f"x #scenario:{scenario}", {"X-Request-ID": f"trace-{scenario}"}).status_code == 200
+    midway = requests.post(server.url + "/v1/chat/completions", timeout=15, json={
+        "model": "auto", "stream": True, "messages": [{"role": "user", "content": "x #scenario:inband_error"}]},
+        headers={"x-api-key": K1, "X-Request-ID": "trace-midway"})
+    assert midway.status_code == 200 and '"error"' in midway.text  # failed after the first chunk
     # Secrets sent by clients, in headers, query strings and paths.
     assert chat(server, "x", {"x-api-key": K1 + "-wrong"}).status_code == 401
     assert chat(server, "x", {"x-api-key": "", "Authorization": f"Bearer {fake.sso}"}).status_code == 401
@@ -94,9 +98,14 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
     assert any(r["status"] == 401 and r.get("auth") == "invalid_key" for r in requests_logged)
     anti_bot = [r for r in requests_logged if r.get("upstream_failure") == "anti_bot"]
     assert anti_bot and anti_bot[0]["status"] == 403 and anti_bot[0]["upstream_status"] == 403
-    # Log lines written inside a request carry its id.
+    # Log lines written inside a request carry its id, those written while a streamed body is
+    # relayed (after the view returned) included.
     warnings = [r for r in records if r["level"] == "WARNING" and r["logger"].startswith("app")]
     assert warnings and all(r.get("request_id") for r in warnings)
+    assert any(r["request_id"] == "trace-drop" and r["logger"] == "app.streaming" for r in warnings)
+    # A failure grok.com reports mid-stream (after the view returned) is on that request's line.
+    [midway_line] = [r for r in requests_logged if r["request_id"] == "trace-midway"]
+    assert midway_line["stream"] is True and midway_line.get("upstream_failure"), midway_line
 
 
 def test_plain_request_line_and_response_headers(server):
