@@ -420,10 +420,11 @@ class UpstreamStream:
         wait = min(heartbeat, idle_timeout) if heartbeat else idle_timeout
         # One repeating timer per stream, re-armed when data arrives: an Event.wait with a
         # timeout would allocate a gevent Timeout for every token.
-        silence = {"ticked": False}
+        ticked = False
 
         def tick() -> None:
-            silence["ticked"] = True
+            nonlocal ticked
+            ticked = True
             t.data_ready.set()
 
         timer = gevent.get_hub().loop.timer(wait, wait)
@@ -437,17 +438,17 @@ class UpstreamStream:
                     yield t.take()
                     last = time.monotonic()
                     timer.again(tick)
-                    silence["ticked"] = False
+                    ticked = False
                     continue
                 if t.finished:
                     if t.error is not None:
                         raise t.error
                     return
-                if not silence["ticked"]:
+                if not ticked:
                     t.data_ready.clear()
                     START_SLOTS.wait(t.data_ready)
                     continue
-                silence["ticked"] = False
+                ticked = False
                 if time.monotonic() - last >= idle_timeout - 0.001:
                     self.close()
                     raise UpstreamTimeout(f"no data from upstream for {idle_timeout:g} s")
