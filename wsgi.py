@@ -1,9 +1,4 @@
-"""WSGI entry point for gunicorn: gevent monkey-patching first, then the app."""
+"""gunicorn's entry point (`wsgi:app`); the application and its gevent patching live in
+app/wsgi.py, which the installed console script serves too."""
 
-from gevent import monkey
-
-monkey.patch_all()
-
-from app import create_app  # noqa: E402  (must follow patching)
-
-app = create_app()
+from app.wsgi import app  # noqa: F401

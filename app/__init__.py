@@ -1,75 +1,16 @@
-"""grok-web-api: a grok.com web session as OpenAI-compatible and typed REST APIs."""
+"""grok-web-api: a grok.com web session as OpenAI-compatible and typed REST APIs.
+
+Importing the package (or the client library in app.grok) does not import Flask: the
+web application is built only when `create_app` is called.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask
-
-from . import logs, problems
-from .admission import AdmissionMiddleware
-from .extensions import init_extensions
-from .grok.client import GrokClient
-from .grok.session import SessionState
-from .request_limits import LimitedRequest
-from .runtime import EXTENSION, Runtime, reject_unconfigured
-from .settings import Settings
-
 __version__ = "0.1.0"
 
-log = logging.getLogger(__name__)
 
+def create_app(settings=None, client=None):
+    """Build the Flask application (app/factory.py)."""
+    from .factory import create_app as build
 
-def create_app(settings: Settings | None = None, client: GrokClient | None = None) -> Flask:
-    """The app factory: settings, extensions, blueprints, error handlers."""
-    settings = settings or Settings.load()
-    logs.configure(settings)
-    app = Flask(__name__)
-    app.request_class = LimitedRequest
-    app.config.update(
-        API_TITLE="grok-web-api",
-        API_VERSION=__version__,
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        JSON_SORT_KEYS=False,
-        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
-    )
-    app.json.sort_keys = False
-    app.json.compact = True
-
-    state = SessionState()
-    client = client or GrokClient.from_settings(settings, state=state)
-    runtime = app.extensions[EXTENSION] = Runtime(settings=settings, client=client, state=client.state)
-    logs.redactor.follow(runtime)  # so reloaded secrets are redacted at once
-
-    api = init_extensions(app)
-    from . import auth, cors, metrics, telemetry
-    from .native import params
-
-    # Inside the telemetry middleware, so a request's time waiting for a start slot is measured.
-    app.wsgi_app = AdmissionMiddleware(app, app.wsgi_app)  # type: ignore[method-assign]
-    # before_request order matters: telemetry notes the route first, then the settings
-    # reload poll and request count (app/system/lifecycle.py), CORS answers
-    # preflights, the API key is checked before any validation (401 wins over 400/422).
-    telemetry.register(app, metrics.register(app, client.state), client.state)
-    from .system import lifecycle
-
-    lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
-    cors.register(app)
-    auth.register(app)
-    params.register(app, api)
-    app.before_request(reject_unconfigured)
-    _register_blueprints(api)
-    # After Api.init_app, so these handlers replace flask-smorest's JSON error handler.
-    problems.register(app)
-    return app
-
-
-def _register_blueprints(api) -> None:
-    # Each package lists its own blueprints, so a new route group touches one file.
-    from . import media, native, openai, system
-
-    for package in (system, native, openai, media):
-        for blueprint in package.blueprints():
-            api.register_blueprint(blueprint)
+    return build(settings, client)

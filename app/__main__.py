@@ -8,14 +8,14 @@ import sys
 
 
 def _serve(args: argparse.Namespace) -> int:
-    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.gunicorn_config", "app.wsgi:app"]
+    argv = [sys.executable, "-m", "gunicorn", "-c", "python:app.ops.gunicorn_config", "app.wsgi:app"]
     os.execv(sys.executable, argv)
     return 0  # pragma: no cover
 
 
 def _check(args: argparse.Namespace) -> int:
     from .settings import Settings, SettingsError
-    from .startup import report
+    from .ops.startup import report
 
     try:
         settings = Settings.load()
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "update-keys":
         # Own argument rules (KEY=VALUE pairs, reference-behaviour §10.3), so not argparse.
-        from .keys import main as update_keys
+        from .ops.keys import main as update_keys
 
         return update_keys(argv[1:])
     parser = argparse.ArgumentParser(prog="grok-web-api")

@@ -20,13 +20,13 @@ from pathlib import Path
 
 from flask import current_app, request
 
-from . import rundir as rundirs
-from .atomicfile import read_json
-from .counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
+from .ops import rundir as rundirs
+from .ops.atomicfile import read_json
+from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .grok.client import ClientConfig, GrokClient
 from .grok.session import SessionState
-from .grok.shared_health import SharedHealth
-from .grok.watch import SessionCheck, SessionWatcher
+from .ops.shared_health import SharedHealth
+from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
 
@@ -48,7 +48,7 @@ class Runtime:
             self.rundir = shared or rundirs.private()
             if shared is None:
                 weakref.finalize(self, shutil.rmtree, self.rundir, True)
-        from .reloader import SettingsReloader
+        from .ops.reloader import SettingsReloader
 
         self.counters = WorkerCounters(self.rundir)
         self.health = SharedHealth(self.rundir)

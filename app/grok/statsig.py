@@ -21,7 +21,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from ..admission import START_SLOTS
+from . import hooks
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ class ProviderSigner(Signer):
 
     def sign(self, method: str, path: str) -> Signature:
         try:
-            with START_SLOTS.released():
+            with hooks.waits.released():
                 resp = self._session.post(self.url, json={"path": path, "method": method.upper()},
                                           timeout=self.timeout)
             if resp.status_code // 100 != 2:

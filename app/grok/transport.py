@@ -33,7 +33,7 @@ from curl_cffi.const import CurlMOpt, CurlOpt
 from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, DEFAULT_CACERT, Curl, CurlError
 from curl_cffi._wrapper import lib
 
-from ..admission import START_SLOTS
+from . import hooks
 from .errors import GrokError, UpstreamConnectionError, UpstreamTimeout, TransportError
 
 log = logging.getLogger(__name__)
@@ -446,7 +446,7 @@ class UpstreamStream:
                     return
                 if not ticked:
                     t.data_ready.clear()
-                    START_SLOTS.wait(t.data_ready)
+                    hooks.waits.wait(t.data_ready)
                     continue
                 ticked = False
                 if time.monotonic() - last >= idle_timeout - 0.001:
@@ -572,7 +572,7 @@ class Transport:
         transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=deadline)
         try:
             # libcurl enforces the deadline; the margin only guards against a lost callback.
-            if not START_SLOTS.wait(transfer.future, deadline + 5):
+            if not hooks.waits.wait(transfer.future, deadline + 5):
                 raise UpstreamTimeout(f"upstream did not answer within {deadline:g} s")
             if transfer.error is not None:
                 raise transfer.error
@@ -598,7 +598,7 @@ class Transport:
         idle = idle_timeout or self.idle_timeout
         transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=None)
         try:
-            if not START_SLOTS.wait(transfer.headers_ready, idle):
+            if not hooks.waits.wait(transfer.headers_ready, idle):
                 raise UpstreamTimeout(f"no response headers from upstream within {idle:g} s")
             if transfer.error is not None and not transfer.chunks:
                 raise transfer.error

@@ -20,12 +20,12 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import Response
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
-from ..auth import public_route
+from ..web.auth import public_route
 from ..problems import Problem
 from ..runtime import grok
-from ..streaming import STREAM_HEADERS
+from ..web.streaming import STREAM_HEADERS
 from . import sniff
 from .services import services
 from .signing import clean_asset_path

@@ -24,7 +24,7 @@ from urllib.parse import urljoin, urlsplit
 import gevent.socket
 
 from ..grok.errors import GrokError
-from ..admission import START_SLOTS
+from ..web.admission import START_SLOTS
 from ..grok.transport import Transport
 from . import addresses
 

@@ -13,7 +13,7 @@ from typing import Callable
 
 from flask import current_app, request
 
-from .. import rundir
+from ..ops import rundir
 from ..grok.errors import GrokError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, runtime

@@ -1,6 +1,6 @@
 """How native routes read their input: the blueprint class and its argument parser.
 
-`NativeBlueprint` is the project's Blueprint (app.apidoc: a non-JSON body is a
+`NativeBlueprint` is the project's Blueprint (app.web.apidoc: a non-JSON body is a
 415) whose `@blp.arguments` parser also
 - knows the `upload` location: a JSON body, or `multipart/form-data` whose
   `file` part is base64-encoded into `content` (POST /v1/files);
@@ -20,7 +20,7 @@ from flask import current_app, request
 from flask_smorest.utils import resolve_schema_instance
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from ..apidoc import Blueprint, JsonBodyParser, unsupported_media_type
+from ..web.apidoc import Blueprint, JsonBodyParser, unsupported_media_type
 from ..problems import Problem
 
 log = logging.getLogger(__name__)

@@ -8,10 +8,10 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
-from ..admission import admitted
-from ..apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
+from ..web.admission import admitted
+from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..runtime import grok, settings
-from ..streaming import ndjson_relay, streaming_response
+from ..web.streaming import ndjson_relay, streaming_response
 from .bodies import NativeBlueprint
 from .chat_schemas import (CONTINUE_CHAT_EXAMPLE, CONTINUE_STREAM_EXAMPLE, FAILED_STREAM_EXAMPLE, NEW_CHAT_EXAMPLE,
                            NEW_CHAT_STREAM_EXAMPLE, QUICK_EXAMPLE, ContinueChatSchema, NewChatSchema,

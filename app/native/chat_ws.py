@@ -26,13 +26,13 @@ import re
 
 import gevent
 from flask import request
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 from gevent.lock import Semaphore
 from marshmallow import ValidationError
 from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from ..extensions import sock
+from ..web.extensions import sock
 from ..grok import events as ev
 from ..grok.client import GrokClient
 from ..grok.errors import GrokError, StreamError, classify_text

@@ -19,14 +19,14 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from flask import Response, request
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
-from ..apidoc import UPSTREAM_ERRORS, problem_responses
+from ..web.apidoc import UPSTREAM_ERRORS, problem_responses
 from ..grok.client import APP, NO_BODY, ChatStream
 from ..grok.errors import RateLimited, UpstreamHTTPError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, settings
-from ..streaming import ndjson_relay, streaming_response
+from ..web.streaming import ndjson_relay, streaming_response
 from .replies import relay_bytes
 
 log = logging.getLogger(__name__)

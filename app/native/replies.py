@@ -22,7 +22,7 @@ from ..grok.client import Reply
 from ..grok.errors import GrokError
 from ..grok.transport import UpstreamStream
 from ..problems import Problem
-from ..streaming import streaming_response
+from ..web.streaming import streaming_response
 
 log = logging.getLogger(__name__)
 

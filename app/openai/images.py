@@ -21,7 +21,7 @@ import time
 
 import marshmallow as ma
 from flask import request
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 from flask_smorest.fields import Upload
 
 from ..grok import events as ev

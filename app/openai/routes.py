@@ -18,8 +18,8 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import request
-from ..admission import admitted
-from ..apidoc import Blueprint
+from ..web.admission import admitted
+from ..web.apidoc import Blueprint
 
 from ..grok.client import ChatStream
 from ..grok import errors as gerr
@@ -27,7 +27,7 @@ from ..grok.errors import GrokError, StreamError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
-from ..streaming import streaming_response
+from ..web.streaming import streaming_response
 from . import models
 from .answer import Answer
 from .plan import ChatPlan, plan_completion

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from flask import Response, current_app, render_template_string
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
 blp = Blueprint("docs", __name__, description="API reference")
 

@@ -2,17 +2,17 @@
 
 /health/session answers with the reference's bodies (§9.2), but the check is
 single-flight and cached for SESSION_CACHE_SECONDS across all workers (see
-app/grok/watch.py), so this public endpoint cannot be used to hammer the user's
+app/ops/watch.py), so this public endpoint cannot be used to hammer the user's
 grok.com account.
 """
 
 from __future__ import annotations
 
 import marshmallow as ma
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
 from ..grok import errors as gerr
-from ..grok.watch import EXPIRED, NOT_CONFIGURED, VALID
+from ..ops.watch import EXPIRED, NOT_CONFIGURED, VALID
 from ..runtime import Runtime, runtime
 
 blp = Blueprint("health", __name__, description="Liveness and session health")

@@ -1,9 +1,9 @@
-"""/metrics: Prometheus exposition of every worker's samples (app.metrics)."""
+"""/metrics: Prometheus exposition of every worker's samples (app.ops.metrics)."""
 
 from flask import Response
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
-from ..metrics import metrics_for
+from ..ops.metrics import metrics_for
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics")
 

@@ -25,10 +25,10 @@ from urllib.parse import urlencode, urlsplit
 import marshmallow as ma
 from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
-from .. import envfile
-from ..auth import key_is_valid, presented_key
+from ..ops import envfile
+from ..web.auth import key_is_valid, presented_key
 from ..problems import Problem
 from ..runtime import runtime
 from ..settings import SECRET_SETTINGS, Settings, SettingsError

@@ -12,10 +12,11 @@ import os
 import time
 
 import marshmallow as ma
-from ..apidoc import Blueprint
+from ..web.apidoc import Blueprint
 
-from .. import __version__, counters
-from ..grok.shared_health import OK, UNKNOWN
+from .. import __version__
+from ..ops import counters
+from ..ops.shared_health import OK, UNKNOWN
 from ..runtime import runtime
 
 blp = Blueprint("status", __name__, description="Server status")

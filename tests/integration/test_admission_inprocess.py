@@ -1,4 +1,4 @@
-"""Start slots at the WSGI level (app.admission.AdmissionMiddleware), in process: a chat start
+"""Start slots at the WSGI level (app.web.admission.AdmissionMiddleware), in process: a chat start
 with a small body waits for a slot before Flask handles it; everything else is untouched."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import gevent
 import pytest
 from gevent.event import Event
 
-from app import admission
-from app.admission import START_SLOTS
+from app.web import admission
+from app.web.admission import START_SLOTS
 
 CHAT = {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}
 

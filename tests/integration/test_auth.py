@@ -166,7 +166,8 @@ def test_key_rotation_applies_to_the_next_request(settings_for):
 def test_rotated_key_is_redacted_from_logs_at_once(settings_for):
     import logging
 
-    from app import create_app, logs
+    from app import create_app
+    from app.ops import logs
 
     app = create_app(settings_for(API_KEY="first-key-abcdefgh"))
     app.extensions[EXTENSION].apply(settings_for(API_KEY="rotated-key-ijklmnop"))

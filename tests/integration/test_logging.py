@@ -102,7 +102,7 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
     # relayed (after the view returned) included.
     warnings = [r for r in records if r["level"] == "WARNING" and r["logger"].startswith("app")]
     assert warnings and all(r.get("request_id") for r in warnings)
-    assert any(r["request_id"] == "trace-drop" and r["logger"] == "app.streaming" for r in warnings)
+    assert any(r["request_id"] == "trace-drop" and r["logger"] == "app.web.streaming" for r in warnings)
     # A failure grok.com reports mid-stream (after the view returned) is on that request's line.
     [midway_line] = [r for r in requests_logged if r["request_id"] == "trace-midway"]
     assert midway_line["stream"] is True and midway_line.get("upstream_failure"), midway_line

@@ -1,4 +1,4 @@
-"""Start slots (app.admission): how many chat starts use a worker's CPU at once."""
+"""Start slots (app.web.admission): how many chat starts use a worker's CPU at once."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import logging
 import gevent
 from gevent.event import Event
 
-from app import admission
-from app.admission import StartSlots
+from app.web import admission
+from app.web.admission import StartSlots
 
 
 def test_at_most_the_slot_count_run_at_once_the_rest_queue():
@@ -160,7 +160,7 @@ def test_a_request_that_waited_too_long_goes_on_without_a_slot(caplog):
 
     g1 = gevent.spawn(holder)
     gevent.sleep(0.001)
-    with caplog.at_level(logging.WARNING, logger="app.admission"):
+    with caplog.at_level(logging.WARNING, logger="app.web.admission"):
         gevent.spawn(late).join(1)
     assert ran == [1] and "no start slot free" in caplog.text
     go.set()

@@ -1,7 +1,7 @@
 import pytest
 
-from app.auth import key_is_valid, path_needs_key
-from app.cors import allowed_origin
+from app.web.auth import key_is_valid, path_needs_key
+from app.web.cors import allowed_origin
 from app.settings import Settings
 
 

@@ -1,7 +1,7 @@
 import pytest
 from flask import Flask, request
 
-from app.auth import key_is_valid, presented_key
+from app.web.auth import key_is_valid, presented_key
 from app.native.params import id_problem
 
 

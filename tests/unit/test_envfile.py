@@ -8,8 +8,8 @@ import io
 import pytest
 from dotenv import dotenv_values
 
-from app import envfile
-from app.keys import allowed_keys
+from app.ops import envfile
+from app.ops.keys import allowed_keys
 
 
 def test_replaces_existing_key_preserving_others():  # reference test 33

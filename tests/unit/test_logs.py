@@ -5,9 +5,9 @@ from urllib.parse import quote
 import base64
 import pytest
 
-from app import logs
+from app.ops import logs
 from app.settings import Settings
-from app.telemetry import request_id_from
+from app.web.telemetry import request_id_from
 
 SSO = "eyJhbGciOiJIUzI1NiJ9.sso-value-0123456789"
 KEY = "sk-live-rotating-key-ABCDEFGH"

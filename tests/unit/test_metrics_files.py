@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.mmap_dict import MmapedDict, mmap_key
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.metrics import _WorkerFilesCollector
+from app.ops.metrics import _WorkerFilesCollector
 
 
 def write_counter(path, pid, value):

@@ -1,11 +1,11 @@
-"""The JSON nesting limit of every request body (app/request_limits.py)."""
+"""The JSON nesting limit of every request body (app/web/request_limits.py)."""
 
 import json
 
 import pytest
 
 from app import create_app
-from app.request_limits import MAX_JSON_DEPTH, json_depth, nests_too_deeply
+from app.web.request_limits import MAX_JSON_DEPTH, json_depth, nests_too_deeply
 from app.settings import Settings
 
 

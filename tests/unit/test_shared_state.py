@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from app import counters, logs
+from app.ops import counters, logs
 from app.grok import errors as e
-from app.grok.shared_health import SharedHealth
+from app.ops.shared_health import SharedHealth
 
 EXPIRED = e.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
 STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. Please refresh."}')
@@ -17,7 +17,7 @@ STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. 
 
 @pytest.fixture(autouse=True)
 def _fresh_redactor(monkeypatch):
-    # The process-wide log redactor (app.logs) keeps every secret other tests' settings
+    # The process-wide log redactor (app.ops.logs) keeps every secret other tests' settings
     # taught it (some are one letter long) and rewrites records in place.
     monkeypatch.setattr(logs, "redactor", logs.Redactor())
 

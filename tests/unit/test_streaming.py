@@ -1,12 +1,12 @@
-"""app.streaming.ndjson_relay: line framing, heartbeats and failure lines (pure generator logic)."""
+"""app.web.streaming.ndjson_relay: line framing, heartbeats and failure lines (pure generator logic)."""
 
 from __future__ import annotations
 
 import json
 
-from app import streaming
+from app.web import streaming
 from app.grok.errors import UpstreamConnectionError, UpstreamTimeout
-from app.streaming import ndjson_relay
+from app.web.streaming import ndjson_relay
 
 
 class Scripted:

@@ -2,13 +2,13 @@
 
 Under gunicorn every worker writes its samples to files in
 PROMETHEUS_MULTIPROC_DIR (`<runtime dir>/metrics`, set by the master in
-app.gunicorn_config before any worker imports prometheus_client), and a scrape
+app.ops.gunicorn_config before any worker imports prometheus_client), and a scrape
 answered by any worker aggregates all of them: counters and histograms add up,
 `active_streams` sums the live workers, `session_valid` shows each live worker.
 Without that directory (Flask test client, scripts) each app has a registry of
 its own, so many apps can live in one process.
 
-Requests and streams are measured by app.telemetry for every route; the
+Requests and streams are measured by app.web.telemetry for every route; the
 routes themselves never call this module. Upstream failures are counted by
 observing the app's SessionState.
 """
@@ -21,7 +21,7 @@ import struct
 
 from flask import Flask, current_app
 
-from .grok.session import Outcome, SessionState
+from ..grok.session import Outcome, SessionState
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class Metrics:
             "cookies expired (one sample per worker)",
             multiprocess_mode="liveall", registry=registry)
 
-    # -- called by app.telemetry -----------------------------------------------------------
+    # -- called by app.web.telemetry -----------------------------------------------------------
     def request_answered(self, route: str, method: str, status: int, seconds: float) -> None:
         method = method if method in _METHODS else "other"
         self.requests.labels(route, method, str(status)).inc()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from .settings import Settings
+from ..settings import Settings
 
 
 def report(settings: Settings, logger: logging.Logger | None = None) -> None:

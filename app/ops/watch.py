@@ -29,9 +29,9 @@ from typing import Callable
 import gevent
 from gevent.event import AsyncResult
 
-from ..atomicfile import FileLock, read_json, write_json
-from . import errors as gerr
-from .client import GrokClient
+from .atomicfile import FileLock, read_json, write_json
+from ..grok import errors as gerr
+from ..grok.client import GrokClient
 
 log = logging.getLogger("grok_web_api.watch")
 

@@ -1,7 +1,7 @@
 """Applying new settings in a running worker, without a restart or dropped streams.
 
 Writers of the settings file (update-keys --reload, the /setup form) bump a
-generation stamp next to it (see app/envfile.py). Each worker polls the stamp:
+generation stamp next to it (see app/ops/envfile.py). Each worker polls the stamp:
 one `stat` per request (before the request runs, so a request that starts after
 the bump uses the new values) and once per watcher tick while idle. On a new
 generation it re-reads the settings file exactly as at startup and swaps them in
@@ -19,7 +19,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from . import envfile, logs
-from .settings import Settings, SettingsError
+from ..settings import Settings, SettingsError
 
 log = logging.getLogger("grok_web_api.reload")
 

@@ -13,8 +13,8 @@ from typing import Iterator
 
 from flask import Response
 
-from .grok.errors import GrokError
-from .problems import from_grok_error
+from ..grok.errors import GrokError
+from ..problems import from_grok_error
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +71,10 @@ def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 
                        content_type: str | None = None) -> Response:
     """A streamed response; `content_type` (verbatim) wins over `mimetype` when given.
 
-    Active streams are counted by app.telemetry for the response's whole life (counting
+    Active streams are counted by app.web.telemetry for the response's whole life (counting
     here as well counted every stream twice). The generator runs without Flask's request
     context, which is freed when the view returns (about 3.5 KB less per open stream):
-    what it needs is passed in, and logs still carry the request id (app.logs binds it
+    what it needs is passed in, and logs still carry the request id (app.ops.logs binds it
     to the greenlet)."""
     if content_type:
         return Response(generator, status=status, content_type=content_type, headers=STREAM_HEADERS)

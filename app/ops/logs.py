@@ -1,7 +1,7 @@
 """Logging: one handler on the root logger, plain or JSON lines, secrets redacted.
 
 Every record of the process goes through that handler: the app's loggers, and
-gunicorn's own error log (app.gunicorn_config routes it here). The handler's
+gunicorn's own error log (app.ops.gunicorn_config routes it here). The handler's
 `RedactionFilter` replaces every configured secret value (cookies, API keys,
 challenge values; also percent-encoded and base64 forms, and their first 12
 characters) and anything shaped like a credential (`sso=…`, `Bearer …`,
@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 from flask import has_request_context, request
 
-from .settings import SECRET_SETTINGS, Settings
+from ..settings import SECRET_SETTINGS, Settings
 
 REDACTED = "[redacted]"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -163,7 +163,7 @@ class RedactionFilter(logging.Filter):
 
 
 # The WSGI environ of the request this greenlet is handling (gevent gives each greenlet its own
-# context). Set by app.telemetry for the request's whole life, streamed body included: a
+# context). Set by app.web.telemetry for the request's whole life, streamed body included: a
 # response body is iterated after Flask's request context is gone.
 _current_environ: ContextVar[dict | None] = ContextVar("grok_web_api.environ", default=None)
 

@@ -8,7 +8,7 @@ from flask import Flask
 from flask_smorest import Api as SmorestApi
 from flask_sock import Sock
 
-from .problems import ProblemSchema
+from ..problems import ProblemSchema
 
 sock = Sock()
 

@@ -92,7 +92,7 @@ def check_value(key: str, value: str) -> None:
 
 def invalid_values(values: Mapping[str, str], base) -> dict[str, str]:
     """{name: reason} for values startup would reject or the file could not carry; {} if all good."""
-    from .settings import validate_values
+    from ..settings import validate_values
 
     errors = validate_values(values, base)
     for key, value in values.items():

@@ -34,7 +34,7 @@ graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
 keepalive = 75
 # gunicorn 27 otherwise writes a control socket under $HOME.
 control_socket_disable = True
-accesslog = None  # the app writes one line per request itself (app.telemetry)
+accesslog = None  # the app writes one line per request itself (app.web.telemetry)
 errorlog = "-"
 loglevel = _settings.log_level.lower()
 proc_name = "grok-web-api"
@@ -46,7 +46,7 @@ class Logger(glogging.Logger):
 
     def setup(self, cfg):
         super().setup(cfg)
-        from app import logs
+        from app.ops import logs
 
         try:
             settings = Settings.load()
@@ -63,8 +63,8 @@ logger_class = Logger
 
 
 def on_starting(server):
-    from app import rundir
-    from app.startup import report
+    from app.ops import rundir
+    from app.ops.startup import report
 
     path = rundir.create()
     rundir.mark_started(path)
@@ -77,8 +77,8 @@ def on_starting(server):
 
 def post_worker_init(worker):
     # Once per worker, after fork and after the app is loaded.
-    from app import logs, shutdown
-    from app.system.lifecycle import start_background
+    from app.ops import logs, shutdown
+    from app.ops.lifecycle import start_background
 
     logs.route_gevent_errors()
     shutdown.watch(worker)
@@ -92,7 +92,7 @@ def child_exit(server, worker):
 
         multiprocess.mark_process_dead(worker.pid)
     # Its request and failure counts stay in /status.
-    from app import counters, rundir
+    from app.ops import counters, rundir
 
     directory = rundir.shared()
     if directory is not None:
@@ -102,6 +102,6 @@ def child_exit(server, worker):
 def on_exit(server):
     import shutil
 
-    from app import rundir
+    from app.ops import rundir
 
     shutil.rmtree(os.environ.get(rundir.ENV_VAR, ""), ignore_errors=True)

@@ -13,7 +13,7 @@ import re
 
 from flask import Flask, Response, request
 
-from .runtime import settings
+from ..runtime import settings
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
 ALLOWED_HEADERS = ("Authorization", "x-api-key", "Content-Type", "X-Request-ID", "X-Reasoning-Output")

@@ -11,8 +11,8 @@ from flask import request
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from .grok import errors as gerr
-from .problems import PROBLEM_JSON, Problem, ProblemSchema, from_grok_error, validation_problem
+from ..grok import errors as gerr
+from ..problems import PROBLEM_JSON, Problem, ProblemSchema, from_grok_error, validation_problem
 
 NDJSON = "application/x-ndjson"
 

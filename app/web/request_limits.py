@@ -31,7 +31,7 @@ from itertools import accumulate
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .problems import Problem
+from ..problems import Problem
 
 MAX_JSON_DEPTH = 128
 

@@ -17,7 +17,7 @@ from flask import Flask, request
 
 from ..grok.errors import GrokError
 from ..grok.statsig import NoSigner
-from ..grok.watch import SessionWatcher
+from .watch import SessionWatcher
 from ..runtime import EXTENSION, Runtime, runtime
 
 log = logging.getLogger("grok_web_api.lifecycle")

@@ -18,9 +18,9 @@ import hmac
 
 from flask import Flask, Request, current_app, request
 
-from .problems import Problem
-from .runtime import settings
-from .settings import Settings
+from ..problems import Problem
+from ..runtime import settings
+from ..settings import Settings
 
 # Readable without a key. /setup's POST form enforces its own rule (loopback or key).
 PUBLIC_PATHS = frozenset({"/health", "/health/session", "/setup", "/docs", "/openapi.json"})

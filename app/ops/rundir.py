@@ -1,6 +1,6 @@
 """The server's runtime directory, shared by every gunicorn worker of one server.
 
-gunicorn's master creates it at startup (app.gunicorn_config.on_starting) and passes
+gunicorn's master creates it at startup (app.ops.gunicorn_config.on_starting) and passes
 it to workers in GROK_WEB_API_RUNTIME_DIR; workers coordinate through files in it
 (the session watcher's lock and shared state, Prometheus multiprocess metrics).
 Outside gunicorn (tests, scripts) a private temporary directory is used.

@@ -30,8 +30,8 @@ import weakref
 import gevent
 from gevent.event import Event
 
-from .grok.errors import ServerShuttingDown
-from .grok.transport import Transport
+from ..grok.errors import ServerShuttingDown
+from ..grok.transport import Transport
 
 log = logging.getLogger(__name__)
 

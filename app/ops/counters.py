@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from .atomicfile import FileLock, read_json, write_json
-from .grok.errors import FAILURE_CLASSES
+from ..grok.errors import FAILURE_CLASSES
 
 MAGIC = b"GWACNT01"
 _HEADER = struct.Struct("<8sq")  # magic, pid

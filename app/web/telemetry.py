@@ -27,11 +27,11 @@ from urllib.parse import quote
 
 from flask import Flask, Response, request
 
-from . import logs, shutdown
+from ..ops import logs, shutdown
 from .auth import AUTH_FAILURE_KEY
-from .grok.session import Outcome, SessionState
-from .metrics import Metrics
-from .runtime import EXTENSION as RUNTIME
+from ..grok.session import Outcome, SessionState
+from ..ops.metrics import Metrics
+from ..runtime import EXTENSION as RUNTIME
 
 log = logging.getLogger("grok_web_api.request")
 

@@ -25,8 +25,8 @@ import os
 import time
 from pathlib import Path
 
-from ..atomicfile import FileLock, read_json, write_json
-from . import errors as gerr
+from .atomicfile import FileLock, read_json, write_json
+from ..grok import errors as gerr
 
 log = logging.getLogger("grok_web_api.health")
 
