@@ -14,8 +14,8 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .settings import Settings, SettingsError
     from .ops.startup import report
+    from .settings import Settings, SettingsError
 
     try:
         settings = Settings.load()

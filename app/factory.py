@@ -6,17 +6,16 @@ import logging
 
 from flask import Flask
 
-from .ops import logs
-from . import problems
-from .web.admission import START_SLOTS, AdmissionMiddleware
-from .web.extensions import init_extensions
+from . import __version__, problems
 from .grok import hooks
 from .grok.client import GrokClient
 from .grok.session import SessionState
-from .web.request_limits import LimitedRequest
+from .ops import logs
 from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
-from . import __version__
+from .web.admission import START_SLOTS, AdmissionMiddleware
+from .web.extensions import init_extensions
+from .web.request_limits import LimitedRequest
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +44,9 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     logs.redactor.follow(runtime)  # so reloaded secrets are redacted at once
 
     api = init_extensions(app)
-    from .web import auth, cors, telemetry
-    from .ops import metrics
     from .native import params
+    from .ops import metrics
+    from .web import auth, cors, telemetry
 
     # The client library waits for grok.com through the start slots (a start frees its slot).
     hooks.install_waits(START_SLOTS)

@@ -53,17 +53,32 @@ TITLES = {
 
 # OpenAI's error `type` vocabulary, for the `error` member.
 _OPENAI_TYPES = {
-    400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-    404: "not_found_error", 405: "invalid_request_error", 413: "invalid_request_error",
-    415: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error",
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
 }
 
 
 class Problem(Exception):
     """Raise anywhere in a request to answer with a problem+json body."""
 
-    def __init__(self, status: int, type_: str, detail: str, *, title: str | None = None,
-                 headers: dict[str, str] | None = None, param: str | None = None, **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        type_: str,
+        detail: str,
+        *,
+        title: str | None = None,
+        headers: dict[str, str] | None = None,
+        param: str | None = None,
+        **extra: Any,
+    ):
         super().__init__(detail)
         self.status = status
         self.type = type_
@@ -74,8 +89,7 @@ class Problem(Exception):
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status,
-                                "detail": self.detail}
+        body: dict[str, Any] = {"type": self.type, "title": self.title, "status": self.status, "detail": self.detail}
         body.update(self.extra)
         body["error"] = {
             "message": self.detail,
@@ -86,8 +100,7 @@ class Problem(Exception):
         return body
 
     def response(self) -> Response:
-        resp = Response(json.dumps(self.body(), ensure_ascii=False), status=self.status,
-                        mimetype=PROBLEM_JSON)
+        resp = Response(json.dumps(self.body(), ensure_ascii=False), status=self.status, mimetype=PROBLEM_JSON)
         for name, value in self.headers.items():
             resp.headers[name] = value
         return resp
@@ -115,9 +128,12 @@ class ProblemSchema(ma.Schema):
 
 
 def not_configured(missing: list[str]) -> Problem:
-    return Problem(503, "not_configured",
-                   f"grok.com credentials are not configured: set {', '.join(missing)}. "
-                   "Open /setup for instructions.", missing=missing)
+    return Problem(
+        503,
+        "not_configured",
+        f"grok.com credentials are not configured: set {', '.join(missing)}. Open /setup for instructions.",
+        missing=missing,
+    )
 
 
 def from_grok_error(exc: gerr.GrokError) -> Problem:
@@ -147,8 +163,9 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
     if isinstance(exc, gerr.NotFound):
         return Problem(404, "not_found", exc.message, **upstream)
     if isinstance(exc, gerr.ServerShuttingDown):
-        return Problem(503, "shutting_down", f"{message}. {advice}", headers={"Retry-After": "1"},
-                       failure_class=exc.failure_class)
+        return Problem(
+            503, "shutting_down", f"{message}. {advice}", headers={"Retry-After": "1"}, failure_class=exc.failure_class
+        )
     if isinstance(exc, gerr.UpstreamTimeout):
         return Problem(504, "gateway_timeout", f"{message}. {advice}", **upstream)
     if isinstance(exc, gerr.UpstreamConnectionError):
@@ -173,13 +190,15 @@ def _http_exception(exc: HTTPException) -> Problem:
     if code == 405:
         allowed = sorted(m for m in (exc.valid_methods or []))  # type: ignore[attr-defined]
         headers = {"Allow": ", ".join(allowed)} if allowed else {}
-        return Problem(405, "method_not_allowed",
-                       f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
-                       headers=headers)
+        return Problem(
+            405,
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.path}; allowed: {', '.join(allowed)}",
+            headers=headers,
+        )
     if code == 413:
         limit = request.max_content_length
-        detail = (f"request body too large; the limit is {limit} bytes" if limit
-                  else "request body too large")
+        detail = f"request body too large; the limit is {limit} bytes" if limit else "request body too large"
         return Problem(413, "payload_too_large", detail, **({"limit_bytes": limit} if limit else {}))
     if code == 415:
         return Problem(415, "unsupported_media_type", exc.description or "unsupported media type")

@@ -20,11 +20,11 @@ from pathlib import Path
 
 from flask import current_app, request
 
+from .grok.client import ClientConfig, GrokClient
+from .grok.session import SessionState
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
-from .grok.client import ClientConfig, GrokClient
-from .grok.session import SessionState
 from .ops.shared_health import SharedHealth
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured

@@ -8,13 +8,12 @@ so an untouched copy of .env.example starts cleanly.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import urlsplit
-
-import os
 
 from dotenv import dotenv_values
 from environs import Env, EnvValidationError
@@ -24,16 +23,32 @@ from .grok.statsig import parse_header_hex
 
 # Every setting, in the order .env.example and /setup show them. Secret ones are
 # never displayed, logged or echoed back in an error.
-SECRET_SETTINGS = frozenset({
-    "GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE", "GROK_EXTRA_COOKIES",
-    "CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX", "API_KEY", "ASSET_SIGNING_KEY",
-})
+SECRET_SETTINGS = frozenset(
+    {
+        "GROK_SSO_COOKIE",
+        "GROK_SSO_RW_COOKIE",
+        "GROK_EXTRA_COOKIES",
+        "CHALLENGE_HEADER_HEX",
+        "CHALLENGE_SUFFIX",
+        "API_KEY",
+        "ASSET_SIGNING_KEY",
+    }
+)
 # The settings update-keys and the /setup form may write.
 REFERENCE_SETTINGS = (
-    "GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE", "GROK_EXTRA_COOKIES",
-    "CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX", "CHALLENGE_TRAILER",
-    "TOKEN_PROVIDER_URL", "API_KEY", "HOST", "PORT",
-    "SESSION_CHECK_INTERVAL_SECS", "LOG_LEVEL", "GROK_BASE_URL",
+    "GROK_SSO_COOKIE",
+    "GROK_SSO_RW_COOKIE",
+    "GROK_EXTRA_COOKIES",
+    "CHALLENGE_HEADER_HEX",
+    "CHALLENGE_SUFFIX",
+    "CHALLENGE_TRAILER",
+    "TOKEN_PROVIDER_URL",
+    "API_KEY",
+    "HOST",
+    "PORT",
+    "SESSION_CHECK_INTERVAL_SECS",
+    "LOG_LEVEL",
+    "GROK_BASE_URL",
 )
 MIN_SESSION_CHECK_INTERVAL = 30
 # Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
@@ -41,11 +56,20 @@ MIN_SESSION_CHECK_INTERVAL = 30
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
-LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING",
-              "warning": "WARNING", "error": "ERROR", "critical": "CRITICAL"}
+LOG_LEVELS = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+}
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-                       r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 class SettingsError(Exception):
@@ -211,8 +235,9 @@ class Settings:
 
         sso = _cookie(read("GROK_SSO_COOKIE", "str", default=None), "GROK_SSO_COOKIE", errors)
         sso_rw = _cookie(read("GROK_SSO_RW_COOKIE", "str", default=None), "GROK_SSO_RW_COOKIE", errors)
-        extra = _cookie(read("GROK_EXTRA_COOKIES", "str", default=None), "GROK_EXTRA_COOKIES", errors,
-                        allow_separators=True)
+        extra = _cookie(
+            read("GROK_EXTRA_COOKIES", "str", default=None), "GROK_EXTRA_COOKIES", errors, allow_separators=True
+        )
 
         header = None
         header_hex = read("CHALLENGE_HEADER_HEX", "str", default=None)
@@ -222,14 +247,22 @@ class Settings:
             except ValueError as exc:
                 errors["CHALLENGE_HEADER_HEX"] = str(exc)
         suffix = read("CHALLENGE_SUFFIX", "str", default=None)
-        trailer = read("CHALLENGE_TRAILER", "int", default=3,
-                       validate=validate.Range(0, 255, error="must be an integer from 0 to 255"))
+        trailer = read(
+            "CHALLENGE_TRAILER",
+            "int",
+            default=3,
+            validate=validate.Range(0, 255, error="must be an integer from 0 to 255"),
+        )
         if header is not None and suffix is None:
-            notices.append("CHALLENGE_HEADER_HEX is set but CHALLENGE_SUFFIX is not: the in-process "
-                           "statsig generator stays off until both are set")
+            notices.append(
+                "CHALLENGE_HEADER_HEX is set but CHALLENGE_SUFFIX is not: the in-process "
+                "statsig generator stays off until both are set"
+            )
         elif suffix is not None and header_hex is None:
-            notices.append("CHALLENGE_SUFFIX is set but CHALLENGE_HEADER_HEX is not: the in-process "
-                           "statsig generator stays off until both are set")
+            notices.append(
+                "CHALLENGE_SUFFIX is set but CHALLENGE_HEADER_HEX is not: the in-process "
+                "statsig generator stays off until both are set"
+            )
 
         provider = _url(read("TOKEN_PROVIDER_URL", "str", default=None), "TOKEN_PROVIDER_URL", errors)
         keys = read("API_KEY", "str", default=None)
@@ -240,10 +273,18 @@ class Settings:
         host = read("HOST", "str", default="0.0.0.0")
         if host is not None and not _valid_host(host):
             errors["HOST"] = "must be an IP address or a hostname"
-        port = read("PORT", "int", default=3000,
-                    validate=validate.Range(1, 65535, error="must be a port number from 1 to 65535"))
-        interval = read("SESSION_CHECK_INTERVAL_SECS", "int", default=300,
-                        validate=validate.Range(min=0, error="must be a non-negative integer"))
+        port = read(
+            "PORT",
+            "int",
+            default=3000,
+            validate=validate.Range(1, 65535, error="must be a port number from 1 to 65535"),
+        )
+        interval = read(
+            "SESSION_CHECK_INTERVAL_SECS",
+            "int",
+            default=300,
+            validate=validate.Range(min=0, error="must be a non-negative integer"),
+        )
         minimum = _min_interval(source)
         if interval is not None and interval < minimum:
             notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to {minimum}")
@@ -255,19 +296,24 @@ class Settings:
         log_format = (read("LOG_FORMAT", "str", default="plain") or "plain").lower()
         if log_format not in ("plain", "json"):
             errors["LOG_FORMAT"] = "must be plain or json"
-        base_url = _url(read("GROK_BASE_URL", "str", default="https://grok.com"), "GROK_BASE_URL",
-                        errors, base=True) or "https://grok.com"
+        base_url = (
+            _url(read("GROK_BASE_URL", "str", default="https://grok.com"), "GROK_BASE_URL", errors, base=True)
+            or "https://grok.com"
+        )
 
         def seconds(name, default, minimum=0.1):
-            return read(name, "float", default=default,
-                        validate=validate.Range(min=minimum, error=f"must be a number of seconds >= {minimum}"))
+            return read(
+                name,
+                "float",
+                default=default,
+                validate=validate.Range(min=minimum, error=f"must be a number of seconds >= {minimum}"),
+            )
 
         reasoning = (read("REASONING_OUTPUT", "str", default="reasoning_content") or "").lower()
         if reasoning not in REASONING_OUTPUTS:
             errors["REASONING_OUTPUT"] = f"must be one of {', '.join(REASONING_OUTPUTS)}"
         cors = read("CORS_ORIGINS", "str", default="*") or "*"
-        public_base = _url(read("PUBLIC_BASE_URL", "str", default=None), "PUBLIC_BASE_URL", errors,
-                           base=True)
+        public_base = _url(read("PUBLIC_BASE_URL", "str", default=None), "PUBLIC_BASE_URL", errors, base=True)
         proxy = read("GROK_PROXY_URL", "str", default=None)
         if proxy is not None and not re.match(r"^(https?|socks5h?|socks4a?)://[^\s]+$", proxy):
             errors["GROK_PROXY_URL"] = "must be a proxy URL such as http://host:port or socks5h://host:port"
@@ -275,11 +321,19 @@ class Settings:
         media = _media_settings(read, errors)
 
         settings = cls(
-            sso_cookie=sso, sso_rw_cookie=sso_rw, extra_cookies=extra,
-            challenge_header=header, challenge_suffix=suffix, challenge_trailer=trailer if trailer is not None else 3,
-            token_provider_url=provider, api_keys=api_keys,
-            host=host or "0.0.0.0", port=port or 3000, session_check_interval=interval or 300,
-            log_level=level or "INFO", log_format=log_format,
+            sso_cookie=sso,
+            sso_rw_cookie=sso_rw,
+            extra_cookies=extra,
+            challenge_header=header,
+            challenge_suffix=suffix,
+            challenge_trailer=trailer if trailer is not None else 3,
+            token_provider_url=provider,
+            api_keys=api_keys,
+            host=host or "0.0.0.0",
+            port=port or 3000,
+            session_check_interval=interval or 300,
+            log_level=level or "INFO",
+            log_format=log_format,
             grok_base_url=base_url,
             connect_timeout=seconds("CONNECT_TIMEOUT_SECS", 10.0) or 10.0,
             request_timeout=seconds("REQUEST_TIMEOUT_SECS", 120.0) or 120.0,
@@ -288,8 +342,11 @@ class Settings:
             reasoning_output=reasoning if reasoning in REASONING_OUTPUTS else "reasoning_content",
             cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) or ("*",),
             metrics_public=bool(read("METRICS_PUBLIC", "bool", default=False)),
-            public_base_url=public_base, proxy_url=proxy,
-            env_file=env_file, notices=tuple(notices), **media,
+            public_base_url=public_base,
+            proxy_url=proxy,
+            env_file=env_file,
+            notices=tuple(notices),
+            **media,
         )
         if errors:
             raise SettingsError(errors)
@@ -298,16 +355,26 @@ class Settings:
 
 def _media_settings(read, errors: dict) -> dict[str, Any]:
     """The media settings (asset proxy, signed links, fetching of remote images, input limits)."""
-    assets_url = _url(read("GROK_ASSETS_URL", "str", default="https://assets.grok.com"), "GROK_ASSETS_URL",
-                      errors, base=True) or "https://assets.grok.com"
+    assets_url = (
+        _url(read("GROK_ASSETS_URL", "str", default="https://assets.grok.com"), "GROK_ASSETS_URL", errors, base=True)
+        or "https://assets.grok.com"
+    )
     key = read("ASSET_SIGNING_KEY", "str", default=None)
     if key is not None and len(key) < MIN_SIGNING_KEY_CHARS:
         errors["ASSET_SIGNING_KEY"] = f"must be at least {MIN_SIGNING_KEY_CHARS} characters (use a long random string)"
         key = None
-    ttl = read("ASSET_URL_TTL_SECS", "int", default=7 * 24 * 3600,
-               validate=validate.Range(min=60, error="must be a number of seconds >= 60"))
-    cache_max = read("ASSET_CACHE_MAX_MB", "float", default=512.0,
-                     validate=validate.Range(min=0, error="must be a number of MiB >= 0 (0 disables the cache)"))
+    ttl = read(
+        "ASSET_URL_TTL_SECS",
+        "int",
+        default=7 * 24 * 3600,
+        validate=validate.Range(min=60, error="must be a number of seconds >= 60"),
+    )
+    cache_max = read(
+        "ASSET_CACHE_MAX_MB",
+        "float",
+        default=512.0,
+        validate=validate.Range(min=0, error="must be a number of MiB >= 0 (0 disables the cache)"),
+    )
     allowlist = []
     for entry in (read("FETCH_PRIVATE_ALLOWLIST", "str", default=None) or "").split(","):
         entry = entry.strip().lower()
@@ -320,8 +387,10 @@ def _media_settings(read, errors: dict) -> dict[str, Any]:
         allowlist.append(entry)
 
     def size(name, default):
-        return read(name, "int", default=default,
-                    validate=validate.Range(min=1, error="must be a number of bytes >= 1")) or default
+        return (
+            read(name, "int", default=default, validate=validate.Range(min=1, error="must be a number of bytes >= 1"))
+            or default
+        )
 
     return {
         "grok_assets_url": assets_url,
@@ -338,8 +407,11 @@ def _media_settings(read, errors: dict) -> dict[str, Any]:
 
 def validate_values(values: Mapping[str, str], base: Settings | None = None) -> dict[str, str]:
     """Check KEY=VALUE pairs as startup would; returns {name: error} (empty when all valid)."""
-    merged = {} if base is None else {k: str(v) for k, v in base.by_env_name().items()
-                                      if v is not None and k != "CHALLENGE_HEADER_HEX"}
+    merged = (
+        {}
+        if base is None
+        else {k: str(v) for k, v in base.by_env_name().items() if v is not None and k != "CHALLENGE_HEADER_HEX"}
+    )
     if base is not None and base.challenge_header is not None:
         merged["CHALLENGE_HEADER_HEX"] = base.challenge_header.hex()
     merged.update(values)
@@ -409,7 +481,7 @@ def _url(value: str | None, name: str, errors: dict, base: bool = False) -> str 
         errors[name] = "must not have a query string or fragment"
         return None
     try:
-        parts.port
+        _ = parts.port  # raises on a port that is not a number
     except ValueError:
         errors[name] = "has an invalid port"
         return None

@@ -79,7 +79,11 @@ class Target:
                     tokens += 1
                     if first is None:
                         first = time.perf_counter() - start
-                if line.startswith(b"data: [DONE]") or b'"isSoftStop":true' in line or b'"finish_reason":"stop"' in line:
+                if (
+                    line.startswith(b"data: [DONE]")
+                    or b'"isSoftStop":true' in line
+                    or b'"finish_reason":"stop"' in line
+                ):
                     complete = True
             return resp.status, first, time.perf_counter() - start, tokens, complete
         finally:
@@ -90,8 +94,9 @@ class Target:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=60)
         start = time.perf_counter()
         try:
-            conn.request("POST", self.path, body=json.dumps(self.body_for(message, stream=False)),
-                         headers=self.headers_for())
+            conn.request(
+                "POST", self.path, body=json.dumps(self.body_for(message, stream=False)), headers=self.headers_for()
+            )
             resp = conn.getresponse()
             resp.read()
             return resp.status, time.perf_counter() - start
@@ -109,6 +114,7 @@ def _is_token(line: bytes) -> bool:
 def openai_body(model="auto"):
     def body(message, stream=True):
         return {"model": model, "stream": stream, "messages": [{"role": "user", "content": message}]}
+
     return body
 
 
@@ -127,10 +133,13 @@ def run_ttft(targets, n):
             status, secs = t.once("#scenario:first_token_delay?delay=0.05&text=hello%20there")
             if status == 200:
                 once.append(secs * 1000)
-        out[t.name] = {"stream_ttft_ms_p50": statistics.median(stream_ttft) if stream_ttft else None,
-                       "stream_ttft_ms_p99": pct(stream_ttft, 99),
-                       "nonstream_ms_p50": statistics.median(once) if once else None,
-                       "nonstream_ms_p99": pct(once, 99), "samples": len(stream_ttft)}
+        out[t.name] = {
+            "stream_ttft_ms_p50": statistics.median(stream_ttft) if stream_ttft else None,
+            "stream_ttft_ms_p99": pct(stream_ttft, 99),
+            "nonstream_ms_p50": statistics.median(once) if once else None,
+            "nonstream_ms_p99": pct(once, 99),
+            "samples": len(stream_ttft),
+        }
     direct = out.get("fake-direct")
     if direct:
         for name, row in out.items():
@@ -155,8 +164,9 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         gevent.sleep(1.0)
         peak = [rss_kb(worker)]
         done = gevent.event.Event()
-        prober = subprocess.Popen([sys.executable, "-m", "bench.probe", host, port, "0.02"],
-                                  stdout=subprocess.PIPE, cwd=ROOT)
+        prober = subprocess.Popen(
+            [sys.executable, "-m", "bench.probe", host, port, "0.02"], stdout=subprocess.PIPE, cwd=ROOT
+        )
         gevent.sleep(0.3)
 
         def sample():
@@ -185,11 +195,23 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         prober.send_signal(signal.SIGTERM)
         health = json.loads(prober.communicate()[0])
         ok = sum(1 for r in results if r[0] == 200 and r[4] and r[3] == 40)
-        rows.append({"streams": n, "ramp_s": ramp, "worker_cpu_s": round(worker_cpu, 2),
-                     "fake_cpu_s": round(fake_cpu, 2), "client_cpu_s": round(client_cpu, 2), "completed": ok, "errors": n - ok, "wall_s": round(wall, 2),
-                     "health_p50_ms": round(pct(health, 50), 1), "health_p99_ms": round(pct(health, 99), 1),
-                     "rss_idle_mb": round(base_rss / 1024, 1), "rss_peak_mb": round(peak[0] / 1024, 1),
-                     "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1)})
+        rows.append(
+            {
+                "streams": n,
+                "ramp_s": ramp,
+                "worker_cpu_s": round(worker_cpu, 2),
+                "fake_cpu_s": round(fake_cpu, 2),
+                "client_cpu_s": round(client_cpu, 2),
+                "completed": ok,
+                "errors": n - ok,
+                "wall_s": round(wall, 2),
+                "health_p50_ms": round(pct(health, 50), 1),
+                "health_p99_ms": round(pct(health, 99), 1),
+                "rss_idle_mb": round(base_rss / 1024, 1),
+                "rss_peak_mb": round(peak[0] / 1024, 1),
+                "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1),
+            }
+        )
     return rows
 
 
@@ -207,8 +229,13 @@ def run_throughput(targets, workers, streams=20, tokens=5000):
         wall = time.perf_counter() - start
         cpu = cpu_seconds(pid) - cpu0
         got = sum(r[3] for r in results)
-        rows[t.name] = {"tokens": got, "expected": streams * tokens, "wall_s": round(wall, 2),
-                        "tokens_per_s": round(got / wall), "cpu_us_per_token": round(cpu * 1e6 / max(got, 1), 1)}
+        rows[t.name] = {
+            "tokens": got,
+            "expected": streams * tokens,
+            "wall_s": round(wall, 2),
+            "tokens_per_s": round(got / wall),
+            "cpu_us_per_token": round(cpu * 1e6 / max(got, 1), 1),
+        }
     return rows
 
 
@@ -220,8 +247,9 @@ def run_small(target, clients=20, per_client=50):
         conn = http.client.HTTPConnection(host, port, timeout=30)
         for _ in range(per_client):
             t0 = time.perf_counter()
-            conn.request("POST", target.path, body=json.dumps(target.body_for("hi", stream=False)),
-                         headers=target.headers_for())
+            conn.request(
+                "POST", target.path, body=json.dumps(target.body_for("hi", stream=False)), headers=target.headers_for()
+            )
             resp = conn.getresponse()
             resp.read()
             if resp.status == 200:
@@ -231,8 +259,13 @@ def run_small(target, clients=20, per_client=50):
     start = time.perf_counter()
     Pool(clients).map(client, range(clients))
     wall = time.perf_counter() - start
-    return {"requests": clients * per_client, "ok": len(latencies), "rps": round(len(latencies) / wall),
-            "p50_ms": round(pct(latencies, 50), 1), "p99_ms": round(pct(latencies, 99), 1)}
+    return {
+        "requests": clients * per_client,
+        "ok": len(latencies),
+        "rps": round(len(latencies) / wall),
+        "p50_ms": round(pct(latencies, 50), 1),
+        "p99_ms": round(pct(latencies, 99), 1),
+    }
 
 
 def pin(server, load) -> bool:
@@ -264,15 +297,22 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", default="ttft,concurrency,throughput,small")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
-    parser.add_argument("--no-pin", action="store_true",
-                        help="let the workers share every CPU with the fake grok.com and this client")
-    parser.add_argument("--ramp", type=float, default=0.0,
-                        help="concurrency: spread the stream arrivals over this many seconds (default: all at once)")
+    parser.add_argument(
+        "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
+    )
+    parser.add_argument(
+        "--ramp",
+        type=float,
+        default=0.0,
+        help="concurrency: spread the stream arrivals over this many seconds (default: all at once)",
+    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
-    report = {"machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
 
     with FakeGrok(extra_args=[]) as fake:
         fake.configure(reuse_grace=3600)
@@ -287,19 +327,27 @@ def main(argv=None):
             openai_t = Target("openai", host, app_srv.port, "/v1/chat/completions", openai_body())
             native_t = Target("native", host, app_srv.port, "/v1/chat", native_body)
             relay_t = Target("raw-relay", host, relay_srv.port, "/", native_body)
-            direct_t = Target("fake-direct", host, fake.port, CHAT_NEW, native_body,
-                              headers_for=lambda: fake.grok_headers("POST", CHAT_NEW))
+            direct_t = Target(
+                "fake-direct",
+                host,
+                fake.port,
+                CHAT_NEW,
+                native_body,
+                headers_for=lambda: fake.grok_headers("POST", CHAT_NEW),
+            )
             app_targets = [openai_t, native_t] if has_openai else [native_t]
             workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
-            report["pinned"] = not args.no_pin and pin(server=[app_worker, relay_worker],
-                                                       load=[fake.proc.pid, os.getpid()])
+            report["pinned"] = not args.no_pin and pin(
+                server=[app_worker, relay_worker], load=[fake.proc.pid, os.getpid()]
+            )
 
             if "ttft" in only:
                 report["ttft"] = run_ttft([direct_t, relay_t, *app_targets], 20 if quick else 200)
                 print_table("Time to first token (ms)", report["ttft"])
             if "throughput" in only:
-                report["throughput"] = run_throughput([relay_t, *app_targets], workers,
-                                                      streams=20, tokens=1000 if quick else 5000)
+                report["throughput"] = run_throughput(
+                    [relay_t, *app_targets], workers, streams=20, tokens=1000 if quick else 5000
+                )
                 base = report["throughput"]["raw-relay"]["tokens_per_s"]
                 for row in report["throughput"].values():
                     row["ratio_to_raw"] = round(row["tokens_per_s"] / base, 2) if base else None
@@ -309,8 +357,9 @@ def main(argv=None):
                 print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
-                report["concurrency"] = run_concurrency(app_targets[0], app_srv.url, app_worker, levels,
-                                                        ramp=args.ramp, fake_pid=fake.proc.pid)
+                report["concurrency"] = run_concurrency(
+                    app_targets[0], app_srv.url, app_worker, levels, ramp=args.ramp, fake_pid=fake.proc.pid
+                )
                 print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
         finally:
             app_srv.close()

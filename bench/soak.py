@@ -50,10 +50,14 @@ def one_stream(port: int, scenario: str, tokens: int, leave_after: int | None) -
     """'completed', 'left' (closed on purpose), or 'error: ...' for a client that stayed."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
-        body = {"model": "auto", "stream": True,
-                "messages": [{"role": "user", "content": f"soak #scenario:{scenario}"}]}
-        conn.request("POST", "/v1/chat/completions", body=json.dumps(body),
-                     headers={"content-type": "application/json"})
+        body = {
+            "model": "auto",
+            "stream": True,
+            "messages": [{"role": "user", "content": f"soak #scenario:{scenario}"}],
+        }
+        conn.request(
+            "POST", "/v1/chat/completions", body=json.dumps(body), headers={"content-type": "application/json"}
+        )
         resp = conn.getresponse()
         if resp.status != 200:
             return f"error: HTTP {resp.status} {resp.read()[:200]!r}"
@@ -107,21 +111,28 @@ def main(argv=None) -> int:
         env = app_env(fake, LOG_LEVEL="warn", SESSION_CHECK_INTERVAL_SECS="3600")
         with GunicornServer(env, workers=1, app_module="tests.support.instrumented:app") as srv:
             worker = debug(srv.url)["pid"]
-            print(f"soak: {args.rounds} rounds x {args.streams} concurrent OpenAI streams "
-                  f"({args.tokens} tokens, {args.delay * 1000:.0f} ms apart), every other client leaves "
-                  f"after {args.leave_after} chunks; worker pid {worker}")
-            print(f"{'round':>5} {'wall s':>7} {'stayed ok':>10} {'left':>5} {'errors':>6} {'aborts':>6} "
-                  f"{'done up':>7} {'settle s':>8} {'fake open':>9} {'worker open':>11} {'reachable':>9} "
-                  f"{'greenlets':>9} {'objects':>8} {'RSS MB':>7} {'trimmed':>7}")
-            print("  (aborts: upstream answers cut when a client left; done up: upstream answers sent in full,"
-                  " incl. those of clients that left after the end; open/reachable: transfers after the round)")
+            print(
+                f"soak: {args.rounds} rounds x {args.streams} concurrent OpenAI streams "
+                f"({args.tokens} tokens, {args.delay * 1000:.0f} ms apart), every other client leaves "
+                f"after {args.leave_after} chunks; worker pid {worker}"
+            )
+            print(
+                f"{'round':>5} {'wall s':>7} {'stayed ok':>10} {'left':>5} {'errors':>6} {'aborts':>6} "
+                f"{'done up':>7} {'settle s':>8} {'fake open':>9} {'worker open':>11} {'reachable':>9} "
+                f"{'greenlets':>9} {'objects':>8} {'RSS MB':>7} {'trimmed':>7}"
+            )
+            print(
+                "  (aborts: upstream answers cut when a client left; done up: upstream answers sent in full,"
+                " incl. those of clients that left after the end; open/reachable: transfers after the round)"
+            )
             rows, errors_seen = [], []
             for number in range(1, args.rounds + 1):
                 before = fake.stats()
                 started = time.monotonic()
                 leave = [args.leave_after if i % 2 else None for i in range(args.streams)]
                 results = Pool(args.streams).map(
-                    lambda i: one_stream(srv.port, scenario, args.tokens, leave[i]), range(args.streams))
+                    lambda i: one_stream(srv.port, scenario, args.tokens, leave[i]), range(args.streams)
+                )
                 wall = time.monotonic() - started
                 stats, state, settled = settle(srv.url, fake)
                 gevent.sleep(1.0)
@@ -130,23 +141,35 @@ def main(argv=None) -> int:
                 in_use = rss_kb(worker) / 1024
                 errors = [r for r in results if r.startswith("error")]
                 errors_seen += errors
-                row = {"round": number, "wall_s": round(wall, 2),
-                       "completed": results.count("completed"), "stayed": leave.count(None),
-                       "left": results.count("left"),
-                       "errors": len(errors), "aborts": stats["streams_aborted"] - before["streams_aborted"],
-                       "upstream_done": stats["streams_completed"] - before["streams_completed"],
-                       "settle_s": round(settled, 2), "fake_open": stats["active_streams"],
-                       "worker_open": state["active_transfers"], "reachable": state["live_transfers"],
-                       "greenlets": state["greenlets"], "objects": state["objects"], "rss_mb": round(rss, 2),
-                       "rss_trimmed_mb": round(in_use, 2)}
+                row = {
+                    "round": number,
+                    "wall_s": round(wall, 2),
+                    "completed": results.count("completed"),
+                    "stayed": leave.count(None),
+                    "left": results.count("left"),
+                    "errors": len(errors),
+                    "aborts": stats["streams_aborted"] - before["streams_aborted"],
+                    "upstream_done": stats["streams_completed"] - before["streams_completed"],
+                    "settle_s": round(settled, 2),
+                    "fake_open": stats["active_streams"],
+                    "worker_open": state["active_transfers"],
+                    "reachable": state["live_transfers"],
+                    "greenlets": state["greenlets"],
+                    "objects": state["objects"],
+                    "rss_mb": round(rss, 2),
+                    "rss_trimmed_mb": round(in_use, 2),
+                }
                 rows.append(row)
-                print(f"{number:>5} {wall:>7.2f} {row['completed']:>5}/{row['stayed']:<4} {row['left']:>5} "
-                      f"{row['errors']:>6} {row['aborts']:>6} {row['upstream_done']:>7} {settled:>8.2f} {row['fake_open']:>9} "
-                      f"{row['worker_open']:>11} {row['reachable']:>9} {row['greenlets']:>9} {row['objects']:>8} {rss:>7.2f} {in_use:>7.2f}")
+                print(
+                    f"{number:>5} {wall:>7.2f} {row['completed']:>5}/{row['stayed']:<4} {row['left']:>5} "
+                    f"{row['errors']:>6} {row['aborts']:>6} {row['upstream_done']:>7} {settled:>8.2f} {row['fake_open']:>9} "
+                    f"{row['worker_open']:>11} {row['reachable']:>9} {row['greenlets']:>9} {row['objects']:>8} {rss:>7.2f} {in_use:>7.2f}"
+                )
             logs = srv.logs()
 
     for error in sorted(set(errors_seen))[:10]:
         print("  error:", error)
+
     def growth(key: str) -> float:
         first = rows[0][key]
         return max((r[key] - first) / first for r in rows[1:]) if len(rows) > 1 else 0.0
@@ -157,10 +180,12 @@ def main(argv=None) -> int:
     restarted = logs.count("Booting worker") > 1
     ok = trimmed < RSS_GROWTH_LIMIT and not leaks and not errors and not restarted
     objects = sorted({r["objects"] for r in rows})
-    print(f"verdict: {'PASS' if ok else 'FAIL'}: RSS growth after round 1 {trimmed * 100:+.1f}% trimmed "
-          f"(limit {RSS_GROWTH_LIMIT * 100:.0f}%; {raw * 100:+.1f}% before trimming), transfers left open after rounds {leaks or 'none'}, "
-          f"{errors} errors for clients that stayed, worker {'restarted' if restarted else 'never restarted'}; "
-          f"Python objects after the rounds {objects[0]}..{objects[-1]}")
+    print(
+        f"verdict: {'PASS' if ok else 'FAIL'}: RSS growth after round 1 {trimmed * 100:+.1f}% trimmed "
+        f"(limit {RSS_GROWTH_LIMIT * 100:.0f}%; {raw * 100:+.1f}% before trimming), transfers left open after rounds {leaks or 'none'}, "
+        f"{errors} errors for clients that stayed, worker {'restarted' if restarted else 'never restarted'}; "
+        f"Python objects after the rounds {objects[0]}..{objects[-1]}"
+    )
     return 0 if ok else 1
 
 

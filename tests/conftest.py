@@ -38,8 +38,10 @@ def fake(fake_session):
 @pytest.fixture
 def settings_for(fake):
     """Settings of an app talking to the fake, with overrides: settings_for(API_KEY="k")."""
+
     def make(**overrides) -> Settings:
         return Settings.from_mapping(app_env(fake, **overrides))
+
     return make
 
 

@@ -21,7 +21,8 @@ from . import events as ev
 from .errors import STREAM, ConfigurationError, GrokError, StreamError, classify_text, error_for_status
 from .session import SessionState
 from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signer
-from .transport import Response as Reply, Transport, UpstreamStream
+from .transport import Response as Reply
+from .transport import Transport, UpstreamStream
 
 log = logging.getLogger(__name__)
 
@@ -66,15 +67,18 @@ class ClientConfig:
             base_url=settings.grok_base_url,
             assets_url=settings.grok_assets_url,
             cookie_header=settings.cookie_header,
-            signer=make_signer(settings.challenge_header, settings.challenge_suffix,
-                               settings.challenge_trailer, settings.token_provider_url),
+            signer=make_signer(
+                settings.challenge_header,
+                settings.challenge_suffix,
+                settings.challenge_trailer,
+                settings.token_provider_url,
+            ),
             request_timeout=settings.request_timeout,
             stream_idle_timeout=settings.stream_idle_timeout,
         )
 
 
-def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3,
-                provider_url: str | None = None) -> Signer:
+def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3, provider_url: str | None = None) -> Signer:
     """In-process challenge values win over a token provider (README: 'statsig precedence')."""
     if header is not None and suffix is not None:
         return ChallengeSigner(header, suffix, trailer)
@@ -86,8 +90,12 @@ def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3,
 class ChatStream:
     """An NDJSON answer stream from grok.com. Close it (or use `with`) to abort it."""
 
-    def __init__(self, upstream: UpstreamStream, max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
-                 state: SessionState | None = None):
+    def __init__(
+        self,
+        upstream: UpstreamStream,
+        max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
+        state: SessionState | None = None,
+    ):
         self.upstream = upstream
         self.state = state
         self.status = upstream.status
@@ -132,28 +140,40 @@ class ChatStream:
 
 
 class GrokClient:
-    def __init__(self, config: ClientConfig, transport: Transport | None = None,
-                 state: SessionState | None = None):
+    def __init__(self, config: ClientConfig, transport: Transport | None = None, state: SessionState | None = None):
         self.config = config
         self._transport = transport
         self.state = state or SessionState()
 
     @classmethod
-    def from_settings(cls, settings, transport: Transport | None = None,
-                      state: SessionState | None = None) -> "GrokClient":
+    def from_settings(
+        cls, settings, transport: Transport | None = None, state: SessionState | None = None
+    ) -> "GrokClient":
         return cls(ClientConfig.from_settings(settings), transport, state)
 
     @classmethod
-    def from_cookies(cls, sso: str, sso_rw: str | None = None, *, challenge_header_hex: str | None = None,
-                     challenge_suffix: str | None = None, challenge_trailer: int = 3,
-                     base_url: str = "https://grok.com") -> "GrokClient":
+    def from_cookies(
+        cls,
+        sso: str,
+        sso_rw: str | None = None,
+        *,
+        challenge_header_hex: str | None = None,
+        challenge_suffix: str | None = None,
+        challenge_trailer: int = 3,
+        base_url: str = "https://grok.com",
+    ) -> "GrokClient":
         """Library entry point: a client from cookie values and optional challenge values."""
         from .statsig import parse_header_hex
 
         header = parse_header_hex(challenge_header_hex) if challenge_header_hex else None
         cookie = f"sso={sso}; sso-rw={sso_rw or sso}"
-        return cls(ClientConfig(base_url=base_url.rstrip("/"), cookie_header=cookie,
-                                signer=make_signer(header, challenge_suffix, challenge_trailer)))
+        return cls(
+            ClientConfig(
+                base_url=base_url.rstrip("/"),
+                cookie_header=cookie,
+                signer=make_signer(header, challenge_suffix, challenge_trailer),
+            )
+        )
 
     def reconfigure(self, config: ClientConfig) -> None:
         """Apply new credentials; requests already in flight keep the old ones."""
@@ -167,8 +187,7 @@ class GrokClient:
         return self._transport
 
     # ------------------------------------------------------------------ plumbing
-    def _headers(self, config: ClientConfig, method: str, path: str,
-                 page: str = "/") -> list[tuple[str, str | None]]:
+    def _headers(self, config: ClientConfig, method: str, path: str, page: str = "/") -> list[tuple[str, str | None]]:
         if not config.cookie_header:
             raise ConfigurationError("GROK_SSO_COOKIE is not set")
         signature = config.signer.sign(method, path)
@@ -203,13 +222,13 @@ class GrokClient:
         self.state.record_failure(error, method)
         return error
 
-    def request(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
-                timeout: float | None = None) -> Reply:
+    def request(
+        self, method: str, path: str, *, query=None, body: Any = _NO_BODY, timeout: float | None = None
+    ) -> Reply:
         """A buffered request to `path` (absolute, e.g. /rest/app-chat/conversations)."""
         url, headers, payload = self._prepare(method, path, query, body)
         try:
-            reply = self.transport.request(method, url, headers, payload,
-                                           timeout or self.config.request_timeout)
+            reply = self.transport.request(method, url, headers, payload, timeout or self.config.request_timeout)
         except GrokError as exc:
             self.state.record_failure(exc, method)
             raise
@@ -218,8 +237,16 @@ class GrokClient:
         self.state.record_success(reply.status, method)
         return reply
 
-    def stream(self, method: str, path: str, *, query=None, body: Any = _NO_BODY,
-               idle_timeout: float | None = None, page: str = "/") -> UpstreamStream:
+    def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        query=None,
+        body: Any = _NO_BODY,
+        idle_timeout: float | None = None,
+        page: str = "/",
+    ) -> UpstreamStream:
         """A streamed request; raises on a non-2xx status before any body is consumed.
         `page` is the grok.com page the request comes from (its Referer)."""
         url, headers, payload = self._prepare(method, path, query, body, page)
@@ -227,8 +254,9 @@ class GrokClient:
 
     def _open(self, method: str, url: str, headers, payload, idle_timeout: float | None) -> UpstreamStream:
         try:
-            upstream = self.transport.stream(method, url, headers, payload,
-                                             idle_timeout or self.config.stream_idle_timeout)
+            upstream = self.transport.stream(
+                method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout
+            )
         except GrokError as exc:
             self.state.record_failure(exc, method)
             raise
@@ -262,8 +290,10 @@ class GrokClient:
         return self._chat("POST", "quick-answer", {"query": query})
 
     def reconnect_response(self, response_id: str) -> ChatStream:
-        return ChatStream(self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}",
-                                      body=_NO_BODY), state=self.state)
+        return ChatStream(
+            self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}", body=_NO_BODY),
+            state=self.state,
+        )
 
     def stop_inflight_responses(self, conversation_id: str) -> Reply:
         return self._json("POST", f"conversations/{seg(conversation_id)}/stop-inflight-responses", None)
@@ -272,18 +302,32 @@ class GrokClient:
         return self._json("DELETE", f"conversations/inflight-response/{seg(response_id)}", _NO_BODY)
 
     # ------------------------------------------------------------------ conversations
-    def list_conversations(self, page_size: int | None = None, page_token: str | None = None,
-                           starred: bool | None = None, workspace_id: str | None = None) -> Reply:
-        return self._json("GET", "conversations", _NO_BODY, query={
-            "pageSize": page_size, "pageToken": page_token, "filterIsStarred": starred,
-            "workspaceId": workspace_id})
+    def list_conversations(
+        self,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        starred: bool | None = None,
+        workspace_id: str | None = None,
+    ) -> Reply:
+        return self._json(
+            "GET",
+            "conversations",
+            _NO_BODY,
+            query={
+                "pageSize": page_size,
+                "pageToken": page_token,
+                "filterIsStarred": starred,
+                "workspaceId": workspace_id,
+            },
+        )
 
     def delete_all_conversations(self) -> Reply:
         return self._json("DELETE", "conversations", _NO_BODY)
 
     def list_deleted_conversations(self, page_size: int | None = None, page_token: str | None = None) -> Reply:
-        return self._json("GET", "conversations/deleted", _NO_BODY,
-                          query={"pageSize": page_size, "pageToken": page_token})
+        return self._json(
+            "GET", "conversations/deleted", _NO_BODY, query={"pageSize": page_size, "pageToken": page_token}
+        )
 
     def get_conversation(self, conversation_id: str) -> Reply:
         return self._json("GET", f"conversations/{seg(conversation_id)}", _NO_BODY)
@@ -291,12 +335,15 @@ class GrokClient:
     def update_conversation(self, conversation_id: str, body: Mapping[str, Any]) -> Reply:
         return self._json("PUT", f"conversations/{seg(conversation_id)}", dict(body))
 
-    def delete_conversation(self, conversation_id: str, *, soft: bool = False,
-                            delete_media: bool = False) -> Reply:
+    def delete_conversation(self, conversation_id: str, *, soft: bool = False, delete_media: bool = False) -> Reply:
         if soft:
             return self._json("DELETE", f"conversations/soft/{seg(conversation_id)}", _NO_BODY)
-        return self._json("DELETE", f"conversations/{seg(conversation_id)}", _NO_BODY,
-                          query={"deleteMedia": True} if delete_media else None)
+        return self._json(
+            "DELETE",
+            f"conversations/{seg(conversation_id)}",
+            _NO_BODY,
+            query={"deleteMedia": True} if delete_media else None,
+        )
 
     def conversation_exists(self, conversation_id: str) -> Reply:
         return self._json("GET", f"conversations/exists/{seg(conversation_id)}", _NO_BODY)
@@ -308,8 +355,12 @@ class GrokClient:
         return self._json("POST", f"conversations/{seg(conversation_id)}/title", {})
 
     def list_responses(self, conversation_id: str, include_threads: bool = False) -> Reply:
-        return self._json("GET", f"conversations/{seg(conversation_id)}/responses", _NO_BODY,
-                          query={"includeThreads": True} if include_threads else None)
+        return self._json(
+            "GET",
+            f"conversations/{seg(conversation_id)}/responses",
+            _NO_BODY,
+            query={"includeThreads": True} if include_threads else None,
+        )
 
     def artifacts_metadata(self, conversation_id: str) -> Reply:
         return self._json("POST", f"conversations/{seg(conversation_id)}/artifacts_metadata", {})
@@ -345,12 +396,12 @@ class GrokClient:
 
     # ------------------------------------------------------------------ voice
     def read_response(self, response_id: str, voice_id: str | None = None) -> UpstreamStream:
-        return self.stream("GET", f"{APP}/read-response/{seg(response_id)}", body=_NO_BODY,
-                           query={"voiceId": voice_id})
+        return self.stream("GET", f"{APP}/read-response/{seg(response_id)}", body=_NO_BODY, query={"voiceId": voice_id})
 
     def read_response_audio(self, response_id: str, voice_id: str | None = None) -> UpstreamStream:
-        return self.stream("GET", f"{APP}/read-response-audio/{seg(response_id)}", body=_NO_BODY,
-                           query={"voiceId": voice_id})
+        return self.stream(
+            "GET", f"{APP}/read-response-audio/{seg(response_id)}", body=_NO_BODY, query={"voiceId": voice_id}
+        )
 
     def tts(self, body: Mapping[str, Any]) -> Reply:
         return self._json("POST", "tts", dict(body))
@@ -386,8 +437,7 @@ class GrokClient:
         return self._json("POST", "memory", {"conversationIds": list(conversation_ids)})
 
     def delete_memories_for_conversations(self, conversation_ids: Sequence[str]) -> Reply:
-        return self._json("DELETE", "memory", _NO_BODY,
-                          query=[("conversationIds", cid) for cid in conversation_ids])
+        return self._json("DELETE", "memory", _NO_BODY, query=[("conversationIds", cid) for cid in conversation_ids])
 
     # ------------------------------------------------------------------ artifacts
     def get_artifact(self, artifact_id: str) -> Reply:
@@ -407,8 +457,7 @@ class GrokClient:
         return self._json("POST", f"conversations/{seg(conversation_id)}/share_artifact", dict(body))
 
     def list_share_links(self, page_size: int | None = None, page_token: str | None = None) -> Reply:
-        return self._json("GET", "share_links", _NO_BODY,
-                          query={"pageSize": page_size, "pageToken": page_token})
+        return self._json("GET", "share_links", _NO_BODY, query={"pageSize": page_size, "pageToken": page_token})
 
     def get_share_link(self, share_link_id: str) -> Reply:
         return self._json("GET", f"share_links_data/{seg(share_link_id)}", _NO_BODY)

@@ -42,8 +42,7 @@ ADVICE = {
     USAGE_LIMIT: "The grok.com account reached its usage limit for this model; wait for the "
     "limit window to reset or use another model.",
     RATE_LIMITED: "grok.com is rate limiting this account; retry after the indicated delay.",
-    ACCOUNT_BLOCKED: "grok.com reports this account as blocked; it cannot be used until xAI "
-    "lifts the block.",
+    ACCOUNT_BLOCKED: "grok.com reports this account as blocked; it cannot be used until xAI lifts the block.",
     PAYLOAD_OUTDATED: "grok.com rejected the request format as outdated ('please update your "
     "client'): the upstream protocol changed; update grok-web-api.",
     NOT_FOUND: "The requested grok.com resource does not exist.",
@@ -87,8 +86,9 @@ class ConfigurationError(GrokError):
 class UpstreamHTTPError(GrokError):
     """grok.com answered with a non-2xx status."""
 
-    def __init__(self, status: int, body: str, message: str | None = None, *, failure_class=None,
-                 content_type: str | None = None):
+    def __init__(
+        self, status: int, body: str, message: str | None = None, *, failure_class=None, content_type: str | None = None
+    ):
         self.status = status
         self.body = body
         self.content_type = content_type
@@ -216,37 +216,63 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
         known = CLOUDFLARE
     message = _upstream_message(body) or f"HTTP {status}"
     if status == 429 or known in (RATE_LIMITED, USAGE_LIMIT) and status in (403, 429):
-        return RateLimited(status, body, parse_retry_after(headers.get("retry-after")),
-                           message=f"grok.com rate limited the request: {message}",
-                           failure_class=USAGE_LIMIT if known == USAGE_LIMIT else RATE_LIMITED,
-                           content_type=content_type)
+        return RateLimited(
+            status,
+            body,
+            parse_retry_after(headers.get("retry-after")),
+            message=f"grok.com rate limited the request: {message}",
+            failure_class=USAGE_LIMIT if known == USAGE_LIMIT else RATE_LIMITED,
+            content_type=content_type,
+        )
     if status in (401, 403):
         if known == AUTH_EXPIRED:
             return AuthExpired(status, body, "grok.com session cookies expired", content_type=content_type)
         if known == CLOUDFLARE:
-            return AntiBotRejected(status, body, "Cloudflare challenge page instead of an answer",
-                                   failure_class=CLOUDFLARE, content_type=content_type)
+            return AntiBotRejected(
+                status,
+                body,
+                "Cloudflare challenge page instead of an answer",
+                failure_class=CLOUDFLARE,
+                content_type=content_type,
+            )
         if known in (ACCOUNT_BLOCKED, STALE_CHALLENGE):
-            return AntiBotRejected(status, body, f"grok.com refused the request: {message}",
-                                   failure_class=known, content_type=content_type)
+            return AntiBotRejected(
+                status, body, f"grok.com refused the request: {message}", failure_class=known, content_type=content_type
+            )
         if known == MODEL_UNAVAILABLE:
-            return UpstreamHTTPError(status, body, f"grok.com: {message}", failure_class=MODEL_UNAVAILABLE,
-                                     content_type=content_type)
+            return UpstreamHTTPError(
+                status, body, f"grok.com: {message}", failure_class=MODEL_UNAVAILABLE, content_type=content_type
+            )
         if known == ANTI_BOT or code == 7:
-            return AntiBotRejected(status, body, f"Anti-bot rejected (HTTP {status}): {message}",
-                                   content_type=content_type)
+            return AntiBotRejected(
+                status, body, f"Anti-bot rejected (HTTP {status}): {message}", content_type=content_type
+            )
     # A challenge page or an account rejection means the same whatever the status.
     if known == CLOUDFLARE:
-        return AntiBotRejected(status, body, f"Cloudflare challenge page instead of an answer (HTTP {status})",
-                               failure_class=CLOUDFLARE, content_type=content_type)
+        return AntiBotRejected(
+            status,
+            body,
+            f"Cloudflare challenge page instead of an answer (HTTP {status})",
+            failure_class=CLOUDFLARE,
+            content_type=content_type,
+        )
     if known == ACCOUNT_BLOCKED:
-        return AntiBotRejected(status, body, f"grok.com refused the account: {message}",
-                               failure_class=ACCOUNT_BLOCKED, content_type=content_type)
+        return AntiBotRejected(
+            status,
+            body,
+            f"grok.com refused the account: {message}",
+            failure_class=ACCOUNT_BLOCKED,
+            content_type=content_type,
+        )
     if status == 404:
         return NotFound(status, body, f"grok.com: not found ({message})", content_type=content_type)
-    return UpstreamHTTPError(status, body, f"grok.com returned HTTP {status}: {message}",
-                             failure_class=known if known == PAYLOAD_OUTDATED else None,
-                             content_type=content_type)
+    return UpstreamHTTPError(
+        status,
+        body,
+        f"grok.com returned HTTP {status}: {message}",
+        failure_class=known if known == PAYLOAD_OUTDATED else None,
+        content_type=content_type,
+    )
 
 
 def _upstream_message(body: str) -> str:

@@ -426,9 +426,7 @@ class NDJSONDecoder:
         self.overflowed = True
         self._buf.clear()
         self._buf_len = 0
-        return ParseError(
-            f"line exceeds {_limit_text(self.max_line_bytes)} limit", _excerpt(head)
-        )
+        return ParseError(f"line exceeds {_limit_text(self.max_line_bytes)} limit", _excerpt(head))
 
     # -- one line ----------------------------------------------------------
 
@@ -468,19 +466,10 @@ class NDJSONDecoder:
         response = result.get("response")
         payload = response if isinstance(response, dict) else result
 
-        if (
-            len(obj) == 1
-            and (payload is result or len(result) == 1)
-            and payload.keys() <= _HOT_KEYS
-        ):
+        if len(obj) == 1 and (payload is result or len(result) == 1) and payload.keys() <= _HOT_KEYS:
             # Hot path: a plain token line (same results as the full path).
             rid = payload.get("responseId")
-            if (
-                isinstance(rid, str)
-                and rid
-                and rid not in self._response_ids
-                and rid not in self._user_response_ids
-            ):
+            if isinstance(rid, str) and rid and rid not in self._response_ids and rid not in self._user_response_ids:
                 self._response_ids.add(rid)
                 events.append(ResponseIds(rid))
             token = payload.get("token")
@@ -514,11 +503,7 @@ class NDJSONDecoder:
 
         # 2. response ids ---------------------------------------------------
         user = payload.get("userResponse")
-        if (
-            "responseId" in payload
-            or model is not None
-            or isinstance(user, dict)
-        ):
+        if "responseId" in payload or model is not None or isinstance(user, dict):
             self._ids(payload, user, model, events)
 
         # 3. conversation / title (always on ``result``) --------------------
@@ -526,9 +511,7 @@ class NDJSONDecoder:
         if isinstance(conversation, dict):
             conversation_id = _str(conversation.get("conversationId"))
             if conversation_id is not None:
-                events.append(
-                    ConversationCreated(conversation_id, _str(conversation.get("title")))
-                )
+                events.append(ConversationCreated(conversation_id, _str(conversation.get("title"))))
         if "title" in result:
             title = result["title"]
             if isinstance(title, dict):
@@ -569,9 +552,7 @@ class NDJSONDecoder:
 
         video = payload.get("streamingVideoGenerationResponse")
         if isinstance(video, dict):
-            events.append(
-                VideoGenerated(_str(video.get("videoUrl")), _int(video.get("progress")), video)
-            )
+            events.append(VideoGenerated(_str(video.get("videoUrl")), _int(video.get("progress")), video))
 
         # 9. final model response -------------------------------------------
         if model is not None:
@@ -587,9 +568,7 @@ class NDJSONDecoder:
 
     # -- field handlers ----------------------------------------------------
 
-    def _ids(
-        self, payload: dict, user: Any, model: dict | None, events: list[Event]
-    ) -> None:
+    def _ids(self, payload: dict, user: Any, model: dict | None, events: list[Event]) -> None:
         user_ids = self._user_response_ids
         response_ids = self._response_ids
         new_user: list[str] = []
@@ -664,16 +643,12 @@ class NDJSONDecoder:
             try:
                 data = _json_decode(raw)
             except (ValueError, RecursionError) as exc:
-                events.append(
-                    ParseError(f"invalid cardAttachment.jsonData: {exc}", _excerpt(text))
-                )
+                events.append(ParseError(f"invalid cardAttachment.jsonData: {exc}", _excerpt(text)))
                 return
         else:
             data = raw
         if not isinstance(data, dict):
-            events.append(
-                ParseError("cardAttachment.jsonData is not a JSON object", _excerpt(text))
-            )
+            events.append(ParseError("cardAttachment.jsonData is not a JSON object", _excerpt(text)))
             return
         events.append(Card(_str(data.get("id")), _str(data.get("cardType")), data))
         chunk = data.get("image_chunk")
@@ -690,9 +665,7 @@ class NDJSONDecoder:
             )
 
     @staticmethod
-    def _images(
-        payload: dict, model: dict | None, images: list[Event], seen_urls: set[str]
-    ) -> None:
+    def _images(payload: dict, model: dict | None, images: list[Event], seen_urls: set[str]) -> None:
         stream = payload.get("streamingImageGenerationResponse")
         if isinstance(stream, dict):
             _image(
@@ -762,9 +735,7 @@ def _image(
         images.append(ImageProgress(image_id, url, progress, index))
 
 
-def iter_events(
-    chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
-) -> Iterator[Event]:
+def iter_events(chunks: Iterable[bytes], max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> Iterator[Event]:
     """Decode a whole byte stream; stops after an oversize-line ParseError."""
     decoder = NDJSONDecoder(max_line_bytes)
     for chunk in chunks:

@@ -39,8 +39,7 @@ def _new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def build_token(header: bytes, suffix: str, trailer: int, method: str, path: str,
-                now: float, xor_key: int) -> str:
+def build_token(header: bytes, suffix: str, trailer: int, method: str, path: str, now: float, xor_key: int) -> str:
     """The token for one request; pure, so it is checked against the §3.3 vectors."""
     counter = max(0, int(now) - EPOCH)
     digest = hashlib.sha256(f"{method.upper()}!{path}!{counter}{suffix}".encode()).digest()[:16]
@@ -93,8 +92,7 @@ class ChallengeSigner(Signer):
         self.trailer = trailer
 
     def sign(self, method: str, path: str) -> Signature:
-        token = build_token(self.header, self.suffix, self.trailer, method, path,
-                            time.time(), os.urandom(1)[0])
+        token = build_token(self.header, self.suffix, self.trailer, method, path, time.time(), os.urandom(1)[0])
         return Signature(token, _new_request_id())
 
 
@@ -119,16 +117,17 @@ class ProviderSigner(Signer):
     def sign(self, method: str, path: str) -> Signature:
         try:
             with hooks.waits.released():
-                resp = self._session.post(self.url, json={"path": path, "method": method.upper()},
-                                          timeout=self.timeout)
+                resp = self._session.post(self.url, json={"path": path, "method": method.upper()}, timeout=self.timeout)
             if resp.status_code // 100 != 2:
                 raise ValueError(f"token provider answered HTTP {resp.status_code}")
             data = resp.json()
             if not isinstance(data, dict):
                 raise ValueError("token provider answer is not a JSON object")
         except (self._requests.RequestException, ValueError) as exc:
-            log.warning("token provider failed (%s); sending the request without a statsig token",
-                        type(exc).__name__ if isinstance(exc, self._requests.RequestException) else exc)
+            log.warning(
+                "token provider failed (%s); sending the request without a statsig token",
+                type(exc).__name__ if isinstance(exc, self._requests.RequestException) else exc,
+            )
             return Signature("", _new_request_id())
         token = data.get("x-statsig-id")
         if not isinstance(token, str) or not _header_safe(token):

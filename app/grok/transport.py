@@ -23,18 +23,18 @@ import logging
 import os
 import time
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Iterator, Sequence
 
 import gevent
-from gevent.event import Event
+from curl_cffi._wrapper import lib
 from curl_cffi.aio import CURL_POLL_NONE, CURL_SOCKET_TIMEOUT, AsyncCurl
 from curl_cffi.const import CurlMOpt, CurlOpt
 from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, DEFAULT_CACERT, Curl, CurlError
-from curl_cffi._wrapper import lib
+from gevent.event import Event
 
 from . import hooks
-from .errors import GrokError, UpstreamConnectionError, UpstreamTimeout, TransportError
+from .errors import GrokError, TransportError, UpstreamConnectionError, UpstreamTimeout
 
 log = logging.getLogger(__name__)
 

@@ -20,10 +20,17 @@ Address = IPv4Address | IPv6Address
 
 # Cloud instance-metadata endpoints (AWS/GCP/Azure/OpenStack, ECS task and EKS pod
 # credentials, Alibaba Cloud, AWS IPv6).
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254", "169.254.170.2", "169.254.170.23", "100.100.100.200",
-    "fd00:ec2::254", "fd00:ec2::23",
-))
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",
+        "169.254.170.2",
+        "169.254.170.23",
+        "100.100.100.200",
+        "fd00:ec2::254",
+        "fd00:ec2::23",
+    )
+)
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 

@@ -20,11 +20,11 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import Response
-from ..web.apidoc import Blueprint
 
-from ..web.auth import public_route
 from ..problems import Problem
 from ..runtime import grok
+from ..web.apidoc import Blueprint
+from ..web.auth import public_route
 from ..web.streaming import STREAM_HEADERS
 from . import sniff
 from .services import services
@@ -32,8 +32,12 @@ from .signing import clean_asset_path
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("assets", __name__, url_prefix="/v1/assets",
-                description="Generated images and files from grok.com (signed links, no API key)")
+blp = Blueprint(
+    "assets",
+    __name__,
+    url_prefix="/v1/assets",
+    description="Generated images and files from grok.com (signed links, no API key)",
+)
 
 CHUNK = 64 * 1024
 HEAD_BYTES = sniff.SNIFF_BYTES + 1  # read before answering, to tell the content type
@@ -42,24 +46,37 @@ MAX_BROWSER_CACHE = 24 * 3600
 
 
 class AssetLinkQuery(ma.Schema):
-    exp = ma.fields.String(metadata={"description": "Expiry (Unix time) the link was signed with",
-                                     "example": "1767225600"})
-    sig = ma.fields.String(metadata={"description": "HMAC signature of the path and expiry",
-                                     "example": "3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0"})
+    exp = ma.fields.String(
+        metadata={"description": "Expiry (Unix time) the link was signed with", "example": "1767225600"}
+    )
+    sig = ma.fields.String(
+        metadata={
+            "description": "HMAC signature of the path and expiry",
+            "example": "3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0",
+        }
+    )
 
 
 @blp.route("/<path:asset_path>", methods=["GET"])
 @public_route
 @blp.arguments(AssetLinkQuery, location="query", as_kwargs=True)
-@blp.doc(summary="An asset of grok.com (signed link from a chat or images answer)",
-         security=[],
-         responses={200: {"description": "The asset's bytes"},
-                    403: {"description": "Missing, invalid or expired signature"}})
+@blp.doc(
+    summary="An asset of grok.com (signed link from a chat or images answer)",
+    security=[],
+    responses={
+        200: {"description": "The asset's bytes"},
+        403: {"description": "Missing, invalid or expired signature"},
+    },
+)
 def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     path = clean_asset_path(asset_path)
     if path is None:
-        raise Problem(400, "invalid_path", "not an asset path: a relative path without '.', '..', "
-                                           "empty segments or percent escapes", param="asset_path")
+        raise Problem(
+            400,
+            "invalid_path",
+            "not an asset path: a relative path without '.', '..', empty segments or percent escapes",
+            param="asset_path",
+        )
     media = services()
     why = media.signer.check(path, exp, sig)
     if why is not None:
@@ -72,7 +89,7 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
         "Content-Disposition": ("inline" if mime.startswith(INLINE_PREFIXES) else "attachment")
-                               + f'; filename="{_filename(path)}"',
+        + f'; filename="{_filename(path)}"',
         "X-Accel-Buffering": STREAM_HEADERS["X-Accel-Buffering"],
     }
     if size is not None:
@@ -80,8 +97,7 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     return Response(chunks, mimetype=mime, headers=headers, direct_passthrough=True)
 
 
-def open_asset(path: str, cache, client, strict: bool = False
-               ) -> tuple[bytes, int | None, Iterator[bytes], str | None]:
+def open_asset(path: str, cache, client, strict: bool = False) -> tuple[bytes, int | None, Iterator[bytes], str | None]:
     """(first bytes, size if known, all the bytes as chunks, upstream's declared type) of an asset,
     from the cache or else from grok.com (then cached as it streams). Upstream errors before the
     body are raised at once; a failure mid-body ends the chunks early (`strict`: raises it)."""

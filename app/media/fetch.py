@@ -24,8 +24,8 @@ from urllib.parse import urljoin, urlsplit
 import gevent.socket
 
 from ..grok.errors import GrokError
-from ..web.admission import START_SLOTS
 from ..grok.transport import Transport
+from ..web.admission import START_SLOTS
 from . import addresses
 
 log = logging.getLogger(__name__)
@@ -63,9 +63,11 @@ class FetchPolicy:
 
     @classmethod
     def from_settings(cls, settings) -> "FetchPolicy":
-        return cls(allow_private=settings.fetch_allow_private,
-                   allowlist=frozenset(settings.fetch_private_allowlist),
-                   connect_timeout=settings.connect_timeout)
+        return cls(
+            allow_private=settings.fetch_allow_private,
+            allowlist=frozenset(settings.fetch_private_allowlist),
+            connect_timeout=settings.connect_timeout,
+        )
 
 
 class Budget:
@@ -78,8 +80,9 @@ class Budget:
     def consume(self, size: int) -> None:
         self.used += size
         if self.used > self.limit:
-            raise TooLarge(f"the request's media exceed the limit of {self.limit} bytes in total "
-                           "(MAX_REQUEST_MEDIA_BYTES)")
+            raise TooLarge(
+                f"the request's media exceed the limit of {self.limit} bytes in total (MAX_REQUEST_MEDIA_BYTES)"
+            )
 
 
 @dataclass
@@ -112,7 +115,7 @@ def system_resolver(host: str, port: int) -> list[str]:
 @dataclass(frozen=True)
 class _Hop:
     url: str
-    host: str      # lowercase; IPv6 without brackets
+    host: str  # lowercase; IPv6 without brackets
     port: int
     netloc_key: str  # "host:port" as FETCH_PRIVATE_ALLOWLIST writes it
 
@@ -136,8 +139,7 @@ def _parse(url: str) -> _Hop:
 
 
 class Fetcher:
-    def __init__(self, policy: FetchPolicy, transport: Transport | None = None,
-                 resolver: Resolver = system_resolver):
+    def __init__(self, policy: FetchPolicy, transport: Transport | None = None, resolver: Resolver = system_resolver):
         self.policy = policy
         self._transport = transport
         self.resolver = resolver
@@ -166,12 +168,10 @@ class Fetcher:
             reason = addresses.refusal(address, allow)
             if reason is not None:
                 # Refusing when ANY address is bad: the connection must not depend on which one is picked.
-                raise FetchRefused(f"refused to fetch from {hop.host}: it resolves to a {reason} address "
-                                   f"({address})")
+                raise FetchRefused(f"refused to fetch from {hop.host}: it resolves to a {reason} address ({address})")
         return str(found[0])
 
-    def fetch(self, url: str, max_bytes: int, budget: Budget | None = None,
-              accept: str = ACCEPT_IMAGES) -> Fetched:
+    def fetch(self, url: str, max_bytes: int, budget: Budget | None = None, accept: str = ACCEPT_IMAGES) -> Fetched:
         deadline = time.monotonic() + self.policy.total_timeout
         hops: list[str] = []
         current = url
@@ -179,14 +179,23 @@ class Fetcher:
             hop = _parse(current)
             address = self.vet(hop)
             hops.append(current)
-            pin = () if addresses.parse(hop.host) is not None else (
-                f"{hop.host}:{hop.port}:{'[' + address + ']' if ':' in address else address}",)
-            headers = [("accept", accept), ("sec-fetch-dest", "image"), ("sec-fetch-mode", "no-cors"),
-                       ("sec-fetch-site", "cross-site"), ("upgrade-insecure-requests", None),
-                       ("sec-fetch-user", None)]
+            pin = (
+                ()
+                if addresses.parse(hop.host) is not None
+                else (f"{hop.host}:{hop.port}:{'[' + address + ']' if ':' in address else address}",)
+            )
+            headers = [
+                ("accept", accept),
+                ("sec-fetch-dest", "image"),
+                ("sec-fetch-mode", "no-cors"),
+                ("sec-fetch-site", "cross-site"),
+                ("upgrade-insecure-requests", None),
+                ("sec-fetch-user", None),
+            ]
             try:
-                upstream = self.transport.stream("GET", current, headers, None,
-                                                 idle_timeout=self._left(deadline), resolve=pin)
+                upstream = self.transport.stream(
+                    "GET", current, headers, None, idle_timeout=self._left(deadline), resolve=pin
+                )
             except GrokError as exc:
                 raise FetchError(f"cannot fetch {hop.host}: {exc.message}") from None
             with upstream:

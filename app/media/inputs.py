@@ -26,14 +26,15 @@ import gevent.pool
 
 from ..grok.errors import GrokError
 from . import sniff
-from .fetch import Budget, FetchError, Fetcher, TooLarge
+from .fetch import Budget, Fetcher, FetchError, TooLarge
 
 log = logging.getLogger(__name__)
 
 UPLOAD_CONCURRENCY = 4
 MAX_ATTACHMENTS = 10
-_DATA_URI = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,",
-                       re.IGNORECASE)
+_DATA_URI = re.compile(
+    r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[\w.+-]+=[^;,]*)*)(?P<b64>;base64)?,", re.IGNORECASE
+)
 _UNSAFE_NAME = re.compile(r"[^\w.() +-]+")
 _URLSAFE_TO_STANDARD = str.maketrans("-_", "+/")
 
@@ -53,9 +54,9 @@ class MediaPart:
 
     message_index: int
     part_index: int
-    kind: str              # "image" | "file"
-    source: str            # "data" (a data: URI), "url", "base64" (bare base64 file_data)
-    value: str             # the URI, URL or base64 text
+    kind: str  # "image" | "file"
+    source: str  # "data" (a data: URI), "url", "base64" (bare base64 file_data)
+    value: str  # the URI, URL or base64 text
     filename: str | None = None
     declared_type: str | None = None
 
@@ -121,8 +122,10 @@ def parse_part(part: Any, message_index: int, part_index: int) -> MediaPart | No
                 return MediaPart(*at, "file", "data", data, filename, _data_uri_type(data))
             return MediaPart(*at, "file", "base64", data, filename)
         if inner.get("file_id"):
-            raise MediaError(where, "file_id references are not supported (this server has no Files API): "
-                                    "send the content as file_data")
+            raise MediaError(
+                where,
+                "file_id references are not supported (this server has no Files API): send the content as file_data",
+            )
         raise MediaError(where, "a file part needs file_data (base64 or a data: URI)")
     return None
 
@@ -153,7 +156,7 @@ def _decode_data_uri(part: MediaPart, max_bytes: int) -> bytes:
     match = _DATA_URI.match(part.value)
     if match is None:
         raise MediaError(part.where, "malformed data: URI")
-    payload = part.value[match.end():]
+    payload = part.value[match.end() :]
     if match.group("b64"):
         return _decode_base64(part, payload, max_bytes)
     data = unquote(payload).encode("utf-8")  # a percent-encoded (non-base64) data: URI
@@ -182,8 +185,7 @@ def load(part: MediaPart, fetcher: Fetcher, limits: MediaLimits, budget: Budget)
         if part.source == "url":
             content = fetcher.fetch(part.value, cap, budget).content
         else:
-            content = (_decode_data_uri(part, cap) if part.source == "data"
-                       else _decode_base64(part, part.value, cap))
+            content = _decode_data_uri(part, cap) if part.source == "data" else _decode_base64(part, part.value, cap)
             budget.consume(len(content))
     except TooLarge as exc:
         raise MediaError(part.where, exc.message) from None
@@ -204,8 +206,9 @@ def load(part: MediaPart, fetcher: Fetcher, limits: MediaLimits, budget: Budget)
 
 def upload(client, item: Upload) -> str:
     """Upload one item to grok.com; returns its fileMetadataId."""
-    reply = client.upload_file({"fileName": item.name, "fileMimeType": item.mime,
-                                "content": base64.b64encode(item.content).decode("ascii")})
+    reply = client.upload_file(
+        {"fileName": item.name, "fileMimeType": item.mime, "content": base64.b64encode(item.content).decode("ascii")}
+    )
     try:
         answer = json.loads(reply.content)
     except ValueError:
@@ -290,8 +293,9 @@ def prepare_chat_media(messages: list, client, fetcher: Fetcher, limits: MediaLi
         else:
             names[part.position] = (part.kind, part.name())
     if len(current) > MAX_ATTACHMENTS:
-        raise MediaError(current[MAX_ATTACHMENTS].where,
-                         f"at most {MAX_ATTACHMENTS} images and files can be attached to one message")
+        raise MediaError(
+            current[MAX_ATTACHMENTS].where, f"at most {MAX_ATTACHMENTS} images and files can be attached to one message"
+        )
     budget = Budget(limits.max_request_bytes)
 
     def send(part: MediaPart) -> tuple[str, str]:
@@ -302,6 +306,6 @@ def prepare_chat_media(messages: list, client, fetcher: Fetcher, limits: MediaLi
             raise UploadFailed(part.where, exc) from None
 
     results = run_concurrently([lambda part=part: send(part) for part in current])
-    for part, (name, _) in zip(current, results):
+    for part, (name, _) in zip(current, results, strict=True):
         names[part.position] = (part.kind, name)
     return ChatMedia([file_id for _, file_id in results], names)

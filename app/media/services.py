@@ -13,8 +13,8 @@ from typing import Callable
 
 from flask import current_app, request
 
-from ..ops import rundir
 from ..grok.errors import GrokError
+from ..ops import rundir
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, runtime
 from ..settings import MIB, Settings

@@ -88,7 +88,7 @@ def asset_path_of(url: str, assets_base: str) -> str | None:
     text = url.strip()
     base = assets_base.rstrip("/") + "/"
     if text.startswith(base):
-        text = text[len(base):]
+        text = text[len(base) :]
     elif "://" in text or text.startswith("//"):
         return None
     return clean_asset_path(text.lstrip("/"))

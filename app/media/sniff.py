@@ -12,19 +12,47 @@ SNIFF_BYTES = 4096
 UPLOAD_IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
 
 EXTENSIONS = {
-    "image/png": "png", "image/jpeg": "jpg", "image/gif": "gif", "image/webp": "webp", "image/bmp": "bmp",
-    "image/tiff": "tiff", "image/x-icon": "ico", "image/avif": "avif", "image/heic": "heic",
-    "image/svg+xml": "svg", "application/pdf": "pdf", "application/zip": "zip", "application/gzip": "gz",
-    "audio/mpeg": "mp3", "audio/ogg": "ogg", "audio/wav": "wav", "audio/flac": "flac", "video/mp4": "mp4",
-    "video/quicktime": "mov", "video/webm": "webm", "text/plain": "txt",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/webp": "webp",
+    "image/bmp": "bmp",
+    "image/tiff": "tiff",
+    "image/x-icon": "ico",
+    "image/avif": "avif",
+    "image/heic": "heic",
+    "image/svg+xml": "svg",
+    "application/pdf": "pdf",
+    "application/zip": "zip",
+    "application/gzip": "gz",
+    "audio/mpeg": "mp3",
+    "audio/ogg": "ogg",
+    "audio/wav": "wav",
+    "audio/flac": "flac",
+    "video/mp4": "mp4",
+    "video/quicktime": "mov",
+    "video/webm": "webm",
+    "text/plain": "txt",
 }
 
 # Containers whose specific type only the declared type can tell (a .docx is a zip).
 _REFINABLE = {
-    "application/zip": ("application/vnd.openxmlformats-officedocument.", "application/vnd.oasis.opendocument.",
-                        "application/epub+zip", "application/java-archive"),
-    "text/plain": ("text/", "application/json", "application/xml", "application/javascript",
-                   "application/x-yaml", "application/yaml", "application/sql", "application/x-sh"),
+    "application/zip": (
+        "application/vnd.openxmlformats-officedocument.",
+        "application/vnd.oasis.opendocument.",
+        "application/epub+zip",
+        "application/java-archive",
+    ),
+    "text/plain": (
+        "text/",
+        "application/json",
+        "application/xml",
+        "application/javascript",
+        "application/x-yaml",
+        "application/yaml",
+        "application/sql",
+        "application/x-sh",
+    ),
 }
 
 _PREFIXES = (
@@ -45,8 +73,13 @@ _PREFIXES = (
     (b"\x1a\x45\xdf\xa3", "video/webm"),
 )
 _FTYP_BRANDS = {
-    b"avif": "image/avif", b"avis": "image/avif", b"heic": "image/heic", b"heix": "image/heic",
-    b"mif1": "image/heic", b"msf1": "image/heic", b"qt  ": "video/quicktime",
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"mif1": "image/heic",
+    b"msf1": "image/heic",
+    b"qt  ": "video/quicktime",
 }
 
 

@@ -2,9 +2,32 @@
 
 
 def blueprints():
-    from . import chat, chat_ws, raw
-    from . import artifacts, conversations, files, google_drive, images, memory, sharing, suggestions, voice
+    from . import (
+        artifacts,
+        chat,
+        chat_ws,
+        conversations,
+        files,
+        google_drive,
+        images,
+        memory,
+        raw,
+        sharing,
+        suggestions,
+        voice,
+    )
 
-    return [chat.blp, chat_ws.blp,
-            conversations.blp, files.blp, voice.blp, memory.blp, artifacts.blp, sharing.blp,
-            suggestions.blp, images.blp, google_drive.blp, raw.blp]
+    return [
+        chat.blp,
+        chat_ws.blp,
+        conversations.blp,
+        files.blp,
+        voice.blp,
+        memory.blp,
+        artifacts.blp,
+        sharing.blp,
+        suggestions.blp,
+        images.blp,
+        google_drive.blp,
+        raw.blp,
+    ]

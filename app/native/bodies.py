@@ -20,8 +20,8 @@ from flask import current_app, request
 from flask_smorest.utils import resolve_schema_instance
 from webargs.flaskparser import FlaskParser, is_json_request
 
-from ..web.apidoc import Blueprint, JsonBodyParser, unsupported_media_type
 from ..problems import Problem
+from ..web.apidoc import Blueprint, JsonBodyParser, unsupported_media_type
 
 log = logging.getLogger(__name__)
 
@@ -38,21 +38,22 @@ class NativeParser(JsonBodyParser):
             return self.load_json(req, schema)
         upload = req.files.get("file")
         if upload is None:
-            raise Problem(422, "invalid_request", f"a {MULTIPART} upload needs a 'file' part",
-                          param="file")
+            raise Problem(422, "invalid_request", f"a {MULTIPART} upload needs a 'file' part", param="file")
         fields: dict[str, Any] = {name: value for name, value in req.form.items()}
         for name in req.files:
             if name != "file":
                 log.info("upload: ignoring extra multipart file part %r", name)
         if "makePublic" in fields:
-            fields["makePublic"] = {"true": True, "false": False}.get(fields["makePublic"],
-                                                                    fields["makePublic"])
+            fields["makePublic"] = {"true": True, "false": False}.get(fields["makePublic"], fields["makePublic"])
         fields.setdefault("fileName", upload.filename or "upload")
         fields.setdefault("fileMimeType", _part_type(upload.mimetype, fields["fileName"]))
         if "content" in fields:
-            raise Problem(422, "invalid_request",
-                          "a multipart upload sends the bytes in the 'file' part, not a 'content' field",
-                          param="content")
+            raise Problem(
+                422,
+                "invalid_request",
+                "a multipart upload sends the bytes in the 'file' part, not a 'content' field",
+                param="content",
+            )
         fields["content"] = base64.b64encode(upload.read()).decode("ascii")
         return fields
 
@@ -71,8 +72,9 @@ class NativeBlueprint(Blueprint):
     """A flask-smorest Blueprint with the native input rules (see the module docstring)."""
 
     ARGUMENTS_PARSER = NativeParser()
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = dict(Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                                 upload="application/json")
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = dict(
+        Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING, upload="application/json"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -106,8 +108,9 @@ def log_ignored_input() -> None:
         if ignored:
             log.debug("%s %s: ignoring unknown query parameters %s", request.method, request.path, ignored)
     if request.content_length and not _declared(view, BODY_LOCATIONS):
-        log.info("%s %s: this route takes no body; ignoring %d bytes", request.method, request.path,
-                 request.content_length)
+        log.info(
+            "%s %s: this route takes no body; ignoring %d bytes", request.method, request.path, request.content_length
+        )
 
 
 def log_dropped_fields(schema: ma.Schema, data: Any) -> None:

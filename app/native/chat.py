@@ -8,18 +8,27 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
+from ..runtime import grok, settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
-from ..runtime import grok, settings
 from ..web.streaming import ndjson_relay, streaming_response
 from .bodies import NativeBlueprint
-from .chat_schemas import (CONTINUE_CHAT_EXAMPLE, CONTINUE_STREAM_EXAMPLE, FAILED_STREAM_EXAMPLE, NEW_CHAT_EXAMPLE,
-                           NEW_CHAT_STREAM_EXAMPLE, QUICK_EXAMPLE, ContinueChatSchema, NewChatSchema,
-                           QuickAnswerSchema)
+from .chat_schemas import (
+    CONTINUE_CHAT_EXAMPLE,
+    CONTINUE_STREAM_EXAMPLE,
+    FAILED_STREAM_EXAMPLE,
+    NEW_CHAT_EXAMPLE,
+    NEW_CHAT_STREAM_EXAMPLE,
+    QUICK_EXAMPLE,
+    ContinueChatSchema,
+    NewChatSchema,
+    QuickAnswerSchema,
+)
 from .replies import passthrough
 
-blp = NativeBlueprint("chat", __name__, url_prefix="/v1/chat",
-                      description="Native grok.com chat: NDJSON streams relayed as they arrive")
+blp = NativeBlueprint(
+    "chat", __name__, url_prefix="/v1/chat", description="Native grok.com chat: NDJSON streams relayed as they arrive"
+)
 
 NDJSON = "application/x-ndjson"
 
@@ -28,14 +37,22 @@ STREAM_NOTES = (
     "line is sent every HEARTBEAT_SECS. If grok.com fails after the first byte (idle longer than "
     "STREAM_IDLE_TIMEOUT_SECS, connection dropped) the last line is "
     '`{"error": {type, title, status, detail, ...}}`, the same problem a request failing earlier '
-    "gets as its status and body.")
+    "gets as its status and body."
+)
 
 
-CONVERSATION_ID = {"in": "path", "name": "conversation_id", "description": "A conversation id",
-                   "example": "c0ffee00-1111-4222-8333-444455556666"}
-RESPONSE_ID = {"in": "path", "name": "response_id",
-               "description": "A response id (the modelResponse's responseId)",
-               "example": "bbbb1111-2222-4333-8444-555566667777"}
+CONVERSATION_ID = {
+    "in": "path",
+    "name": "conversation_id",
+    "description": "A conversation id",
+    "example": "c0ffee00-1111-4222-8333-444455556666",
+}
+RESPONSE_ID = {
+    "in": "path",
+    "name": "response_id",
+    "description": "A response id (the modelResponse's responseId)",
+    "example": "bbbb1111-2222-4333-8444-555566667777",
+}
 
 
 def relay(stream):
@@ -46,17 +63,21 @@ def streams(example: str):
     """The documented 200 of a chat stream, with a failed stream as a second example."""
     response = stream_response("grok.com's NDJSON stream", example, NDJSON)
     media = response["content"][NDJSON]
-    media["examples"] = {"answer": {"value": media.pop("example")},
-                         "failed_midway": {"summary": "upstream failure after the first line",
-                                           "value": FAILED_STREAM_EXAMPLE}}
+    media["examples"] = {
+        "answer": {"value": media.pop("example")},
+        "failed_midway": {"summary": "upstream failure after the first line", "value": FAILED_STREAM_EXAMPLE},
+    }
     return {200: response}
 
 
 @blp.route("", methods=["POST"])
 @blp.arguments(NewChatSchema, example=NEW_CHAT_EXAMPLE)
 @problem_responses(blp, 400, 415, *UPSTREAM_ERRORS)
-@blp.doc(summary="Start a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
-         responses=streams(NEW_CHAT_STREAM_EXAMPLE))
+@blp.doc(
+    summary="Start a conversation",
+    description=STREAM_NOTES + " Unknown body fields are forwarded.",
+    responses=streams(NEW_CHAT_STREAM_EXAMPLE),
+)
 @admitted
 def new_chat(body):
     return relay(grok().new_conversation(body))
@@ -65,9 +86,14 @@ def new_chat(body):
 @blp.route("/quick", methods=["POST"])
 @blp.arguments(QuickAnswerSchema, example=QUICK_EXAMPLE)
 @problem_responses(blp, 400, 415, *UPSTREAM_ERRORS)
-@blp.doc(summary="Quick answer (no conversation is saved)", description=STREAM_NOTES,
-         responses=streams('{"result":{"response":{"token":"Canberra.","isThinking":false}}}\n'
-                           '{"result":{"response":{"token":"","isSoftStop":true}}}\n'))
+@blp.doc(
+    summary="Quick answer (no conversation is saved)",
+    description=STREAM_NOTES,
+    responses=streams(
+        '{"result":{"response":{"token":"Canberra.","isThinking":false}}}\n'
+        '{"result":{"response":{"token":"","isSoftStop":true}}}\n'
+    ),
+)
 @admitted
 def quick_answer(body):
     return relay(grok().quick_answer(body["query"]))
@@ -76,8 +102,11 @@ def quick_answer(body):
 @blp.route("/<gid:conversation_id>/message", methods=["POST"], parameters=[CONVERSATION_ID])
 @blp.arguments(ContinueChatSchema, example=CONTINUE_CHAT_EXAMPLE)
 @problem_responses(blp, 400, 415, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
-@blp.doc(summary="Continue a conversation", description=STREAM_NOTES + " Unknown body fields are forwarded.",
-         responses=streams(CONTINUE_STREAM_EXAMPLE))
+@blp.doc(
+    summary="Continue a conversation",
+    description=STREAM_NOTES + " Unknown body fields are forwarded.",
+    responses=streams(CONTINUE_STREAM_EXAMPLE),
+)
 @admitted
 def continue_chat(body, conversation_id):
     return relay(grok().add_response(conversation_id, body))
@@ -85,29 +114,42 @@ def continue_chat(body, conversation_id):
 
 @blp.route("/<gid:response_id>/reconnect", methods=["GET"], parameters=[RESPONSE_ID])
 @problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
-@blp.doc(summary="Replay a response's stream", description=STREAM_NOTES,
-         responses=streams('{"result":{"response":{"token":"HTTP/2 sends many streams over one '
-                           'connection.","isThinking":false}}}\n'
-                           '{"result":{"response":{"token":"","isSoftStop":true}}}\n'))
+@blp.doc(
+    summary="Replay a response's stream",
+    description=STREAM_NOTES,
+    responses=streams(
+        '{"result":{"response":{"token":"HTTP/2 sends many streams over one '
+        'connection.","isThinking":false}}}\n'
+        '{"result":{"response":{"token":"","isSoftStop":true}}}\n'
+    ),
+)
 def reconnect(response_id):
     return relay(grok().reconnect_response(response_id))
 
 
 @blp.route("/<gid:conversation_id>/stop", methods=["POST"], parameters=[CONVERSATION_ID])
 @problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
-@blp.doc(summary="Stop a conversation's in-flight responses",
-         description="grok.com's answer is passed through unchanged (200 `{}`); the streams end "
-                     "with the text generated so far.",
-         responses={200: {"description": "grok.com's answer, unchanged",
-                          "content": {"application/json": {"schema": {"type": "object"}, "example": {}}}}})
+@blp.doc(
+    summary="Stop a conversation's in-flight responses",
+    description="grok.com's answer is passed through unchanged (200 `{}`); the streams end "
+    "with the text generated so far.",
+    responses={
+        200: {
+            "description": "grok.com's answer, unchanged",
+            "content": {"application/json": {"schema": {"type": "object"}, "example": {}}},
+        }
+    },
+)
 def stop(conversation_id):
     return passthrough(grok().stop_inflight_responses(conversation_id))
 
 
 @blp.route("/<gid:response_id>/cancel", methods=["POST"], parameters=[RESPONSE_ID])
 @problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
-@blp.doc(summary="Cancel one in-flight response",
-         description="grok.com's answer is passed through unchanged (204, empty body).",
-         responses={204: {"description": "cancelled (grok.com's answer, unchanged)"}})
+@blp.doc(
+    summary="Cancel one in-flight response",
+    description="grok.com's answer is passed through unchanged (204, empty body).",
+    responses={204: {"description": "cancelled (grok.com's answer, unchanged)"}},
+)
 def cancel(response_id):
     return passthrough(grok().cancel_response(response_id))

@@ -19,10 +19,12 @@ log = logging.getLogger(__name__)
 U32 = 2**32 - 1
 U64 = 2**64 - 1
 
-MODEL_NAMES = ("grok-2, grok-3, grok-3-mini, grok-3-mini-fast, grok-4, grok-4-mini, grok-4.1-fast-reasoning, "
-               "grok-4.1-fast-non-reasoning, grok-4.20-0309-reasoning, grok-4.20-0309-non-reasoning, "
-               "grok-4.20-multi-agent-0309, grok-code-fast-1, grok-imagine-image, grok-imagine-image-pro, "
-               "grok-imagine-video")
+MODEL_NAMES = (
+    "grok-2, grok-3, grok-3-mini, grok-3-mini-fast, grok-4, grok-4-mini, grok-4.1-fast-reasoning, "
+    "grok-4.1-fast-non-reasoning, grok-4.20-0309-reasoning, grok-4.20-0309-non-reasoning, "
+    "grok-4.20-multi-agent-0309, grok-code-fast-1, grok-imagine-image, grok-imagine-image-pro, "
+    "grok-imagine-video"
+)
 
 
 def _doc(description: str | None) -> dict:
@@ -153,30 +155,44 @@ class QuickAnswerSchema(ClosedBody):
     query = ma.fields.String(required=True, metadata=_doc("The question."))
 
 
-NEW_CHAT_EXAMPLE = {"message": "Explain HTTP/2 multiplexing in two sentences.", "modeId": "fast",
-                    "temporary": True, "disableMemory": True}
+NEW_CHAT_EXAMPLE = {
+    "message": "Explain HTTP/2 multiplexing in two sentences.",
+    "modeId": "fast",
+    "temporary": True,
+    "disableMemory": True,
+}
 CONTINUE_CHAT_EXAMPLE = {"message": "Now in one sentence.", "modeId": "fast"}
 QUICK_EXAMPLE = {"query": "What is the capital of Australia?"}
 
 # What grok.com streams back (one JSON object per line; abridged).
-NEW_CHAT_STREAM_EXAMPLE = "\n".join([
-    '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666","title":"New conversation"}}}',
-    '{"result":{"response":{"userResponse":{"responseId":"aaaa1111-2222-4333-8444-555566667777",'
-    '"message":"Explain HTTP/2 multiplexing in two sentences.","sender":"human"}}}}',
-    '{"result":{"response":{"token":"HTTP/2 ","isThinking":false,"isSoftStop":false,'
-    '"responseId":"bbbb1111-2222-4333-8444-555566667777"}}}',
-    '{"result":{"response":{"token":"sends many streams over one connection.","isThinking":false}}}',
-    '{"result":{"response":{"modelResponse":{"responseId":"bbbb1111-2222-4333-8444-555566667777",'
-    '"message":"HTTP/2 sends many streams over one connection.","sender":"ASSISTANT"}}}}',
-    '{"result":{"title":{"newTitle":"HTTP/2 multiplexing"}}}',
-    '{"result":{"response":{"token":"","isSoftStop":true}}}',
-]) + "\n"
-CONTINUE_STREAM_EXAMPLE = "\n".join([
-    '{"result":{"userResponse":{"responseId":"cccc1111-2222-4333-8444-555566667777","message":"Now in one '
-    'sentence.","sender":"human"}}}',
-    '{"result":{"token":"One connection, many streams.","isThinking":false,"isSoftStop":false}}',
-    '{"result":{"token":"","isSoftStop":true}}',
-]) + "\n"
+NEW_CHAT_STREAM_EXAMPLE = (
+    "\n".join(
+        [
+            '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666","title":"New conversation"}}}',
+            '{"result":{"response":{"userResponse":{"responseId":"aaaa1111-2222-4333-8444-555566667777",'
+            '"message":"Explain HTTP/2 multiplexing in two sentences.","sender":"human"}}}}',
+            '{"result":{"response":{"token":"HTTP/2 ","isThinking":false,"isSoftStop":false,'
+            '"responseId":"bbbb1111-2222-4333-8444-555566667777"}}}',
+            '{"result":{"response":{"token":"sends many streams over one connection.","isThinking":false}}}',
+            '{"result":{"response":{"modelResponse":{"responseId":"bbbb1111-2222-4333-8444-555566667777",'
+            '"message":"HTTP/2 sends many streams over one connection.","sender":"ASSISTANT"}}}}',
+            '{"result":{"title":{"newTitle":"HTTP/2 multiplexing"}}}',
+            '{"result":{"response":{"token":"","isSoftStop":true}}}',
+        ]
+    )
+    + "\n"
+)
+CONTINUE_STREAM_EXAMPLE = (
+    "\n".join(
+        [
+            '{"result":{"userResponse":{"responseId":"cccc1111-2222-4333-8444-555566667777","message":"Now in one '
+            'sentence.","sender":"human"}}}',
+            '{"result":{"token":"One connection, many streams.","isThinking":false,"isSoftStop":false}}',
+            '{"result":{"token":"","isSoftStop":true}}',
+        ]
+    )
+    + "\n"
+)
 FAILED_STREAM_EXAMPLE = (
     '{"result":{"response":{"token":"HTTP/2 ","isThinking":false}}}\n'
     '{"error":{"type":"gateway_timeout","title":"Gateway Timeout","status":504,'

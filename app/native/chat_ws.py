@@ -26,34 +26,49 @@ import re
 
 import gevent
 from flask import request
-from ..web.apidoc import Blueprint
 from gevent.lock import Semaphore
 from marshmallow import ValidationError
 from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
-from ..web.extensions import sock
 from ..grok import events as ev
 from ..grok.client import GrokClient
 from ..grok.errors import GrokError, StreamError, classify_text
 from ..problems import Problem, from_grok_error, validation_problem
 from ..runtime import EXTENSION, Runtime, grok, runtime, settings
+from ..web.apidoc import Blueprint
+from ..web.extensions import sock
 from .chat_schemas import CONTINUE_CHAT_EXAMPLE, NEW_CHAT_EXAMPLE, ContinueChatSchema, NewChatSchema
 from .params import id_problem
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("chat_ws", __name__, url_prefix="/v1/chat",
-                description="Native grok.com chat over a WebSocket")
+blp = Blueprint("chat_ws", __name__, url_prefix="/v1/chat", description="Native grok.com chat over a WebSocket")
 
 MAX_FRAME_BYTES = 2 * 1024 * 1024
 JOIN_TIMEOUT = 5.0
 
 # Upstream event -> frame "event" name (camelCase like the bodies; Done is grok.com's soft stop).
-EVENT_NAMES = {cls: cls.__name__[0].lower() + cls.__name__[1:] for cls in (
-    ev.ConversationCreated, ev.ResponseIds, ev.Token, ev.ReasoningToken, ev.ToolUsage, ev.SearchResults,
-    ev.Card, ev.ImageProgress, ev.ImageGenerated, ev.VideoGenerated, ev.ModelResponse, ev.Title,
-    ev.Metadata, ev.UpstreamError, ev.ParseError)}
+EVENT_NAMES = {
+    cls: cls.__name__[0].lower() + cls.__name__[1:]
+    for cls in (
+        ev.ConversationCreated,
+        ev.ResponseIds,
+        ev.Token,
+        ev.ReasoningToken,
+        ev.ToolUsage,
+        ev.SearchResults,
+        ev.Card,
+        ev.ImageProgress,
+        ev.ImageGenerated,
+        ev.VideoGenerated,
+        ev.ModelResponse,
+        ev.Title,
+        ev.Metadata,
+        ev.UpstreamError,
+        ev.ParseError,
+    )
+}
 EVENT_NAMES[ev.Done] = "softStop"
 
 
@@ -115,8 +130,14 @@ class Turn:
             self.title = event.title
 
     def summary(self, reason: str) -> dict:
-        return {"type": "done", "reason": reason, "conversationId": self.conversation_id,
-                "responseId": self.response_id, "userResponseId": self.user_response_id, "title": self.title}
+        return {
+            "type": "done",
+            "reason": reason,
+            "conversationId": self.conversation_id,
+            "responseId": self.response_id,
+            "userResponseId": self.user_response_id,
+            "title": self.title,
+        }
 
 
 class ChatSocket:
@@ -171,11 +192,18 @@ class ChatSocket:
         except ValueError:
             return self.refuse(Problem(400, "bad_request", "the frame is not valid JSON"))
         kind = frame.get("type") if isinstance(frame, dict) else None
-        handler = {"chat": self.on_chat, "message": self.on_message, "stop": self.on_stop,
-                   "ping": self.on_ping}.get(kind)
+        handler = {"chat": self.on_chat, "message": self.on_message, "stop": self.on_stop, "ping": self.on_ping}.get(
+            kind
+        )
         if handler is None:
-            return self.refuse(Problem(400, "bad_request", "a frame is a JSON object whose type is chat, "
-                                       "message, stop or ping", param="type"))
+            return self.refuse(
+                Problem(
+                    400,
+                    "bad_request",
+                    "a frame is a JSON object whose type is chat, message, stop or ping",
+                    param="type",
+                )
+            )
         body = {k: v for k, v in frame.items() if k != "type"}
         handler(body)
 
@@ -190,12 +218,19 @@ class ChatSocket:
     def on_message(self, body: dict) -> None:
         conversation_id = body.pop("conversationId", None) or self.conversation_id
         if conversation_id is None:
-            return self.refuse(Problem(422, "invalid_request", "conversationId is required: this socket has "
-                                       "no conversation yet", param="conversationId"))
+            return self.refuse(
+                Problem(
+                    422,
+                    "invalid_request",
+                    "conversationId is required: this socket has no conversation yet",
+                    param="conversationId",
+                )
+            )
         reason = id_problem(conversation_id) if isinstance(conversation_id, str) else "must be a string"
         if reason:
-            return self.refuse(Problem(422, "invalid_request", f"invalid conversationId: {reason}",
-                                       param="conversationId"))
+            return self.refuse(
+                Problem(422, "invalid_request", f"invalid conversationId: {reason}", param="conversationId")
+            )
         loaded = self.load(ContinueChatSchema(), body)
         if loaded is not None:
             self.start(lambda: self.client.add_response(conversation_id, loaded), conversation_id)
@@ -210,16 +245,22 @@ class ChatSocket:
     def on_stop(self, _body: dict) -> None:
         turn = self.turn
         if turn is None or turn.finished:
-            return self.refuse(Problem(409, "no_active_turn", "there is no answer streaming to stop",
-                                       title="No Active Turn"))
+            return self.refuse(
+                Problem(409, "no_active_turn", "there is no answer streaming to stop", title="No Active Turn")
+            )
         self.end_turn(reason="stopped")
 
     # ----------------------------------------------------------------- turns
     def start(self, open_stream, conversation_id: str | None) -> None:
         if self.turn is not None and not self.turn.finished:
-            return self.refuse(Problem(409, "turn_in_progress", "an answer is still streaming; send "
-                                       '{"type":"stop"} first or wait for its done frame',
-                                       title="Turn In Progress"))
+            return self.refuse(
+                Problem(
+                    409,
+                    "turn_in_progress",
+                    'an answer is still streaming; send {"type":"stop"} first or wait for its done frame',
+                    title="Turn In Progress",
+                )
+            )
         turn = Turn(conversation_id=conversation_id)
         self.turn = turn
         turn.greenlet = gevent.spawn(self.relay, turn, open_stream)
@@ -235,8 +276,9 @@ class ChatSocket:
                     return
                 turn.track(event)
                 if isinstance(event, ev.UpstreamError):
-                    raise StreamError(event.message, code=event.code,
-                                      failure_class=classify_text(event.message, event.code))
+                    raise StreamError(
+                        event.message, code=event.code, failure_class=classify_text(event.message, event.code)
+                    )
                 if not self.send(event_frame(event)):
                     return
             if not turn.stopped:
@@ -287,44 +329,64 @@ class ChatSocket:
 def _configure(state) -> None:
     rt = state.app.extensions[EXTENSION]
     # simple_websocket's reader pings every HEARTBEAT_SECS and closes a socket whose pong is late.
-    state.app.config.setdefault("SOCK_SERVER_OPTIONS", {"ping_interval": rt.settings.heartbeat_interval,
-                                                        "max_message_size": MAX_FRAME_BYTES})
+    state.app.config.setdefault(
+        "SOCK_SERVER_OPTIONS", {"ping_interval": rt.settings.heartbeat_interval, "max_message_size": MAX_FRAME_BYTES}
+    )
     state.app.register_error_handler(WebsocketMismatch, _needs_upgrade)
 
 
 def _needs_upgrade(_exc):
-    return Problem(426, "upgrade_required", "this route is a WebSocket: connect with a WebSocket client",
-                   title="Upgrade Required", headers={"Upgrade": "websocket"}).response()
+    return Problem(
+        426,
+        "upgrade_required",
+        "this route is a WebSocket: connect with a WebSocket client",
+        title="Upgrade Required",
+        headers={"Upgrade": "websocket"},
+    ).response()
 
 
 WS_DOC = __doc__.split("\n", 2)[2]
 FRAME_EXAMPLES = {
     "client_chat": {"summary": "client: start a conversation", "value": {"type": "chat", **NEW_CHAT_EXAMPLE}},
-    "client_message": {"summary": "client: continue it",
-                       "value": {"type": "message", **CONTINUE_CHAT_EXAMPLE}},
+    "client_message": {"summary": "client: continue it", "value": {"type": "message", **CONTINUE_CHAT_EXAMPLE}},
     "client_stop": {"summary": "client: stop the answer", "value": {"type": "stop"}},
-    "server_event": {"summary": "server: an upstream event",
-                     "value": {"type": "event", "event": "token", "data": {"text": "HTTP/2 ", "softStop": False}}},
-    "server_done": {"summary": "server: the turn ended",
-                    "value": {"type": "done", "reason": "completed",
-                              "conversationId": "c0ffee00-1111-4222-8333-444455556666",
-                              "responseId": "bbbb1111-2222-4333-8444-555566667777",
-                              "userResponseId": "aaaa1111-2222-4333-8444-555566667777",
-                              "title": "HTTP/2 multiplexing"}},
-    "server_error": {"summary": "server: the turn failed",
-                     "value": error_frame(from_grok_error(StreamError(
-                         "You've reached your usage limit", failure_class="usage_limit")))},
+    "server_event": {
+        "summary": "server: an upstream event",
+        "value": {"type": "event", "event": "token", "data": {"text": "HTTP/2 ", "softStop": False}},
+    },
+    "server_done": {
+        "summary": "server: the turn ended",
+        "value": {
+            "type": "done",
+            "reason": "completed",
+            "conversationId": "c0ffee00-1111-4222-8333-444455556666",
+            "responseId": "bbbb1111-2222-4333-8444-555566667777",
+            "userResponseId": "aaaa1111-2222-4333-8444-555566667777",
+            "title": "HTTP/2 multiplexing",
+        },
+    },
+    "server_error": {
+        "summary": "server: the turn failed",
+        "value": error_frame(
+            from_grok_error(StreamError("You've reached your usage limit", failure_class="usage_limit"))
+        ),
+    },
 }
 
 
 @sock.route("/ws", bp=blp)
-@blp.doc(summary="Chat over a WebSocket", description=WS_DOC,
-         responses={101: {"description": "Switching Protocols: the socket carries the JSON text frames "
-                                         "described above",
-                          "content": {"application/json": {"schema": {"type": "object"},
-                                                           "examples": FRAME_EXAMPLES}}},
-                    401: {"description": "Missing or invalid API key (before the handshake)"},
-                    426: {"description": "Not a WebSocket upgrade request"}})
+@blp.doc(
+    summary="Chat over a WebSocket",
+    description=WS_DOC,
+    responses={
+        101: {
+            "description": "Switching Protocols: the socket carries the JSON text frames described above",
+            "content": {"application/json": {"schema": {"type": "object"}, "examples": FRAME_EXAMPLES}},
+        },
+        401: {"description": "Missing or invalid API key (before the handshake)"},
+        426: {"description": "Not a WebSocket upgrade request"},
+    },
+)
 def chat_socket(ws):
     try:
         client = grok()

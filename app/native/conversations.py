@@ -15,13 +15,23 @@ from .bodies import NativeBlueprint
 from .fields import ForwardedBody, JsonBool, PageQuery, QueryBool, QuerySchema
 from .replies import passthrough, reply_json
 
-blp = NativeBlueprint("conversations", __name__, url_prefix="/v1/conversations",
-                      description="grok.com conversations (history, titles, stars, deletion)")
+blp = NativeBlueprint(
+    "conversations",
+    __name__,
+    url_prefix="/v1/conversations",
+    description="grok.com conversations (history, titles, stars, deletion)",
+)
 
 CONVERSATION_EXAMPLE = {
-    "conversationId": "8f1c2b1e-5a0b-4a55-9a77-2f3f0f7d9c10", "title": "Quantum computing basics",
-    "starred": False, "createTime": "2026-01-02T10:00:00.000000Z", "modifyTime": "2026-01-02T10:05:00.000000Z",
-    "systemPromptName": "", "temporary": False, "mediaTypes": [], "workspaces": [],
+    "conversationId": "8f1c2b1e-5a0b-4a55-9a77-2f3f0f7d9c10",
+    "title": "Quantum computing basics",
+    "starred": False,
+    "createTime": "2026-01-02T10:00:00.000000Z",
+    "modifyTime": "2026-01-02T10:05:00.000000Z",
+    "systemPromptName": "",
+    "temporary": False,
+    "mediaTypes": [],
+    "workspaces": [],
 }
 
 
@@ -40,8 +50,9 @@ class ConversationListSchema(ma.Schema):
 
 class ConversationListQuery(PageQuery):
     starred = QueryBool(metadata={"description": "Only starred conversations (grok.com `filterIsStarred`)."})
-    workspace_id = ma.fields.String(metadata={"description": "Only conversations of this workspace "
-                                                             "(grok.com `workspaceId`)."})
+    workspace_id = ma.fields.String(
+        metadata={"description": "Only conversations of this workspace (grok.com `workspaceId`)."}
+    )
 
 
 class ConversationUpdateBody(ForwardedBody):
@@ -50,21 +61,29 @@ class ConversationUpdateBody(ForwardedBody):
 
 
 class DeleteQuery(QuerySchema):
-    soft = QueryBool(load_default=False, metadata={
-        "description": "Move to the trash (restorable with POST .../restore) instead of deleting."})
-    delete_media = QueryBool(load_default=False, metadata={
-        "description": "Also delete images generated in the conversation (permanent deletion only)."})
+    soft = QueryBool(
+        load_default=False,
+        metadata={"description": "Move to the trash (restorable with POST .../restore) instead of deleting."},
+    )
+    delete_media = QueryBool(
+        load_default=False,
+        metadata={"description": "Also delete images generated in the conversation (permanent deletion only)."},
+    )
 
     @ma.validates_schema
     def _soft_keeps_media(self, data, **kwargs):
         if data.get("soft") and data.get("delete_media"):
-            raise ma.ValidationError("cannot be combined with soft=true (a trashed conversation keeps "
-                                     "its media until it is deleted for good)", "delete_media")
+            raise ma.ValidationError(
+                "cannot be combined with soft=true (a trashed conversation keeps "
+                "its media until it is deleted for good)",
+                "delete_media",
+            )
 
 
 class ResponsesQuery(QuerySchema):
-    include_threads = QueryBool(load_default=False, metadata={
-        "description": "Include responses of side threads (grok.com `includeThreads`)."})
+    include_threads = QueryBool(
+        load_default=False, metadata={"description": "Include responses of side threads (grok.com `includeThreads`)."}
+    )
 
 
 class ExistsSchema(ma.Schema):
@@ -73,12 +92,19 @@ class ExistsSchema(ma.Schema):
 
 @blp.route("", methods=["GET"])
 @blp.arguments(ConversationListQuery, location="query")
-@blp.response(200, ConversationListSchema, description="grok.com's page of conversations, unchanged.",
-              example={"conversations": [CONVERSATION_EXAMPLE], "nextPageToken": "20"})
+@blp.response(
+    200,
+    ConversationListSchema,
+    description="grok.com's page of conversations, unchanged.",
+    example={"conversations": [CONVERSATION_EXAMPLE], "nextPageToken": "20"},
+)
 @blp.doc(summary="List conversations (newest first)")
 def list_conversations(query):
-    return passthrough(grok().list_conversations(query.get("page_size"), query.get("page_token"),
-                                                 query.get("starred"), query.get("workspace_id")))
+    return passthrough(
+        grok().list_conversations(
+            query.get("page_size"), query.get("page_token"), query.get("starred"), query.get("workspace_id")
+        )
+    )
 
 
 @blp.route("", methods=["DELETE"])
@@ -90,26 +116,39 @@ def delete_all_conversations():
 
 @blp.route("/deleted", methods=["GET"])
 @blp.arguments(PageQuery, location="query")
-@blp.response(200, ConversationListSchema, description="grok.com's page of trashed conversations, unchanged.",
-              example={"conversations": [dict(CONVERSATION_EXAMPLE, title="Old chat")]})
+@blp.response(
+    200,
+    ConversationListSchema,
+    description="grok.com's page of trashed conversations, unchanged.",
+    example={"conversations": [dict(CONVERSATION_EXAMPLE, title="Old chat")]},
+)
 @blp.doc(summary="List conversations in the trash (soft-deleted)")
 def list_deleted_conversations(query):
     return passthrough(grok().list_deleted_conversations(query.get("page_size"), query.get("page_token")))
 
 
 @blp.route("/<gid:conversation_id>", methods=["GET"])
-@blp.response(200, ConversationSchema, description="The conversation as grok.com returns it.",
-              example=CONVERSATION_EXAMPLE)
+@blp.response(
+    200, ConversationSchema, description="The conversation as grok.com returns it.", example=CONVERSATION_EXAMPLE
+)
 @blp.doc(summary="Get a conversation")
 def get_conversation(conversation_id):
     return passthrough(grok().get_conversation(conversation_id))
 
 
 @blp.route("/<gid:conversation_id>", methods=["PUT"])
-@blp.arguments(ConversationUpdateBody, required=False, example={"title": "Renamed", "starred": True},
-               description="Fields to change; other fields are forwarded to grok.com unchanged.")
-@blp.response(200, ConversationSchema, description="The updated conversation as grok.com returns it.",
-              example=dict(CONVERSATION_EXAMPLE, title="Renamed", starred=True))
+@blp.arguments(
+    ConversationUpdateBody,
+    required=False,
+    example={"title": "Renamed", "starred": True},
+    description="Fields to change; other fields are forwarded to grok.com unchanged.",
+)
+@blp.response(
+    200,
+    ConversationSchema,
+    description="The updated conversation as grok.com returns it.",
+    example=dict(CONVERSATION_EXAMPLE, title="Renamed", starred=True),
+)
 @blp.doc(summary="Rename and/or star a conversation")
 def update_conversation(body, conversation_id):
     return passthrough(grok().update_conversation(conversation_id, body))
@@ -120,13 +159,18 @@ def update_conversation(body, conversation_id):
 @blp.response(204, description="Deleted (grok.com's empty answer).")
 @blp.doc(summary="Delete a conversation (permanently, or to the trash with soft=true)")
 def delete_conversation(query, conversation_id):
-    return passthrough(grok().delete_conversation(conversation_id, soft=query["soft"],
-                                                  delete_media=query["delete_media"]))
+    return passthrough(
+        grok().delete_conversation(conversation_id, soft=query["soft"], delete_media=query["delete_media"])
+    )
 
 
 @blp.route("/<gid:conversation_id>/exists", methods=["GET"])
-@blp.response(200, ExistsSchema, example={"exists": True},
-              description="`exists` as grok.com reports it; `false` when grok.com answers 404.")
+@blp.response(
+    200,
+    ExistsSchema,
+    example={"exists": True},
+    description="`exists` as grok.com reports it; `false` when grok.com answers 404.",
+)
 @blp.doc(summary="Does a conversation exist?")
 def conversation_exists(conversation_id):
     try:
@@ -155,19 +199,39 @@ def generate_title(conversation_id):
 
 @blp.route("/<gid:conversation_id>/responses", methods=["GET"])
 @blp.arguments(ResponsesQuery, location="query")
-@blp.response(200, description="The conversation's responses (both sides) as grok.com returns them.",
-              example={"responses": [{"responseId": "r-1", "sender": "human", "message": "Hi",
-                                      "createTime": "2026-01-02T10:00:00.000000Z", "parentResponseId": ""},
-                                     {"responseId": "r-2", "sender": "assistant", "message": "Hello!",
-                                      "createTime": "2026-01-02T10:00:02.000000Z", "parentResponseId": "r-1"}]})
+@blp.response(
+    200,
+    description="The conversation's responses (both sides) as grok.com returns them.",
+    example={
+        "responses": [
+            {
+                "responseId": "r-1",
+                "sender": "human",
+                "message": "Hi",
+                "createTime": "2026-01-02T10:00:00.000000Z",
+                "parentResponseId": "",
+            },
+            {
+                "responseId": "r-2",
+                "sender": "assistant",
+                "message": "Hello!",
+                "createTime": "2026-01-02T10:00:02.000000Z",
+                "parentResponseId": "r-1",
+            },
+        ]
+    },
+)
 @blp.doc(summary="List a conversation's responses")
 def list_responses(query, conversation_id):
     return passthrough(grok().list_responses(conversation_id, query["include_threads"]))
 
 
 @blp.route("/<gid:conversation_id>/artifacts", methods=["GET"])
-@blp.response(200, description="Metadata of the conversation's artifacts.",
-              example={"artifacts": [{"artifactId": "art-demo", "title": "demo.py", "artifactType": "code"}]})
+@blp.response(
+    200,
+    description="Metadata of the conversation's artifacts.",
+    example={"artifacts": [{"artifactId": "art-demo", "title": "demo.py", "artifactType": "code"}]},
+)
 @blp.doc(summary="List a conversation's artifacts (metadata)")
 def list_artifacts(conversation_id):
     return passthrough(grok().artifacts_metadata(conversation_id))

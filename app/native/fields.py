@@ -70,8 +70,9 @@ def _strict_base64(value: str) -> None:
     try:
         binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
     except (binascii.Error, UnicodeEncodeError):
-        raise ma.ValidationError("not valid base64 (standard alphabet, '=' padding, no data: prefix "
-                                 "or whitespace)") from None
+        raise ma.ValidationError(
+            "not valid base64 (standard alphabet, '=' padding, no data: prefix or whitespace)"
+        ) from None
 
 
 class Base64(ma.fields.String):

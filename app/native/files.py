@@ -15,8 +15,12 @@ from .bodies import MULTIPART, NativeBlueprint
 from .fields import Base64, ClosedBody, ForwardedBody, JsonBool
 from .replies import passthrough
 
-blp = NativeBlueprint("files", __name__, url_prefix="/v1",
-                      description="Files uploaded to grok.com (for chat attachments) and code execution")
+blp = NativeBlueprint(
+    "files",
+    __name__,
+    url_prefix="/v1",
+    description="Files uploaded to grok.com (for chat attachments) and code execution",
+)
 
 UPLOAD_LIMIT = 64 * 1024 * 1024
 
@@ -29,15 +33,23 @@ def _allow_large_uploads():
 
 
 class UploadBody(ForwardedBody):
-    fileName = ma.fields.String(required=True, validate=ma.validate.Length(min=1),
-                                metadata={"description": "File name shown in grok.com. Multipart: defaults "
-                                                         "to the `file` part's filename."})
-    fileMimeType = ma.fields.String(required=True, validate=ma.validate.Length(min=1),
-                                    metadata={"description": "MIME type. Multipart: defaults to the `file` "
-                                                             "part's content type."})
-    content = Base64(required=True,
-                               metadata={"description": "The file bytes, base64 (JSON bodies only; a "
-                                                        "multipart upload sends them as the `file` part)."})
+    fileName = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1),
+        metadata={"description": "File name shown in grok.com. Multipart: defaults to the `file` part's filename."},
+    )
+    fileMimeType = ma.fields.String(
+        required=True,
+        validate=ma.validate.Length(min=1),
+        metadata={"description": "MIME type. Multipart: defaults to the `file` part's content type."},
+    )
+    content = Base64(
+        required=True,
+        metadata={
+            "description": "The file bytes, base64 (JSON bodies only; a "
+            "multipart upload sends them as the `file` part)."
+        },
+    )
     makePublic = JsonBool()
     fileSource = ma.fields.String(metadata={"description": "e.g. SELF_UPLOAD_FILE_SOURCE"})
     thirdPartyFileId = ma.fields.String()
@@ -51,33 +63,56 @@ class FileMetadataSchema(ma.Schema):
     createTime = ma.fields.String()
 
 
-FILE_EXAMPLE = {"fileMetadataId": "5b7d1c1e-0a43-4d7a-8f43-0f9d8d9a1f00", "fileMimeType": "text/plain",
-                "fileName": "notes.txt", "fileUri": "users/u-1/5b7d1c1e-0a43-4d7a-8f43-0f9d8d9a1f00/content",
-                "parsedFileUri": "", "createTime": "2026-01-02T10:00:00.000000Z",
-                "fileSource": "SELF_UPLOAD_FILE_SOURCE"}
+FILE_EXAMPLE = {
+    "fileMetadataId": "5b7d1c1e-0a43-4d7a-8f43-0f9d8d9a1f00",
+    "fileMimeType": "text/plain",
+    "fileName": "notes.txt",
+    "fileUri": "users/u-1/5b7d1c1e-0a43-4d7a-8f43-0f9d8d9a1f00/content",
+    "parsedFileUri": "",
+    "createTime": "2026-01-02T10:00:00.000000Z",
+    "fileSource": "SELF_UPLOAD_FILE_SOURCE",
+}
 
-MULTIPART_DOC = {"requestBody": {"content": {MULTIPART: {
-    "schema": {"type": "object", "required": ["file"], "properties": {
-        "file": {"type": "string", "format": "binary", "description": "The file; we base64-encode it."},
-        "fileName": {"type": "string"}, "fileMimeType": {"type": "string"},
-        "makePublic": {"type": "string", "enum": ["true", "false"]},
-        "fileSource": {"type": "string"}, "thirdPartyFileId": {"type": "string"}}},
-    "encoding": {"file": {"contentType": "application/octet-stream"}}}}}}
+MULTIPART_DOC = {
+    "requestBody": {
+        "content": {
+            MULTIPART: {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The file; we base64-encode it."},
+                        "fileName": {"type": "string"},
+                        "fileMimeType": {"type": "string"},
+                        "makePublic": {"type": "string", "enum": ["true", "false"]},
+                        "fileSource": {"type": "string"},
+                        "thirdPartyFileId": {"type": "string"},
+                    },
+                },
+                "encoding": {"file": {"contentType": "application/octet-stream"}},
+            }
+        }
+    }
+}
 
 
 class RunCodeBody(ClosedBody):
-    language = ma.fields.String(required=True, metadata={
-        "description": "python, javascript, typescript, rust, go, bash (other values are passed on)"})
+    language = ma.fields.String(
+        required=True,
+        metadata={"description": "python, javascript, typescript, rust, go, bash (other values are passed on)"},
+    )
     code = ma.fields.String(required=True)
 
 
 @blp.route("/files", methods=["POST"])
-@blp.arguments(UploadBody, location="upload",
-               example={"fileName": "notes.txt", "fileMimeType": "text/plain", "content": "aGVsbG8K"},
-               description=f"JSON with base64 `content`, or {MULTIPART} with a `file` part. At most "
-                           f"{UPLOAD_LIMIT} bytes. Undocumented JSON fields are forwarded unchanged.")
-@blp.response(200, FileMetadataSchema, example=FILE_EXAMPLE,
-              description="grok.com's file metadata, unchanged.")
+@blp.arguments(
+    UploadBody,
+    location="upload",
+    example={"fileName": "notes.txt", "fileMimeType": "text/plain", "content": "aGVsbG8K"},
+    description=f"JSON with base64 `content`, or {MULTIPART} with a `file` part. At most "
+    f"{UPLOAD_LIMIT} bytes. Undocumented JSON fields are forwarded unchanged.",
+)
+@blp.response(200, FileMetadataSchema, example=FILE_EXAMPLE, description="grok.com's file metadata, unchanged.")
 @blp.doc(summary="Upload a file (JSON base64 or multipart)", **MULTIPART_DOC)
 def upload_file(body):
     return passthrough(grok().upload_file(body))
@@ -92,8 +127,11 @@ def file_metadata(file_id):
 
 @blp.route("/code/run", methods=["POST"])
 @blp.arguments(RunCodeBody, example={"language": "python", "code": "print(6 * 7)"})
-@blp.response(200, description="grok.com's execution result, unchanged.",
-              example={"success": True, "stdout": "42\n", "stderr": "", "outputFiles": [], "exitCode": 0})
+@blp.response(
+    200,
+    description="grok.com's execution result, unchanged.",
+    example={"success": True, "stdout": "42\n", "stderr": "", "outputFiles": [], "exitCode": 0},
+)
 @blp.doc(summary="Run code in grok.com's sandbox")
 def run_code(body):
     return passthrough(grok().run_code(body["language"], body["code"]))

@@ -9,12 +9,17 @@ from .bodies import NativeBlueprint
 from .fields import QuerySchema
 from .replies import passthrough
 
-blp = NativeBlueprint("google_drive", __name__, url_prefix="/v1/google-drive",
-                      description="Google Drive files (connected account)")
+blp = NativeBlueprint(
+    "google_drive", __name__, url_prefix="/v1/google-drive", description="Google Drive files (connected account)"
+)
 
-DRIVE_FILE_EXAMPLE = {"id": "gdrive-demo-1", "name": "Quarterly report.docx",
-                      "mimeType": "application/vnd.google-apps.document", "modifiedTime": "2026-01-02T10:00:00Z",
-                      "webViewLink": "https://docs.google.com/document/d/gdrive-demo-1"}
+DRIVE_FILE_EXAMPLE = {
+    "id": "gdrive-demo-1",
+    "name": "Quarterly report.docx",
+    "mimeType": "application/vnd.google-apps.document",
+    "modifiedTime": "2026-01-02T10:00:00Z",
+    "webViewLink": "https://docs.google.com/document/d/gdrive-demo-1",
+}
 
 
 class DriveQuery(QuerySchema):

@@ -10,10 +10,20 @@ blp = NativeBlueprint("images", __name__, url_prefix="/v1/images", description="
 
 
 @blp.route("", methods=["GET"])
-@blp.response(200, description="grok.com's list of generated images, newest first.",
-              example={"generations": [{"imageId": "img-1", "conversationId": "c-1",
-                                        "imageUrl": "users/u-1/generated/img-1/image.jpg",
-                                        "createTime": "2026-01-02T10:00:00.000000Z"}]})
+@blp.response(
+    200,
+    description="grok.com's list of generated images, newest first.",
+    example={
+        "generations": [
+            {
+                "imageId": "img-1",
+                "conversationId": "c-1",
+                "imageUrl": "users/u-1/generated/img-1/image.jpg",
+                "createTime": "2026-01-02T10:00:00.000000Z",
+            }
+        ]
+    },
+)
 @blp.doc(summary="List generated images")
 def list_images():
     return passthrough(grok().image_generations())

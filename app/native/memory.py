@@ -15,12 +15,20 @@ from .bodies import NativeBlueprint
 from .fields import ClosedBody, Id, QueryBool, QuerySchema
 from .replies import passthrough
 
-blp = NativeBlueprint("memory", __name__, url_prefix="/v1/memory",
-                      description="grok.com memory (per companion, per memory, per conversation)")
+blp = NativeBlueprint(
+    "memory",
+    __name__,
+    url_prefix="/v1/memory",
+    description="grok.com memory (per companion, per memory, per conversation)",
+)
 
-MEMORY_EXAMPLE = {"memoryId": "mem-demo-1", "companionId": "companion-demo",
-                  "content": "The user likes concise answers.", "createTime": "2026-01-01T00:00:00.000000Z",
-                  "conversationId": None}
+MEMORY_EXAMPLE = {
+    "memoryId": "mem-demo-1",
+    "companionId": "companion-demo",
+    "content": "The user likes concise answers.",
+    "createTime": "2026-01-01T00:00:00.000000Z",
+    "conversationId": None,
+}
 
 
 class MemorySchema(ma.Schema):
@@ -48,33 +56,50 @@ class ConversationIdsBody(ClosedBody):
 
 
 class ConversationIdsQuery(QuerySchema):
-    conversation_ids = ma.fields.List(Id(), required=True, validate=ma.validate.Length(min=1), metadata={
-        "description": "Repeat the parameter once per conversation: "
-                       "`?conversation_ids=a&conversation_ids=b`.",
-        "example": ["c0ffee00-1111-4222-8333-444455556666"]})
+    conversation_ids = ma.fields.List(
+        Id(),
+        required=True,
+        validate=ma.validate.Length(min=1),
+        metadata={
+            "description": "Repeat the parameter once per conversation: `?conversation_ids=a&conversation_ids=b`.",
+            "example": ["c0ffee00-1111-4222-8333-444455556666"],
+        },
+    )
 
 
 @blp.route("/blurb", methods=["GET"])
-@blp.response(200, description="grok.com's summary of what it remembers.",
-              example={"memoryContent": "The user likes concise answers."})
+@blp.response(
+    200,
+    description="grok.com's summary of what it remembers.",
+    example={"memoryContent": "The user likes concise answers."},
+)
 @blp.doc(summary="Memory summary")
 def memory_blurb():
     return passthrough(grok().memory_blurb())
 
 
 @blp.route("/v2/<gid:companion_id>", methods=["GET"])
-@blp.response(200, MemoryListSchema, example={"memories": [MEMORY_EXAMPLE]},
-              description="The companion's memories as grok.com returns them.")
-@blp.doc(summary="List a companion's memories (the id here is a COMPANION id; PUT/DELETE on the "
-                 "same path take a MEMORY id)")
+@blp.response(
+    200,
+    MemoryListSchema,
+    example={"memories": [MEMORY_EXAMPLE]},
+    description="The companion's memories as grok.com returns them.",
+)
+@blp.doc(
+    summary="List a companion's memories (the id here is a COMPANION id; PUT/DELETE on the same path take a MEMORY id)"
+)
 def list_memories(companion_id):
     return passthrough(grok().list_memories(companion_id))
 
 
 @blp.route("/v2/<gid:memory_id>", methods=["PUT"])
 @blp.arguments(MemoryUpdateBody, example={"content": "The user prefers metric units."})
-@blp.response(200, MemorySchema, example=dict(MEMORY_EXAMPLE, content="The user prefers metric units."),
-              description="The updated memory as grok.com returns it.")
+@blp.response(
+    200,
+    MemorySchema,
+    example=dict(MEMORY_EXAMPLE, content="The user prefers metric units."),
+    description="The updated memory as grok.com returns it.",
+)
 @blp.doc(summary="Edit one memory (the id here is a MEMORY id; GET on the same path takes a COMPANION id)")
 def update_memory(body, memory_id):
     return passthrough(grok().update_memory(memory_id, body["content"]))
@@ -98,9 +123,12 @@ def delete_all_memories(query, companion_id):
 
 @blp.route("/by-conversation", methods=["POST"])
 @blp.arguments(ConversationIdsBody, example={"conversationIds": ["8f1c2b1e-5a0b-4a55-9a77-2f3f0f7d9c10"]})
-@blp.response(200, MemoryListSchema, description="Memories grok.com derived from those conversations.",
-              example={"memories": [dict(MEMORY_EXAMPLE, companionId="",
-                                         conversationId="8f1c2b1e-5a0b-4a55-9a77-2f3f0f7d9c10")]})
+@blp.response(
+    200,
+    MemoryListSchema,
+    description="Memories grok.com derived from those conversations.",
+    example={"memories": [dict(MEMORY_EXAMPLE, companionId="", conversationId="8f1c2b1e-5a0b-4a55-9a77-2f3f0f7d9c10")]},
+)
 @blp.doc(summary="Memories of given conversations (grok.com `POST memory`)")
 def memories_for_conversations(body):
     return passthrough(grok().memories_for_conversations(body["conversationIds"]))

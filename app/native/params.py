@@ -75,8 +75,7 @@ def reject_invalid_ids() -> None:
         raise Problem(400, "invalid_path", f"invalid path: {reason}")
     for name, value in (request.view_args or {}).items():
         if isinstance(value, InvalidId):
-            raise Problem(400, "invalid_path", f"invalid path parameter '{name}': {value.reason}",
-                          param=name)
+            raise Problem(400, "invalid_path", f"invalid path parameter '{name}': {value.reason}", param=name)
 
 
 class RawPathConverter(BaseConverter):
@@ -89,9 +88,13 @@ class RawPathConverter(BaseConverter):
 
 def id_param_schema(converter: GrokIdConverter) -> dict:
     """How a `gid` path parameter appears in the OpenAPI document."""
-    return {"type": "string", "minLength": 1, "maxLength": MAX_ID_LENGTH,
-            "description": "A grok.com id: no '/', '\\', '?', '#', '%', '..', whitespace or control characters.",
-            "example": "c0ffee00-1111-4222-8333-444455556666"}
+    return {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_ID_LENGTH,
+        "description": "A grok.com id: no '/', '\\', '?', '#', '%', '..', whitespace or control characters.",
+        "example": "c0ffee00-1111-4222-8333-444455556666",
+    }
 
 
 def raw_path_schema(converter: RawPathConverter) -> dict:

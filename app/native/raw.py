@@ -19,20 +19,20 @@ import re
 from urllib.parse import unquote, urlsplit
 
 from flask import Response, request
-from ..web.apidoc import Blueprint
 
-from ..web.apidoc import UPSTREAM_ERRORS, problem_responses
 from ..grok.client import APP, NO_BODY, ChatStream
 from ..grok.errors import RateLimited, UpstreamHTTPError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, settings
+from ..web.apidoc import UPSTREAM_ERRORS, Blueprint, problem_responses
 from ..web.streaming import ndjson_relay, streaming_response
 from .replies import relay_bytes
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("raw", __name__, url_prefix="/raw",
-                description="Raw passthrough to grok.com's /rest/app-chat/ endpoints")
+blp = Blueprint(
+    "raw", __name__, url_prefix="/raw", description="Raw passthrough to grok.com's /rest/app-chat/ endpoints"
+)
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 BODY_LIMIT = 10 * 1024 * 1024
@@ -92,7 +92,7 @@ def upstream_path() -> str:
     prefix = request.script_root + blp.url_prefix + "/"
     if not raw.startswith(prefix):
         raise reject("the path must start with /raw/ (not percent-encoded)")
-    subpath = raw[len(prefix):]
+    subpath = raw[len(prefix) :]
     if not subpath:
         raise reject("a path after /raw/ is required")
     segments = subpath.split("/")
@@ -114,8 +114,12 @@ def assert_inside_rest(base_url: str, path: str) -> None:
     url = urlsplit(base_url + path)
     rest = base.path.rstrip("/") + "/rest/"
     decoded = unquote(unquote(url.path))
-    if (url.scheme, url.netloc) != (base.scheme, base.netloc) or not url.path.startswith(rest) \
-            or not posixpath.normpath(decoded).startswith(rest) or "\\" in decoded:
+    if (
+        (url.scheme, url.netloc) != (base.scheme, base.netloc)
+        or not url.path.startswith(rest)
+        or not posixpath.normpath(decoded).startswith(rest)
+        or "\\" in decoded
+    ):
         log.error("raw passthrough refused an upstream URL outside /rest/: %r", url.path)
         raise reject("the path leaves grok.com's /rest/ tree")
 
@@ -127,8 +131,11 @@ def request_body():
     if not data:
         return NO_BODY
     if not request.is_json:
-        raise Problem(415, "unsupported_media_type",
-                      f"raw bodies must be JSON (Content-Type: application/json), got {request.mimetype or 'none'}")
+        raise Problem(
+            415,
+            "unsupported_media_type",
+            f"raw bodies must be JSON (Content-Type: application/json), got {request.mimetype or 'none'}",
+        )
     try:
         return json.loads(data)
     except ValueError as exc:
@@ -148,8 +155,9 @@ def error_passthrough(exc: UpstreamHTTPError) -> Response:
         log.warning("raw: upstream HTTP %s with a non-JSON body: %s", exc.status, exc.message)
         return from_grok_error(exc).response()
     log.info("raw: passing through upstream HTTP %s (%s)", exc.status, exc.failure_class)
-    response = Response(exc.body.encode("utf-8"), status=exc.status,
-                        content_type=exc.content_type or "application/json")
+    response = Response(
+        exc.body.encode("utf-8"), status=exc.status, content_type=exc.content_type or "application/json"
+    )
     response.headers["X-Grok-Failure-Class"] = exc.failure_class
     if isinstance(exc, RateLimited) and exc.retry_after is not None:
         response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
@@ -174,22 +182,48 @@ The path must stay under `/rest/app-chat/`: empty, `.` or `..` segments (also pe
 double-encoded), backslashes, `@`, encoded `/` and control characters are rejected with 400 before
 anything is sent. Client headers are not forwarded."""
 
-RAW_PATH = {"in": "path", "name": "subpath", "description": "the path under /rest/app-chat/",
-            "example": "conversations"}
+RAW_PATH = {
+    "in": "path",
+    "name": "subpath",
+    "description": "the path under /rest/app-chat/",
+    "example": "conversations",
+}
 
 
 @blp.route("/<rawpath:subpath>", methods=METHODS, parameters=[RAW_PATH])
 @no_options
-@problem_responses(blp, 400, 413, 415, *UPSTREAM_ERRORS,
-                   examples={400: reject("segment '%2e%2e' is a dot segment")})
-@blp.doc(summary="Raw passthrough to /rest/app-chat/{path}", description=RAW_DESCRIPTION,
-         responses={200: {"description": "grok.com's answer, unchanged", "content": {"application/json": {
-             "schema": {}, "example": {"conversations": [{"conversationId": "c0ffee00-1111-4222-8333-444455556666",
-                                                          "title": "HTTP/2 multiplexing", "starred": False}]}}}}})
+@problem_responses(blp, 400, 413, 415, *UPSTREAM_ERRORS, examples={400: reject("segment '%2e%2e' is a dot segment")})
+@blp.doc(
+    summary="Raw passthrough to /rest/app-chat/{path}",
+    description=RAW_DESCRIPTION,
+    responses={
+        200: {
+            "description": "grok.com's answer, unchanged",
+            "content": {
+                "application/json": {
+                    "schema": {},
+                    "example": {
+                        "conversations": [
+                            {
+                                "conversationId": "c0ffee00-1111-4222-8333-444455556666",
+                                "title": "HTTP/2 multiplexing",
+                                "starred": False,
+                            }
+                        ]
+                    },
+                }
+            },
+        }
+    },
+)
 def raw(subpath):
     if request.method == "HEAD":
-        raise Problem(405, "method_not_allowed", f"HEAD is not allowed on {request.path}; "
-                      f"allowed: {', '.join(METHODS)}", headers={"Allow": ", ".join(METHODS)})
+        raise Problem(
+            405,
+            "method_not_allowed",
+            f"HEAD is not allowed on {request.path}; allowed: {', '.join(METHODS)}",
+            headers={"Allow": ", ".join(METHODS)},
+        )
     path = upstream_path()
     query = upstream_query()
     body = request_body()

@@ -42,9 +42,12 @@ def passthrough(reply: Reply) -> Response:
         return resp
     content_type = reply.headers.get("content-type", "")
     if content_type and not _is_json(content_type):
-        raise Problem(502, "upstream_error",
-                      f"grok.com answered HTTP {reply.status} with {content_type.split(';')[0]} "
-                      "instead of JSON", upstream_status=reply.status)
+        raise Problem(
+            502,
+            "upstream_error",
+            f"grok.com answered HTTP {reply.status} with {content_type.split(';')[0]} instead of JSON",
+            upstream_status=reply.status,
+        )
     return Response(reply.content, status=reply.status, content_type=content_type or JSON)
 
 
@@ -77,8 +80,12 @@ def relay_bytes(stream: UpstreamStream) -> Iterator[bytes]:
                 sent += len(chunk)
                 yield chunk
     except GrokError as exc:
-        log.warning("upstream %s failed after %d bytes were relayed; aborting the client response: %s",
-                    stream.url.split("?", 1)[0], sent, exc.message)
+        log.warning(
+            "upstream %s failed after %d bytes were relayed; aborting the client response: %s",
+            stream.url.split("?", 1)[0],
+            sent,
+            exc.message,
+        )
         raise UpstreamAborted(exc.message) from exc
     finally:
         stream.close()

@@ -47,10 +47,10 @@ class AnswerOptions:
     stop: tuple[str, ...] = ()
     max_tokens: int | None = None
     json_mode: bool = False
-    keep_text: bool = True          # keep the texts (non-stream body, usage)
+    keep_text: bool = True  # keep the texts (non-stream body, usage)
     tool_choice_required: bool = False
     single_tool_call: bool = False  # parallel_tool_calls: false
-    image_progress: bool = False    # report image-generation progress (streams)
+    image_progress: bool = False  # report image-generation progress (streams)
 
 
 class Sink(Protocol):
@@ -64,8 +64,9 @@ class Sink(Protocol):
 
 
 class Answer:
-    def __init__(self, options: AnswerOptions, sink: Sink, extractor=None,
-                 asset_link: Callable[[str], str] | None = None):
+    def __init__(
+        self, options: AnswerOptions, sink: Sink, extractor=None, asset_link: Callable[[str], str] | None = None
+    ):
         self.options = options
         self.sink = sink
         self.sources = Sources(link=asset_link) if asset_link else Sources()
@@ -84,21 +85,20 @@ class Answer:
         self.has_output = False
 
         self.calls: list = []
-        self.content_parts: list[str] = []    # everything sent as content
-        self.answer_parts: list[str] = []     # the answer alone (usage)
+        self.content_parts: list[str] = []  # everything sent as content
+        self.answer_parts: list[str] = []  # the answer alone (usage)
         self.reasoning_parts: list[str] = []
         self.annotations: list[dict] = []
-        self.images: list[str] = []           # generated images, as linked for the client
+        self.images: list[str] = []  # generated images, as linked for the client
         self.moderated_images: list[str] = []  # references of images grok.com withheld
         self._progress: dict[str, tuple[int, int | None]] = {}  # image -> (number, progress reported)
 
         self._answer_seen = False
         # No extraction, stop sequences, budget or JSON buffer: tokens go straight out.
-        self._direct = extractor is None and not options.stop and not options.max_tokens \
-            and not options.json_mode
-        self._final_len = 0        # characters sent as content
-        self._filtered_sent = 0    # characters of the tag filter's output delivered
-        self._cited = 0            # citations already turned into annotations
+        self._direct = extractor is None and not options.stop and not options.max_tokens and not options.json_mode
+        self._final_len = 0  # characters sent as content
+        self._filtered_sent = 0  # characters of the tag filter's output delivered
+        self._cited = 0  # citations already turned into annotations
         self._in_think = False
         self._agent: str | None = None
         self._reasoning_at_line_start = True
@@ -119,8 +119,13 @@ class Answer:
 
     # -- events -------------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> None:
-        if type(event) is ev.Token and self._direct and not self._in_think and not self.finished \
-                and not event.soft_stop:
+        if (
+            type(event) is ev.Token
+            and self._direct
+            and not self._in_think
+            and not self.finished
+            and not event.soft_stop
+        ):
             # The hot path: an answer token when nothing but the tag filter applies.
             self._answer_seen = True
             out = self.filter.feed(event.text)
@@ -272,9 +277,17 @@ class Answer:
             self._cited += 1
             if annotations is None:
                 annotations = []
-            annotations.append({"type": "url_citation", "url_citation": {
-                "start_index": cite.start + offset, "end_index": cite.end + offset,
-                "url": cite.url, "title": cite.title}})
+            annotations.append(
+                {
+                    "type": "url_citation",
+                    "url_citation": {
+                        "start_index": cite.start + offset,
+                        "end_index": cite.end + offset,
+                        "url": cite.url,
+                        "title": cite.title,
+                    },
+                }
+            )
         self._content(text, annotations)
 
     def _content(self, text: str, annotations: list[dict] | None = None) -> None:

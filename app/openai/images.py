@@ -21,23 +21,25 @@ import time
 
 import marshmallow as ma
 from flask import request
-from ..web.apidoc import Blueprint
 from flask_smorest.fields import Upload
 
 from ..grok import events as ev
 from ..grok.errors import STREAM, GrokError, StreamError, classify_text
 from ..media import sniff
 from ..media.assets import read_asset
-from ..media.inputs import Upload as UploadItem, UploadFailed, run_concurrently, upload
+from ..media.inputs import Upload as UploadItem
+from ..media.inputs import UploadFailed, run_concurrently, upload
 from ..media.services import media_body, services, upload_problem
 from ..media.signing import asset_path_of
 from ..problems import Problem
 from ..runtime import grok
+from ..web.apidoc import Blueprint
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("openai_images", __name__, url_prefix="/v1/images",
-                description="OpenAI-compatible image generation and editing")
+blp = Blueprint(
+    "openai_images", __name__, url_prefix="/v1/images", description="OpenAI-compatible image generation and editing"
+)
 
 MAX_IMAGES = 4
 MAX_EDIT_INPUTS = 8
@@ -52,10 +54,12 @@ class _ImageOptions(ma.Schema):
 
     prompt = ma.fields.String(required=True, validate=ma.validate.Length(1, 32000))
     n = ma.fields.Integer(load_default=1, allow_none=True, validate=ma.validate.Range(1, MAX_IMAGES))
-    response_format = ma.fields.String(load_default="url", allow_none=True,
-                                       validate=ma.validate.OneOf(["url", "b64_json"]))
-    size = ma.fields.String(allow_none=True, validate=ma.validate.Regexp(
-        _SIZE, error="must be 'auto' or WIDTHxHEIGHT, e.g. 1024x1024"))
+    response_format = ma.fields.String(
+        load_default="url", allow_none=True, validate=ma.validate.OneOf(["url", "b64_json"])
+    )
+    size = ma.fields.String(
+        allow_none=True, validate=ma.validate.Regexp(_SIZE, error="must be 'auto' or WIDTHxHEIGHT, e.g. 1024x1024")
+    )
     model = ma.fields.String(allow_none=True, metadata={"description": "Accepted; grok.com picks its own"})
 
 
@@ -66,8 +70,9 @@ class ImageGenerationRequest(_ImageOptions):
 class ImageEditForm(_ImageOptions):
     # The file parts, for the OpenAPI document; the view reads them from request.files
     # (one multipart body holds both, and an operation has one requestBody).
-    image = ma.fields.List(Upload(), metadata={"description": "The image(s) to edit (PNG, JPEG, GIF, WEBP); "
-                                                             "also accepted as `image[]`"})
+    image = ma.fields.List(
+        Upload(), metadata={"description": "The image(s) to edit (PNG, JPEG, GIF, WEBP); also accepted as `image[]`"}
+    )
     mask = Upload(metadata={"description": "Not supported by grok.com: refused"})
 
 
@@ -81,26 +86,36 @@ class ImagesResponseSchema(ma.Schema):
     data = ma.fields.List(ma.fields.Nested(ImageDataSchema))
 
 
-EXAMPLE_LINK = ("https://grok.example.com/v1/assets/users/0b1c/generated/5f2e/image.jpg"
-                "?exp=1767225600&sig=3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0")
+EXAMPLE_LINK = (
+    "https://grok.example.com/v1/assets/users/0b1c/generated/5f2e/image.jpg"
+    "?exp=1767225600&sig=3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0"
+)
 EXAMPLE_ANSWER = {"created": 1767225600, "data": [{"url": EXAMPLE_LINK}]}
 
 
 @blp.route("/generations", methods=["POST"])
-@blp.arguments(ImageGenerationRequest, example={"prompt": "a lighthouse at dusk", "n": 2, "size": "1024x1024",
-                                                "response_format": "url"})
+@blp.arguments(
+    ImageGenerationRequest,
+    example={"prompt": "a lighthouse at dusk", "n": 2, "size": "1024x1024", "response_format": "url"},
+)
 @blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Create images from a prompt (OpenAI-compatible)")
 def create_images(body):
     options = _options(body)
     payload = {
-        "message": body["prompt"], "temporary": True, "disableMemory": True, "disableSearch": True,
-        "enableImageGeneration": True, "enableImageStreaming": True, "imageGenerationCount": options["n"],
-        "returnImageBytes": False, "toolOverrides": {"imageGen": True}, "sendFinalMetadata": True,
+        "message": body["prompt"],
+        "temporary": True,
+        "disableMemory": True,
+        "disableSearch": True,
+        "enableImageGeneration": True,
+        "enableImageStreaming": True,
+        "imageGenerationCount": options["n"],
+        "returnImageBytes": False,
+        "toolOverrides": {"imageGen": True},
+        "sendFinalMetadata": True,
     }
     if options["size"]:
-        log.info("images: size %s is not supported by grok.com's chat image generation; ignored",
-                 options["size"])
+        log.info("images: size %s is not supported by grok.com's chat image generation; ignored", options["size"])
     client = grok()
     paths = _collect(lambda: client.new_conversation(payload), options["n"])
     return _answer(paths, options["response_format"])
@@ -108,15 +123,23 @@ def create_images(body):
 
 @blp.route("/edits", methods=["POST"])
 @media_body
-@blp.arguments(ImageEditForm, location="form", content_type="multipart/form-data",
-               example={"prompt": "make it night", "n": 1, "size": "1536x1024", "response_format": "url"})
+@blp.arguments(
+    ImageEditForm,
+    location="form",
+    content_type="multipart/form-data",
+    example={"prompt": "make it night", "n": 1, "size": "1536x1024", "response_format": "url"},
+)
 @blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Edit images from a prompt (OpenAI-compatible, multipart/form-data)")
 def edit_images(form):
     options = _options(form)
     if "mask" in request.files or "mask" in request.form:
-        raise Problem(400, "invalid_request", "mask is not supported by grok.com's image edit; "
-                                              "describe the change in the prompt instead", param="mask")
+        raise Problem(
+            400,
+            "invalid_request",
+            "mask is not supported by grok.com's image edit; describe the change in the prompt instead",
+            param="mask",
+        )
     items = _edit_inputs(request.files.getlist("image") + request.files.getlist("image[]"))
     client = grok()
 
@@ -135,9 +158,14 @@ def edit_images(form):
     if ratio:
         edit["aspectRatio"] = ratio
     payload = {
-        "modelName": "imagine-image-edit", "message": form["prompt"], "temporary": True,
-        "enableImageStreaming": True, "enableSideBySide": True, "sendFinalMetadata": True,
-        "imageGenerationCount": options["n"], "mediaGenInput": {"imageToImage": edit},
+        "modelName": "imagine-image-edit",
+        "message": form["prompt"],
+        "temporary": True,
+        "enableImageStreaming": True,
+        "enableSideBySide": True,
+        "sendFinalMetadata": True,
+        "imageGenerationCount": options["n"],
+        "mediaGenInput": {"imageToImage": edit},
     }
     paths = _collect(lambda: client.edit_image(payload), options["n"])
     return _answer(paths, options["response_format"])
@@ -149,8 +177,11 @@ def _options(body: dict) -> dict:
         log.info("images: parameters without a grok.com equivalent ignored: %s", ", ".join(ignored))
     if body.get("model"):
         log.debug("images: model %r requested; grok.com chooses its image model", body["model"])
-    return {"n": body.get("n") or 1, "response_format": body.get("response_format") or "url",
-            "size": None if body.get("size") in (None, "auto") else body["size"]}
+    return {
+        "n": body.get("n") or 1,
+        "response_format": body.get("response_format") or "url",
+        "size": None if body.get("size") in (None, "auto") else body["size"],
+    }
 
 
 def _aspect_ratio(size: str | None) -> str | None:
@@ -164,24 +195,25 @@ def _aspect_ratio(size: str | None) -> str | None:
 
 def _edit_inputs(uploads) -> list[UploadItem]:
     if not uploads:
-        raise Problem(422, "invalid_request", "an image to edit is required (multipart field 'image')",
-                      param="image")
+        raise Problem(422, "invalid_request", "an image to edit is required (multipart field 'image')", param="image")
     if len(uploads) > MAX_EDIT_INPUTS:
-        raise Problem(422, "invalid_request", f"at most {MAX_EDIT_INPUTS} images can be edited together",
-                      param="image")
+        raise Problem(422, "invalid_request", f"at most {MAX_EDIT_INPUTS} images can be edited together", param="image")
     limit = services().limits.max_image_bytes
     items = []
     for index, storage in enumerate(uploads):
         where = f"image[{index}]"
         content = storage.stream.read(limit + 1)
         if len(content) > limit:
-            raise Problem(400, "invalid_request", f"{where}: larger than the limit of {limit} bytes "
-                                                  "(MAX_IMAGE_BYTES)", param=where)
+            raise Problem(
+                400,
+                "invalid_request",
+                f"{where}: larger than the limit of {limit} bytes (MAX_IMAGE_BYTES)",
+                param=where,
+            )
         mime = sniff.sniff(content)
         if mime not in sniff.UPLOAD_IMAGE_TYPES:
             what = f"looks like {mime}" if mime else "unrecognised content"
-            raise Problem(400, "invalid_request", f"{where}: not a PNG, JPEG, GIF or WEBP image ({what})",
-                          param=where)
+            raise Problem(400, "invalid_request", f"{where}: not a PNG, JPEG, GIF or WEBP image ({what})", param=where)
         stem = (storage.filename or "").rsplit("/", 1)[-1].rsplit(".", 1)[0][:80] or f"image-{index}"
         items.append(UploadItem(where, "image", f"{stem}.{sniff.extension(mime)}", mime, content))
     return items
@@ -208,18 +240,27 @@ def _collect(open_stream, wanted: int) -> list[str]:
                 elif isinstance(event, ev.Token):
                     said.append(event.text)
                 elif isinstance(event, ev.UpstreamError):
-                    raise StreamError(event.message, code=event.code,
-                                      failure_class=classify_text(event.message, event.code) or STREAM)
+                    raise StreamError(
+                        event.message, code=event.code, failure_class=classify_text(event.message, event.code) or STREAM
+                    )
         if len(paths) >= wanted or len(paths) == before:
             break
     if paths:
         return paths[:wanted]
     if moderated:
-        raise Problem(400, "content_moderated", f"grok.com moderated every image it made for this prompt "
-                                                f"({moderated})", title="Content Moderated")
+        raise Problem(
+            400,
+            "content_moderated",
+            f"grok.com moderated every image it made for this prompt ({moderated})",
+            title="Content Moderated",
+        )
     text = "".join(said).strip()
-    raise Problem(502, "upstream_error", "grok.com answered without an image"
-                  + (f": {text[:300]}" if text else ""), failure_class="no_image")
+    raise Problem(
+        502,
+        "upstream_error",
+        "grok.com answered without an image" + (f": {text[:300]}" if text else ""),
+        failure_class="no_image",
+    )
 
 
 def _answer(paths: list[str], response_format: str) -> dict:

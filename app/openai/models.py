@@ -31,24 +31,33 @@ class ModelInfo:
 
     def as_openai(self) -> dict[str, Any]:
         # Key order as the reference server: id, object, created, owned_by, description.
-        return {"id": self.id, "object": "model", "created": self.created, "owned_by": OWNER,
-                "description": self.description}
+        return {
+            "id": self.id,
+            "object": "model",
+            "created": self.created,
+            "owned_by": OWNER,
+            "description": self.description,
+        }
 
 
-MODELS: dict[str, ModelInfo] = {m.id: m for m in (
-    ModelInfo("auto", 1710000000, "Chooses Fast or Expert based on query complexity", {"modeId": "auto"}),
-    ModelInfo("fast", 1710000000, "Quick responses", {"modeId": "fast"}),
-    ModelInfo("expert", 1710000000, "Thinks hard", {"modeId": "expert"}),
-    ModelInfo("heavy", 1720000000, "Team of experts \u2014 multi-agent orchestration", {"modeId": "heavy"}),
-    ModelInfo("grok-43", 1740000000, "Grok 4.3 \u2014 early access, may require account access",
-              {"modelMode": "grok-43"}),
-)}
+MODELS: dict[str, ModelInfo] = {
+    m.id: m
+    for m in (
+        ModelInfo("auto", 1710000000, "Chooses Fast or Expert based on query complexity", {"modeId": "auto"}),
+        ModelInfo("fast", 1710000000, "Quick responses", {"modeId": "fast"}),
+        ModelInfo("expert", 1710000000, "Thinks hard", {"modeId": "expert"}),
+        ModelInfo("heavy", 1720000000, "Team of experts \u2014 multi-agent orchestration", {"modeId": "heavy"}),
+        ModelInfo(
+            "grok-43", 1740000000, "Grok 4.3 \u2014 early access, may require account access", {"modelMode": "grok-43"}
+        ),
+    )
+}
 
 # The body grok.com's web client sends for a new chat (grok-wire §4.1), minus the
 # per-request fields (message, mode, customInstructions).
 PAYLOAD_DEFAULTS: dict[str, Any] = {
-    "temporary": True,             # nothing is saved in the user's grok.com history
-    "disableMemory": True,         # answers must not depend on the account's memories
+    "temporary": True,  # nothing is saved in the user's grok.com history
+    "disableMemory": True,  # answers must not depend on the account's memories
     "fileAttachments": [],
     "imageAttachments": [],
     "disableSearch": False,
@@ -58,12 +67,12 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "returnImageBytes": False,
     "returnRawGrokInXaiRequest": False,
     "forceConcise": False,
-    "enableSideBySide": False,     # one answer per request, never an A/B pair
+    "enableSideBySide": False,  # one answer per request, never an A/B pair
     "forceSideBySide": False,
     "sendFinalMetadata": True,
     "isReasoning": False,
     "disableTextFollowUps": True,  # follow-up suggestions have no place in an API answer
-    "disableArtifact": True,       # code inline in the answer, not in a side canvas
+    "disableArtifact": True,  # code inline in the answer, not in a side canvas
     "isAsyncChat": False,
     "disableSelfHarmShortCircuit": False,
     "searchAllConnectors": False,
@@ -71,8 +80,14 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
     "connectors": [],
     "toolOverrides": {},
     "responseMetadata": {},
-    "deviceEnvInfo": {"darkModeEnabled": False, "devicePixelRatio": 2, "screenHeight": 1329,
-                      "screenWidth": 2056, "viewportHeight": 1083, "viewportWidth": 2056},
+    "deviceEnvInfo": {
+        "darkModeEnabled": False,
+        "devicePixelRatio": 2,
+        "screenHeight": 1329,
+        "screenWidth": 2056,
+        "viewportHeight": 1083,
+        "viewportWidth": 2056,
+    },
 }
 
 
@@ -87,8 +102,7 @@ def resolve(requested: str | None) -> ModelInfo:
         return MODELS[DEFAULT_MODEL]
     found = MODELS.get(requested) or MODELS.get(requested.strip().lower())
     if found is None:
-        log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)",
-                    requested, DEFAULT_MODEL)
+        log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
         return MODELS[DEFAULT_MODEL]
     return found
 

@@ -18,12 +18,11 @@ from typing import Any, Callable, Mapping
 
 from ..problems import Problem
 from ..settings import REASONING_OUTPUTS
-from . import models
+from . import models, usage
 from .answer import AnswerOptions
 from .prompt import UnsupportedContent, build_prompt
 from .schemas import unknown_fields
 from .tools import InvalidToolRequest, ToolSet
-from . import usage
 
 log = logging.getLogger(__name__)
 
@@ -31,19 +30,37 @@ REASONING_HEADER = "X-Reasoning-Output"
 
 # Accepted, validated, and ignored: grok.com's web chat has no equivalent.
 IGNORED = (
-    "temperature", "top_p", "frequency_penalty", "presence_penalty", "logit_bias", "logprobs",
-    "top_logprobs", "seed", "store", "metadata", "service_tier", "modalities", "audio", "prediction",
-    "reasoning_effort", "verbosity", "web_search_options", "prompt_cache_key", "prompt_cache_retention",
-    "prompt_cache_options", "moderation",
+    "temperature",
+    "top_p",
+    "frequency_penalty",
+    "presence_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "store",
+    "metadata",
+    "service_tier",
+    "modalities",
+    "audio",
+    "prediction",
+    "reasoning_effort",
+    "verbosity",
+    "web_search_options",
+    "prompt_cache_key",
+    "prompt_cache_retention",
+    "prompt_cache_options",
+    "moderation",
 )
 
-JSON_OBJECT_INSTRUCTION = ("Answer with exactly one valid JSON object and nothing else: no prose before "
-                           "or after it, no markdown code fences.")
+JSON_OBJECT_INSTRUCTION = (
+    "Answer with exactly one valid JSON object and nothing else: no prose before or after it, no markdown code fences."
+)
 
 
 @dataclass(frozen=True)
 class ChatPlan:
-    model_id: str                 # echoed back in every response
+    model_id: str  # echoed back in every response
     model: models.ModelInfo
     stream: bool
     include_usage: bool
@@ -55,18 +72,26 @@ class ChatPlan:
 
     def prompt_tokens(self) -> int:
         """Estimated only when a usage object is sent (it costs a pass over the history)."""
-        return usage.prompt_tokens(self.payload["message"], self.payload.get("customInstructions"),
-                                   self.message_count)
+        return usage.prompt_tokens(self.payload["message"], self.payload.get("customInstructions"), self.message_count)
 
 
-def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default_reasoning: str,
-                    upload_media: Callable[[list], Any] | None = None) -> ChatPlan:
+def plan_completion(
+    body: Mapping[str, Any],
+    headers: Mapping[str, str],
+    default_reasoning: str,
+    upload_media: Callable[[list], Any] | None = None,
+) -> ChatPlan:
     """`upload_media(messages)` returns an object with `file_ids` (attachments, in order) and
     `placeholder(message_index, part_index)` (the text standing for a media part)."""
     n = body.get("n")
     if n is not None and n > 1:
-        raise Problem(400, "bad_request", f"n={n} is not supported: grok.com writes one answer per request. "
-                      "Send n=1 (or leave it out) and make separate requests for more answers.", param="n")
+        raise Problem(
+            400,
+            "bad_request",
+            f"n={n} is not supported: grok.com writes one answer per request. "
+            "Send n=1 (or leave it out) and make separate requests for more answers.",
+            param="n",
+        )
     _log_ignored(body)
     stream = bool(body.get("stream"))
     model = models.resolve(body.get("model"))
@@ -76,12 +101,21 @@ def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default
     reasoning = _reasoning_mode(headers, default_reasoning)
     media = upload_media(messages) if upload_media is not None else None
     try:
-        prompt = build_prompt(messages, toolset, extra_instructions=instructions,
-                              part_text=media.placeholder if media is not None else None)
+        prompt = build_prompt(
+            messages,
+            toolset,
+            extra_instructions=instructions,
+            part_text=media.placeholder if media is not None else None,
+        )
     except UnsupportedContent as exc:
         param = f"messages[{exc.message_index}].content[{exc.part_index}]"
-        raise Problem(400, "bad_request", f"{param}: {exc.part_type} content is not supported: grok.com's "
-                      "web chat takes text, images (image_url) and files (file)", param=param) from None
+        raise Problem(
+            400,
+            "bad_request",
+            f"{param}: {exc.part_type} content is not supported: grok.com's "
+            "web chat takes text, images (image_url) and files (file)",
+            param=param,
+        ) from None
     except ValueError as exc:
         raise Problem(400, "bad_request", str(exc), param="messages") from None
     payload = models.upstream_payload(model, prompt.message, prompt.custom_instructions)
@@ -102,7 +136,11 @@ def plan_completion(body: Mapping[str, Any], headers: Mapping[str, str], default
     )
     return ChatPlan(
         model_id=body.get("model") or models.DEFAULT_MODEL,
-        model=model, stream=stream, include_usage=include_usage, options=options, toolset=toolset,
+        model=model,
+        stream=stream,
+        include_usage=include_usage,
+        options=options,
+        toolset=toolset,
         payload=payload,
         message_count=len(messages),
         tool_call_ids=prompt.tool_call_ids,
@@ -127,8 +165,12 @@ def _reasoning_mode(headers: Mapping[str, str], default: str) -> str:
         return default
     mode = value.strip().lower()
     if mode not in REASONING_OUTPUTS:
-        raise Problem(400, "bad_request", f"header {REASONING_HEADER} must be one of: "
-                      f"{', '.join(REASONING_OUTPUTS)}", param=REASONING_HEADER)
+        raise Problem(
+            400,
+            "bad_request",
+            f"header {REASONING_HEADER} must be one of: {', '.join(REASONING_OUTPUTS)}",
+            param=REASONING_HEADER,
+        )
     return mode
 
 
@@ -146,9 +188,11 @@ def _format_instructions(response_format: Mapping[str, Any] | None) -> tuple[str
         return (JSON_OBJECT_INSTRUCTION,)
     if kind == "json_schema":
         spec = response_format["json_schema"]
-        text = (f"Answer with exactly one valid JSON value that conforms to the JSON schema "
-                f"\"{spec['name']}\" below, and nothing else: no prose before or after it, no markdown "
-                "code fences.")
+        text = (
+            f"Answer with exactly one valid JSON value that conforms to the JSON schema "
+            f'"{spec["name"]}" below, and nothing else: no prose before or after it, no markdown '
+            "code fences."
+        )
         if spec.get("description"):
             text += f"\nWhat it is for: {spec['description']}"
         if spec.get("schema") is not None:

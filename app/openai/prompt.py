@@ -42,8 +42,9 @@ class UnsupportedContent(ValueError):
         self.message_index = message_index
         self.part_index = part_index
         self.part_type = part_type
-        self.message = (f"messages[{message_index}].content[{part_index}]: content parts of "
-                        f"type {part_type!r} are not supported")
+        self.message = (
+            f"messages[{message_index}].content[{part_index}]: content parts of type {part_type!r} are not supported"
+        )
         super().__init__(self.message)
 
 
@@ -55,8 +56,12 @@ class UpstreamPrompt:
     tool_call_ids: frozenset[str] = field(default_factory=frozenset)
 
 
-def build_prompt(messages: list[dict], toolset: ToolSet | None,
-                 extra_instructions: Sequence[str] = (), part_text: PartText | None = None) -> UpstreamPrompt:
+def build_prompt(
+    messages: list[dict],
+    toolset: ToolSet | None,
+    extra_instructions: Sequence[str] = (),
+    part_text: PartText | None = None,
+) -> UpstreamPrompt:
     system_parts: list[str] = []
     turns: list[tuple[int, dict]] = []
     for index, message in enumerate(messages):
@@ -91,8 +96,7 @@ def content_text(content: Any, message_index: int, part_text: PartText | None = 
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise ValueError(f"messages[{message_index}].content must be a string, null or "
-                         "an array of content parts")
+        raise ValueError(f"messages[{message_index}].content must be a string, null or an array of content parts")
     texts = []
     for part_index, part in enumerate(content):
         part_type = part.get("type") if isinstance(part, dict) else None
@@ -149,5 +153,4 @@ def _call_ids(messages: list[dict]):
 
 def _note_ignored_name(message: dict, index: int) -> None:
     if message.get("name"):
-        log.debug("messages[%d].name is not passed upstream (grok.com has no speaker names)",
-                  index)
+        log.debug("messages[%d].name is not passed upstream (grok.com has no speaker names)", index)

@@ -57,8 +57,10 @@ class ChunkWriter:
         self._build()
 
     def _build(self) -> None:
-        head = (f'data: {{"id":{_dumps(self.completion_id)},"object":"chat.completion.chunk",'
-                f'"created":{self.created},"model":{_dumps(self.model)},')
+        head = (
+            f'data: {{"id":{_dumps(self.completion_id)},"object":"chat.completion.chunk",'
+            f'"created":{self.created},"model":{_dumps(self.model)},'
+        )
         if self.fingerprint:
             head += f'"system_fingerprint":{_dumps(self.fingerprint)},'
         self._head = head
@@ -87,8 +89,12 @@ class ChunkWriter:
         return self._delta + ('"tool_calls":' + payload).encode() + self._tail
 
     def finish(self, reason: str) -> bytes:
-        return (self._head + '"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":'
-                + _dumps(reason) + "}]}\n\n").encode()
+        return (
+            self._head
+            + '"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":'
+            + _dumps(reason)
+            + "}]}\n\n"
+        ).encode()
 
     def usage(self, usage: dict) -> bytes:
         return (self._head + '"choices":[],"usage":' + _dumps(usage) + "}\n\n").encode()
@@ -99,17 +105,26 @@ def error_event(error: dict) -> bytes:
     return sse({"error": error})
 
 
-def completion_body(*, completion_id: str, created: int, model: str, fingerprint: str | None,
-                    content: str, reasoning: str | None, tool_calls: list, annotations: list[dict],
-                    finish_reason: str, usage: dict) -> dict[str, Any]:
+def completion_body(
+    *,
+    completion_id: str,
+    created: int,
+    model: str,
+    fingerprint: str | None,
+    content: str,
+    reasoning: str | None,
+    tool_calls: list,
+    annotations: list[dict],
+    finish_reason: str,
+    usage: dict,
+) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": content or None, "refusal": None}
     if reasoning:
         message["reasoning_content"] = reasoning
     if tool_calls:
         message["tool_calls"] = [tool_call_object(call) for call in tool_calls]
     message["annotations"] = annotations
-    body: dict[str, Any] = {"id": completion_id, "object": "chat.completion", "created": created,
-                            "model": model}
+    body: dict[str, Any] = {"id": completion_id, "object": "chat.completion", "created": created, "model": model}
     if fingerprint:
         body["system_fingerprint"] = fingerprint
     body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish_reason}]

@@ -18,15 +18,15 @@ from typing import Iterator
 
 import marshmallow as ma
 from flask import request
-from ..web.admission import admitted
-from ..web.apidoc import Blueprint
 
-from ..grok.client import ChatStream
 from ..grok import errors as gerr
+from ..grok.client import ChatStream
 from ..grok.errors import GrokError, StreamError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
+from ..web.admission import admitted
+from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
 from . import models
 from .answer import Answer
@@ -37,8 +37,7 @@ from .tools import ToolCallExtractor
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("openai", __name__, url_prefix="/v1",
-                description="OpenAI-compatible chat completions and model list")
+blp = Blueprint("openai", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions and model list")
 
 EVENT_STREAM = "text/event-stream"
 
@@ -64,11 +63,12 @@ class OpenAIModelListSchema(ma.Schema):
 @blp.route("/chat/completions", methods=["POST"])
 @media_body
 @blp.arguments(ChatCompletionRequest, example=HELP["example"])
-@blp.doc(summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
-         description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
-                     "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
-         responses={200: {"description": "chat.completion, or a text/event-stream of "
-                                         "chat.completion.chunk events"}})
+@blp.doc(
+    summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
+    description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
+    "(reasoning_content | think_tags | hidden) overrides REASONING_OUTPUT.",
+    responses={200: {"description": "chat.completion, or a text/event-stream of chat.completion.chunk events"}},
+)
 @admitted
 def create_chat_completion(body):
     plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
@@ -101,17 +101,21 @@ def list_models():
 def get_model(model_id: str):
     found = models.lookup(model_id)
     if found is None:
-        raise Problem(404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for "
-                      "available models.", param="model")
+        raise Problem(
+            404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
+        )
     return found.as_openai()
 
 
 # -- upstream failures ---------------------------------------------------------------------------
 # In-band errors grok.com classifies like its HTTP errors: (status, problem type).
 _INBAND_PROBLEMS = {
-    gerr.USAGE_LIMIT: (429, "rate_limited"), gerr.RATE_LIMITED: (429, "rate_limited"),
-    gerr.AUTH_EXPIRED: (503, "auth_expired"), gerr.ANTI_BOT: (403, "anti_bot"),
-    gerr.STALE_CHALLENGE: (403, "anti_bot"), gerr.CLOUDFLARE: (403, "anti_bot"),
+    gerr.USAGE_LIMIT: (429, "rate_limited"),
+    gerr.RATE_LIMITED: (429, "rate_limited"),
+    gerr.AUTH_EXPIRED: (503, "auth_expired"),
+    gerr.ANTI_BOT: (403, "anti_bot"),
+    gerr.STALE_CHALLENGE: (403, "anti_bot"),
+    gerr.CLOUDFLARE: (403, "anti_bot"),
     gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
 }
 
@@ -170,10 +174,17 @@ def _complete(plan: ChatPlan, upstream: ChatStream, link):
         raise problem_for(answer.error)
     answer.close()
     return completion_body(
-        completion_id=completion_id, created=created, model=plan.model_id, fingerprint=answer.fingerprint,
-        content=answer.content, reasoning=answer.reasoning if plan.options.reasoning == "reasoning_content"
-        else None, tool_calls=answer.calls, annotations=answer.annotations,
-        finish_reason=answer.finish_reason, usage=answer.usage(plan.prompt_tokens()))
+        completion_id=completion_id,
+        created=created,
+        model=plan.model_id,
+        fingerprint=answer.fingerprint,
+        content=answer.content,
+        reasoning=answer.reasoning if plan.options.reasoning == "reasoning_content" else None,
+        tool_calls=answer.calls,
+        annotations=answer.annotations,
+        finish_reason=answer.finish_reason,
+        usage=answer.usage(plan.prompt_tokens()),
+    )
 
 
 # -- streaming -------------------------------------------------------------------------------------
@@ -231,8 +242,9 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
 
 
-def _sse(plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink,
-         tick: bool) -> Iterator[bytes]:
+def _sse(
+    plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink, tick: bool
+) -> Iterator[bytes]:
     writer = sink.writer
     try:
         yield writer.role() + sink.take() + (HEARTBEAT if tick else b"")
@@ -264,4 +276,3 @@ def _sse(plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer,
         raise
     finally:
         upstream.close()
-

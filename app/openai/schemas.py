@@ -44,8 +44,9 @@ class StrictNumber(fields.Float):
 
 
 def _enum(*choices: str, **kwargs) -> fields.String:
-    return fields.String(validate=validate.OneOf(choices, error="must be one of: {choices}"),
-                         metadata={"enum": list(choices)}, **kwargs)
+    return fields.String(
+        validate=validate.OneOf(choices, error="must be one of: {choices}"), metadata={"enum": list(choices)}, **kwargs
+    )
 
 
 def _nullable(field_cls, *args, **kwargs):
@@ -56,8 +57,7 @@ def _nullable(field_cls, *args, **kwargs):
 class Tagged(fields.Field):
     """An object whose schema is picked by one of its keys (OpenAI's discriminated `oneOf`)."""
 
-    def __init__(self, key: str, choices: dict[str, type[ma.Schema]], default_tag: str | None = None,
-                 **kwargs):
+    def __init__(self, key: str, choices: dict[str, type[ma.Schema]], default_tag: str | None = None, **kwargs):
         names = ", ".join(choices)
         kwargs.setdefault("metadata", {"type": "object", "description": f"`{key}` is one of: {names}"})
         super().__init__(**kwargs)
@@ -81,9 +81,10 @@ class StringOr(fields.Field):
     """A string (optionally limited to `choices`), or a value of another field."""
 
     def __init__(self, other: fields.Field, choices: tuple[str, ...] | None = None, **kwargs):
-        kwargs.setdefault("metadata", {"description": "a string"
-                                       + (f" ({', '.join(choices)})" if choices else "")
-                                       + " or an object/array"})
+        kwargs.setdefault(
+            "metadata",
+            {"description": "a string" + (f" ({', '.join(choices)})" if choices else "") + " or an object/array"},
+        )
         super().__init__(**kwargs)
         self.other = other
         self.choices = choices
@@ -194,8 +195,7 @@ ASSISTANT_PARTS = {"text": TextPart, "refusal": RefusalPart}
 
 def _content(parts: dict[str, type[ma.Schema]], **kwargs) -> StringOr:
     """`content`: a string, or a non-empty array of typed parts; null is read as empty."""
-    return StringOr(fields.List(Tagged("type", parts), validate=validate.Length(min=1)),
-                    allow_none=True, **kwargs)
+    return StringOr(fields.List(Tagged("type", parts), validate=validate.Length(min=1)), allow_none=True, **kwargs)
 
 
 # -- messages --------------------------------------------------------------------------------------
@@ -248,8 +248,9 @@ class AssistantMessage(Loose):
     content = _content(ASSISTANT_PARTS)
     name = fields.String()
     refusal = _nullable(fields.String)
-    tool_calls = fields.List(Tagged("type", {"function": FunctionToolCall, "custom": CustomToolCall},
-                                    default_tag="function"))
+    tool_calls = fields.List(
+        Tagged("type", {"function": FunctionToolCall, "custom": CustomToolCall}, default_tag="function")
+    )
     function_call = _nullable(fields.Nested, FunctionCallRef)
     audio = _nullable(fields.Nested, AudioRef)
 
@@ -266,8 +267,14 @@ class FunctionMessage(Loose):
     name = fields.String(required=True)
 
 
-MESSAGE_ROLES = {"system": SystemMessage, "developer": DeveloperMessage, "user": UserMessage,
-                 "assistant": AssistantMessage, "tool": ToolMessage, "function": FunctionMessage}
+MESSAGE_ROLES = {
+    "system": SystemMessage,
+    "developer": DeveloperMessage,
+    "user": UserMessage,
+    "assistant": AssistantMessage,
+    "tool": ToolMessage,
+    "function": FunctionMessage,
+}
 
 
 # -- tools -----------------------------------------------------------------------------------------
@@ -380,24 +387,36 @@ MAX_TOOLS = 1_000
 class ChatCompletionRequest(Loose):
     """OpenAI's CreateChatCompletionRequest."""
 
-    model = fields.String(metadata={"description": "auto, fast, expert, heavy or grok-43 (default auto)",
-                                    "example": "auto"})
-    messages = BoundedList(Tagged("role", MESSAGE_ROLES), required=True, max_items=MAX_MESSAGES,
-                           validate=validate.Length(min=1, error="must contain at least one message"))
+    model = fields.String(
+        metadata={"description": "auto, fast, expert, heavy or grok-43 (default auto)", "example": "auto"}
+    )
+    messages = BoundedList(
+        Tagged("role", MESSAGE_ROLES),
+        required=True,
+        max_items=MAX_MESSAGES,
+        validate=validate.Length(min=1, error="must contain at least one message"),
+    )
     stream = _nullable(StrictBoolean)
     stream_options = _nullable(fields.Nested, StreamOptions)
     n = _nullable(StrictInteger, validate=validate.Range(1, 128))
     stop = _nullable(StringOr, fields.List(fields.String()))
     max_tokens = _nullable(StrictInteger, validate=validate.Range(min=1))
     max_completion_tokens = _nullable(StrictInteger, validate=validate.Range(min=1))
-    response_format = Tagged("type", {"text": TextFormat, "json_object": JsonObjectFormat,
-                                      "json_schema": JsonSchemaFormat}, allow_none=True)
-    tools = _nullable(BoundedList, Tagged("type", {"function": FunctionTool, "custom": CustomTool},
-                                           default_tag="function"), max_items=MAX_TOOLS)
-    tool_choice = _nullable(StringOr, Tagged("type", {"function": NamedFunctionChoice,
-                                                      "custom": NamedCustomChoice,
-                                                      "allowed_tools": AllowedToolsChoice}),
-                            choices=("none", "auto", "required"))
+    response_format = Tagged(
+        "type", {"text": TextFormat, "json_object": JsonObjectFormat, "json_schema": JsonSchemaFormat}, allow_none=True
+    )
+    tools = _nullable(
+        BoundedList,
+        Tagged("type", {"function": FunctionTool, "custom": CustomTool}, default_tag="function"),
+        max_items=MAX_TOOLS,
+    )
+    tool_choice = _nullable(
+        StringOr,
+        Tagged(
+            "type", {"function": NamedFunctionChoice, "custom": NamedCustomChoice, "allowed_tools": AllowedToolsChoice}
+        ),
+        choices=("none", "auto", "required"),
+    )
     parallel_tool_calls = _nullable(StrictBoolean)
     functions = _nullable(fields.List, fields.Nested(LegacyFunction))
     function_call = _nullable(StringOr, fields.Nested(NamedFunction), choices=("none", "auto"))
@@ -405,8 +424,7 @@ class ChatCompletionRequest(Loose):
     top_p = _nullable(StrictNumber, validate=validate.Range(0, 1))
     frequency_penalty = _nullable(StrictNumber, validate=validate.Range(-2, 2))
     presence_penalty = _nullable(StrictNumber, validate=validate.Range(-2, 2))
-    logit_bias = _nullable(fields.Dict, keys=fields.String(),
-                           values=StrictInteger(validate=validate.Range(-100, 100)))
+    logit_bias = _nullable(fields.Dict, keys=fields.String(), values=StrictInteger(validate=validate.Range(-100, 100)))
     logprobs = _nullable(StrictBoolean)
     top_logprobs = _nullable(StrictInteger, validate=validate.Range(0, 20))
     seed = _nullable(StrictInteger)

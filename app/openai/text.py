@@ -53,8 +53,8 @@ class Sources:
     """
 
     cards: dict[str, dict] = field(default_factory=dict)
-    results: list[dict] = field(default_factory=list)       # web results, in arrival order
-    titles: dict[str, str] = field(default_factory=dict)    # url -> title
+    results: list[dict] = field(default_factory=list)  # web results, in arrival order
+    titles: dict[str, str] = field(default_factory=dict)  # url -> title
     citation_numbers: dict[str, int] = field(default_factory=dict)
     rendered_images: set[str] = field(default_factory=set)  # image links shown inline
     # asset reference -> the URL clients get (the server passes a signed proxy link maker)
@@ -125,10 +125,10 @@ class TagFilter:
         self.sources = sources
         self.cite = cite
         self.citations: list[Citation] = []
-        self.length = 0          # characters returned so far
+        self.length = 0  # characters returned so far
         self._at_line_start = True
-        self._buf = ""           # unprocessed text starting with a possible tag
-        self._pending = ""       # a complete render element waiting for its card
+        self._buf = ""  # unprocessed text starting with a possible tag
+        self._pending = ""  # a complete render element waiting for its card
         self._queued: list[str] = []  # text that arrived after the pending element
         self._fences: list[bool] = []  # open xaiArtifact elements: fenced or not
 
@@ -191,14 +191,13 @@ class TagFilter:
             if j > i:
                 out.append(self._emit(data[i:j]))
             end = self._element_end(data, j)
-            if end is None:        # not one of our tags
+            if end is None:  # not one of our tags
                 out.append(self._emit("<"))
                 i = j + 1
                 continue
-            if end < 0:            # could still become one: wait for more text
+            if end < 0:  # could still become one: wait for more text
                 if n - j > MAX_ELEMENT_CHARS:
-                    log.warning("unterminated internal tag longer than %d characters shown as text",
-                                MAX_ELEMENT_CHARS)
+                    log.warning("unterminated internal tag longer than %d characters shown as text", MAX_ELEMENT_CHARS)
                     out.append(self._emit(data[j:]))
                 else:
                     self._buf = data[j:]
@@ -218,7 +217,7 @@ class TagFilter:
     @staticmethod
     def _element_end(data: str, j: int) -> int | None:
         """End index of the internal element starting at `j`; -1 if incomplete; None if none."""
-        head = data[j:j + 14].lower()
+        head = data[j : j + 14].lower()
         if not any(o.startswith(head) or head.startswith(o) for o in _OPENERS):
             return None
         if not any(head.startswith(o) for o in _OPENERS):
@@ -262,7 +261,7 @@ class TagFilter:
         return "```\n" if self._at_line_start else "\n```\n"
 
     def _render(self, element: str):
-        opening = element[:element.find(">") + 1]
+        opening = element[: element.find(">") + 1]
         attrs = dict(_ATTR.findall(opening))
         args = dict(_ARGUMENT.findall(element))
         kind = attrs.get("type", "")
@@ -307,8 +306,7 @@ class TagFilter:
         text = f"[[{number}]]({url})"
         if self.cite:
             start = self.length
-            self.citations.append(Citation(start, start + len(text), url,
-                                           self.sources.titles.get(url) or url))
+            self.citations.append(Citation(start, start + len(text), url, self.sources.titles.get(url) or url))
         return text
 
 
@@ -345,8 +343,8 @@ class StopMatcher:
                 if data.endswith(stop[:size]):
                     keep = size
                     break
-        self._buf = data[len(data) - keep:] if keep else ""
-        return data[:len(data) - keep] if keep else data
+        self._buf = data[len(data) - keep :] if keep else ""
+        return data[: len(data) - keep] if keep else data
 
     def finish(self) -> str:
         out, self._buf = self._buf, ""

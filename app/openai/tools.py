@@ -107,8 +107,7 @@ class Function:
 class ToolSet:
     """The functions offered to the model for one request, and how it must use them."""
 
-    def __init__(self, functions: Iterable[Function], *, required: bool = False,
-                 forced: str | None = None):
+    def __init__(self, functions: Iterable[Function], *, required: bool = False, forced: str | None = None):
         self.functions: tuple[Function, ...] = tuple(functions)
         self.required = required or forced is not None
         self.forced = forced
@@ -128,8 +127,7 @@ class ToolSet:
         if named is not None:
             unknown = [n for n in named if n not in offered]
             if unknown:
-                raise InvalidToolRequest(
-                    f"tool_choice names function {unknown[0]!r}, which is not in tools")
+                raise InvalidToolRequest(f"tool_choice names function {unknown[0]!r}, which is not in tools")
             if mode != "forced":  # allowed_tools: only those are offered
                 offered = {n: spec for n, spec in offered.items() if n in named}
         if not offered:
@@ -137,8 +135,13 @@ class ToolSet:
                 return None
             raise InvalidToolRequest(f"tool_choice {mode!r} needs at least one function in tools")
         functions = [
-            Function(alias=f"fn_{i}", name=name, description=spec.get("description"),
-                     parameters=spec.get("parameters"), has_parameters="parameters" in spec)
+            Function(
+                alias=f"fn_{i}",
+                name=name,
+                description=spec.get("description"),
+                parameters=spec.get("parameters"),
+                has_parameters="parameters" in spec,
+            )
             for i, (name, spec) in enumerate(offered.items())
         ]
         forced = named[0] if mode == "forced" else None
@@ -165,32 +168,34 @@ class ToolSet:
         if self.forced is not None:
             alias = self.alias_for(self.forced)
             call = dumps_compact({"name": alias, "arguments": {}}).replace("{}", "{...}")
-            return "\n".join([
+            return "\n".join(
+                [
+                    "fn-call protocol.",
+                    f'Call "{alias}" once: {OPEN_TAG}{call}{CLOSE_TAG} then stop. No prose, no fences.',
+                    fns,
+                ]
+            )
+        return "\n".join(
+            [
                 "fn-call protocol.",
-                f'Call "{alias}" once: {OPEN_TAG}{call}{CLOSE_TAG} then stop. '
-                "No prose, no fences.",
+                f'Emit: {OPEN_TAG}{{"name":"<fn>","arguments":{{...}}}}{CLOSE_TAG} then stop: '
+                "no prose after it, no code fences. Independent calls may go in the same turn "
+                f"(parallel calls), each in its own {OPEN_TAG}…{CLOSE_TAG}.",
+                'Results come back next turn as <tool_result id="<id>">…</tool_result>.',
+                "Rules:",
+                "1. If a listed function fulfils the request, call it. Never refuse because you "
+                "cannot access the machine, run commands or open apps: the host executes the "
+                "call, you only request it.",
+                '2. Never narrate, simulate or invent results: no "running", "stand by", "done", ✅ or made-up output.',
+                "3. Once a tool result answers the request, reply to the user in natural "
+                'language; do not call again for the same request, no "Try 2" retries.',
+                "4. If a call genuinely fails, retry at most once with different arguments, "
+                "then explain the failure to the user.",
+                "5. Use only the listed functions and parameters; never invent names.",
+                "MUST call a function." if self.required else "Call when it fits.",
                 fns,
-            ])
-        return "\n".join([
-            "fn-call protocol.",
-            f'Emit: {OPEN_TAG}{{"name":"<fn>","arguments":{{...}}}}{CLOSE_TAG} then stop: '
-            "no prose after it, no code fences. Independent calls may go in the same turn "
-            f"(parallel calls), each in its own {OPEN_TAG}…{CLOSE_TAG}.",
-            'Results come back next turn as <tool_result id="<id>">…</tool_result>.',
-            "Rules:",
-            "1. If a listed function fulfils the request, call it. Never refuse because you "
-            "cannot access the machine, run commands or open apps: the host executes the "
-            "call, you only request it.",
-            '2. Never narrate, simulate or invent results: no "running", "stand by", "done", '
-            "✅ or made-up output.",
-            "3. Once a tool result answers the request, reply to the user in natural "
-            'language; do not call again for the same request, no "Try 2" retries.',
-            "4. If a call genuinely fails, retry at most once with different arguments, "
-            "then explain the failure to the user.",
-            "5. Use only the listed functions and parameters; never invent names.",
-            "MUST call a function." if self.required else "Call when it fits.",
-            fns,
-        ])
+            ]
+        )
 
 
 def _offered_functions(tools: list[dict]) -> dict[str, dict]:
@@ -202,8 +207,7 @@ def _offered_functions(tools: list[dict]) -> dict[str, dict]:
         spec = tool.get("function")
         name = spec.get("name") if isinstance(spec, dict) else None
         if not isinstance(name, str) or not name:
-            raise InvalidToolRequest(f"tools[{index}].function.name must be a non-empty string",
-                                     param="tools")
+            raise InvalidToolRequest(f"tools[{index}].function.name must be a non-empty string", param="tools")
         if name in offered:
             # An alias must map back to exactly one function (the first one wins).
             log.warning("tools[%d]: duplicate function name %r ignored", index, name)
@@ -232,14 +236,12 @@ def _parse_tool_choice(choice: Any) -> tuple[str, list[str] | None]:
             raise InvalidToolRequest("tool_choice: custom tools are not supported")
         log.warning("tool_choice of type %r is not understood; treated as auto", kind)
         return "auto", None
-    raise InvalidToolRequest(
-        "tool_choice must be 'none', 'auto', 'required' or a function choice object")
+    raise InvalidToolRequest("tool_choice must be 'none', 'auto', 'required' or a function choice object")
 
 
 def _parse_allowed_tools(allowed: Any) -> tuple[str, list[str]]:
     if not isinstance(allowed, dict) or allowed.get("mode", "auto") not in ("auto", "required"):
-        raise InvalidToolRequest(
-            "tool_choice.allowed_tools must be {mode: auto|required, tools: [...]}")
+        raise InvalidToolRequest("tool_choice.allowed_tools must be {mode: auto|required, tools: [...]}")
     names = []
     for tool in allowed.get("tools") or []:
         fn = tool.get("function") if isinstance(tool, dict) else None
@@ -279,7 +281,7 @@ def _repair(text: str) -> str:
             j = _string_end(text, i)
             if j is None:
                 raise ValueError("unterminated string")
-            inner = text[i + 1:j - 1]
+            inner = text[i + 1 : j - 1]
             out.append(text[i:j] if c == '"' else '"' + inner.replace("\\'", "'") + '"')
             i = j
         elif c.isalpha() or c in "_$":
@@ -566,8 +568,7 @@ class ToolCallExtractor:
         if not isinstance(src, dict) or "arguments" not in src:
             return _prose(end)
         fields = _call_fields(obj)
-        if (fields is None or self._tools.real_name(fields[0]) is None
-                or normalise_arguments(fields[1]) is None):
+        if fields is None or self._tools.real_name(fields[0]) is None or normalise_arguments(fields[1]) is None:
             return _prose(end)  # JSON that merely looks like a call stays in the answer
         return self._judge(text[start:end], end)
 
@@ -575,8 +576,9 @@ class ToolCallExtractor:
         """Whether the object at ``start`` can still be a call, judged by its first key (and
         the value of a leading ``name``); _MORE when the text seen so far cannot tell."""
         i = _skip_ws(text, start + 1)
-        key = self._read_token(text, i, _BARE_FIRST_KEYS.__contains__,
-                               lambda p: any(k.startswith(p) for k in _BARE_FIRST_KEYS))
+        key = self._read_token(
+            text, i, _BARE_FIRST_KEYS.__contains__, lambda p: any(k.startswith(p) for k in _BARE_FIRST_KEYS)
+        )
         if not isinstance(key, tuple):
             return key
         key, i = key
@@ -592,8 +594,7 @@ class ToolCallExtractor:
             return _MORE
         if text[i] not in "\"'":
             return False
-        value = self._read_token(text, i, lambda v: self._tools.real_name(v) is not None,
-                                 self._tools.might_be_name)
+        value = self._read_token(text, i, lambda v: self._tools.real_name(v) is not None, self._tools.might_be_name)
         return value if not isinstance(value, tuple) else True
 
     @staticmethod
@@ -606,8 +607,8 @@ class ToolCallExtractor:
         if c in "\"'":
             end = _string_end(text, i)
             if end is None:
-                return _MORE if may_become(text[i + 1:]) else False
-            word = text[i + 1:end - 1]
+                return _MORE if may_become(text[i + 1 :]) else False
+            word = text[i + 1 : end - 1]
         elif c.isalpha() or c == "_":
             end = i
             while end < len(text) and (text[end].isalnum() or text[end] == "_"):
@@ -667,7 +668,7 @@ class ToolCallExtractor:
             j += 1
         if j == len(text) and not final:
             return _MORE
-        if text[i + len(FENCE):j].lower() not in _CALL_FENCE_INFOS:
+        if text[i + len(FENCE) : j].lower() not in _CALL_FENCE_INFOS:
             return -1
         return _skip_ws(text, j)
 
@@ -688,24 +689,21 @@ class ToolCallExtractor:
         name, raw_args, call_id = fields
         real = self._tools.real_name(name)
         if real is None:
-            return _drop(end, f"call to function {name!r}, which was not offered",
-                         logging.WARNING)
+            return _drop(end, f"call to function {name!r}, which was not offered", logging.WARNING)
         arguments = normalise_arguments(raw_args)
         if arguments is None:
-            return _drop(end, f"call to {real!r} with arguments that are not a JSON object",
-                         logging.WARNING)
+            return _drop(end, f"call to {real!r} with arguments that are not a JSON object", logging.WARNING)
         return _Block(end, "call", name=real, arguments=arguments, call_id=call_id)
 
     # -- output ---------------------------------------------------------------------------
 
     def _commit(self, block: _Block, out: list[str | ToolCall]) -> None:
         if block.kind == "prose":
-            self._emit_prose(self._buf[:block.end], out)
+            self._emit_prose(self._buf[: block.end], out)
             return
         for item in block.items or [block]:
             if item.kind == "call":
-                out.append(ToolCall(id=self._unique_id(item.call_id), name=item.name,
-                                    arguments=item.arguments))
+                out.append(ToolCall(id=self._unique_id(item.call_id), name=item.name, arguments=item.arguments))
             else:
                 log.log(item.log_level, "tool call dropped: %s", item.reason)
         self._after_block = True
@@ -715,7 +713,7 @@ class ToolCallExtractor:
     def _emit_prose(self, text: str, out: list[str | ToolCall]) -> None:
         if self._after_block:
             body = text.lstrip(_WS)
-            self._ws_after += text[:len(text) - len(body)]
+            self._ws_after += text[: len(text) - len(body)]
             if not body:
                 return
             # Prose on both sides of removed calls keeps the whitespace around them.
@@ -725,7 +723,7 @@ class ToolCallExtractor:
         else:
             text = self._ws_before + text
         body = text.rstrip(_WS)
-        self._ws_before = text[len(body):]
+        self._ws_before = text[len(body) :]
         if body:
             self._push(out, body)
             self._prose_seen = True
@@ -750,13 +748,11 @@ class ToolCallExtractor:
 
 def _is_partial(text: str, i: int, *markers: str) -> bool:
     """Whether text[i:] (up to the end) is a proper prefix of one of ``markers``."""
-    rest = text[i:i + max(map(len, markers))]
-    return len(rest) == len(text) - i and any(
-        len(rest) < len(m) and m.startswith(rest) for m in markers)
+    rest = text[i : i + max(map(len, markers))]
+    return len(rest) == len(text) - i and any(len(rest) < len(m) and m.startswith(rest) for m in markers)
 
 
-def parse_complete(toolset: ToolSet, text: str, *,
-                   reserved_ids: Iterable[str] = ()) -> tuple[str, list[ToolCall]]:
+def parse_complete(toolset: ToolSet, text: str, *, reserved_ids: Iterable[str] = ()) -> tuple[str, list[ToolCall]]:
     """One-shot extraction: (prose, calls)."""
     extractor = ToolCallExtractor(toolset, reserved_ids=reserved_ids)
     items = extractor.feed(text) + extractor.finish()

@@ -81,7 +81,7 @@ def _slices(text: str) -> Iterator[str]:
         found = _SLICE_END.search(text, start + SLICE_CHARS)
         if found is None:
             break
-        yield text[start:found.end()]
+        yield text[start : found.end()]
         start = found.end()
     yield text[start:]
 
@@ -100,8 +100,12 @@ def estimate_tokens(text: str | None) -> int:
 
 
 def prompt_tokens(message: str, custom_instructions: str | None, message_count: int) -> int:
-    return (estimate_tokens(message) + estimate_tokens(custom_instructions)
-            + PER_MESSAGE_OVERHEAD * message_count + REPLY_OVERHEAD)
+    return (
+        estimate_tokens(message)
+        + estimate_tokens(custom_instructions)
+        + PER_MESSAGE_OVERHEAD * message_count
+        + REPLY_OVERHEAD
+    )
 
 
 def usage_object(prompt: int, content: Iterable[str], reasoning: Iterable[str]) -> dict:
@@ -114,8 +118,12 @@ def usage_object(prompt: int, content: Iterable[str], reasoning: Iterable[str]) 
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": thought, "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": thought,
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
@@ -131,8 +139,8 @@ class TokenBudget:
 
     def __init__(self, limit: int):
         self.limit = limit
-        self.used = 0        # tokens of the text before the carried tail
-        self._tail = ""      # the trailing run, already accepted, possibly incomplete
+        self.used = 0  # tokens of the text before the carried tail
+        self._tail = ""  # the trailing run, already accepted, possibly incomplete
         self.exhausted = False
 
     def take(self, text: str) -> str:
@@ -165,7 +173,7 @@ class TokenBudget:
             else:
                 used += cost
         if last is not None:
-            self._tail = data[last[0]:]
+            self._tail = data[last[0] :]
         else:
             self._tail = ""
         self.used = used

@@ -28,8 +28,9 @@ def temp_prefix(path: Path) -> str:
     return f".{path.name}."
 
 
-def write_atomic(path: str | os.PathLike, data: bytes, *, mode: int | None = None, fsync: bool = True,
-                 keep_owner: bool = True) -> None:
+def write_atomic(
+    path: str | os.PathLike, data: bytes, *, mode: int | None = None, fsync: bool = True, keep_owner: bool = True
+) -> None:
     """Replace `path` with `data` so readers see the old or the new file, never a mix.
 
     The temporary file lives in the same directory (rename is atomic only within a

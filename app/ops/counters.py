@@ -16,8 +16,8 @@ import struct
 import time
 from pathlib import Path
 
-from .atomicfile import FileLock, read_json, write_json
 from ..grok.errors import FAILURE_CLASSES
+from .atomicfile import FileLock, read_json, write_json
 
 MAGIC = b"GWACNT01"
 _HEADER = struct.Struct("<8sq")  # magic, pid
@@ -27,8 +27,13 @@ ACTIVE_STREAMS = "active_streams"
 STREAMS = "streams_started"
 OTHER_FAILURE = "other"
 FAILURE_PREFIX = "failures."
-SLOTS = (REQUESTS, LAST_REQUEST_MS, ACTIVE_STREAMS, STREAMS,
-         *(FAILURE_PREFIX + c for c in (*FAILURE_CLASSES, OTHER_FAILURE)))
+SLOTS = (
+    REQUESTS,
+    LAST_REQUEST_MS,
+    ACTIVE_STREAMS,
+    STREAMS,
+    *(FAILURE_PREFIX + c for c in (*FAILURE_CLASSES, OTHER_FAILURE)),
+)
 _INDEX = {name: i for i, name in enumerate(SLOTS)}
 _SIZE = _HEADER.size + 8 * len(SLOTS)
 # Summed over workers; the others are combined differently (max, live only).
@@ -107,7 +112,7 @@ def _read_worker(path: Path) -> tuple[int, dict[str, int]] | None:
     if magic != MAGIC:
         return None
     values = struct.unpack_from(f"<{len(SLOTS)}q", raw, _HEADER.size)
-    return pid, dict(zip(SLOTS, values))
+    return pid, dict(zip(SLOTS, values, strict=True))
 
 
 def _alive(pid: int) -> bool:
@@ -171,8 +176,9 @@ def totals(rundir: Path) -> dict:
             total[name] += values[name]
         total[ACTIVE_STREAMS] += values[ACTIVE_STREAMS]
         total[LAST_REQUEST_MS] = max(total[LAST_REQUEST_MS], values[LAST_REQUEST_MS])
-    failures = {name[len(FAILURE_PREFIX):]: total[name] for name in SLOTS
-                if name.startswith(FAILURE_PREFIX) and total[name]}
+    failures = {
+        name[len(FAILURE_PREFIX) :]: total[name] for name in SLOTS if name.startswith(FAILURE_PREFIX) and total[name]
+    }
     return {
         "requests_served": total[REQUESTS],
         "last_request_at": total[LAST_REQUEST_MS] // 1000 or None,

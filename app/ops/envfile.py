@@ -64,7 +64,7 @@ def defines(line: str, key: str) -> bool:
     stripped = line.lstrip()
     if not stripped.startswith(key):
         return False
-    return stripped[len(key):].lstrip(" ").startswith("=")
+    return stripped[len(key) :].lstrip(" ").startswith("=")
 
 
 def render(key: str, value: str) -> str:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from . import envfile
 from ..settings import REFERENCE_SETTINGS, Settings, SettingsError
+from . import envfile
 
 USAGE = "usage: grok-web-api update-keys [--stdin] [--reload] KEY=VALUE [KEY=VALUE ...]"
 RELOAD_WAIT_SECONDS = 5.0
@@ -61,8 +61,9 @@ def validate(values: dict[str, str], path) -> None:
         base = None  # the file is already invalid; judge the new values on their own
     errors = envfile.invalid_values(values, base)
     if errors:
-        raise UpdateKeysError("\n".join(f"invalid value for {k}: {msg}" for k, msg in errors.items())
-                              + "\nnothing was written")
+        raise UpdateKeysError(
+            "\n".join(f"invalid value for {k}: {msg}" for k, msg in errors.items()) + "\nnothing was written"
+        )
 
 
 def run(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
@@ -91,11 +92,13 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         generation = envfile.request_reload(written, "update-keys")
         ack = envfile.wait_applied(written, generation, RELOAD_WAIT_SECONDS)
         if ack is None:
-            print(f"update-keys: no running server using {written} acknowledged the reload within "
-                  f"{RELOAD_WAIT_SECONDS:g} s; the new values apply when the server starts", file=stderr)
+            print(
+                f"update-keys: no running server using {written} acknowledged the reload within "
+                f"{RELOAD_WAIT_SECONDS:g} s; the new values apply when the server starts",
+                file=stderr,
+            )
         else:
-            print(f"reloaded: the running server applied the new values (worker pid {ack.get('pid')})",
-                  file=stdout)
+            print(f"reloaded: the running server applied the new values (worker pid {ack.get('pid')})", file=stdout)
     return 0
 
 

@@ -17,8 +17,8 @@ from flask import Flask, request
 
 from ..grok.errors import GrokError
 from ..grok.statsig import NoSigner
-from .watch import SessionWatcher
 from ..runtime import EXTENSION, Runtime, runtime
+from .watch import SessionWatcher
 
 log = logging.getLogger("grok_web_api.lifecycle")
 
@@ -60,8 +60,12 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
         return None
     rt.counters.open()
     if rt.watcher is None:
-        rt.watcher = SessionWatcher(rt.session_check, lambda: rt.settings.session_check_interval,
-                                    on_tick=rt.reloader.poll, canary=lambda: challenge_canary(rt),
-                                    checks=os.environ.get(NO_WATCHER_ENV) != "1")
+        rt.watcher = SessionWatcher(
+            rt.session_check,
+            lambda: rt.settings.session_check_interval,
+            on_tick=rt.reloader.poll,
+            canary=lambda: challenge_canary(rt),
+            checks=os.environ.get(NO_WATCHER_ENV) != "1",
+        )
     rt.watcher.start()
     return rt.watcher

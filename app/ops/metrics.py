@@ -46,31 +46,52 @@ class Metrics:
 
         self.registry = registry
         self.requests = Counter(
-            "grok_web_api_requests", "HTTP requests answered, by route (URL rule), method and status",
-            ["route", "method", "status"], registry=registry)
+            "grok_web_api_requests",
+            "HTTP requests answered, by route (URL rule), method and status",
+            ["route", "method", "status"],
+            registry=registry,
+        )
         self.request_seconds = Histogram(
             "grok_web_api_request_duration_seconds",
             "Time from request start to the response headers (the whole request unless it streams)",
-            ["route", "method"], buckets=_REQUEST_BUCKETS, registry=registry)
+            ["route", "method"],
+            buckets=_REQUEST_BUCKETS,
+            registry=registry,
+        )
         self.first_byte_seconds = Histogram(
             "grok_web_api_stream_first_byte_seconds",
             "Streaming responses: time from request start to the first body byte sent to the client",
-            ["route"], buckets=_FIRST_BYTE_BUCKETS, registry=registry)
+            ["route"],
+            buckets=_FIRST_BYTE_BUCKETS,
+            registry=registry,
+        )
         self.stream_seconds = Histogram(
             "grok_web_api_stream_duration_seconds",
             "Streaming responses: time from request start to the end of the stream",
-            ["route", "outcome"], buckets=_STREAM_BUCKETS, registry=registry)
+            ["route", "outcome"],
+            buckets=_STREAM_BUCKETS,
+            registry=registry,
+        )
         self.active_streams = Gauge(
-            "grok_web_api_active_streams", "Streaming responses in progress",
-            ["route"], multiprocess_mode="livesum", registry=registry)
+            "grok_web_api_active_streams",
+            "Streaming responses in progress",
+            ["route"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
         self.upstream_failures = Counter(
-            "grok_web_api_upstream_failures", "Failed grok.com requests, by failure class",
-            ["failure_class"], registry=registry)
+            "grok_web_api_upstream_failures",
+            "Failed grok.com requests, by failure class",
+            ["failure_class"],
+            registry=registry,
+        )
         self.session_valid = Gauge(
             "grok_web_api_session_valid",
             "1 while the last grok.com answer showed a valid session, 0 once it reported the "
             "cookies expired (one sample per worker)",
-            multiprocess_mode="liveall", registry=registry)
+            multiprocess_mode="liveall",
+            registry=registry,
+        )
 
     # -- called by app.web.telemetry -----------------------------------------------------------
     def request_answered(self, route: str, method: str, status: int, seconds: float) -> None:
@@ -131,8 +152,7 @@ class _WorkerFilesCollector:
             try:
                 MmapedDict.read_all_values_from_file(name)
             except (OSError, ValueError, struct.error):
-                log.debug("metrics file %s is not readable yet; left out of this scrape",
-                          os.path.basename(name))
+                log.debug("metrics file %s is not readable yet; left out of this scrape", os.path.basename(name))
                 continue
             readable.append(name)
         return MultiProcessCollector.merge(readable, accumulate=True)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from . import envfile, logs
 from ..settings import Settings, SettingsError
+from . import envfile, logs
 
 log = logging.getLogger("grok_web_api.reload")
 
@@ -73,27 +73,33 @@ class SettingsReloader:
         try:
             new = Settings.load(env_file=self.env_file)
         except SettingsError as exc:
-            log.error("settings reload (generation %d) refused, the running settings stay: %s",
-                      generation, exc)
+            log.error("settings reload (generation %d) refused, the running settings stay: %s", generation, exc)
             return ReloadOutcome(generation, False, errors=exc.errors)
         before, after = old.by_env_name(), new.by_env_name()
         changed = [name for name, value in after.items() if before.get(name) != value]
-        outcome = ReloadOutcome(generation, True, changed,
-                                [name for name in changed if name in RESTART_ONLY],
-                                self._shadowed())
+        outcome = ReloadOutcome(
+            generation, True, changed, [name for name in changed if name in RESTART_ONLY], self._shadowed()
+        )
         self.runtime.apply(new)
         if new.log_level != old.log_level or new.log_format != old.log_format:
             logs.configure(new)
         envfile.acknowledge(self.env_file, generation, os.getpid())
-        log.info("settings reloaded (generation %d): %s", generation,
-                 "changed " + ", ".join(changed) if changed else "no change")
+        log.info(
+            "settings reloaded (generation %d): %s",
+            generation,
+            "changed " + ", ".join(changed) if changed else "no change",
+        )
         if outcome.restart_required:
-            log.warning("%s changed in %s: takes effect after a restart", ", ".join(outcome.restart_required),
-                        self.env_file)
+            log.warning(
+                "%s changed in %s: takes effect after a restart", ", ".join(outcome.restart_required), self.env_file
+            )
         if outcome.shadowed:
-            log.warning("%s set in %s but the process environment overrides it; remove it from the "
-                        "environment (e.g. a systemd EnvironmentFile) for the file to count",
-                        ", ".join(outcome.shadowed), self.env_file)
+            log.warning(
+                "%s set in %s but the process environment overrides it; remove it from the "
+                "environment (e.g. a systemd EnvironmentFile) for the file to count",
+                ", ".join(outcome.shadowed),
+                self.env_file,
+            )
         return outcome
 
     def _shadowed(self) -> list[str]:
@@ -102,5 +108,4 @@ class SettingsReloader:
             in_file = dotenv_values(self.env_file)
         except OSError:
             return []
-        return sorted(k for k, v in in_file.items()
-                      if k in known and v and k in os.environ and os.environ[k] != v)
+        return sorted(k for k, v in in_file.items() if k in known and v and k in os.environ and os.environ[k] != v)

@@ -25,8 +25,8 @@ import os
 import time
 from pathlib import Path
 
-from .atomicfile import FileLock, read_json, write_json
 from ..grok import errors as gerr
+from .atomicfile import FileLock, read_json, write_json
 
 log = logging.getLogger("grok_web_api.health")
 
@@ -145,6 +145,7 @@ def _log_transition(component: str, old: str, new: str) -> None:
         log.warning("%s (was %s)", _RECOVERED[component], old)
         return
     advice = gerr.ADVICE.get(new, gerr.ADVICE[gerr.UPSTREAM])
-    headline = {gerr.AUTH_EXPIRED: "grok.com session expired",
-                gerr.ACCOUNT_BLOCKED: "grok.com account blocked"}.get(new, _BROKEN[component])
+    headline = {gerr.AUTH_EXPIRED: "grok.com session expired", gerr.ACCOUNT_BLOCKED: "grok.com account blocked"}.get(
+        new, _BROKEN[component]
+    )
     log.warning("%s (%s): %s", headline, new, advice)

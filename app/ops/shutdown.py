@@ -101,8 +101,7 @@ def end_upstream_transfers() -> int:
         return 0
     ended = transport.abort_all(ServerShuttingDown("server shutting down"))
     if ended:
-        log.warning("graceful shutdown deadline: ended %d upstream transfer(s) with a shutting_down error",
-                    ended)
+        log.warning("graceful shutdown deadline: ended %d upstream transfer(s) with a shutting_down error", ended)
     return ended
 
 

@@ -12,15 +12,29 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
     for notice in settings.notices:
         log.warning(notice)
     if settings.missing:
-        log.warning("not configured: %s is not set; Grok-backed routes answer 503 not_configured "
-                    "until it is. See http://%s:%s/setup", ", ".join(settings.missing),
-                    _display_host(settings.host), settings.port)
+        log.warning(
+            "not configured: %s is not set; Grok-backed routes answer 503 not_configured "
+            "until it is. See http://%s:%s/setup",
+            ", ".join(settings.missing),
+            _display_host(settings.host),
+            settings.port,
+        )
     if settings.statsig_source == "none":
-        log.warning("no challenge values (CHALLENGE_HEADER_HEX + CHALLENGE_SUFFIX) and no "
-                    "TOKEN_PROVIDER_URL: grok.com's anti-bot check will reject POST requests. "
-                    "Extract the values: http://%s:%s/setup", _display_host(settings.host), settings.port)
-    log.info("grok-web-api on %s:%s  statsig=%s  api_key=%s  env_file=%s", settings.host, settings.port,
-             settings.statsig_source, "set" if settings.api_keys else "unset", settings.env_file or "-")
+        log.warning(
+            "no challenge values (CHALLENGE_HEADER_HEX + CHALLENGE_SUFFIX) and no "
+            "TOKEN_PROVIDER_URL: grok.com's anti-bot check will reject POST requests. "
+            "Extract the values: http://%s:%s/setup",
+            _display_host(settings.host),
+            settings.port,
+        )
+    log.info(
+        "grok-web-api on %s:%s  statsig=%s  api_key=%s  env_file=%s",
+        settings.host,
+        settings.port,
+        settings.statsig_source,
+        "set" if settings.api_keys else "unset",
+        settings.env_file or "-",
+    )
 
 
 def _display_host(host: str) -> str:

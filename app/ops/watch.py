@@ -29,9 +29,9 @@ from typing import Callable
 import gevent
 from gevent.event import AsyncResult
 
-from .atomicfile import FileLock, read_json, write_json
 from ..grok import errors as gerr
 from ..grok.client import GrokClient
+from .atomicfile import FileLock, read_json, write_json
 
 log = logging.getLogger("grok_web_api.watch")
 
@@ -122,8 +122,9 @@ class SessionCheck:
         result, performed = self._across_workers(fp, max_age, wait=False, after_valid=after_valid)
         return result if performed else None
 
-    def _across_workers(self, fp: str, max_age: float, *, wait: bool,
-                        after_valid: Callable[[], None] | None = None) -> tuple[CheckResult | None, bool]:
+    def _across_workers(
+        self, fp: str, max_age: float, *, wait: bool, after_valid: Callable[[], None] | None = None
+    ) -> tuple[CheckResult | None, bool]:
         lock = FileLock(self._lock_path)
         deadline = time.monotonic() + self.client.config.request_timeout + 5
         while True:
@@ -146,20 +147,31 @@ class SessionCheck:
             if last is not None and last.fresh(fp, max_age):
                 return last, False
             if time.monotonic() >= deadline:
-                return CheckResult(UNKNOWN, time.time(), fp, "timed out waiting for another worker's "
-                                   "session check", gerr.TIMEOUT, gerr.ADVICE[gerr.TIMEOUT]), False
+                return CheckResult(
+                    UNKNOWN,
+                    time.time(),
+                    fp,
+                    "timed out waiting for another worker's session check",
+                    gerr.TIMEOUT,
+                    gerr.ADVICE[gerr.TIMEOUT],
+                ), False
 
     def _perform(self) -> CheckResult:
         config = self.client.config
         fp = fingerprint(config)
         if not config.cookie_header:
-            return CheckResult(NOT_CONFIGURED, time.time(), fp, "GROK_SSO_COOKIE is not set",
-                               gerr.NOT_CONFIGURED, gerr.ADVICE[gerr.NOT_CONFIGURED])
+            return CheckResult(
+                NOT_CONFIGURED,
+                time.time(),
+                fp,
+                "GROK_SSO_COOKIE is not set",
+                gerr.NOT_CONFIGURED,
+                gerr.ADVICE[gerr.NOT_CONFIGURED],
+            )
         try:
             self.client.check_session()
         except gerr.AuthExpired as exc:
-            return CheckResult(EXPIRED, time.time(), fp, "Grok SSO cookies expired", exc.failure_class,
-                               exc.advice)
+            return CheckResult(EXPIRED, time.time(), fp, "Grok SSO cookies expired", exc.failure_class, exc.advice)
         except gerr.GrokError as exc:
             return CheckResult(UNKNOWN, time.time(), fp, exc.message, exc.failure_class, exc.advice)
         return CheckResult(VALID, time.time(), fp)
@@ -168,9 +180,15 @@ class SessionCheck:
 class SessionWatcher:
     """The per-worker background greenlet (see the module docstring)."""
 
-    def __init__(self, check: SessionCheck, interval: Callable[[], float], *,
-                 on_tick: Callable[[], None] | None = None, canary: Callable[[], None] | None = None,
-                 checks: bool = True):
+    def __init__(
+        self,
+        check: SessionCheck,
+        interval: Callable[[], float],
+        *,
+        on_tick: Callable[[], None] | None = None,
+        canary: Callable[[], None] | None = None,
+        checks: bool = True,
+    ):
         self.check = check
         self.checks = checks
         self.interval = interval

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from flask import Response, current_app, render_template_string
+
 from ..web.apidoc import Blueprint
 
 blp = Blueprint("docs", __name__, description="API reference")
@@ -61,8 +62,14 @@ class Resolver:
         rows = []
         for name, prop in schema.get("properties", {}).items():
             resolved, _ = self.deref(prop)
-            rows.append({"name": name, "type": self.type_label(prop), "required": name in required,
-                         "description": (resolved or {}).get("description", "")})
+            rows.append(
+                {
+                    "name": name,
+                    "type": self.type_label(prop),
+                    "required": name in required,
+                    "description": (resolved or {}).get("description", ""),
+                }
+            )
         return rows
 
 
@@ -82,9 +89,15 @@ def _examples(media: dict) -> list[dict]:
 
 
 def _content(resolver: Resolver, content: dict) -> list[dict]:
-    return [{"type": media_type, "schema": resolver.type_label(media.get("schema", {})),
-             "fields": resolver.fields(media.get("schema", {})), "examples": _examples(media)}
-            for media_type, media in content.items()]
+    return [
+        {
+            "type": media_type,
+            "schema": resolver.type_label(media.get("schema", {})),
+            "fields": resolver.fields(media.get("schema", {})),
+            "examples": _examples(media),
+        }
+        for media_type, media in content.items()
+    ]
 
 
 def _status_order(item) -> tuple:
@@ -108,25 +121,43 @@ def operations(document: dict) -> list[dict]:
             params = []
             for param in [*shared, *op.get("parameters", [])]:
                 param, _ = resolver.deref(param)
-                params.append({"name": param.get("name"), "in": param.get("in"),
-                               "required": param.get("required", False),
-                               "type": resolver.type_label(param.get("schema", {})),
-                               "description": param.get("description", ""),
-                               "example": _pretty(param["example"]) if "example" in param else ""})
+                params.append(
+                    {
+                        "name": param.get("name"),
+                        "in": param.get("in"),
+                        "required": param.get("required", False),
+                        "type": resolver.type_label(param.get("schema", {})),
+                        "description": param.get("description", ""),
+                        "example": _pretty(param["example"]) if "example" in param else "",
+                    }
+                )
             body, _ = resolver.deref(op.get("requestBody", {}))
             responses = []
             for status, response in sorted(op.get("responses", {}).items(), key=_status_order):
                 response, _ = resolver.deref(response)
-                responses.append({"status": status, "description": response.get("description", ""),
-                                  "content": _content(resolver, response.get("content", {}))})
-            ops.append({"id": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
-                        "method": method.upper(), "path": path, "summary": op.get("summary", ""),
-                        "description": op.get("description", ""), "tags": op.get("tags", []),
-                        # Indented lines are a layout (a protocol table): keep their columns.
-                        "preformatted": "\n  " in op.get("description", ""),
-                        "params": params, "body": _content(resolver, body.get("content", {})) if body else [],
-                        "body_required": bool(body.get("required")) if body else False,
-                        "responses": responses})
+                responses.append(
+                    {
+                        "status": status,
+                        "description": response.get("description", ""),
+                        "content": _content(resolver, response.get("content", {})),
+                    }
+                )
+            ops.append(
+                {
+                    "id": f"{method}-{path}".replace("/", "-").replace("{", "").replace("}", ""),
+                    "method": method.upper(),
+                    "path": path,
+                    "summary": op.get("summary", ""),
+                    "description": op.get("description", ""),
+                    "tags": op.get("tags", []),
+                    # Indented lines are a layout (a protocol table): keep their columns.
+                    "preformatted": "\n  " in op.get("description", ""),
+                    "params": params,
+                    "body": _content(resolver, body.get("content", {})) if body else [],
+                    "body_required": bool(body.get("required")) if body else False,
+                    "responses": responses,
+                }
+            )
     return ops
 
 
@@ -138,13 +169,26 @@ def grouped(ops: list[dict]) -> list[tuple[str, list[dict]]]:
 
 
 @blp.route("/docs", methods=["GET"])
-@blp.doc(summary="API reference (this page)", description="Every route of /openapi.json as one HTML page.",
-         responses={200: {"description": "an HTML page", "content": {"text/html": {
-             "schema": {"type": "string"}, "example": "<!doctype html><html lang=\"en\">...</html>"}}}})
+@blp.doc(
+    summary="API reference (this page)",
+    description="Every route of /openapi.json as one HTML page.",
+    responses={
+        200: {
+            "description": "an HTML page",
+            "content": {
+                "text/html": {"schema": {"type": "string"}, "example": '<!doctype html><html lang="en">...</html>'}
+            },
+        }
+    },
+)
 def docs():
     document = spec()
-    html = render_template_string(TEMPLATE, info=document.get("info", {}), groups=grouped(operations(document)),
-                                  tags={t["name"]: t.get("description", "") for t in document.get("tags", [])})
+    html = render_template_string(
+        TEMPLATE,
+        info=document.get("info", {}),
+        groups=grouped(operations(document)),
+        tags={t["name"]: t.get("description", "") for t in document.get("tags", [])},
+    )
     return Response(html, mimetype="text/html", headers={"Content-Security-Policy": CSP})
 
 

@@ -25,29 +25,43 @@ from urllib.parse import urlencode, urlsplit
 import marshmallow as ma
 from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
-from ..web.apidoc import Blueprint
 
 from ..ops import envfile
-from ..web.auth import key_is_valid, presented_key
 from ..problems import Problem
 from ..runtime import runtime
 from ..settings import SECRET_SETTINGS, Settings, SettingsError
+from ..web.apidoc import Blueprint
+from ..web.auth import key_is_valid, presented_key
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
 
+
 class _Blueprint(Blueprint):
     # The update takes a JSON body or a browser form; document it as a request body.
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {**Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-                                             "json_or_form": "application/json"}
+    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
+        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
+        "json_or_form": "application/json",
+    }
 
 
-blp = _Blueprint("setup", __name__, template_folder="templates",
-                 description="Setup helper: configuration state, challenge extraction, key updates")
+blp = _Blueprint(
+    "setup",
+    __name__,
+    template_folder="templates",
+    description="Setup helper: configuration state, challenge extraction, key updates",
+)
 
 CSRF_COOKIE = "grok_setup_csrf"
 # What the form may change: the credentials, which rotate; the rest is for .env or update-keys.
-FORM_KEYS = ("GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE", "GROK_EXTRA_COOKIES", "CHALLENGE_HEADER_HEX",
-             "CHALLENGE_SUFFIX", "CHALLENGE_TRAILER", "TOKEN_PROVIDER_URL")
+FORM_KEYS = (
+    "GROK_SSO_COOKIE",
+    "GROK_SSO_RW_COOKIE",
+    "GROK_EXTRA_COOKIES",
+    "CHALLENGE_HEADER_HEX",
+    "CHALLENGE_SUFFIX",
+    "CHALLENGE_TRAILER",
+    "TOKEN_PROVIDER_URL",
+)
 # Shown on the page with what each is for; the .env.example documents all of them.
 DISPLAYED = (
     ("GROK_SSO_COOKIE", "the grok.com sso cookie (required)"),
@@ -119,8 +133,9 @@ class SetupResultSchema(ma.Schema):
     applied = ma.fields.Boolean()
     generation = ma.fields.Integer()
     restart_required = ma.fields.List(ma.fields.String())
-    shadowed = ma.fields.List(ma.fields.String(), metadata={
-        "description": "set in the file but overridden by the server's environment"})
+    shadowed = ma.fields.List(
+        ma.fields.String(), metadata={"description": "set in the file but overridden by the server's environment"}
+    )
 
 
 # ---------------------------------------------------------------------- state
@@ -150,13 +165,21 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
             state = "invalid"
         elif raw:
             state = "set"
-        elif name == "GROK_SSO_COOKIE" or (name in ("CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX")
-                                           and not current.token_provider_url):
+        elif name == "GROK_SSO_COOKIE" or (
+            name in ("CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX") and not current.token_provider_url
+        ):
             state = "missing"
         else:
             state = "default"
-        states.append({"name": name, "state": state, "error": errors.get(name), "description": description,
-                       "secret": name in SECRET_SETTINGS})
+        states.append(
+            {
+                "name": name,
+                "state": state,
+                "error": errors.get(name),
+                "description": description,
+                "secret": name in SECRET_SETTINGS,
+            }
+        )
     return states, errors
 
 
@@ -220,14 +243,23 @@ def _wants_html() -> bool:
 
 def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dict | None = None) -> Response:
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
-    html = render_template("setup.html", info=info, errors=errors or {}, notice=notice or {},
-                           csrf_token=token, form_keys=FORM_KEYS, local=client_is_local())
+    html = render_template(
+        "setup.html",
+        info=info,
+        errors=errors or {},
+        notice=notice or {},
+        csrf_token=token,
+        form_keys=FORM_KEYS,
+        local=client_is_local(),
+    )
     resp = make_response(html, status)
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     resp.headers["Cache-Control"] = "no-store"
-    resp.headers["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; "
-                                               "script-src 'unsafe-inline'; form-action 'self'; "
-                                               "frame-ancestors 'none'; base-uri 'none'")
+    resp.headers["Content-Security-Policy"] = (
+        "default-src 'none'; style-src 'unsafe-inline'; "
+        "script-src 'unsafe-inline'; form-action 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'"
+    )
     resp.headers["X-Frame-Options"] = "DENY"
     resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/setup")
     return resp
@@ -236,16 +268,29 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
 # ---------------------------------------------------------------------- views
 INFO_EXAMPLE = {
     "instructions": "Install the Void client mod, open grok.com, ...",
-    "configured": True, "statsig_source": "env",
-    "settings": [{"name": "GROK_SSO_COOKIE", "state": "set", "error": None, "secret": True,
-                  "description": "the grok.com sso cookie (required)"},
-                 {"name": "LOG_LEVEL", "state": "invalid", "error": "must be one of trace, debug, info, warn, "
-                  "warning, error, critical", "secret": False, "description": "log level"}],
-    "session": {"session": "valid", "message": None, "failure_class": None, "advice": None,
-                "checked_at": 1717171717.5},
-    "snippet": "var m=Void.findByProps(\"chatApi\"),...", "bookmarklet": "javascript:(async()=>{...})()",
+    "configured": True,
+    "statsig_source": "env",
+    "settings": [
+        {
+            "name": "GROK_SSO_COOKIE",
+            "state": "set",
+            "error": None,
+            "secret": True,
+            "description": "the grok.com sso cookie (required)",
+        },
+        {
+            "name": "LOG_LEVEL",
+            "state": "invalid",
+            "error": "must be one of trace, debug, info, warn, warning, error, critical",
+            "secret": False,
+            "description": "log level",
+        },
+    ],
+    "session": {"session": "valid", "message": None, "failure_class": None, "advice": None, "checked_at": 1717171717.5},
+    "snippet": 'var m=Void.findByProps("chatApi"),...',
+    "bookmarklet": "javascript:(async()=>{...})()",
     "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
-                           "CHALLENGE_TRAILER=3 --reload",
+    "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
 }
 
@@ -258,23 +303,38 @@ def setup_page():
     if _wants_html():
         notice = {}
         if request.args.get("saved"):
-            notice = {"saved": request.args["saved"].split(","),
-                      "shadowed": [k for k in request.args.get("shadowed", "").split(",") if k],
-                      "restart": [k for k in request.args.get("restart", "").split(",") if k],
-                      "unapplied": bool(request.args.get("unapplied"))}
+            notice = {
+                "saved": request.args["saved"].split(","),
+                "shadowed": [k for k in request.args.get("shadowed", "").split(",") if k],
+                "restart": [k for k in request.args.get("restart", "").split(",") if k],
+                "unapplied": bool(request.args.get("unapplied")),
+            }
         return _page(info, notice=notice)
     return info
 
 
 @blp.route("/setup", methods=["POST"])
-@blp.arguments(SetupUpdateSchema, location="json_or_form",
-               example={"CHALLENGE_HEADER_HEX": "00" * 49, "CHALLENGE_SUFFIX": "!...", "CHALLENGE_TRAILER": "3"})
-@blp.response(200, SetupResultSchema, example={"updated": ["CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX",
-                                                           "CHALLENGE_TRAILER"], "applied": True, "generation": 4,
-                                               "restart_required": [], "shadowed": []})
-@blp.doc(summary="Save new cookie/challenge values to the settings file and apply them (loopback or API key)",
-         description="JSON body for scripts; the /setup page posts the same fields as a form "
-                     "(application/x-www-form-urlencoded) with its csrf_token.")
+@blp.arguments(
+    SetupUpdateSchema,
+    location="json_or_form",
+    example={"CHALLENGE_HEADER_HEX": "00" * 49, "CHALLENGE_SUFFIX": "!...", "CHALLENGE_TRAILER": "3"},
+)
+@blp.response(
+    200,
+    SetupResultSchema,
+    example={
+        "updated": ["CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX", "CHALLENGE_TRAILER"],
+        "applied": True,
+        "generation": 4,
+        "restart_required": [],
+        "shadowed": [],
+    },
+)
+@blp.doc(
+    summary="Save new cookie/challenge values to the settings file and apply them (loopback or API key)",
+    description="JSON body for scripts; the /setup page posts the same fields as a form "
+    "(application/x-www-form-urlencoded) with its csrf_token.",
+)
 def setup_update(body):
     from_form = not request.is_json
     if not _same_origin():
@@ -285,21 +345,27 @@ def setup_update(body):
         if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
             raise Problem(403, "forbidden", "missing or stale form token: reload /setup and submit again")
     if not may_update(body.get("api_key") if from_form else None):
-        raise Problem(403, "forbidden", "only a loopback client (http://localhost:PORT/setup on the server "
-                      "itself) or a client with a configured API key may change the settings")
+        raise Problem(
+            403,
+            "forbidden",
+            "only a loopback client (http://localhost:PORT/setup on the server "
+            "itself) or a client with a configured API key may change the settings",
+        )
     rt = runtime()
     values = {k: v.strip() for k, v in body.items() if k in FORM_KEYS and v and v.strip()}
     if body.get("snippet_output"):
         pasted, _ = envfile.parse_pasted(body["snippet_output"], FORM_KEYS)
         values.update(pasted)
-    errors = (envfile.invalid_values(values, rt.settings) if values
-              else {"values": "nothing to save: fill in at least one field"})
+    errors = (
+        envfile.invalid_values(values, rt.settings)
+        if values
+        else {"values": "nothing to save: fill in at least one field"}
+    )
     if errors:
         if from_form and _wants_html():
             return _page(_info(), 422, errors=errors)
         name = next(iter(errors))
-        raise Problem(422, "invalid_request", f"invalid value for {name}: {errors[name]}", param=name,
-                      errors=errors)
+        raise Problem(422, "invalid_request", f"invalid value for {name}: {errors[name]}", param=name, errors=errors)
     if not rt.settings.env_file:
         raise Problem(409, "not_configured", "this server was not started with a settings file")
     envfile.update(rt.settings.env_file, values)
@@ -313,8 +379,11 @@ def setup_update(body):
         "shadowed": outcome.shadowed if outcome else [],
     }
     if from_form and _wants_html():
-        query = {"saved": ",".join(values), "shadowed": ",".join(result["shadowed"]),
-                 "restart": ",".join(result["restart_required"]),
-                 "unapplied": "" if result["applied"] else "1"}
+        query = {
+            "saved": ",".join(values),
+            "shadowed": ",".join(result["shadowed"]),
+            "restart": ",".join(result["restart_required"]),
+            "unapplied": "" if result["applied"] else "1",
+        }
         return redirect("/setup?" + urlencode({k: v for k, v in query.items() if v}), 303)
     return result

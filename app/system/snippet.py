@@ -14,38 +14,39 @@ from urllib.parse import quote
 
 SNIPPET = (
     'var m=Void.findByProps("chatApi"),p=m.chatApi.configuration.middleware[0].pre,r=Math.random,'
-    'd=Date.now,g=crypto.subtle.digest.bind(crypto.subtle),h;Math.random=()=>0;Date.now=()=>1e12;'
-    'crypto.subtle.digest=async(a,b)=>{h=new TextDecoder().decode(b);return g(a,b)};'
+    "d=Date.now,g=crypto.subtle.digest.bind(crypto.subtle),h;Math.random=()=>0;Date.now=()=>1e12;"
+    "crypto.subtle.digest=async(a,b)=>{h=new TextDecoder().decode(b);return g(a,b)};"
     'var s=await p({url:"https://grok.com/rest/app-chat/x",init:{method:"POST",headers:{}}});'
-    'Math.random=r;Date.now=d;crypto.subtle.digest=g;'
+    "Math.random=r;Date.now=d;crypto.subtle.digest=g;"
     'var t=new Uint8Array([...atob(s.init.headers["x-statsig-id"])].map(c=>c.charCodeAt(0)));'
     'console.log(`CHALLENGE_HEADER_HEX=${[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")}'
     '\\nCHALLENGE_SUFFIX=${h.split("!").slice(2).join("!").replace(/^-?\\d+/,"")}'
-    '\\nCHALLENGE_TRAILER=${t[69]}`)'
+    "\\nCHALLENGE_TRAILER=${t[69]}`)"
 )
 
 BOOKMARKLET_SOURCE = (
-    '(async()=>{var r=Math.random,d=Date.now,g=crypto.subtle.digest.bind(crypto.subtle),h,s,c;'
+    "(async()=>{var r=Math.random,d=Date.now,g=crypto.subtle.digest.bind(crypto.subtle),h,s,c;"
     'try{var m=Void.findByProps("chatApi"),p=m.chatApi.configuration.middleware[0].pre;'
-    'Math.random=()=>0;Date.now=()=>1e12;'
-    'crypto.subtle.digest=async(a,b)=>{h=new TextDecoder().decode(b);return g(a,b)};'
+    "Math.random=()=>0;Date.now=()=>1e12;"
+    "crypto.subtle.digest=async(a,b)=>{h=new TextDecoder().decode(b);return g(a,b)};"
     's=await p({url:"https://grok.com/rest/app-chat/x",init:{method:"POST",headers:{}}})}'
     'catch(e){alert("grok-web-api: run this on grok.com with the Void client mod installed ("+e+")");return}'
-    'finally{Math.random=r;Date.now=d;crypto.subtle.digest=g}'
+    "finally{Math.random=r;Date.now=d;crypto.subtle.digest=g}"
     'var t=new Uint8Array([...atob(s.init.headers["x-statsig-id"])].map(x=>x.charCodeAt(0))),'
     "q=v=>\"'\"+String(v).replace(/'/g,\"'\\\\''\")+\"'\";"
     'c="grok-web-api update-keys CHALLENGE_HEADER_HEX="+[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")'
     '+" CHALLENGE_SUFFIX="+q(h.split("!").slice(2).join("!").replace(/^-?\\d+/,""))'
     '+" CHALLENGE_TRAILER="+t[69]+" --reload";console.log(c);'
     'try{await navigator.clipboard.writeText(c);alert("grok-web-api: the update-keys command is on the clipboard; '
-    'paste it into a terminal in the server\'s directory.")}'
+    "paste it into a terminal in the server's directory.\")}"
     'catch(e){prompt("Copy this command:",c)}})()'
 )
 
 BOOKMARKLET = "javascript:" + quote(BOOKMARKLET_SOURCE, safe="()=>{};,.!*'\"[]+$`/\\?:&|^")
 
-UPDATE_KEYS_COMMAND = ("grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
-                       "CHALLENGE_TRAILER=3 --reload")
+UPDATE_KEYS_COMMAND = (
+    "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... CHALLENGE_TRAILER=3 --reload"
+)
 
 # The reference's /setup text (§9.4): two instruction lines, a blank line, the snippet.
 INSTRUCTIONS = (

@@ -12,12 +12,12 @@ import os
 import time
 
 import marshmallow as ma
-from ..web.apidoc import Blueprint
 
 from .. import __version__
 from ..ops import counters
 from ..ops.shared_health import OK, UNKNOWN
 from ..runtime import runtime
+from ..web.apidoc import Blueprint
 
 blp = Blueprint("status", __name__, description="Server status")
 
@@ -45,14 +45,19 @@ class StatusSchema(ma.Schema):
     uptime_seconds = ma.fields.Integer()
     uptime = ma.fields.String(metadata={"example": "1h 2m 3s"})
     configured = ma.fields.Boolean()
-    session_valid = ma.fields.Boolean(metadata={"description": "false once grok.com said the cookies expired "
-                                                              "or the account is blocked"})
+    session_valid = ma.fields.Boolean(
+        metadata={"description": "false once grok.com said the cookies expired or the account is blocked"}
+    )
     session = ma.fields.String(metadata={"enum": ["valid", "expired", "blocked", "unknown", "not_configured"]})
-    challenge_loaded = ma.fields.Boolean(metadata={"description": "a statsig source is configured "
-                                                                  "(challenge values or token provider)"})
+    challenge_loaded = ma.fields.Boolean(
+        metadata={"description": "a statsig source is configured (challenge values or token provider)"}
+    )
     statsig_source = ma.fields.String(metadata={"enum": ["env", "provider", "none"]})
-    conditions = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.String(), metadata={
-        "description": "session / anti_bot / protocol / network: ok, unknown or the failure class"})
+    conditions = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "session / anti_bot / protocol / network: ok, unknown or the failure class"},
+    )
     requests_served = ma.fields.Integer(metadata={"description": "API requests, not health/status/setup"})
     last_request_at = ma.fields.Integer(allow_none=True)
     active_streams = ma.fields.Integer()
@@ -71,15 +76,32 @@ def format_uptime(seconds: int) -> str:
 
 
 EXAMPLE = {
-    "version": "0.1.0", "uptime_seconds": 3723, "uptime": "1h 2m 3s", "configured": True,
-    "session_valid": True, "session": "valid", "challenge_loaded": True, "statsig_source": "env",
+    "version": "0.1.0",
+    "uptime_seconds": 3723,
+    "uptime": "1h 2m 3s",
+    "configured": True,
+    "session_valid": True,
+    "session": "valid",
+    "challenge_loaded": True,
+    "statsig_source": "env",
     "conditions": {"session": "ok", "anti_bot": "stale_challenge", "protocol": "ok", "network": "ok"},
-    "requests_served": 42, "last_request_at": 1717171717, "active_streams": 2, "streams_started": 17,
-    "workers": 2, "worker_pid": 4242, "failures_by_class": {"stale_challenge": 3},
-    "last_failure": {"failure_class": "stale_challenge", "message": "grok.com refused the request: This page is "
-                     "out of date. Please refresh.", "advice": "grok.com shipped a new frontend build and the "
-                     "challenge values are stale. Re-run the browser snippet and update the CHALLENGE_* values "
-                     "(see /setup).", "at": 1717171700.5, "upstream_status": 403, "method": "POST"},
+    "requests_served": 42,
+    "last_request_at": 1717171717,
+    "active_streams": 2,
+    "streams_started": 17,
+    "workers": 2,
+    "worker_pid": 4242,
+    "failures_by_class": {"stale_challenge": 3},
+    "last_failure": {
+        "failure_class": "stale_challenge",
+        "message": "grok.com refused the request: This page is out of date. Please refresh.",
+        "advice": "grok.com shipped a new frontend build and the "
+        "challenge values are stale. Re-run the browser snippet and update the CHALLENGE_* values "
+        "(see /setup).",
+        "at": 1717171700.5,
+        "upstream_status": 403,
+        "method": "POST",
+    },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
 }
 
@@ -90,25 +112,31 @@ EXAMPLE = {
 def status():
     rt = runtime()
     shared = rt.health.snapshot()
-    conditions = {name: (shared["conditions"].get(name) or {}).get("value", UNKNOWN)
-                  for name in ("session", "anti_bot", "protocol", "network")}
+    conditions = {
+        name: (shared["conditions"].get(name) or {}).get("value", UNKNOWN)
+        for name in ("session", "anti_bot", "protocol", "network")
+    }
     session = _SESSION.get(conditions["session"], conditions["session"])
     if not rt.settings.configured:
         session = "not_configured"
     uptime = int(time.time() - rt.server_started_at)
     last_check = rt.session_check.last()
-    return {
-        "version": __version__,
-        "uptime_seconds": uptime,
-        "uptime": format_uptime(uptime),
-        "configured": rt.settings.configured,
-        "session_valid": session not in ("expired", "blocked"),
-        "session": session,
-        "challenge_loaded": rt.settings.statsig_source != "none",
-        "statsig_source": rt.settings.statsig_source,
-        "conditions": conditions,
-        **counters.totals(rt.rundir),
-        "worker_pid": os.getpid(),
-        "last_failure": shared.get("last_failure"),
-        "last_check": last_check.to_json() if last_check else None,
-    }, 200, {"Cache-Control": "no-store"}
+    return (
+        {
+            "version": __version__,
+            "uptime_seconds": uptime,
+            "uptime": format_uptime(uptime),
+            "configured": rt.settings.configured,
+            "session_valid": session not in ("expired", "blocked"),
+            "session": session,
+            "challenge_loaded": rt.settings.statsig_source != "none",
+            "statsig_source": rt.settings.statsig_source,
+            "conditions": conditions,
+            **counters.totals(rt.rundir),
+            "worker_pid": os.getpid(),
+            "last_failure": shared.get("last_failure"),
+            "last_check": last_check.to_json() if last_check else None,
+        },
+        200,
+        {"Cache-Control": "no-store"},
+    )

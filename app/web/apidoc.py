@@ -55,19 +55,22 @@ class Blueprint(flask_smorest.Blueprint):
             schema = schema()
         return super().arguments(schema, *args, **kwargs)
 
-INVALID_PATH = Problem(400, "invalid_path", "invalid path parameter 'conversation_id': must not contain '..'",
-                       param="conversation_id")
+
+INVALID_PATH = Problem(
+    400, "invalid_path", "invalid path parameter 'conversation_id': must not contain '..'", param="conversation_id"
+)
 PROBLEM_EXAMPLES: dict[int, Problem] = {
     400: validation_problem({"json": ["Invalid JSON body."]}, 400),
-    403: from_grok_error(gerr.AntiBotRejected(
-        403, "", "Anti-bot rejected (HTTP 403): Request rejected by anti-bot rules.")),
+    403: from_grok_error(
+        gerr.AntiBotRejected(403, "", "Anti-bot rejected (HTTP 403): Request rejected by anti-bot rules.")
+    ),
     404: from_grok_error(gerr.NotFound(404, "", "grok.com: not found (Conversation not found)")),
-    413: Problem(413, "payload_too_large", "request body too large; the limit is 2097152 bytes",
-                 limit_bytes=2097152),
+    413: Problem(413, "payload_too_large", "request body too large; the limit is 2097152 bytes", limit_bytes=2097152),
     415: Problem(415, "unsupported_media_type", "the request body must be JSON (Content-Type: application/json)"),
     422: validation_problem({"json": {"message": ["Missing data for required field."]}}),
-    429: from_grok_error(gerr.RateLimited(429, "", 30.0, message="grok.com rate limited the request: "
-                                                                  "Too many requests")),
+    429: from_grok_error(
+        gerr.RateLimited(429, "", 30.0, message="grok.com rate limited the request: Too many requests")
+    ),
     502: from_grok_error(gerr.UpstreamHTTPError(500, "", "grok.com returned HTTP 500: Internal error")),
     503: from_grok_error(gerr.AuthExpired(401, "", "grok.com session cookies expired")),
     504: from_grok_error(gerr.UpstreamTimeout("no response headers from upstream within 120 s")),
@@ -84,8 +87,13 @@ def problem_responses(blp, *statuses: int, examples: dict[int, Problem] | None =
     def decorate(view):
         for status in statuses:
             problem = (examples or {}).get(status) or PROBLEM_EXAMPLES[status]
-            view = blp.alt_response(status, schema=ProblemSchema, content_type=PROBLEM_JSON,
-                                    description=problem.title, example=problem.body())(view)
+            view = blp.alt_response(
+                status,
+                schema=ProblemSchema,
+                content_type=PROBLEM_JSON,
+                description=problem.title,
+                example=problem.body(),
+            )(view)
         return view
 
     return decorate
@@ -93,5 +101,4 @@ def problem_responses(blp, *statuses: int, examples: dict[int, Problem] | None =
 
 def stream_response(description: str, example: str, content_type: str = NDJSON) -> dict:
     """An OpenAPI response object for a streamed body (for `@blp.doc(responses=...)`)."""
-    return {"description": description,
-            "content": {content_type: {"schema": {"type": "string"}, "example": example}}}
+    return {"description": description, "content": {content_type: {"schema": {"type": "string"}, "example": example}}}

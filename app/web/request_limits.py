@@ -72,10 +72,18 @@ class LimitedRequest(Request):
 
     def _check_body(self, data: bytes) -> None:
         limit = self.max_content_length
-        if (self.content_length is None and limit is not None and len(data) >= limit
-                and self.environ["wsgi.input"].read(1)):
+        if (
+            self.content_length is None
+            and limit is not None
+            and len(data) >= limit
+            and self.environ["wsgi.input"].read(1)
+        ):
             raise RequestEntityTooLarge()
         if self.is_json and nests_too_deeply(data):
-            raise Problem(400, "invalid_request",
-                          f"the request body nests arrays/objects deeper than {MAX_JSON_DEPTH} levels",
-                          param="body", max_depth=MAX_JSON_DEPTH)
+            raise Problem(
+                400,
+                "invalid_request",
+                f"the request body nests arrays/objects deeper than {MAX_JSON_DEPTH} levels",
+                param="body",
+                max_depth=MAX_JSON_DEPTH,
+            )

@@ -67,8 +67,9 @@ def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
         stream.close()
 
 
-def streaming_response(generator: Iterator[bytes], mimetype: str, status: int = 200,
-                       content_type: str | None = None) -> Response:
+def streaming_response(
+    generator: Iterator[bytes], mimetype: str, status: int = 200, content_type: str | None = None
+) -> Response:
     """A streamed response; `content_type` (verbatim) wins over `mimetype` when given.
 
     Active streams are counted by app.web.telemetry for the response's whole life (counting

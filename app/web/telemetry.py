@@ -27,11 +27,11 @@ from urllib.parse import quote
 
 from flask import Flask, Response, request
 
-from ..ops import logs, shutdown
-from .auth import AUTH_FAILURE_KEY
 from ..grok.session import Outcome, SessionState
+from ..ops import logs, shutdown
 from ..ops.metrics import Metrics
 from ..runtime import EXTENSION as RUNTIME
+from .auth import AUTH_FAILURE_KEY
 
 log = logging.getLogger("grok_web_api.request")
 
@@ -65,8 +65,18 @@ def _logged_path(environ: dict) -> str:
 class Exchange:
     """One request/response as it happens; `finish` logs and records it once."""
 
-    __slots__ = ("telemetry", "environ", "started", "request_id", "status", "headers_at",
-                 "streaming", "first_byte_at", "bytes", "done")
+    __slots__ = (
+        "telemetry",
+        "environ",
+        "started",
+        "request_id",
+        "status",
+        "headers_at",
+        "streaming",
+        "first_byte_at",
+        "bytes",
+        "done",
+    )
 
     def __init__(self, telemetry: "RequestTelemetry", environ: dict):
         self.telemetry = telemetry

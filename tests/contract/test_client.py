@@ -9,7 +9,6 @@ from app.grok import errors as gerr
 from app.grok import events as ev
 from app.grok.client import GrokClient
 from app.settings import Settings
-from tests.support.gunicorn import app_env
 
 APP = "/rest/app-chat"
 
@@ -17,28 +16,58 @@ APP = "/rest/app-chat"
 ENDPOINTS = [
     (lambda c: c.stop_inflight_responses("c1"), "POST", f"{APP}/conversations/c1/stop-inflight-responses", {}, None),
     (lambda c: c.cancel_response("r1"), "DELETE", f"{APP}/conversations/inflight-response/r1", {}, "<none>"),
-    (lambda c: c.list_conversations(page_size=5, starred=True, workspace_id="w1"), "GET", f"{APP}/conversations",
-     {"pageSize": ["5"], "filterIsStarred": ["true"], "workspaceId": ["w1"]}, "<none>"),
+    (
+        lambda c: c.list_conversations(page_size=5, starred=True, workspace_id="w1"),
+        "GET",
+        f"{APP}/conversations",
+        {"pageSize": ["5"], "filterIsStarred": ["true"], "workspaceId": ["w1"]},
+        "<none>",
+    ),
     (lambda c: c.delete_all_conversations(), "DELETE", f"{APP}/conversations", {}, "<none>"),
-    (lambda c: c.list_deleted_conversations(page_size=2), "GET", f"{APP}/conversations/deleted",
-     {"pageSize": ["2"]}, "<none>"),
+    (
+        lambda c: c.list_deleted_conversations(page_size=2),
+        "GET",
+        f"{APP}/conversations/deleted",
+        {"pageSize": ["2"]},
+        "<none>",
+    ),
     (lambda c: c.get_conversation("c1"), "GET", f"{APP}/conversations/c1", {}, "<none>"),
     (lambda c: c.update_conversation("c1", {"title": "t"}), "PUT", f"{APP}/conversations/c1", {}, {"title": "t"}),
     (lambda c: c.delete_conversation("c1"), "DELETE", f"{APP}/conversations/c1", {}, "<none>"),
-    (lambda c: c.delete_conversation("c1", delete_media=True), "DELETE", f"{APP}/conversations/c1",
-     {"deleteMedia": ["true"]}, "<none>"),
+    (
+        lambda c: c.delete_conversation("c1", delete_media=True),
+        "DELETE",
+        f"{APP}/conversations/c1",
+        {"deleteMedia": ["true"]},
+        "<none>",
+    ),
     (lambda c: c.delete_conversation("c1", soft=True), "DELETE", f"{APP}/conversations/soft/c1", {}, "<none>"),
     (lambda c: c.conversation_exists("c1"), "GET", f"{APP}/conversations/exists/c1", {}, "<none>"),
     (lambda c: c.restore_conversation("c1"), "POST", f"{APP}/conversations/restore", {}, {"conversationId": "c1"}),
     (lambda c: c.generate_title("c1"), "POST", f"{APP}/conversations/c1/title", {}, {}),
-    (lambda c: c.list_responses("c1", include_threads=True), "GET", f"{APP}/conversations/c1/responses",
-     {"includeThreads": ["true"]}, "<none>"),
+    (
+        lambda c: c.list_responses("c1", include_threads=True),
+        "GET",
+        f"{APP}/conversations/c1/responses",
+        {"includeThreads": ["true"]},
+        "<none>",
+    ),
     (lambda c: c.artifacts_metadata("c1"), "POST", f"{APP}/conversations/c1/artifacts_metadata", {}, {}),
-    (lambda c: c.upload_file({"fileName": "a.txt", "fileMimeType": "text/plain", "content": "aGk="}), "POST",
-     f"{APP}/upload-file", {}, {"fileName": "a.txt", "fileMimeType": "text/plain", "content": "aGk="}),
+    (
+        lambda c: c.upload_file({"fileName": "a.txt", "fileMimeType": "text/plain", "content": "aGk="}),
+        "POST",
+        f"{APP}/upload-file",
+        {},
+        {"fileName": "a.txt", "fileMimeType": "text/plain", "content": "aGk="},
+    ),
     (lambda c: c.file_metadata("f1"), "POST", f"{APP}/file-metadata/f1", {}, {}),
-    (lambda c: c.run_code("python", "print(1)"), "POST", f"{APP}/run-code", {},
-     {"language": "python", "code": "print(1)"}),
+    (
+        lambda c: c.run_code("python", "print(1)"),
+        "POST",
+        f"{APP}/run-code",
+        {},
+        {"language": "python", "code": "print(1)"},
+    ),
     (lambda c: c.tts({"articles": ["hi"]}), "POST", f"{APP}/tts", {}, {"articles": ["hi"]}),
     (lambda c: c.livekit_token(), "POST", "/rest/livekit/tokens", {}, {}),
     (lambda c: c.voice_post_recording({"a": 1}), "POST", f"{APP}/voice/post-recording", {}, {"a": 1}),
@@ -51,18 +80,43 @@ ENDPOINTS = [
     (lambda c: c.delete_all_memories("comp1"), "DELETE", f"{APP}/memories_v2/comp1", {}, "<none>"),
     (lambda c: c.delete_all_memories("comp1", soft=True), "DELETE", f"{APP}/memories_v2/soft/comp1", {}, "<none>"),
     (lambda c: c.memories_for_conversations(["a", "b"]), "POST", f"{APP}/memory", {}, {"conversationIds": ["a", "b"]}),
-    (lambda c: c.delete_memories_for_conversations(["a", "b"]), "DELETE", f"{APP}/memory",
-     {"conversationIds": ["a", "b"]}, "<none>"),
+    (
+        lambda c: c.delete_memories_for_conversations(["a", "b"]),
+        "DELETE",
+        f"{APP}/memory",
+        {"conversationIds": ["a", "b"]},
+        "<none>",
+    ),
     (lambda c: c.get_artifact("a1"), "POST", f"{APP}/artifacts/a1", {}, {}),
-    (lambda c: c.update_artifact("a1", {"fullArtifact": "x"}), "POST", f"{APP}/artifacts/a1/update", {},
-     {"fullArtifact": "x"}),
+    (
+        lambda c: c.update_artifact("a1", {"fullArtifact": "x"}),
+        "POST",
+        f"{APP}/artifacts/a1/update",
+        {},
+        {"fullArtifact": "x"},
+    ),
     (lambda c: c.artifact_content("v1"), "GET", f"{APP}/artifact_content/v1", {}, "<none>"),
-    (lambda c: c.share_conversation("c1", {"sharePublicly": True}), "POST", f"{APP}/conversations/c1/share", {},
-     {"sharePublicly": True}),
-    (lambda c: c.share_artifact("c1", {"responseId": "r", "artifactId": "a", "artifactVersionId": "v"}), "POST",
-     f"{APP}/conversations/c1/share_artifact", {}, {"responseId": "r", "artifactId": "a", "artifactVersionId": "v"}),
-    (lambda c: c.list_share_links(page_size=3, page_token="t"), "GET", f"{APP}/share_links",
-     {"pageSize": ["3"], "pageToken": ["t"]}, "<none>"),
+    (
+        lambda c: c.share_conversation("c1", {"sharePublicly": True}),
+        "POST",
+        f"{APP}/conversations/c1/share",
+        {},
+        {"sharePublicly": True},
+    ),
+    (
+        lambda c: c.share_artifact("c1", {"responseId": "r", "artifactId": "a", "artifactVersionId": "v"}),
+        "POST",
+        f"{APP}/conversations/c1/share_artifact",
+        {},
+        {"responseId": "r", "artifactId": "a", "artifactVersionId": "v"},
+    ),
+    (
+        lambda c: c.list_share_links(page_size=3, page_token="t"),
+        "GET",
+        f"{APP}/share_links",
+        {"pageSize": ["3"], "pageToken": ["t"]},
+        "<none>",
+    ),
     (lambda c: c.get_share_link("s1"), "GET", f"{APP}/share_links_data/s1", {}, "<none>"),
     (lambda c: c.delete_share_link("s1"), "DELETE", f"{APP}/share_links/s1", {}, "<none>"),
     (lambda c: c.clone_share_link("s1"), "POST", f"{APP}/share_links/s1/clone", {}, {}),
@@ -80,7 +134,9 @@ ENDPOINTS = [
 
 def _body(entry):
     body = entry["body"]
-    return "<none>" if body in (None, "", {"base64": ""}) and entry["headers"].get("content-length", "0") == "0" else body
+    return (
+        "<none>" if body in (None, "", {"base64": ""}) and entry["headers"].get("content-length", "0") == "0" else body
+    )
 
 
 @pytest.mark.parametrize("call, method, path, query, body", ENDPOINTS)
@@ -115,9 +171,12 @@ def test_stream_endpoints(fake, grok_client):
         assert audio.headers["content-type"] == "audio/mpeg" and audio.read()
     paths = [(e["method"], e["path"]) for e in fake.requests_log()]
     assert paths == [
-        ("POST", f"{APP}/conversations/new"), ("POST", f"{APP}/conversations/{conv}/responses"),
-        ("GET", f"{APP}/conversations/reconnect-response-v2/{response_id}"), ("POST", f"{APP}/quick-answer"),
-        ("GET", f"{APP}/read-response-audio/{response_id}")]
+        ("POST", f"{APP}/conversations/new"),
+        ("POST", f"{APP}/conversations/{conv}/responses"),
+        ("GET", f"{APP}/conversations/reconnect-response-v2/{response_id}"),
+        ("POST", f"{APP}/quick-answer"),
+        ("GET", f"{APP}/read-response-audio/{response_id}"),
+    ]
     assert all(e["statsig"] == "ok" for e in fake.requests_log())
 
 
@@ -153,15 +212,18 @@ def test_extra_cookies_and_rw_default(fake, settings_for):
     assert fake.requests_log()[-1]["headers"]["cookie"] == "sso=test-sso; sso-rw=test-sso; cf_clearance=abc"
 
 
-@pytest.mark.parametrize("scenario, exc, failure", [
-    ("expired", gerr.AuthExpired, gerr.AUTH_EXPIRED),
-    ("anti_bot", gerr.AntiBotRejected, gerr.ANTI_BOT),
-    ("cloudflare", gerr.AntiBotRejected, gerr.CLOUDFLARE),
-    ("blocked", gerr.AntiBotRejected, gerr.ACCOUNT_BLOCKED),
-    ("outdated", gerr.UpstreamHTTPError, gerr.PAYLOAD_OUTDATED),
-    ("rate_limited?retry_after=7", gerr.RateLimited, gerr.RATE_LIMITED),
-    ("server_error?status=503", gerr.UpstreamHTTPError, gerr.UPSTREAM),
-])
+@pytest.mark.parametrize(
+    "scenario, exc, failure",
+    [
+        ("expired", gerr.AuthExpired, gerr.AUTH_EXPIRED),
+        ("anti_bot", gerr.AntiBotRejected, gerr.ANTI_BOT),
+        ("cloudflare", gerr.AntiBotRejected, gerr.CLOUDFLARE),
+        ("blocked", gerr.AntiBotRejected, gerr.ACCOUNT_BLOCKED),
+        ("outdated", gerr.UpstreamHTTPError, gerr.PAYLOAD_OUTDATED),
+        ("rate_limited?retry_after=7", gerr.RateLimited, gerr.RATE_LIMITED),
+        ("server_error?status=503", gerr.UpstreamHTTPError, gerr.UPSTREAM),
+    ],
+)
 def test_status_classification_through_real_responses(fake, grok_client, scenario, exc, failure):
     with pytest.raises(exc) as info:
         grok_client.new_conversation({"message": f"#scenario:{scenario}"})
@@ -248,9 +310,14 @@ def test_oversize_line_ends_the_stream_with_parse_error(fake, settings_for):
 
 
 def test_library_use_from_cookies(fake):
-    client = GrokClient.from_cookies(fake.sso, fake.sso_rw, challenge_header_hex=fake.header_hex,
-                                     challenge_suffix=fake.suffix, challenge_trailer=fake.trailer,
-                                     base_url=fake.base_url)
+    client = GrokClient.from_cookies(
+        fake.sso,
+        fake.sso_rw,
+        challenge_header_hex=fake.header_hex,
+        challenge_suffix=fake.suffix,
+        challenge_trailer=fake.trailer,
+        base_url=fake.base_url,
+    )
     text = []
     with client.new_conversation({"message": "#scenario:plain?text=hello%20world", "temporary": True}) as stream:
         for event in stream.events():

@@ -19,8 +19,12 @@ def transport():
 def chat_request(fake, message):
     import json
 
-    return dict(method="POST", url=fake.url(CHAT), headers=list(fake.grok_headers("POST", CHAT).items()),
-                body=json.dumps({"message": message}).encode())
+    return dict(
+        method="POST",
+        url=fake.url(CHAT),
+        headers=list(fake.grok_headers("POST", CHAT).items()),
+        body=json.dumps({"message": message}).encode(),
+    )
 
 
 def test_stream_arrives_incrementally(fake, transport):
@@ -59,8 +63,9 @@ def test_closing_an_idle_stream_aborts_it(fake, transport):
 def test_connections_are_reused(fake, transport):
     path = "/rest/app-chat/conversations"
     for _ in range(10):
-        resp = transport.request("GET", fake.url(path) + "?pageSize=1",
-                                 headers=list(fake.grok_headers("GET", path, json_body=False).items()))
+        resp = transport.request(
+            "GET", fake.url(path) + "?pageSize=1", headers=list(fake.grok_headers("GET", path, json_body=False).items())
+        )
         assert resp.status == 200
     for _ in range(3):
         with transport.stream(**chat_request(fake, "hello")) as stream:
@@ -89,8 +94,9 @@ def test_total_timeout_for_plain_requests(fake, transport):
     fake.enqueue(path, method="GET", status=200, body={"conversations": []}, delay=3)
     started = time.monotonic()
     with pytest.raises(UpstreamTimeout):
-        transport.request("GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()),
-                          timeout=0.5)
+        transport.request(
+            "GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()), timeout=0.5
+        )
     assert time.monotonic() - started < 2.5
 
 

@@ -47,9 +47,16 @@ def main(argv=None):
         pass
     threading.stack_size(512 * 1024)
     clock_window = int(args.clock_window) if float(args.clock_window).is_integer() else args.clock_window
-    config = {"sso": args.sso, "sso_rw": args.sso_rw, "header_hex": args.header_hex.lower(), "suffix": args.suffix,
-              "trailer": args.trailer, "clock_window": clock_window, "stale_build": args.stale_build,
-              "auth_failure_status": args.auth_failure_status}
+    config = {
+        "sso": args.sso,
+        "sso_rw": args.sso_rw,
+        "header_hex": args.header_hex.lower(),
+        "suffix": args.suffix,
+        "trailer": args.trailer,
+        "clock_window": clock_window,
+        "stale_build": args.stale_build,
+        "auth_failure_status": args.auth_failure_status,
+    }
     server = make_server(args.host, args.port, config, verbose=args.verbose)
 
     def stop(signum, frame):

@@ -22,25 +22,93 @@ from .wire import Resp, Stream, StreamResp
 APP = "/rest/app-chat"
 
 KNOWN_MODELS = [
-    "grok-2", "grok-3", "grok-3-mini", "grok-3-mini-fast", "grok-3-auto", "grok-3-reasoning", "grok-4", "grok-4-mini",
-    "grok-4-auto", "grok-4-heavy", "grok-4.1-fast-reasoning", "grok-4.1-fast-non-reasoning", "grok-4.20-0309-reasoning",
-    "grok-4.20-0309-non-reasoning", "grok-4.20-multi-agent-0309", "grok-code-fast-1", "grok-imagine-image",
-    "grok-imagine-image-pro", "grok-imagine-video", "imagine-image-edit", "imagine-video-gen", "grok-latest",
+    "grok-2",
+    "grok-3",
+    "grok-3-mini",
+    "grok-3-mini-fast",
+    "grok-3-auto",
+    "grok-3-reasoning",
+    "grok-4",
+    "grok-4-mini",
+    "grok-4-auto",
+    "grok-4-heavy",
+    "grok-4.1-fast-reasoning",
+    "grok-4.1-fast-non-reasoning",
+    "grok-4.20-0309-reasoning",
+    "grok-4.20-0309-non-reasoning",
+    "grok-4.20-multi-agent-0309",
+    "grok-code-fast-1",
+    "grok-imagine-image",
+    "grok-imagine-image-pro",
+    "grok-imagine-video",
+    "imagine-image-edit",
+    "imagine-video-gen",
+    "grok-latest",
 ]
 
 # proto3-JSON-like type checks on the chat bodies (null is always accepted, unknown keys are ignored)
-_BOOL = {"temporary", "disableSearch", "enableImageGeneration", "returnImageBytes", "returnRawGrokInXaiRequest",
-         "enableImageStreaming", "forceConcise", "enableSideBySide", "sendFinalMetadata", "isReasoning",
-         "disableTextFollowUps", "disableArtifact", "disableArtifactDiff", "doForceTriggerArtifact", "isFromGrokFiles",
-         "disableMemory", "forceSideBySide", "skipResponseCache", "isAsyncChat", "enableNsfw", "isKidsMode",
-         "isRegenRequest", "disableSelfHarmShortCircuit", "searchAllConnectors", "disablePersonalization",
-         "skipCancelCurrentInflightRequests", "isPreset"}
-_STR = {"message", "modelName", "customInstructions", "customPersonality", "deepsearchPreset", "systemPromptName",
-        "threadParentId", "modelMode", "companionId", "modelOverrideKey", "modeId", "imageEditUri",
-        "selectedFileTextContent", "templateId", "imagineProjectId", "parentResponseId", "parentQuotedText",
-        "followUpType", "resumeResponseId", "query"}
-_STR_LIST = {"fileAttachments", "webpageUrls", "imageEditUris", "enabledSkills", "workspaceIds", "modelsUserCanUse",
-             "collectionIds", "connectorIds", "disabledConnectorIds"}
+_BOOL = {
+    "temporary",
+    "disableSearch",
+    "enableImageGeneration",
+    "returnImageBytes",
+    "returnRawGrokInXaiRequest",
+    "enableImageStreaming",
+    "forceConcise",
+    "enableSideBySide",
+    "sendFinalMetadata",
+    "isReasoning",
+    "disableTextFollowUps",
+    "disableArtifact",
+    "disableArtifactDiff",
+    "doForceTriggerArtifact",
+    "isFromGrokFiles",
+    "disableMemory",
+    "forceSideBySide",
+    "skipResponseCache",
+    "isAsyncChat",
+    "enableNsfw",
+    "isKidsMode",
+    "isRegenRequest",
+    "disableSelfHarmShortCircuit",
+    "searchAllConnectors",
+    "disablePersonalization",
+    "skipCancelCurrentInflightRequests",
+    "isPreset",
+}
+_STR = {
+    "message",
+    "modelName",
+    "customInstructions",
+    "customPersonality",
+    "deepsearchPreset",
+    "systemPromptName",
+    "threadParentId",
+    "modelMode",
+    "companionId",
+    "modelOverrideKey",
+    "modeId",
+    "imageEditUri",
+    "selectedFileTextContent",
+    "templateId",
+    "imagineProjectId",
+    "parentResponseId",
+    "parentQuotedText",
+    "followUpType",
+    "resumeResponseId",
+    "query",
+}
+_STR_LIST = {
+    "fileAttachments",
+    "webpageUrls",
+    "imageEditUris",
+    "enabledSkills",
+    "workspaceIds",
+    "modelsUserCanUse",
+    "collectionIds",
+    "connectorIds",
+    "disabledConnectorIds",
+}
 _LIST = {"imageAttachments", "connectors", "highlightsStoryRequests"}
 _INT = {"imageGenerationCount", "selectedFileTextContentStartPosition", "selectedFileTextContentEndPosition"}
 _OBJ = {"toolOverrides", "responseMetadata", "deviceEnvInfo", "browserGeoLocation", "metadata", "mediaGenInput"}
@@ -105,43 +173,98 @@ class Store:
         self.inflight: dict[str, tuple[str | None, threading.Event]] = {}
         self.chat_times: list[float] = []
         self.drive_files = [
-            {"id": "gdrive-demo-1", "name": "Quarterly report.docx", "mimeType": "application/vnd.google-apps.document",
-             "modifiedTime": "2026-01-02T10:00:00Z", "webViewLink": "https://docs.google.com/document/d/gdrive-demo-1"},
-            {"id": "gdrive-demo-2", "name": "Budget.xlsx", "mimeType": "application/vnd.google-apps.spreadsheet",
-             "modifiedTime": "2026-01-03T11:00:00Z", "webViewLink": "https://docs.google.com/spreadsheets/d/gdrive-demo-2"},
+            {
+                "id": "gdrive-demo-1",
+                "name": "Quarterly report.docx",
+                "mimeType": "application/vnd.google-apps.document",
+                "modifiedTime": "2026-01-02T10:00:00Z",
+                "webViewLink": "https://docs.google.com/document/d/gdrive-demo-1",
+            },
+            {
+                "id": "gdrive-demo-2",
+                "name": "Budget.xlsx",
+                "mimeType": "application/vnd.google-apps.spreadsheet",
+                "modifiedTime": "2026-01-03T11:00:00Z",
+                "webViewLink": "https://docs.google.com/spreadsheets/d/gdrive-demo-2",
+            },
         ]
-        for mid, content in (("mem-demo-1", "The user likes concise answers."),
-                             ("mem-demo-2", "The user is writing tests against a fake grok.")):
-            self.memories[mid] = {"memoryId": mid, "companionId": "companion-demo", "content": content,
-                                  "createTime": iso(1767225600), "conversationId": None, "_deleted": False}
-        art = self.new_artifact("demo.py", "code", 'print("demo")\n', None, None, artifact_id="art-demo",
-                                version_id="artv-demo-1")
-        self.shared_artifacts["shared-art-demo"] = {"sharedArtifactId": "shared-art-demo", "artifactId": art["artifactId"],
-                                                    "artifactVersionId": "artv-demo-1", "title": art["title"],
-                                                    "artifactType": "code", "content": 'print("demo")\n'}
+        for mid, content in (
+            ("mem-demo-1", "The user likes concise answers."),
+            ("mem-demo-2", "The user is writing tests against a fake grok."),
+        ):
+            self.memories[mid] = {
+                "memoryId": mid,
+                "companionId": "companion-demo",
+                "content": content,
+                "createTime": iso(1767225600),
+                "conversationId": None,
+                "_deleted": False,
+            }
+        art = self.new_artifact(
+            "demo.py", "code", 'print("demo")\n', None, None, artifact_id="art-demo", version_id="artv-demo-1"
+        )
+        self.shared_artifacts["shared-art-demo"] = {
+            "sharedArtifactId": "shared-art-demo",
+            "artifactId": art["artifactId"],
+            "artifactVersionId": "artv-demo-1",
+            "title": art["title"],
+            "artifactType": "code",
+            "content": 'print("demo")\n',
+        }
 
     # conversations / responses
     def new_conversation(self, body: dict) -> dict:
         now = iso()
         cid = new_id()
-        conv = {"conversationId": cid, "title": "New conversation", "starred": False, "createTime": now,
-                "modifyTime": now, "systemPromptName": body.get("systemPromptName") or "",
-                "temporary": bool(body.get("temporary")), "mediaTypes": [],
-                "workspaces": list(body.get("workspaceIds") or []), "taskResult": {},
-                "_deleted": False, "_responses": []}
+        conv = {
+            "conversationId": cid,
+            "title": "New conversation",
+            "starred": False,
+            "createTime": now,
+            "modifyTime": now,
+            "systemPromptName": body.get("systemPromptName") or "",
+            "temporary": bool(body.get("temporary")),
+            "mediaTypes": [],
+            "workspaces": list(body.get("workspaceIds") or []),
+            "taskResult": {},
+            "_deleted": False,
+            "_responses": [],
+        }
         self.conversations[cid] = conv
         return conv
 
     def new_response(self, conv_id, sender, message, parent, body: dict | None = None) -> dict:
         body = body or {}
-        r = {"responseId": new_id(), "conversationId": conv_id, "message": message, "sender": sender,
-             "createTime": iso(), "parentResponseId": parent or "", "manual": False, "partial": False,
-             "shared": False, "query": "", "queryType": "", "webSearchResults": [], "xpostIds": [], "xposts": [],
-             "generatedImageUrls": [], "imageAttachments": list(body.get("imageAttachments") or []),
-             "fileAttachments": list(body.get("fileAttachments") or []), "cardAttachmentsJson": [], "fileUris": [],
-             "fileAttachmentsMetadata": [], "isControl": False, "steps": [], "imageEditUris": [], "mediaTypes": [],
-             "webpageUrls": list(body.get("webpageUrls") or []), "citedWebSearchResults": [], "streamErrors": [],
-             "threadParentId": body.get("threadParentId") or ""}
+        r = {
+            "responseId": new_id(),
+            "conversationId": conv_id,
+            "message": message,
+            "sender": sender,
+            "createTime": iso(),
+            "parentResponseId": parent or "",
+            "manual": False,
+            "partial": False,
+            "shared": False,
+            "query": "",
+            "queryType": "",
+            "webSearchResults": [],
+            "xpostIds": [],
+            "xposts": [],
+            "generatedImageUrls": [],
+            "imageAttachments": list(body.get("imageAttachments") or []),
+            "fileAttachments": list(body.get("fileAttachments") or []),
+            "cardAttachmentsJson": [],
+            "fileUris": [],
+            "fileAttachmentsMetadata": [],
+            "isControl": False,
+            "steps": [],
+            "imageEditUris": [],
+            "mediaTypes": [],
+            "webpageUrls": list(body.get("webpageUrls") or []),
+            "citedWebSearchResults": [],
+            "streamErrors": [],
+            "threadParentId": body.get("threadParentId") or "",
+        }
         self.responses[r["responseId"]] = r
         if conv_id in self.conversations:
             self.conversations[conv_id]["_responses"].append(r["responseId"])
@@ -162,8 +285,15 @@ class Store:
         aid = artifact_id or new_id()
         vid = version_id or new_id()
         ver = {"artifactVersionId": vid, "artifactId": aid, "content": content, "createTime": iso()}
-        art = {"artifactId": aid, "title": title, "artifactType": kind, "createTime": ver["createTime"],
-               "conversationId": conv_id, "responseId": response_id, "versions": [ver]}
+        art = {
+            "artifactId": aid,
+            "title": title,
+            "artifactType": kind,
+            "createTime": ver["createTime"],
+            "conversationId": conv_id,
+            "responseId": response_id,
+            "versions": [ver],
+        }
         self.artifacts[aid] = art
         self.versions[vid] = ver
         return art
@@ -179,8 +309,9 @@ def conv_pub(conv: dict) -> dict:
 
 def artifact_pub(art: dict) -> dict:
     out = {k: v for k, v in art.items() if k != "versions"}
-    out["versions"] = [{"artifactVersionId": v["artifactVersionId"], "createTime": v["createTime"]}
-                       for v in art["versions"]]
+    out["versions"] = [
+        {"artifactVersionId": v["artifactVersionId"], "createTime": v["createTime"]} for v in art["versions"]
+    ]
     out["latestVersionId"] = art["versions"][-1]["artifactVersionId"]
     return out
 
@@ -204,7 +335,7 @@ def paginate(req, items: list, key: str):
                 raise ValueError
         except (ValueError, binascii.Error, UnicodeDecodeError):
             return invalid(req, "pageToken")
-    page = items[start:start + size]
+    page = items[start : start + size]
     body = {key: page}
     if start + size < len(items):
         body["nextPageToken"] = base64.urlsafe_b64encode(f"{key}:{start + size}".encode()).decode().rstrip("=")
@@ -229,10 +360,14 @@ def check_chat_body(req, body) -> Resp | None:
     for k, v in body.items():
         if v is None:
             continue
-        bad = ((k in _BOOL and not isinstance(v, bool)) or (k in _STR and not isinstance(v, str))
-               or (k in _INT and (isinstance(v, bool) or not isinstance(v, (int, str))))
-               or (k in _LIST and not isinstance(v, list)) or (k in _OBJ and not isinstance(v, dict))
-               or (k in _STR_LIST and (not isinstance(v, list) or not all(isinstance(x, str) for x in v))))
+        bad = (
+            (k in _BOOL and not isinstance(v, bool))
+            or (k in _STR and not isinstance(v, str))
+            or (k in _INT and (isinstance(v, bool) or not isinstance(v, (int, str))))
+            or (k in _LIST and not isinstance(v, list))
+            or (k in _OBJ and not isinstance(v, dict))
+            or (k in _STR_LIST and (not isinstance(v, list) or not all(isinstance(x, str) for x in v)))
+        )
         if bad:
             return invalid(req, f"field_type:{k}")
     model = body.get("modelName")
@@ -357,9 +492,13 @@ def chat_new(req):
 
 
 def model_meta(req, body) -> dict:
-    return {"llm_info": {"modelHash": req.state.config["model_hash"]},
-            "request_metadata": {"model": body.get("modelName") or "", "mode": body.get("modeId") or
-                                 body.get("modelMode") or "auto"}}
+    return {
+        "llm_info": {"modelHash": req.state.config["model_hash"]},
+        "request_metadata": {
+            "model": body.get("modelName") or "",
+            "mode": body.get("modeId") or body.get("modelMode") or "auto",
+        },
+    }
 
 
 def chat_continue(req):
@@ -435,8 +574,9 @@ def reconnect(req):
 
     def run(stream: Stream):
         stream.start(200, "application/json", gzip=(name == "gzip"))
-        chat = Chat(stream, req.state, "response", None, None, replay, "", params,
-                    cancel_holder[1] if cancel_holder else None)
+        chat = Chat(
+            stream, req.state, "response", None, None, replay, "", params, cancel_holder[1] if cancel_holder else None
+        )
         sc.run_stream(chat, name)
 
     return StreamResp(run, name)
@@ -446,7 +586,7 @@ def stop_inflight(req):
     store = req.state.store
     if store.live_conv(req.params["cid"]) is None:
         return not_found("Conversation not found")
-    for rid, (cid, ev) in list(store.inflight.items()):
+    for cid, ev in list(store.inflight.values()):
         if cid == req.params["cid"]:
             ev.set()
     return Resp(200, {})
@@ -560,8 +700,14 @@ def generate_title(req):
     conv = store.conversations.get(req.params["cid"])
     if conv is None:
         return not_found("Conversation not found")
-    first = next((store.responses[r]["message"] for r in conv["_responses"]
-                  if r in store.responses and store.responses[r]["sender"] == "human"), "")
+    first = next(
+        (
+            store.responses[r]["message"]
+            for r in conv["_responses"]
+            if r in store.responses and store.responses[r]["sender"] == "human"
+        ),
+        "",
+    )
     title = " ".join(sc.strip_markers(first).split()[:5])[:60] or "New conversation"
     conv["title"] = title
     return Resp(200, {"newTitle": title})
@@ -602,10 +748,17 @@ def upload_file(req):
     except (binascii.Error, ValueError):
         return invalid(req, "content_not_base64")
     fid = new_id()
-    meta = {"fileMetadataId": fid, "fileMimeType": body["fileMimeType"], "fileName": body["fileName"],
-            "fileUri": f"users/{req.state.config['user_id']}/{fid}/content", "parsedFileUri": "",
-            "createTime": iso(), "fileSource": body.get("fileSource") or "SELF_UPLOAD_FILE_SOURCE",
-            "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    meta = {
+        "fileMetadataId": fid,
+        "fileMimeType": body["fileMimeType"],
+        "fileName": body["fileName"],
+        "fileUri": f"users/{req.state.config['user_id']}/{fid}/content",
+        "parsedFileUri": "",
+        "createTime": iso(),
+        "fileSource": body.get("fileSource") or "SELF_UPLOAD_FILE_SOURCE",
+        "size": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
     req.state.store.files[fid] = meta
     req.state.store.assets[meta["fileUri"]] = (data, body["fileMimeType"])
     return Resp(200, meta)
@@ -620,8 +773,17 @@ def run_code(req):
     body = req.obj()
     if body is None or not isinstance(body.get("language"), str) or not isinstance(body.get("code"), str):
         return invalid(req, "language_and_code_required")
-    return Resp(200, {"success": True, "stdout": f"fakegrok ran {len(body['code'])} bytes of {body['language']}\n",
-                      "stderr": "", "outputFiles": [], "exitCode": 0, "language": body["language"]})
+    return Resp(
+        200,
+        {
+            "success": True,
+            "stdout": f"fakegrok ran {len(body['code'])} bytes of {body['language']}\n",
+            "stderr": "",
+            "outputFiles": [],
+            "exitCode": 0,
+            "language": body["language"],
+        },
+    )
 
 
 FAKE_MP3_FRAME = b"\xff\xfb\x90\x64" + bytes(413)
@@ -669,11 +831,23 @@ def voice_share(req):
 def livekit_token(req):
     def b64(obj):
         return base64.urlsafe_b64encode(json.dumps(obj, separators=(",", ":")).encode()).decode().rstrip("=")
+
     now = int(time.time())
-    jwt = ".".join([b64({"alg": "HS256", "typ": "JWT"}),
-                    b64({"iss": "fakegrok", "sub": req.state.config["user_id"], "nbf": now, "exp": now + 3600,
-                         "video": {"room": "grok-" + new_id(), "roomJoin": True}}),
-                    base64.urlsafe_b64encode(hashlib.sha256(str(now).encode()).digest()).decode().rstrip("=")])
+    jwt = ".".join(
+        [
+            b64({"alg": "HS256", "typ": "JWT"}),
+            b64(
+                {
+                    "iss": "fakegrok",
+                    "sub": req.state.config["user_id"],
+                    "nbf": now,
+                    "exp": now + 3600,
+                    "video": {"room": "grok-" + new_id(), "roomJoin": True},
+                }
+            ),
+            base64.urlsafe_b64encode(hashlib.sha256(str(now).encode()).digest()).decode().rstrip("="),
+        ]
+    )
     return Resp(200, {"token": jwt, "url": "wss://livekit.grok.com"})
 
 
@@ -685,9 +859,16 @@ def rate_limits(req):
     total = 140
     now = time.time()
     used = sum(1 for t in req.state.store.chat_times if now - t < window)
-    return Resp(200, {"windowSizeSeconds": window, "remainingQueries": max(0, total - used), "totalQueries": total,
-                      "lowEffortRateLimits": {"cost": 1, "remainingQueries": max(0, total - used)},
-                      "highEffortRateLimits": {"cost": 4, "remainingQueries": max(0, (total - used) // 4)}})
+    return Resp(
+        200,
+        {
+            "windowSizeSeconds": window,
+            "remainingQueries": max(0, total - used),
+            "totalQueries": total,
+            "lowEffortRateLimits": {"cost": 1, "remainingQueries": max(0, total - used)},
+            "highEffortRateLimits": {"cost": 4, "remainingQueries": max(0, (total - used) // 4)},
+        },
+    )
 
 
 # -- memory -----------------------------------------------------------------------------------------
@@ -696,8 +877,11 @@ def memory_blurb(req):
 
 
 def list_memories(req):
-    mems = [pub(m) for m in req.state.store.memories.values()
-            if m["companionId"] == req.params["companion"] and not m["_deleted"]]
+    mems = [
+        pub(m)
+        for m in req.state.store.memories.values()
+        if m["companionId"] == req.params["companion"] and not m["_deleted"]
+    ]
     return Resp(200, {"memories": mems})
 
 
@@ -744,8 +928,14 @@ def memories_for_conversations(req):
         if cid not in store.conversations:
             continue
         mid = new_id()
-        mem = {"memoryId": mid, "companionId": "", "conversationId": cid, "createTime": iso(), "_deleted": False,
-               "content": f"Memory of conversation '{store.conversations[cid]['title']}'."}
+        mem = {
+            "memoryId": mid,
+            "companionId": "",
+            "conversationId": cid,
+            "createTime": iso(),
+            "_deleted": False,
+            "content": f"Memory of conversation '{store.conversations[cid]['title']}'.",
+        }
         store.memories[mid] = mem
         out.append(pub(mem))
     return Resp(200, {"memories": out})
@@ -793,8 +983,9 @@ def update_artifact(req):
     ver = {"artifactVersionId": new_id(), "artifactId": art["artifactId"], "content": content, "createTime": iso()}
     art["versions"].append(ver)
     store.versions[ver["artifactVersionId"]] = ver
-    return Resp(200, {"artifactId": art["artifactId"], "artifactVersionId": ver["artifactVersionId"],
-                      "content": content})
+    return Resp(
+        200, {"artifactId": art["artifactId"], "artifactVersionId": ver["artifactVersionId"], "content": content}
+    )
 
 
 def artifact_content(req):
@@ -817,10 +1008,16 @@ def share_conversation(req):
     if rid is not None and (not isinstance(rid, str) or rid not in conv["_responses"]):
         return not_found("Response not found")
     sid = new_id()
-    store.share_links[sid] = {"shareLinkId": sid, "conversationId": conv["conversationId"], "title": conv["title"],
-                              "createTime": iso(), "viewCount": 0, "responseId": rid or "",
-                              "allowIndexing": bool(body.get("allowIndexing")),
-                              "_responses": list(conv["_responses"])}
+    store.share_links[sid] = {
+        "shareLinkId": sid,
+        "conversationId": conv["conversationId"],
+        "title": conv["title"],
+        "createTime": iso(),
+        "viewCount": 0,
+        "responseId": rid or "",
+        "allowIndexing": bool(body.get("allowIndexing")),
+        "_responses": list(conv["_responses"]),
+    }
     return Resp(201, {"shareLinkId": sid, "shareLink": f"https://grok.com/share/{sid}"})
 
 
@@ -836,9 +1033,14 @@ def share_artifact(req):
     if art is None or ver is None or ver["artifactId"] != art["artifactId"]:
         return not_found("Artifact not found")
     said = new_id()
-    store.shared_artifacts[said] = {"sharedArtifactId": said, "artifactId": art["artifactId"],
-                                    "artifactVersionId": ver["artifactVersionId"], "title": art["title"],
-                                    "artifactType": art["artifactType"], "content": ver["content"]}
+    store.shared_artifacts[said] = {
+        "sharedArtifactId": said,
+        "artifactId": art["artifactId"],
+        "artifactVersionId": ver["artifactVersionId"],
+        "title": art["title"],
+        "artifactType": art["artifactType"],
+        "content": ver["content"],
+    }
     return Resp(200, {"sharedArtifactId": said, "shareLink": f"https://grok.com/share/artifact/{said}"})
 
 
@@ -855,10 +1057,17 @@ def share_link_data(req):
         return not_found("Share link not found")
     link["viewCount"] += 1
     conv = store.conversations.get(link["conversationId"])
-    return Resp(200, {"shareLinkId": link["shareLinkId"], "viewCount": link["viewCount"],
-                      "conversation": conv_pub(conv) if conv else {"conversationId": link["conversationId"],
-                                                                     "title": link["title"]},
-                      "responses": [pub(store.responses[r]) for r in link["_responses"] if r in store.responses]})
+    return Resp(
+        200,
+        {
+            "shareLinkId": link["shareLinkId"],
+            "viewCount": link["viewCount"],
+            "conversation": conv_pub(conv)
+            if conv
+            else {"conversationId": link["conversationId"], "title": link["title"]},
+            "responses": [pub(store.responses[r]) for r in link["_responses"] if r in store.responses],
+        },
+    )
 
 
 def delete_share_link(req):
@@ -903,19 +1112,35 @@ def suggestions(req):
     if count < 0 or count > 50:
         return invalid(req, "count_range")
     query = req.q("query") or "grok"
-    return Resp(200, {"suggestions": [{"text": f"{query} suggestion {i + 1}", "query": f"{query} {i + 1}"}
-                                      for i in range(count)]})
+    return Resp(
+        200,
+        {"suggestions": [{"text": f"{query} suggestion {i + 1}", "query": f"{query} {i + 1}"} for i in range(count)]},
+    )
 
 
 def conversation_starters(req):
-    return Resp(200, {"starters": [{"text": "Explain quantum computing simply", "category": "learn"},
-                                   {"text": "Write a haiku about the sea", "category": "create"},
-                                   {"text": "Plan a weekend in Paris", "category": "plan"}]})
+    return Resp(
+        200,
+        {
+            "starters": [
+                {"text": "Explain quantum computing simply", "category": "learn"},
+                {"text": "Write a haiku about the sea", "category": "create"},
+                {"text": "Plan a weekend in Paris", "category": "plan"},
+            ]
+        },
+    )
 
 
 def fetch_suggestions(req):
-    return Resp(200, {"suggestions": [{"text": "Tell me more", "query": "Tell me more"},
-                                      {"text": "Give an example", "query": "Give an example"}]})
+    return Resp(
+        200,
+        {
+            "suggestions": [
+                {"text": "Tell me more", "query": "Tell me more"},
+                {"text": "Give an example", "query": "Give an example"},
+            ]
+        },
+    )
 
 
 def image_generations(req):
@@ -1002,7 +1227,7 @@ def match(method: str, path: str):
             continue
         params = {}
         literals = 0
-        for p, s in zip(pat, segs):
+        for p, s in zip(pat, segs, strict=True):
             if p.startswith("{"):
                 if not s:
                     break

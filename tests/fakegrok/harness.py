@@ -26,8 +26,10 @@ import uuid
 from .statsig import DEFAULT_HEADER_HEX, sign
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CHROME_UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-             "Chrome/136.0.0.0 Safari/537.36")
+CHROME_UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/136.0.0.0 Safari/537.36"
+)
 
 
 class FakeGrokError(RuntimeError):
@@ -35,10 +37,21 @@ class FakeGrokError(RuntimeError):
 
 
 class FakeGrok:
-    def __init__(self, sso: str = "test-sso", sso_rw: str = "test-sso-rw", header_hex: str = DEFAULT_HEADER_HEX,
-                 suffix: str = "!test-suffix", trailer: int = 3, clock_window: float = 30, port: int = 0,
-                 host: str = "127.0.0.1", extra_args: list[str] | None = None, verbose: bool = False,
-                 start: bool = False, ready_timeout: float = 10.0):
+    def __init__(
+        self,
+        sso: str = "test-sso",
+        sso_rw: str = "test-sso-rw",
+        header_hex: str = DEFAULT_HEADER_HEX,
+        suffix: str = "!test-suffix",
+        trailer: int = 3,
+        clock_window: float = 30,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        extra_args: list[str] | None = None,
+        verbose: bool = False,
+        start: bool = False,
+        ready_timeout: float = 10.0,
+    ):
         self.sso, self.sso_rw = sso, sso_rw
         self.header_hex, self.suffix, self.trailer = header_hex, suffix, trailer
         self.clock_window = clock_window
@@ -56,14 +69,33 @@ class FakeGrok:
     def start(self) -> "FakeGrok":
         if self.proc is not None:
             return self
-        cmd = [sys.executable, "-m", "tests.fakegrok", "--port", str(self._want_port), "--host", self.host,
-               "--sso", self.sso, "--sso-rw", self.sso_rw, "--header-hex", self.header_hex,
-               "--suffix", self.suffix, "--trailer", str(self.trailer), "--clock-window", str(self.clock_window)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "tests.fakegrok",
+            "--port",
+            str(self._want_port),
+            "--host",
+            self.host,
+            "--sso",
+            self.sso,
+            "--sso-rw",
+            self.sso_rw,
+            "--header-hex",
+            self.header_hex,
+            "--suffix",
+            self.suffix,
+            "--trailer",
+            str(self.trailer),
+            "--clock-window",
+            str(self.clock_window),
+        ]
         if self._verbose:
             cmd.append("--verbose")
         cmd += self._extra
-        self.proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL,
-                                     text=True, bufsize=1)
+        self.proc = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True, bufsize=1
+        )
         lines: queue.Queue = queue.Queue()
 
         def pump(stream):
@@ -134,10 +166,18 @@ class FakeGrok:
     def grok_headers(self, method: str, path: str, json_body: bool = True) -> dict:
         """A complete, valid browser-like header set for a direct request to ``path`` (for fake self-tests
         and scripts; product tests go through the product's own client)."""
-        h = {"user-agent": CHROME_UA, "cookie": f"sso={self.sso}; sso-rw={self.sso_rw}", "accept": "*/*",
-             "origin": self.base_url, "referer": self.base_url + "/", "x-xai-request-id": str(uuid.uuid4()),
-             "x-statsig-id": self.sign(method, path.split("?", 1)[0]), "sec-fetch-dest": "empty",
-             "sec-fetch-mode": "cors", "sec-fetch-site": "same-origin"}
+        h = {
+            "user-agent": CHROME_UA,
+            "cookie": f"sso={self.sso}; sso-rw={self.sso_rw}",
+            "accept": "*/*",
+            "origin": self.base_url,
+            "referer": self.base_url + "/",
+            "x-xai-request-id": str(uuid.uuid4()),
+            "x-statsig-id": self.sign(method, path.split("?", 1)[0]),
+            "sec-fetch-dest": "empty",
+            "sec-fetch-mode": "cors",
+            "sec-fetch-site": "same-origin",
+        }
         if json_body:
             h["content-type"] = "application/json"
         return h
@@ -150,8 +190,9 @@ class FakeGrok:
         if query:
             url += "?" + urllib.parse.urlencode(query)
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(url, data=data, method=method,
-                                     headers={"content-type": "application/json"} if data else {})
+        req = urllib.request.Request(
+            url, data=data, method=method, headers={"content-type": "application/json"} if data else {}
+        )
         try:
             with urllib.request.urlopen(req, timeout=10) as r:
                 raw = r.read()
@@ -184,12 +225,33 @@ class FakeGrok:
         self.header_hex, self.suffix, self.trailer = cfg["header_hex"], cfg["suffix"], cfg["trailer"]
         self.clock_window = cfg["clock_window"]
 
-    def enqueue(self, path: str, method: str | None = None, status: int = 200, body=None,
-                headers: dict | None = None, times: int = 1, delay: float = 0, scenario: str | None = None,
-                lines: list | None = None, line_delay: float = 0, body_base64: str | None = None) -> int:
-        item = {"path": path, "method": method, "status": status, "body": body, "headers": headers or {},
-                "times": times, "delay": delay, "scenario": scenario, "lines": lines, "line_delay": line_delay,
-                "body_base64": body_base64}
+    def enqueue(
+        self,
+        path: str,
+        method: str | None = None,
+        status: int = 200,
+        body=None,
+        headers: dict | None = None,
+        times: int = 1,
+        delay: float = 0,
+        scenario: str | None = None,
+        lines: list | None = None,
+        line_delay: float = 0,
+        body_base64: str | None = None,
+    ) -> int:
+        item = {
+            "path": path,
+            "method": method,
+            "status": status,
+            "body": body,
+            "headers": headers or {},
+            "times": times,
+            "delay": delay,
+            "scenario": scenario,
+            "lines": lines,
+            "line_delay": line_delay,
+            "body_base64": body_base64,
+        }
         return self._control("POST", "/__fake/enqueue", item)["queued"]
 
     def clear_queue(self):

@@ -24,7 +24,7 @@ def _segment(marker: int, payload: bytes) -> bytes:
 
 
 def _tables() -> bytes:
-    dqt = _segment(0xDB, b"\x00" + bytes([1]) * 64)                 # all-ones quantisation table 0
+    dqt = _segment(0xDB, b"\x00" + bytes([1]) * 64)  # all-ones quantisation table 0
     sof = _segment(0xC0, b"\x08" + struct.pack(">HH", 8, 8) + b"\x01\x01\x11\x00")  # 8x8, 1 component
     # DC table 0: the 12 size categories, each a 4-bit code (canonical: category k -> code k).
     dc_counts = bytes([0, 0, 0, 12] + [0] * 12)
@@ -36,7 +36,7 @@ def _tables() -> bytes:
 
 def _scan(shade: int) -> bytes:
     """Entropy-coded data of one block whose pixels all equal `shade` (0-255)."""
-    dc = 8 * (shade - 128)              # the DCT's DC term of a flat block, quantiser 1
+    dc = 8 * (shade - 128)  # the DCT's DC term of a flat block, quantiser 1
     size = abs(dc).bit_length()
     extra = dc if dc >= 0 else (dc - 1) & ((1 << size) - 1)
     bits = format(size, "04b") + (format(extra, f"0{size}b") if size else "") + "0"  # + EOB
@@ -66,9 +66,9 @@ def jpeg_comment(data: bytes) -> str | None:
     i = 2
     while i + 4 <= len(data) and data[i] == 0xFF:
         marker = data[i + 1]
-        length = struct.unpack(">H", data[i + 2:i + 4])[0]
+        length = struct.unpack(">H", data[i + 2 : i + 4])[0]
         if marker == 0xFE:
-            return data[i + 4:i + 2 + length].decode("utf-8", "replace")
+            return data[i + 4 : i + 2 + length].decode("utf-8", "replace")
         if marker == 0xDA:
             return None
         i += 2 + length
@@ -79,4 +79,4 @@ def asset_path(raw_path: str) -> str | None:
     """`/assets/<path>` -> `<path>` (None for anything else)."""
     if not raw_path.startswith("/assets/"):
         return None
-    return raw_path[len("/assets/"):]
+    return raw_path[len("/assets/") :]

@@ -23,8 +23,11 @@ BAD_CREDENTIALS = {"code": 16, "message": "Bad credentials. [WKE=unauthenticated
 ANTI_BOT = {"error": {"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}}
 OUT_OF_DATE = {"code": 7, "message": "This page is out of date. Please refresh.", "details": []}
 INVALID_REQUEST = {"code": 3, "message": "Invalid request. Please update your client.", "details": []}
-BLOCKED = {"code": 7, "message": "User is blocked: Bot abuse - free tier account limited "
-           "[WKE=unauthorized:blocked-user]", "details": []}
+BLOCKED = {
+    "code": 7,
+    "message": "User is blocked: Bot abuse - free tier account limited [WKE=unauthorized:blocked-user]",
+    "details": [],
+}
 MODEL_NOT_FOUND = {"error": {"code": 7, "message": "Model is not found", "details": []}}
 TOO_MANY = {"error": {"code": 8, "message": "Too many requests", "details": []}}
 USAGE_LIMIT_MSG = "You've reached your usage limit. Please try again later."
@@ -41,14 +44,18 @@ CLOUDFLARE_HTML = (
     '</head><body><div class="main-wrapper" role="main"><div class="main-content">'
     '<h1 class="zone-name-title h1">grok.com</h1><p>Verifying you are human. This may take a few seconds.</p>'
     '<noscript><div class="h2"><span id="challenge-error-text">Enable JavaScript and cookies to continue</span>'
-    '</div></noscript></div></div><script>(function(){window._cf_chl_opt={cvId: \'3\',cZone: "grok.com",'
-    'cType: \'managed\'};})();</script></body></html>'
+    "</div></noscript></div></div><script>(function(){window._cf_chl_opt={cvId: '3',cZone: \"grok.com\","
+    "cType: 'managed'};})();</script></body></html>"
 ).encode()
 
 
 def cloudflare_resp() -> Resp:
-    return Resp(403, CLOUDFLARE_HTML, "text/html; charset=UTF-8",
-                {"cf-mitigated": "challenge", "Cache-Control": "private, max-age=0, no-store, no-cache, must-revalidate"})
+    return Resp(
+        403,
+        CLOUDFLARE_HTML,
+        "text/html; charset=UTF-8",
+        {"cf-mitigated": "challenge", "Cache-Control": "private, max-age=0, no-store, no-cache, must-revalidate"},
+    )
 
 
 # -- marker parsing ----------------------------------------------------------------------------------
@@ -79,7 +86,7 @@ def parse_marker(text) -> tuple[str, Params]:
     if not isinstance(text, str):
         return "plain", Params()
     found = None
-    for found in MARKER_RE.finditer(text):
+    for found in MARKER_RE.finditer(text):  # noqa: B007 - the last marker wins
         pass
     if found is None:
         return "plain", Params()
@@ -97,13 +104,13 @@ def strip_markers(text: str) -> str:
 
 
 def split_tokens(text: str, size: int = 4) -> list[str]:
-    return [text[i:i + size] for i in range(0, len(text), size)] or []
+    return [text[i : i + size] for i in range(0, len(text), size)] or []
 
 
 def split_n(text: str, n: int) -> list[str]:
     n = max(1, n)
     step = max(1, -(-len(text) // n))
-    parts = [text[i:i + step] for i in range(0, len(text), step)]
+    parts = [text[i : i + step] for i in range(0, len(text), step)]
     while len(parts) < n:
         parts.append("")
     return parts
@@ -131,8 +138,12 @@ def error_response(name: str, p: Params, state) -> Resp | None:
     if name == "server_error":
         status = p.int("status", 500)
         if status == 502:
-            return Resp(502, b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
-                             b"</h1></center><hr><center>cloudflare</center></body></html>", "text/html")
+            return Resp(
+                502,
+                b"<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway"
+                b"</h1></center><hr><center>cloudflare</center></body></html>",
+                "text/html",
+            )
         if status == 503:
             return Resp(503, {"code": 14, "message": "Service unavailable", "details": []})
         return Resp(status, {"code": 13, "message": "Internal error", "details": []})
@@ -140,14 +151,23 @@ def error_response(name: str, p: Params, state) -> Resp | None:
 
 
 STREAM_SCENARIOS: dict = {}
-ERROR_SCENARIOS = {"rate_limited", "expired", "anti_bot", "cloudflare", "blocked", "outdated", "model_not_found",
-                   "server_error"}
+ERROR_SCENARIOS = {
+    "rate_limited",
+    "expired",
+    "anti_bot",
+    "cloudflare",
+    "blocked",
+    "outdated",
+    "model_not_found",
+    "server_error",
+}
 
 
 def scenario(name):
     def deco(fn):
         STREAM_SCENARIOS[name] = fn
         return fn
+
     return deco
 
 
@@ -168,8 +188,19 @@ class Chat:
     lines: quick-answer and reconnect).
     """
 
-    def __init__(self, stream: Stream, state, framing: str, conv: dict | None, user_resp: dict | None,
-                 model_resp: dict, message: str, params: Params, cancel=None, title: str | None = None):
+    def __init__(
+        self,
+        stream: Stream,
+        state,
+        framing: str,
+        conv: dict | None,
+        user_resp: dict | None,
+        model_resp: dict,
+        message: str,
+        params: Params,
+        cancel=None,
+        title: str | None = None,
+    ):
         self.s = stream
         self.state = state
         self.framing = framing
@@ -204,8 +235,13 @@ class Chat:
         """One token line; `store=False` leaves the stored message to the epilogue (re-joining the
         whole answer per token is quadratic: minutes for a 40 MB answer)."""
         self.check_cancel()
-        payload = {"token": text, "isThinking": thinking, "isSoftStop": False, "responseId": self.rid,
-                   "messageTag": tag}
+        payload = {
+            "token": text,
+            "isThinking": thinking,
+            "isSoftStop": False,
+            "responseId": self.rid,
+            "messageTag": tag,
+        }
         payload.update(extra)
         self.resp(payload)
         if not thinking and tag == "final":
@@ -224,11 +260,28 @@ class Chat:
             if self.framing == "cont":
                 self.resp({"userResponse": self.user_resp})
             else:
-                self.resp({"userResponse": self.user_resp, "isThinking": False, "isSoftStop": False,
-                           "responseId": self.user_resp["responseId"]})
-        self.resp({"uiLayout": {"reasoningUiLayout": "FUNCTION_CALL", "willThinkLong": False, "effort": "LOW",
-                                "steerModelId": "grok-4", "rolloutIds": self.p.get("_rollouts", [])},
-                   "isThinking": False, "isSoftStop": False, "responseId": self.rid})
+                self.resp(
+                    {
+                        "userResponse": self.user_resp,
+                        "isThinking": False,
+                        "isSoftStop": False,
+                        "responseId": self.user_resp["responseId"],
+                    }
+                )
+        self.resp(
+            {
+                "uiLayout": {
+                    "reasoningUiLayout": "FUNCTION_CALL",
+                    "willThinkLong": False,
+                    "effort": "LOW",
+                    "steerModelId": "grok-4",
+                    "rolloutIds": self.p.get("_rollouts", []),
+                },
+                "isThinking": False,
+                "isSoftStop": False,
+                "responseId": self.rid,
+            }
+        )
 
     def model_response_obj(self, partial: bool = False) -> dict:
         mr = dict(self.model_resp)
@@ -298,7 +351,7 @@ def _slow_headers(c: Chat, p: Params):
 @scenario("thinking")
 def _thinking(c: Chat, p: Params):
     thoughts = ["Let me ", "think about ", "this ", "carefully."]
-    for i, t in enumerate(thoughts):
+    for t in thoughts:
         c.token(t, thinking=True, tag="analysis", messageStepId=0)
     c.tokens(split_tokens(p.str("text") or "After thinking: the answer is 42."))
 
@@ -322,34 +375,94 @@ def _search(c: Chat, p: Params):
     query = p.str("query") or strip_markers(c.message)[:80] or "fake grok"
     if p.bool("tool_card", True):
         card = {"toolUsageCardId": "tuc-1", "webSearch": {"args": {"query": query}}}
-        c.token('<xai:tool_usage_card><xai:tool_usage_card_id>tuc-1</xai:tool_usage_card_id>'
-                '<xai:tool_name>web_search</xai:tool_name><xai:tool_args><![CDATA[{"query":'
-                + json.dumps(query) + '}]]></xai:tool_args></xai:tool_usage_card>',
-                thinking=True, tag="tool_usage_card", toolUsageCardId="tuc-1", toolUsageCard=card)
+        c.token(
+            "<xai:tool_usage_card><xai:tool_usage_card_id>tuc-1</xai:tool_usage_card_id>"
+            '<xai:tool_name>web_search</xai:tool_name><xai:tool_args><![CDATA[{"query":'
+            + json.dumps(query)
+            + "}]]></xai:tool_args></xai:tool_usage_card>",
+            thinking=True,
+            tag="tool_usage_card",
+            toolUsageCardId="tuc-1",
+            toolUsageCard=card,
+        )
     results = [
-        {"url": "https://example.com/a", "title": "Example A", "preview": "Preview of A", "searchEngineText":
-         "A is true.", "description": "About A", "siteName": "Example", "metadataTitle": "Example A",
-         "creator": "", "image": "", "favicon": "https://example.com/favicon.ico", "citationId": "0"},
-        {"url": "https://example.org/b", "title": "Example B", "preview": "Preview of B", "searchEngineText":
-         "B is also true.", "description": "About B", "siteName": "Example Org", "metadataTitle": "Example B",
-         "creator": "", "image": "", "favicon": "", "citationId": "1"},
+        {
+            "url": "https://example.com/a",
+            "title": "Example A",
+            "preview": "Preview of A",
+            "searchEngineText": "A is true.",
+            "description": "About A",
+            "siteName": "Example",
+            "metadataTitle": "Example A",
+            "creator": "",
+            "image": "",
+            "favicon": "https://example.com/favicon.ico",
+            "citationId": "0",
+        },
+        {
+            "url": "https://example.org/b",
+            "title": "Example B",
+            "preview": "Preview of B",
+            "searchEngineText": "B is also true.",
+            "description": "About B",
+            "siteName": "Example Org",
+            "metadataTitle": "Example B",
+            "creator": "",
+            "image": "",
+            "favicon": "",
+            "citationId": "1",
+        },
     ]
-    xres = [{"username": "grok", "name": "Grok", "text": "A post about A", "postId": "1790000000000000001",
-             "createTime": "2026-01-01T00:00:00Z", "viewCount": 1234, "profileImageUrl": ""}]
-    c.resp({"webSearchResults": {"results": results}, "isThinking": True, "isSoftStop": False, "responseId": c.rid,
-            "messageTag": "raw_function_result"})
-    c.resp({"xSearchResults": {"results": xres}, "isThinking": True, "isSoftStop": False, "responseId": c.rid,
-            "messageTag": "raw_function_result"})
+    xres = [
+        {
+            "username": "grok",
+            "name": "Grok",
+            "text": "A post about A",
+            "postId": "1790000000000000001",
+            "createTime": "2026-01-01T00:00:00Z",
+            "viewCount": 1234,
+            "profileImageUrl": "",
+        }
+    ]
+    c.resp(
+        {
+            "webSearchResults": {"results": results},
+            "isThinking": True,
+            "isSoftStop": False,
+            "responseId": c.rid,
+            "messageTag": "raw_function_result",
+        }
+    )
+    c.resp(
+        {
+            "xSearchResults": {"results": xres},
+            "isThinking": True,
+            "isSoftStop": False,
+            "responseId": c.rid,
+            "messageTag": "raw_function_result",
+        }
+    )
     cite = {"id": "c1", "type": "render_inline_citation", "cardType": "citation_card", "url": results[0]["url"]}
-    c.resp({"cardAttachment": {"jsonData": json.dumps(cite, separators=(",", ":"))}, "isThinking": False,
-            "isSoftStop": False, "responseId": c.rid, "messageTag": "final"})
+    c.resp(
+        {
+            "cardAttachment": {"jsonData": json.dumps(cite, separators=(",", ":"))},
+            "isThinking": False,
+            "isSoftStop": False,
+            "responseId": c.rid,
+            "messageTag": "final",
+        }
+    )
     c.token("According to the source, A is true")
     c.token('<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">')
     c.token('<argument name="citation_id">0</argument></grok:render>')
     c.token(". Done.")
-    c.extra_model.update(webSearchResults=results, citedWebSearchResults=[results[0]],
-                         xposts=xres, xpostIds=[x["postId"] for x in xres],
-                         cardAttachmentsJson=[json.dumps(cite, separators=(",", ":"))])
+    c.extra_model.update(
+        webSearchResults=results,
+        citedWebSearchResults=[results[0]],
+        xposts=xres,
+        xpostIds=[x["postId"] for x in xres],
+        cardAttachmentsJson=[json.dumps(cite, separators=(",", ":"))],
+    )
 
 
 def _publish_images(c: Chat, ids: list[str], moderated: set, size: int, tag_prefix: str = ""):
@@ -382,34 +495,74 @@ def _image(c: Chat, p: Params):
                 url = f"users/{uid}/generated/{image_id}-part-{progress // 50}/image.jpg"
             else:
                 url = f"users/{uid}/generated/{image_id}/image.jpg"
-            c.resp({"streamingImageGenerationResponse": {
-                "imageId": image_id, "imageUrl": url, "seq": progress // 50, "progress": progress,
-                "moderated": modded, "imageIndex": idx, "assetId": image_id, "imageModel": "imagine",
-                "rRated": False, "sideBySideIndex": 0, "hasWatermark": True, "isFinal": progress == 100},
-                "isThinking": False, "isSoftStop": False, "responseId": c.rid, "messageTag": "final"})
+            c.resp(
+                {
+                    "streamingImageGenerationResponse": {
+                        "imageId": image_id,
+                        "imageUrl": url,
+                        "seq": progress // 50,
+                        "progress": progress,
+                        "moderated": modded,
+                        "imageIndex": idx,
+                        "assetId": image_id,
+                        "imageModel": "imagine",
+                        "rRated": False,
+                        "sideBySideIndex": 0,
+                        "hasWatermark": True,
+                        "isFinal": progress == 100,
+                    },
+                    "isThinking": False,
+                    "isSoftStop": False,
+                    "responseId": c.rid,
+                    "messageTag": "final",
+                }
+            )
             if progress == 100 and not modded:
                 final_urls.append(url)
     cards = []
     for idx, image_id in enumerate(ids):
         modded = idx in moderated
-        card = {"id": f"img{idx}", "type": "render_generated_image", "cardType": "generated_image_card",
-                "image_chunk": {"imageUuid": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
-                                "progress": 100, "moderated": modded}}
+        card = {
+            "id": f"img{idx}",
+            "type": "render_generated_image",
+            "cardType": "generated_image_card",
+            "image_chunk": {
+                "imageUuid": image_id,
+                "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
+                "progress": 100,
+                "moderated": modded,
+            },
+        }
         cards.append(json.dumps(card, separators=(",", ":")))
-        c.resp({"cardAttachment": {"jsonData": cards[-1]}, "isThinking": False, "isSoftStop": False,
-                "responseId": c.rid, "messageTag": "final"})
+        c.resp(
+            {
+                "cardAttachment": {"jsonData": cards[-1]},
+                "isThinking": False,
+                "isSoftStop": False,
+                "responseId": c.rid,
+                "messageTag": "final",
+            }
+        )
     c.token(p.get("_caption", "Here are your images: "))
     for idx in range(count):
-        c.token(f'<grok:render card_id="img{idx}" card_type="generated_image_card" type="render_generated_image">'
-                '<argument name="index">' + str(idx) + '</argument></grok:render>')
+        c.token(
+            f'<grok:render card_id="img{idx}" card_type="generated_image_card" type="render_generated_image">'
+            '<argument name="index">' + str(idx) + "</argument></grok:render>"
+        )
     c.extra_model.update(generatedImageUrls=final_urls, cardAttachmentsJson=cards)
     with c.state.lock:
         for idx, image_id in enumerate(ids):
-            c.state.store.images.append({
-                "imageId": image_id, "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
-                "prompt": strip_markers(c.message), "moderated": idx in moderated,
-                "conversationId": (c.conv or {}).get("conversationId", c.model_resp.get("conversationId")),
-                "responseId": c.rid, "createTime": c.model_resp.get("createTime")})
+            c.state.store.images.append(
+                {
+                    "imageId": image_id,
+                    "imageUrl": f"users/{uid}/generated/{image_id}/image.jpg",
+                    "prompt": strip_markers(c.message),
+                    "moderated": idx in moderated,
+                    "conversationId": (c.conv or {}).get("conversationId", c.model_resp.get("conversationId")),
+                    "responseId": c.rid,
+                    "createTime": c.model_resp.get("createTime"),
+                }
+            )
 
 
 @scenario("image_edit")
@@ -430,9 +583,14 @@ def _artifact(c: Chat, p: Params):
     with c.state.lock:
         art = c.state.store.new_artifact(p.str("title") or "hello.py", "code", content, conv_id, c.rid)
     c.token("Here is the code: ")
-    c.tokens(split_tokens(f'<xaiArtifact artifact_id="{art["artifactId"]}" artifact_version_id='
-                          f'"{art["versions"][0]["artifactVersionId"]}" title="{art["title"]}" '
-                          f'contentType="text/python">{content}</xaiArtifact>', 16))
+    c.tokens(
+        split_tokens(
+            f'<xaiArtifact artifact_id="{art["artifactId"]}" artifact_version_id='
+            f'"{art["versions"][0]["artifactVersionId"]}" title="{art["title"]}" '
+            f'contentType="text/python">{content}</xaiArtifact>',
+            16,
+        )
+    )
 
 
 @scenario("tool_call")
@@ -491,18 +649,29 @@ def _inband(c: Chat, err: dict, where: str, extra: dict | None = None):
 @scenario("inband_error")
 def _inband_error(c: Chat, p: Params):
     c.tokens(["Partial ", "answer ", "then "])
-    msg = p.str("message") or ('Stream aborted by server or connection error: Status { code: ResourceExhausted, '
-                               'message: "Admission denied by perf_based_admission_controller" } (is_first_token: false)')
-    err = {"message": msg, "code": p.int("code", 8), "details": [], "modelNotAvailable": {},
-           "severity": "STREAM_ERROR_SEVERITY_NORMAL"}
+    msg = p.str("message") or (
+        "Stream aborted by server or connection error: Status { code: ResourceExhausted, "
+        'message: "Admission denied by perf_based_admission_controller" } (is_first_token: false)'
+    )
+    err = {
+        "message": msg,
+        "code": p.int("code", 8),
+        "details": [],
+        "modelNotAvailable": {},
+        "severity": "STREAM_ERROR_SEVERITY_NORMAL",
+    }
     return _inband(c, err, p.str("where", "response"))
 
 
 @scenario("usage_limit")
 def _usage_limit(c: Chat, p: Params):
     card = {"image_chunk": {"progress": 100, "systemErrCode": "rate_limit"}}
-    return _inband(c, {"message": USAGE_LIMIT_MSG}, p.str("where", "response"),
-                   {"cardAttachment": {"jsonData": json.dumps(card, separators=(",", ":"))}})
+    return _inband(
+        c,
+        {"message": USAGE_LIMIT_MSG},
+        p.str("where", "response"),
+        {"cardAttachment": {"jsonData": json.dumps(card, separators=(",", ":"))}},
+    )
 
 
 @scenario("drop")
@@ -537,8 +706,10 @@ def _huge_line(c: Chat, p: Params):
 @scenario("invalid_utf8")
 def _invalid_utf8(c: Chat, p: Params):
     c.token("Valid start. ")
-    frame = (b'{"result":{"token":"bad \xff\xfe\xc3( bytes","isThinking":false,"isSoftStop":false}}'
-             if c.framing == "cont" else
-             b'{"result":{"response":{"token":"bad \xff\xfe\xc3( bytes","isThinking":false,"isSoftStop":false}}}')
+    frame = (
+        b'{"result":{"token":"bad \xff\xfe\xc3( bytes","isThinking":false,"isSoftStop":false}}'
+        if c.framing == "cont"
+        else b'{"result":{"response":{"token":"bad \xff\xfe\xc3( bytes","isThinking":false,"isSoftStop":false}}}'
+    )
     c.s.line(frame)
     c.token("Valid end.")

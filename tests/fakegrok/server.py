@@ -30,21 +30,33 @@ DEFAULT_CONFIG = {
     "clock_window": 30,
     "stale_build": False,
     "auth_failure_status": 401,
-    "base_url": None,          # filled with http://<host>:<port> at start
+    "base_url": None,  # filled with http://<host>:<port> at start
     "model_hash": "fakegrok-model-hash-0001",
     "user_id": "00000000-0000-4000-8000-00000000f00d",
-    "known_models": list(api.KNOWN_MODELS),   # null = accept any modelName
-    "reuse_grace": 10.0,       # see consume_token
+    "known_models": list(api.KNOWN_MODELS),  # null = accept any modelName
+    "reuse_grace": 10.0,  # see consume_token
 }
 
 _CONFIG_TYPES = {
-    "sso": str, "sso_rw": str, "suffix": str, "base_url": str, "model_hash": str, "user_id": str,
-    "header_hex": str, "trailer": int, "clock_window": (int, float), "stale_build": bool,
-    "auth_failure_status": int, "known_models": (list, type(None)), "reuse_grace": (int, float),
+    "sso": str,
+    "sso_rw": str,
+    "suffix": str,
+    "base_url": str,
+    "model_hash": str,
+    "user_id": str,
+    "header_hex": str,
+    "trailer": int,
+    "clock_window": (int, float),
+    "stale_build": bool,
+    "auth_failure_status": int,
+    "known_models": (list, type(None)),
+    "reuse_grace": (int, float),
 }
 
-NOT_FOUND_HTML = b"<!DOCTYPE html><html><head><title>404: This page could not be found.</title></head><body>" \
-                 b"<h1>404</h1><h2>This page could not be found.</h2></body></html>"
+NOT_FOUND_HTML = (
+    b"<!DOCTYPE html><html><head><title>404: This page could not be found.</title></head><body>"
+    b"<h1>404</h1><h2>This page could not be found.</h2></body></html>"
+)
 
 
 def validate_config(patch: dict) -> str | None:
@@ -143,12 +155,20 @@ class State:
 
     def stats(self) -> dict:
         with self.lock:
-            return {"connections_accepted": self.connections_accepted, "connections_open": self.connections_open,
-                    "requests": self.requests, "active_streams": self.active_streams,
-                    "streams_started": self.streams_started, "streams_completed": self.streams_completed,
-                    "streams_aborted": self.streams_aborted, "streams_dropped": self.streams_dropped,
-                    "last_abort_time": self.last_abort_time, "aborts": list(self.aborts),
-                    "queued": len(self.queue), "inflight": len(self.store.inflight)}
+            return {
+                "connections_accepted": self.connections_accepted,
+                "connections_open": self.connections_open,
+                "requests": self.requests,
+                "active_streams": self.active_streams,
+                "streams_started": self.streams_started,
+                "streams_completed": self.streams_completed,
+                "streams_aborted": self.streams_aborted,
+                "streams_dropped": self.streams_dropped,
+                "last_abort_time": self.last_abort_time,
+                "aborts": list(self.aborts),
+                "queued": len(self.queue),
+                "inflight": len(self.store.inflight),
+            }
 
     # statsig token reuse
     def consume_token(self, token: str, request_id: str) -> bool:
@@ -287,11 +307,22 @@ class Handler(BaseHTTPRequestHandler):
         with state.lock:
             state.seq += 1
             state.requests += 1
-            entry = {"seq": state.seq, "time": time.time(), "conn": self.conn_id, "method": method, "path": path,
-                     "query": urllib.parse.parse_qs(qs, keep_blank_values=True), "headers": headers,
-                     "body": (json_value if json_ok else {"base64": base64.b64encode(body).decode()}) if body else None,
-                     "statsig": None, "status": None, "scenario": None, "reject": None, "canned": False,
-                     "stream": None}
+            entry = {
+                "seq": state.seq,
+                "time": time.time(),
+                "conn": self.conn_id,
+                "method": method,
+                "path": path,
+                "query": urllib.parse.parse_qs(qs, keep_blank_values=True),
+                "headers": headers,
+                "body": (json_value if json_ok else {"base64": base64.b64encode(body).decode()}) if body else None,
+                "statsig": None,
+                "status": None,
+                "scenario": None,
+                "reject": None,
+                "canned": False,
+                "stream": None,
+            }
             state.log.append(entry)
         self._entry = entry
         try:
@@ -304,8 +335,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _statsig(self, method: str, path: str, headers: dict) -> str:
         cfg = self.state.config
-        ok, reason = verify(headers.get("x-statsig-id"), method, path, cfg["header_hex"], cfg["suffix"],
-                            cfg["trailer"], float(cfg["clock_window"]))
+        ok, reason = verify(
+            headers.get("x-statsig-id"),
+            method,
+            path,
+            cfg["header_hex"],
+            cfg["suffix"],
+            cfg["trailer"],
+            float(cfg["clock_window"]),
+        )
         if ok and not self.state.consume_token(headers["x-statsig-id"].strip(), headers.get("x-xai-request-id", "")):
             return "reused"
         return reason
@@ -372,8 +410,11 @@ class Handler(BaseHTTPRequestHandler):
             return sc.not_found()
         if found[0] == "405":
             entry["reject"] = "method"
-            return Resp(405, {"code": 12, "message": "Method not allowed", "details": []},
-                        headers={"Allow": ", ".join(found[1])})
+            return Resp(
+                405,
+                {"code": 12, "message": "Method not allowed", "details": []},
+                headers={"Allow": ", ".join(found[1])},
+            )
         fn, params = found
         req = api.Req(self, state, method, path, entry["query"], headers, body, json_value, entry)
         req.params = params
@@ -405,8 +446,9 @@ class Handler(BaseHTTPRequestHandler):
             found = self.state.store.assets.get(path)
         if found is None:
             entry["reject"] = "no_asset"
-            return Resp(404, b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>NoSuchKey</Code></Error>",
-                        "application/xml")
+            return Resp(
+                404, b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code></Error>', "application/xml"
+            )
         data, ctype = found
         return Resp(200, data, ctype, {"Cache-Control": "private, max-age=31536000, immutable"})
 
@@ -434,6 +476,7 @@ class Handler(BaseHTTPRequestHandler):
                         stream.wait(delay)
                     stream.line(ln.encode("utf-8") if isinstance(ln, str) else dumps(ln))
                 stream.finish()
+
             return StreamResp(run)
         if item.get("body_base64") is not None:
             return Resp(status, base64.b64decode(item["body_base64"]), ctype, headers)
@@ -522,11 +565,19 @@ class Handler(BaseHTTPRequestHandler):
             if not isinstance(data, dict) or not isinstance(data.get("path"), str) or not data["path"].startswith("/"):
                 self._write(Resp(400, {"error": "enqueue needs a 'path' starting with '/'"}))
                 return
-            item = {"path": data["path"], "method": data.get("method"), "status": int(data.get("status", 200)),
-                    "body": data.get("body"), "body_base64": data.get("body_base64"),
-                    "headers": data.get("headers") or {}, "times": int(data.get("times", 1) or 1),
-                    "delay": float(data.get("delay") or 0), "scenario": data.get("scenario"),
-                    "lines": data.get("lines"), "line_delay": float(data.get("line_delay") or 0)}
+            item = {
+                "path": data["path"],
+                "method": data.get("method"),
+                "status": int(data.get("status", 200)),
+                "body": data.get("body"),
+                "body_base64": data.get("body_base64"),
+                "headers": data.get("headers") or {},
+                "times": int(data.get("times", 1) or 1),
+                "delay": float(data.get("delay") or 0),
+                "scenario": data.get("scenario"),
+                "lines": data.get("lines"),
+                "line_delay": float(data.get("line_delay") or 0),
+            }
             if item["scenario"] and not sc.known(sc.parse_spec(item["scenario"])[0]):
                 self._write(Resp(400, {"error": f"unknown scenario {item['scenario']!r}"}))
                 return
@@ -549,14 +600,20 @@ class Handler(BaseHTTPRequestHandler):
         elif route == ("GET", "/__fake/store"):
             with state.lock:
                 st = state.store
-                out = {"conversations": [dict(c) for c in st.conversations.values()],
-                       "responses": list(st.responses.values()),
-                       "share_links": list(st.share_links.values()), "memories": list(st.memories.values()),
-                       "artifacts": [api.artifact_pub(a) for a in st.artifacts.values()],
-                       "files": list(st.files.values()), "images": list(st.images),
-                       "assets": {p: {"size": len(d), "content_type": t, "sha256": hashlib.sha256(d).hexdigest()}
-                                  for p, (d, t) in st.assets.items()},
-                       "inflight": list(st.inflight)}
+                out = {
+                    "conversations": [dict(c) for c in st.conversations.values()],
+                    "responses": list(st.responses.values()),
+                    "share_links": list(st.share_links.values()),
+                    "memories": list(st.memories.values()),
+                    "artifacts": [api.artifact_pub(a) for a in st.artifacts.values()],
+                    "files": list(st.files.values()),
+                    "images": list(st.images),
+                    "assets": {
+                        p: {"size": len(d), "content_type": t, "sha256": hashlib.sha256(d).hexdigest()}
+                        for p, (d, t) in st.assets.items()
+                    },
+                    "inflight": list(st.inflight),
+                }
                 raw = dumps(out)
             self._write(Resp(200, raw, "application/json"))
         elif route == ("GET", "/__fake/asset"):
@@ -603,4 +660,3 @@ def make_server(host: str, port: int, config: dict, verbose: bool = False) -> Fa
     if not state.config.get("base_url"):
         state.config["base_url"] = f"http://{host}:{real_port}"
     return server
-

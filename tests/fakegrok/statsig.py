@@ -41,8 +41,15 @@ def digest16(method: str, path: str, counter: int, suffix: str) -> bytes:
     return hashlib.sha256(f"{method}!{path}!{counter}{suffix}".encode("utf-8")).digest()[:16]
 
 
-def sign(method: str, path: str, header_hex: str = DEFAULT_HEADER_HEX, suffix: str = "!test-suffix",
-         trailer: int = 3, now: float | None = None, key: int | None = None) -> str:
+def sign(
+    method: str,
+    path: str,
+    header_hex: str = DEFAULT_HEADER_HEX,
+    suffix: str = "!test-suffix",
+    trailer: int = 3,
+    now: float | None = None,
+    key: int | None = None,
+) -> str:
     """Produce a token for ``METHOD path`` (path without query string)."""
     hdr = header_bytes(header_hex)
     now_i = int(time.time() if now is None else now)
@@ -52,8 +59,16 @@ def sign(method: str, path: str, header_hex: str = DEFAULT_HEADER_HEX, suffix: s
     return base64.b64encode(bytes(b ^ k for b in raw)).decode("ascii").rstrip("=")
 
 
-def verify(token: str | None, method: str, path: str, header_hex: str, suffix: str, trailer: int,
-           clock_window: float, now: float | None = None) -> tuple[bool, str]:
+def verify(
+    token: str | None,
+    method: str,
+    path: str,
+    header_hex: str,
+    suffix: str,
+    trailer: int,
+    clock_window: float,
+    now: float | None = None,
+) -> tuple[bool, str]:
     """Return (ok, reason). reason is "ok" or a short machine-readable failure reason."""
     if token is None:
         return False, "missing"

@@ -26,8 +26,7 @@ class Resp:
     """A plain (Content-Length framed) response. ``body`` is bytes, or any JSON value (encoded compactly),
     or None for an empty body."""
 
-    def __init__(self, status: int = 200, body=None, content_type: str | None = None,
-                 headers: dict | None = None):
+    def __init__(self, status: int = 200, body=None, content_type: str | None = None, headers: dict | None = None):
         self.status = status
         if body is None:
             self.raw = b""
@@ -111,8 +110,9 @@ class Stream:
                 raise ClientGone("peer closed while idle")
 
     # -- writing --------------------------------------------------------------------------------
-    def start(self, status: int = 200, content_type: str = "application/json", headers: dict | None = None,
-              gzip: bool = False):
+    def start(
+        self, status: int = 200, content_type: str = "application/json", headers: dict | None = None, gzip: bool = False
+    ):
         if self.started:
             return
         h = self.h
@@ -160,7 +160,7 @@ class Stream:
     def big_line(self, data: bytes, piece: int = 1 << 20):
         """Write one (huge) line, split into several HTTP chunks."""
         for i in range(0, len(data), piece):
-            self.chunk(data[i:i + piece])
+            self.chunk(data[i : i + piece])
         self.chunk(b"\n")
         self.lines_sent += 1
 

@@ -19,11 +19,12 @@ from hypothesis import strategies as st
 
 # -- JSON values ---------------------------------------------------------------------------------
 SHORT_TEXT = st.text(max_size=40)
-SCALARS = st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.floats(allow_nan=False) | SHORT_TEXT
-JSON = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=4)
-                    | st.dictionaries(SHORT_TEXT, inner, max_size=4), max_leaves=12)
+SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | SHORT_TEXT
+JSON = st.recursive(
+    SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(SHORT_TEXT, inner, max_size=4), max_leaves=12
+)
 # Printable ASCII: what an HTTP client can put in a header value.
-HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7e), max_size=40)
+HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 ID_TEXT = st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z")
 
 
@@ -57,7 +58,8 @@ def _from_schema(schema: dict, doc: dict, depth: int) -> st.SearchStrategy:
         required = set(schema.get("required", []))
         return st.fixed_dictionaries(
             {k: from_schema(v, doc, depth + 1) for k, v in props.items() if k in required},
-            optional={k: from_schema(v, doc, depth + 1) for k, v in props.items() if k not in required})
+            optional={k: from_schema(v, doc, depth + 1) for k, v in props.items() if k not in required},
+        )
     if kind == "array":
         low = schema.get("minItems", 0)
         high = min(schema.get("maxItems", low + 3), low + 3)
@@ -87,9 +89,11 @@ def mutated(value: Any) -> st.SearchStrategy:
         key, new = args
         return {**value, key: new}
 
-    return st.one_of(st.sampled_from(keys).map(drop),
-                     st.tuples(st.sampled_from(keys), JSON).map(replace),
-                     st.tuples(SHORT_TEXT, JSON).map(lambda kv: {**value, kv[0]: kv[1]}))
+    return st.one_of(
+        st.sampled_from(keys).map(drop),
+        st.tuples(st.sampled_from(keys), JSON).map(replace),
+        st.tuples(SHORT_TEXT, JSON).map(lambda kv: {**value, kv[0]: kv[1]}),
+    )
 
 
 def nested(depth: int) -> bytes:
@@ -97,23 +101,62 @@ def nested(depth: int) -> bytes:
 
 
 # Bodies no schema describes: the parser and the limits must cope.
-ODD_BODIES = st.sampled_from([
-    b"", b"{", b"[]", b"null", b'"text"', b"1e400", b"-0", b'{"a": NaN}', b'{"a":1,"a":2}',
-    b"\xff\xfe\x00garbage", "{\"message\": \"caf\u00e9\"}".encode("latin-1"), nested(128), nested(129),
-    b"[" * 5000,
-]) | st.binary(max_size=200)
+ODD_BODIES = st.sampled_from(
+    [
+        b"",
+        b"{",
+        b"[]",
+        b"null",
+        b'"text"',
+        b"1e400",
+        b"-0",
+        b'{"a": NaN}',
+        b'{"a":1,"a":2}',
+        b"\xff\xfe\x00garbage",
+        '{"message": "caf\u00e9"}'.encode("latin-1"),
+        nested(128),
+        nested(129),
+        b"[" * 5000,
+    ]
+) | st.binary(max_size=200)
 
-CONTENT_TYPES = st.sampled_from([
-    "application/json", "application/json", "application/json", "application/json; charset=utf-8",
-    "application/problem+json", "text/plain", "application/x-www-form-urlencoded",
-    "multipart/form-data", "multipart/form-data; boundary=x", "application/octet-stream", "",
-]) | HEADER_TEXT
+CONTENT_TYPES = (
+    st.sampled_from(
+        [
+            "application/json",
+            "application/json",
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/problem+json",
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+            "multipart/form-data; boundary=x",
+            "application/octet-stream",
+            "",
+        ]
+    )
+    | HEADER_TEXT
+)
 
 EXTRA_HEADERS = st.dictionaries(
-    st.sampled_from(["Accept", "Authorization", "X-Api-Key", "X-Reasoning-Output", "Accept-Encoding",
-                     "X-Request-Id", "Origin", "Range", "If-None-Match", "Cookie"]),
+    st.sampled_from(
+        [
+            "Accept",
+            "Authorization",
+            "X-Api-Key",
+            "X-Reasoning-Output",
+            "Accept-Encoding",
+            "X-Request-Id",
+            "Origin",
+            "Range",
+            "If-None-Match",
+            "Cookie",
+        ]
+    ),
     st.sampled_from(["reasoning_content", "think_tags", "hidden", "Bearer x", "*/*", "gzip"]) | HEADER_TEXT,
-    max_size=3)
+    max_size=3,
+)
 
 
 # -- routes ----------------------------------------------------------------------------------------
@@ -122,10 +165,10 @@ class Operation:
     """One method of one route, with what the OpenAPI document says about it (if anything)."""
 
     method: str
-    rule: str                                   # the Flask rule, e.g. /v1/files/<gid:file_id>
-    path_params: dict[str, dict] = field(default_factory=dict)   # name -> schema
-    query: dict[str, dict] = field(default_factory=dict)         # name -> schema
-    body: dict | None = None                    # JSON schema of the body
+    rule: str  # the Flask rule, e.g. /v1/files/<gid:file_id>
+    path_params: dict[str, dict] = field(default_factory=dict)  # name -> schema
+    query: dict[str, dict] = field(default_factory=dict)  # name -> schema
+    body: dict | None = None  # JSON schema of the body
     example: Any = None
     documented: bool = False
 
@@ -195,9 +238,10 @@ def _query_value(schema: dict, doc: dict) -> st.SearchStrategy:
 
 
 def _query(op: Operation, doc: dict) -> st.SearchStrategy:
-    pairs = [st.lists(st.tuples(st.just(name), _query_value(schema, doc)), max_size=2)
-             for name, schema in op.query.items()]
-    pairs.append(st.lists(st.tuples(ID_TEXT, SHORT_TEXT), max_size=1))   # a parameter nobody reads
+    pairs = [
+        st.lists(st.tuples(st.just(name), _query_value(schema, doc)), max_size=2) for name, schema in op.query.items()
+    ]
+    pairs.append(st.lists(st.tuples(ID_TEXT, SHORT_TEXT), max_size=1))  # a parameter nobody reads
     return st.tuples(*pairs).map(lambda groups: [pair for group in groups for pair in group])
 
 
@@ -220,7 +264,7 @@ def requests_for(draw, op: Operation, doc: dict) -> FuzzRequest:
     path = op.rule
     for name in _RULE_ARG.findall(op.rule):
         value = draw(_path_value(op.path_params.get(name, {})))
-        path = re.sub(r"<(?:[^:>]+:)?" + re.escape(name) + ">", lambda _: value, path, count=1)
+        path = re.sub(r"<(?:[^:>]+:)?" + re.escape(name) + ">", lambda _, value=value: value, path, count=1)
     headers = draw(EXTRA_HEADERS)
     body = None
     if op.method in ("POST", "PUT", "PATCH", "DELETE") or draw(st.booleans()):

@@ -14,19 +14,28 @@ def problem(status, type_):
     return resp.status_code, resp.headers["Content-Type"], resp.get_data()
 
 
-@pytest.mark.parametrize("answer,ok", [
-    (problem(422, "invalid_request"), True),
-    (problem(502, "upstream_error"), True),
-    ((200, "application/json", b"{}"), True),
-    (problem(500, "internal"), False),
-    (problem(503, "upstream_unavailable"), False),          # the fake is up: never expected
-    (problem(400, "made_up"), False),
-    (problem(502, "not_found"), False),
-    ((404, "text/html", b"<h1>Not Found</h1>"), False),
-    ((400, "application/problem+json", b"not json"), False),
-    ((400, "application/problem+json", json.dumps({"type": "bad_request", "title": "Bad Request",
-                                                    "status": 422, "detail": "x"}).encode()), False),
-])
+@pytest.mark.parametrize(
+    "answer,ok",
+    [
+        (problem(422, "invalid_request"), True),
+        (problem(502, "upstream_error"), True),
+        ((200, "application/json", b"{}"), True),
+        (problem(500, "internal"), False),
+        (problem(503, "upstream_unavailable"), False),  # the fake is up: never expected
+        (problem(400, "made_up"), False),
+        (problem(502, "not_found"), False),
+        ((404, "text/html", b"<h1>Not Found</h1>"), False),
+        ((400, "application/problem+json", b"not json"), False),
+        (
+            (
+                400,
+                "application/problem+json",
+                json.dumps({"type": "bad_request", "title": "Bad Request", "status": 422, "detail": "x"}).encode(),
+            ),
+            False,
+        ),
+    ],
+)
 def test_violations(answer, ok):
     status, ctype, body = answer
     assert (violations("POST", "/v1/x", status, ctype, body) == []) is ok

@@ -38,7 +38,8 @@ def _has_input(operation) -> bool:
 
 
 CASES = [(label, GenerationMode.POSITIVE) for label in sorted(OPERATIONS)] + [
-    (label, GenerationMode.NEGATIVE) for label in sorted(OPERATIONS) if _has_input(OPERATIONS[label])]
+    (label, GenerationMode.NEGATIVE) for label in sorted(OPERATIONS) if _has_input(OPERATIONS[label])
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,15 +65,22 @@ def _content_type(headers) -> str | None:
 def test_schemathesis(server, http, label, mode):
     operation = OPERATIONS[label]
 
-    @settings(max_examples=EXAMPLES, derandomize=True, database=None, deadline=None,
-              phases=[Phase.explicit, Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(generation_mode=mode))
     def run(case):
         resp = case.call(base_url=server.url, session=http, timeout=15)
-        found = violations(case.method.upper(), case.formatted_path, resp.status_code,
-                           _content_type(resp.headers), resp.content)
-        assert not found, f"{case.method} {case.formatted_path} query={case.query} body={case.body!r}" \
-                          f" -> {resp.status_code}: {found}"
+        found = violations(
+            case.method.upper(), case.formatted_path, resp.status_code, _content_type(resp.headers), resp.content
+        )
+        assert not found, (
+            f"{case.method} {case.formatted_path} query={case.query} body={case.body!r} -> {resp.status_code}: {found}"
+        )
 
     run()

@@ -30,6 +30,7 @@ def start_conversation(grok_client, message: str = "Hello there") -> dict:
 @pytest.fixture
 def make_ids(fake, grok_client):
     """make_ids({"conv", "share", ...}) creates what a case names and clears the fake's log."""
+
     def make(needs: set[str]) -> dict:
         ids: dict = {}
         if needs & {"conv", "resp", "share"}:
@@ -40,6 +41,7 @@ def make_ids(fake, grok_client):
             ids["file"] = json.loads(grok_client.upload_file(UPLOAD).content)["fileMetadataId"]
         fake.clear()
         return ids
+
     return make
 
 

@@ -63,10 +63,10 @@ class Outcome:
     content_type: str
     headers: dict[str, str]
     body: bytes
-    problem: dict | None = None        # the problem+json body of an error status
-    inband_error: dict | None = None   # the SSE error event / final NDJSON error line
-    text: str = ""                     # the answer text the client got
-    finished: bool = False             # [DONE] / finish_reason / isSoftStop seen
+    problem: dict | None = None  # the problem+json body of an error status
+    inband_error: dict | None = None  # the SSE error event / final NDJSON error line
+    text: str = ""  # the answer text the client got
+    finished: bool = False  # [DONE] / finish_reason / isSoftStop seen
     extras: dict[str, Any] = field(default_factory=dict)
 
     @classmethod

@@ -73,8 +73,11 @@ def test_other_routes_never_wait_for_a_slot(client, slots_taken):
 
 def test_the_body_read_ahead_reaches_the_view_whole(client, fake):
     text = "x" * 200_000
-    resp = post(client, "/v1/chat/completions",
-                json.dumps({"model": "auto", "messages": [{"role": "user", "content": text}]}).encode())
+    resp = post(
+        client,
+        "/v1/chat/completions",
+        json.dumps({"model": "auto", "messages": [{"role": "user", "content": text}]}).encode(),
+    )
     assert resp.status_code == 200
     sent = fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]["message"]
     assert text in sent

@@ -45,9 +45,16 @@ def cache_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def server(fake, cache_dir):
     # gevent's monitor reports a hub blocked for 0.5 s (DNS, disk or upload work done the blocking way)
-    env = app_env(fake, ASSET_SIGNING_KEY=KEY, ASSET_CACHE_DIR=str(cache_dir), ASSET_CACHE_MAX_MB=CACHE_MB,
-                  PUBLIC_BASE_URL=PUBLIC, API_KEY=API_KEY, MAX_IMAGE_BYTES=4 * 1024 * 1024,
-                  GEVENT_MAX_BLOCKING_TIME="0.5")
+    env = app_env(
+        fake,
+        ASSET_SIGNING_KEY=KEY,
+        ASSET_CACHE_DIR=str(cache_dir),
+        ASSET_CACHE_MAX_MB=CACHE_MB,
+        PUBLIC_BASE_URL=PUBLIC,
+        API_KEY=API_KEY,
+        MAX_IMAGE_BYTES=4 * 1024 * 1024,
+        GEVENT_MAX_BLOCKING_TIME="0.5",
+    )
     with GunicornServer(env, gevent_monitor=True) as srv:
         yield srv
 
@@ -64,7 +71,7 @@ def sdk(server, fake):
 def local(server, url: str) -> str:
     """A link handed out for PUBLIC_BASE_URL, pointed at the test server."""
     assert url.startswith(PUBLIC + "/v1/assets/")
-    return server.url + url[len(PUBLIC):]
+    return server.url + url[len(PUBLIC) :]
 
 
 def get(url: str, headers: dict | None = None):
@@ -91,7 +98,10 @@ def test_generate_urls_open_without_the_api_key_and_are_cached(sdk, server, fake
     chat = fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]
     assert chat["message"] == "a lighthouse at dusk"
     assert (chat["imageGenerationCount"], chat["enableImageGeneration"], chat["toolOverrides"]) == (
-        2, True, {"imageGen": True})
+        2,
+        True,
+        {"imageGen": True},
+    )
     for item in result.data:
         assert item.b64_json is None
         status, headers, body = get(local(server, item.url))
@@ -100,7 +110,7 @@ def test_generate_urls_open_without_the_api_key_and_are_cached(sdk, server, fake
         assert body == fake.asset(path) and len(body) > 100
         assert headers["Content-Type"] == "image/jpeg"
         assert headers["X-Content-Type-Options"] == "nosniff"
-        assert get(local(server, item.url))[2] == body       # again: from the disk cache
+        assert get(local(server, item.url))[2] == body  # again: from the disk cache
         assert asset_fetches(fake, path) == 1
     upstream = fake.requests_log("/assets/")[0]
     assert "sso=" in upstream["headers"]["cookie"] and "Chrome/" in upstream["headers"]["user-agent"]
@@ -147,8 +157,13 @@ def test_image_api_errors(sdk, fake):
 
 def test_edit_uploads_the_image_and_runs_an_image_edit(sdk, fake):
     source = jpeg("the photo to edit", 5000)
-    result = sdk.images.edit(image=("photo.jpg", io.BytesIO(source), "image/jpeg"), prompt="make it night",
-                             n=2, size="1536x1024", response_format="b64_json")
+    result = sdk.images.edit(
+        image=("photo.jpg", io.BytesIO(source), "image/jpeg"),
+        prompt="make it night",
+        n=2,
+        size="1536x1024",
+        response_format="b64_json",
+    )
     assert len(result.data) == 2
     upload = fake.requests_log("/rest/app-chat/upload-file")[0]["body"]
     assert (upload["fileName"], upload["fileMimeType"]) == ("photo.jpg", "image/jpeg")
@@ -158,8 +173,11 @@ def test_edit_uploads_the_image_and_runs_an_image_edit(sdk, fake):
     body = entry["body"]
     file_id = fake.store()["files"][0]["fileMetadataId"]
     assert body["modelName"] == "imagine-image-edit"
-    assert body["mediaGenInput"]["imageToImage"] == {"prompt": "make it night", "inputAssets": [file_id],
-                                                     "aspectRatio": "3:2"}
+    assert body["mediaGenInput"]["imageToImage"] == {
+        "prompt": "make it night",
+        "inputAssets": [file_id],
+        "aspectRatio": "3:2",
+    }
     for item in result.data:
         edited = base64.b64decode(item.b64_json)
         assert jpeg_comment(edited).startswith("edit-of-" + hashlib.sha256(source).hexdigest())
@@ -171,11 +189,11 @@ def test_edit_with_several_images_keeps_their_order(sdk, fake):
     assert len(result.data) == 1
     names = {f["fileMetadataId"]: f["fileName"] for f in fake.store()["files"]}
     assets = fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]["mediaGenInput"]["imageToImage"]
-    assert [names[i] for i in assets["inputAssets"]] == ["a.jpg", "b.jpg"]   # named by what the bytes are
+    assert [names[i] for i in assets["inputAssets"]] == ["a.jpg", "b.jpg"]  # named by what the bytes are
 
 
 def test_edit_takes_images_beyond_the_plain_body_limit_up_to_max_image_bytes(sdk, fake):
-    big = jpeg("three megabytes", 3 * 1024 * 1024)       # the app-wide body limit is 2 MiB
+    big = jpeg("three megabytes", 3 * 1024 * 1024)  # the app-wide body limit is 2 MiB
     result = sdk.images.edit(image=("big.jpg", io.BytesIO(big), "image/jpeg"), prompt="crop it")
     assert len(result.data) == 1
     assert fake.store()["files"][0]["size"] == len(big)
@@ -189,15 +207,21 @@ def test_edit_refuses_what_is_not_an_image_and_masks(sdk, fake):
         sdk.images.edit(image=("notes.png", io.BytesIO(b"just text"), "image/png"), prompt="x")
     assert "image[0]: not a PNG, JPEG, GIF or WEBP image (looks like text/plain)" in info.value.message
     with pytest.raises(openai.BadRequestError) as info:
-        sdk.images.edit(image=("a.jpg", io.BytesIO(jpeg("a")), "image/jpeg"),
-                        mask=("m.png", io.BytesIO(jpeg("m")), "image/png"), prompt="x")
+        sdk.images.edit(
+            image=("a.jpg", io.BytesIO(jpeg("a")), "image/jpeg"),
+            mask=("m.png", io.BytesIO(jpeg("m")), "image/png"),
+            prompt="x",
+        )
     assert info.value.body["param"] == "mask"
     assert fake.requests_log("/rest/app-chat/") == []
 
 
 def test_an_upload_grok_refuses_names_the_image(sdk, fake):
-    fake.enqueue("/rest/app-chat/upload-file", status=403,
-                 body={"error": {"code": 7, "message": "Request rejected by anti-bot rules."}})
+    fake.enqueue(
+        "/rest/app-chat/upload-file",
+        status=403,
+        body={"error": {"code": 7, "message": "Request rejected by anti-bot rules."}},
+    )
     images = [("a.jpg", io.BytesIO(jpeg("a")), "image/jpeg"), ("b.jpg", io.BytesIO(jpeg("b")), "image/jpeg")]
     with pytest.raises(openai.PermissionDeniedError) as info:
         sdk.images.edit(image=images, prompt="x")
@@ -231,9 +255,9 @@ def test_the_cache_evicts_the_least_recently_used_asset(sdk, server, fake):
     for n, url in enumerate((first, second), 1):
         assert get(local(server, url))[0] == 200
         assert len(cache_settles(server, n, url)) == n
-    time.sleep(0.01)                                    # distinct mtimes even on coarse clocks
-    assert get(local(server, first))[0] == 200          # first is now more recently used than second
-    assert get(local(server, third))[0] == 200          # over the cap: second is evicted
+    time.sleep(0.01)  # distinct mtimes even on coarse clocks
+    assert get(local(server, first))[0] == 200  # first is now more recently used than second
+    assert get(local(server, third))[0] == 200  # over the cap: second is evicted
     files = cache_settles(server, 2, third)
     assert len(files) == 2
     assert sum(f.stat().st_size for f in files) <= CACHE_MB * 1024 * 1024
@@ -277,8 +301,12 @@ def test_upstream_failures_of_an_asset(sdk, server, fake):
 
 def test_with_an_api_key_only_the_signed_links_are_open(server):
     # The images API needs the key; the proxy answers a keyless request by its signature alone.
-    request = urllib.request.Request(server.url + "/v1/images/generations", data=b'{"prompt": "x"}',
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        server.url + "/v1/images/generations",
+        data=b'{"prompt": "x"}',
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert info.value.code == 401
@@ -297,8 +325,15 @@ print(MediaServices.build(Settings.from_mapping({})).signer.link("http://h", "us
 
 def sign_in_process(runtime_dir: Path) -> str:
     env = {**os.environ, "GROK_WEB_API_RUNTIME_DIR": str(runtime_dir), "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", SIGN_IN_A_PROCESS], env=env, cwd=ROOT, capture_output=True,
-                          text=True, timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", SIGN_IN_A_PROCESS],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return done.stdout.strip()
 
 

@@ -24,8 +24,9 @@ def keyed(fake_module):
 
 
 def post_chat(server, headers=None, body=None):
-    return requests.post(server.url + "/v1/chat", json=CHAT if body is None else body,
-                         headers=headers or {}, timeout=10)
+    return requests.post(
+        server.url + "/v1/chat", json=CHAT if body is None else body, headers=headers or {}, timeout=10
+    )
 
 
 def assert_unauthorized(resp, invalid: bool):
@@ -44,25 +45,31 @@ def test_missing_key_is_401(keyed):
     assert_unauthorized(post_chat(keyed), invalid=False)
 
 
-@pytest.mark.parametrize("headers", [
-    {"Authorization": "Bearer wrong-key"},
-    {"x-api-key": "wrong-key"},
-    {"Authorization": f"Bearer {K1}x"},
-    {"Authorization": f"Bearer {K1[:-1]}"},
-    {"Authorization": f"Basic {K1}"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer wrong-key"},
+        {"x-api-key": "wrong-key"},
+        {"Authorization": f"Bearer {K1}x"},
+        {"Authorization": f"Bearer {K1[:-1]}"},
+        {"Authorization": f"Basic {K1}"},
+    ],
+)
 def test_wrong_key_is_401_invalid_token(keyed, headers):
     resp = post_chat(keyed, headers)
     assert_unauthorized(resp, invalid="Basic" not in headers.get("Authorization", ""))
 
 
-@pytest.mark.parametrize("headers", [
-    {"Authorization": f"Bearer {K1}"},
-    {"Authorization": f"Bearer {K2}"},
-    {"authorization": f"bearer {K1}"},
-    {"x-api-key": K1},
-    {"X-API-Key": K2},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": f"Bearer {K1}"},
+        {"Authorization": f"Bearer {K2}"},
+        {"authorization": f"bearer {K1}"},
+        {"x-api-key": K1},
+        {"X-API-Key": K2},
+    ],
+)
 def test_either_key_in_either_header_is_accepted(keyed, headers):
     resp = post_chat(keyed, headers)
     assert resp.status_code == 200, resp.text
@@ -89,8 +96,9 @@ def test_public_paths_need_no_key(keyed, path):
         assert resp.status_code == 200
 
 
-@pytest.mark.parametrize("path", ["/metrics", "/status", "/v1/models", "/raw/rest/app-chat/conversations",
-                                  "/no-such-route"])
+@pytest.mark.parametrize(
+    "path", ["/metrics", "/status", "/v1/models", "/raw/rest/app-chat/conversations", "/no-such-route"]
+)
 def test_everything_else_needs_the_key(keyed, path):
     assert_unauthorized(requests.get(keyed.url + path, timeout=10), invalid=False)
     with_key = requests.get(keyed.url + path, headers={"x-api-key": K2}, timeout=10)
@@ -103,9 +111,15 @@ def test_unknown_route_with_key_is_404_problem(keyed):
 
 
 def test_cors_preflight_needs_no_key(keyed):
-    resp = requests.options(keyed.url + "/v1/chat", timeout=10, headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "authorization, content-type"})
+    resp = requests.options(
+        keyed.url + "/v1/chat",
+        timeout=10,
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "authorization, content-type",
+        },
+    )
     assert resp.status_code == 204
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     assert "authorization" in resp.headers["Access-Control-Allow-Headers"].lower()
@@ -113,8 +127,14 @@ def test_cors_preflight_needs_no_key(keyed):
 
 def _raw_upgrade(server, headers: dict[str, str]) -> bytes:
     url = urlsplit(server.url)
-    lines = ["GET /v1/chat/ws HTTP/1.1", f"Host: {url.netloc}", "Upgrade: websocket", "Connection: Upgrade",
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13"]
+    lines = [
+        "GET /v1/chat/ws HTTP/1.1",
+        f"Host: {url.netloc}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+    ]
     lines += [f"{k}: {v}" for k, v in headers.items()]
     with socket.create_connection((url.hostname, url.port), timeout=10) as sock:
         sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
@@ -139,6 +159,7 @@ def test_websocket_upgrade_without_key_is_refused_before_the_upgrade(keyed):
 
 
 # -- in-process: keys come from the current settings, so a reload rotates them ----------------------------
+
 
 def test_key_rotation_applies_to_the_next_request(settings_for):
     from app import create_app

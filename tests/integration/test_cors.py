@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 import requests
 
-PREFLIGHT = {"Origin": "https://chat.example", "Access-Control-Request-Method": "POST",
-             "Access-Control-Request-Headers": "authorization, content-type, x-reasoning-output, x-stainless-os"}
+PREFLIGHT = {
+    "Origin": "https://chat.example",
+    "Access-Control-Request-Method": "POST",
+    "Access-Control-Request-Headers": "authorization, content-type, x-reasoning-output, x-stainless-os",
+}
 
 
 def test_preflight_over_real_http(server):
@@ -14,8 +17,14 @@ def test_preflight_over_real_http(server):
     assert resp.status_code == 204 and resp.content == b""
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     allowed = {h.strip().lower() for h in resp.headers["Access-Control-Allow-Headers"].split(",")}
-    assert {"authorization", "x-api-key", "content-type", "x-request-id", "x-reasoning-output",
-            "x-stainless-os"} <= allowed
+    assert {
+        "authorization",
+        "x-api-key",
+        "content-type",
+        "x-request-id",
+        "x-reasoning-output",
+        "x-stainless-os",
+    } <= allowed
     methods = {m.strip() for m in resp.headers["Access-Control-Allow-Methods"].split(",")}
     assert {"GET", "POST", "PUT", "DELETE", "OPTIONS"} <= methods
     assert "Access-Control-Allow-Credentials" not in resp.headers
@@ -33,8 +42,9 @@ def test_actual_response_exposes_request_id_and_retry_after(server):
 def listed(settings_for):
     from app import create_app
 
-    return create_app(settings_for(CORS_ORIGINS="https://a.example, https://b.example",
-                                   API_KEY="cors-key")).test_client()
+    return create_app(
+        settings_for(CORS_ORIGINS="https://a.example, https://b.example", API_KEY="cors-key")
+    ).test_client()
 
 
 def test_listed_origin_is_echoed_and_varies(listed):

@@ -16,8 +16,9 @@ USAGE_LIMIT = {"error": {"code": 8, "message": "You've reached your usage limit.
 
 def call(url: str, method: str = "GET", body: dict | None = None) -> tuple[int, dict, dict]:
     data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method,
-                                 headers={"Content-Type": "application/json", "Connection": "close"})
+    req = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json", "Connection": "close"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             raw = resp.read()
@@ -36,8 +37,13 @@ def chat(server, message: str):
 CASES = {
     "expired": ("#scenario:expired", 503, "auth_expired", "auth_expired", ["GROK_SSO_COOKIE", "/setup"]),
     "anti_bot": ("#scenario:anti_bot", 403, "anti_bot", "anti_bot", ["snippet", "/setup"]),
-    "stale_build": ("config:stale_build", 403, "anti_bot", "stale_challenge", ["new frontend build", "snippet",
-                                                                               "/setup"]),
+    "stale_build": (
+        "config:stale_build",
+        403,
+        "anti_bot",
+        "stale_challenge",
+        ["new frontend build", "snippet", "/setup"],
+    ),
     "cloudflare": ("#scenario:cloudflare", 403, "anti_bot", "cloudflare_challenge", ["Cloudflare", "cf_clearance"]),
     "blocked": ("#scenario:blocked", 403, "account_blocked", "account_blocked", ["blocked"]),
     "outdated": ("#scenario:outdated", 502, "upstream_error", "payload_outdated", ["update grok-web-api"]),

@@ -22,10 +22,19 @@ import pytest
 
 from bench.proc import rss_kb
 from tests.support.gunicorn import GunicornServer, app_env, free_port
-from tests.support.oai import RecordingTransport, client as oai_client, recorder  # noqa: F401
+from tests.support.oai import RecordingTransport, recorder  # noqa: F401
+from tests.support.oai import client as oai_client
 
-from .faults import (FAST_TIMEOUTS, IDLE_TIMEOUT, MID_STREAM_FAULTS, ROUTES, STATUS_FAULTS, Outcome,
-                     openai_body, request_for)
+from .faults import (
+    FAST_TIMEOUTS,
+    IDLE_TIMEOUT,
+    MID_STREAM_FAULTS,
+    ROUTES,
+    STATUS_FAULTS,
+    Outcome,
+    openai_body,
+    request_for,
+)
 
 INSTRUMENTED = "tests.support.instrumented:app"
 NEW = "/rest/app-chat/conversations/new"
@@ -47,8 +56,7 @@ class Server:
         while True:
             stats = self.fake.stats() if self.fake else {"active_streams": 0}
             state = self.debug()
-            if (stats["active_streams"] == 0 and state["active_transfers"] == 0
-                    and state["live_transfers"] == 0):
+            if stats["active_streams"] == 0 and state["active_transfers"] == 0 and state["live_transfers"] == 0:
                 return state
             if time.monotonic() > deadline:
                 raise AssertionError(f"leaked: fake {stats['active_streams']} open streams, worker {state}")
@@ -126,11 +134,17 @@ def test_upstream_error_status(http, server, route, fault):
 
 
 @pytest.mark.parametrize("stream", [False, True])
-@pytest.mark.parametrize("fault,error_class", [
-    ("429-seconds", openai.RateLimitError), ("429-http-date", openai.RateLimitError),
-    ("401-expired", openai.InternalServerError), ("403-anti-bot", openai.PermissionDeniedError),
-    ("403-cloudflare", openai.PermissionDeniedError), ("502", openai.APIStatusError),
-])
+@pytest.mark.parametrize(
+    "fault,error_class",
+    [
+        ("429-seconds", openai.RateLimitError),
+        ("429-http-date", openai.RateLimitError),
+        ("401-expired", openai.InternalServerError),
+        ("403-anti-bot", openai.PermissionDeniedError),
+        ("403-cloudflare", openai.PermissionDeniedError),
+        ("502", openai.APIStatusError),
+    ],
+)
 def test_the_openai_sdk_raises_the_matching_error(server, recorder, fault, error_class, stream):
     marker, status, type_, _ = STATUS_FAULTS[fault]
     with oai_client(server.url, recorder, max_retries=0) as sdk:
@@ -139,14 +153,28 @@ def test_the_openai_sdk_raises_the_matching_error(server, recorder, fault, error
     assert err.value.status_code == status and err.value.body["code"] == type_
 
 
-@pytest.mark.parametrize("status,headers,body,expected,type_", [
-    (429, {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}, {"code": 8, "message": "Too many requests"},
-     429, "rate_limited"),                                     # an HTTP-date already past: retry now
-    (401, {}, {"code": 16, "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]"}, 503,
-     "auth_expired"),
-    (403, {"Content-Type": "text/html"}, "<html><title>Just a moment...</title></html>", 403, "anti_bot"),
-    (503, {}, {"code": 14, "message": "Service unavailable"}, 502, "upstream_error"),
-], ids=["429-past-http-date", "401", "403-cloudflare-html", "503"])
+@pytest.mark.parametrize(
+    "status,headers,body,expected,type_",
+    [
+        (
+            429,
+            {"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"},
+            {"code": 8, "message": "Too many requests"},
+            429,
+            "rate_limited",
+        ),  # an HTTP-date already past: retry now
+        (
+            401,
+            {},
+            {"code": 16, "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]"},
+            503,
+            "auth_expired",
+        ),
+        (403, {"Content-Type": "text/html"}, "<html><title>Just a moment...</title></html>", 403, "anti_bot"),
+        (503, {}, {"code": 14, "message": "Service unavailable"}, 502, "upstream_error"),
+    ],
+    ids=["429-past-http-date", "401", "403-cloudflare-html", "503"],
+)
 def test_upstream_error_status_on_a_json_route(http, server, status, headers, body, expected, type_):
     server.fake.enqueue("/rest/app-chat/conversations", method="GET", status=status, headers=headers, body=body)
     resp = http.get("/v1/conversations")
@@ -308,8 +336,11 @@ def _slow_reader(url: str, path: str, body: dict, stop: threading.Event, got: li
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 32 * 1024)  # before connect: a small window
     sock.connect((host, int(port)))
     payload = json.dumps(body).encode()
-    sock.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-                 f"Content-Length: {len(payload)}\r\n\r\n".encode() + payload)
+    sock.sendall(
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n".encode()
+        + payload
+    )
     try:
         while not stop.is_set():
             data = sock.recv(4096)
@@ -423,16 +454,26 @@ def test_ten_thousand_messages(http, server):
 def test_five_hundred_tools(server, recorder):
     from app.openai.schemas import MAX_TOOLS
 
-    tools = [{"type": "function", "function": {
-        "name": f"fn_{i}", "description": f"Tool number {i}",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-        for i in range(500)]
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": f"fn_{i}",
+                "description": f"Tool number {i}",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+        for i in range(500)
+    ]
     call_text = '<tool_call>{"name":"fn_499","arguments":{"city":"Paris"}}</tool_call>'
     from urllib.parse import quote
 
     with oai_client(server.url, recorder, max_retries=0) as sdk:
-        answer = sdk.chat.completions.create(model="auto", tools=tools, messages=[
-            {"role": "user", "content": f"weather? #scenario:tool_call?text={quote(call_text, safe='')}"}])
+        answer = sdk.chat.completions.create(
+            model="auto",
+            tools=tools,
+            messages=[{"role": "user", "content": f"weather? #scenario:tool_call?text={quote(call_text, safe='')}"}],
+        )
         [tool_call] = answer.choices[0].message.tool_calls
         assert tool_call.function.name == "fn_499" and json.loads(tool_call.function.arguments) == {"city": "Paris"}
         assert answer.choices[0].finish_reason == "tool_calls"
@@ -450,8 +491,9 @@ def test_the_worker_still_serves_fifty_concurrent_streams(server):
     def one(index: int) -> None:
         path, body = request_for(("openai-stream", "native")[index % 2], "x #scenario:slow?n=10&delay=0.1")
         resp = httpx.post(server.url + path, json=body, timeout=30)
-        results[index] = Outcome.read(("openai-stream", "native")[index % 2], resp.status_code, resp.headers,
-                                      resp.content)
+        results[index] = Outcome.read(
+            ("openai-stream", "native")[index % 2], resp.status_code, resp.headers, resp.content
+        )
 
     started = time.monotonic()
     threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]

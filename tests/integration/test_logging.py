@@ -20,15 +20,18 @@ CLEARANCE = "cfclear-" + secrets.token_hex(16)
 @pytest.fixture(scope="module")
 def secret_fake():
     """A fake grok.com whose credentials are long random values nobody else prints."""
-    with FakeGrok(sso="sso-" + secrets.token_urlsafe(24), sso_rw="ssorw-" + secrets.token_urlsafe(24),
-                  header_hex=secrets.token_hex(49), suffix="!sfx-" + secrets.token_urlsafe(16)) as fake:
+    with FakeGrok(
+        sso="sso-" + secrets.token_urlsafe(24),
+        sso_rw="ssorw-" + secrets.token_urlsafe(24),
+        header_hex=secrets.token_hex(49),
+        suffix="!sfx-" + secrets.token_urlsafe(16),
+    ) as fake:
         yield fake
 
 
 def chat(server, message, headers=None, path="/v1/chat"):
     headers = {"x-api-key": K1, **(headers or {})}
-    return requests.post(server.url + path, json={"message": message, "temporary": True},
-                         headers=headers, timeout=15)
+    return requests.post(server.url + path, json={"message": message, "temporary": True}, headers=headers, timeout=15)
 
 
 def parse_lines(text: str) -> list[dict]:
@@ -47,31 +50,50 @@ def parse_lines(text: str) -> list[dict]:
 def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_server):
     fake = secret_fake
     # A short graceful timeout: idle keep-alive connections are closed at its deadline.
-    server = start_server(app_env(fake, API_KEY=f"{K1},{K2}", LOG_FORMAT="json", LOG_LEVEL="debug",
-                                  GROK_EXTRA_COOKIES=f"cf_clearance={CLEARANCE}", GRACEFUL_TIMEOUT="3"),
-                          workers=2)
+    server = start_server(
+        app_env(
+            fake,
+            API_KEY=f"{K1},{K2}",
+            LOG_FORMAT="json",
+            LOG_LEVEL="debug",
+            GROK_EXTRA_COOKIES=f"cf_clearance={CLEARANCE}",
+            GRACEFUL_TIMEOUT="3",
+        ),
+        workers=2,
+    )
     configured = [fake.sso, fake.sso_rw, fake.header_hex, fake.suffix, K1, K2, CLEARANCE]
     wait_for_workers(server, 2, {"x-api-key": K1})  # so both take requests and see the SIGTERM
 
     ok = chat(server, "hello #scenario:plain?text=fine", {"X-Request-ID": "trace-abc-123"})
     assert ok.status_code == 200 and ok.headers["X-Request-ID"] == "trace-abc-123"
-    for scenario, status in (("anti_bot", 403), ("expired", 503), ("rate_limited", 429),
-                             ("server_error", 502), ("blocked", 403)):
+    for scenario, status in (
+        ("anti_bot", 403),
+        ("expired", 503),
+        ("rate_limited", 429),
+        ("server_error", 502),
+        ("blocked", 403),
+    ):
         assert chat(server, f"x #scenario:{scenario}").status_code == status
     for scenario in ("inband_error", "drop", "malformed"):
         assert chat(server, f"x #scenario:{scenario}", {"X-Request-ID": f"trace-{scenario}"}).status_code == 200
-    midway = requests.post(server.url + "/v1/chat/completions", timeout=15, json={
-        "model": "auto", "stream": True, "messages": [{"role": "user", "content": "x #scenario:inband_error"}]},
-        headers={"x-api-key": K1, "X-Request-ID": "trace-midway"})
+    midway = requests.post(
+        server.url + "/v1/chat/completions",
+        timeout=15,
+        json={"model": "auto", "stream": True, "messages": [{"role": "user", "content": "x #scenario:inband_error"}]},
+        headers={"x-api-key": K1, "X-Request-ID": "trace-midway"},
+    )
     assert midway.status_code == 200 and '"error"' in midway.text  # failed after the first chunk
     # Secrets sent by clients, in headers, query strings and paths.
     assert chat(server, "x", {"x-api-key": K1 + "-wrong"}).status_code == 401
     assert chat(server, "x", {"x-api-key": "", "Authorization": f"Bearer {fake.sso}"}).status_code == 401
-    assert chat(server, "x", {"Cookie": f"sso={fake.sso}; sso-rw={fake.sso_rw}",
-                              "x-statsig-id": fake.header_hex}).status_code == 200
+    assert (
+        chat(
+            server, "x", {"Cookie": f"sso={fake.sso}; sso-rw={fake.sso_rw}", "x-statsig-id": fake.header_hex}
+        ).status_code
+        == 200
+    )
     assert chat(server, "x", path=f"/v1/chat?api_key={K2}&sso={fake.sso}").status_code == 200
-    assert requests.get(f"{server.url}/v1/{K2}/{fake.suffix}", headers={"x-api-key": K1},
-                        timeout=10).status_code == 404
+    assert requests.get(f"{server.url}/v1/{K2}/{fake.suffix}", headers={"x-api-key": K1}, timeout=10).status_code == 404
     echoed = requests.get(server.url + "/health", headers={"X-Request-ID": K2}, timeout=10)
     assert echoed.headers["X-Request-ID"] == K2  # the client's own value, echoed to it only
     bad_id = requests.get(server.url + "/health", headers={"X-Request-ID": "x" * 129}, timeout=10)
@@ -87,8 +109,7 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
     assert any(r["logger"].startswith("gunicorn") for r in records)
     requests_logged = [r for r in records if r["logger"] == "grok_web_api.request"]
     assert all("?" not in r["path"] for r in requests_logged)
-    assert all({"request_id", "method", "path", "route", "status", "duration_ms"} <= set(r)
-               for r in requests_logged)
+    assert all({"request_id", "method", "path", "route", "status", "duration_ms"} <= set(r) for r in requests_logged)
     [traced] = [r for r in requests_logged if r["request_id"] == "trace-abc-123"]
     assert traced["status"] == 200 and traced["route"] == "/v1/chat" and traced["stream"] is True
     assert traced["upstream_status"] == 200 and traced["outcome"] == "completed"
@@ -109,8 +130,7 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
 
 
 def test_plain_request_line_and_response_headers(server):
-    resp = requests.get(server.url + "/health?token=abc", headers={"X-Request-ID": "plain-trace-1"},
-                        timeout=10)
+    resp = requests.get(server.url + "/health?token=abc", headers={"X-Request-ID": "plain-trace-1"}, timeout=10)
     assert resp.headers["X-Request-ID"] == "plain-trace-1"
     assert resp.headers["X-Response-Time"].endswith("ms")
     float(resp.headers["X-Response-Time"][:-2])

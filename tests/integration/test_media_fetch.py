@@ -14,7 +14,7 @@ import urllib.parse
 import pytest
 
 from app.grok.client import GrokClient
-from app.media.fetch import FetchError, FetchRefused, Fetcher, FetchPolicy, TooLarge
+from app.media.fetch import Fetcher, FetchError, FetchPolicy, FetchRefused, TooLarge
 from app.media.inputs import MediaError, MediaLimits, UploadFailed, prepare_chat_media
 from tests.fakegrok.media import jpeg
 from tests.support.imageserver import PHOTO, PNG, other, remote  # noqa: F401  (fixtures)
@@ -35,7 +35,7 @@ def test_loopback_and_private_targets_are_refused_by_default(remote):
     with pytest.raises(FetchRefused, match="loopback address"):
         fetcher.fetch(remote.url("/img.png"), 10_000)
     with pytest.raises(FetchRefused, match="loopback address"):
-        fetcher.fetch(f"http://localhost:{remote.port}/img.png", 10_000)   # by name: resolved and checked
+        fetcher.fetch(f"http://localhost:{remote.port}/img.png", 10_000)  # by name: resolved and checked
     with pytest.raises(FetchRefused, match="private address"):
         fetcher.fetch("http://10.20.30.40/img.png", 10_000)
     assert remote.requests == []
@@ -46,8 +46,9 @@ def test_allowed_private_fetch_reads_the_body(remote):
     assert got.content == PNG and got.url == remote.url("/img.png")
 
 
-@pytest.mark.parametrize("target", ["other", "http://10.1.2.3/x.png", "http://169.254.169.254/latest/meta-data",
-                                    "http://[::1]/x.png"])
+@pytest.mark.parametrize(
+    "target", ["other", "http://10.1.2.3/x.png", "http://169.254.169.254/latest/meta-data", "http://[::1]/x.png"]
+)
 def test_a_redirect_to_a_private_address_is_refused(remote, other, target):
     # Only the first hop's exact host:port is allowed, as a public host would be.
     policy = FetchPolicy(allowlist=frozenset({f"127.0.0.1:{remote.port}"}))
@@ -109,17 +110,27 @@ def test_latest_turn_media_is_uploaded_concurrently_in_order_and_earlier_media_i
     client = GrokClient.from_settings(settings_for())
     first, second = jpeg("first"), jpeg("second")
     messages = [
-        {"role": "user", "content": [{"type": "text", "text": "old"},
-                                     {"type": "image_url", "image_url": {"url": "https://x.test/old.png"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "old"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/old.png"}},
+            ],
+        },
         {"role": "assistant", "content": "seen"},
-        {"role": "user", "content": [
-            {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", first)}},
-            {"type": "text", "text": "compare with"},
-            {"type": "image_url", "image_url": {"url": remote.url("/photo.jpg")}},
-            {"type": "file", "file": {"filename": "report.pdf", "file_data": data_uri("application/pdf",
-                                                                                        b"%PDF-1.4 r")}},
-            {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", second)}},
-        ]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", first)}},
+                {"type": "text", "text": "compare with"},
+                {"type": "image_url", "image_url": {"url": remote.url("/photo.jpg")}},
+                {
+                    "type": "file",
+                    "file": {"filename": "report.pdf", "file_data": data_uri("application/pdf", b"%PDF-1.4 r")},
+                },
+                {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", second)}},
+            ],
+        },
     ]
     fetcher = Fetcher(FetchPolicy(allow_private=True))
     media = prepare_chat_media(messages, client, fetcher, LIMITS)
@@ -130,12 +141,16 @@ def test_latest_turn_media_is_uploaded_concurrently_in_order_and_earlier_media_i
     assert set(by_name) == {"image-2-0.jpg", "image-2-2.jpg", "report.pdf", "image-2-4.jpg"}
     assert base64.b64decode(by_name["image-2-0.jpg"]["content"]) == first
     assert base64.b64decode(by_name["image-2-2.jpg"]["content"]) == PHOTO
-    assert by_name["image-2-2.jpg"]["fileMimeType"] == "image/jpeg"   # sniffed; the server claimed png
+    assert by_name["image-2-2.jpg"]["fileMimeType"] == "image/jpeg"  # sniffed; the server claimed png
     assert by_name["report.pdf"]["fileMimeType"] == "application/pdf"
     # attachments follow the parts' order, whatever order the uploads finished in
     files = {f["fileMetadataId"]: f for f in fake.store()["files"]}
-    assert [files[i]["fileName"] for i in media.file_ids] == ["image-2-0.jpg", "image-2-2.jpg", "report.pdf",
-                                                              "image-2-4.jpg"]
+    assert [files[i]["fileName"] for i in media.file_ids] == [
+        "image-2-0.jpg",
+        "image-2-2.jpg",
+        "report.pdf",
+        "image-2-4.jpg",
+    ]
     assert files[media.file_ids[3]]["sha256"] == hashlib.sha256(second).hexdigest()
     assert media.placeholder(0, 1) == "[image: image-0-1.png]"
     assert media.placeholder(2, 3) == "[file: report.pdf]"
@@ -144,10 +159,15 @@ def test_latest_turn_media_is_uploaded_concurrently_in_order_and_earlier_media_i
 
 def test_a_refused_url_fails_the_request_naming_the_part_and_uploads_nothing(fake, settings_for, remote):
     client = GrokClient.from_settings(settings_for())
-    messages = [{"role": "user", "content": [
-        {"type": "image_url", "image_url": {"url": data_uri("image/png", PNG)}},
-        {"type": "image_url", "image_url": {"url": remote.url("/img.png")}},
-    ]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": data_uri("image/png", PNG)}},
+                {"type": "image_url", "image_url": {"url": remote.url("/img.png")}},
+            ],
+        }
+    ]
     with pytest.raises(MediaError) as info:
         prepare_chat_media(messages, client, Fetcher(FetchPolicy()), LIMITS)
     assert info.value.where == "messages[0].content[1]"
@@ -157,8 +177,11 @@ def test_a_refused_url_fails_the_request_naming_the_part_and_uploads_nothing(fak
 
 def test_an_upstream_upload_failure_names_the_part(fake, settings_for):
     client = GrokClient.from_settings(settings_for())
-    fake.enqueue("/rest/app-chat/upload-file", status=403, body={"error": {"code": 7, "message":
-                                                                          "Request rejected by anti-bot rules."}})
+    fake.enqueue(
+        "/rest/app-chat/upload-file",
+        status=403,
+        body={"error": {"code": 7, "message": "Request rejected by anti-bot rules."}},
+    )
     messages = [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": data_uri("image/png", PNG)}}]}]
     with pytest.raises(UploadFailed) as info:
         prepare_chat_media(messages, client, Fetcher(FetchPolicy()), LIMITS)
@@ -169,8 +192,18 @@ def test_an_upstream_upload_failure_names_the_part(fake, settings_for):
 def test_uploads_of_one_request_run_concurrently(fake, settings_for):
     # Each upload is answered after 1 s: all three must have reached grok.com before the first answer.
     fake.enqueue("/rest/app-chat/upload-file", body={"fileMetadataId": "slow-upload"}, delay=1.0, times=3)
-    messages = [{"role": "user", "content": [image_part for image_part in (
-        {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", jpeg(f"img{i}"))}} for i in range(3))]}]
+    messages = [
+        {
+            "role": "user",
+            "content": [
+                image_part
+                for image_part in (
+                    {"type": "image_url", "image_url": {"url": data_uri("image/jpeg", jpeg(f"img{i}"))}}
+                    for i in range(3)
+                )
+            ],
+        }
+    ]
     media = prepare_chat_media(messages, GrokClient.from_settings(settings_for()), Fetcher(FetchPolicy()), LIMITS)
     assert media.file_ids == ["slow-upload"] * 3
     arrivals = [e["time"] for e in fake.requests_log("/rest/app-chat/upload-file")]

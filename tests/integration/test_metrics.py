@@ -25,13 +25,13 @@ def two_workers(fake_module):
 
 
 def chat(server, message):
-    return requests.post(server.url + "/v1/chat", json={"message": message, "temporary": True},
-                         headers=AUTH, timeout=15)
+    return requests.post(
+        server.url + "/v1/chat", json={"message": message, "temporary": True}, headers=AUTH, timeout=15
+    )
 
 
 def health_pids(server) -> set[str]:
-    return set(re.findall(r"\[(\d+)\] grok_web_api\.request: request \S+ method=GET path=/health ",
-                          server.logs()))
+    return set(re.findall(r"\[(\d+)\] grok_web_api\.request: request \S+ method=GET path=/health ", server.logs()))
 
 
 def test_metrics_need_the_key(two_workers):
@@ -49,8 +49,9 @@ def test_request_counts_add_up_across_workers(two_workers):
         assert requests.get(two_workers.url + "/health", timeout=10).status_code == 200
         sent += 1
     assert len(health_pids(two_workers)) == 2, "both workers answered /health"
-    counts = {value(scrape(two_workers, AUTH), "grok_web_api_requests_total", route="/health", status="200")
-              for _ in range(6)}
+    counts = {
+        value(scrape(two_workers, AUTH), "grok_web_api_requests_total", route="/health", status="200") for _ in range(6)
+    }
     assert counts == {base + sent}
     samples = scrape(two_workers, AUTH)
     assert value(samples, "grok_web_api_request_duration_seconds_count", route="/health", method="GET") == base + sent
@@ -97,8 +98,10 @@ def test_upstream_failures_by_class_and_session_validity(two_workers):
     assert chat(two_workers, "x #scenario:expired").status_code == 503
     after = scrape(two_workers, AUTH)
     for failure_class in ("anti_bot", "rate_limited", "auth_expired"):
-        assert (value(after, "grok_web_api_upstream_failures_total", failure_class=failure_class)
-                - value(before, "grok_web_api_upstream_failures_total", failure_class=failure_class)) == 1
+        assert (
+            value(after, "grok_web_api_upstream_failures_total", failure_class=failure_class)
+            - value(before, "grok_web_api_upstream_failures_total", failure_class=failure_class)
+        ) == 1
     validity = {s.labels["pid"]: s.value for s in after["grok_web_api_session_valid"]}
     assert len(validity) == 2 and 0.0 in validity.values()
     # A success on each worker marks the session valid again.

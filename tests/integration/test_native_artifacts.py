@@ -7,13 +7,16 @@ import pytest
 from .native_cases import APP, assert_problem
 
 
-@pytest.mark.parametrize("body, param", [
-    ({}, "fullArtifact"),
-    ({"artifactVersionId": "artv-demo-1"}, "fullArtifact"),
-    ({"fullArtifact": 5}, "fullArtifact"),
-    ({"artifactDiff": ["x"]}, "artifactDiff"),
-    ({"fullArtifact": "x", "artifactVersionId": 1}, "artifactVersionId"),
-])
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({}, "fullArtifact"),
+        ({"artifactVersionId": "artv-demo-1"}, "fullArtifact"),
+        ({"fullArtifact": 5}, "fullArtifact"),
+        ({"artifactDiff": ["x"]}, "artifactDiff"),
+        ({"fullArtifact": "x", "artifactVersionId": 1}, "artifactVersionId"),
+    ],
+)
 def test_bad_update_bodies(native_client, fake, body, param):
     assert_problem(native_client.put("/v1/artifacts/art-demo", json=body), 422, "invalid_request", param)
     assert fake.requests_log() == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -34,8 +35,11 @@ def new_conversation(client, message="hello") -> tuple[str, str]:
     """Start a conversation; (conversation id, assistant response id)."""
     lines = ndjson(client.post("/v1/chat", json={"message": message}))
     conversation_id = lines[0]["result"]["conversation"]["conversationId"]
-    model = next(line["result"]["response"]["modelResponse"] for line in lines
-                 if "modelResponse" in line.get("result", {}).get("response", {}))
+    model = next(
+        line["result"]["response"]["modelResponse"]
+        for line in lines
+        if "modelResponse" in line.get("result", {}).get("response", {})
+    )
     return conversation_id, model["responseId"]
 
 
@@ -51,18 +55,34 @@ def answer_text(lines: list[dict]) -> str:
 
 # --------------------------------------------------------------------------- what goes upstream
 def test_new_chat_streams_and_sends_typed_fields_unknown_fields_and_no_nulls(client, fake):
-    body = {"message": "hi there", "modeId": "fast", "temporary": True, "disableMemory": None,
-            "imageGenerationCount": 2, "toolOverrides": {"webSearch": False},
-            "futureUpstreamField": {"nested": [1, 2]}}
+    body = {
+        "message": "hi there",
+        "modeId": "fast",
+        "temporary": True,
+        "disableMemory": None,
+        "imageGenerationCount": 2,
+        "toolOverrides": {"webSearch": False},
+        "futureUpstreamField": {"nested": [1, 2]},
+    }
     lines = ndjson(client.post("/v1/chat", json=body))
     assert "conversation" in lines[0]["result"]
-    assert lines[-1]["result"]["response"] == {"token": "", "isThinking": False, "isSoftStop": True,
-                                               "responseId": lines[-1]["result"]["response"]["responseId"]}
+    assert lines[-1]["result"]["response"] == {
+        "token": "",
+        "isThinking": False,
+        "isSoftStop": True,
+        "responseId": lines[-1]["result"]["response"]["responseId"],
+    }
     assert "You said: hi there" in answer_text(lines)
     [sent] = upstream(fake, f"{APP}/conversations/new")
     assert sent["method"] == "POST" and sent["statsig"] == "ok" and sent["query"] == {}
-    assert sent["body"] == {"message": "hi there", "modeId": "fast", "temporary": True, "imageGenerationCount": 2,
-                            "toolOverrides": {"webSearch": False}, "futureUpstreamField": {"nested": [1, 2]}}
+    assert sent["body"] == {
+        "message": "hi there",
+        "modeId": "fast",
+        "temporary": True,
+        "imageGenerationCount": 2,
+        "toolOverrides": {"webSearch": False},
+        "futureUpstreamField": {"nested": [1, 2]},
+    }
 
 
 def test_continue_chat_sends_the_same_way_to_the_conversation(client, fake):
@@ -136,8 +156,7 @@ BAD_BODIES = [
     ("/v1/chat", {"message": "x", "imageGenerationCount": 1.5}, "imageGenerationCount"),
     ("/v1/chat", {"message": "x", "fileAttachments": [1]}, "fileAttachments[0]"),
     ("/v1/chat", {"message": "x", "toolOverrides": ["webSearch"]}, "toolOverrides"),
-    ("/v1/chat", {"message": "x", "selectedFileTextContentStartPosition": "3"},
-     "selectedFileTextContentStartPosition"),
+    ("/v1/chat", {"message": "x", "selectedFileTextContentStartPosition": "3"}, "selectedFileTextContentStartPosition"),
     ("/v1/chat/{cid}/message", {"parentResponseId": "p"}, "message"),
     ("/v1/chat/{cid}/message", {"message": "x", "parentResponseId": 7}, "parentResponseId"),
     ("/v1/chat/{cid}/message", {"message": "x", "enableNsfw": "true"}, "enableNsfw"),
@@ -171,12 +190,20 @@ def test_malformed_json_non_json_and_non_object_bodies(client, fake, route):
 IMPLAUSIBLE_IDS = ["..", "a..b", "a%5Cb", "a%20b", "a%00b", "a%25b", "x" * 300]
 
 
-@pytest.mark.parametrize("method,route", [("POST", "/v1/chat/{id}/message"), ("GET", "/v1/chat/{id}/reconnect"),
-                                          ("POST", "/v1/chat/{id}/stop"), ("POST", "/v1/chat/{id}/cancel")])
+@pytest.mark.parametrize(
+    "method,route",
+    [
+        ("POST", "/v1/chat/{id}/message"),
+        ("GET", "/v1/chat/{id}/reconnect"),
+        ("POST", "/v1/chat/{id}/stop"),
+        ("POST", "/v1/chat/{id}/cancel"),
+    ],
+)
 @pytest.mark.parametrize("bad_id", IMPLAUSIBLE_IDS)
 def test_implausible_ids_are_400_before_any_upstream_call(client, fake, method, route, bad_id):
-    response = client.open(route.replace("{id}", bad_id), method=method, json={"message": "x"}
-                           if method == "POST" else None)
+    response = client.open(
+        route.replace("{id}", bad_id), method=method, json={"message": "x"} if method == "POST" else None
+    )
     assert response.status_code == 400, response.get_data(as_text=True)
     problem = response.get_json()
     # A dot segment is refused by the app-wide raw-URI check, which names no parameter.
@@ -250,7 +277,7 @@ def test_lines_are_relayed_as_they_arrive(live):
     assert len(tokens) == 6
     # The first token was readable long before the last one was generated (1.5 s of upstream delays).
     assert tokens[-1] - tokens[0] > 1.0
-    assert all(later > earlier for earlier, later in zip(tokens, tokens[1:]))
+    assert all(later > earlier for earlier, later in pairwise(tokens))
 
 
 def test_heartbeats_are_empty_lines_between_lines(live):

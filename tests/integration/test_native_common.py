@@ -18,16 +18,16 @@ OPERATIONS = ("get", "put", "post", "delete")
 
 @pytest.mark.parametrize("case", JSON_BODY_CASES, ids=str)
 def test_json_routes_refuse_other_content_types_with_415(case, native_client, fake):
-    resp = native_client.open(fill(case.path, DUMMY_IDS), method=case.method, data="a=1",
-                              content_type="text/plain")
+    resp = native_client.open(fill(case.path, DUMMY_IDS), method=case.method, data="a=1", content_type="text/plain")
     assert_problem(resp, 415, "unsupported_media_type")
     assert fake.requests_log() == []
 
 
 @pytest.mark.parametrize("case", JSON_BODY_CASES, ids=str)
 def test_json_routes_refuse_malformed_json_with_400(case, native_client, fake):
-    resp = native_client.open(fill(case.path, DUMMY_IDS), method=case.method, data='{"a": ',
-                              content_type="application/json")
+    resp = native_client.open(
+        fill(case.path, DUMMY_IDS), method=case.method, data='{"a": ', content_type="application/json"
+    )
     body = assert_problem(resp, 400, "invalid_request")
     assert body["detail"] == "the request body is not valid JSON"
 
@@ -42,8 +42,11 @@ NATIVE_BLUEPRINTS = {blueprint.name for blueprint in native.blueprints()}
 
 def is_native(rule) -> bool:
     # /v1 also holds the OpenAI surface and the asset proxy: only native blueprints count here.
-    return (rule.endpoint.split(".", 1)[0] in NATIVE_BLUEPRINTS and rule.rule.startswith("/v1/")
-            and not rule.rule.startswith("/v1/chat"))
+    return (
+        rule.endpoint.split(".", 1)[0] in NATIVE_BLUEPRINTS
+        and rule.rule.startswith("/v1/")
+        and not rule.rule.startswith("/v1/chat")
+    )
 
 
 def native_rules(app):
@@ -81,10 +84,27 @@ def test_openapi_has_examples_for_every_body(native_app, openapi):
 
 
 def test_openapi_documents_query_parameters_in_snake_case(openapi):
-    names = {p["name"] for ops in openapi["paths"].values() for op in ops.values() if isinstance(op, dict)
-             for p in op.get("parameters", []) if p["in"] == "query"}
-    assert {"page_size", "page_token", "starred", "workspace_id", "soft", "delete_media", "include_threads",
-            "voice_id", "query", "count", "conversation_ids"} <= names
+    names = {
+        p["name"]
+        for ops in openapi["paths"].values()
+        for op in ops.values()
+        if isinstance(op, dict)
+        for p in op.get("parameters", [])
+        if p["in"] == "query"
+    }
+    assert {
+        "page_size",
+        "page_token",
+        "starred",
+        "workspace_id",
+        "soft",
+        "delete_media",
+        "include_threads",
+        "voice_id",
+        "query",
+        "count",
+        "conversation_ids",
+    } <= names
     assert all(name == name.lower() for name in names)
 
 
@@ -107,17 +127,24 @@ def request(server, method: str, path: str, body: bytes | None = None, headers: 
 
 def test_json_bytes_and_status_survive_real_http(server, upstream):
     raw = b'{"shareLinkId":"s-9",  "z":[1.50,2e3],"a":"\\u00e9"}'
-    upstream.enqueue(f"{APP}/conversations/c-1/share", status=201, body_base64=base64.b64encode(raw).decode(),
-                     headers={"Content-Type": "application/json"})
+    upstream.enqueue(
+        f"{APP}/conversations/c-1/share",
+        status=201,
+        body_base64=base64.b64encode(raw).decode(),
+        headers={"Content-Type": "application/json"},
+    )
     resp, data = request(server, "POST", "/v1/sharing/c-1", b"{}", {"Content-Type": "application/json"})
     assert (resp.status, data) == (201, raw)
     assert resp.getheader("Content-Type") == "application/json"
 
 
-@pytest.mark.parametrize("method, path, upstream_path, status", [
-    ("DELETE", "/v1/sharing/links/s-1", f"{APP}/share_links/s-1", 204),
-    ("POST", "/v1/voice/post-recording", f"{APP}/voice/post-recording", 201),
-])
+@pytest.mark.parametrize(
+    "method, path, upstream_path, status",
+    [
+        ("DELETE", "/v1/sharing/links/s-1", f"{APP}/share_links/s-1", 204),
+        ("POST", "/v1/voice/post-recording", f"{APP}/voice/post-recording", 201),
+    ],
+)
 def test_empty_answers_stay_empty_over_real_http(server, upstream, method, path, upstream_path, status):
     upstream.enqueue(upstream_path, method=method, status=status)
     resp, data = request(server, method, path)
@@ -126,15 +153,21 @@ def test_empty_answers_stay_empty_over_real_http(server, upstream, method, path,
 
 
 def test_non_json_upstream_answer_is_502(server, upstream):
-    upstream.enqueue(f"{APP}/user-memory-blurb", body="<html>maintenance</html>",
-                     headers={"Content-Type": "text/html"})
+    upstream.enqueue(f"{APP}/user-memory-blurb", body="<html>maintenance</html>", headers={"Content-Type": "text/html"})
     resp, data = request(server, "GET", "/v1/memory/blurb")
     assert resp.status == 502
     assert b"text/html instead of JSON" in data
 
 
-@pytest.mark.parametrize("path", ["/v1/sharing/links%2Fs-1", "/v1/sharing/links%2fs-1",
-                                  "/v1/sharing/links/%2E%2E", "/v1/conversations/c-1%5Cx/exists"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/sharing/links%2Fs-1",
+        "/v1/sharing/links%2fs-1",
+        "/v1/sharing/links/%2E%2E",
+        "/v1/conversations/c-1%5Cx/exists",
+    ],
+)
 def test_encoded_separators_are_refused_over_real_http(server, upstream, path):
     # Without the raw-URI check, links%2Fs-1 would be routed as GET /v1/sharing/links/s-1.
     upstream.enqueue(f"{APP}/", body={"unexpected": True}, times=5)

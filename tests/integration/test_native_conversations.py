@@ -13,31 +13,37 @@ from .conftest import start_conversation
 from .native_cases import APP, assert_problem
 
 
-@pytest.mark.parametrize("method, path, query, param", [
-    ("GET", "/v1/conversations", {"page_size": "abc"}, "page_size"),
-    ("GET", "/v1/conversations", {"page_size": "-1"}, "page_size"),
-    ("GET", "/v1/conversations", {"page_size": "4294967296"}, "page_size"),
-    ("GET", "/v1/conversations", {"starred": "yes"}, "starred"),
-    ("GET", "/v1/conversations/deleted", {"page_size": "1.5"}, "page_size"),
-    ("DELETE", "/v1/conversations/c-1", {"soft": "maybe"}, "soft"),
-    ("DELETE", "/v1/conversations/c-1", {"soft": "true", "delete_media": "true"}, "delete_media"),
-    ("GET", "/v1/conversations/c-1/responses", {"include_threads": "TRUE"}, "include_threads"),
-])
+@pytest.mark.parametrize(
+    "method, path, query, param",
+    [
+        ("GET", "/v1/conversations", {"page_size": "abc"}, "page_size"),
+        ("GET", "/v1/conversations", {"page_size": "-1"}, "page_size"),
+        ("GET", "/v1/conversations", {"page_size": "4294967296"}, "page_size"),
+        ("GET", "/v1/conversations", {"starred": "yes"}, "starred"),
+        ("GET", "/v1/conversations/deleted", {"page_size": "1.5"}, "page_size"),
+        ("DELETE", "/v1/conversations/c-1", {"soft": "maybe"}, "soft"),
+        ("DELETE", "/v1/conversations/c-1", {"soft": "true", "delete_media": "true"}, "delete_media"),
+        ("GET", "/v1/conversations/c-1/responses", {"include_threads": "TRUE"}, "include_threads"),
+    ],
+)
 def test_bad_query_parameters_are_400_invalid_query(native_client, fake, method, path, query, param):
     resp = native_client.open(path, method=method, query_string=query)
     assert_problem(resp, 400, "invalid_query", param)
     assert fake.requests_log() == []
 
 
-@pytest.mark.parametrize("kwargs, status, type_, param", [
-    ({"json": {"title": 5}}, 422, "invalid_request", "title"),
-    ({"json": {"starred": "true"}}, 422, "invalid_request", "starred"),
-    ({"json": {"starred": 1}}, 422, "invalid_request", "starred"),
-    ({"json": ["title"]}, 422, "invalid_request", "body"),
-    ({"data": '{"title": "x"', "content_type": "application/json"}, 400, "invalid_request", None),
-    ({"data": "title=x", "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", None),
-    ({"data": '{"title": "x"}', "content_type": "text/plain"}, 415, "unsupported_media_type", None),
-])
+@pytest.mark.parametrize(
+    "kwargs, status, type_, param",
+    [
+        ({"json": {"title": 5}}, 422, "invalid_request", "title"),
+        ({"json": {"starred": "true"}}, 422, "invalid_request", "starred"),
+        ({"json": {"starred": 1}}, 422, "invalid_request", "starred"),
+        ({"json": ["title"]}, 422, "invalid_request", "body"),
+        ({"data": '{"title": "x"', "content_type": "application/json"}, 400, "invalid_request", None),
+        ({"data": "title=x", "content_type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type", None),
+        ({"data": '{"title": "x"}', "content_type": "text/plain"}, 415, "unsupported_media_type", None),
+    ],
+)
 def test_bad_update_bodies(native_client, fake, kwargs, status, type_, param):
     resp = native_client.put("/v1/conversations/c-1", **kwargs)
     assert_problem(resp, status, type_, param)
@@ -80,8 +86,9 @@ def test_trash_and_restore(native_client, fake, grok_client):
 
 
 def test_list_filters_by_workspace_and_star(native_client, fake, grok_client):
-    with grok_client.new_conversation({"message": "in a workspace", "temporary": False,
-                                       "workspaceIds": ["ws-1"]}) as stream:
+    with grok_client.new_conversation(
+        {"message": "in a workspace", "temporary": False, "workspaceIds": ["ws-1"]}
+    ) as stream:
         list(stream.events())
     other = start_conversation(grok_client)["conv"]
     native_client.put(f"/v1/conversations/{other}", json={"starred": True})
@@ -92,17 +99,20 @@ def test_list_filters_by_workspace_and_star(native_client, fake, grok_client):
     assert [c["conversationId"] for c in starred] == [other]
 
 
-@pytest.mark.parametrize("path, param", [
-    ("/v1/conversations/a%2Fb", None),             # an encoded slash would route as a real one
-    ("/v1/conversations/a%2fb/exists", None),
-    ("/v1/conversations/a%5Cb", None),
-    ("/v1/conversations/%2e%2e/deleted", None),
-    ("/v1/conversations/a%00b", "conversation_id"),
-    ("/v1/conversations/a%20b", "conversation_id"),
-    ("/v1/conversations/a..b", "conversation_id"),
-    ("/v1/conversations/a%3Fb", "conversation_id"),
-    ("/v1/conversations/" + "x" * 257, "conversation_id"),
-])
+@pytest.mark.parametrize(
+    "path, param",
+    [
+        ("/v1/conversations/a%2Fb", None),  # an encoded slash would route as a real one
+        ("/v1/conversations/a%2fb/exists", None),
+        ("/v1/conversations/a%5Cb", None),
+        ("/v1/conversations/%2e%2e/deleted", None),
+        ("/v1/conversations/a%00b", "conversation_id"),
+        ("/v1/conversations/a%20b", "conversation_id"),
+        ("/v1/conversations/a..b", "conversation_id"),
+        ("/v1/conversations/a%3Fb", "conversation_id"),
+        ("/v1/conversations/" + "x" * 257, "conversation_id"),
+    ],
+)
 def test_implausible_ids_are_400_before_any_upstream_call(native_client, fake, path, param):
     resp = native_client.get(path)
     assert_problem(resp, 400, "invalid_path", param)

@@ -72,12 +72,15 @@ def test_error_mapping(case, error, native_client, fake):
 ODD_JSON = '{"zeta": 1,  "alpha": [1.0, 2e3, -0.0], "none": null, "text": "caf\\u00e9 \u2603"}'.encode()
 
 
-@pytest.mark.parametrize("case", [c for c in ALL if c.passthrough and c.content_type == "application/json"],
-                         ids=str)
+@pytest.mark.parametrize("case", [c for c in ALL if c.passthrough and c.content_type == "application/json"], ids=str)
 def test_json_comes_back_byte_for_byte(case, native_client, fake):
-    fake.enqueue(fill(case.upstream_path, DUMMY_IDS), method=case.upstream_method, status=case.status,
-                 body_base64=base64.b64encode(ODD_JSON).decode(),
-                 headers={"Content-Type": "application/json; charset=utf-8"})
+    fake.enqueue(
+        fill(case.upstream_path, DUMMY_IDS),
+        method=case.upstream_method,
+        status=case.status,
+        body_base64=base64.b64encode(ODD_JSON).decode(),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
 
     resp = case.send(native_client, DUMMY_IDS)
 

@@ -8,36 +8,45 @@ from .conftest import start_conversation
 from .native_cases import APP, assert_problem
 
 
-@pytest.mark.parametrize("body, param", [
-    ({}, "conversationIds"),
-    ({"conversationIds": []}, "conversationIds"),
-    ({"conversationIds": "c-1"}, "conversationIds"),
-    ({"conversationIds": [5]}, "conversationIds[0]"),
-    ({"conversationIds": ["c-1", "../etc"]}, "conversationIds[1]"),
-])
+@pytest.mark.parametrize(
+    "body, param",
+    [
+        ({}, "conversationIds"),
+        ({"conversationIds": []}, "conversationIds"),
+        ({"conversationIds": "c-1"}, "conversationIds"),
+        ({"conversationIds": [5]}, "conversationIds[0]"),
+        ({"conversationIds": ["c-1", "../etc"]}, "conversationIds[1]"),
+    ],
+)
 def test_bad_by_conversation_bodies(native_client, fake, body, param):
     assert_problem(native_client.post("/v1/memory/by-conversation", json=body), 422, "invalid_request", param)
     assert fake.requests_log() == []
 
 
-@pytest.mark.parametrize("query, param", [
-    ("", "conversation_ids"),
-    ("?conversationIds=c-1", "conversation_ids"),
-    ("?conversation_ids=", "conversation_ids[0]"),
-    ("?conversation_ids=c-1&conversation_ids=a%2Fb", "conversation_ids[1]"),
-])
+@pytest.mark.parametrize(
+    "query, param",
+    [
+        ("", "conversation_ids"),
+        ("?conversationIds=c-1", "conversation_ids"),
+        ("?conversation_ids=", "conversation_ids[0]"),
+        ("?conversation_ids=c-1&conversation_ids=a%2Fb", "conversation_ids[1]"),
+    ],
+)
 def test_bad_by_conversation_queries(native_client, fake, query, param):
     resp = native_client.delete("/v1/memory/by-conversation" + query)
     assert_problem(resp, 400, "invalid_query", param)
     assert fake.requests_log() == []
 
 
-@pytest.mark.parametrize("method, path, kwargs, status, type_, param", [
-    ("PUT", "/v1/memory/v2/mem-demo-1", {"json": {}}, 422, "invalid_request", "content"),
-    ("PUT", "/v1/memory/v2/mem-demo-1", {"json": {"content": ["a"]}}, 422, "invalid_request", "content"),
-    ("DELETE", "/v1/memory/v2/mem-demo-1", {"query_string": {"soft": "yes"}}, 400, "invalid_query", "soft"),
-    ("DELETE", "/v1/memory/v2/all/companion-demo", {"query_string": {"soft": "2"}}, 400, "invalid_query", "soft"),
-])
+@pytest.mark.parametrize(
+    "method, path, kwargs, status, type_, param",
+    [
+        ("PUT", "/v1/memory/v2/mem-demo-1", {"json": {}}, 422, "invalid_request", "content"),
+        ("PUT", "/v1/memory/v2/mem-demo-1", {"json": {"content": ["a"]}}, 422, "invalid_request", "content"),
+        ("DELETE", "/v1/memory/v2/mem-demo-1", {"query_string": {"soft": "yes"}}, 400, "invalid_query", "soft"),
+        ("DELETE", "/v1/memory/v2/all/companion-demo", {"query_string": {"soft": "2"}}, 400, "invalid_query", "soft"),
+    ],
+)
 def test_bad_memory_requests(native_client, fake, method, path, kwargs, status, type_, param):
     assert_problem(native_client.open(path, method=method, **kwargs), status, type_, param)
 
@@ -62,8 +71,10 @@ def test_memories_by_conversation(native_client, fake, grok_client):
     made = native_client.post("/v1/memory/by-conversation", json={"conversationIds": [conv]}).get_json()
     assert [m["conversationId"] for m in made["memories"]] == [conv]
 
-    assert native_client.delete(f"/v1/memory/by-conversation?conversation_ids={conv}&conversation_ids=c-2"
-                                ).status_code == 204
+    assert (
+        native_client.delete(f"/v1/memory/by-conversation?conversation_ids={conv}&conversation_ids=c-2").status_code
+        == 204
+    )
     assert fake.requests_log(f"{APP}/memory")[-1]["query"] == {"conversationIds": [conv, "c-2"]}
     assert not [m for m in fake.store()["memories"] if m.get("conversationId") == conv]
 

@@ -66,7 +66,10 @@ def test_put_patch_and_delete_keep_their_method(client, fake):
     delete = client.delete(f"/raw/conversations/{cid}")
     assert delete.status_code == 204 and delete.data == b"" and "Content-Type" not in delete.headers
     assert [(e["method"], e["body"]) for e in fake.requests_log(APP)] == [
-        ("PUT", {"title": "Renamed", "starred": True}), ("PATCH", {"title": "x"}), ("DELETE", None)]
+        ("PUT", {"title": "Renamed", "starred": True}),
+        ("PATCH", {"title": "x"}),
+        ("DELETE", None),
+    ]
 
 
 def test_status_codes_other_than_200_pass_through(client, fake):
@@ -80,8 +83,9 @@ def test_bodies_up_to_10_mib(client, fake):
     assert response.status_code == 200
     [sent] = fake.requests_log(APP)
     assert len(sent["body"]["blob"]) == 3 * 1024 * 1024
-    too_big = client.post("/raw/fetch-suggestions", data=b'"' + b"x" * (10 * 1024 * 1024) + b'"',
-                          content_type="application/json")
+    too_big = client.post(
+        "/raw/fetch-suggestions", data=b'"' + b"x" * (10 * 1024 * 1024) + b'"', content_type="application/json"
+    )
     assert too_big.status_code == 413
     assert too_big.get_json()["type"] == "payload_too_large" and too_big.get_json()["limit_bytes"] == 10485760
     assert len(fake.requests_log(APP)) == 1
@@ -109,14 +113,19 @@ def test_json_error_answers_pass_through_with_their_status(client, fake):
 
 def test_non_json_error_answers_become_the_classified_problem(client, fake):
     page = cloudflare_resp()
-    fake.enqueue(f"{APP}/conversations", status=403, body_base64=base64.b64encode(page.raw).decode(),
-                 headers={"Content-Type": page.content_type})
+    fake.enqueue(
+        f"{APP}/conversations",
+        status=403,
+        body_base64=base64.b64encode(page.raw).decode(),
+        headers={"Content-Type": page.content_type},
+    )
     challenged = client.get("/raw/conversations")
     assert challenged.status_code == 403 and challenged.mimetype == "application/problem+json"
     assert challenged.get_json()["type"] == "anti_bot"
     assert challenged.get_json()["failure_class"] == "cloudflare_challenge"
-    fake.enqueue(f"{APP}/conversations", status=502, body="<html>502 Bad Gateway</html>",
-                 headers={"Content-Type": "text/html"})
+    fake.enqueue(
+        f"{APP}/conversations", status=502, body="<html>502 Bad Gateway</html>", headers={"Content-Type": "text/html"}
+    )
     gateway = client.get("/raw/conversations")
     assert gateway.status_code == 502 and gateway.get_json()["type"] == "upstream_error"
 
@@ -131,16 +140,49 @@ def test_head_and_options_are_not_forwarded(client, fake, method):
 
 # --------------------------------------------------------------------------- escape attempts
 ESCAPES = [
-    "/raw/", "/raw/..", "/raw/.", "/raw/../x", "/raw/./conversations", "/raw/a/../../x", "/raw/a/..",
-    "/raw/%2e%2e/x", "/raw/%2E%2e/x", "/raw/.%2e/x", "/raw/%2e/x", "/raw/%2e%2e",
-    "/raw/%252e%252e/x", "/raw/%25252e%25252e/x", "/raw/%2e%2e%2f%2e%2e%2fx",
-    "/raw/a%2f..%2f..%2fx", "/raw/a%2Fb", "/raw/%252f", "/raw/a%25%32%66b",
-    "/raw/a\\..\\x", "/raw/..\\x", "/raw/a%5c..%5cx", "/raw/a%5Cb", "/raw/%255c",
-    "/raw/@evil.example/x", "/raw/a@evil.example", "/raw/a%40evil.example", "/raw/%2540",
-    "/raw//evil.example/x", "/raw///x", "/raw/a//b", "/raw/conversations/",
-    "/raw/http://evil.example/x", "/raw/https:%2f%2fevil.example", "/raw/http:%252f%252fevil.example",
-    "/raw/a%00b", "/raw/a%0d%0aX-Injected:%20y", "/raw/a%09b", "/raw/a%7fb",
-    "/raw/..;/x", "/raw/%2e%2e;x/y", "/raw/a%zzb", "/raw/a%2",
+    "/raw/",
+    "/raw/..",
+    "/raw/.",
+    "/raw/../x",
+    "/raw/./conversations",
+    "/raw/a/../../x",
+    "/raw/a/..",
+    "/raw/%2e%2e/x",
+    "/raw/%2E%2e/x",
+    "/raw/.%2e/x",
+    "/raw/%2e/x",
+    "/raw/%2e%2e",
+    "/raw/%252e%252e/x",
+    "/raw/%25252e%25252e/x",
+    "/raw/%2e%2e%2f%2e%2e%2fx",
+    "/raw/a%2f..%2f..%2fx",
+    "/raw/a%2Fb",
+    "/raw/%252f",
+    "/raw/a%25%32%66b",
+    "/raw/a\\..\\x",
+    "/raw/..\\x",
+    "/raw/a%5c..%5cx",
+    "/raw/a%5Cb",
+    "/raw/%255c",
+    "/raw/@evil.example/x",
+    "/raw/a@evil.example",
+    "/raw/a%40evil.example",
+    "/raw/%2540",
+    "/raw//evil.example/x",
+    "/raw///x",
+    "/raw/a//b",
+    "/raw/conversations/",
+    "/raw/http://evil.example/x",
+    "/raw/https:%2f%2fevil.example",
+    "/raw/http:%252f%252fevil.example",
+    "/raw/a%00b",
+    "/raw/a%0d%0aX-Injected:%20y",
+    "/raw/a%09b",
+    "/raw/a%7fb",
+    "/raw/..;/x",
+    "/raw/%2e%2e;x/y",
+    "/raw/a%zzb",
+    "/raw/a%2",
 ]
 
 
@@ -159,8 +201,14 @@ def test_the_defence_in_depth_check_refuses_urls_outside_rest():
 
     assert_inside_rest("https://grok.com", "/rest/app-chat/conversations")
     assert_inside_rest("https://proxy.example/grok", "/rest/app-chat/x")
-    for path in ("/rest/app-chat/../../x", "/rest/app-chat/%2e%2e/%2e%2e/x", "@evil/rest/", "/rest\\..\\x",
-                 "/other/rest/x", "/rest/app-chat/%252e%252e/%252e%252e/x"):
+    for path in (
+        "/rest/app-chat/../../x",
+        "/rest/app-chat/%2e%2e/%2e%2e/x",
+        "@evil/rest/",
+        "/rest\\..\\x",
+        "/other/rest/x",
+        "/rest/app-chat/%252e%252e/%252e%252e/x",
+    ):
         with pytest.raises(Problem):
             assert_inside_rest("https://grok.com", path)
     with pytest.raises(Problem):

@@ -8,13 +8,16 @@ from .conftest import start_conversation
 from .native_cases import assert_problem
 
 
-@pytest.mark.parametrize("path, body, param", [
-    ("/v1/sharing/c-1", {"sharePublicly": "yes"}, "sharePublicly"),
-    ("/v1/sharing/c-1", {"teamMembersToShare": "bob"}, "teamMembersToShare"),
-    ("/v1/sharing/c-1", {"responseId": 7}, "responseId"),
-    ("/v1/sharing/c-1/artifact", {"responseId": "r", "artifactId": "a"}, "artifactVersionId"),
-    ("/v1/sharing/c-1/artifact", {"responseId": "r", "artifactId": 1, "artifactVersionId": "v"}, "artifactId"),
-])
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        ("/v1/sharing/c-1", {"sharePublicly": "yes"}, "sharePublicly"),
+        ("/v1/sharing/c-1", {"teamMembersToShare": "bob"}, "teamMembersToShare"),
+        ("/v1/sharing/c-1", {"responseId": 7}, "responseId"),
+        ("/v1/sharing/c-1/artifact", {"responseId": "r", "artifactId": "a"}, "artifactVersionId"),
+        ("/v1/sharing/c-1/artifact", {"responseId": "r", "artifactId": 1, "artifactVersionId": "v"}, "artifactId"),
+    ],
+)
 def test_bad_share_bodies(native_client, fake, path, body, param):
     assert_problem(native_client.post(path, json=body), 422, "invalid_request", param)
     assert fake.requests_log() == []
@@ -43,7 +46,9 @@ def test_share_link_lifecycle(native_client, fake, grok_client):
 
 def test_share_an_artifact(native_client, fake, grok_client):
     ids = start_conversation(grok_client)
-    made = native_client.post(f"/v1/sharing/{ids['conv']}/artifact", json={
-        "responseId": ids["resp"], "artifactId": "art-demo", "artifactVersionId": "artv-demo-1"}).get_json()
+    made = native_client.post(
+        f"/v1/sharing/{ids['conv']}/artifact",
+        json={"responseId": ids["resp"], "artifactId": "art-demo", "artifactVersionId": "artv-demo-1"},
+    ).get_json()
     shared = native_client.get(f"/v1/sharing/artifacts/{made['sharedArtifactId']}").get_json()
     assert (shared["artifactId"], shared["content"]) == ("art-demo", 'print("demo")\n')

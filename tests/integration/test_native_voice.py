@@ -22,16 +22,19 @@ from .native_cases import APP, assert_problem
 FAKE_AUDIO = b"ID3\x03\x00\x00\x00\x00\x00\x00" + FAKE_MP3_FRAME * 40
 
 
-@pytest.mark.parametrize("path, body, param", [
-    ("/v1/voice/tts", {}, "articles"),
-    ("/v1/voice/tts", {"articles": "Hello"}, "articles"),
-    ("/v1/voice/tts", {"articles": ["Hello"], "sanitize": "yes"}, "sanitize"),
-    ("/v1/voice/tts", {"articles": ["Hello"], "voice": 1}, "voice"),
-    ("/v1/voice/share", {"text": "t"}, "videoBytes"),
-    ("/v1/voice/share", {"videoBytes": "not base64!", "text": "t"}, "videoBytes"),
-    ("/v1/voice/share", {"videoBytes": "AAAA"}, "text"),
-    ("/v1/voice/post-recording", [1, 2], "body"),
-])
+@pytest.mark.parametrize(
+    "path, body, param",
+    [
+        ("/v1/voice/tts", {}, "articles"),
+        ("/v1/voice/tts", {"articles": "Hello"}, "articles"),
+        ("/v1/voice/tts", {"articles": ["Hello"], "sanitize": "yes"}, "sanitize"),
+        ("/v1/voice/tts", {"articles": ["Hello"], "voice": 1}, "voice"),
+        ("/v1/voice/share", {"text": "t"}, "videoBytes"),
+        ("/v1/voice/share", {"videoBytes": "not base64!", "text": "t"}, "videoBytes"),
+        ("/v1/voice/share", {"videoBytes": "AAAA"}, "text"),
+        ("/v1/voice/post-recording", [1, 2], "body"),
+    ],
+)
 def test_bad_voice_bodies(native_client, fake, path, body, param):
     assert_problem(native_client.post(path, json=body), 422, "invalid_request", param)
     assert fake.requests_log() == []
@@ -69,16 +72,21 @@ def test_audio_is_streamed_as_grok_com_sends_it(server, upstream, route):
 
 
 def test_audio_keeps_the_upstream_content_type(server, upstream):
-    upstream.enqueue(f"{APP}/read-response/r-ogg", headers={"Content-Type": "audio/ogg; codecs=opus"},
-                     lines=["OggS-1", "OggS-2"])
+    upstream.enqueue(
+        f"{APP}/read-response/r-ogg", headers={"Content-Type": "audio/ogg; codecs=opus"}, lines=["OggS-1", "OggS-2"]
+    )
     with get(server, "/v1/voice/read/r-ogg") as resp:
         assert resp.headers["Content-Type"] == "audio/ogg; codecs=opus"
         assert resp.read() == b"OggS-1\nOggS-2\n"
 
 
 def test_client_disconnect_aborts_the_upstream(server, upstream):
-    upstream.enqueue(f"{APP}/read-response-audio/r-slow", headers={"Content-Type": "audio/mpeg"},
-                     lines=[f"frame-{i}" for i in range(100)], line_delay=0.05)
+    upstream.enqueue(
+        f"{APP}/read-response-audio/r-slow",
+        headers={"Content-Type": "audio/mpeg"},
+        lines=[f"frame-{i}" for i in range(100)],
+        line_delay=0.05,
+    )
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"GET /v1/voice/audio/r-slow HTTP/1.1\r\nHost: test\r\n\r\n")
         received = b""
@@ -94,8 +102,12 @@ def test_client_disconnect_aborts_the_upstream(server, upstream):
 def test_upstream_failure_mid_audio_cuts_the_client_connection(start_server, fake):
     # The upstream goes silent after the first bytes; the 1 s idle timeout ends it.
     srv = start_server(app_env(fake, STREAM_IDLE_TIMEOUT_SECS="1"))
-    fake.enqueue(f"{APP}/read-response-audio/r-stall", headers={"Content-Type": "audio/mpeg"},
-                 lines=["ID3-start", "never sent in time"], line_delay=5)
+    fake.enqueue(
+        f"{APP}/read-response-audio/r-stall",
+        headers={"Content-Type": "audio/mpeg"},
+        lines=["ID3-start", "never sent in time"],
+        line_delay=5,
+    )
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)
     conn.request("GET", "/v1/voice/audio/r-stall")
     resp = conn.getresponse()

@@ -158,10 +158,15 @@ def test_one_turn_at_a_time(ws, live):
     assert len(live.fake.requests_log(f"{APP}/conversations/new")) == 1
 
 
-@pytest.mark.parametrize("scenario,status,problem_type", [
-    ("rate_limited", 429, "rate_limited"), ("expired", 503, "auth_expired"), ("anti_bot", 403, "anti_bot"),
-    ("server_error?status=502", 502, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    "scenario,status,problem_type",
+    [
+        ("rate_limited", 429, "rate_limited"),
+        ("expired", 503, "auth_expired"),
+        ("anti_bot", 403, "anti_bot"),
+        ("server_error?status=502", 502, "upstream_error"),
+    ],
+)
 def test_upstream_failures_are_error_frames(ws, scenario, status, problem_type):
     send(ws, {"type": "chat", "message": f"#scenario:{scenario}"})
     [error] = turn(ws)
@@ -223,8 +228,13 @@ def test_a_socket_that_stops_answering_pings_is_closed_and_its_upstream_aborted(
 
     conn = WSConnection(ConnectionType.CLIENT)
     with socket.create_connection(("127.0.0.1", live.port), timeout=10) as sock:
-        sock.sendall(conn.send(Request(host="127.0.0.1", target="/v1/chat/ws",
-                                       extra_headers=[(b"authorization", f"Bearer {KEY}".encode())])))
+        sock.sendall(
+            conn.send(
+                Request(
+                    host="127.0.0.1", target="/v1/chat/ws", extra_headers=[(b"authorization", f"Bearer {KEY}".encode())]
+                )
+            )
+        )
         accepted = []
         while not accepted:
             conn.receive_data(sock.recv(65536))

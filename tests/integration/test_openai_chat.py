@@ -45,10 +45,16 @@ def test_plain_answer(oai, server):
     assert resp.usage.total_tokens == resp.usage.prompt_tokens + resp.usage.completion_tokens
 
 
-@pytest.mark.parametrize("model,fields", [
-    ("auto", {"modeId": "auto"}), ("fast", {"modeId": "fast"}), ("expert", {"modeId": "expert"}),
-    ("heavy", {"modeId": "heavy"}), ("grok-43", {"modelMode": "grok-43"}),
-])
+@pytest.mark.parametrize(
+    "model,fields",
+    [
+        ("auto", {"modeId": "auto"}),
+        ("fast", {"modeId": "fast"}),
+        ("expert", {"modeId": "expert"}),
+        ("heavy", {"modeId": "heavy"}),
+        ("grok-43", {"modelMode": "grok-43"}),
+    ],
+)
 def test_upstream_payload_per_model(oai, server, model, fields):
     ask(oai, "hi", model=model)
     body = last_upstream(server)
@@ -72,19 +78,28 @@ def test_unknown_model_falls_back_to_auto_with_a_warning(oai, server):
 
 
 def test_system_and_developer_messages_become_custom_instructions(oai, server):
-    oai.chat.completions.create(model="auto", messages=[
-        {"role": "system", "content": "Be terse."},
-        {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
-        {"role": "user", "content": "hi"}])
+    oai.chat.completions.create(
+        model="auto",
+        messages=[
+            {"role": "system", "content": "Be terse."},
+            {"role": "developer", "content": [{"type": "text", "text": "Answer in French."}]},
+            {"role": "user", "content": "hi"},
+        ],
+    )
     body = last_upstream(server)
     assert body["customInstructions"] == "Be terse.\n\nAnswer in French."
     assert body["message"] == "hi"
 
 
 def test_history_is_flattened_into_one_message(oai, server):
-    oai.chat.completions.create(model="auto", messages=[
-        {"role": "user", "content": "first"}, {"role": "assistant", "content": "answer"},
-        {"role": "user", "content": "second"}])
+    oai.chat.completions.create(
+        model="auto",
+        messages=[
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "answer"},
+            {"role": "user", "content": "second"},
+        ],
+    )
     assert last_upstream(server)["message"] == "<u>first</u>\n<a>answer</a>\n<u>second</u>"
 
 
@@ -99,8 +114,9 @@ def test_reasoning_content(oai):
 def test_reasoning_as_think_tags_per_request_header(oai):
     resp = ask(oai, "q " + scenario("thinking"), extra_headers={"X-Reasoning-Output": "think_tags"})
     message = resp.choices[0].message
-    assert message.content == ("<think>\nLet me think about this carefully.\n</think>\n\n"
-                               "After thinking: the answer is 42.")
+    assert message.content == (
+        "<think>\nLet me think about this carefully.\n</think>\n\nAfter thinking: the answer is 42."
+    )
     assert getattr(message, "reasoning_content", None) is None
 
 
@@ -130,7 +146,7 @@ def test_search_citations_become_links_and_annotations(oai):
     assert "<grok:" not in message.content and "xai:" not in message.content
     [annotation] = message.annotations
     cite = annotation.url_citation
-    assert message.content[cite.start_index:cite.end_index] == "[[1]](https://example.com/a)"
+    assert message.content[cite.start_index : cite.end_index] == "[[1]](https://example.com/a)"
     assert (cite.url, cite.title) == ("https://example.com/a", "Example A")
 
 
@@ -138,7 +154,7 @@ def test_generated_images_are_markdown_images(oai, server):
     resp = ask(oai, "draw a cat " + scenario("image", count=2))
     content = resp.choices[0].message.content
     assert content.startswith("Here are your images: ")
-    assert content.count(f"![image]({server.url}/v1/assets/users/") == 2   # signed links to the proxy
+    assert content.count(f"![image]({server.url}/v1/assets/users/") == 2  # signed links to the proxy
     assert "assets.grok.com" not in content and "<grok:render" not in content
     resp = ask(oai, "draw a dog " + scenario("image", count=2, moderated=1))
     assert resp.choices[0].message.content.count("![image](") == 1
@@ -176,8 +192,11 @@ def test_json_object_response_format(oai, server):
 
 def test_json_schema_response_format(oai, server):
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}
-    resp = ask(oai, "count " + scenario("plain", text='{"n": 3}'), response_format={
-        "type": "json_schema", "json_schema": {"name": "count", "schema": schema}})
+    resp = ask(
+        oai,
+        "count " + scenario("plain", text='{"n": 3}'),
+        response_format={"type": "json_schema", "json_schema": {"name": "count", "schema": schema}},
+    )
     assert resp.choices[0].message.content == '{"n": 3}'
     instructions = last_upstream(server)["customInstructions"]
     assert '"count"' in instructions and json.dumps(schema, separators=(",", ":")) in instructions
@@ -202,11 +221,29 @@ def test_user_is_logged(oai, server):
 
 
 def test_ignored_parameters_are_accepted(oai):
-    resp = ask(oai, "hi", temperature=0.2, top_p=0.9, seed=7, presence_penalty=0.1, frequency_penalty=0.1,
-               logit_bias={"50256": -100}, logprobs=True, top_logprobs=2, metadata={"k": "v"}, store=False,
-               service_tier="auto", reasoning_effort="high", verbosity="low", n=1, parallel_tool_calls=True,
-               prompt_cache_key="k", safety_identifier="s", web_search_options={},
-               extra_body={"some_future_field": {"x": 1}})
+    resp = ask(
+        oai,
+        "hi",
+        temperature=0.2,
+        top_p=0.9,
+        seed=7,
+        presence_penalty=0.1,
+        frequency_penalty=0.1,
+        logit_bias={"50256": -100},
+        logprobs=True,
+        top_logprobs=2,
+        metadata={"k": "v"},
+        store=False,
+        service_tier="auto",
+        reasoning_effort="high",
+        verbosity="low",
+        n=1,
+        parallel_tool_calls=True,
+        prompt_cache_key="k",
+        safety_identifier="s",
+        web_search_options={},
+        extra_body={"some_future_field": {"x": 1}},
+    )
     assert resp.choices[0].finish_reason == "stop"
 
 
@@ -270,9 +307,18 @@ def test_invalid_fields_are_named(oai):
 
 def test_an_image_part_that_cannot_be_used_is_a_400_naming_it(oai):
     with pytest.raises(openai.BadRequestError) as err:
-        oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": [
-            {"type": "text", "text": "what is this?"},
-            {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]}])
+        oai.chat.completions.create(
+            model="auto",
+            messages=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}},
+                    ],
+                }
+            ],
+        )
     assert err.value.body["param"] == "messages[0].content[1]"
     assert "loopback" in err.value.message
 
@@ -281,11 +327,16 @@ def test_malformed_json_and_wrong_content_type(server, recorder):
     from tests.support.oai import RecordingTransport
 
     with httpx2.Client(transport=RecordingTransport(recorder), base_url=server.url) as http:
-        resp = http.post("/v1/chat/completions", content=b'{"messages": [', headers={"content-type": "application/json"})
+        resp = http.post(
+            "/v1/chat/completions", content=b'{"messages": [', headers={"content-type": "application/json"}
+        )
         assert resp.status_code == 400
         assert resp.headers["content-type"] == "application/problem+json"
-        resp = http.post("/v1/chat/completions", content=b"messages=hi",
-                         headers={"content-type": "application/x-www-form-urlencoded"})
+        resp = http.post(
+            "/v1/chat/completions",
+            content=b"messages=hi",
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert resp.status_code == 415
         resp = http.get("/v1/chat/completions")
         assert resp.status_code == 200 and resp.json()["example"]["model"] == "auto"

@@ -22,9 +22,14 @@ import litellm  # noqa: E402  (after the environment setting above)
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 NEW = "/rest/app-chat/conversations/new"
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
 LLM_BIN = Path(sys.executable).with_name("llm")
 
 
@@ -39,9 +44,15 @@ def litellm_call(server, recorder):
     sdk = client(server.url, recorder)
 
     def call(text, **kw):
-        return litellm.completion(model="openai/expert", api_base=server.url + "/v1", api_key="unused",
-                                  messages=[{"role": "user", "content": text}], num_retries=0,
-                                  client=sdk, **kw)
+        return litellm.completion(
+            model="openai/expert",
+            api_base=server.url + "/v1",
+            api_key="unused",
+            messages=[{"role": "user", "content": text}],
+            num_retries=0,
+            client=sdk,
+            **kw,
+        )
 
     yield call
     sdk.close()
@@ -80,10 +91,8 @@ def test_litellm_tools_streamed_and_not(litellm_call):
 @pytest.fixture
 def llm_env(server, tmp_path):
     (tmp_path / "extra-openai-models.yaml").write_text(
-        "- model_id: grok-expert\n"
-        "  model_name: expert\n"
-        f"  api_base: \"{server.url}/v1\"\n"
-        "  supports_tools: true\n")
+        f'- model_id: grok-expert\n  model_name: expert\n  api_base: "{server.url}/v1"\n  supports_tools: true\n'
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
     env["LLM_USER_PATH"] = str(tmp_path)
     return env
@@ -105,8 +114,10 @@ def test_llm_cli_plain_and_streaming(llm_env, server):
 def test_llm_cli_tool_loop(llm_env, server):
     # llm runs the function itself and sends its result back; the result carries the
     # scenario of the second turn (the last marker in the flattened history wins).
-    function = ("def get_weather(city: str) -> str:\n"
-                "    return '18C in ' + city + ' " + scenario("plain", text="It is 18C in Paris.") + "'\n")
+    function = (
+        "def get_weather(city: str) -> str:\n"
+        "    return '18C in ' + city + ' " + scenario("plain", text="It is 18C in Paris.") + "'\n"
+    )
     done = run_llm(llm_env, "-m", "grok-expert", "--functions", function, "Weather in Paris? " + scenario("tool_call"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "It is 18C in Paris."

@@ -78,8 +78,10 @@ def uploads(fake) -> list[dict]:
 def test_latest_turn_images_and_files_are_uploaded_and_attached_in_order(open_server, remote, fake, recorder):
     first, last = jpeg("first image"), jpeg("last image")
     history = [
-        {"role": "user", "content": [{"type": "text", "text": "remember this"},
-                                     image_part(data_uri("image/png", PNG))]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "remember this"}, image_part(data_uri("image/png", PNG))],
+        },
         {"role": "assistant", "content": "I see a PNG."},
     ]
     content = [
@@ -98,14 +100,21 @@ def test_latest_turn_images_and_files_are_uploaded_and_attached_in_order(open_se
     assert sent["image-2-2.jpg"]["fileMimeType"] == "image/jpeg" and sent["notes.txt"]["fileMimeType"] == "text/plain"
     body = fake.requests_log(NEW)[-1]["body"]
     names = {f["fileMetadataId"]: f["fileName"] for f in fake.store()["files"]}
-    assert [names[i] for i in body["fileAttachments"]] == ["image-2-0.jpg", "image-2-2.jpg", "notes.txt",
-                                                           "image-2-4.jpg"]
-    assert body["message"] == ("<u>remember this\n[image: image-0-1.png]</u>\n<a>I see a PNG.</a>\n"
-                               "<u>[image: image-2-0.jpg]\ncompare it with\n[image: image-2-2.jpg]\n"
-                               "[file: notes.txt]\n[image: image-2-4.jpg]</u>")
+    assert [names[i] for i in body["fileAttachments"]] == [
+        "image-2-0.jpg",
+        "image-2-2.jpg",
+        "notes.txt",
+        "image-2-4.jpg",
+    ]
+    assert body["message"] == (
+        "<u>remember this\n[image: image-0-1.png]</u>\n<a>I see a PNG.</a>\n"
+        "<u>[image: image-2-0.jpg]\ncompare it with\n[image: image-2-2.jpg]\n"
+        "[file: notes.txt]\n[image: image-2-4.jpg]</u>"
+    )
     # the fake names what it got attached, so the answer shows grok.com received the files
     assert resp.choices[0].message.content.endswith(
-        "Attachments: image-2-0.jpg, image-2-2.jpg, notes.txt, image-2-4.jpg.")
+        "Attachments: image-2-0.jpg, image-2-2.jpg, notes.txt, image-2-4.jpg."
+    )
     assert [r["path"] for r in remote.requests] == ["/photo.jpg"]
 
 
@@ -116,13 +125,16 @@ def test_an_image_larger_than_the_plain_body_limit_is_accepted(oai, fake):
     assert hashlib.sha256(base64.b64decode(upload["content"])).digest() == hashlib.sha256(big).digest()
 
 
-@pytest.mark.parametrize("url, words", [
-    ("loopback", "loopback address"),
-    ("http://10.0.0.8/cat.png", "private address"),
-    ("http://169.254.169.254/latest/meta-data/", "metadata address"),
-    ("redirect-loopback", "loopback address"),
-    ("redirect-private", "private address"),
-])
+@pytest.mark.parametrize(
+    "url, words",
+    [
+        ("loopback", "loopback address"),
+        ("http://10.0.0.8/cat.png", "private address"),
+        ("http://169.254.169.254/latest/meta-data/", "metadata address"),
+        ("redirect-loopback", "loopback address"),
+        ("redirect-private", "private address"),
+    ],
+)
 def test_the_ssrf_guard_refuses_with_a_400_naming_the_part(oai, fake, remote, other, url, words):
     targets = {
         "loopback": other.url("/img.png"),
@@ -130,8 +142,14 @@ def test_the_ssrf_guard_refuses_with_a_400_naming_the_part(oai, fake, remote, ot
         "redirect-private": remote.url("/redirect?" + urllib.parse.urlencode({"to": "http://192.168.7.7/x.png"})),
     }
     with pytest.raises(openai.BadRequestError) as err:
-        chat(oai, [{"type": "text", "text": "look"}, image_part(data_uri("image/png", PNG)),
-                   image_part(targets.get(url, url))])
+        chat(
+            oai,
+            [
+                {"type": "text", "text": "look"},
+                image_part(data_uri("image/png", PNG)),
+                image_part(targets.get(url, url)),
+            ],
+        )
     assert err.value.body["param"] == "messages[0].content[2]"
     assert words in err.value.message
     assert other.requests == []
@@ -143,13 +161,19 @@ def test_the_allowlisted_host_itself_is_fetched(oai, fake, remote):
     assert base64.b64decode(uploads(fake)[0]["content"]) == PNG
 
 
-@pytest.mark.parametrize("part, words", [
-    (image_part("data:image/png;base64,not base64!"), "not valid base64"),
-    (image_part(data_uri("image/png", b"%PDF-1.4 not an image")), "not a PNG, JPEG, GIF or WEBP image"),
-    (image_part("ftp://example.com/a.png"), "data: URI or an http(s) URL"),
-    ({"type": "file", "file": {"file_id": "file-abc123"}}, "file_id references are not supported"),
-    ({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}, "input_audio content is not supported"),
-])
+@pytest.mark.parametrize(
+    "part, words",
+    [
+        (image_part("data:image/png;base64,not base64!"), "not valid base64"),
+        (image_part(data_uri("image/png", b"%PDF-1.4 not an image")), "not a PNG, JPEG, GIF or WEBP image"),
+        (image_part("ftp://example.com/a.png"), "data: URI or an http(s) URL"),
+        ({"type": "file", "file": {"file_id": "file-abc123"}}, "file_id references are not supported"),
+        (
+            {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+            "input_audio content is not supported",
+        ),
+    ],
+)
 def test_unusable_parts_are_400s_naming_them(oai, fake, part, words):
     with pytest.raises(openai.BadRequestError) as err:
         chat(oai, [{"type": "text", "text": "see"}, part])
@@ -159,8 +183,9 @@ def test_unusable_parts_are_400s_naming_them(oai, fake, part, words):
 
 
 def test_a_refused_upload_keeps_grok_errors_type_and_names_the_part(oai, fake):
-    fake.enqueue(UPLOAD, status=429, body={"error": {"code": 8, "message": "Too many requests"}},
-                 headers={"Retry-After": "9"})
+    fake.enqueue(
+        UPLOAD, status=429, body={"error": {"code": 8, "message": "Too many requests"}}, headers={"Retry-After": "9"}
+    )
     with pytest.raises(openai.RateLimitError) as err:
         chat(oai, [image_part(data_uri("image/png", PNG))])
     assert err.value.body["param"] == "messages[0].content[0]"
@@ -189,14 +214,20 @@ def test_streamed_images_are_signed_proxy_links_once_each_with_progress_as_reaso
     assert len(found) == 2 and len(set(found)) == 2
     assert content.count("*(image withheld by grok.com's moderation)*") == 1
     assert all(u.startswith(guarded.url + "/v1/assets/users/") and "&sig=" in u for u in found)
-    assert "-part-" not in content                     # final versions only
+    assert "-part-" not in content  # final versions only
     finals = [i for i in fake.store()["images"] if not i["moderated"]]
     for url in found:
         status, body = get(url)
         assert status == 200
         assert body in {fake.asset(i["imageUrl"]) for i in finals}
-    assert reasoning.splitlines() == ["Generating image 1: 0%", "Generating image 2: 0%", "Generating image 3: 0%",
-                                      "Generating image 1: 50%", "Generating image 2: 50%", "Generating image 3: 50%"]
+    assert reasoning.splitlines() == [
+        "Generating image 1: 0%",
+        "Generating image 2: 0%",
+        "Generating image 3: 0%",
+        "Generating image 1: 50%",
+        "Generating image 2: 50%",
+        "Generating image 3: 50%",
+    ]
 
 
 def test_progress_is_sse_comments_when_reasoning_is_hidden(guarded, recorder):
@@ -204,8 +235,9 @@ def test_progress_is_sse_comments_when_reasoning_is_hidden(guarded, recorder):
         list(chat(sdk, "draw " + scenario("image", count=1), stream=True))
     comments = recorder.exchanges[-1].comments
     assert "Generating image 1: 0%" in comments and "Generating image 1: 50%" in comments
-    assert not any(c.get("choices") and c["choices"][0]["delta"].get("reasoning_content")
-                   for c in recorder.exchanges[-1].chunks)
+    assert not any(
+        c.get("choices") and c["choices"][0]["delta"].get("reasoning_content") for c in recorder.exchanges[-1].chunks
+    )
 
 
 def test_non_streamed_images_open_and_carry_no_progress(oai, fake):

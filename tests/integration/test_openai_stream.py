@@ -75,10 +75,13 @@ def test_reasoning_deltas_come_before_the_content(oai, recorder):
 
 
 def test_think_tags_in_a_stream(oai):
-    content, reasoning, _ = collect(stream(oai, "q " + scenario("thinking"),
-                                           extra_headers={"X-Reasoning-Output": "think_tags"}))
+    content, reasoning, _ = collect(
+        stream(oai, "q " + scenario("thinking"), extra_headers={"X-Reasoning-Output": "think_tags"})
+    )
     assert reasoning == ""
-    assert content.startswith("<think>\nLet me think") and content.endswith("</think>\n\nAfter thinking: the answer is 42.")
+    assert content.startswith("<think>\nLet me think") and content.endswith(
+        "</think>\n\nAfter thinking: the answer is 42."
+    )
 
 
 def test_multi_agent_labels_in_a_stream(oai):
@@ -110,10 +113,11 @@ def test_max_tokens_in_a_stream(oai, server):
 def test_citations_in_a_stream(oai, recorder):
     content, _, _ = collect(stream(oai, "q " + scenario("search")))
     assert content == "According to the source, A is true[[1]](https://example.com/a). Done."
-    [with_annotation] = [c for c in recorder.exchanges[-1].chunks
-                         if c["choices"] and c["choices"][0]["delta"].get("annotations")]
+    [with_annotation] = [
+        c for c in recorder.exchanges[-1].chunks if c["choices"] and c["choices"][0]["delta"].get("annotations")
+    ]
     cite = with_annotation["choices"][0]["delta"]["annotations"][0]["url_citation"]
-    assert content[cite["start_index"]:cite["end_index"]] == "[[1]](https://example.com/a)"
+    assert content[cite["start_index"] : cite["end_index"]] == "[[1]](https://example.com/a)"
 
 
 def test_images_in_a_stream(oai, server):
@@ -122,8 +126,11 @@ def test_images_in_a_stream(oai, server):
 
 
 def test_json_mode_in_a_stream(oai):
-    content, _, _ = collect(stream(oai, "x " + scenario("plain", text='```json\n{"a": [1, 2]}\n```'),
-                                   response_format={"type": "json_object"}))
+    content, _, _ = collect(
+        stream(
+            oai, "x " + scenario("plain", text='```json\n{"a": [1, 2]}\n```'), response_format={"type": "json_object"}
+        )
+    )
     assert content == '{"a": [1, 2]}'
 
 
@@ -140,9 +147,14 @@ def test_rate_limited_stream_is_a_429_with_retry_after(oai):
     assert err.value.response.headers["retry-after"] == "12"
 
 
-@pytest.mark.parametrize("name,status,code", [
-    ("expired", 503, "auth_expired"), ("anti_bot", 403, "anti_bot"), ("server_error", 502, "upstream_error"),
-])
+@pytest.mark.parametrize(
+    "name,status,code",
+    [
+        ("expired", 503, "auth_expired"),
+        ("anti_bot", 403, "anti_bot"),
+        ("server_error", 502, "upstream_error"),
+    ],
+)
 def test_upstream_http_errors_before_the_stream(oai, name, status, code):
     with pytest.raises(openai.APIStatusError) as err:
         stream(oai, "x " + scenario(name))
@@ -212,8 +224,11 @@ def test_client_going_away_aborts_upstream(oai, server):
 def test_upstream_headers_too_late_is_a_504(quick_server, recorder, streamed):
     with client(quick_server.url, recorder) as sdk:
         with pytest.raises(openai.APIStatusError) as err:
-            sdk.chat.completions.create(model="auto", stream=streamed, messages=[
-                {"role": "user", "content": "x " + scenario("slow_headers", delay=4)}])
+            sdk.chat.completions.create(
+                model="auto",
+                stream=streamed,
+                messages=[{"role": "user", "content": "x " + scenario("slow_headers", delay=4)}],
+            )
     assert err.value.status_code == 504 and err.value.body["code"] == "gateway_timeout"
 
 

@@ -13,12 +13,22 @@ from tests.support.oai import oai, recorder, scenario  # noqa: F401  (fixtures)
 
 NEW = "/rest/app-chat/conversations/new"
 
-WEATHER = {"type": "function", "function": {
-    "name": "get_weather", "description": "Current weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
-TIME = {"type": "function", "function": {
-    "name": "get_time", "description": "Local time in a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Current weather for a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+TIME = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Local time in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    },
+}
 
 
 @pytest.fixture(autouse=True)
@@ -96,8 +106,11 @@ def test_multi_turn_tool_loop(oai, server):
     messages = [
         {"role": "user", "content": "Weather in Paris?"},
         first.choices[0].message.model_dump(exclude_none=True),
-        {"role": "tool", "tool_call_id": call.id,
-         "content": '{"temp_c": 18} ' + scenario("plain", text="It is 18 degrees in Paris.")},
+        {
+            "role": "tool",
+            "tool_call_id": call.id,
+            "content": '{"temp_c": 18} ' + scenario("plain", text="It is 18 degrees in Paris."),
+        },
     ]
     second = oai.chat.completions.create(model="expert", tools=[WEATHER, TIME], messages=messages)
     assert second.choices[0].message.content == "It is 18 degrees in Paris."
@@ -114,8 +127,11 @@ def test_tool_choice_required(oai, server):
 
 
 def test_tool_choice_named(oai, server):
-    resp = ask(oai, "hi " + scenario("tool_call", text=call_text(("fn_1", {"city": "Oslo"}))),
-               tool_choice={"type": "function", "function": {"name": "get_time"}})
+    resp = ask(
+        oai,
+        "hi " + scenario("tool_call", text=call_text(("fn_1", {"city": "Oslo"}))),
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
     assert 'Call "fn_1" once' in upstream(server)["customInstructions"]
     assert resp.choices[0].message.tool_calls[0].function.name == "get_time"
 

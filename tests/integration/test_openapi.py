@@ -66,8 +66,11 @@ def test_every_operation_shows_an_example_of_a_successful_exchange(document):
                 continue
             success = {s: r for s, r in op.get("responses", {}).items() if s[:1] in ("1", "2")}
             parameters = [*item.get("parameters", []), *op.get("parameters", [])]
-            nothing_to_show = not parameters and "requestBody" not in op and not any(
-                "content" in response for response in success.values())
+            nothing_to_show = (
+                not parameters
+                and "requestBody" not in op
+                and not any("content" in response for response in success.values())
+            )
             if nothing_to_show:
                 continue
             if not (_has_example(op.get("requestBody")) or _has_example(success) or _has_example(parameters)):
@@ -85,10 +88,14 @@ def test_error_responses_are_documented_as_problems(document):
 
 
 def test_path_ids_are_documented_as_bounded_strings(document):
-    [param] = [p for p in document["paths"]["/v1/chat/{response_id}/reconnect"]["parameters"]
-               if p["name"] == "response_id"]
+    [param] = [
+        p for p in document["paths"]["/v1/chat/{response_id}/reconnect"]["parameters"] if p["name"] == "response_id"
+    ]
     assert param["in"] == "path" and param["example"] == "bbbb1111-2222-4333-8444-555566667777"
-    assert param["schema"]["type"] == "string" and (param["schema"]["minLength"], param["schema"]["maxLength"]) == (1, 256)
+    assert param["schema"]["type"] == "string" and (param["schema"]["minLength"], param["schema"]["maxLength"]) == (
+        1,
+        256,
+    )
 
 
 # --------------------------------------------------------------------------- /docs

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from itertools import pairwise
 
 from tests.support.gunicorn import app_env
 
@@ -30,13 +31,21 @@ def get(url: str, headers: dict | None = None) -> tuple[int, dict]:
 
 
 def checks(fake) -> list[dict]:
-    return [r for r in fake.requests_log(CHECK_PATH)
-            if r["method"] == "GET" and r["path"] == CHECK_PATH and r["query"].get("pageSize") == ["1"]]
+    return [
+        r
+        for r in fake.requests_log(CHECK_PATH)
+        if r["method"] == "GET" and r["path"] == CHECK_PATH and r["query"].get("pageSize") == ["1"]
+    ]
 
 
 def watcher_env(fake, interval: int = 2, **extra):
-    return app_env(fake, SESSION_CHECK_INTERVAL_SECS=interval, GROK_WEB_API_TEST_MIN_INTERVAL=1,
-                   GROK_WEB_API_TEST_NO_WATCHER="", **extra)
+    return app_env(
+        fake,
+        SESSION_CHECK_INTERVAL_SECS=interval,
+        GROK_WEB_API_TEST_MIN_INTERVAL=1,
+        GROK_WEB_API_TEST_NO_WATCHER="",
+        **extra,
+    )
 
 
 def wait_for(predicate, timeout: float, interval: float = 0.1):
@@ -68,7 +77,7 @@ def test_first_check_runs_at_startup_in_the_background(fake, start_server):
 
 
 def test_one_check_per_interval_across_three_workers(fake, start_server):
-    srv = start_server(watcher_env(fake, interval=2), workers=3)
+    start_server(watcher_env(fake, interval=2), workers=3)
     wait_for(lambda: checks(fake), timeout=5)
     first = time.time()
     time.sleep(7)
@@ -76,7 +85,7 @@ def test_one_check_per_interval_across_three_workers(fake, start_server):
     window = [r for r in seen if r["time"] >= first]
     # 7 s / 2 s interval: about 3 checks; uncoordinated workers would make 3 times as many.
     assert 2 <= len(window) <= 5, [round(r["time"] - first, 2) for r in window]
-    gaps = [b["time"] - a["time"] for a, b in zip(seen, seen[1:])]
+    gaps = [b["time"] - a["time"] for a, b in pairwise(seen)]
     assert min(gaps) >= 1.9, gaps  # never two checks within one interval
     # Every check was followed by the anti-bot canary (a signed POST), once.
     canaries = fake.requests_log("/rest/rate-limits")
@@ -91,11 +100,20 @@ def test_every_worker_reports_the_same_state(fake, start_server):
     # Traffic on whatever workers gunicorn picks, some of it failing upstream.
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda _: get(srv.url + "/v1/no-such-route"), range(12)))
-    fake.enqueue("/rest/app-chat/conversations/new", status=429, times=3,
-                 body={"error": {"code": 8, "message": "Too many requests"}}, headers={"Retry-After": "7"})
+    fake.enqueue(
+        "/rest/app-chat/conversations/new",
+        status=429,
+        times=3,
+        body={"error": {"code": 8, "message": "Too many requests"}},
+        headers={"Retry-After": "7"},
+    )
     for _ in range(3):
-        req = urllib.request.Request(srv.url + "/v1/chat", data=b'{"message":"hi"}', method="POST",
-                                     headers={"Content-Type": "application/json", "Connection": "close"})
+        req = urllib.request.Request(
+            srv.url + "/v1/chat",
+            data=b'{"message":"hi"}',
+            method="POST",
+            headers={"Content-Type": "application/json", "Connection": "close"},
+        )
         try:
             urllib.request.urlopen(req, timeout=10)
         except urllib.error.HTTPError as exc:
@@ -105,9 +123,23 @@ def test_every_worker_reports_the_same_state(fake, start_server):
         status, body = get(srv.url + "/status")
         assert status == 200
         answered_by.add(body["worker_pid"])
-        views.append({k: body[k] for k in ("requests_served", "last_request_at", "session", "session_valid",
-                                           "failures_by_class", "last_failure", "last_check", "uptime_seconds",
-                                           "workers", "conditions")})
+        views.append(
+            {
+                k: body[k]
+                for k in (
+                    "requests_served",
+                    "last_request_at",
+                    "session",
+                    "session_valid",
+                    "failures_by_class",
+                    "last_failure",
+                    "last_check",
+                    "uptime_seconds",
+                    "workers",
+                    "conditions",
+                )
+            }
+        )
     assert {v["workers"] for v in views} == {3}
     assert len(answered_by) >= 2, "the views must come from different workers"
     for view in views:
@@ -152,8 +184,12 @@ def test_anti_bot_rejections_logged_once_when_they_start_and_stop(fake, start_se
     srv = start_server(watcher_env(fake, interval=1), workers=2)
     wait_for(lambda: get(srv.url + "/status")[1]["last_check"], timeout=10)
     fake.configure(stale_build=True)  # grok.com shipped a new build: the challenge values are stale
-    body = wait_for(lambda: (lambda b: b if b["conditions"]["anti_bot"] == "stale_challenge" else None)(
-        get(srv.url + "/status")[1]), timeout=10)
+    body = wait_for(
+        lambda: (lambda b: b if b["conditions"]["anti_bot"] == "stale_challenge" else None)(
+            get(srv.url + "/status")[1]
+        ),
+        timeout=10,
+    )
     assert "snippet" in body["last_failure"]["advice"] and "/setup" in body["last_failure"]["advice"]
     time.sleep(3)  # more failing checks
     assert len(warnings(srv, "anti-bot rejections started")) == 1
@@ -171,8 +207,9 @@ def test_health_session_is_single_flight_and_cached(fake, start_server):
     fake.enqueue(CHECK_PATH, method="GET", status=200, body={"conversations": []}, delay=1)
     with ThreadPoolExecutor(24) as pool:
         results = list(pool.map(lambda _: get(srv.url + "/health/session"), range(24)))
-    assert all(r == (200, {"status": "ok", "session": "valid", "checked_at": results[0][1]["checked_at"]})
-               for r in results), results
+    assert all(
+        r == (200, {"status": "ok", "session": "valid", "checked_at": results[0][1]["checked_at"]}) for r in results
+    ), results
     for _ in range(10):
         assert get(srv.url + "/health/session")[0] == 200
     assert len(checks(fake)) == 1
@@ -190,8 +227,9 @@ def test_health_session_not_configured(fake, start_server):
 
 
 def test_status_reference_fields(fake, start_server):
-    srv = start_server(app_env(fake, TOKEN_PROVIDER_URL="http://127.0.0.1:9/sign",
-                               CHALLENGE_HEADER_HEX="", CHALLENGE_SUFFIX=""))
+    srv = start_server(
+        app_env(fake, TOKEN_PROVIDER_URL="http://127.0.0.1:9/sign", CHALLENGE_HEADER_HEX="", CHALLENGE_SUFFIX="")
+    )
     status, body = get(srv.url + "/status")
     assert status == 200
     assert re.fullmatch(r"\d+h \d+m \d+s", body["uptime"]) and body["uptime_seconds"] >= 0
@@ -230,7 +268,6 @@ def test_counts_of_a_dead_worker_are_kept(fake, start_server):
     for pid in victims:  # both workers die; gunicorn starts new ones
         os.kill(pid, signal.SIGKILL)
     wait_for(lambda: len(worker_pids(srv) - victims) == 2, timeout=20)
-    after = wait_for(lambda: (lambda b: b if b["workers"] == 2 else None)(get(srv.url + "/status")[1]),
-                     timeout=20)
+    after = wait_for(lambda: (lambda b: b if b["workers"] == 2 else None)(get(srv.url + "/status")[1]), timeout=20)
     assert after["requests_served"] == 10
     assert after["last_request_at"] == before["last_request_at"]

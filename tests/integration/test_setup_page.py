@@ -21,8 +21,16 @@ from app.system.snippet import SNIPPET
 from tests.support.gunicorn import ROOT, app_env
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 # A stand-in for grok.com's page: the Void client mod's findByProps and a request middleware that
 # signs like grok's (reference-behaviour §3.2), using Math.random, Date.now and crypto.subtle.digest.
@@ -51,8 +59,10 @@ FAKE_GROK_PAGE_JS = """([headerHex, suffix, trailer]) => {
 @pytest.fixture(scope="module")
 def browser():
     if not os.path.exists(CHROMIUM):
-        pytest.fail("the /setup browser tests need Debian's chromium at /usr/bin/chromium: "
-                    "`apt-get install -y chromium` (make test does it when run as root)")
+        pytest.fail(
+            "the /setup browser tests need Debian's chromium at /usr/bin/chromium: "
+            "`apt-get install -y chromium` (make test does it when run as root)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
@@ -83,13 +93,16 @@ def file_backed_server(fake, start_server, tmp_path, file_lines: list[str], drop
 
 
 def states(page) -> dict[str, str]:
-    return {row.get_attribute("data-name"): row.get_attribute("data-state")
-            for row in page.locator("#settings tbody tr").all()}
+    return {
+        row.get_attribute("data-name"): row.get_attribute("data-state")
+        for row in page.locator("#settings tbody tr").all()
+    }
 
 
 def test_page_shows_states_never_values_and_copies_the_snippet(fake, start_server, tmp_path, page):
-    srv = file_backed_server(fake, start_server, tmp_path, ["# settings"],
-                             drop=("GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE"))
+    srv = file_backed_server(
+        fake, start_server, tmp_path, ["# settings"], drop=("GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE")
+    )
     # A bad manual edit after startup: the page must call it invalid (without its value).
     with open(srv.settings_file, "a") as f:
         f.write("LOG_LEVEL=loudest\n")
@@ -135,23 +148,28 @@ def test_snippet_and_bookmarklet_extract_the_challenge_values(fake, start_server
     printed = []
     page.on("console", lambda msg: printed.append(msg.text))
     cdp = page.context.new_cdp_session(page)
-    result = cdp.send("Runtime.evaluate", {"expression": page.inner_text("#snippet"), "replMode": True,
-                                           "awaitPromise": True})
+    result = cdp.send(
+        "Runtime.evaluate", {"expression": page.inner_text("#snippet"), "replMode": True, "awaitPromise": True}
+    )
     assert "exceptionDetails" not in result, result
     page.wait_for_function("true")
-    assert printed[-1] == (f"CHALLENGE_HEADER_HEX={header_hex}\nCHALLENGE_SUFFIX={suffix}\n"
-                           f"CHALLENGE_TRAILER={trailer}")
+    assert printed[-1] == (f"CHALLENGE_HEADER_HEX={header_hex}\nCHALLENGE_SUFFIX={suffix}\nCHALLENGE_TRAILER={trailer}")
     assert page.evaluate("Date.now() > 1e12"), "the snippet restores Date.now"
     # The bookmarklet puts a ready-to-run update-keys command on the clipboard.
     href = page.get_attribute("#bookmarklet", "href")
     assert href.startswith("javascript:")
-    page.evaluate(unquote(href[len("javascript:"):]))
+    page.evaluate(unquote(href[len("javascript:") :]))
     page.wait_for_function("navigator.clipboard.readText().then(t => t.startsWith('grok-web-api update-keys'))")
     command = page.evaluate("navigator.clipboard.readText()")
     env_file = tmp_path / ".env"
     shim = f'grok-web-api() {{ PYTHONPATH="{ROOT}" "{sys.executable}" -m app "$@"; }}; '
-    run = subprocess.run(["bash", "-c", shim + command], env={**os.environ, "ENV_FILE": str(env_file)},
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        ["bash", "-c", shim + command],
+        env={**os.environ, "ENV_FILE": str(env_file)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
     settings = Settings.load(environ={}, env_file=env_file)
     assert settings.challenge_header.hex() == header_hex
@@ -159,16 +177,24 @@ def test_snippet_and_bookmarklet_extract_the_challenge_values(fake, start_server
 
 
 def test_form_rotates_cookies_without_restart_or_dropped_streams(fake, start_server, tmp_path, page):
-    srv = file_backed_server(fake, start_server, tmp_path,
-                             [f"GROK_SSO_COOKIE={fake.sso}", f"GROK_SSO_RW_COOKIE={fake.sso_rw}"],
-                             drop=("GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE"), workers=2)
+    srv = file_backed_server(
+        fake,
+        start_server,
+        tmp_path,
+        [f"GROK_SSO_COOKIE={fake.sso}", f"GROK_SSO_RW_COOKIE={fake.sso_rw}"],
+        drop=("GROK_SSO_COOKIE", "GROK_SSO_RW_COOKIE"),
+        workers=2,
+    )
     # A 3 s stream is in flight with the old cookies while they are rotated.
     streamed = {}
 
     def long_stream():
-        req = urllib.request.Request(srv.url + "/v1/chat", method="POST",
-                                     data=b'{"message":"hi #scenario:slow?n=30&delay=0.1"}',
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            srv.url + "/v1/chat",
+            method="POST",
+            data=b'{"message":"hi #scenario:slow?n=30&delay=0.1"}',
+            headers={"Content-Type": "application/json"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             streamed["lines"] = resp.read().decode().splitlines()
 
@@ -198,8 +224,12 @@ def test_form_rotates_cookies_without_restart_or_dropped_streams(fake, start_ser
     # Every later upstream request, on either worker, carries the new cookies.
     fake.clear()
     for _ in range(8):
-        req = urllib.request.Request(srv.url + "/v1/chat", method="POST", data=b'{"message":"hi"}',
-                                     headers={"Content-Type": "application/json", "Connection": "close"})
+        req = urllib.request.Request(
+            srv.url + "/v1/chat",
+            method="POST",
+            data=b'{"message":"hi"}',
+            headers={"Content-Type": "application/json", "Connection": "close"},
+        )
         with urllib.request.urlopen(req, timeout=30) as resp:
             assert resp.status == 200
             resp.read()
@@ -241,9 +271,12 @@ def test_form_access_rules(fake, start_server, tmp_path):
     assert post(srv, good, "application/json", host="evil.example")[0] == 403
     assert post(srv, good, "application/json", {"X-Forwarded-For": "203.0.113.9"})[0] == 403
     # ...but may use the API key.
-    status, _ = post(srv, good, "application/json", {"Authorization": "Bearer ops-key",
-                                                      "X-Forwarded-For": "203.0.113.9"})
+    status, _ = post(
+        srv, good, "application/json", {"Authorization": "Bearer ops-key", "X-Forwarded-For": "203.0.113.9"}
+    )
     assert status == 200
-    assert post(srv, good, "application/json", {"Authorization": "Bearer wrong",
-                                                "X-Forwarded-For": "203.0.113.9"})[0] == 403
+    assert (
+        post(srv, good, "application/json", {"Authorization": "Bearer wrong", "X-Forwarded-For": "203.0.113.9"})[0]
+        == 403
+    )
     assert dotenv_values(srv.settings_file) == {"CHALLENGE_TRAILER": "5"}

@@ -16,8 +16,12 @@ from tests.support.metrics import scrape, value, wait_for_workers, worker_pids
 
 def open_chat(server, message: str, timeout: float = 30) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=timeout)
-    conn.request("POST", "/v1/chat", body=json.dumps({"message": message, "temporary": True}),
-                 headers={"Content-Type": "application/json"})
+    conn.request(
+        "POST",
+        "/v1/chat",
+        body=json.dumps({"message": message, "temporary": True}),
+        headers={"Content-Type": "application/json"},
+    )
     resp = conn.getresponse()
     assert resp.status == 200
     return conn, resp
@@ -76,8 +80,7 @@ def test_sighup_reload_keeps_serving_and_lets_streams_finish(fake, start_server)
             while not stop.is_set():
                 try:
                     health = session.get(server.url + "/health", timeout=10).status_code
-                    chat = session.post(server.url + "/v1/chat", timeout=10,
-                                        json={"message": "hi", "temporary": True})
+                    chat = session.post(server.url + "/v1/chat", timeout=10, json={"message": "hi", "temporary": True})
                     results.append((health, chat.status_code, b"isSoftStop" in chat.content))
                 except requests.RequestException as exc:  # a refused or reset request fails the test
                     results.append(exc)

@@ -24,8 +24,14 @@ undefined
 """
 
 
-def update_keys(*args: str, env_file: Path | None, cwd: Path | None = None, stdin: str | None = None,
-                extra_env: dict | None = None, wait: bool = True):
+def update_keys(
+    *args: str,
+    env_file: Path | None,
+    cwd: Path | None = None,
+    stdin: str | None = None,
+    extra_env: dict | None = None,
+    wait: bool = True,
+):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "CHALLENGE_", "ENV_FILE"))}
     env["PYTHONPATH"] = str(ROOT)
     if env_file is not None:
@@ -33,10 +39,16 @@ def update_keys(*args: str, env_file: Path | None, cwd: Path | None = None, stdi
     env.update(extra_env or {})
     cmd = [sys.executable, "-m", "app", "update-keys", *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=cwd or ROOT, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-    return subprocess.run(cmd, cwd=cwd or ROOT, env=env, input=stdin or "", capture_output=True, text=True,
-                          timeout=60)
+        return subprocess.Popen(
+            cmd,
+            cwd=cwd or ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    return subprocess.run(cmd, cwd=cwd or ROOT, env=env, input=stdin or "", capture_output=True, text=True, timeout=60)
 
 
 def test_sets_keys_and_reports_like_the_reference(tmp_path):
@@ -76,8 +88,9 @@ def test_values_validated_as_at_startup_and_never_echoed(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("PORT=1\n")
     secret = "sso value;with-semicolon"
-    run = update_keys(f"GROK_SSO_COOKIE={secret}", "CHALLENGE_HEADER_HEX=abc", "CHALLENGE_TRAILER=300",
-                      "PORT=2", env_file=env_file)
+    run = update_keys(
+        f"GROK_SSO_COOKIE={secret}", "CHALLENGE_HEADER_HEX=abc", "CHALLENGE_TRAILER=300", "PORT=2", env_file=env_file
+    )
     assert run.returncode == 1
     assert "invalid value for GROK_SSO_COOKIE" in run.stderr
     assert "invalid value for CHALLENGE_HEADER_HEX" in run.stderr and "odd" in run.stderr
@@ -104,8 +117,9 @@ def test_killed_mid_write_leaves_the_old_file_intact(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("GROK_SSO_COOKIE=old\nPORT=1\n")
     env_file.chmod(0o640)
-    proc = update_keys("GROK_SSO_COOKIE=new", env_file=env_file, wait=False,
-                       extra_env={"GROK_WEB_API_TEST_PAUSE_BEFORE_RENAME": "60"})
+    proc = update_keys(
+        "GROK_SSO_COOKIE=new", env_file=env_file, wait=False, extra_env={"GROK_WEB_API_TEST_PAUSE_BEFORE_RENAME": "60"}
+    )
     line = proc.stderr.readline()
     assert "paused before rename" in line
     assert list(tmp_path.glob("*.tmp")), "the new content is written to a temporary file first"
@@ -123,8 +137,12 @@ def test_killed_mid_write_leaves_the_old_file_intact(tmp_path):
 def test_concurrent_runs_keep_both_keys(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text("# start\n")
-    slow = update_keys("GROK_SSO_COOKIE=from-slow", env_file=env_file, wait=False,
-                       extra_env={"GROK_WEB_API_TEST_PAUSE_BEFORE_RENAME": "1.5"})
+    slow = update_keys(
+        "GROK_SSO_COOKIE=from-slow",
+        env_file=env_file,
+        wait=False,
+        extra_env={"GROK_WEB_API_TEST_PAUSE_BEFORE_RENAME": "1.5"},
+    )
     assert "paused before rename" in slow.stderr.readline()
     # The slow run has read the file and holds the lock; this one must wait for it, then re-read.
     fast = update_keys("CHALLENGE_SUFFIX=!from-fast", env_file=env_file)
@@ -146,8 +164,12 @@ def test_console_script_dispatches_update_keys(tmp_path, monkeypatch, capsys):
 
 
 def _chat(url: str) -> int:
-    req = urllib.request.Request(url + "/v1/chat", data=b'{"message":"hi"}', method="POST",
-                                 headers={"Content-Type": "application/json", "Connection": "close"})
+    req = urllib.request.Request(
+        url + "/v1/chat",
+        data=b'{"message":"hi"}',
+        method="POST",
+        headers={"Content-Type": "application/json", "Connection": "close"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             resp.read()
@@ -164,8 +186,12 @@ def test_reload_applies_new_cookies_to_a_running_server(fake, start_server, tmp_
     env_file.write_text("GROK_SSO_COOKIE=stale-sso\nGROK_SSO_RW_COOKIE=stale-rw\n")
     srv = start_server({**env, "ENV_FILE": str(env_file)}, workers=2)
     assert _chat(srv.url) == 503  # auth_expired with the stale cookies
-    run = update_keys(f"GROK_SSO_COOKIE={cookies['GROK_SSO_COOKIE']}",
-                      f"GROK_SSO_RW_COOKIE={cookies['GROK_SSO_RW_COOKIE']}", "--reload", env_file=env_file)
+    run = update_keys(
+        f"GROK_SSO_COOKIE={cookies['GROK_SSO_COOKIE']}",
+        f"GROK_SSO_RW_COOKIE={cookies['GROK_SSO_RW_COOKIE']}",
+        "--reload",
+        env_file=env_file,
+    )
     assert run.returncode == 0, run.stderr
     assert "reloaded: the running server applied the new values" in run.stdout
     fake.clear()

@@ -46,9 +46,16 @@ class GunicornServer:
     The server never reads the developer's .env: ENV_FILE points at a file of its own.
     """
 
-    def __init__(self, env: dict[str, str] | None = None, *, workers: int = 1,
-                 extra_args: list[str] | None = None, gevent_monitor: bool = False, cwd: Path = ROOT,
-                 app_module: str = "wsgi:app"):
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        workers: int = 1,
+        extra_args: list[str] | None = None,
+        gevent_monitor: bool = False,
+        cwd: Path = ROOT,
+        app_module: str = "wsgi:app",
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._tmp = tempfile.TemporaryDirectory(prefix="grok-web-api-test-")
@@ -57,22 +64,25 @@ class GunicornServer:
         self.env_file.write_text("")
         self.log_path = self.tmp / "server.log"
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "CHALLENGE_"))}
-        full_env.update({
-            "ENV_FILE": str(self.env_file),
-            "HOST": "127.0.0.1",
-            "PORT": str(self.port),
-            "WEB_CONCURRENCY": str(workers),
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONPATH": str(cwd),
-        })
+        full_env.update(
+            {
+                "ENV_FILE": str(self.env_file),
+                "HOST": "127.0.0.1",
+                "PORT": str(self.port),
+                "WEB_CONCURRENCY": str(workers),
+                "PYTHONUNBUFFERED": "1",
+                "PYTHONPATH": str(cwd),
+            }
+        )
         if gevent_monitor:
             full_env.update({"GEVENT_MONITOR_THREAD_ENABLE": "true", "GEVENT_MAX_BLOCKING_TIME": "0.1"})
         full_env.update(env or {})
         self.env = full_env
         self._log = open(self.log_path, "wb")
         cmd = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", *(extra_args or []), app_module]
-        self.proc = subprocess.Popen(cmd, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, cwd=cwd, env=full_env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self._wait_ready()
 
     def _wait_ready(self, timeout: float = 20.0) -> None:

@@ -26,8 +26,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         path, _, qs = self.path.partition("?")
         query = dict(urllib.parse.parse_qsl(qs))
-        self.server.requests.append({"path": path, "query": query, "host": self.headers.get("Host"),
-                                     "headers": dict(self.headers)})
+        self.server.requests.append(
+            {"path": path, "query": query, "host": self.headers.get("Host"), "headers": dict(self.headers)}
+        )
         if path == "/img.png":
             return self._send(200, PNG, "image/png")
         if path == "/photo.jpg":

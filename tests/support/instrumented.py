@@ -23,7 +23,6 @@ import gc  # noqa: E402
 import os  # noqa: E402
 
 import greenlet  # noqa: E402
-
 from flask import request  # noqa: E402
 
 from app import create_app  # noqa: E402
@@ -45,10 +44,16 @@ def transport_state():
     # for their __class__, which fails outside their context.
     transfers = [obj for obj in objects if type(obj) is _Transfer]
     current = greenlet.getcurrent()
-    greenlets = [obj for obj in objects if issubclass(type(obj), greenlet.greenlet)
-                 and not obj.dead and obj is not current]
-    return {"active_transfers": transport.active_transfers, "aborted": transport.aborted,
-            "live_transfers": len(transfers),
-            "paused_transfers": sum(1 for t in transfers if t.paused and not t.finished),
-            "buffered_bytes": sum(t.buffered for t in transfers),
-            "greenlets": len(greenlets), "objects": len(objects), "pid": os.getpid()}
+    greenlets = [
+        obj for obj in objects if issubclass(type(obj), greenlet.greenlet) and not obj.dead and obj is not current
+    ]
+    return {
+        "active_transfers": transport.active_transfers,
+        "aborted": transport.aborted,
+        "live_transfers": len(transfers),
+        "paused_transfers": sum(1 for t in transfers if t.paused and not t.finished),
+        "buffered_bytes": sum(t.buffered for t in transfers),
+        "greenlets": len(greenlets),
+        "objects": len(objects),
+        "pid": os.getpid(),
+    }

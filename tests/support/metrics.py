@@ -17,8 +17,12 @@ def scrape(server, headers: dict | None = None) -> dict[str, list]:
 
 def value(samples: dict[str, list], sample_name: str, **labels) -> float:
     """Sum of the samples called `sample_name` whose labels include `labels` (0 when none)."""
-    return sum(s.value for family in samples.values() for s in family
-               if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items()))
+    return sum(
+        s.value
+        for family in samples.values()
+        for s in family
+        if s.name == sample_name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
 
 
 def worker_pids(samples: dict[str, list]) -> set[str]:

@@ -58,8 +58,9 @@ def validator(name: str) -> Draft202012Validator:
 
 
 def schema_errors(name: str, instance: Any) -> list[str]:
-    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}"
-            for e in validator(name).iter_errors(instance)]
+    return [
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator(name).iter_errors(instance)
+    ]
 
 
 @dataclass
@@ -198,8 +199,9 @@ class RecordingTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = self._inner.handle_request(request)
-        exchange = Exchange(request.method, request.url.path, response.status_code,
-                            {k.lower(): v for k, v in response.headers.items()})
+        exchange = Exchange(
+            request.method, request.url.path, response.status_code, {k.lower(): v for k, v in response.headers.items()}
+        )
         response.stream = _Tee(response.stream, self.recorder, exchange)
         return response
 

@@ -12,8 +12,16 @@ from urllib.parse import urlsplit
 class LineStream:
     """One request whose response body is read line by line (http.client, chunked-aware)."""
 
-    def __init__(self, base_url: str, method: str, path: str, body=None, headers: dict | None = None,
-                 timeout: float = 30.0, raw_body: bytes | None = None):
+    def __init__(
+        self,
+        base_url: str,
+        method: str,
+        path: str,
+        body=None,
+        headers: dict | None = None,
+        timeout: float = 30.0,
+        raw_body: bytes | None = None,
+    ):
         url = urlsplit(base_url)
         self.conn = http.client.HTTPConnection(url.hostname, url.port, timeout=timeout)
         data = raw_body if raw_body is not None else (None if body is None else json.dumps(body).encode())

@@ -1,18 +1,21 @@
 import pytest
 from flask import Flask, request
 
-from app.web.auth import key_is_valid, presented_key
 from app.native.params import id_problem
+from app.web.auth import key_is_valid, presented_key
 
 
-@pytest.mark.parametrize("headers, expected", [
-    ({"Authorization": "Bearer k1"}, "k1"),
-    ({"Authorization": "bearer  k1 "}, "k1"),
-    ({"x-api-key": "k2"}, "k2"),
-    ({"Authorization": "Basic abc"}, None),
-    ({"Authorization": "Bearer "}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    "headers, expected",
+    [
+        ({"Authorization": "Bearer k1"}, "k1"),
+        ({"Authorization": "bearer  k1 "}, "k1"),
+        ({"x-api-key": "k2"}, "k2"),
+        ({"Authorization": "Basic abc"}, None),
+        ({"Authorization": "Bearer "}, None),
+        ({}, None),
+    ],
+)
 def test_presented_key(headers, expected):
     app = Flask(__name__)
     with app.test_request_context(headers=headers):
@@ -32,8 +35,9 @@ def test_plausible_ids(value):
     assert id_problem(value) is None
 
 
-@pytest.mark.parametrize("value", ["", "..", "a..b", "a/b", "a\\b", "a b", "a\x00", "a\x7f", "a?b", "a#b",
-                                   "a%2e", "x" * 257])
+@pytest.mark.parametrize(
+    "value", ["", "..", "a..b", "a/b", "a\\b", "a b", "a\x00", "a\x7f", "a?b", "a#b", "a%2e", "x" * 257]
+)
 def test_implausible_ids(value):
     assert id_problem(value)
 

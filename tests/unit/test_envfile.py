@@ -14,8 +14,7 @@ from app.ops.keys import allowed_keys
 
 def test_replaces_existing_key_preserving_others():  # reference test 33
     text = "# grok settings\nPORT=3000\nGROK_SSO_COOKIE=old\n"
-    assert envfile.rewrite(text, {"GROK_SSO_COOKIE": "new"}) == \
-        '# grok settings\nPORT=3000\nGROK_SSO_COOKIE="new"\n'
+    assert envfile.rewrite(text, {"GROK_SSO_COOKIE": "new"}) == '# grok settings\nPORT=3000\nGROK_SSO_COOKIE="new"\n'
 
 
 def test_appends_missing_key():  # reference test 34
@@ -53,8 +52,10 @@ def test_unquote_strips_matching_quotes():  # reference test 38
 def test_every_matching_line_replaced_others_byte_for_byte_appended_in_order():
     text = "A=1\r\n#GROK_SSO_COOKIE=keep\nGROK_SSO_COOKIE=one\n  weird line ===\nGROK_SSO_COOKIE = two\nlast"
     out = envfile.rewrite(text, {"GROK_SSO_COOKIE": "n", "PORT": "1", "HOST": "h"})
-    assert out == ('A=1\r\n#GROK_SSO_COOKIE=keep\nGROK_SSO_COOKIE="n"\n  weird line ===\nGROK_SSO_COOKIE="n"\n'
-                   'last\nPORT="1"\nHOST="h"\n')
+    assert out == (
+        'A=1\r\n#GROK_SSO_COOKIE=keep\nGROK_SSO_COOKIE="n"\n  weird line ===\nGROK_SSO_COOKIE="n"\n'
+        'last\nPORT="1"\nHOST="h"\n'
+    )
 
 
 @pytest.mark.parametrize("value", ['a"b\\c', "a\\nb", "!abc#not-a-comment", "it's", " spaced "[1:-1]])
@@ -89,8 +90,11 @@ def test_parse_pasted_console_output():
         "Promise {<pending>}\n"
     ).read()
     pairs, ignored = envfile.parse_pasted(pasted, allowed_keys())
-    assert pairs == {"CHALLENGE_HEADER_HEX": "00ff", "CHALLENGE_SUFFIX": "!obfiowerehiring abc",
-                     "CHALLENGE_TRAILER": "3"}
+    assert pairs == {
+        "CHALLENGE_HEADER_HEX": "00ff",
+        "CHALLENGE_SUFFIX": "!obfiowerehiring abc",
+        "CHALLENGE_TRAILER": "3",
+    }
     assert ignored == 2
 
 

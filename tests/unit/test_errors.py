@@ -11,30 +11,34 @@ MODEL_NOT_FOUND = '{"error":{"code":7,"message":"Model is not found","details":[
 BLOCKED = '{"code":7, "message":"User is blocked: Bot abuse - free tier account [WKE=unauthorized:blocked-user]", "details":[]}'
 OUT_OF_DATE = '{"code":7,"message":"This page is out of date. Please refresh.","details":[]}'
 OUTDATED_CLIENT = '{"code":3,"message":"Invalid request. Please update your client.","details":[]}'
-EMAIL_REJECTED = ('{"code":3, "message":"This email domain has been rejected. '
-                  '[WKE=account:email-domain-rejected]", "details":[]}')
+EMAIL_REJECTED = (
+    '{"code":3, "message":"This email domain has been rejected. [WKE=account:email-domain-rejected]", "details":[]}'
+)
 CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
 
 
-@pytest.mark.parametrize("status, body, cls, failure", [
-    (401, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
-    (403, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
-    (403, ANTI_BOT, e.AntiBotRejected, e.ANTI_BOT),
-    (403, "request blocked by anti-bot protection", e.AntiBotRejected, e.ANTI_BOT),
-    (403, MODEL_NOT_FOUND, e.UpstreamHTTPError, e.MODEL_UNAVAILABLE),  # code 7, but not anti-bot (§2.4)
-    (403, '{"code":7,"message":"Permission denied"}', e.AntiBotRejected, e.ANTI_BOT),  # other code 7
-    (400, EMAIL_REJECTED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
-    (503, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
-    (403, BLOCKED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
-    (403, OUT_OF_DATE, e.AntiBotRejected, e.STALE_CHALLENGE),
-    (403, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
-    (400, OUTDATED_CLIENT, e.UpstreamHTTPError, e.PAYLOAD_OUTDATED),
-    (404, '{"code":5,"message":"Not found"}', e.NotFound, e.NOT_FOUND),
-    (429, '{"error":{"code":8,"message":"Too many requests"}}', e.RateLimited, e.RATE_LIMITED),
-    (500, "oops", e.UpstreamHTTPError, e.UPSTREAM),
-    (502, "", e.UpstreamHTTPError, e.UPSTREAM),
-    (401, "nope", e.UpstreamHTTPError, e.UPSTREAM),
-])
+@pytest.mark.parametrize(
+    "status, body, cls, failure",
+    [
+        (401, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
+        (403, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
+        (403, ANTI_BOT, e.AntiBotRejected, e.ANTI_BOT),
+        (403, "request blocked by anti-bot protection", e.AntiBotRejected, e.ANTI_BOT),
+        (403, MODEL_NOT_FOUND, e.UpstreamHTTPError, e.MODEL_UNAVAILABLE),  # code 7, but not anti-bot (§2.4)
+        (403, '{"code":7,"message":"Permission denied"}', e.AntiBotRejected, e.ANTI_BOT),  # other code 7
+        (400, EMAIL_REJECTED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
+        (503, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
+        (403, BLOCKED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
+        (403, OUT_OF_DATE, e.AntiBotRejected, e.STALE_CHALLENGE),
+        (403, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
+        (400, OUTDATED_CLIENT, e.UpstreamHTTPError, e.PAYLOAD_OUTDATED),
+        (404, '{"code":5,"message":"Not found"}', e.NotFound, e.NOT_FOUND),
+        (429, '{"error":{"code":8,"message":"Too many requests"}}', e.RateLimited, e.RATE_LIMITED),
+        (500, "oops", e.UpstreamHTTPError, e.UPSTREAM),
+        (502, "", e.UpstreamHTTPError, e.UPSTREAM),
+        (401, "nope", e.UpstreamHTTPError, e.UPSTREAM),
+    ],
+)
 def test_status_classification(status, body, cls, failure):
     err = e.error_for_status(status, body)
     assert type(err) is cls

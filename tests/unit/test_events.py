@@ -95,9 +95,7 @@ WIRE_EXPECTED = [
     [ReasoningToken("thinking ")],
     [
         Token("hello"),
-        SearchResults(
-            "web", [{"url": "https://example.com", "title": "", "snippet": ""}], False
-        ),
+        SearchResults("web", [{"url": "https://example.com", "title": "", "snippet": ""}], False),
     ],
     [ResponseIds(None, "up_1")],
     [Token(RENDER_TOKEN)],
@@ -110,9 +108,7 @@ WIRE_EXPECTED = [
     [ImageGenerated("users/test/generated/moderated/image.jpg", None, True)],
     [
         ImageGenerated("users/test/generated/id/image.jpg"),
-        ModelResponse(
-            None, None, None, {"generatedImageUrls": ["users/test/generated/id/image.jpg"]}
-        ),
+        ModelResponse(None, None, None, {"generatedImageUrls": ["users/test/generated/id/image.jpg"]}),
     ],
     [VideoGenerated("users/user_1/generated/video_1/generated_video.mp4", 100, VIDEO)],
     [Token("I generated a video", soft_stop=True)],
@@ -154,9 +150,7 @@ def test_issue_498_first_frame_and_in_band_error():
     second = decoder.parse_line(ISSUE_498_LINES[1])
     raw_error = json.loads(ISSUE_498_LINES[1])["result"]["response"]["error"]
     assert second == [
-        UpstreamError(
-            raw_error["message"], None, "STREAM_ERROR_SEVERITY_NORMAL", raw_error
-        ),
+        UpstreamError(raw_error["message"], None, "STREAM_ERROR_SEVERITY_NORMAL", raw_error),
         ResponseIds("2d9c0f5e-…"),
     ]
     assert second[0].message.startswith("Stream aborted by server")
@@ -199,9 +193,7 @@ def test_conversation_title_is_carried():
 
 
 def test_ref21_error_propagated():
-    assert parse('{"error":{"message":"boom"}}') == [
-        UpstreamError("boom", None, None, {"message": "boom"})
-    ]
+    assert parse('{"error":{"message":"boom"}}') == [UpstreamError("boom", None, None, {"message": "boom"})]
 
 
 def test_top_level_error_code_copied():
@@ -241,9 +233,7 @@ def test_ref25_blank_lines():
 
 def test_ref26_trailing_line_without_newline():
     decoder = NDJSONDecoder()
-    assert decoder.feed(b'{"result":{"token":"a"}}\n{"result":{"token":"b"}}') == [
-        Token("a")
-    ]
+    assert decoder.feed(b'{"result":{"token":"a"}}\n{"result":{"token":"b"}}') == [Token("a")]
     assert decoder.finish() == [Token("b")]
     assert decoder.finish() == []
 
@@ -329,8 +319,7 @@ def test_reference_section_4_2_lines():
 def test_continuation_framing_token_and_model_response():
     decoder = NDJSONDecoder()
     assert decoder.parse_line(
-        '{"result":{"userResponse":{"responseId":"u1","message":"hi","sender":"human"},'
-        '"responseId":"u1"}}'
+        '{"result":{"userResponse":{"responseId":"u1","message":"hi","sender":"human"},"responseId":"u1"}}'
     ) == [ResponseIds(None, "u1")]
     assert decoder.parse_line(
         '{"result":{"token":"Hi","isThinking":false,"responseId":"m1","messageTag":"final"}}'
@@ -347,9 +336,7 @@ def test_continuation_framing_token_and_model_response():
 
 def test_model_hash_from_llm_info_and_metadata_event():
     model = {"responseId": "r", "message": ""}
-    line = json.dumps(
-        {"result": {"response": {"llmInfo": {"modelHash": "abc"}, "modelResponse": model}}}
-    )
+    line = json.dumps({"result": {"response": {"llmInfo": {"modelHash": "abc"}, "modelResponse": model}}})
     assert parse(line) == [
         ResponseIds("r"),
         Metadata("llm_info", {"modelHash": "abc"}),
@@ -382,9 +369,7 @@ def test_internal_tags_never_surface_as_text(tag, thinking):
 
 @pytest.mark.parametrize("tag", ["analysis", "summary"])
 def test_reasoning_tags_are_reasoning_even_if_not_thinking(tag):
-    line = json.dumps(
-        {"result": {"response": {"token": "t", "isThinking": False, "messageTag": tag}}}
-    )
+    line = json.dumps({"result": {"response": {"token": "t", "isThinking": False, "messageTag": tag}}})
     assert parse(line) == [ReasoningToken("t")]
 
 
@@ -395,10 +380,7 @@ def test_answer_tags(tag):
 
 
 def test_rollout_and_step_on_reasoning():
-    line = (
-        '{"result":{"response":{"token":"checking","isThinking":true,'
-        '"rolloutId":"Agent 2","messageStepId":3}}}'
-    )
+    line = '{"result":{"response":{"token":"checking","isThinking":true,"rolloutId":"Agent 2","messageStepId":3}}}'
     assert parse(line) == [ReasoningToken("checking", "Agent 2", 3)]
 
 
@@ -538,12 +520,8 @@ def test_web_search_results_object_of_objects_shape():
 
 
 def test_cited_web_search_results():
-    line = json.dumps(
-        {"result": {"response": {"citedWebSearchResults": [{"url": "https://f.test"}]}}}
-    )
-    assert parse(line) == [
-        SearchResults("web", [{"url": "https://f.test", "title": "", "snippet": ""}], True)
-    ]
+    line = json.dumps({"result": {"response": {"citedWebSearchResults": [{"url": "https://f.test"}]}}})
+    assert parse(line) == [SearchResults("web", [{"url": "https://f.test", "title": "", "snippet": ""}], True)]
 
 
 def test_x_search_results_url_building():
@@ -613,9 +591,7 @@ def test_xposts_and_cited_xposts():
 
 def test_search_result_normalisation_does_not_mutate_nothing_shared():
     decoder = NDJSONDecoder()
-    (event,) = decoder.parse_line(
-        '{"result":{"response":{"webSearchResults":[{"url":"https://g.test"}]}}}'
-    )
+    (event,) = decoder.parse_line('{"result":{"response":{"webSearchResults":[{"url":"https://g.test"}]}}}')
     event.results[0]["extra"] = 1  # events are plain mutable data owned by the consumer
     assert event.results[0]["url"] == "https://g.test"
 
@@ -671,9 +647,7 @@ def test_card_image_chunk_moderated():
 
 
 def test_invalid_card_json_data_is_parse_error_and_line_continues():
-    line = (
-        '{"result":{"response":{"token":"t","cardAttachment":{"jsonData":"{not json"}}}}'
-    )
+    line = '{"result":{"response":{"token":"t","cardAttachment":{"jsonData":"{not json"}}}}'
     events = parse(line)
     assert events[0] == Token("t")
     assert len(events) == 2
@@ -718,9 +692,7 @@ def test_streaming_image_is_final_flag_and_index():
             }
         }
     )
-    assert parse(line2) == [
-        ImageProgress("img", "users/u/generated/img-part-1/image.jpg", 30, 1)
-    ]
+    assert parse(line2) == [ImageProgress("img", "users/u/generated/img-part-1/image.jpg", 30, 1)]
 
 
 def test_generated_image_url_and_same_url_once_per_line():
@@ -791,16 +763,9 @@ def test_result_level_error_continuation_framing():
 
 
 def test_sse_data_prefix_lines():
-    body = (
-        b'data: {"result":{"response":{"token":"a"}}}\n'
-        b'data:{"result":{"response":{"token":"b"}}}\n'
-        b"\n"
-        b"data: [DONE]\n"
-    )
+    body = b'data: {"result":{"response":{"token":"a"}}}\ndata:{"result":{"response":{"token":"b"}}}\n\ndata: [DONE]\n'
     assert stream(body) == [Token("a"), Token("b")]
-    assert parse("data: nope") == [
-        ParseError("invalid JSON: Expecting value: line 1 column 1 (char 0)", "data: nope")
-    ]
+    assert parse("data: nope") == [ParseError("invalid JSON: Expecting value: line 1 column 1 (char 0)", "data: nope")]
 
 
 def test_invalid_utf8_is_decoded_lossily():
@@ -877,17 +842,12 @@ def test_title_shapes():
 
 def test_response_ids_not_repeated():
     decoder = NDJSONDecoder()
-    body = b"".join(
-        b'{"result":{"response":{"token":"%s","responseId":"r1"}}}\n' % t
-        for t in (b"a", b"b", b"c")
-    )
+    body = b"".join(b'{"result":{"response":{"token":"%s","responseId":"r1"}}}\n' % t for t in (b"a", b"b", b"c"))
     events = decoder.feed(body)
     assert events == [ResponseIds("r1"), Token("a"), Token("b"), Token("c")]
     # the final modelResponse carries the same id: not reported again
     model_line = '{"result":{"response":{"modelResponse":{"responseId":"r1","message":"abc"}}}}'
-    assert decoder.parse_line(model_line) == [
-        ModelResponse("r1", "abc", None, {"responseId": "r1", "message": "abc"})
-    ]
+    assert decoder.parse_line(model_line) == [ModelResponse("r1", "abc", None, {"responseId": "r1", "message": "abc"})]
     # a new id is reported; a fresh decoder (another stream) reports again
     assert decoder.parse_line('{"result":{"responseId":"r2"}}') == [ResponseIds("r2")]
     assert NDJSONDecoder().parse_line('{"result":{"responseId":"r1"}}') == [ResponseIds("r1")]

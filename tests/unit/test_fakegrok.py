@@ -17,22 +17,26 @@ import socket
 import struct
 import time
 import uuid
+from itertools import pairwise
 
 import pytest
 
 from tests.fakegrok.harness import FakeGrok
 
 APP = "/rest/app-chat"
-UA = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
-      "Chrome/136.0.0.0 Safari/537.36")
+UA = (
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/136.0.0.0 Safari/537.36"
+)
 
 
 # -- an independent signer ----------------------------------------------------------------------------
 def make_token(method, path, header_hex, suffix, trailer, now=None, key=None):
     counter = max(0, int(time.time() if now is None else now) - 1682924400)
     msg = f"{method}!{path}!{counter}{suffix}".encode()
-    plain = (bytes.fromhex(header_hex) + struct.pack("<I", counter) + hashlib.sha256(msg).digest()[:16]
-             + bytes([trailer]))
+    plain = (
+        bytes.fromhex(header_hex) + struct.pack("<I", counter) + hashlib.sha256(msg).digest()[:16] + bytes([trailer])
+    )
     k = os.urandom(1)[0] if key is None else key
     return base64.b64encode(bytes(x ^ k for x in plain)).decode().rstrip("=")
 
@@ -41,9 +45,11 @@ def test_signer_matches_reference_vector():
     hdr = bytes(range(49)).hex()
     args = ("POST", "/rest/app-chat/conversations/new", hdr, "!abc", 3)
     assert make_token(*args, now=1700000000, key=0) == (
-        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMJCNBAFM8GBqpmoLPEfSOYG7lXMYAw")
+        "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMJCNBAFM8GBqpmoLPEfSOYG7lXMYAw"
+    )
     assert make_token(*args, now=1700000000, key=0x5A) == (
-        "WltYWV5fXF1SU1BRVldUVUpLSElOT0xNQkNAQUZHREV6e3h5fn98fXJzcHF2d3R1asrXXlsWqjow/DBRZh2IY9vhzylCWQ")
+        "WltYWV5fXF1SU1BRVldUVUpLSElOT0xNQkNAQUZHREV6e3h5fn98fXJzcHF2d3R1asrXXlsWqjow/DBRZh2IY9vhzylCWQ"
+    )
 
 
 # -- fixtures & helpers --------------------------------------------------------------------------
@@ -55,18 +61,24 @@ def fake():
 
 @pytest.fixture(autouse=True)
 def _reset(fake):
-    fake.configure(sso="test-sso", sso_rw="test-sso-rw", stale_build=False, auth_failure_status=401,
-                   reuse_grace=10.0)
+    fake.configure(sso="test-sso", sso_rw="test-sso-rw", stale_build=False, auth_failure_status=401, reuse_grace=10.0)
     fake.reset()
     yield
 
 
 def headers(fake, method, path, *, token=None, **override):
-    h = {"user-agent": UA, "cookie": f"sso={fake.sso}; sso-rw={fake.sso_rw}", "accept": "*/*",
-         "content-type": "application/json", "origin": fake.base_url, "referer": fake.base_url + "/",
-         "x-xai-request-id": str(uuid.uuid4()),
-         "x-statsig-id": token if token is not None else make_token(method, path.split("?")[0], fake.header_hex,
-                                                                    fake.suffix, fake.trailer)}
+    h = {
+        "user-agent": UA,
+        "cookie": f"sso={fake.sso}; sso-rw={fake.sso_rw}",
+        "accept": "*/*",
+        "content-type": "application/json",
+        "origin": fake.base_url,
+        "referer": fake.base_url + "/",
+        "x-xai-request-id": str(uuid.uuid4()),
+        "x-statsig-id": token
+        if token is not None
+        else make_token(method, path.split("?")[0], fake.header_hex, fake.suffix, fake.trailer),
+    }
     for k, v in override.items():
         k = k.replace("_", "-")
         if v is None:
@@ -130,11 +142,15 @@ def test_signed_request_succeeds_and_is_logged(fake):
 
 @pytest.mark.parametrize("cookie", ["sso=wrong; sso-rw=test-sso-rw", "sso=test-sso", "", "sso-rw=test-sso-rw"])
 def test_bad_cookies_get_401_bad_credentials(fake, cookie):
-    status, _, raw = call(fake, "GET", APP + "/conversations", hdrs=headers(fake, "GET", APP + "/conversations",
-                                                                              cookie=cookie or None))
+    status, _, raw = call(
+        fake, "GET", APP + "/conversations", hdrs=headers(fake, "GET", APP + "/conversations", cookie=cookie or None)
+    )
     assert status == 401
-    assert json.loads(raw) == {"code": 16, "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]",
-                               "details": []}
+    assert json.loads(raw) == {
+        "code": 16,
+        "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]",
+        "details": [],
+    }
 
 
 def test_extra_cookies_allowed_and_failure_status_switch(fake):
@@ -177,8 +193,9 @@ def test_bad_statsig_tokens_get_403_code_7(fake):
             h["x-statsig-id"] = token
         status, _, raw = call(fake, "GET", p, hdrs=h)
         assert status == 403, name
-        assert json.loads(raw) == {"error": {"code": 7, "message": "Request rejected by anti-bot rules.",
-                                             "details": []}}, name
+        assert json.loads(raw) == {
+            "error": {"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}
+        }, name
         e = last_entry(fake)
         assert e["statsig"] != "ok" and e["reject"].startswith("statsig:"), (name, e["statsig"])
 
@@ -187,9 +204,9 @@ def test_reused_token_is_rejected(fake):
     p = APP + "/conversations"
     h = headers(fake, "GET", p)
     assert call(fake, "GET", p, hdrs=h)[0] == 200
-    status, _, raw = call(fake, "GET", p, hdrs=h)          # a replayed request
+    status, _, raw = call(fake, "GET", p, hdrs=h)  # a replayed request
     assert status == 403 and b"anti-bot" in raw and last_entry(fake)["statsig"] == "reused"
-    fake.configure(reuse_grace=0)                           # strict: any repeated string
+    fake.configure(reuse_grace=0)  # strict: any repeated string
     h2 = headers(fake, "GET", p)
     assert call(fake, "GET", p, hdrs=h2)[0] == 200
     h2["x-xai-request-id"] = str(uuid.uuid4())
@@ -213,8 +230,14 @@ def test_non_chrome_ua_gets_cloudflare_page(fake):
 
 def test_browser_shape_checks(fake):
     p = APP + "/conversations"
-    for override in ({"x_xai_request_id": "nope"}, {"x_xai_request_id": None}, {"origin": "https://grok.com"},
-                     {"origin": None}, {"referer": fake.base_url}, {"referer": None}):
+    for override in (
+        {"x_xai_request_id": "nope"},
+        {"x_xai_request_id": None},
+        {"origin": "https://grok.com"},
+        {"origin": None},
+        {"referer": fake.base_url},
+        {"referer": None},
+    ):
         status, _, raw = call(fake, "GET", p, hdrs=headers(fake, "GET", p, **override))
         assert status == 403 and b"anti-bot" in raw, override
     np = APP + "/conversations/new"
@@ -223,7 +246,7 @@ def test_browser_shape_checks(fake):
     assert json.loads(raw) == {"code": 3, "message": "Invalid request. Please update your client.", "details": []}
     status, _, _ = call(fake, "POST", np, b'{"message":"hi"}', headers(fake, "POST", np, content_type="text/plain"))
     assert status == 400
-    status, _, _ = call(fake, "POST", np, {"message": "hi", "temporary": "yes"})     # proto type mismatch
+    status, _, _ = call(fake, "POST", np, {"message": "hi", "temporary": "yes"})  # proto type mismatch
     assert status == 400 and last_entry(fake)["reject"] == "field_type:temporary"
     status, _, raw = call(fake, "POST", np, {"message": "hi", "modelName": "gpt-4"})
     assert status == 403 and b"Model is not found" in raw
@@ -283,7 +306,7 @@ def test_stream_arrives_incrementally(fake):
     # Spread over the scenario's 4 x 0.15 s, not one burst. Per-gap bounds would flake on a
     # loaded machine (one late read shortens the next gap), so the spread is what is checked.
     assert stamps[-1] - stamps[0] >= 0.5
-    assert sum(1 for a, b in zip(stamps, stamps[1:]) if b - a >= 0.1) >= 2
+    assert sum(1 for a, b in pairwise(stamps) if b - a >= 0.1) >= 2
     # The fake counts the stream once its handler returns, just after the client read the end.
     assert fake.wait_stats(lambda s: s["streams_completed"] == 1, timeout=2)["streams_completed"] == 1
 
@@ -307,11 +330,12 @@ def test_connection_reuse(fake):
     for _ in range(3):
         assert call(fake, "GET", APP + "/conversations", conn=conn)[0] == 200
     p = APP + "/conversations/new"
-    status, _, raw = call(fake, "POST", p, {"message": "#scenario:slow?n=3&delay=0.01"}, headers(fake, "POST", p),
-                          conn=conn)
+    status, _, raw = call(
+        fake, "POST", p, {"message": "#scenario:slow?n=3&delay=0.01"}, headers(fake, "POST", p), conn=conn
+    )
     assert status == 200 and raw.endswith(b"\n")
     assert call(fake, "GET", APP + "/conversations", conn=conn)[0] == 200
-    assert call(fake, "DELETE", APP + "/conversations", conn=conn)[0] == 204   # empty body, no length
+    assert call(fake, "DELETE", APP + "/conversations", conn=conn)[0] == 204  # empty body, no length
     assert call(fake, "GET", APP + "/user-memory-blurb", conn=conn)[0] == 200
     conn.close()
     st = fake.stats()
@@ -337,8 +361,7 @@ def test_request_log_records_body_and_verdict(fake):
 
 def test_enqueue_canned_responses(fake):
     p = APP + "/conversations"
-    fake.enqueue(p, method="GET", status=503, body={"code": 14, "message": "down"}, headers={"x-test": "1"},
-                 times=2)
+    fake.enqueue(p, method="GET", status=503, body={"code": 14, "message": "down"}, headers={"x-test": "1"}, times=2)
     for _ in range(2):  # canned responses come BEFORE the auth checks (no cookie needed)
         status, h, raw = call(fake, "GET", p, hdrs={"user-agent": "x"})
         assert status == 503 and h["x-test"] == "1" and json.loads(raw)["message"] == "down"
@@ -362,8 +385,15 @@ def test_config_change_of_cookies_applies(fake):
     assert call(fake, "GET", p)[0] == 200
     new_hex = "00" + "ab" * 48
     fake.configure(header_hex=new_hex, suffix="!rotated", trailer=7)
-    assert call(fake, "GET", p, hdrs=headers(fake, "GET", p, x_statsig_id=make_token(
-        "GET", p, bytes(range(49)).hex(), "!test-suffix", 3)))[0] == 403
+    assert (
+        call(
+            fake,
+            "GET",
+            p,
+            hdrs=headers(fake, "GET", p, x_statsig_id=make_token("GET", p, bytes(range(49)).hex(), "!test-suffix", 3)),
+        )[0]
+        == 403
+    )
     assert call(fake, "GET", p)[0] == 200
     fake.configure(header_hex=bytes(range(49)).hex(), suffix="!test-suffix", trailer=3)
 
@@ -378,8 +408,12 @@ def test_continuation_framing_and_parent_check(fake):
     assert all("response" not in ln["result"] for ln in cont)
     assert cont[0]["result"]["userResponse"]["parentResponseId"] == mrid
     assert any(ln["result"].get("isThinking") and ln["result"].get("messageTag") == "analysis" for ln in cont)
-    assert cont[-1]["result"] == {"token": "", "isThinking": False, "isSoftStop": True,
-                                  "responseId": cont[-2]["result"]["modelResponse"]["responseId"]}
+    assert cont[-1]["result"] == {
+        "token": "",
+        "isThinking": False,
+        "isSoftStop": True,
+        "responseId": cont[-2]["result"]["modelResponse"]["responseId"],
+    }
     assert chat(fake, "x", path=p, parentResponseId=str(uuid.uuid4()))[0] == 404
     assert chat(fake, "x", path=f"{APP}/conversations/{uuid.uuid4()}/responses")[0] == 404
     status, _, raw = call(fake, "GET", f"{p}?includeThreads=true")
@@ -454,8 +488,12 @@ def test_endpoint_tour_statuses(fake):
     assert status == 204 and raw == b"" and "content-length" not in h
     status, h, raw = call(fake, "POST", f"{A}/voice/post-recording", {})
     assert status == 201 and raw == b"" and h["content-length"] == "0"
-    status, _, raw = call(fake, "POST", f"{A}/upload-file",
-                          {"fileName": "a.txt", "fileMimeType": "text/plain", "content": base64.b64encode(b"hi").decode()})
+    status, _, raw = call(
+        fake,
+        "POST",
+        f"{A}/upload-file",
+        {"fileName": "a.txt", "fileMimeType": "text/plain", "content": base64.b64encode(b"hi").decode()},
+    )
     fid = json.loads(raw)["fileMetadataId"]
     assert status == 200 and json.loads(call(fake, "POST", f"{A}/file-metadata/{fid}", {})[2])["size"] == 2
     status, h, raw = call(fake, "GET", f"{A}/read-response-audio/{rid}?voiceId=ara")

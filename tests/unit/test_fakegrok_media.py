@@ -39,8 +39,12 @@ def get_asset(fake, path, **override):
 
 
 def upload(fake, data: bytes, name="pic.jpg", mime="image/jpeg") -> dict:
-    status, _, raw = call(fake, "POST", APP + "/upload-file",
-                          {"fileName": name, "fileMimeType": mime, "content": base64.b64encode(data).decode()})
+    status, _, raw = call(
+        fake,
+        "POST",
+        APP + "/upload-file",
+        {"fileName": name, "fileMimeType": mime, "content": base64.b64encode(data).decode()},
+    )
     assert status == 200, raw
     return json.loads(raw)
 
@@ -94,8 +98,13 @@ def test_forced_image_tool_defaults_to_the_image_scenario_with_the_requested_cou
 
 
 def edit_body(prompt, assets, **extra):
-    body = {"message": prompt, "modelName": "imagine-image-edit", "temporary": True,
-            "enableImageStreaming": True, "mediaGenInput": {"imageToImage": {"prompt": prompt, "inputAssets": assets}}}
+    body = {
+        "message": prompt,
+        "modelName": "imagine-image-edit",
+        "temporary": True,
+        "enableImageStreaming": True,
+        "mediaGenInput": {"imageToImage": {"prompt": prompt, "inputAssets": assets}},
+    }
     body.update(extra)
     return body
 
@@ -104,8 +113,13 @@ def test_image_edit_uses_the_uploaded_image(fake):
     source = jpeg("source image")
     meta = upload(fake, source)
     path = APP + "/conversations/new"
-    status, _, raw = call(fake, "POST", path, edit_body("make it blue", [meta["fileMetadataId"]]),
-                          headers(fake, "POST", path, referer=fake.base_url + "/imagine"))
+    status, _, raw = call(
+        fake,
+        "POST",
+        path,
+        edit_body("make it blue", [meta["fileMetadataId"]]),
+        headers(fake, "POST", path, referer=fake.base_url + "/imagine"),
+    )
     assert status == 200, raw
     lines = [json.loads(x) for x in raw.splitlines() if x.strip()]
     urls = image_urls(lines)
@@ -115,12 +129,15 @@ def test_image_edit_uses_the_uploaded_image(fake):
     assert fake.requests_log()[-1]["scenario"] == "image_edit"
 
 
-@pytest.mark.parametrize("mutate, reason", [
-    (lambda b, fid: b.update(modelName="grok-4"), "image_edit_model"),
-    (lambda b, fid: b["mediaGenInput"]["imageToImage"].update(inputAssets=[]), "image_edit_fields"),
-    (lambda b, fid: b["mediaGenInput"]["imageToImage"].update(inputAssets=["nope"]), "image_edit_unknown_asset"),
-    (lambda b, fid: b.update(mediaGenInput={"textToVideo": {}}), "mediaGenInput_kind"),
-])
+@pytest.mark.parametrize(
+    "mutate, reason",
+    [
+        (lambda b, fid: b.update(modelName="grok-4"), "image_edit_model"),
+        (lambda b, fid: b["mediaGenInput"]["imageToImage"].update(inputAssets=[]), "image_edit_fields"),
+        (lambda b, fid: b["mediaGenInput"]["imageToImage"].update(inputAssets=["nope"]), "image_edit_unknown_asset"),
+        (lambda b, fid: b.update(mediaGenInput={"textToVideo": {}}), "mediaGenInput_kind"),
+    ],
+)
 def test_image_edit_requests_are_checked(fake, mutate, reason):
     fid = upload(fake, jpeg("x"))["fileMetadataId"]
     body = edit_body("edit", [fid])
@@ -150,6 +167,7 @@ def test_file_attachments_must_be_uploaded_files_and_are_named_in_the_answer(fak
 
 def test_other_referers_are_still_rejected(fake):
     path = APP + "/conversations/new"
-    status, _, _ = call(fake, "POST", path, {"message": "hi"},
-                        headers(fake, "POST", path, referer=fake.base_url + "/elsewhere"))
+    status, _, _ = call(
+        fake, "POST", path, {"message": "hi"}, headers(fake, "POST", path, referer=fake.base_url + "/elsewhere")
+    )
     assert status == 403

@@ -43,18 +43,24 @@ def test_the_client_library_never_imports_flask():
 
 
 def test_importing_the_client_library_loads_no_web_framework():
-    code = ("import sys, app.grok, app.grok.client, app.grok.events\n"
-            "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
-            "('flask', 'flask_smorest', 'flask_sock', 'werkzeug', 'marshmallow'))\n"
-            "others = sorted(m for m in sys.modules if m.startswith('app.') and not m.startswith('app.grok'))\n"
-            "print(loaded, others)\n")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         cwd=APP.parent).stdout.strip()
+    code = (
+        "import sys, app.grok, app.grok.client, app.grok.events\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('flask', 'flask_smorest', 'flask_sock', 'werkzeug', 'marshmallow'))\n"
+        "others = sorted(m for m in sys.modules if m.startswith('app.') and not m.startswith('app.grok'))\n"
+        "print(loaded, others)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=APP.parent
+    ).stdout.strip()
     assert out == "[] []"
 
 
 def test_operations_never_import_the_web_layer_or_route_groups():
     for path in (APP / "ops").rglob("*.py"):
-        bad = {m for m in _imports(path)
-               if m.startswith(("app.web", "app.openai", "app.native", "app.media", "app.system"))}
+        bad = {
+            m
+            for m in _imports(path)
+            if m.startswith(("app.web", "app.openai", "app.native", "app.media", "app.system"))
+        }
         assert not bad, f"{path.relative_to(APP.parent)} imports {sorted(bad)}"

@@ -1,8 +1,8 @@
+import base64
 import json
 import logging
 from urllib.parse import quote
 
-import base64
 import pytest
 
 from app.ops import logs
@@ -14,8 +14,11 @@ KEY = "sk-live-rotating-key-ABCDEFGH"
 
 
 def settings(**env):
-    base = {"GROK_SSO_COOKIE": SSO, "API_KEY": f"{KEY},second-key-0123456789",
-            "GROK_EXTRA_COOKIES": "cf_clearance=clearance-secret-XYZ123456; other=plainvalue42"}
+    base = {
+        "GROK_SSO_COOKIE": SSO,
+        "API_KEY": f"{KEY},second-key-0123456789",
+        "GROK_EXTRA_COOKIES": "cf_clearance=clearance-secret-XYZ123456; other=plainvalue42",
+    }
     base.update(env)
     return Settings.from_mapping(base)
 
@@ -27,15 +30,18 @@ def redactor():
     return r
 
 
-@pytest.mark.parametrize("text", [
-    f"cookie value {SSO} seen",
-    f"encoded {quote(SSO + '/x', safe='')}",
-    f"b64 {base64.b64encode(KEY.encode()).decode()}",
-    f"truncated head {SSO[:14]}",
-    f"case {KEY.upper()}",
-    "extra cookie clearance-secret-XYZ123456 and plainvalue42",
-    "second key second-key-0123456789",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"cookie value {SSO} seen",
+        f"encoded {quote(SSO + '/x', safe='')}",
+        f"b64 {base64.b64encode(KEY.encode()).decode()}",
+        f"truncated head {SSO[:14]}",
+        f"case {KEY.upper()}",
+        "extra cookie clearance-secret-XYZ123456 and plainvalue42",
+        "second key second-key-0123456789",
+    ],
+)
 def test_known_secret_values_are_redacted_in_any_form(redactor, text):
     out = redactor.redact(text)
     assert "[redacted]" in out
@@ -43,12 +49,15 @@ def test_known_secret_values_are_redacted_in_any_form(redactor, text):
         assert secret[:12].lower() not in out.lower()
 
 
-@pytest.mark.parametrize("text, kept", [
-    ("Cookie: sso=unknown-jwt; sso-rw=other-jwt", "Cookie: "),
-    ("Authorization: Bearer some-unconfigured-token", "Authorization: Bearer "),
-    ("x-api-key: abc123", "x-api-key: "),
-    ('{"x-statsig-id": "AAEC+token/="}', '{"x-statsig-id": "'),
-])
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("Cookie: sso=unknown-jwt; sso-rw=other-jwt", "Cookie: "),
+        ("Authorization: Bearer some-unconfigured-token", "Authorization: Bearer "),
+        ("x-api-key: abc123", "x-api-key: "),
+        ('{"x-statsig-id": "AAEC+token/="}', '{"x-statsig-id": "'),
+    ],
+)
 def test_credential_shapes_are_redacted_whatever_the_value(text, kept):
     out = logs.Redactor().redact(text)
     assert out.startswith(kept) and "[redacted]" in out
@@ -81,6 +90,7 @@ def test_filter_redacts_args_fields_and_traceback():
         raise ValueError(f"boom {KEY}")
     except ValueError:
         import sys
+
         record.exc_info = sys.exc_info()
     assert logs.RedactionFilter().filter(record)
     line = logs.JSONFormatter().format(record)
@@ -101,10 +111,19 @@ def test_json_lines_have_stable_keys_and_plain_lines_key_value_pairs():
     assert plain.endswith('request request_id=abc path="/a b" status=200 stream=true')
 
 
-@pytest.mark.parametrize("incoming, kept", [
-    ("trace-42", True), ("a" * 128, True), ("a" * 129, False), ("has space", False),
-    ("line\nbreak", False), ("", False), (None, False), ("caf\u00e9", False),
-])
+@pytest.mark.parametrize(
+    "incoming, kept",
+    [
+        ("trace-42", True),
+        ("a" * 128, True),
+        ("a" * 129, False),
+        ("has space", False),
+        ("line\nbreak", False),
+        ("", False),
+        (None, False),
+        ("caf\u00e9", False),
+    ],
+)
 def test_request_id_kept_only_when_printable_and_short(incoming, kept):
     out = request_id_from(incoming)
     assert (out == incoming) is kept

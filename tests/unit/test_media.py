@@ -11,9 +11,8 @@ import pytest
 
 from app.media import addresses, sniff
 from app.media.cache import AssetCache
-from app.media.fetch import Budget, FetchRefused, Fetcher, FetchPolicy, TooLarge
-from app.media.inputs import (ChatMedia, MediaError, MediaLimits, load, media_parts, parse_part,
-                              latest_user_turn)
+from app.media.fetch import Budget, Fetcher, FetchPolicy, FetchRefused, TooLarge
+from app.media.inputs import ChatMedia, MediaError, MediaLimits, latest_user_turn, load, media_parts, parse_part
 from app.media.signing import AssetSigner, asset_path_of, clean_asset_path, load_key
 from tests.fakegrok.media import jpeg
 
@@ -23,19 +22,39 @@ WEBP = b"RIFF\x10\x00\x00\x00WEBPVP8 " + b"\x00" * 8
 
 
 # -- SSRF address classes -------------------------------------------------------------------------------
-@pytest.mark.parametrize("address, expected", [
-    ("127.0.0.1", "loopback"), ("127.8.9.10", "loopback"), ("::1", "loopback"),
-    ("10.1.2.3", "private"), ("172.16.0.1", "private"), ("192.168.1.1", "private"), ("fd12::1", "private"),
-    ("169.254.10.10", "link-local"), ("fe80::1", "link-local"),
-    ("169.254.169.254", "metadata"), ("fd00:ec2::254", "metadata"), ("100.100.100.200", "metadata"),
-    ("224.0.0.1", "multicast"), ("ff02::1", "multicast"),
-    ("0.0.0.0", "unspecified"), ("::", "unspecified"),
-    ("240.0.0.1", "private"), ("100.64.0.1", "non-public"), ("192.0.2.1", "private"),
-    ("::ffff:127.0.0.1", "loopback"), ("::ffff:10.0.0.1", "private"),   # IPv4-mapped
-    ("2002:7f00:1::1", "loopback"), ("2002:a9fe:a9fe::", "metadata"),    # 6to4
-    ("64:ff9b::a00:1", "private"),                                       # NAT64
-    ("8.8.8.8", None), ("1.1.1.1", None), ("2606:4700:4700::1111", None), ("::ffff:8.8.8.8", None),
-])
+@pytest.mark.parametrize(
+    "address, expected",
+    [
+        ("127.0.0.1", "loopback"),
+        ("127.8.9.10", "loopback"),
+        ("::1", "loopback"),
+        ("10.1.2.3", "private"),
+        ("172.16.0.1", "private"),
+        ("192.168.1.1", "private"),
+        ("fd12::1", "private"),
+        ("169.254.10.10", "link-local"),
+        ("fe80::1", "link-local"),
+        ("169.254.169.254", "metadata"),
+        ("fd00:ec2::254", "metadata"),
+        ("100.100.100.200", "metadata"),
+        ("224.0.0.1", "multicast"),
+        ("ff02::1", "multicast"),
+        ("0.0.0.0", "unspecified"),
+        ("::", "unspecified"),
+        ("240.0.0.1", "private"),
+        ("100.64.0.1", "non-public"),
+        ("192.0.2.1", "private"),
+        ("::ffff:127.0.0.1", "loopback"),
+        ("::ffff:10.0.0.1", "private"),  # IPv4-mapped
+        ("2002:7f00:1::1", "loopback"),
+        ("2002:a9fe:a9fe::", "metadata"),  # 6to4
+        ("64:ff9b::a00:1", "private"),  # NAT64
+        ("8.8.8.8", None),
+        ("1.1.1.1", None),
+        ("2606:4700:4700::1111", None),
+        ("::ffff:8.8.8.8", None),
+    ],
+)
 def test_address_categories(address, expected):
     assert addresses.category(addresses.parse(address)) == expected
 
@@ -60,17 +79,20 @@ class _NoTransport:
         raise AssertionError("a refused URL must not be requested")
 
 
-@pytest.mark.parametrize("url, message", [
-    ("ftp://example.com/x.png", "only http:// and https://"),
-    ("file:///etc/passwd", "only http:// and https://"),
-    ("http://user:pw@example.com/x.png", "credentials"),
-    ("http://127.0.0.1/x.png", "loopback"),
-    ("http://[::1]:8080/x.png", "loopback"),
-    ("http://10.0.0.7/x.png", "private"),
-    ("http://169.254.169.254/latest/meta-data", "metadata"),
-    ("http://rebind.test/x.png", "private"),        # resolves to a private address
-    ("http://mixed.test/x.png", "loopback"),        # one public, one loopback address: refused
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("ftp://example.com/x.png", "only http:// and https://"),
+        ("file:///etc/passwd", "only http:// and https://"),
+        ("http://user:pw@example.com/x.png", "credentials"),
+        ("http://127.0.0.1/x.png", "loopback"),
+        ("http://[::1]:8080/x.png", "loopback"),
+        ("http://10.0.0.7/x.png", "private"),
+        ("http://169.254.169.254/latest/meta-data", "metadata"),
+        ("http://rebind.test/x.png", "private"),  # resolves to a private address
+        ("http://mixed.test/x.png", "loopback"),  # one public, one loopback address: refused
+    ],
+)
 def test_fetcher_refuses_before_connecting(url, message):
     table = {"rebind.test": ["192.168.0.5"], "mixed.test": ["93.184.216.34", "127.0.0.1"]}
     fetcher = Fetcher(FetchPolicy(), transport=_NoTransport(), resolver=lambda host, port: table[host])
@@ -80,9 +102,13 @@ def test_fetcher_refuses_before_connecting(url, message):
 
 
 def test_allowlist_is_exact_host_and_port():
-    fetcher = Fetcher(FetchPolicy(allowlist=frozenset({"images.lan:8080"})), transport=_NoTransport(),
-                      resolver=lambda host, port: ["10.0.0.9"])
+    fetcher = Fetcher(
+        FetchPolicy(allowlist=frozenset({"images.lan:8080"})),
+        transport=_NoTransport(),
+        resolver=lambda host, port: ["10.0.0.9"],
+    )
     from app.media.fetch import _parse
+
     assert fetcher.vet(_parse("http://images.lan:8080/a.png")) == "10.0.0.9"
     with pytest.raises(FetchRefused):
         fetcher.vet(_parse("http://images.lan:8081/a.png"))
@@ -98,15 +124,27 @@ def test_budget_is_shared():
 
 
 # -- sniffing ---------------------------------------------------------------------------------------
-@pytest.mark.parametrize("data, mime", [
-    (PNG, "image/png"), (jpeg("x"), "image/jpeg"), (GIF, "image/gif"), (WEBP, "image/webp"),
-    (b"%PDF-1.7\n...", "application/pdf"), (b"PK\x03\x04rest", "application/zip"),
-    (b"\x00\x00\x00\x18ftypmp42\x00\x00", "video/mp4"), (b"\x00\x00\x00\x1cftypavif", "image/avif"),
-    (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio/wav"), (b"ID3\x03\x00", "audio/mpeg"),
-    (b"hello, world\n", "text/plain"), ("héllo".encode(), "text/plain"),
-    (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
-    (b"\x00\x01\x02\x03binary", None), (b"\xc3\x28 invalid utf-8", None), (b"", None),
-])
+@pytest.mark.parametrize(
+    "data, mime",
+    [
+        (PNG, "image/png"),
+        (jpeg("x"), "image/jpeg"),
+        (GIF, "image/gif"),
+        (WEBP, "image/webp"),
+        (b"%PDF-1.7\n...", "application/pdf"),
+        (b"PK\x03\x04rest", "application/zip"),
+        (b"\x00\x00\x00\x18ftypmp42\x00\x00", "video/mp4"),
+        (b"\x00\x00\x00\x1cftypavif", "image/avif"),
+        (b"RIFF\x00\x00\x00\x00WAVEfmt ", "audio/wav"),
+        (b"ID3\x03\x00", "audio/mpeg"),
+        (b"hello, world\n", "text/plain"),
+        ("héllo".encode(), "text/plain"),
+        (b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"/>', "image/svg+xml"),
+        (b"\x00\x01\x02\x03binary", None),
+        (b"\xc3\x28 invalid utf-8", None),
+        (b"", None),
+    ],
+)
 def test_sniff(data, mime):
     assert sniff.sniff(data) == mime
 
@@ -120,8 +158,8 @@ def test_refine_trusts_the_declared_type_only_where_bytes_cannot_tell():
     docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
     assert sniff.refine("application/zip", docx) == docx
     assert sniff.refine("text/plain", "text/csv; charset=utf-8") == "text/csv"
-    assert sniff.refine("image/png", "image/jpeg") == "image/png"       # the bytes win
-    assert sniff.refine("text/plain", "image/png") == "text/plain"      # a lie is not believed
+    assert sniff.refine("image/png", "image/jpeg") == "image/png"  # the bytes win
+    assert sniff.refine("text/plain", "image/png") == "text/plain"  # a lie is not believed
     assert sniff.refine(None, "image/png") == "application/octet-stream"
 
 
@@ -137,7 +175,7 @@ def test_signed_link_round_trip_and_failures():
     assert signer.check(path, str(exp), sig, now=1500) is None
     assert "expired" in signer.check(path, str(exp), sig, now=1601)
     assert "invalid" in signer.check("users/u1/generated/abd/image.jpg", str(exp), sig, now=1500)
-    assert "invalid" in signer.check(path, str(exp + 1), sig, now=1500)   # a longer life cannot be forged
+    assert "invalid" in signer.check(path, str(exp + 1), sig, now=1500)  # a longer life cannot be forged
     assert "invalid" in AssetSigner(b"o" * 32, 600).check(path, str(exp), sig, now=1500)
     assert "no signature" in signer.check(path, None, None)
     assert "malformed" in signer.check(path, "12x", sig)
@@ -150,13 +188,25 @@ def test_link_is_absolute_and_escapes_the_path():
     assert link.startswith("https://api.example.com/v1/assets/users/u/a%20b%27s.jpg?exp=60&sig=")
 
 
-@pytest.mark.parametrize("raw, ok", [
-    ("users/u/generated/i/image.jpg", True), ("users/u/a:b/c.jpg", True),
-    ("", False), ("/users/u/x.jpg", False), ("users/../etc/passwd", False), ("users/./x", False),
-    ("users//x", False), ("https://evil.com/x.jpg", False), ("evil.com:80/x", False),
-    ("users/%2e%2e/x", False), ("users/x?y=1", False), ("users\\x", False), ("users/x\n", False),
-    ("a/" * 600, False),
-])
+@pytest.mark.parametrize(
+    "raw, ok",
+    [
+        ("users/u/generated/i/image.jpg", True),
+        ("users/u/a:b/c.jpg", True),
+        ("", False),
+        ("/users/u/x.jpg", False),
+        ("users/../etc/passwd", False),
+        ("users/./x", False),
+        ("users//x", False),
+        ("https://evil.com/x.jpg", False),
+        ("evil.com:80/x", False),
+        ("users/%2e%2e/x", False),
+        ("users/x?y=1", False),
+        ("users\\x", False),
+        ("users/x\n", False),
+        ("a/" * 600, False),
+    ],
+)
 def test_clean_asset_path(raw, ok):
     assert (clean_asset_path(raw) == raw) is ok
 
@@ -195,8 +245,8 @@ def test_cache_evicts_least_recently_used(tmp_path):
     for i, name in enumerate(("a", "b", "c")):
         _store(cache, name, 100)
         os.utime(cache.get(name), (1000 + i, 1000 + i))  # a oldest, c newest
-    assert cache.get("a") is not None        # a hit makes "a" the most recently used
-    _store(cache, "d", 100)                   # 400 > 300: the least recently used ("b") goes
+    assert cache.get("a") is not None  # a hit makes "a" the most recently used
+    _store(cache, "d", 100)  # 400 > 300: the least recently used ("b") goes
     assert cache.get("b") is None
     assert all(cache.get(n) is not None for n in ("a", "c", "d"))
     assert cache.total_bytes() == 300
@@ -206,7 +256,7 @@ def test_cache_files_are_named_by_hash_and_written_atomically(tmp_path):
     cache = AssetCache(tmp_path, max_bytes=10_000)
     writer = cache.writer("../../etc/passwd")
     writer.write(b"partial")
-    assert cache.get("../../etc/passwd") is None       # not visible before commit
+    assert cache.get("../../etc/passwd") is None  # not visible before commit
     writer.commit()
     stored = cache.get("../../etc/passwd")
     assert stored.parent == tmp_path and len(stored.name) == 64
@@ -240,8 +290,12 @@ def data_uri(mime: str, data: bytes) -> str:
 
 def test_parse_parts():
     part = parse_part({"type": "image_url", "image_url": {"url": data_uri("image/png", PNG)}}, 2, 1)
-    assert (part.where, part.kind, part.source, part.declared_type) == ("messages[2].content[1]", "image",
-                                                                         "data", "image/png")
+    assert (part.where, part.kind, part.source, part.declared_type) == (
+        "messages[2].content[1]",
+        "image",
+        "data",
+        "image/png",
+    )
     assert part.name() == "image-2-1.png"
     url = parse_part({"type": "image_url", "image_url": {"url": "https://x.test/p/cat.webp?s=1"}}, 0, 0)
     assert (url.source, url.name()) == ("url", "image-0-0.webp")
@@ -251,13 +305,16 @@ def test_parse_parts():
     assert parse_part({"type": "text", "text": "hi"}, 0, 0) is None
 
 
-@pytest.mark.parametrize("part, message", [
-    ({"type": "image_url", "image_url": {"url": "javascript:alert(1)"}}, "data: URI or an http(s) URL"),
-    ({"type": "image_url", "image_url": {}}, "data: URI or an http(s) URL"),
-    ({"type": "file", "file": {"file_id": "file-abc"}}, "file_id references are not supported"),
-    ({"type": "file", "file": {}}, "needs file_data"),
-    ({"type": "file"}, "needs a 'file' object"),
-])
+@pytest.mark.parametrize(
+    "part, message",
+    [
+        ({"type": "image_url", "image_url": {"url": "javascript:alert(1)"}}, "data: URI or an http(s) URL"),
+        ({"type": "image_url", "image_url": {}}, "data: URI or an http(s) URL"),
+        ({"type": "file", "file": {"file_id": "file-abc"}}, "file_id references are not supported"),
+        ({"type": "file", "file": {}}, "needs file_data"),
+        ({"type": "file"}, "needs a 'file' object"),
+    ],
+)
 def test_malformed_parts_name_their_position(part, message):
     with pytest.raises(MediaError) as info:
         parse_part(part, 3, 2)
@@ -268,13 +325,17 @@ LIMITS = MediaLimits(max_image_bytes=1000, max_request_bytes=1500)
 
 
 def _load(part_dict, budget=None):
-    return load(parse_part(part_dict, 0, 0), Fetcher(FetchPolicy(), transport=_NoTransport()), LIMITS,
-                budget or Budget(LIMITS.max_request_bytes))
+    return load(
+        parse_part(part_dict, 0, 0),
+        Fetcher(FetchPolicy(), transport=_NoTransport()),
+        LIMITS,
+        budget or Budget(LIMITS.max_request_bytes),
+    )
 
 
 def test_load_sniffs_the_type_and_checks_images():
     item = _load({"type": "image_url", "image_url": {"url": data_uri("image/png", jpeg("x"))}})
-    assert (item.mime, item.name) == ("image/jpeg", "image-0-0.jpg")   # the bytes win over the claim
+    assert (item.mime, item.name) == ("image/jpeg", "image-0-0.jpg")  # the bytes win over the claim
     with pytest.raises(MediaError, match="not a PNG, JPEG, GIF or WEBP image \\(looks like application/pdf\\)"):
         _load({"type": "image_url", "image_url": {"url": data_uri("image/png", b"%PDF-1.4 x")}})
     with pytest.raises(MediaError, match="not valid base64"):
@@ -297,11 +358,18 @@ def test_load_enforces_the_image_cap_and_the_request_budget():
 def test_media_parts_and_the_latest_user_turn():
     messages = [
         {"role": "system", "content": "s"},
-        {"role": "user", "content": [{"type": "text", "text": "a"},
-                                     {"type": "image_url", "image_url": {"url": "https://x.test/1.png"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "text", "text": "a"},
+                {"type": "image_url", "image_url": {"url": "https://x.test/1.png"}},
+            ],
+        },
         {"role": "assistant", "content": "ok"},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x.test/2.png",
-                                                                          "detail": "high"}}]},
+        {
+            "role": "user",
+            "content": [{"type": "image_url", "image_url": {"url": "https://x.test/2.png", "detail": "high"}}],
+        },
         {"role": "tool", "content": "r", "tool_call_id": "c"},
     ]
     assert [p.where for p in media_parts(messages)] == ["messages[1].content[1]", "messages[3].content[0]"]

@@ -6,8 +6,10 @@ from app.grok import events as ev
 from app.grok.errors import RATE_LIMITED, STREAM, USAGE_LIMIT
 from app.openai.answer import Answer, AnswerOptions
 
-CITE = ('<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'
-        '<argument name="citation_id">0</argument></grok:render>')
+CITE = (
+    '<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'
+    '<argument name="citation_id">0</argument></grok:render>'
+)
 
 
 class Recorder:
@@ -83,9 +85,13 @@ def test_hidden_mode_shows_no_reasoning_but_counts_it():
 
 
 def test_agents_are_labelled_when_the_speaker_changes():
-    events = [ev.ReasoningToken("reading ", rollout_id="Grok"), ev.ReasoningToken("the question", rollout_id="Grok"),
-              ev.ReasoningToken("checking", rollout_id="Harper"), ev.ReasoningToken("[Grok] done", rollout_id="Grok"),
-              ev.Done()]
+    events = [
+        ev.ReasoningToken("reading ", rollout_id="Grok"),
+        ev.ReasoningToken("the question", rollout_id="Grok"),
+        ev.ReasoningToken("checking", rollout_id="Harper"),
+        ev.ReasoningToken("[Grok] done", rollout_id="Grok"),
+        ev.Done(),
+    ]
     answer, _ = run(events)
     assert answer.reasoning == "[Grok] reading the question\n[Harper] checking\n[Grok] done"
 
@@ -97,7 +103,7 @@ def test_citation_annotation_indexes_the_final_content():
     [annotation] = answer.annotations
     cite = annotation["url_citation"]
     assert annotation["type"] == "url_citation"
-    assert content[cite["start_index"]:cite["end_index"]] == "[[1]](https://example.com/a)"
+    assert content[cite["start_index"] : cite["end_index"]] == "[[1]](https://example.com/a)"
     assert cite["title"] == "Example A"
     # the streamed delta that carries the link carries the annotation too
     [with_annotation] = [c for c in sink.calls if c[0] == "content" and c[2]]
@@ -108,7 +114,7 @@ def test_annotation_indexes_account_for_think_tags():
     events = [ev.ReasoningToken("hmm")] + search_events("See", CITE)
     answer, _ = run(events, reasoning="think_tags")
     cite = answer.annotations[0]["url_citation"]
-    assert answer.content[cite["start_index"]:cite["end_index"]] == "[[1]](https://example.com/a)"
+    assert answer.content[cite["start_index"] : cite["end_index"]] == "[[1]](https://example.com/a)"
 
 
 def test_stop_sequence_cuts_across_tokens_and_ends_the_answer():
@@ -130,14 +136,15 @@ def test_max_tokens_cuts_with_length():
 
 
 def test_max_tokens_does_not_count_reasoning():
-    answer, _ = run([ev.ReasoningToken("a very long chain of thought " * 20), ev.Token("short"), ev.Done()],
-                    max_tokens=2)
+    answer, _ = run(
+        [ev.ReasoningToken("a very long chain of thought " * 20), ev.Token("short"), ev.Done()], max_tokens=2
+    )
     assert answer.content == "short"
     assert answer.finish_reason == "stop"
 
 
 def test_json_mode_extracts_the_fenced_json_once_complete():
-    answer, sink = run([ev.Token("```json\n{\"a\":"), ev.Token(" 1}\n```"), ev.Done()], json_mode=True)
+    answer, sink = run([ev.Token('```json\n{"a":'), ev.Token(" 1}\n```"), ev.Done()], json_mode=True)
     assert sink.calls == [("content", '{"a": 1}', None)]
     assert answer.content == '{"a": 1}'
 
@@ -148,18 +155,27 @@ def test_json_mode_returns_a_non_json_answer_as_is():
 
 
 def test_generated_images_not_placed_inline_are_appended():
-    events = [ev.ImageGenerated("users/u/generated/1/image.jpg"),
-              ev.ImageGenerated("users/u/generated/2/image.jpg", moderated=True),
-              ev.Token("Here you go."), ev.Done()]
+    events = [
+        ev.ImageGenerated("users/u/generated/1/image.jpg"),
+        ev.ImageGenerated("users/u/generated/2/image.jpg", moderated=True),
+        ev.Token("Here you go."),
+        ev.Done(),
+    ]
     answer, _ = run(events)
-    assert answer.content == ("Here you go.\n\n![image](https://assets.grok.com/users/u/generated/1/image.jpg)"
-                              "\n\n*(image withheld by grok.com's moderation)*")
+    assert answer.content == (
+        "Here you go.\n\n![image](https://assets.grok.com/users/u/generated/1/image.jpg)"
+        "\n\n*(image withheld by grok.com's moderation)*"
+    )
 
 
 def test_inline_image_is_not_repeated_at_the_end():
     card = {"id": "i0", "image_chunk": {"imageUrl": "users/u/generated/1/image.jpg", "progress": 100}}
-    events = [ev.ImageGenerated("users/u/generated/1/image.jpg"), ev.Card("i0", "generated_image_card", card),
-              ev.Token('<grok:render card_id="i0" type="render_generated_image"></grok:render>'), ev.Done()]
+    events = [
+        ev.ImageGenerated("users/u/generated/1/image.jpg"),
+        ev.Card("i0", "generated_image_card", card),
+        ev.Token('<grok:render card_id="i0" type="render_generated_image"></grok:render>'),
+        ev.Done(),
+    ]
     answer, _ = run(events)
     assert answer.content == "![image](https://assets.grok.com/users/u/generated/1/image.jpg)"
 

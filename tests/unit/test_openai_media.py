@@ -32,21 +32,27 @@ def image_events(moderated: bool = False):
     render tags in the text and the model response, for image 1 and (moderated or not) image 2."""
     cards = []
     for i in (1, 2):
-        chunk = {"imageUuid": f"id{i}", "imageUrl": f"users/u/generated/id{i}/image.jpg", "progress": 100,
-                 "moderated": moderated and i == 2}
+        chunk = {
+            "imageUuid": f"id{i}",
+            "imageUrl": f"users/u/generated/id{i}/image.jpg",
+            "progress": 100,
+            "moderated": moderated and i == 2,
+        }
         cards.append(ev.Card(f"img{i}", "generated_image_card", {"id": f"img{i}", "image_chunk": chunk}))
     return [
         ev.ImageProgress("id1", "users/u/generated/id1-part-0/image.jpg", 0, 0),
         ev.ImageProgress("id2", "users/u/generated/id2-part-0/image.jpg", 0, 1),
         ev.ImageProgress("id1", "users/u/generated/id1-part-1/image.jpg", 50, 0),
-        ev.ImageProgress("id1", "users/u/generated/id1-part-1/image.jpg", 50, 0),   # repeated: once
+        ev.ImageProgress("id1", "users/u/generated/id1-part-1/image.jpg", 50, 0),  # repeated: once
         ev.ImageGenerated("users/u/generated/id1/image.jpg", "id1"),
         ev.ImageGenerated("users/u/generated/id2/image.jpg", "id2", moderated=moderated),
         *cards,
         ev.Token("Here: "),
-        ev.Token('<grok:render card_id="img1" card_type="generated_image_card" type="render_generated_image">'
-                 '</grok:render><grok:render card_id="img2" card_type="generated_image_card" '
-                 'type="render_generated_image"></grok:render>'),
+        ev.Token(
+            '<grok:render card_id="img1" card_type="generated_image_card" type="render_generated_image">'
+            '</grok:render><grok:render card_id="img2" card_type="generated_image_card" '
+            'type="render_generated_image"></grok:render>'
+        ),
         ev.ImageGenerated("https://assets.grok.com/users/u/generated/id1/image.jpg"),  # modelResponse
         ev.Done(),
     ]
@@ -54,20 +60,27 @@ def image_events(moderated: bool = False):
 
 def test_images_are_linked_by_the_server_once_each():
     answer, _ = run(image_events())
-    assert answer.content == ("Here: ![image](https://me.test/v1/assets/users/u/generated/id1/image.jpg?sig=s)"
-                              "![image](https://me.test/v1/assets/users/u/generated/id2/image.jpg?sig=s)")
+    assert answer.content == (
+        "Here: ![image](https://me.test/v1/assets/users/u/generated/id1/image.jpg?sig=s)"
+        "![image](https://me.test/v1/assets/users/u/generated/id2/image.jpg?sig=s)"
+    )
 
 
 def test_a_moderated_image_is_a_notice_once():
     answer, _ = run(image_events(moderated=True))
-    assert answer.content == ("Here: ![image](https://me.test/v1/assets/users/u/generated/id1/image.jpg?sig=s)"
-                              + NOTICE)
+    assert answer.content == (
+        "Here: ![image](https://me.test/v1/assets/users/u/generated/id1/image.jpg?sig=s)" + NOTICE
+    )
     assert "id2/image.jpg" not in answer.content
 
 
 def test_a_moderated_image_not_placed_inline_is_noticed_after_the_answer():
-    events = [ev.ImageGenerated("users/u/generated/x/image.jpg", "x", moderated=True),
-              ev.ImageGenerated("users/u/generated/x/image.jpg", "x", moderated=True), ev.Token("Sorry."), ev.Done()]
+    events = [
+        ev.ImageGenerated("users/u/generated/x/image.jpg", "x", moderated=True),
+        ev.ImageGenerated("users/u/generated/x/image.jpg", "x", moderated=True),
+        ev.Token("Sorry."),
+        ev.Done(),
+    ]
     answer, _ = run(events)
     assert answer.content == "Sorry.\n\n" + NOTICE
 
@@ -81,7 +94,10 @@ def test_progress_is_reasoning_in_streams_when_reasoning_is_shown():
 def test_progress_is_an_sse_comment_when_reasoning_is_hidden():
     answer, sink = run(image_events(), image_progress=True, reasoning="hidden")
     assert [c[1] for c in sink.calls if c[0] == "comment"] == [
-        "Generating image 1: 0%", "Generating image 2: 0%", "Generating image 1: 50%"]
+        "Generating image 1: 0%",
+        "Generating image 2: 0%",
+        "Generating image 1: 50%",
+    ]
     assert sink.text("reasoning") == "" and answer.has_output
     assert comment("a\nb") == b": a b\n\n"
 
@@ -100,15 +116,24 @@ def test_progress_in_think_tags_goes_inside_the_think_block():
 def test_media_parts_become_their_placeholders_in_the_prompt():
     names = {(0, 1): "[image: old.png]", (2, 0): "[image: image-2-0.jpg]", (2, 2): "[file: r.pdf]"}
     messages = [
-        {"role": "user", "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "u"}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "see"}, {"type": "image_url", "image_url": {"url": "u"}}],
+        },
         {"role": "assistant", "content": "a cat"},
-        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": "v"}},
-                                     {"type": "text", "text": "and this"},
-                                     {"type": "file", "file": {"file_data": "x"}}]},
+        {
+            "role": "user",
+            "content": [
+                {"type": "image_url", "image_url": {"url": "v"}},
+                {"type": "text", "text": "and this"},
+                {"type": "file", "file": {"file_data": "x"}},
+            ],
+        },
     ]
     prompt = build_prompt(messages, None, part_text=lambda m, p: names.get((m, p)))
-    assert prompt.message == ("<u>see\n[image: old.png]</u>\n<a>a cat</a>\n"
-                              "<u>[image: image-2-0.jpg]\nand this\n[file: r.pdf]</u>")
+    assert prompt.message == (
+        "<u>see\n[image: old.png]</u>\n<a>a cat</a>\n<u>[image: image-2-0.jpg]\nand this\n[file: r.pdf]</u>"
+    )
     single = build_prompt(messages[2:], None, part_text=lambda m, p: names.get((m + 2, p)))
     assert single.message == "[image: image-2-0.jpg]\nand this\n[file: r.pdf]"
     audio = [{"role": "user", "content": [{"type": "input_audio", "input_audio": {"data": "x", "format": "wav"}}]}]

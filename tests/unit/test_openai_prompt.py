@@ -27,8 +27,8 @@ def assistant(content, *calls):
     message = {"role": "assistant", "content": content}
     if calls:
         message["tool_calls"] = [
-            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}}
-            for cid, name, args in calls]
+            {"id": cid, "type": "function", "function": {"name": name, "arguments": args}} for cid, name, args in calls
+        ]
     return message
 
 
@@ -57,13 +57,15 @@ def test_ref52_tool_result_rendering():
 def test_ref53_assistant_tool_calls_rendering():
     prompt = build_prompt([user("q"), assistant("calling", ("c1", "foo", '{"x":1}'))], None)
     assert prompt.message == (
-        '<u>q</u>\n<a>calling<tool_call>{"id":"c1","name":"foo","arguments":{"x":1}}</tool_call></a>')
+        '<u>q</u>\n<a>calling<tool_call>{"id":"c1","name":"foo","arguments":{"x":1}}</tool_call></a>'
+    )
 
 
 def test_ref51_developer_is_a_system_role_other_roles_are_tags():
     """Gap 12: developer messages are instructions, not inlined text."""
-    prompt = build_prompt([{"role": "developer", "content": "Be terse."}, user("a"),
-                           {"role": "critic", "content": "meh"}], None)
+    prompt = build_prompt(
+        [{"role": "developer", "content": "Be terse."}, user("a"), {"role": "critic", "content": "meh"}], None
+    )
     assert prompt.custom_instructions == "Be terse."
     assert prompt.message == "<u>a</u>\n<critic>meh</critic>"
 
@@ -72,8 +74,9 @@ def test_multi_turn_tool_loop_golden():
     messages = [
         {"role": "system", "content": "Be terse."},
         user("Weather and time in Paris?"),
-        assistant(None, ("call_1", "get_weather", '{"city": "Paris"}'),
-                  ("call_2", "get_time", '{"tz":"Europe/Paris"}')),
+        assistant(
+            None, ("call_1", "get_weather", '{"city": "Paris"}'), ("call_2", "get_time", '{"tz":"Europe/Paris"}')
+        ),
         tool("call_1", '{"temp_c":18}'),
         tool("call_2", "12:00"),
         assistant("18 °C, noon."),
@@ -87,18 +90,18 @@ def test_multi_turn_tool_loop_golden():
         '<tool_result id="call_1">{"temp_c":18}</tool_result>\n'
         '<tool_result id="call_2">12:00</tool_result>\n'
         "<a>18 °C, noon.</a>\n"
-        "<u>And in Oslo?</u>")
+        "<u>And in Oslo?</u>"
+    )
     assert prompt.custom_instructions == WEATHER_TOOLS.protocol_block() + "\n\nBe terse."
     assert prompt.tool_call_ids == {"call_1", "call_2"}
 
 
 def test_rendered_history_calls_parse_back_to_the_same_calls():
     """Gap 9: history calls are valid JSON in the protocol the model is asked to use."""
-    messages = [user("q"), assistant("x", ("c\"1", "get_time", '{"a": "</tool_call>"}'))]
+    messages = [user("q"), assistant("x", ('c"1', "get_time", '{"a": "</tool_call>"}'))]
     rendered = build_prompt(messages, WEATHER_TOOLS).message
     _, calls = parse_complete(WEATHER_TOOLS, rendered.split("<a>x", 1)[1])
-    assert [(c.id, c.name, json.loads(c.arguments)) for c in calls] == [
-        ('c"1', "get_time", {"a": "</tool_call>"})]
+    assert [(c.id, c.name, json.loads(c.arguments)) for c in calls] == [('c"1', "get_time", {"a": "</tool_call>"})]
 
 
 def test_without_tools_history_shows_real_names():
@@ -111,12 +114,15 @@ def test_function_not_offered_now_keeps_its_real_name():
     assert '{"id":"c1","name":"old_tool","arguments":{}}' in prompt.message
 
 
-@pytest.mark.parametrize("arguments, rendered", [
-    ("", "{}"),
-    ("not json", '"not json"'),
-    ("[1,2]", '"[1,2]"'),
-    ('{"q": "a\\"b", "n": [1, 2.5]}', '{"q":"a\\"b","n":[1,2.5]}'),
-])
+@pytest.mark.parametrize(
+    "arguments, rendered",
+    [
+        ("", "{}"),
+        ("not json", '"not json"'),
+        ("[1,2]", '"[1,2]"'),
+        ('{"q": "a\\"b", "n": [1, 2.5]}', '{"q":"a\\"b","n":[1,2.5]}'),
+    ],
+)
 def test_history_arguments_are_embedded_as_valid_json(arguments, rendered):
     prompt = build_prompt([user("q"), assistant("", ("c1", "f", arguments))], None)
     body = prompt.message.split("<tool_call>")[1].split("</tool_call>")[0]
@@ -126,8 +132,9 @@ def test_history_arguments_are_embedded_as_valid_json(arguments, rendered):
 
 def test_tool_result_id_is_escaped():
     prompt = build_prompt([user("q"), tool('a"b\\c', "r"), {"role": "tool", "content": "s"}], None)
-    assert prompt.message == ('<u>q</u>\n<tool_result id="a\\"b\\\\c">r</tool_result>\n'
-                              '<tool_result id="unknown">s</tool_result>')
+    assert prompt.message == (
+        '<u>q</u>\n<tool_result id="a\\"b\\\\c">r</tool_result>\n<tool_result id="unknown">s</tool_result>'
+    )
 
 
 def test_lone_assistant_or_tool_message_is_not_taken_for_the_user():
@@ -150,26 +157,31 @@ def test_content_parts_are_joined_with_newlines():
     assert build_prompt([system, user(None)], None) == UpstreamPrompt("", "A\nB")
 
 
-@pytest.mark.parametrize("part", [
-    {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
-    {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
-    {"type": "file", "file": {"file_id": "file-1"}},
-])
+@pytest.mark.parametrize(
+    "part",
+    [
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+        {"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}},
+        {"type": "file", "file": {"file_id": "file-1"}},
+    ],
+)
 def test_non_text_parts_are_rejected_not_dropped(part):
     messages = [user("first"), user([{"type": "text", "text": "look:"}, part])]
     with pytest.raises(UnsupportedContent) as err:
         build_prompt(messages, None)
-    assert (err.value.message_index, err.value.part_index, err.value.part_type) == (
-        1, 1, part["type"])
+    assert (err.value.message_index, err.value.part_index, err.value.part_type) == (1, 1, part["type"])
     assert f"messages[1].content[1]: content parts of type '{part['type']}'" in str(err.value)
 
 
 def test_custom_instructions_assembly_order():
-    messages = [{"role": "system", "content": "S1"}, user("q"),
-                {"role": "developer", "content": "D1"}, {"role": "system", "content": ""}]
+    messages = [
+        {"role": "system", "content": "S1"},
+        user("q"),
+        {"role": "developer", "content": "D1"},
+        {"role": "system", "content": ""},
+    ]
     prompt = build_prompt(messages, WEATHER_TOOLS, extra_instructions=("Answer in JSON.",))
-    assert prompt.custom_instructions == "\n\n".join(
-        [WEATHER_TOOLS.protocol_block(), "S1", "D1", "Answer in JSON."])
+    assert prompt.custom_instructions == "\n\n".join([WEATHER_TOOLS.protocol_block(), "S1", "D1", "Answer in JSON."])
     assert build_prompt([user("q")], None, ["X"]).custom_instructions == "X"
     assert build_prompt([user("q")], WEATHER_TOOLS).custom_instructions == WEATHER_TOOLS.protocol_block()
     assert build_prompt([{"role": "system", "content": " "}, user("q")], None).custom_instructions is None

@@ -6,10 +6,14 @@ import pytest
 
 from app.openai.text import Sources, StopMatcher, TagFilter, asset_url, extract_json
 
-CITE_TAG = ('<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'
-            '<argument name="citation_id">0</argument></grok:render>')
-TOOL_CARD = ('<xai:tool_usage_card><xai:tool_usage_card_id>t1</xai:tool_usage_card_id>'
-             '<xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>')
+CITE_TAG = (
+    '<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'
+    '<argument name="citation_id">0</argument></grok:render>'
+)
+TOOL_CARD = (
+    "<xai:tool_usage_card><xai:tool_usage_card_id>t1</xai:tool_usage_card_id>"
+    "<xai:tool_name>web_search</xai:tool_name></xai:tool_usage_card>"
+)
 
 
 def sources_with_citation() -> Sources:
@@ -47,7 +51,7 @@ def test_citation_becomes_markdown_link_with_position_whatever_the_token_split()
         out, filt = run(pieces)
         assert out == expected, pieces
         [cite] = filt.citations
-        assert out[cite.start:cite.end] == "[[1]](https://example.com/a)"
+        assert out[cite.start : cite.end] == "[[1]](https://example.com/a)"
         assert (cite.url, cite.title) == ("https://example.com/a", "Example A")
 
 
@@ -60,8 +64,7 @@ def test_same_url_cited_twice_keeps_its_number():
 def test_citation_resolved_from_search_results_without_a_card():
     sources = Sources()
     sources.add_results("web", [{"url": "https://e.org/0", "title": "Zero", "citationId": "0"}])
-    tag = ('<grok:render type="render_inline_citation"><argument name="citation_id">0</argument>'
-           '</grok:render>')
+    tag = '<grok:render type="render_inline_citation"><argument name="citation_id">0</argument></grok:render>'
     out, _ = run(["see", tag], sources)
     assert out == "see[[1]](https://e.org/0)"
 
@@ -69,13 +72,17 @@ def test_citation_resolved_from_search_results_without_a_card():
 def test_text_after_a_tag_waits_for_the_card_that_arrives_later():
     sources = Sources()
     filt = TagFilter(sources)
-    tag = ('<grok:render card_id="img0" card_type="generated_image_card" type="render_generated_image">'
-           '</grok:render>')
+    tag = '<grok:render card_id="img0" card_type="generated_image_card" type="render_generated_image"></grok:render>'
     assert filt.feed("Look: ") == "Look: "
     assert filt.feed(tag + " and") == ""
     assert filt.feed(" more") == ""
-    sources.add_card("img0", {"id": "img0", "image_chunk": {"imageUrl": "users/u/generated/i/image.jpg",
-                                                             "progress": 100, "moderated": False}})
+    sources.add_card(
+        "img0",
+        {
+            "id": "img0",
+            "image_chunk": {"imageUrl": "users/u/generated/i/image.jpg", "progress": 100, "moderated": False},
+        },
+    )
     released = filt.card_added()
     assert released == "![image](https://assets.grok.com/users/u/generated/i/image.jpg) and more"
     assert "https://assets.grok.com/users/u/generated/i/image.jpg" in sources.rendered_images
@@ -98,8 +105,7 @@ def test_moderated_image_is_not_shown_but_noticed():
 
 def test_searched_image_becomes_a_linked_thumbnail():
     sources = Sources()
-    sources.add_card("s", {"image": {"title": "A [cat]", "thumbnail": "https://t/1.jpg",
-                                     "link": "https://site/page"}})
+    sources.add_card("s", {"image": {"title": "A [cat]", "thumbnail": "https://t/1.jpg", "link": "https://site/page"}})
     out, _ = run(['<grok:render card_id="s" type="render_searched_image"></grok:render>'], sources)
     assert out == "[![A (cat)](https://t/1.jpg)](https://site/page)"
 
@@ -112,8 +118,7 @@ def test_xai_elements_are_removed_with_their_content_whatever_the_split():
 
 
 def test_artifact_keeps_the_code_in_a_fence():
-    text = ('Here: <xaiArtifact artifact_id="a" title="x.py" contentType="text/python">print(1)\n'
-            '</xaiArtifact> done')
+    text = 'Here: <xaiArtifact artifact_id="a" title="x.py" contentType="text/python">print(1)\n</xaiArtifact> done'
     for pieces in splits(text):
         out, _ = run(pieces)
         assert out == "Here: \n```python\nprint(1)\n```\n done", pieces
@@ -143,13 +148,16 @@ def test_asset_url():
     assert asset_url("https://cdn.example/a.jpg") == "https://cdn.example/a.jpg"
 
 
-@pytest.mark.parametrize("pieces,stops,expected", [
-    (["Hello wor", "ld END tail"], ["END"], "Hello world "),
-    (["abc", "d"], ["cd", "b"], "a"),
-    (["no stop ", "here"], ["zz"], "no stop here"),
-    (["ends with pre", "fi"], ["prefix!"], "ends with prefi"),
-    (["x\n\n", "y"], ["\n\n"], "x"),
-])
+@pytest.mark.parametrize(
+    "pieces,stops,expected",
+    [
+        (["Hello wor", "ld END tail"], ["END"], "Hello world "),
+        (["abc", "d"], ["cd", "b"], "a"),
+        (["no stop ", "here"], ["zz"], "no stop here"),
+        (["ends with pre", "fi"], ["prefix!"], "ends with prefi"),
+        (["x\n\n", "y"], ["\n\n"], "x"),
+    ],
+)
 def test_stop_matcher(pieces, stops, expected):
     stop = StopMatcher(stops)
     out = "".join(stop.feed(p) for p in pieces) + stop.finish()
@@ -166,13 +174,16 @@ def test_stop_matcher_holds_back_only_a_possible_prefix():
     assert stop.matched
 
 
-@pytest.mark.parametrize("answer,expected,ok", [
-    ('{"a": 1}', '{"a": 1}', True),
-    ('  [1, 2]\n', "[1, 2]", True),
-    ('```json\n{"a": 1}\n```', '{"a": 1}', True),
-    ('Sure! Here it is:\n```\n{"b": [true]}\n```\nAnything else?', '{"b": [true]}', True),
-    ("I cannot do that.", "I cannot do that.", False),
-    ('```json\n{broken\n```', '```json\n{broken\n```', False),
-])
+@pytest.mark.parametrize(
+    "answer,expected,ok",
+    [
+        ('{"a": 1}', '{"a": 1}', True),
+        ("  [1, 2]\n", "[1, 2]", True),
+        ('```json\n{"a": 1}\n```', '{"a": 1}', True),
+        ('Sure! Here it is:\n```\n{"b": [true]}\n```\nAnything else?', '{"b": [true]}', True),
+        ("I cannot do that.", "I cannot do that.", False),
+        ("```json\n{broken\n```", "```json\n{broken\n```", False),
+    ],
+)
 def test_extract_json(answer, expected, ok):
     assert extract_json(answer) == (expected, ok)

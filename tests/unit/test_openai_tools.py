@@ -70,6 +70,7 @@ def names(calls):
 
 # --- reference behaviours 39-50, 60-63 ---------------------------------------------------
 
+
 def test_ref39_parses_single_call():
     content, calls = parse_complete(TS, 'ok, calling\n<tool_call>{"name":"foo","arguments":{"x":1}}</tool_call>')
     assert content == "ok, calling"
@@ -77,8 +78,7 @@ def test_ref39_parses_single_call():
 
 
 def test_ref40_parses_multiple_calls():
-    text = ('<tool_call>{"name":"a","arguments":{}}</tool_call>'
-            '<tool_call>{"name":"b","arguments":{}}</tool_call>')
+    text = '<tool_call>{"name":"a","arguments":{}}</tool_call><tool_call>{"name":"b","arguments":{}}</tool_call>'
     content, calls = parse_complete(TS, text)
     assert content == ""
     assert names(calls) == [("a", "{}"), ("b", "{}")]
@@ -139,8 +139,7 @@ def test_ref50_id_generated_when_missing():
 
 
 def test_ref60_unclosed_calls_back_to_back():
-    text = ('<tool_call>{"name":"a","arguments":{"x":1}}\n'
-            '<tool_call>{"name":"b","arguments":{}}')
+    text = '<tool_call>{"name":"a","arguments":{"x":1}}\n<tool_call>{"name":"b","arguments":{}}'
     content, calls = parse_complete(TS, text)
     assert content == ""
     assert names(calls) == [("a", '{"x":1}'), ("b", "{}")]
@@ -180,7 +179,7 @@ STREAM_CASES = [
     '```\n<tool_call>{"name":"a"}</tool_call>\n<tool_call>{"name":"b"}</tool_call>\n```\nafter',
     'x <tool_call>\n```json\n{"name":"fn_0","arguments":{"q":"`"}}\n```\n</tool_call> y',
     'calls: {"name": "fn_2", "arguments": {"n": 1}} and {"function": {"name": "x", "arguments": "{}"}}.',
-    '  leading and trailing whitespace kept  \n',
+    "  leading and trailing whitespace kept  \n",
     'unclosed fence ```json\n{"name":"fn_3","arguments":{}}',
     '<tool_call>{"name":"nope","arguments":{}}</tool_call> <tool_call',
 ]
@@ -200,26 +199,28 @@ def test_character_by_character_and_random_splits_match_one_shot(text):
     rng = random.Random(text)
     for _ in range(50):
         cuts = sorted(rng.sample(range(1, len(text)), k=min(len(text) - 1, rng.randint(1, 8))))
-        chunks = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)])]
+        chunks = [text[i:j] for i, j in zip([0, *cuts], [*cuts, len(text)], strict=True)]
         assert shape(stream(chunks)) == expected, chunks
 
 
 def test_stream_cases_golden():
     # What the cases above must produce (the split tests only prove consistency).
     got = [shape(stream([t])) for t in STREAM_CASES]
-    assert got[1] == [("text", "thinking..."), ("call", "a", '{"a":"}{"}'),
-                      ("text", "\n\ntrailing <b> text")]
-    assert got[3] == [("text", "Sure."), ("call", "get_weather", '{"city":"Zürich"}'),
-                      ("text", "\n\nWaiting… 日本")]
-    assert got[4] == [("text", "日本"), ("call", "get_weather", '{"city":"東京"}'),
-                      ("text", "語 ok")]
+    assert got[1] == [("text", "thinking..."), ("call", "a", '{"a":"}{"}'), ("text", "\n\ntrailing <b> text")]
+    assert got[3] == [("text", "Sure."), ("call", "get_weather", '{"city":"Zürich"}'), ("text", "\n\nWaiting… 日本")]
+    assert got[4] == [("text", "日本"), ("call", "get_weather", '{"city":"東京"}'), ("text", "語 ok")]
     assert got[5] == [("text", STREAM_CASES[5])]
     assert got[6] == [("text", "keep"), ("call", "x", '{"k":null}')]
     assert got[7] == [("text", STREAM_CASES[7])]
     assert got[8] == [("call", "a", "{}"), ("call", "b", "{}"), ("text", "after")]
     assert got[9] == [("text", "x"), ("call", "foo", '{"q":"`"}'), ("text", "  y")]
-    assert got[10] == [("text", "calls:"), ("call", "b", '{"n":1}'), ("text", "  and"),
-                       ("call", "x", "{}"), ("text", " .")]
+    assert got[10] == [
+        ("text", "calls:"),
+        ("call", "b", '{"n":1}'),
+        ("text", "  and"),
+        ("call", "x", "{}"),
+        ("text", " ."),
+    ]
     assert got[11] == [("text", STREAM_CASES[11])]
     assert got[12] == [("text", "unclosed fence"), ("call", "x", "{}")]
     assert got[13] == [("text", "<tool_call")]
@@ -260,12 +261,12 @@ def test_closed_call_is_emitted_as_soon_as_it_completes():
     extractor = ToolCallExtractor(TS)
     assert extractor.feed('<tool_call>{"name":"a","arguments":{"k":') == []
     # After the object closes only the optional closing tag is awaited.
-    assert extractor.feed('1}}') == []
+    assert extractor.feed("1}}") == []
     assert shape(extractor.feed("</tool_call>")) == [("call", "a", '{"k":1}')]
 
 
 def test_whitespace_between_and_around_calls_is_not_content():
-    text = "\n<tool_call>{\"name\":\"a\"}</tool_call>\n\n  <tool_call>{\"name\":\"b\"}</tool_call>\n"
+    text = '\n<tool_call>{"name":"a"}</tool_call>\n\n  <tool_call>{"name":"b"}</tool_call>\n'
     content, calls = parse_complete(TS, text)
     assert content == ""
     assert [c.name for c in calls] == ["a", "b"]
@@ -299,24 +300,27 @@ def test_non_call_json_is_not_held():
     extractor = ToolCallExtractor(TS)
     assert extractor.feed('{"type": "object", "properties": ') == ['{"type": "object", "properties":']
     # A "{" at the very end is held until its first key shows.
-    assert extractor.feed('{') == []
+    assert extractor.feed("{") == []
     assert extractor.feed('"city"') == [' {"city"']
     assert extractor.feed(': {"name": "Alice", ') == [': {"name": "Alice",']
     assert extractor.feed('"x": [{"name": "get_weather"') == [' "x": [{"name": "get_weather"']
-    assert extractor.feed('```python\n') == ["```python"]
+    assert extractor.feed("```python\n") == ["```python"]
 
 
 def test_bare_call_candidate_is_held_until_decided():
     extractor = ToolCallExtractor(TS)
     assert extractor.feed('Calling {"name": "fn_4", "argu') == ["Calling"]
     assert shape(extractor.feed('ments": {"city": "Paris"}} now')) == [
-        ("call", "get_weather", '{"city":"Paris"}'), ("text", "  now")]
+        ("call", "get_weather", '{"city":"Paris"}'),
+        ("text", "  now"),
+    ]
 
 
 def test_bare_call_by_real_name_keeps_prose():
     """Gap 9: real names are recognised and the prose around a bare call is kept."""
     content, calls = parse_complete(
-        TS, 'Let me check.\n{"name": "get_weather", "arguments": {"city": "Paris"}}\nOne moment.')
+        TS, 'Let me check.\n{"name": "get_weather", "arguments": {"city": "Paris"}}\nOne moment.'
+    )
     assert content == "Let me check.\n\nOne moment."
     assert names(calls) == [("get_weather", '{"city":"Paris"}')]
 
@@ -357,8 +361,7 @@ def test_tag_without_json_body_is_released_after_the_bound(monkeypatch):
 
 def test_unknown_function_dropped_with_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
-        content, calls = parse_complete(
-            TS, 'a <tool_call>{"name":"rm_rf","arguments":{}}</tool_call> b')
+        content, calls = parse_complete(TS, 'a <tool_call>{"name":"rm_rf","arguments":{}}</tool_call> b')
     assert (content, calls) == ("a  b", [])
     assert "'rm_rf', which was not offered" in caplog.text
 
@@ -387,25 +390,36 @@ def test_openai_shaped_call_inside_tags():
     assert [(c.id, c.name, c.arguments) for c in calls] == [("call_x", "a", '{"q":1}')]
 
 
-@pytest.mark.parametrize("arguments, expected", [
-    ({"x": 1, "y": [1, 2]}, '{"x":1,"y":[1,2]}'),
-    ('{"x": 1}', '{"x":1}'),
-    ('"{\\"x\\": 1}"', '{"x":1}'),  # encoded twice
-    ("{'x': 'it', 'ok': True}", '{"x":"it","ok":true}'),
-    ('{"x": [1, 2,], "y": None,}', '{"x":[1,2],"y":null}'),
-    ("{city: 'Paris', n: False}", '{"city":"Paris","n":false}'),
-    ('{"text": "don\'t"}', '{"text":"don\'t"}'),
-    ("", "{}"),
-    (None, "{}"),
-    ({"é": "ü"}, '{"é":"ü"}'),
-])
+@pytest.mark.parametrize(
+    "arguments, expected",
+    [
+        ({"x": 1, "y": [1, 2]}, '{"x":1,"y":[1,2]}'),
+        ('{"x": 1}', '{"x":1}'),
+        ('"{\\"x\\": 1}"', '{"x":1}'),  # encoded twice
+        ("{'x': 'it', 'ok': True}", '{"x":"it","ok":true}'),
+        ('{"x": [1, 2,], "y": None,}', '{"x":[1,2],"y":null}'),
+        ("{city: 'Paris', n: False}", '{"city":"Paris","n":false}'),
+        ('{"text": "don\'t"}', '{"text":"don\'t"}'),
+        ("", "{}"),
+        (None, "{}"),
+        ({"é": "ü"}, '{"é":"ü"}'),
+    ],
+)
 def test_arguments_normalised_to_compact_json(arguments, expected):
     assert normalise_arguments(arguments) == expected
 
 
-@pytest.mark.parametrize("arguments", [
-    [1, 2], 3, "just words", "{'x': \"mixed\"}", '{"x": }', "[1]",
-])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        [1, 2],
+        3,
+        "just words",
+        "{'x': \"mixed\"}",
+        '{"x": }',
+        "[1]",
+    ],
+)
 def test_unrepairable_arguments_are_rejected(arguments):
     assert normalise_arguments(arguments) is None
 
@@ -446,6 +460,7 @@ def test_extractor_returns_toolcall_objects():
 
 # --- ToolSet ------------------------------------------------------------------------
 
+
 def test_ref57_tool_choice_modes():
     assert toolset("x", choice="none") is None
     auto = toolset("x", choice="auto")
@@ -461,37 +476,43 @@ def test_ref57_tool_choice_modes():
 def test_ref55_forced_function_block_golden():
     ts = ToolSet.from_request(
         [fn("other"), fn("my_fn", description="Does it", parameters={"type": "object"})],
-        {"type": "function", "function": {"name": "my_fn"}})
+        {"type": "function", "function": {"name": "my_fn"}},
+    )
     assert ts.protocol_block() == (
-        'fn-call protocol.\n'
+        "fn-call protocol.\n"
         'Call "fn_1" once: <tool_call>{"name":"fn_1","arguments":{...}}</tool_call> then stop. '
-        'No prose, no fences.\n'
-        'fns: [{"name":"fn_0"},{"name":"fn_1","description":"Does it","parameters":{"type":"object"}}]')
+        "No prose, no fences.\n"
+        'fns: [{"name":"fn_0"},{"name":"fn_1","description":"Does it","parameters":{"type":"object"}}]'
+    )
 
 
 GENERAL_BLOCK = (
-    'fn-call protocol.\n'
+    "fn-call protocol.\n"
     'Emit: <tool_call>{"name":"<fn>","arguments":{...}}</tool_call> then stop: no prose after it, '
-    'no code fences. Independent calls may go in the same turn (parallel calls), each in its own '
-    '<tool_call>…</tool_call>.\n'
+    "no code fences. Independent calls may go in the same turn (parallel calls), each in its own "
+    "<tool_call>…</tool_call>.\n"
     'Results come back next turn as <tool_result id="<id>">…</tool_result>.\n'
-    'Rules:\n'
-    '1. If a listed function fulfils the request, call it. Never refuse because you cannot access '
-    'the machine, run commands or open apps: the host executes the call, you only request it.\n'
+    "Rules:\n"
+    "1. If a listed function fulfils the request, call it. Never refuse because you cannot access "
+    "the machine, run commands or open apps: the host executes the call, you only request it.\n"
     '2. Never narrate, simulate or invent results: no "running", "stand by", "done", ✅ or '
-    'made-up output.\n'
-    '3. Once a tool result answers the request, reply to the user in natural language; do not '
+    "made-up output.\n"
+    "3. Once a tool result answers the request, reply to the user in natural language; do not "
     'call again for the same request, no "Try 2" retries.\n'
-    '4. If a call genuinely fails, retry at most once with different arguments, then explain the '
-    'failure to the user.\n'
-    '5. Use only the listed functions and parameters; never invent names.\n'
-    'DIRECTIVE\n'
+    "4. If a call genuinely fails, retry at most once with different arguments, then explain the "
+    "failure to the user.\n"
+    "5. Use only the listed functions and parameters; never invent names.\n"
+    "DIRECTIVE\n"
     'fns: [{"name":"fn_0","description":"Get current weather","parameters":{"type":"object",'
-    '"properties":{"city":{"type":"string"}},"required":["city"]}}]')
+    '"properties":{"city":{"type":"string"}},"required":["city"]}}]'
+)
 
 
-WEATHER = fn("get_weather", description="Get current weather", parameters={
-    "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]})
+WEATHER = fn(
+    "get_weather",
+    description="Get current weather",
+    parameters={"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
 
 
 def test_general_block_golden_auto():
@@ -539,10 +560,8 @@ def test_aliases_in_request_order_and_real_name_lookup():
 def test_duplicate_function_names_keep_the_first(caplog):
     """Gap 10: the alias map stays unambiguous."""
     with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
-        ts = ToolSet.from_request([fn("a", description="first"), fn("b"),
-                                   fn("a", description="second")], None)
-    assert [(f.alias, f.name, f.description) for f in ts.functions] == [
-        ("fn_0", "a", "first"), ("fn_1", "b", None)]
+        ts = ToolSet.from_request([fn("a", description="first"), fn("b"), fn("a", description="second")], None)
+    assert [(f.alias, f.name, f.description) for f in ts.functions] == [("fn_0", "a", "first"), ("fn_1", "b", None)]
     assert "duplicate function name 'a'" in caplog.text
 
 
@@ -553,16 +572,14 @@ def test_non_function_tools_are_ignored():
 
 
 def test_allowed_tools_restrict_the_offered_functions():
-    choice = {"type": "allowed_tools", "allowed_tools": {
-        "mode": "required", "tools": [fn("c"), fn("a")]}}
+    choice = {"type": "allowed_tools", "allowed_tools": {"mode": "required", "tools": [fn("c"), fn("a")]}}
     ts = toolset("a", "b", "c", choice=choice)
     assert [(f.alias, f.name) for f in ts.functions] == [("fn_0", "a"), ("fn_1", "c")]
     assert ts.required and ts.forced is None
     assert "MUST call a function." in ts.protocol_block()
     assert ts.real_name("b") is None
     with pytest.raises(InvalidToolRequest):
-        toolset("a", choice={"type": "allowed_tools",
-                             "allowed_tools": {"mode": "auto", "tools": [fn("zz")]}})
+        toolset("a", choice={"type": "allowed_tools", "allowed_tools": {"mode": "auto", "tools": [fn("zz")]}})
 
 
 def test_parameters_keep_their_key_order():

@@ -6,30 +6,37 @@ import pytest
 
 from app.openai.usage import TokenBudget, estimate_tokens, prompt_tokens, usage_object
 
-SAMPLE = ("The quick brown fox jumps over the lazy dog. In 2024, 1234567 people read it!\n"
-          "    def f(x):\n        return x * 2\nНовости дня. 今日は良い天気です。")
+SAMPLE = (
+    "The quick brown fox jumps over the lazy dog. In 2024, 1234567 people read it!\n"
+    "    def f(x):\n        return x * 2\nНовости дня. 今日は良い天気です。"
+)
 
 
-@pytest.mark.parametrize("text,tokens", [
-    ("", 0),
-    (None, 0),
-    ("hello", 1),
-    ("hello world", 2),              # the space belongs to the word
-    ("internationalization", 4),     # 20 letters, 6 per token
-    ("1234567", 3),                  # digits in groups of three
-    ("a, b.", 4),                    # punctuation is one token each
-    ("line\nline", 3),
-    ("    indented", 3),             # 4 spaces = 1 token
-    ("今日は", 3),                    # one per CJK character
-    ("Новости", 3),                  # other letters: one per 3
-])
+@pytest.mark.parametrize(
+    "text,tokens",
+    [
+        ("", 0),
+        (None, 0),
+        ("hello", 1),
+        ("hello world", 2),  # the space belongs to the word
+        ("internationalization", 4),  # 20 letters, 6 per token
+        ("1234567", 3),  # digits in groups of three
+        ("a, b.", 4),  # punctuation is one token each
+        ("line\nline", 3),
+        ("    indented", 3),  # 4 spaces = 1 token
+        ("今日は", 3),  # one per CJK character
+        ("Новости", 3),  # other letters: one per 3
+    ],
+)
 def test_estimate_tokens(text, tokens):
     assert estimate_tokens(text) == tokens
 
 
 def test_english_prose_is_about_four_characters_per_token():
-    prose = ("Grok answers questions by searching the web when it needs fresh facts, then writes "
-             "a short answer with citations so that readers can check every claim themselves. ") * 20
+    prose = (
+        "Grok answers questions by searching the web when it needs fresh facts, then writes "
+        "a short answer with citations so that readers can check every claim themselves. "
+    ) * 20
     ratio = len(prose) / estimate_tokens(prose)
     assert 3.5 <= ratio <= 6.5
 
@@ -49,7 +56,7 @@ def test_usage_object_counts_reasoning_inside_completion():
 def test_budget_counts_a_streamed_text_like_the_whole_text():
     budget = TokenBudget(10_000)
     for i in range(0, len(SAMPLE), 3):
-        assert budget.take(SAMPLE[i:i + 3]) == SAMPLE[i:i + 3]
+        assert budget.take(SAMPLE[i : i + 3]) == SAMPLE[i : i + 3]
     assert budget.count == estimate_tokens(SAMPLE)
     assert not budget.exhausted
 
@@ -61,7 +68,7 @@ def test_budget_cut_is_the_same_whatever_the_token_split(limit):
     assert whole and SAMPLE.startswith(whole) and whole != SAMPLE
     for size in (1, 2, 5, 13):
         budget = TokenBudget(limit)
-        out = "".join(budget.take(SAMPLE[i:i + size]) for i in range(0, len(SAMPLE), size))
+        out = "".join(budget.take(SAMPLE[i : i + size]) for i in range(0, len(SAMPLE), size))
         assert budget.exhausted
         assert out == whole, size
 

@@ -5,19 +5,26 @@ import json
 import pytest
 
 from app import create_app
-from app.web.request_limits import MAX_JSON_DEPTH, json_depth, nests_too_deeply
 from app.settings import Settings
+from app.web.request_limits import MAX_JSON_DEPTH, json_depth, nests_too_deeply
 
 
 def nested(depth: int, opener: str = "[", closer: str = "]") -> bytes:
     return (opener * depth + closer * depth).encode()
 
 
-@pytest.mark.parametrize("text,depth", [
-    ("1", 0), ("[]", 1), ("{}", 1), ('{"a": [1, {"b": []}]}', 4), ("[[], [[]], []]", 3),
-    ('["[[[[", "]]]]]]"]', 1),                 # brackets inside strings do not nest
-    (r'["a\"[[[[", {"k\\": "[["}]', 2),       # nor after escaped quotes and backslashes
-])
+@pytest.mark.parametrize(
+    "text,depth",
+    [
+        ("1", 0),
+        ("[]", 1),
+        ("{}", 1),
+        ('{"a": [1, {"b": []}]}', 4),
+        ("[[], [[]], []]", 3),
+        ('["[[[[", "]]]]]]"]', 1),  # brackets inside strings do not nest
+        (r'["a\"[[[[", {"k\\": "[["}]', 2),  # nor after escaped quotes and backslashes
+    ],
+)
 def test_depth_of_json_text(text, depth):
     assert json_depth(text.encode()) == depth
     if depth:
@@ -40,9 +47,8 @@ def client():
     return app.test_client()
 
 
-@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/chat", "/v1/memory/by-conversation",
-                                  "/v1/files"])
-@pytest.mark.parametrize("body", [nested(100_000), nested(MAX_JSON_DEPTH + 1, "{\"a\":", "}")])
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/chat", "/v1/memory/by-conversation", "/v1/files"])
+@pytest.mark.parametrize("body", [nested(100_000), nested(MAX_JSON_DEPTH + 1, '{"a":', "}")])
 def test_deep_bodies_are_a_400_problem_on_every_json_route(client, path, body):
     resp = client.post(path, data=body, content_type="application/json")
     assert resp.status_code == 400

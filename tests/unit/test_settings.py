@@ -11,15 +11,32 @@ def load(**env):
 
 def test_defaults_match_reference():
     s = load()
-    assert (s.host, s.port, s.session_check_interval, s.log_level, s.grok_base_url,
-            s.challenge_trailer) == ("0.0.0.0", 3000, 300, "INFO", "https://grok.com", 3)
+    assert (s.host, s.port, s.session_check_interval, s.log_level, s.grok_base_url, s.challenge_trailer) == (
+        "0.0.0.0",
+        3000,
+        300,
+        "INFO",
+        "https://grok.com",
+        3,
+    )
     assert s.missing == ["GROK_SSO_COOKIE"] and not s.configured
     assert s.statsig_source == "none"
 
 
 def test_empty_values_mean_unset():
-    env = {name: "" for name in ("GROK_SSO_COOKIE", "CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX",
-                                 "CHALLENGE_TRAILER", "TOKEN_PROVIDER_URL", "PORT", "HOST", "API_KEY")}
+    env = {
+        name: ""
+        for name in (
+            "GROK_SSO_COOKIE",
+            "CHALLENGE_HEADER_HEX",
+            "CHALLENGE_SUFFIX",
+            "CHALLENGE_TRAILER",
+            "TOKEN_PROVIDER_URL",
+            "PORT",
+            "HOST",
+            "API_KEY",
+        )
+    }
     s = Settings.from_mapping(env)
     assert s.sso_cookie is None and s.challenge_header is None and s.token_provider_url is None
     assert s.port == 3000 and s.api_keys == ()
@@ -27,14 +44,22 @@ def test_empty_values_mean_unset():
 
 def test_cookie_header_rw_defaults_to_sso_and_extra_appended():
     assert load(GROK_SSO_COOKIE="abc").cookie_header == "sso=abc; sso-rw=abc"
-    assert load(GROK_SSO_COOKIE="a", GROK_SSO_RW_COOKIE="b",
-                GROK_EXTRA_COOKIES="k=v; k2=v2").cookie_header == "sso=a; sso-rw=b; k=v; k2=v2"
+    assert (
+        load(GROK_SSO_COOKIE="a", GROK_SSO_RW_COOKIE="b", GROK_EXTRA_COOKIES="k=v; k2=v2").cookie_header
+        == "sso=a; sso-rw=b; k=v; k2=v2"
+    )
 
 
-@pytest.mark.parametrize("name, value", [
-    ("GROK_SSO_COOKIE", "a\rb"), ("GROK_SSO_RW_COOKIE", "a\nb"), ("GROK_EXTRA_COOKIES", "a\0b"),
-    ("GROK_SSO_COOKIE", "a;b"), ("GROK_SSO_COOKIE", "a b"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("GROK_SSO_COOKIE", "a\rb"),
+        ("GROK_SSO_RW_COOKIE", "a\nb"),
+        ("GROK_EXTRA_COOKIES", "a\0b"),
+        ("GROK_SSO_COOKIE", "a;b"),
+        ("GROK_SSO_COOKIE", "a b"),
+    ],
+)
 def test_cookie_control_characters_rejected(name, value):
     with pytest.raises(SettingsError) as info:
         load(**{"GROK_SSO_COOKIE": "ok", name: value})
@@ -42,8 +67,9 @@ def test_cookie_control_characters_rejected(name, value):
     assert value not in str(info.value), "the bad value must not be echoed"
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ("00", "49 bytes"), ("0" * 97, "odd"), ("zz" * 49, "hex"), ("é" * 98, "hex")])
+@pytest.mark.parametrize(
+    "value, fragment", [("00", "49 bytes"), ("0" * 97, "odd"), ("zz" * 49, "hex"), ("é" * 98, "hex")]
+)
 def test_header_hex_errors(value, fragment):
     with pytest.raises(SettingsError) as info:
         load(CHALLENGE_HEADER_HEX=value, CHALLENGE_SUFFIX="!x")
@@ -57,10 +83,17 @@ def test_trailer_outside_byte_range(value):
     assert "CHALLENGE_TRAILER" in info.value.errors
 
 
-@pytest.mark.parametrize("name, value", [
-    ("GROK_BASE_URL", "grok.com"), ("GROK_BASE_URL", "ftp://grok.com"), ("GROK_BASE_URL", "https://x/?q=1"),
-    ("TOKEN_PROVIDER_URL", "not a url"), ("PUBLIC_BASE_URL", "http://"), ("GROK_BASE_URL", "http://h:99999"),
-])
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("GROK_BASE_URL", "grok.com"),
+        ("GROK_BASE_URL", "ftp://grok.com"),
+        ("GROK_BASE_URL", "https://x/?q=1"),
+        ("TOKEN_PROVIDER_URL", "not a url"),
+        ("PUBLIC_BASE_URL", "http://"),
+        ("GROK_BASE_URL", "http://h:99999"),
+    ],
+)
 def test_malformed_urls(name, value):
     with pytest.raises(SettingsError) as info:
         load(**{name: value})
@@ -101,8 +134,14 @@ def test_api_keys_comma_separated():
 
 
 def test_redacted_view_never_shows_secrets():
-    s = load(GROK_SSO_COOKIE="secret-sso", GROK_SSO_RW_COOKIE="secret-rw", CHALLENGE_HEADER_HEX=HEX,
-             CHALLENGE_SUFFIX="!secret-suffix", API_KEY="secret-key", GROK_EXTRA_COOKIES="cf=secret-cf")
+    s = load(
+        GROK_SSO_COOKIE="secret-sso",
+        GROK_SSO_RW_COOKIE="secret-rw",
+        CHALLENGE_HEADER_HEX=HEX,
+        CHALLENGE_SUFFIX="!secret-suffix",
+        API_KEY="secret-key",
+        GROK_EXTRA_COOKIES="cf=secret-cf",
+    )
     view = s.redacted()
     text = repr(view) + repr(s) + str(s)
     for secret in ("secret-sso", "secret-rw", HEX, "secret-suffix", "secret-key", "secret-cf"):
@@ -128,4 +167,6 @@ def test_env_file_auto_uses_working_directory(tmp_path, monkeypatch):
 def test_validate_values_reports_only_given_keys():
     assert validate_values({"CHALLENGE_TRAILER": "7"}) == {}
     assert set(validate_values({"CHALLENGE_TRAILER": "700", "GROK_SSO_COOKIE": "a\nb"})) == {
-        "CHALLENGE_TRAILER", "GROK_SSO_COOKIE"}
+        "CHALLENGE_TRAILER",
+        "GROK_SSO_COOKIE",
+    }

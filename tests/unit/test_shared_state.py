@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from app.ops import counters, logs
 from app.grok import errors as e
+from app.ops import counters, logs
 from app.ops.shared_health import SharedHealth
 
 EXPIRED = e.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
@@ -51,7 +51,8 @@ def test_only_a_post_clears_anti_bot(tmp_path, caplog):
     assert health.condition("anti_bot") == "ok"
     assert [m.split(":")[0] for m in transitions(caplog)] == [
         "grok.com anti-bot rejections started (stale_challenge)",
-        "grok.com anti-bot rejections stopped"]
+        "grok.com anti-bot rejections stopped",
+    ]
     last = health.snapshot()["last_failure"]
     assert last["failure_class"] == "stale_challenge" and "/setup" in last["advice"]
 

@@ -10,8 +10,8 @@ from app.grok import statsig
 
 HEADER = bytes(range(49))
 PATH = "/rest/app-chat/conversations/new"
-VECTOR_KEY0 = ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMJCNBAFM8GBqpmoLPEfSOYG7lXMYAw")
-VECTOR_KEY5A = ("WltYWV5fXF1SU1BRVldUVUpLSElOT0xNQkNAQUZHREV6e3h5fn98fXJzcHF2d3R1asrXXlsWqjow/DBRZh2IY9vhzylCWQ")
+VECTOR_KEY0 = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMJCNBAFM8GBqpmoLPEfSOYG7lXMYAw"
+VECTOR_KEY5A = "WltYWV5fXF1SU1BRVldUVUpLSElOT0xNQkNAQUZHREV6e3h5fn98fXJzcHF2d3R1asrXXlsWqjow/DBRZh2IY9vhzylCWQ"
 
 
 def test_reference_vector_xor_0():
@@ -37,8 +37,9 @@ def test_counter_clamped_at_zero_before_epoch():
 
 
 def test_method_is_uppercased_in_hash():
-    assert (statsig.build_token(HEADER, "!x", 3, "post", PATH, 1700000000, 0)
-            == statsig.build_token(HEADER, "!x", 3, "POST", PATH, 1700000000, 0))
+    assert statsig.build_token(HEADER, "!x", 3, "post", PATH, 1700000000, 0) == statsig.build_token(
+        HEADER, "!x", 3, "POST", PATH, 1700000000, 0
+    )
 
 
 def test_signer_tokens_are_94_chars_unpadded_and_fresh():
@@ -56,12 +57,15 @@ def test_signer_tokens_are_94_chars_unpadded_and_fresh():
     assert len({s.request_id for s in sigs}) == 32
 
 
-@pytest.mark.parametrize("value, fragment", [
-    ("00", "49 bytes"),
-    ("0" * 97, "odd number"),
-    ("zz" * 49, "hex digits"),
-    ("é" * 98, "hex digits"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        ("00", "49 bytes"),
+        ("0" * 97, "odd number"),
+        ("zz" * 49, "hex digits"),
+        ("é" * 98, "hex digits"),
+    ],
+)
 def test_parse_header_hex_rejects(value, fragment):
     with pytest.raises(ValueError, match=fragment):
         statsig.parse_header_hex(value)
@@ -81,8 +85,11 @@ PROVIDER = "http://signer.test/sign"
 
 @responses.activate
 def test_provider_posts_path_and_method_and_uses_answer():
-    responses.post(PROVIDER, json={"x-statsig-id": "abc", "x-xai-request-id": "rid-1"},
-                   match=[responses.matchers.json_params_matcher({"path": PATH, "method": "POST"})])
+    responses.post(
+        PROVIDER,
+        json={"x-statsig-id": "abc", "x-xai-request-id": "rid-1"},
+        match=[responses.matchers.json_params_matcher({"path": PATH, "method": "POST"})],
+    )
     sig = statsig.ProviderSigner(PROVIDER).sign("post", PATH)
     assert sig == statsig.Signature("abc", "rid-1")
 
@@ -96,13 +103,16 @@ def test_provider_missing_request_id_gets_uuid():
 
 
 @responses.activate
-@pytest.mark.parametrize("kwargs", [
-    {"status": 500, "json": {"x-statsig-id": "abc"}},
-    {"status": 200, "body": "not json"},
-    {"status": 200, "json": ["list"]},
-    {"status": 200, "json": {"x-statsig-id": 5}},
-    {"status": 200, "json": {"x-statsig-id": "bad\nvalue"}},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"status": 500, "json": {"x-statsig-id": "abc"}},
+        {"status": 200, "body": "not json"},
+        {"status": 200, "json": ["list"]},
+        {"status": 200, "json": {"x-statsig-id": 5}},
+        {"status": 200, "json": {"x-statsig-id": "bad\nvalue"}},
+    ],
+)
 def test_provider_failures_fall_back_to_empty_token_with_warning(kwargs, caplog):
     responses.post(PROVIDER, **kwargs)
     with caplog.at_level("WARNING"):

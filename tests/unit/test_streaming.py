@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from app.web import streaming
 from app.grok.errors import UpstreamConnectionError, UpstreamTimeout
+from app.web import streaming
 from app.web.streaming import ndjson_relay
 
 
@@ -37,7 +37,7 @@ def test_complete_lines_pass_through_unchanged_and_the_stream_is_closed():
 
 
 def test_a_line_split_across_chunks_is_sent_once_complete():
-    out = list(ndjson_relay(Scripted(b'{"a":', b'1}\n{"b"', b':2}\n'), 1.0))
+    out = list(ndjson_relay(Scripted(b'{"a":', b'1}\n{"b"', b":2}\n"), 1.0))
     assert out == [b'{"a":1}\n', b'{"b":2}\n']
 
 
