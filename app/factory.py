@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     api = init_extensions(app)
     from .native import params
     from .ops import metrics
-    from .web import auth, cors, telemetry
+    from .web import access, auth, cors, telemetry
 
     # The client library waits for grok.com through the start slots (a start frees its slot).
     hooks.install_waits(START_SLOTS)
@@ -59,6 +59,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     from .ops import lifecycle
 
     lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
+    access.register(app)  # who may connect at all (access mode, Origin, Host), before CORS answers anything
     cors.register(app)
     auth.register(app)
     params.register(app, api)

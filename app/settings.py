@@ -66,6 +66,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+_ORIGIN = re.compile(r"^(?:https?://[A-Za-z0-9.\-]+(?::\d{1,5})?|https?://\[[0-9A-Fa-f:.]+\](?::\d{1,5})?)$")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -91,7 +92,8 @@ class Settings:
     challenge_trailer: int = 3
     token_provider_url: str | None = None
     api_keys: tuple[str, ...] = field(default=(), repr=False)
-    host: str = "0.0.0.0"
+    # Without an API key: loopback only (docs/security.md); with one: every interface.
+    host: str = "127.0.0.1"
     port: int = 3000
     session_check_interval: int = 300
     log_level: str = "INFO"
@@ -102,8 +104,13 @@ class Settings:
     stream_idle_timeout: float = 120.0
     heartbeat_interval: float = 15.0
     reasoning_output: str = "reasoning_content"
-    cors_origins: tuple[str, ...] = ("*",)
+    # Without an API key: none (only the server's own pages); with one: any origin.
+    cors_origins: tuple[str, ...] = ()
     metrics_public: bool = False
+    # Serve other machines without an API key (docs/security.md); off by default.
+    allow_unauthenticated_network: bool = False
+    # Reverse proxies whose forwarding headers are believed (addresses or networks).
+    trusted_proxies: tuple[str, ...] = ()
     public_base_url: str | None = None
     proxy_url: str | None = None
     # media: asset proxy, signed links, remote-image fetching, input limits
@@ -145,6 +152,15 @@ class Settings:
         return "none"
 
     @property
+    def access_mode(self) -> str:
+        """Who may use the server (docs/security.md): `api_key` (clients need a key), `local`
+        (no key: this machine only) or `open_network` (no key, other machines allowed by
+        ALLOW_UNAUTHENTICATED_NETWORK)."""
+        if self.api_keys:
+            return "api_key"
+        return "local" if is_loopback_host(self.host) else "open_network"
+
+    @property
     def missing(self) -> list[str]:
         """Settings without which Grok-backed routes cannot work."""
         return [] if self.sso_cookie else ["GROK_SSO_COOKIE"]
@@ -184,8 +200,10 @@ class Settings:
             "STREAM_IDLE_TIMEOUT_SECS": self.stream_idle_timeout,
             "HEARTBEAT_SECS": self.heartbeat_interval,
             "REASONING_OUTPUT": self.reasoning_output,
-            "CORS_ORIGINS": ",".join(self.cors_origins),
+            "CORS_ORIGINS": ",".join(self.cors_origins) or None,
             "METRICS_PUBLIC": self.metrics_public,
+            "ALLOW_UNAUTHENTICATED_NETWORK": self.allow_unauthenticated_network,
+            "TRUSTED_PROXIES": ",".join(self.trusted_proxies) or None,
             "PUBLIC_BASE_URL": self.public_base_url,
             "GROK_PROXY_URL": self.proxy_url,
             "GROK_ASSETS_URL": self.grok_assets_url,
@@ -269,10 +287,21 @@ class Settings:
         api_keys = tuple(k.strip() for k in (keys or "").split(",") if k.strip())
         if keys is not None and any(ch in keys for ch in "\r\n\0"):
             errors["API_KEY"] = "must not contain CR, LF or NUL characters"
+        elif keys is not None and not api_keys:
+            # e.g. "," — silently running without authentication would be the worst reading.
+            errors["API_KEY"] = "holds no key (only commas and spaces): set a key, or leave API_KEY empty"
 
-        host = read("HOST", "str", default="0.0.0.0")
+        open_network = bool(read("ALLOW_UNAUTHENTICATED_NETWORK", "bool", default=False))
+        host = read("HOST", "str", default=None)
         if host is not None and not _valid_host(host):
             errors["HOST"] = "must be an IP address or a hostname"
+        elif host is not None and not api_keys and not open_network and not is_loopback_host(host):
+            errors["HOST"] = (
+                f"{host} would let other machines use the grok.com account without an API key: set API_KEY "
+                "(recommended), or bind 127.0.0.1, or set ALLOW_UNAUTHENTICATED_NETWORK=true to accept that"
+            )
+        if host is None:
+            host = "0.0.0.0" if api_keys else "127.0.0.1"
         port = read(
             "PORT",
             "int",
@@ -312,7 +341,7 @@ class Settings:
         reasoning = (read("REASONING_OUTPUT", "str", default="reasoning_content") or "").lower()
         if reasoning not in REASONING_OUTPUTS:
             errors["REASONING_OUTPUT"] = f"must be one of {', '.join(REASONING_OUTPUTS)}"
-        cors = read("CORS_ORIGINS", "str", default="*") or "*"
+        cors = _origins(read("CORS_ORIGINS", "str", default=None), bool(api_keys), errors)
         public_base = _url(read("PUBLIC_BASE_URL", "str", default=None), "PUBLIC_BASE_URL", errors, base=True)
         proxy = read("GROK_PROXY_URL", "str", default=None)
         if proxy is not None and not re.match(r"^(https?|socks5h?|socks4a?)://[^\s]+$", proxy):
@@ -329,7 +358,7 @@ class Settings:
             challenge_trailer=trailer if trailer is not None else 3,
             token_provider_url=provider,
             api_keys=api_keys,
-            host=host or "0.0.0.0",
+            host=host,
             port=port or 3000,
             session_check_interval=interval or 300,
             log_level=level or "INFO",
@@ -340,8 +369,10 @@ class Settings:
             stream_idle_timeout=seconds("STREAM_IDLE_TIMEOUT_SECS", 120.0) or 120.0,
             heartbeat_interval=seconds("HEARTBEAT_SECS", 15.0) or 15.0,
             reasoning_output=reasoning if reasoning in REASONING_OUTPUTS else "reasoning_content",
-            cors_origins=tuple(o.strip() for o in cors.split(",") if o.strip()) or ("*",),
+            cors_origins=cors,
             metrics_public=bool(read("METRICS_PUBLIC", "bool", default=False)),
+            allow_unauthenticated_network=open_network,
+            trusted_proxies=_networks(read("TRUSTED_PROXIES", "str", default=None), errors),
             public_base_url=public_base,
             proxy_url=proxy,
             env_file=env_file,
@@ -486,6 +517,54 @@ def _url(value: str | None, name: str, errors: dict, base: bool = False) -> str 
         errors[name] = "has an invalid port"
         return None
     return value.rstrip("/") if base else value
+
+
+def _origins(value: str | None, keyed: bool, errors: dict) -> tuple[str, ...]:
+    """CORS_ORIGINS as a tuple; the default depends on whether an API key guards the server."""
+    if value is None:
+        return ("*",) if keyed else ()
+    origins = tuple(o.strip().rstrip("/") for o in value.split(",") if o.strip())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            errors["CORS_ORIGINS"] = (
+                f"{origin!r} is not an origin: write scheme://host[:port] (no path), comma-separated, or *"
+            )
+            return ()
+    if "*" in origins and not keyed:
+        errors["CORS_ORIGINS"] = (
+            "* without API_KEY would let every web page you visit use the grok.com account: "
+            "set API_KEY, or list the origins you trust"
+        )
+        return ()
+    return origins
+
+
+def _networks(value: str | None, errors: dict) -> tuple[str, ...]:
+    """TRUSTED_PROXIES: addresses or networks (CIDR), normalised."""
+    networks = []
+    for entry in (value or "").split(","):
+        entry = entry.strip()
+        if not entry:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            errors["TRUSTED_PROXIES"] = f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 172.16.0.0/12)"
+            return ()
+    return tuple(networks)
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address only ever means this machine (localhost, 127/8, ::1)."""
+    name = host.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _valid_host(host: str) -> bool:

@@ -5,9 +5,11 @@ default (never a value), shows the live session state (the cached single-flight
 check), the statsig source, the browser snippet, the bookmarklet and the
 update-keys command. HTML for browsers, JSON for `Accept: application/json`.
 
-POST takes new cookie and challenge values (form or JSON). Only a loopback
-client (addressed by a loopback host name, no forwarding headers) or a client
-presenting a configured API key may use it. A browser form must also echo the
+POST takes new cookie and challenge values (form or JSON). Only a client on this
+machine (judged by its address: the peer, or the one a TRUSTED_PROXIES proxy
+forwarded; addressed as localhost or by IP) or a client presenting a configured API
+key may use it: any of the keys, so every key holder can replace the cookies
+(docs/security.md). A browser form must also echo the
 CSRF token it got with the page, and a cross-origin Origin/Referer is refused.
 Values are validated as at startup, written to the settings file atomically and
 applied in this worker at once and in every other worker by their next request.
@@ -16,9 +18,7 @@ applied in this worker at once and in every other worker by their next request.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
-import re
 import secrets
 from urllib.parse import urlencode, urlsplit
 
@@ -27,13 +27,17 @@ from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
 
 from ..ops import envfile
+from ..ops.startup import access_report
 from ..problems import Problem
 from ..runtime import runtime
 from ..settings import SECRET_SETTINGS, Settings, SettingsError
+from ..web import access
 from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
+from .status import EXAMPLE as STATUS_EXAMPLE
+from .status import AccessSchema
 
 
 class _Blueprint(Blueprint):
@@ -79,8 +83,6 @@ DISPLAYED = (
     ("GROK_BASE_URL", "upstream base URL"),
     ("GROK_PROXY_URL", "outbound proxy"),
 )
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-_FORWARDED_FOR = re.compile(r"for=\"?\[?([^\]\";,]+)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------- schemas
@@ -110,6 +112,7 @@ class SetupInfoSchema(ma.Schema):
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
+    access = ma.fields.Nested(AccessSchema)
 
 
 class SetupUpdateSchema(ma.Schema):
@@ -183,25 +186,11 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
     return states, errors
 
 
-def _is_loopback_address(value: str) -> bool:
-    try:
-        return ipaddress.ip_address(value.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def client_is_local() -> bool:
-    """A loopback client, talking to a loopback host name (no DNS rebinding), not proxied."""
-    if not _is_loopback_address(request.remote_addr or ""):
-        return False
-    forwarded = [a for a in (request.headers.get("X-Forwarded-For") or "").split(",") if a.strip()]
-    forwarded += _FORWARDED_FOR.findall(request.headers.get("Forwarded") or "")
-    if request.headers.get("X-Real-IP"):
-        forwarded.append(request.headers["X-Real-IP"])
-    if not all(_is_loopback_address(a) for a in forwarded):
-        return False
-    host = (urlsplit("//" + request.host).hostname or "").lower()
-    return host in _LOOPBACK_NAMES or _is_loopback_address(host)
+    """A client on this machine (by address: the peer, or what a TRUSTED_PROXIES proxy forwarded),
+    addressed by a name no web page can rebind to this machine."""
+    current = runtime().settings
+    return access.client_is_local(request.environ, current) and access.host_is_trusted(request.environ, current)
 
 
 def may_update(form_key: str | None = None) -> bool:
@@ -233,6 +222,7 @@ def _info() -> dict:
         "bookmarklet": snippet.BOOKMARKLET,
         "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
         "can_update": may_update(),
+        "access": access_report(rt.settings),
     }
 
 
@@ -292,6 +282,7 @@ INFO_EXAMPLE = {
     "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
+    "access": STATUS_EXAMPLE["access"],
 }
 
 

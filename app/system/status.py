@@ -16,6 +16,7 @@ import marshmallow as ma
 from .. import __version__
 from ..ops import counters
 from ..ops.shared_health import OK, UNKNOWN
+from ..ops.startup import access_report
 from ..runtime import runtime
 from ..web.apidoc import Blueprint
 
@@ -38,6 +39,12 @@ class CheckSchema(ma.Schema):
     at = ma.fields.Float()
     message = ma.fields.String(allow_none=True)
     failure_class = ma.fields.String(allow_none=True)
+
+
+class AccessSchema(ma.Schema):
+    mode = ma.fields.String(metadata={"enum": ["api_key", "local", "open_network"]})
+    summary = ma.fields.String(metadata={"description": "who may use the server, and why"})
+    warning = ma.fields.Boolean(metadata={"description": "true when the server is open without an API key"})
 
 
 class StatusSchema(ma.Schema):
@@ -67,6 +74,7 @@ class StatusSchema(ma.Schema):
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+    access = ma.fields.Nested(AccessSchema)
 
 
 def format_uptime(seconds: int) -> str:
@@ -103,6 +111,12 @@ EXAMPLE = {
         "method": "POST",
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+    "access": {
+        "mode": "api_key",
+        "summary": "API key required on every route but /health, /setup and the docs; listening on 0.0.0.0; "
+        "browser origins allowed: *",
+        "warning": False,
+    },
 }
 
 
@@ -136,6 +150,7 @@ def status():
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
+            "access": access_report(rt.settings),
         },
         200,
         {"Cache-Control": "no-store"},
