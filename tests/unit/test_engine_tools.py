@@ -1,4 +1,4 @@
-"""Golden tests for app.openai.tools: the tool protocol block and tool-call extraction.
+"""Golden tests for app.engine.tools: the tool protocol block and tool-call extraction.
 
 Reference behaviours are named ``test_refNN_…`` after the reference test list (spec §12);
 where we deliberately differ, the test says which gap (spec §13) it closes.
@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from app.openai import tools as tools_module
-from app.openai.tools import (
+from app.engine import tools as tools_module
+from app.engine.tools import (
     InvalidToolRequest,
     ToolCall,
     ToolCallExtractor,
@@ -360,7 +360,7 @@ def test_tag_without_json_body_is_released_after_the_bound(monkeypatch):
 
 
 def test_unknown_function_dropped_with_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.tools"):
         content, calls = parse_complete(TS, 'a <tool_call>{"name":"rm_rf","arguments":{}}</tool_call> b')
     assert (content, calls) == ("a  b", [])
     assert "'rm_rf', which was not offered" in caplog.text
@@ -425,7 +425,7 @@ def test_unrepairable_arguments_are_rejected(arguments):
 
 
 def test_call_with_unrepairable_arguments_is_dropped_with_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.tools"):
         content, calls = parse_complete(TS, call("a", args=[1]) + "ok")
     assert (content, calls) == ("ok", [])
     assert "not a JSON object" in caplog.text
@@ -559,7 +559,7 @@ def test_aliases_in_request_order_and_real_name_lookup():
 
 def test_duplicate_function_names_keep_the_first(caplog):
     """Gap 10: the alias map stays unambiguous."""
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.tools"):
         ts = ToolSet.from_request([fn("a", description="first"), fn("b"), fn("a", description="second")], None)
     assert [(f.alias, f.name, f.description) for f in ts.functions] == [("fn_0", "a", "first"), ("fn_1", "b", None)]
     assert "duplicate function name 'a'" in caplog.text
