@@ -62,6 +62,14 @@ def test_relative_links_and_anchors_resolve(path):
 
 
 @pytest.mark.parametrize("path", [README, *PAGES], ids=lambda p: p.name)
+def test_repository_paths_exist(path):
+    """Paths a page names in backticks (`app/engine/usage.py`) exist, so readers find the code."""
+    named = re.findall(r"`((?:app|tests|bench|deploy)/[\w./-]+)`", path.read_text())
+    generated = {"bench/results/latest.json"}
+    assert not [p for p in named if p not in generated and not (ROOT / p).exists()]
+
+
+@pytest.mark.parametrize("path", [README, *PAGES], ids=lambda p: p.name)
 def test_no_internal_tracker_references(path):
     assert not TRACKER_REFERENCE.findall(path.read_text())
 
