@@ -132,6 +132,7 @@ def plan_completion(
         tool_choice_required=bool(toolset and toolset.required),
         single_tool_call=body.get("parallel_tool_calls") is False,
         image_progress=stream,
+        preamble_as_reasoning=stream,
     )
     return ChatPlan(
         model_id=body.get("model") or models.DEFAULT_MODEL,
