@@ -107,7 +107,11 @@ def parse_part(part: Any, message_index: int, part_index: int) -> MediaPart | No
         url = url.strip()
         if url.lower().startswith("data:"):
             return MediaPart(*at, "image", "data", url, declared_type=_data_uri_type(url))
-        if urlsplit(url).scheme.lower() in ("http", "https"):
+        try:
+            scheme = urlsplit(url).scheme.lower()
+        except ValueError:  # e.g. "http://[::1": an unterminated IPv6 literal
+            raise MediaError(where, "image_url.url is not a valid URL") from None
+        if scheme in ("http", "https"):
             return MediaPart(*at, "image", "url", url)
         raise MediaError(where, "image_url.url must be a data: URI or an http(s) URL")
     if kind == "file":
@@ -136,7 +140,10 @@ def _data_uri_type(uri: str) -> str | None:
 
 
 def _url_extension(url: str) -> str:
-    last = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    try:
+        last = unquote(urlsplit(url).path).rsplit("/", 1)[-1]
+    except ValueError:
+        return "img"
     ext = last.rsplit(".", 1)[-1].lower() if "." in last else ""
     return ext if ext.isalnum() and len(ext) <= 5 else "img"
 

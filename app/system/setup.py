@@ -183,7 +183,10 @@ def _same_origin() -> bool:
     claimed = request.headers.get("Origin") or request.headers.get("Referer")
     if not claimed:
         return True
-    parts = urlsplit(claimed)
+    try:
+        parts = urlsplit(claimed)
+    except ValueError:  # e.g. "http://[::1": not an origin at all
+        return False
     return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 

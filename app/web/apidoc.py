@@ -6,6 +6,9 @@ document cannot drift from what clients receive.
 
 from __future__ import annotations
 
+import json
+import sys
+
 import flask_smorest
 from flask import request
 from webargs import core
@@ -24,7 +27,10 @@ def unsupported_media_type(expected: str) -> Problem:
 
 class JsonBodyParser(FlaskParser):
     """A body sent with a non-JSON content type is a 415 (webargs would read it as "no
-    body" and report missing fields instead)."""
+    body" and report missing fields instead). JSON that Python refuses to read for a reason
+    other than its syntax is a 400 too: a number of more than 4300 digits raises a plain
+    ValueError (Python's guard against quadratic int conversion), which webargs, expecting
+    only JSONDecodeError, let through as a 500."""
 
     def _raw_load_json(self, req):
         data = req.get_data(cache=True)
@@ -32,7 +38,19 @@ class JsonBodyParser(FlaskParser):
             return core.missing
         if not is_json_request(req):
             raise unsupported_media_type("application/json")
-        return core.parse_json(data)
+        try:
+            return core.parse_json(data)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:
+            raise Problem(400, "invalid_request", json_value_refusal(exc), param="body") from None
+
+
+def json_value_refusal(exc: ValueError) -> str:
+    """What to tell a client whose JSON text Python refused for its content (not its syntax)."""
+    if "digits" in str(exc):
+        return f"the JSON holds a number with more than {sys.get_int_max_str_digits()} digits"
+    return "the JSON cannot be read"
 
     def load_json_or_form(self, req, schema):
         # Where a form is welcome too (the /setup form), a non-JSON body is read as a form.
