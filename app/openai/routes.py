@@ -20,9 +20,8 @@ import marshmallow as ma
 from flask import request
 
 from ..engine.answer import Answer
-from ..grok import errors as gerr
 from ..grok.client import ChatStream
-from ..grok.errors import GrokError, StreamError
+from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
@@ -106,33 +105,6 @@ def get_model(model_id: str):
     return found.as_openai()
 
 
-# -- upstream failures ---------------------------------------------------------------------------
-# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
-_INBAND_PROBLEMS = {
-    gerr.USAGE_LIMIT: (429, "rate_limited"),
-    gerr.RATE_LIMITED: (429, "rate_limited"),
-    gerr.AUTH_EXPIRED: (503, "auth_expired"),
-    gerr.ANTI_BOT: (403, "anti_bot"),
-    gerr.STALE_CHALLENGE: (403, "anti_bot"),
-    gerr.CLOUDFLARE: (403, "anti_bot"),
-    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
-}
-
-
-def problem_for(exc: GrokError) -> Problem:
-    """The problem for an upstream failure; in-band errors carry grok.com's own message."""
-    if not isinstance(exc, StreamError):
-        return from_grok_error(exc)
-    extra = {"failure_class": exc.failure_class}
-    if exc.code is not None:
-        extra["upstream_code"] = exc.code
-    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
-    if mapped is None:
-        return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
-    status, type_ = mapped
-    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
-
-
 def _new_ids() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
@@ -164,7 +136,7 @@ def _complete(plan: ChatPlan, upstream: ChatStream, link):
                 break
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise problem_for(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return completion_body(
         completion_id=completion_id,
@@ -231,7 +203,7 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     if answer.error is not None:
         upstream.close()
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise problem_for(answer.error)
+        raise from_grok_error(answer.error)
     return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
 
 
@@ -253,7 +225,7 @@ def _sse(
                     break
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(problem_for(answer.error).body()["error"])
+            yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
         writer.set_fingerprint(answer.fingerprint)
@@ -263,7 +235,7 @@ def _sse(
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(problem_for(exc).body()["error"])
+        yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise
