@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-# type -> title; the README's error table lists the same.
+# type -> title; the error table of docs/api.md lists the same.
 TITLES = {
     "bad_request": "Bad Request",
     "unauthorized": "Unauthorized",
@@ -116,7 +116,7 @@ class OpenAIErrorSchema(ma.Schema):
 class ProblemSchema(ma.Schema):
     """Every error body (application/problem+json); documentation only."""
 
-    type = ma.fields.String(metadata={"description": "machine-readable problem type (README: error types)"})
+    type = ma.fields.String(metadata={"description": "machine-readable problem type (docs/api.md: errors)"})
     title = ma.fields.String()
     status = ma.fields.Integer()
     detail = ma.fields.String(metadata={"description": "what went wrong and what to do about it"})
@@ -138,7 +138,7 @@ def not_configured(missing: list[str]) -> Problem:
 
 # What a client sees for each upstream failure class, on every route and whichever way grok.com
 # reported it (an HTTP status or an error inside its answer): (status, problem type, headers).
-# README: error types and troubleshooting.
+# docs/api.md (errors) and docs/troubleshooting.md list the same.
 FAILURE_PROBLEMS: dict[str, tuple[int, str, dict[str, str]]] = {
     gerr.AUTH_EXPIRED: (503, "auth_expired", {}),
     gerr.ANTI_BOT: (403, "anti_bot", {}),

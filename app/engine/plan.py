@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import usage
+from .extract import ToolCallExtractor
 from .prompt import PartText, build_prompt
-from .tools import ToolCallExtractor, ToolSet
+from .tools import ToolSet
 from .upstream import Mode, upstream_payload
 
 JSON_OBJECT_INSTRUCTION = (

@@ -119,7 +119,13 @@ class _Collector:
     def reasoning(self, text):
         pass
 
-    def tool_calls(self, calls):
+    def call_started(self, index, call):
+        pass
+
+    def call_arguments(self, index, delta):
+        pass
+
+    def call_finished(self, index, call):
         pass
 
     def comment(self, text):
@@ -168,8 +174,14 @@ class _SSESink:
     def reasoning(self, text):
         self.out.append(self.writer.reasoning(text))
 
-    def tool_calls(self, calls):
-        self.out.append(self.writer.tool_calls(calls))
+    def call_started(self, index, call):
+        self.out.append(self.writer.call_started(index, call))
+
+    def call_arguments(self, index, delta):
+        self.out.append(self.writer.call_arguments(index, delta))
+
+    def call_finished(self, index, call):
+        pass
 
     def comment(self, text):
         self.out.append(comment(text))

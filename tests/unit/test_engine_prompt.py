@@ -11,8 +11,9 @@ import logging
 
 import pytest
 
+from app.engine.extract import parse_complete
 from app.engine.prompt import UnsupportedContent, UpstreamPrompt, build_prompt
-from app.engine.tools import ToolSet, parse_complete
+from app.engine.tools import ToolSet
 
 
 def fn(name):
