@@ -32,6 +32,7 @@ SECRET_SETTINGS = frozenset(
         "CHALLENGE_SUFFIX",
         "API_KEY",
         "ASSET_SIGNING_KEY",
+        "REDIS_URL",  # may carry a password; logs redact only that part (app/ops/logs.py)
     }
 )
 # The settings update-keys and the /setup form may write.
@@ -56,6 +57,7 @@ MIN_SESSION_CHECK_INTERVAL = 30
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
+DEFAULT_ACCOUNTS_FILE = "accounts.json"
 LOG_LEVELS = {
     "trace": "DEBUG",
     "debug": "DEBUG",
@@ -116,6 +118,12 @@ class Settings:
     fetch_private_allowlist: tuple[str, ...] = ()
     max_image_bytes: int = 20 * MIB
     max_request_media_bytes: int = 64 * MIB
+    # several accounts and several hosts (docs/accounts.md, docs/scaling.md)
+    accounts_file: str | None = None
+    account_retries: int = 2
+    quota_sync_interval: int = 600
+    redis_url: str | None = field(default=None, repr=False)
+    redis_prefix: str = "gwa:"
     env_file: str | None = None
     # Not errors, but worth a startup warning (e.g. a clamped interval).
     notices: tuple[str, ...] = ()
@@ -197,6 +205,11 @@ class Settings:
             "FETCH_PRIVATE_ALLOWLIST": ",".join(self.fetch_private_allowlist) or None,
             "MAX_IMAGE_BYTES": self.max_image_bytes,
             "MAX_REQUEST_MEDIA_BYTES": self.max_request_media_bytes,
+            "ACCOUNTS_FILE": self.accounts_file,
+            "ACCOUNT_RETRIES": self.account_retries,
+            "QUOTA_SYNC_SECS": self.quota_sync_interval,
+            "REDIS_URL": self.redis_url,
+            "REDIS_PREFIX": self.redis_prefix,
         }
 
     def with_values(self, **changes) -> "Settings":
@@ -319,6 +332,7 @@ class Settings:
             errors["GROK_PROXY_URL"] = "must be a proxy URL such as http://host:port or socks5h://host:port"
 
         media = _media_settings(read, errors)
+        pool = _pool_settings(read, errors, env_file)
 
         settings = cls(
             sso_cookie=sso,
@@ -347,6 +361,7 @@ class Settings:
             env_file=env_file,
             notices=tuple(notices),
             **media,
+            **pool,
         )
         if errors:
             raise SettingsError(errors)
@@ -402,6 +417,42 @@ def _media_settings(read, errors: dict) -> dict[str, Any]:
         "fetch_private_allowlist": tuple(allowlist),
         "max_image_bytes": size("MAX_IMAGE_BYTES", 20 * MIB),
         "max_request_media_bytes": size("MAX_REQUEST_MEDIA_BYTES", 64 * MIB),
+    }
+
+
+def _pool_settings(read, errors: dict, env_file: str | None) -> dict[str, Any]:
+    """Several accounts (the accounts file, retries, quota sync) and several hosts (Redis)."""
+    accounts_file = read("ACCOUNTS_FILE", "str", default=None)
+    if accounts_file is None and env_file:
+        # Beside the settings file, so the accounts command and the server agree without a setting.
+        accounts_file = str(Path(env_file).with_name(DEFAULT_ACCOUNTS_FILE))
+    retries = read(
+        "ACCOUNT_RETRIES",
+        "int",
+        default=2,
+        validate=validate.Range(0, 10, error="must be an integer from 0 to 10"),
+    )
+    sync = read(
+        "QUOTA_SYNC_SECS",
+        "int",
+        default=600,
+        validate=validate.Range(min=30, error="must be a number of seconds >= 30"),
+    )
+    redis_url = read("REDIS_URL", "str", default=None)
+    if redis_url is not None:
+        parts = urlsplit(redis_url)
+        if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+            errors["REDIS_URL"] = "must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0"
+            redis_url = None
+    prefix = read("REDIS_PREFIX", "str", default="gwa:") or "gwa:"
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,32}", prefix):
+        errors["REDIS_PREFIX"] = "must be 1 to 32 letters, digits or _ . : -"
+    return {
+        "accounts_file": accounts_file,
+        "account_retries": retries if retries is not None else 2,
+        "quota_sync_interval": sync or 600,
+        "redis_url": redis_url,
+        "redis_prefix": prefix,
     }
 
 

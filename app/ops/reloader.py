@@ -23,8 +23,8 @@ from . import envfile, logs
 
 log = logging.getLogger("grok_web_api.reload")
 
-# Read by gunicorn's master when it binds; a worker cannot change them.
-RESTART_ONLY = ("HOST", "PORT")
+# Read by gunicorn's master when it binds, or when a worker opens its shared-state store.
+RESTART_ONLY = ("HOST", "PORT", "REDIS_URL", "REDIS_PREFIX")
 
 
 @dataclass
