@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from app.settings import Settings, SettingsError, validate_values
@@ -184,7 +186,9 @@ def test_pool_and_redis_settings(tmp_path):
     # Beside the settings file by default, so the accounts command and the server agree.
     env_file = tmp_path / ".env"
     env_file.write_text("")
-    assert Settings.load(environ={}, env_file=env_file).accounts_file == str(tmp_path / "accounts.json")
+    assert Settings.load(environ={}, env_file=env_file).accounts_path == tmp_path / "accounts.json"
+    assert load(ACCOUNTS_FILE="/etc/grok/accounts.json").accounts_path == Path("/etc/grok/accounts.json")
+    assert load().accounts_path is None
     s = load(REDIS_URL="redis://:pw@cache:6379/1", ACCOUNT_RETRIES="0", REDIS_PREFIX="prod:")
     assert (s.redis_url, s.account_retries, s.redis_prefix) == ("redis://:pw@cache:6379/1", 0, "prod:")
     assert "pw" not in repr(s) and s.redacted()["REDIS_URL"] == "<set>"
