@@ -3,7 +3,7 @@
 Decides, once per request: the upstream payload, how reasoning is shown, which
 OpenAI options are honoured on our side (stop, max_tokens, response_format,
 stream_options, parallel_tool_calls) and which are accepted and ignored (logged at
-debug, README: "Parameters"). Refuses with a 400 what would otherwise give a wrong
+debug, docs/api.md: parameters). Refuses with a 400 what would otherwise give a wrong
 answer (`n` > 1, a forced tool that cannot be called, audio input). Image and file parts
 are handed to `upload_media` once the request is known to be valid: its attachments go
 into the payload and the prompt names each part where it appeared.
