@@ -20,6 +20,7 @@ import marshmallow as ma
 from flask import request
 
 from ..engine.answer import Answer
+from ..engine.run import Run
 from ..grok.client import ChatStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
@@ -135,11 +136,7 @@ class _Collector:
 def _complete(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
     answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
-    with upstream:
-        for event in upstream.events():
-            answer.feed(event)
-            if answer.finished:
-                break
+    Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
@@ -197,44 +194,25 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
     answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
-    events = upstream.events(settings().heartbeat_interval)
+    run = Run(upstream, answer, settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
     # early failures still get a proper HTTP status.
-    tick = False
-    try:
-        for event in events:
-            if event is None:
-                tick = True
-                break
-            answer.feed(event)
-            if answer.has_output or answer.finished:
-                break
-    except BaseException:
-        upstream.close()
-        raise
+    run.start()
     if answer.error is not None:
-        upstream.close()
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
         raise from_grok_error(answer.error)
-    return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
+    return streaming_response(_sse(plan, run, sink), EVENT_STREAM)
 
 
-def _sse(
-    plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink, tick: bool
-) -> Iterator[bytes]:
-    writer = sink.writer
+def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
+    writer, answer = sink.writer, run.answer
     try:
-        yield writer.role() + sink.take() + (HEARTBEAT if tick else b"")
-        if not answer.finished:
-            for event in events:
-                if event is None:
-                    yield HEARTBEAT
-                    continue
-                answer.feed(event)
-                if sink.out:
-                    yield sink.take()
-                if answer.finished:
-                    break
+        yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
+        for silent in run.rest():
+            if silent:
+                yield HEARTBEAT
+            elif sink.out:
+                yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
             yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
@@ -252,4 +230,4 @@ def _sse(
         log.info("client went away; aborting the upstream answer")
         raise
     finally:
-        upstream.close()
+        run.close()
