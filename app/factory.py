@@ -14,6 +14,7 @@ from .ops import logs
 from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
 from .web.admission import START_SLOTS, AdmissionMiddleware
+from .web.body_guard import BodyGuard
 from .web.extensions import init_extensions
 from .web.request_limits import LimitedRequest
 
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     # reload poll and request count (app/ops/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
     telemetry.register(app, metrics.register(app, client.state), client.state)
+    # Outermost: it gets the server's own start_response (to close instead of draining a body).
+    app.wsgi_app = BodyGuard(app, app.wsgi_app)  # type: ignore[method-assign]
     from .ops import lifecycle
 
     lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys

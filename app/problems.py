@@ -33,6 +33,7 @@ TITLES = {
     "invalid_query": "Invalid Query Parameters",
     "invalid_path": "Invalid Path Parameter",
     "payload_too_large": "Payload Too Large",
+    "request_timeout": "Request Timeout",
     "unsupported_media_type": "Unsupported Media Type",
     "not_configured": "Not Configured",
     "auth_expired": "Session Expired",
@@ -185,7 +186,7 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
     return Problem(status, type_, f"{message.rstrip('. ')}. {exc.advice}", headers=headers, **extra)
 
 
-def _http_exception(exc: HTTPException) -> Problem:
+def http_problem(exc: HTTPException) -> Problem:
     code = exc.code or 500
     if code == 404:
         return Problem(404, "not_found", f"No route matched: {request.method} {request.path}")
@@ -204,6 +205,8 @@ def _http_exception(exc: HTTPException) -> Problem:
         return Problem(413, "payload_too_large", detail, **({"limit_bytes": limit} if limit else {}))
     if code == 415:
         return Problem(415, "unsupported_media_type", exc.description or "unsupported media type")
+    if code == 408:
+        return Problem(408, "request_timeout", exc.description or "the request body did not arrive in time")
     if code == 422 or code == 400:
         messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
         if messages:
@@ -271,7 +274,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        return _http_exception(exc).response()
+        return http_problem(exc).response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

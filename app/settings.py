@@ -334,6 +334,9 @@ class Settings:
     request_timeout: float = setting("REQUEST_TIMEOUT_SECS", seconds(), 120.0)
     stream_idle_timeout: float = setting("STREAM_IDLE_TIMEOUT_SECS", seconds(), 120.0)
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
+    # Clients sending a request body (app/web/body_guard.py): the longest pause, the longest whole.
+    body_idle_timeout: float = setting("BODY_IDLE_TIMEOUT_SECS", seconds(), 30.0)
+    body_timeout: float = setting("BODY_TIMEOUT_SECS", seconds(), 300.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
     # --- operations

@@ -30,9 +30,11 @@ from typing import Iterator
 from gevent import getcurrent
 from gevent.event import Event
 
+from ..problems import http_problem
 from ..runtime import EXTENSION
 from .access import refusal
 from .auth import key_in_environ, key_is_valid
+from .body_guard import BodyTimeout
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +205,9 @@ class AdmissionMiddleware:
             length = -1
         if not 0 <= length <= PREREAD_LIMIT or not self._may_read_body(environ):
             return self.wsgi_app(environ, start_response)
-        environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+        try:
+            environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
+        except BodyTimeout as exc:
+            return http_problem(exc).response()(environ, start_response)
         with START_SLOTS.hold():
             return self.wsgi_app(environ, start_response)
