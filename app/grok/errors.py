@@ -13,6 +13,7 @@ Callers see only these types, never curl_cffi's::
     │   ├── UpstreamTimeout       no answer, or silence, for too long
     │   ├── UpstreamConnectionError   connecting failed, or (.dropped) the connection broke
     │   └── ServerShuttingDown    this server ended the transfer at its shutdown deadline
+    ├── ResponseTooLarge          an answer read whole was over the transport's limit
     └── StreamError               an error grok.com reported inside its answer (.code)
 
 Every error carries a `failure_class` (which layer broke, the same whatever form
@@ -148,6 +149,14 @@ class UpstreamConnectionError(TransportError):
     def __init__(self, message: str, *, dropped: bool = False):
         self.dropped = dropped
         super().__init__(message)
+
+
+class ResponseTooLarge(GrokError):
+    """An answer read whole (not streamed) was larger than the transport keeps (a 502)."""
+
+    @property
+    def advice(self) -> str:
+        return "Read it through /raw/..., which streams grok.com's answer instead of keeping it whole."
 
 
 class ServerShuttingDown(TransportError):
