@@ -45,16 +45,16 @@ class JsonBodyParser(FlaskParser):
         except ValueError as exc:
             raise Problem(400, "invalid_request", json_value_refusal(exc), param="body") from None
 
+    def load_json_or_form(self, req, schema):
+        # Where a form is welcome too (the /setup form), a non-JSON body is read as a form.
+        return self.load_json(req, schema) if is_json_request(req) else self.load_form(req, schema)
+
 
 def json_value_refusal(exc: ValueError) -> str:
     """What to tell a client whose JSON text Python refused for its content (not its syntax)."""
     if "digits" in str(exc):
         return f"the JSON holds a number with more than {sys.get_int_max_str_digits()} digits"
     return "the JSON cannot be read"
-
-    def load_json_or_form(self, req, schema):
-        # Where a form is welcome too (the /setup form), a non-JSON body is read as a form.
-        return self.load_json(req, schema) if is_json_request(req) else self.load_form(req, schema)
 
 
 class Blueprint(flask_smorest.Blueprint):

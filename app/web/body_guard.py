@@ -11,6 +11,9 @@ would read and discard the rest of it before serving the next request on the con
 `Connection: close` and gunicorn closes the connection after it: a client without a key
 costs nothing more than its headers.
 
+Reading also yields to the other greenlets every YIELD_EVERY bytes: a large body that has
+already arrived is otherwise read in one stretch of CPU.
+
 `BodyGuard` is the outermost WSGI middleware, so the start_response it gets is gunicorn's
 own (a bound method of gunicorn's response, whose `force_close` it calls); under another
 server it only bounds the reads.
@@ -20,12 +23,16 @@ from __future__ import annotations
 
 import time
 
-from gevent import Timeout
+from gevent import Timeout, sleep
 from werkzeug.exceptions import RequestTimeout
 
 from ..runtime import EXTENSION
 
 READ_PIECE = 16 * 1024  # the idle timeout applies per piece of this size
+# Reading a body that is already in the socket buffer never waits, so gevent never switches: an
+# 80 MB upload read in one go kept /health waiting for seconds. After this many bytes the
+# reader yields to the hub (make bench-hostile).
+YIELD_EVERY = 256 * 1024
 
 
 class BodyTimeout(RequestTimeout):
@@ -44,6 +51,7 @@ class TimedBody:
         self._idle = idle
         self._deadline = time.monotonic() + total
         self._total = total
+        self._unyielded = 0
         self.finished = length == 0
 
     def _piece(self, size: int) -> bytes:
@@ -62,6 +70,10 @@ class TimedBody:
             self._left -= len(data)
         if not data or self._left == 0:
             self.finished = True
+        self._unyielded += len(data)
+        if self._unyielded >= YIELD_EVERY:
+            self._unyielded = 0
+            sleep(0)
         return data
 
     def read(self, size: int | None = -1) -> bytes:

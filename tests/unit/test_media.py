@@ -354,6 +354,26 @@ def test_load_sniffs_the_type_and_checks_images():
     assert (text.mime, text.name, text.content) == ("text/csv", "t.csv", b"a,b\n1,2\n")
 
 
+def test_base64_over_several_slices_decodes_exactly_and_strictly(monkeypatch):
+    from app.media import inputs
+
+    monkeypatch.setattr(inputs, "CODEC_SLICE", 8)  # many slices for a small input
+    part = parse_part({"type": "file", "file": {"file_data": "x"}}, 0, 0)
+    data = bytes(range(256)) * 3 + b"tail"
+    for alphabet in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = alphabet(data).decode()
+        assert inputs._decode_base64(part, encoded, 10_000) == data
+        assert inputs._decode_base64(part, encoded.rstrip("="), 10_000) == data
+        spaced = " \n".join(encoded[i : i + 7] for i in range(0, len(encoded), 7))
+        assert inputs._decode_base64(part, spaced, 10_000) == data
+    # Padding inside the text: every 8-character slice alone would decode.
+    with pytest.raises(MediaError, match="not valid base64"):
+        inputs._decode_base64(part, "QQ==QUFBQUFB", 10_000)
+    with pytest.raises(MediaError, match="not valid base64"):
+        inputs._decode_base64(part, "QUFBQUFB" + "QU@B", 10_000)
+    assert inputs.b64encode_cooperatively(data) == base64.b64encode(data).decode()
+
+
 def test_load_enforces_the_image_cap_and_the_request_budget():
     with pytest.raises(MediaError, match="larger than the limit of 1000 bytes"):
         _load({"type": "image_url", "image_url": {"url": data_uri("image/png", PNG + b"\x00" * 1000)}})
