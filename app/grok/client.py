@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
@@ -30,6 +31,7 @@ APP = "/rest/app-chat"
 LIVEKIT_TOKENS = "/rest/livekit/tokens"
 RATE_LIMITS = "/rest/rate-limits"
 ERROR_BODY_LIMIT = 64 * 1024
+_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 
 __all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "NO_BODY", "seg"]
 
@@ -254,6 +256,8 @@ class GrokClient:
 
     def _prepare(self, method: str, path: str, query, body, page: str = "/"):
         config = self.config
+        # libcurl sends percent escapes in upper case (%c3 -> %C3): sign the path it will send.
+        path = _ESCAPE.sub(lambda m: m.group().upper(), path)
         url = config.base_url + path
         if query:
             url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
