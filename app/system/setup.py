@@ -30,7 +30,7 @@ from ..ops import envfile
 from ..ops.startup import access_report
 from ..problems import Problem
 from ..runtime import runtime
-from ..settings import TABLE, Settings, SettingsError
+from ..settings import BY_ENV_NAME, TABLE, Settings, SettingsError
 from ..web import access
 from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
@@ -207,6 +207,10 @@ def _info() -> dict:
     }
 
 
+def _setting_names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name in BY_ENV_NAME]
+
+
 def _wants_html() -> bool:
     # Browsers ask for text/html first; curl's */* and scripts get JSON (as the reference did).
     return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
@@ -214,6 +218,8 @@ def _wants_html() -> bool:
 
 def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dict | None = None) -> Response:
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    # The page's own <style> and <script> carry this nonce; nothing else may run or style it.
+    nonce = secrets.token_urlsafe(16)
     html = render_template(
         "setup.html",
         info=info,
@@ -222,15 +228,17 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
         csrf_token=token,
         form_keys=FORM_KEYS,
         local=client_is_local(),
+        nonce=nonce,
     )
     resp = make_response(html, status)
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/setup")
     return resp
@@ -275,12 +283,16 @@ def setup_page():
     if _wants_html():
         notice = {}
         if request.args.get("saved"):
+            # Only setting names are shown: the query is anyone's to write (a link could make the
+            # banner say anything otherwise).
             notice = {
-                "saved": request.args["saved"].split(","),
-                "shadowed": [k for k in request.args.get("shadowed", "").split(",") if k],
-                "restart": [k for k in request.args.get("restart", "").split(",") if k],
+                "saved": _setting_names(request.args["saved"]),
+                "shadowed": _setting_names(request.args.get("shadowed", "")),
+                "restart": _setting_names(request.args.get("restart", "")),
                 "unapplied": bool(request.args.get("unapplied")),
             }
+            if not notice["saved"]:
+                notice = {}
         return _page(info, notice=notice)
     return info
 

@@ -286,6 +286,38 @@ def test_links_without_a_valid_signature_are_403(sdk, server, fake):
     assert status in (400, 404) and json.loads(body)["status"] == status
 
 
+def _uploaded(server, content: bytes, mime: str) -> str:
+    """A file uploaded to the fake grok.com through POST /v1/files; returns its asset path."""
+    body = json.dumps({"fileName": "f", "fileMimeType": mime, "content": base64.b64encode(content).decode()})
+    request = urllib.request.Request(
+        server.url + "/v1/files",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())["fileUri"]
+
+
+@pytest.mark.parametrize(
+    "content, declared, disposition",
+    [
+        (jpeg("inline photo"), "image/jpeg", "inline"),
+        (b"%PDF-1.4 a document", "application/pdf", "inline"),
+        (b"plain notes", "text/plain", "inline"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml", "attachment"),
+        (b"<!doctype html><script>alert(document.domain)</script>", "text/html", "attachment"),
+        (b"alert(document.cookie)", "application/javascript", "attachment"),
+        (b"\x00\x01\x02 unknown bytes", "application/octet-stream", "attachment"),
+    ],
+)
+def test_only_types_that_cannot_run_script_are_shown_inline(sdk, server, content, declared, disposition):
+    path = _uploaded(server, content, declared)
+    status, headers, body = get(AssetSigner(KEY.encode(), ttl=600).link(server.url, path))
+    assert status == 200 and body == content
+    assert headers["Content-Disposition"].split(";")[0] == disposition
+    assert headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in headers["Content-Security-Policy"]
+
+
 def test_upstream_failures_of_an_asset(sdk, server, fake):
     signer = AssetSigner(KEY.encode(), ttl=600)
     status, _, body = get(signer.link(server.url, "users/nobody/generated/none/image.jpg"))

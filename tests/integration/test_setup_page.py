@@ -280,3 +280,28 @@ def test_form_access_rules(fake, start_server, tmp_path):
         == 403
     )
     assert dotenv_values(srv.settings_file) == {"CHALLENGE_TRAILER": "5"}
+
+
+# -- what the pages let other sites do -------------------------------------------------------------
+def test_the_saved_banner_shows_setting_names_only(client):
+    html = {"Accept": "text/html"}
+    forged = client.get("/setup?saved=Your+account+is+locked%2C+call+555-0100", headers=html).get_data(as_text=True)
+    assert "saved-notice" not in forged and "555-0100" not in forged
+    mixed = client.get("/setup?saved=GROK_SSO_COOKIE,Call+555-0100&shadowed=Evil+text", headers=html)
+    text = mixed.get_data(as_text=True)
+    assert 'id="saved-notice"' in text and "GROK_SSO_COOKIE" in text
+    assert "555-0100" not in text and "Evil text" not in text
+
+
+def test_setup_and_docs_cannot_be_framed_and_setup_runs_only_its_own_script(client):
+    setup = client.get("/setup", headers={"Accept": "text/html"})
+    policy = setup.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+    nonce = policy.split("script-src 'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in setup.get_data(as_text=True)
+    assert client.get("/setup", headers={"Accept": "text/html"}).headers["Content-Security-Policy"] != policy
+    docs = client.get("/docs")
+    assert (
+        docs.headers["X-Frame-Options"] == "DENY"
+        and "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+    )
