@@ -33,6 +33,7 @@ TITLES = {
     "invalid_query": "Invalid Query Parameters",
     "invalid_path": "Invalid Path Parameter",
     "payload_too_large": "Payload Too Large",
+    "settings_not_writable": "Settings File Not Writable",
     "request_timeout": "Request Timeout",
     "unsupported_media_type": "Unsupported Media Type",
     "not_configured": "Not Configured",

@@ -26,7 +26,7 @@ import marshmallow as ma
 from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
 
-from ..ops import envfile
+from ..ops import envfile, reloader
 from ..ops.startup import access_report
 from ..problems import Problem
 from ..runtime import runtime
@@ -115,6 +115,11 @@ class SetupResultSchema(ma.Schema):
     restart_required = ma.fields.List(ma.fields.String())
     shadowed = ma.fields.List(
         ma.fields.String(), metadata={"description": "set in the file but overridden by the server's environment"}
+    )
+    results = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "what became of each saved setting: applied, or why not"},
     )
 
 
@@ -312,6 +317,11 @@ def setup_page():
         "generation": 4,
         "restart_required": [],
         "shadowed": [],
+        "results": {
+            "CHALLENGE_HEADER_HEX": "applied",
+            "CHALLENGE_SUFFIX": "applied",
+            "CHALLENGE_TRAILER": "already in effect (the server used this value)",
+        },
     },
 )
 @blp.doc(
@@ -352,22 +362,42 @@ def setup_update(body):
         raise Problem(422, "invalid_request", f"invalid value for {name}: {errors[name]}", param=name, errors=errors)
     if not rt.settings.env_file:
         raise Problem(409, "not_configured", "this server was not started with a settings file")
-    envfile.update(rt.settings.env_file, values)
-    generation = envfile.request_reload(rt.settings.env_file, "setup")
+    try:
+        envfile.update(rt.settings.env_file, values)
+        generation = envfile.request_reload(rt.settings.env_file, "setup", list(values))
+    except (OSError, TimeoutError, envfile.EnvFileError) as exc:
+        problem = unwritable(rt.settings.env_file, exc)
+        if from_form and _wants_html():
+            return _page(_info(), problem.status, errors={"settings file": problem.detail})
+        raise problem from None
     outcome = rt.reloader.poll()  # this worker at once; the others at their next request
+    report = outcome.report if outcome else {key: reloader.APPLIED for key in values}
     result = {
         "updated": list(values),
-        "applied": bool(outcome and outcome.applied),
+        "applied": bool(outcome and outcome.all_applied),
         "generation": generation,
-        "restart_required": outcome.restart_required if outcome else [],
-        "shadowed": outcome.shadowed if outcome else [],
+        "restart_required": [key for key, status in report.items() if status == reloader.RESTART],
+        "shadowed": [key for key, status in report.items() if status == reloader.OVERRIDDEN],
+        "results": {key: reloader.WHY[status] for key, status in report.items()},
     }
     if from_form and _wants_html():
         query = {
             "saved": ",".join(values),
             "shadowed": ",".join(result["shadowed"]),
             "restart": ",".join(result["restart_required"]),
-            "unapplied": "" if result["applied"] else "1",
+            "unapplied": "" if outcome is None or outcome.applied else "1",
         }
         return redirect("/setup?" + urlencode({k: v for k, v in query.items() if v}), 303)
     return result
+
+
+def unwritable(path: str, exc: BaseException) -> Problem:
+    """The problem of a settings file the server may not write (a container, a hardened unit)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return Problem(
+        409,
+        "settings_not_writable",
+        f"nothing was saved: the settings file {path} cannot be written here ({reason}). Set the values "
+        "where this server's settings come from (the file, or the container's or unit's environment) "
+        "and restart it",
+    )

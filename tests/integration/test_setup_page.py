@@ -261,8 +261,10 @@ def test_form_access_rules(fake, start_server, tmp_path):
     status, body = post(srv, json.dumps({"GROK_SSO_COOKIE": "x", "nonsense": "1"}).encode(), "application/json")
     assert status == 422 and "nonsense" in body["errors"]
     status, body = post(srv, good, "application/json")
-    assert status == 200 and body["updated"] == ["CHALLENGE_TRAILER"] and body["applied"] is True
-    assert body["shadowed"] == ["CHALLENGE_TRAILER"]  # the test environment sets it too, and wins
+    # The test environment sets CHALLENGE_TRAILER too, and wins: saved, but not applied.
+    assert status == 200 and body["updated"] == ["CHALLENGE_TRAILER"] and body["applied"] is False
+    assert body["shadowed"] == ["CHALLENGE_TRAILER"]
+    assert body["results"]["CHALLENGE_TRAILER"].startswith("NOT applied: the server's process environment")
     # A page on another origin, even from this machine, may not.
     assert post(srv, good, "application/json", {"Origin": "http://evil.example"})[0] == 403
     # A form post needs the page's token (cookie + field).
@@ -305,3 +307,21 @@ def test_setup_and_docs_cannot_be_framed_and_setup_runs_only_its_own_script(clie
         docs.headers["X-Frame-Options"] == "DENY"
         and "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
     )
+
+
+def test_an_unwritable_settings_file_is_a_clear_refusal_not_a_500(settings_for, tmp_path):
+    # As in a container or a hardened unit: the file's directory cannot be written.
+    from app import create_app
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    settings = Settings.from_mapping(
+        {k: v for k, v in settings_for().as_source().items()}, env_file=str(folder / ".env")
+    )
+    client = create_app(settings).test_client()
+    folder.rmdir()
+    resp = client.post("/setup", json={"CHALLENGE_TRAILER": "5"})
+    assert resp.status_code == 409 and resp.headers["Content-Type"] == "application/problem+json"
+    problem = resp.get_json()
+    assert problem["type"] == "settings_not_writable" and "nothing was saved" in problem["detail"]
+    assert str(folder / ".env") in problem["detail"] and "Traceback" not in resp.get_data(as_text=True)
