@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from app.media.signing import AssetSigner
 from tests.fakegrok.harness import FakeGrok
 from tests.fakegrok.media import jpeg, jpeg_comment
+from tests.support.environ import hermetic_environ
 from tests.support.gunicorn import ROOT, GunicornServer, app_env
 
 KEY = "integration-signing-key-0123456789"
@@ -324,7 +324,7 @@ print(MediaServices.build(Settings.from_mapping({})).signer.link("http://h", "us
 
 
 def sign_in_process(runtime_dir: Path) -> str:
-    env = {**os.environ, "GROK_WEB_API_RUNTIME_DIR": str(runtime_dir), "PYTHONPATH": str(ROOT)}
+    env = hermetic_environ(GROK_WEB_API_RUNTIME_DIR=str(runtime_dir), PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-c", SIGN_IN_A_PROCESS],
         env=env,
