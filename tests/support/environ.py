@@ -6,7 +6,8 @@ Two leaks are closed here:
   does) walks up from its own file, finds the checkout's `.env` (the virtualenv lives inside
   the checkout) and copies the developer's API_KEY, cookies and HOST into `os.environ`.
   `isolate_test_process()` turns such loading off and drops every setting the shell passed
-  in, before any test module is imported (tests/conftest.py);
+  in, and the proxies and client defaults that would send the tests' own requests elsewhere,
+  before any test module is imported (tests/conftest.py);
 * the processes the tests start (gunicorn, the fake grok.com, the CLIs): they get
   `hermetic_environ()`, built from an allow-list, so nothing of the developer's environment
   reaches them unless a test passes it on purpose (proxies, OPENAI_* variables, gevent
@@ -40,11 +41,19 @@ def _ours(name: str) -> bool:
     )
 
 
+def _steers_clients(name: str) -> bool:
+    """Variables that redirect or reconfigure the clients the tests themselves run: proxies (urllib,
+    requests, httpx and libcurl obey them, and every test talks to loopback), the OpenAI SDK's and
+    llm's defaults, gevent's resolver and hub tuning."""
+    return name.lower().endswith("_proxy") or name.startswith(("OPENAI_", "LLM_", "GEVENT_"))
+
+
 def isolate_test_process() -> None:
-    """Drop our settings from this process's environment, stop libraries loading .env files, and
-    point ENV_FILE at an empty file, so an app built here without explicit settings
-    (`create_app()`, `Settings.load()`) reads neither the shell's values nor the checkout's .env."""
-    for name in [n for n in os.environ if _ours(n)]:
+    """Drop our settings and the variables that steer clients from this process's environment,
+    stop libraries loading .env files, and point ENV_FILE at an empty file, so an app built here
+    without explicit settings (`create_app()`, `Settings.load()`) reads neither the shell's
+    values nor the checkout's .env."""
+    for name in [n for n in os.environ if _ours(n) or _steers_clients(n)]:
         del os.environ[name]
     os.environ.update(NO_DOTENV)
     empty = Path(tempfile.mkdtemp(prefix="grok-web-api-tests-")) / ".env"
