@@ -146,8 +146,9 @@ def test_fewer_images_than_asked_makes_another_round(sdk, fake):
 
 
 def test_image_api_errors(sdk, fake):
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as info:  # 400, as OpenAI answers
         sdk.images.generate(prompt="too many", n=5)
+    assert info.value.body["param"] == "n" and info.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.RateLimitError):
         sdk.images.generate(prompt="#scenario:rate_limited?retry_after=7")
     with pytest.raises(openai.APIStatusError) as info:
