@@ -20,6 +20,7 @@ from environs import Env, EnvValidationError
 from marshmallow import ValidationError, validate
 
 from .grok.statsig import parse_header_hex
+from .grok.statsig.chain import SOURCES as STATSIG_SOURCES
 
 # Every setting, in the order .env.example and /setup show them. Secret ones are
 # never displayed, logged or echoed back in an error.
@@ -51,8 +52,8 @@ REFERENCE_SETTINGS = (
     "GROK_BASE_URL",
 )
 MIN_SESSION_CHECK_INTERVAL = 30
-# Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
-# watcher run in seconds. Not a setting; never set it in production.
+# Test-only knob: lowers that minimum and STATSIG_TTL_SECS's (whole seconds >= 1) so tests of
+# the session watcher and of renewal run in seconds. Not a setting; never set it in production.
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
@@ -90,6 +91,9 @@ class Settings:
     challenge_suffix: str | None = field(default=None, repr=False)
     challenge_trailer: int = 3
     token_provider_url: str | None = None
+    statsig_mode: str = "auto"
+    statsig_ttl: int = 3600
+    grok_cdn_url: str = "https://cdn.grok.com"
     api_keys: tuple[str, ...] = field(default=(), repr=False)
     host: str = "0.0.0.0"
     port: int = 3000
@@ -137,7 +141,8 @@ class Settings:
         return self.challenge_header is not None and self.challenge_suffix is not None
 
     @property
-    def statsig_source(self) -> str:
+    def static_statsig_source(self) -> str:
+        """What signs when nothing is derived: the env triple, else the provider, else none."""
         if self.challenge_loaded:
             return "env"
         if self.token_provider_url:
@@ -172,6 +177,9 @@ class Settings:
             "CHALLENGE_SUFFIX": self.challenge_suffix,
             "CHALLENGE_TRAILER": self.challenge_trailer,
             "TOKEN_PROVIDER_URL": self.token_provider_url,
+            "STATSIG_SOURCE": self.statsig_mode,
+            "STATSIG_TTL_SECS": self.statsig_ttl,
+            "GROK_CDN_URL": self.grok_cdn_url,
             "API_KEY": ",".join(self.api_keys) or None,
             "HOST": self.host,
             "PORT": self.port,
@@ -265,6 +273,28 @@ class Settings:
             )
 
         provider = _url(read("TOKEN_PROVIDER_URL", "str", default=None), "TOKEN_PROVIDER_URL", errors)
+        statsig_mode = (read("STATSIG_SOURCE", "str", default="auto") or "auto").lower()
+        if statsig_mode not in STATSIG_SOURCES:
+            errors["STATSIG_SOURCE"] = f"must be one of {', '.join(STATSIG_SOURCES)}"
+            statsig_mode = "auto"
+        elif statsig_mode == "env" and (header is None or suffix is None):
+            notices.append(
+                "STATSIG_SOURCE=env but CHALLENGE_HEADER_HEX / CHALLENGE_SUFFIX are not both set: "
+                "requests go out unsigned and grok.com rejects POSTs"
+            )
+        elif statsig_mode == "provider" and not provider:
+            notices.append("STATSIG_SOURCE=provider but TOKEN_PROVIDER_URL is not set: requests go out unsigned")
+        ttl_minimum = _min_interval(source, 60)
+        statsig_ttl = read(
+            "STATSIG_TTL_SECS",
+            "int",
+            default=3600,
+            validate=validate.Range(min=ttl_minimum, error=f"must be a number of seconds >= {ttl_minimum}"),
+        )
+        cdn_url = (
+            _url(read("GROK_CDN_URL", "str", default="https://cdn.grok.com"), "GROK_CDN_URL", errors, base=True)
+            or "https://cdn.grok.com"
+        )
         keys = read("API_KEY", "str", default=None)
         api_keys = tuple(k.strip() for k in (keys or "").split(",") if k.strip())
         if keys is not None and any(ch in keys for ch in "\r\n\0"):
@@ -285,7 +315,7 @@ class Settings:
             default=300,
             validate=validate.Range(min=0, error="must be a non-negative integer"),
         )
-        minimum = _min_interval(source)
+        minimum = _min_interval(source, MIN_SESSION_CHECK_INTERVAL)
         if interval is not None and interval < minimum:
             notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to {minimum}")
             interval = minimum
@@ -328,6 +358,9 @@ class Settings:
             challenge_suffix=suffix,
             challenge_trailer=trailer if trailer is not None else 3,
             token_provider_url=provider,
+            statsig_mode=statsig_mode,
+            statsig_ttl=statsig_ttl or 3600,
+            grok_cdn_url=cdn_url,
             api_keys=api_keys,
             host=host or "0.0.0.0",
             port=port or 3000,
@@ -422,9 +455,9 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
     return {}
 
 
-def _min_interval(source: Mapping[str, str]) -> int:
+def _min_interval(source: Mapping[str, str], normal: int) -> int:
     value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
-    return max(1, int(value)) if value.isdigit() else MIN_SESSION_CHECK_INTERVAL
+    return max(1, int(value)) if value.isdigit() else normal
 
 
 class _MappingEnv(Env):

@@ -22,9 +22,10 @@ from flask import request
 from ..grok import errors as gerr
 from ..grok.client import ChatStream
 from ..grok.errors import GrokError, StreamError
+from ..grok.modes import ModeList
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
-from ..runtime import grok, no_upstream, settings
+from ..runtime import grok, no_upstream, runtime, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
@@ -53,6 +54,8 @@ class OpenAIModelSchema(ma.Schema):
     created = ma.fields.Integer()
     owned_by = ma.fields.String()
     description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
 
 
 class OpenAIModelListSchema(ma.Schema):
@@ -71,7 +74,10 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
+    # Only an id beyond the core modes waits for the live list (new or vanished modes).
+    requested = body.get("model")
+    live = live_modes(fetch=bool(requested) and requested.strip().lower() not in models.CORE_MODES)
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live)
     upstream = grok().new_conversation(plan.payload)
     link = services().linker()
     if plan.stream:
@@ -86,12 +92,28 @@ def chat_completions_help():
     return HELP
 
 
+def live_modes(fetch: bool = True) -> ModeList | None:
+    """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
+    asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
+    rt = runtime()
+    if not rt.settings.configured:
+        return None
+    if not fetch:
+        return rt.modes.cached(rt.client)
+    build = getattr(rt.client.config.signer, "build", None)
+    return rt.modes.current(rt.client, build=build, max_age=rt.settings.statsig_ttl)
+
+
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(summary="List the models (grok.com modes)")
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
 def list_models():
-    return models.listing()
+    return models.listing(live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -99,8 +121,11 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    found = models.lookup(model_id)
+    live = live_modes()
+    found = models.lookup(model_id, live)
     if found is None:
+        if models.vanished(model_id, live):
+            raise models.vanished_problem(model_id)
         raise Problem(
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )
