@@ -9,8 +9,8 @@ the built-in list below serves, as in reference-behaviour §8.2 / §8.8: five id
 `grok-43` is sent as `modelMode` without `modeId`. An id in neither list falls back to
 `auto` with a warning, and the requested id is still echoed back in responses.
 
-The upstream payload is data-driven: `PAYLOAD_DEFAULTS` is the browser-like body of
-grok-wire §4.1, so a field grok.com renames or adds is a one-line change here.
+Each mode's `upstream` fields are merged over the engine's browser-like payload
+(app/engine/upstream.py), which every model API shares.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
 from ..grok.modes import ModeList
 from ..problems import Problem
 
@@ -67,43 +68,6 @@ MODELS: dict[str, ModelInfo] = {
             "grok-43", 1740000000, "Grok 4.3 \u2014 early access, may require account access", {"modelMode": "grok-43"}
         ),
     )
-}
-
-# The body grok.com's web client sends for a new chat (grok-wire §4.1), minus the
-# per-request fields (message, mode, customInstructions).
-PAYLOAD_DEFAULTS: dict[str, Any] = {
-    "temporary": True,  # nothing is saved in the user's grok.com history
-    "disableMemory": True,  # answers must not depend on the account's memories
-    "fileAttachments": [],
-    "imageAttachments": [],
-    "disableSearch": False,
-    "enableImageGeneration": True,
-    "enableImageStreaming": True,
-    "imageGenerationCount": 2,
-    "returnImageBytes": False,
-    "returnRawGrokInXaiRequest": False,
-    "forceConcise": False,
-    "enableSideBySide": False,  # one answer per request, never an A/B pair
-    "forceSideBySide": False,
-    "sendFinalMetadata": True,
-    "isReasoning": False,
-    "disableTextFollowUps": True,  # follow-up suggestions have no place in an API answer
-    "disableArtifact": True,  # code inline in the answer, not in a side canvas
-    "isAsyncChat": False,
-    "disableSelfHarmShortCircuit": False,
-    "searchAllConnectors": False,
-    "collectionIds": [],
-    "connectors": [],
-    "toolOverrides": {},
-    "responseMetadata": {},
-    "deviceEnvInfo": {
-        "darkModeEnabled": False,
-        "devicePixelRatio": 2,
-        "screenHeight": 1329,
-        "screenWidth": 2056,
-        "viewportHeight": 1083,
-        "viewportWidth": 2056,
-    },
 }
 
 
@@ -161,16 +125,6 @@ def resolve(requested: str | None, live: ModeList | None = None) -> ModelInfo:
             raise vanished_problem(candidate)
     log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
     return models.get(DEFAULT_MODEL) or MODELS[DEFAULT_MODEL]
-
-
-def upstream_payload(model: ModelInfo, message: str, custom_instructions: str | None) -> dict[str, Any]:
-    """The `conversations/new` body for one chat completion."""
-    payload = dict(PAYLOAD_DEFAULTS)
-    payload["message"] = message
-    payload.update(model.upstream)
-    if custom_instructions:
-        payload["customInstructions"] = custom_instructions
-    return payload
 
 
 def listing(live: ModeList | None = None) -> dict[str, Any]:

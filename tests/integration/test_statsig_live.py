@@ -15,6 +15,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from tests.fakegrok.statsig import sign
+from tests.support.environ import hermetic_environ
 from tests.support.gunicorn import ROOT, app_env
 from tests.support.waiting import wait_for
 
@@ -129,9 +130,7 @@ def test_a_broken_page_falls_back_to_the_env_triple(fake, start_server):
 
 
 def run_cli(fake, *args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "CHALLENGE_", "STATSIG_"))}
-    env.update(cookies_only(fake))
-    env.update(env_extra or {})
+    env = hermetic_environ(**cookies_only(fake), **(env_extra or {}))
     env["ENV_FILE"] = os.devnull
     return subprocess.run(
         [sys.executable, "-m", "app", "statsig", *args],

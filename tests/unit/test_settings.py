@@ -135,11 +135,14 @@ def test_statsig_source_values(mode):
     assert load(STATSIG_SOURCE=mode).statsig_mode == mode.lower()
 
 
-def test_statsig_source_and_ttl_are_validated():
+def test_statsig_source_and_cdn_are_validated_and_a_short_ttl_is_clamped():
     with pytest.raises(SettingsError) as err:
-        load(STATSIG_SOURCE="browser", STATSIG_TTL_SECS="5", GROK_CDN_URL="cdn.grok.com")
+        load(STATSIG_SOURCE="browser", STATSIG_TTL_SECS="x", GROK_CDN_URL="cdn.grok.com")
     assert set(err.value.errors) == {"STATSIG_SOURCE", "STATSIG_TTL_SECS", "GROK_CDN_URL"}
     assert "auto, derived, env, provider" in err.value.errors["STATSIG_SOURCE"]
+    short = load(STATSIG_TTL_SECS="5")
+    assert short.statsig_ttl == 60 and "STATSIG_TTL_SECS=5 too low, clamped to 60" in short.notices
+    assert load(STATSIG_TTL_SECS="5", GROK_WEB_API_TEST_MIN_INTERVAL="1").statsig_ttl == 5
 
 
 def test_pinned_statsig_source_without_its_values_is_a_notice():
