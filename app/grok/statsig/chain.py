@@ -130,7 +130,11 @@ class StatsigChain(Signer):
         if values is None:
             if self._retry_due():
                 self.derive(client, reason="no derived values yet")
-        elif time.time() - values.derived_at > self.ttl and (self._refresh is None or self._refresh.dead):
+        elif (
+            time.time() - values.derived_at > self.ttl
+            and self._retry_due()
+            and (self._refresh is None or self._refresh.dead)
+        ):
             self._refresh = gevent.spawn(self.derive, client, reason="the values are older than STATSIG_TTL_SECS")
 
     def renew(self, client, signature: Signature, error) -> bool:
@@ -191,7 +195,13 @@ class StatsigChain(Signer):
     def _run(self, client, record: dict, previous: Derived | None, failed: str | None, reason: str) -> Derived | None:
         started = time.time()
         try:
-            derived = Deriver(client, cdn_url=self.cdn_url, previous=previous).run(self.budget)
+            try:
+                derived = Deriver(client, cdn_url=self.cdn_url, previous=previous).run(self.budget)
+            except (DerivationError, gevent.GreenletExit):
+                raise
+            except Exception as exc:  # a bug here must not become every request's 500
+                log.exception("statsig: the derivation failed unexpectedly")
+                raise DerivationError("internal", client.config.base_url, type(exc).__name__) from None
         except DerivationError as exc:
             record["attempt"] = {"ok": False, "at": started, "reason": reason, "trigger": failed, **exc.to_json()}
             record["failures"] = int(record.get("failures") or 0) + 1
@@ -200,7 +210,8 @@ class StatsigChain(Signer):
             client.shared.put(KEY, record)
             self._adopt(record)
             log.warning(
-                "statsig: deriving the x-statsig-id values failed (%s) at %s; %s",
+                "statsig: source %s: deriving the x-statsig-id values failed (%s) at %s; %s",
+                self.source,
                 reason,
                 exc,
                 self._fallback_text(),
@@ -216,9 +227,11 @@ class StatsigChain(Signer):
         changed = previous is None or previous.build_id != derived.build_id
         log.log(
             logging.WARNING if failed is not None and changed else logging.INFO,
-            "statsig: %s x-statsig-id values for grok.com build %s (index set %s, %s; canary %s)%s",
+            "statsig: source derived: %s x-statsig-id values for grok.com build %s at %s (index set %s, %s; "
+            "canary %s)%s",
             "derived" if changed else "re-derived",
             derived.build_id,
+            time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(derived.derived_at)),
             derived.index_set,
             derived.index_source,
             derived.canary,
