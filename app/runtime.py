@@ -3,11 +3,11 @@
 Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
 
-The operations parts live here too, each backed by files in the server's runtime
-directory so that every gunicorn worker reports the same: `counters` (requests,
-streams, failures), `health` (the shared upstream conditions and last failure),
-`session_check` (the single-flight, cached session check) and `reloader` (applies
-a settings reload requested by update-keys --reload or /setup).
+The operations parts live here too: `store` (the shared-state store, app/state: the
+run directory's, or Redis across hosts), `counters` (this host's requests, streams,
+failures, in files of the runtime directory), `health` (the shared upstream conditions
+and last failure), `session_check` (the single-flight, cached session check) and
+`reloader` (applies a settings reload requested by update-keys --reload or /setup).
 """
 
 from __future__ import annotations
@@ -27,10 +27,11 @@ from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .ops.shared_health import SharedHealth, automatic_action
-from .ops.shared_values import RunDirValues
+from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
+from .state import Store, open_store
 
 EXTENSION = "grok_web_api"
 
@@ -43,6 +44,7 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     rundir: Path | None = None
     watcher: SessionWatcher | None = None
+    store: Store | None = None
 
     def __post_init__(self):
         if self.rundir is None:
@@ -52,16 +54,18 @@ class Runtime:
                 weakref.finalize(self, shutil.rmtree, self.rundir, True)
         from .ops.reloader import SettingsReloader
 
+        if self.store is None:
+            self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
         self.counters = WorkerCounters(self.rundir)
-        # Derived statsig values and the mode list: one copy for every worker of this server.
-        self.client.shared = RunDirValues(self.rundir)
+        # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
+        self.client.shared = StoreValues(self.store)
         self.health = SharedHealth(
-            self.rundir,
+            self.store,
             automatic=lambda state: automatic_action(
                 state, self.settings.statsig_mode, self.settings.session_check_interval
             ),
         )
-        self.session_check = SessionCheck(self.rundir, self.client)
+        self.session_check = SessionCheck(self.store, self.client)
         self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
         self.state.observers.extend([self.health.observe, self._count_failure])

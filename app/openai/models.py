@@ -71,6 +71,26 @@ MODELS: dict[str, ModelInfo] = {
 }
 
 
+def live_modes(fetch: bool = True) -> ModeList | None:
+    """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
+    asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
+    from ..runtime import runtime  # the request's app: imported late, this module is plain data
+
+    rt = runtime()
+    if not rt.settings.configured:
+        return None
+    if not fetch:
+        return rt.modes.cached(rt.client)
+    build = getattr(rt.client.config.signer, "build", None)
+    return rt.modes.current(rt.client, build=build, max_age=rt.settings.statsig_ttl)
+
+
+def live_modes_for(requested: str | None) -> ModeList | None:
+    """The list a chat naming `requested` runs against: only an id beyond the core modes (a new
+    or a vanished mode) waits for grok.com's list; the others take what is cached."""
+    return live_modes(fetch=bool(requested) and requested.strip().lower() not in CORE_MODES)
+
+
 def offered(live: ModeList | None) -> dict[str, ModelInfo]:
     """The models on offer: the live mode list when there is one, else the built-in list."""
     if live is None:

@@ -20,13 +20,12 @@ import marshmallow as ma
 from flask import request
 
 from ..engine.answer import Answer
-from ..grok import errors as gerr
+from ..engine.run import Run
 from ..grok.client import ChatStream
-from ..grok.errors import GrokError, StreamError
-from ..grok.modes import ModeList
+from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, from_grok_error
-from ..runtime import grok, no_upstream, runtime, settings
+from ..problems import Problem, upstream_problem
+from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
@@ -73,9 +72,7 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    # Only an id beyond the core modes waits for the live list (new or vanished modes).
-    requested = body.get("model")
-    live = live_modes(fetch=bool(requested) and requested.strip().lower() not in models.CORE_MODES)
+    live = models.live_modes_for(body.get("model"))
     plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live)
     upstream = grok().new_conversation(plan.payload)
     link = services().linker()
@@ -91,18 +88,6 @@ def chat_completions_help():
     return HELP
 
 
-def live_modes(fetch: bool = True) -> ModeList | None:
-    """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
-    asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
-    rt = runtime()
-    if not rt.settings.configured:
-        return None
-    if not fetch:
-        return rt.modes.cached(rt.client)
-    build = getattr(rt.client.config.signer, "build", None)
-    return rt.modes.current(rt.client, build=build, max_age=rt.settings.statsig_ttl)
-
-
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
@@ -112,7 +97,7 @@ def live_modes(fetch: bool = True) -> ModeList | None:
     "while there are no cookies or grok.com does not answer.",
 )
 def list_models():
-    return models.listing(live_modes())
+    return models.listing(models.live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -120,7 +105,7 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    live = live_modes()
+    live = models.live_modes()
     found = models.lookup(model_id, live)
     if found is None:
         if models.vanished(model_id, live):
@@ -129,33 +114,6 @@ def get_model(model_id: str):
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )
     return found.as_openai()
-
-
-# -- upstream failures ---------------------------------------------------------------------------
-# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
-_INBAND_PROBLEMS = {
-    gerr.USAGE_LIMIT: (429, "rate_limited"),
-    gerr.RATE_LIMITED: (429, "rate_limited"),
-    gerr.AUTH_EXPIRED: (503, "auth_expired"),
-    gerr.ANTI_BOT: (403, "anti_bot"),
-    gerr.STALE_CHALLENGE: (403, "anti_bot"),
-    gerr.CLOUDFLARE: (403, "anti_bot"),
-    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
-}
-
-
-def problem_for(exc: GrokError) -> Problem:
-    """The problem for an upstream failure; in-band errors carry grok.com's own message."""
-    if not isinstance(exc, StreamError):
-        return from_grok_error(exc)
-    extra = {"failure_class": exc.failure_class}
-    if exc.code is not None:
-        extra["upstream_code"] = exc.code
-    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
-    if mapped is None:
-        return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
-    status, type_ = mapped
-    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
 
 
 def _new_ids() -> tuple[str, int]:
@@ -188,14 +146,10 @@ class _Collector:
 def _complete(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
     answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
-    with upstream:
-        for event in upstream.events():
-            answer.feed(event)
-            if answer.finished:
-                break
+    Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise problem_for(answer.error)
+        raise upstream_problem(answer.error)
     answer.close()
     return completion_body(
         completion_id=completion_id,
@@ -250,47 +204,28 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
     answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
-    events = upstream.events(settings().heartbeat_interval)
+    run = Run(upstream, answer, settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
     # early failures still get a proper HTTP status.
-    tick = False
-    try:
-        for event in events:
-            if event is None:
-                tick = True
-                break
-            answer.feed(event)
-            if answer.has_output or answer.finished:
-                break
-    except BaseException:
-        upstream.close()
-        raise
+    run.start()
     if answer.error is not None:
-        upstream.close()
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise problem_for(answer.error)
-    return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
+        raise upstream_problem(answer.error)
+    return streaming_response(_sse(plan, run, sink), EVENT_STREAM)
 
 
-def _sse(
-    plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink, tick: bool
-) -> Iterator[bytes]:
-    writer = sink.writer
+def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
+    writer, answer = sink.writer, run.answer
     try:
-        yield writer.role() + sink.take() + (HEARTBEAT if tick else b"")
-        if not answer.finished:
-            for event in events:
-                if event is None:
-                    yield HEARTBEAT
-                    continue
-                answer.feed(event)
-                if sink.out:
-                    yield sink.take()
-                if answer.finished:
-                    break
+        yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
+        for silent in run.rest():
+            if silent:
+                yield HEARTBEAT
+            elif sink.out:
+                yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(problem_for(answer.error).body()["error"])
+            yield sink.take() + error_event(upstream_problem(answer.error).body()["error"])
             return
         answer.close()
         writer.set_fingerprint(answer.fingerprint)
@@ -300,9 +235,9 @@ def _sse(
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(problem_for(exc).body()["error"])
+        yield sink.take() + error_event(upstream_problem(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise
     finally:
-        upstream.close()
+        run.close()

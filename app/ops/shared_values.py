@@ -1,39 +1,42 @@
-"""The run directory as the client library's SharedValues (app.grok.shared): one JSON file
-and one lock file per key, so every gunicorn worker of this server reads what one of them
-derived (the statsig values, the mode list) and only one at a time refreshes it."""
+"""The shared-state store (app/state) as the client library's SharedValues (app.grok.shared):
+the derived statsig values and the mode list live there, so every worker (and, with Redis,
+every host) reads what one of them derived, and its locks let only one at a time refresh
+them. Waiting for a lock polls with gevent.sleep: the worker serves its other requests
+meanwhile, monkey-patched or not."""
 
 from __future__ import annotations
 
-import re
+import time
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, Iterator
 
-from .atomicfile import FileLock, read_json, write_json
+import gevent
 
-_KEY = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+SPACE = "grok"
+POLL_SECONDS = 0.01
 
 
-class RunDirValues:
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-
-    def _path(self, key: str, suffix: str) -> Path:
-        if not _KEY.match(key):
-            raise ValueError(f"not a shared-value key: {key!r}")
-        return self.directory / f"shared-{key}{suffix}"
+class StoreValues:
+    def __init__(self, store, space: str = SPACE):
+        self.store = store
+        self.space = space
 
     def get(self, key: str) -> Any | None:
-        return read_json(self._path(key, ".json"))
+        return self.store.get(self.space, key)
 
     def put(self, key: str, value: Any) -> None:
-        write_json(self._path(key, ".json"), value)
+        self.store.put(self.space, key, value)
 
     @contextmanager
     def lock(self, key: str, timeout: float) -> Iterator[None]:
-        lock = FileLock(self._path(key, ".lock"), poll=0.01)
-        lock.acquire(timeout)
+        # The lock expires after `timeout` too: a worker killed while holding it blocks nobody for long.
+        name = f"{self.space}:{key}"
+        deadline = time.monotonic() + timeout
+        while (token := self.store.try_lock(name, timeout)) is None:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"lock {name!r} not acquired within {timeout:g} s")
+            gevent.sleep(POLL_SECONDS)
         try:
             yield
         finally:
-            lock.release()
+            self.store.unlock(name, token)

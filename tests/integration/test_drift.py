@@ -14,6 +14,7 @@ import pytest
 from app.grok import drift
 from app.grok import errors as gerr
 from app.ops.shared_health import SharedHealth, automatic_action
+from app.state import open_store
 from tests.support.gunicorn import app_env
 from tests.support.waiting import wait_for
 
@@ -64,21 +65,21 @@ def test_classify_success_and_failure_classes():
 
 # ---------------------------------------------------------------------- the shared summary
 def test_drift_summary_and_one_warning_per_change(tmp_path, caplog):
-    health = SharedHealth(tmp_path, automatic=lambda state: automatic_action(state, "auto", 300))
+    health = SharedHealth(open_store(None, tmp_path), automatic=lambda state: automatic_action(state, "auto", 300))
     assert health.drift()["state"] == "unknown"
     health.success("POST")
     assert health.drift() == {"state": "ok", "since": None, "failure_class": None, "advice": None, "automatic": None}
     stale = gerr.error_for_status(403, '{"code":7,"message":"This page is out of date."}')
     with caplog.at_level(logging.WARNING, logger="grok_web_api.health"):
         for _ in range(3):
-            health.failure(stale, "POST", CHAT)
+            health.failure(stale, "POST", path=CHAT)
     summary = health.drift()
     assert summary["state"] == drift.STALE_STATSIG and summary["failure_class"] == gerr.STALE_CHALLENGE
     assert "re-derives the x-statsig-id values" in summary["automatic"] and summary["since"] <= time.time()
     started = [r for r in caplog.records if "anti-bot rejections started" in r.getMessage()]
     assert len(started) == 1 and "Automatically: it re-derives" in started[0].getMessage()
     # A broken network explains everything else, so it is what the summary names.
-    health.failure(gerr.UpstreamConnectionError("refused"), "GET", LIST)
+    health.failure(gerr.UpstreamConnectionError("refused"), "GET", path=LIST)
     assert health.drift()["state"] == drift.NETWORK
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="grok_web_api.health"):
@@ -88,13 +89,13 @@ def test_drift_summary_and_one_warning_per_change(tmp_path, caplog):
 
 
 def test_a_404_on_the_chat_start_marks_the_lane_but_keeps_the_failure(tmp_path):
-    health = SharedHealth(tmp_path, automatic=lambda state: automatic_action(state, "auto", 300))
-    health.failure(gerr.error_for_status(404, '{"code":5,"message":"Not found"}'), "POST", CHAT)
+    health = SharedHealth(open_store(None, tmp_path), automatic=lambda state: automatic_action(state, "auto", 300))
+    health.failure(gerr.error_for_status(404, '{"code":5,"message":"Not found"}'), "POST", path=CHAT)
     snapshot = health.snapshot()
     assert snapshot["conditions"]["protocol"]["value"] == gerr.REST_LANE_RETIRED
     assert snapshot["last_failure"]["failure_class"] == gerr.NOT_FOUND
     assert health.drift()["state"] == drift.REST_LANE_RETIRED
-    health.failure(gerr.error_for_status(404, '{"code":5,"message":"Not found"}'), "GET", LIST + "/c1")
+    health.failure(gerr.error_for_status(404, '{"code":5,"message":"Not found"}'), "GET", path=LIST + "/c1")
     assert health.drift()["state"] == drift.REST_LANE_RETIRED  # unchanged: a missing conversation says nothing
 
 
