@@ -52,7 +52,7 @@ def test_plain_answer(oai, server):
         ("fast", {"modeId": "fast"}),
         ("expert", {"modeId": "expert"}),
         ("heavy", {"modeId": "heavy"}),
-        ("grok-43", {"modelMode": "grok-43"}),
+        ("build", {"modeId": "build"}),  # not built in: grok.com's mode list offers it
     ],
 )
 def test_upstream_payload_per_model(oai, server, model, fields):
@@ -68,6 +68,14 @@ def test_upstream_payload_per_model(oai, server, model, fields):
     assert body["temporary"] is True and body["disableMemory"] is True
     assert body["message"] == "hi"
     assert "customInstructions" not in body
+
+
+def test_a_mode_grok_com_no_longer_offers_is_a_404(oai, server):
+    server.fake.clear()
+    with pytest.raises(openai.NotFoundError) as err:
+        ask(oai, "hi", model="grok-43")
+    assert "no longer offered by grok.com" in err.value.message
+    assert server.fake.requests_log("/rest/app-chat/conversations/new") == []
 
 
 def test_unknown_model_falls_back_to_auto_with_a_warning(oai, server):
@@ -293,16 +301,23 @@ def test_n_greater_than_one_is_refused_with_the_reason(oai):
     assert err.value.body["param"] == "n" and "one answer per request" in err.value.message
 
 
-def test_invalid_fields_are_named(oai):
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+def test_invalid_fields_are_named_in_a_400_like_openai(oai):
+    # OpenAI answers 400 invalid_request_error; the SDKs raise BadRequestError for it.
+    with pytest.raises(openai.BadRequestError) as err:
         oai.chat.completions.create(model="auto", messages=[{"role": "robot", "content": "hi"}])
-    assert err.value.body["param"] == "messages[0].role"
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+    assert err.value.body["param"] == "messages[0].role" and err.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError) as err:
         ask(oai, "hi", temperature="hot")
     assert err.value.body["param"] == "temperature"
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+    with pytest.raises(openai.BadRequestError) as err:
         oai.chat.completions.create(model="auto", messages=[])
     assert err.value.body["param"] == "messages"
+
+
+def test_a_conversation_of_system_messages_alone_is_answered(oai, server):
+    resp = oai.chat.completions.create(model="auto", messages=[{"role": "system", "content": "Write a haiku."}])
+    assert resp.choices[0].message.content == "Hello from fake grok. You said: Write a haiku."
+    assert last_upstream(server)["message"] == "Write a haiku."
 
 
 def test_an_image_part_that_cannot_be_used_is_a_400_naming_it(oai):
@@ -344,11 +359,14 @@ def test_malformed_json_and_wrong_content_type(server, recorder):
 
 # -- models --------------------------------------------------------------------------------------
 def test_models_list_and_get(oai):
-    ids = [m.id for m in oai.models.list()]
-    assert ids == ["auto", "fast", "expert", "heavy", "grok-43"]
+    # The account's modes as grok.com lists them (the fake's list: heavy needs another plan).
+    models = {m.id: m for m in oai.models.list()}
+    assert list(models) == ["auto", "fast", "expert", "heavy", "build"]
+    assert models["heavy"].available is False and models["fast"].available is True
+    assert models["build"].beta is True
     model = oai.models.retrieve("heavy")
     assert model.owned_by == "xai" and model.created == 1720000000
-    assert model.description == "Team of experts \u2014 multi-agent orchestration"
+    assert model.description == "Team of experts"
 
 
 def test_unknown_model_is_a_404_problem(oai, recorder):
