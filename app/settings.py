@@ -379,6 +379,8 @@ class Settings:
     # --- images and files: asset proxy, signed links, remote-image fetching, input limits
     grok_assets_url: str = setting("GROK_ASSETS_URL", url(base=True), "https://assets.grok.com")
     asset_signing_key: str | None = setting("ASSET_SIGNING_KEY", signing_key, secret=True)
+    # Where a generated signing key is kept across restarts (default: beside the settings file).
+    asset_key_file: str | None = setting("ASSET_KEY_FILE", live=False)
     asset_url_ttl: int = setting(
         "ASSET_URL_TTL_SECS", integer(60, error="must be a number of seconds >= 60"), 7 * 24 * 3600
     )

@@ -385,6 +385,31 @@ def test_worker_processes_of_one_server_share_the_generated_signing_key(tmp_path
     assert other != first
 
 
+def test_links_with_a_generated_key_survive_a_restart(fake, tmp_path):
+    # No ASSET_SIGNING_KEY: the key generated at the first start is kept beside the settings file
+    # (chat UIs keep the links in saved chats; they used to break at every restart).
+    env = {k: v for k, v in app_env(fake).items()}
+    env["ENV_FILE"] = str(tmp_path / ".env")
+    (tmp_path / ".env").write_text("")
+
+    def generate(url: str) -> str:
+        request = urllib.request.Request(
+            url + "/v1/images/generations",
+            data=json.dumps({"prompt": "a cat", "n": 1}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.loads(resp.read())["data"][0]["url"]
+
+    with GunicornServer(env) as first:
+        link = generate(first.url).replace(first.url, "{base}")
+        assert get(link.format(base=first.url))[0] == 200
+    assert (tmp_path / ".env.asset-key").stat().st_mode & 0o777 == 0o600
+    with GunicornServer(env) as second:
+        status, headers, body = get(link.format(base=second.url))
+    assert status == 200 and headers["Content-Type"].startswith("image/")
+
+
 def test_the_hub_was_never_blocked(server):
     # Last in this module: covers every request above.
     assert "appears to be blocked" not in server.logs(), server.logs()[-3000:]

@@ -232,6 +232,22 @@ def test_generated_key_is_shared_and_configured_key_wins(tmp_path):
     assert len(set(results)) == 1 and len(results[0]) == 32
 
 
+def test_a_generated_key_is_kept_in_its_file_and_read_back_after_a_restart(tmp_path):
+    key_file = tmp_path / ".env.asset-key"
+    first = load_key(None, LocalStore(tmp_path / "run1"), key_file)
+    assert key_file.stat().st_mode & 0o777 == 0o600 and bytes.fromhex(key_file.read_text()) == first
+    # A restart: a new run directory (the old one is gone), the same key file.
+    assert load_key(None, LocalStore(tmp_path / "run2"), key_file) == first
+    assert load_key("configured-key-0123456789", LocalStore(tmp_path / "run3"), key_file) != first
+
+
+def test_a_key_file_that_cannot_be_written_is_said_at_startup(tmp_path, caplog):
+    missing_dir = tmp_path / "no-such-dir" / ".env.asset-key"
+    key = load_key(None, LocalStore(tmp_path / "run"), missing_dir)
+    assert len(key) == 32 and not missing_dir.exists()
+    assert "links stop working when the server restarts" in caplog.text and "ASSET_KEY_FILE" in caplog.text
+
+
 def test_a_signer_accepts_the_links_of_its_older_keys():
     old = AssetSigner(b"o" * 32, ttl=600)
     exp, sig = old.sign("users/u/a.jpg", now=1000)
