@@ -28,6 +28,7 @@ from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
 
 from ..ops import envfile, reloader
+from ..ops.commands import cli_prefix
 from ..ops.startup import access_report
 from ..problems import Problem
 from ..runtime import runtime, statsig_status
@@ -91,6 +92,9 @@ class SetupInfoSchema(ma.Schema):
     snippet = ma.fields.String()
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
+    cli = ma.fields.String(
+        metadata={"description": "how this installation's command line is run from the server's directory"}
+    )
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
     access = ma.fields.Nested(AccessSchema)
 
@@ -203,7 +207,7 @@ def _info() -> dict:
     states, _ = setting_states(rt.settings)
     statsig = statsig_status(rt)
     return {
-        "instructions": snippet.INSTRUCTIONS,
+        "instructions": snippet.instructions(cli_prefix()),
         "configured": rt.settings.configured,
         "statsig_source": statsig["source"],
         "statsig": statsig,
@@ -211,8 +215,9 @@ def _info() -> dict:
         "settings": states,
         "session": session_report(rt, SESSION_CACHE_SECONDS),
         "snippet": snippet.SNIPPET,
-        "bookmarklet": snippet.BOOKMARKLET,
-        "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
+        "bookmarklet": snippet.bookmarklet(cli_prefix()),
+        "update_keys_command": snippet.update_keys_command(cli_prefix()),
+        "cli": cli_prefix(),
         "can_update": may_update(),
         "access": access_report(rt.settings),
     }
@@ -286,7 +291,7 @@ INFO_EXAMPLE = {
     "session": {"session": "valid", "message": None, "failure_class": None, "advice": None, "checked_at": 1717171717.5},
     "snippet": 'var m=Void.findByProps("chatApi"),...',
     "bookmarklet": "javascript:(async()=>{...})()",
-    "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
+    "update_keys_command": ".venv/bin/grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
     "access": STATUS_EXAMPLE["access"],

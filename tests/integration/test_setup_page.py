@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -160,12 +159,17 @@ def test_snippet_and_bookmarklet_extract_the_challenge_values(fake, start_server
     href = page.get_attribute("#bookmarklet", "href")
     assert href.startswith("javascript:")
     page.evaluate(unquote(href[len("javascript:") :]))
-    page.wait_for_function("navigator.clipboard.readText().then(t => t.startsWith('grok-web-api update-keys'))")
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes(' update-keys CHALLENGE_'))")
     command = page.evaluate("navigator.clipboard.readText()")
+    # Run exactly as copied, in the server's directory, with the server's PATH: after `make run`
+    # the command line is not on PATH, so the copied command names the script's path.
+    with urllib.request.urlopen(srv.url + "/setup", timeout=10) as resp:
+        cli = json.loads(resp.read())["cli"]
+    assert command.startswith(cli + " update-keys ")
     env_file = tmp_path / ".env"
-    shim = f'grok-web-api() {{ PYTHONPATH="{ROOT}" "{sys.executable}" -m app "$@"; }}; '
     run = subprocess.run(
-        ["bash", "-c", shim + command],
+        ["bash", "-c", command],
+        cwd=ROOT,
         env=hermetic_environ(ENV_FILE=str(env_file)),
         capture_output=True,
         text=True,
