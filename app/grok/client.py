@@ -372,16 +372,25 @@ class GrokClient:
         raise AssertionError("unreachable")
 
     def _open(
-        self, method: str, url: str, headers, payload, idle_timeout: float | None, *, record_http: bool = True
+        self,
+        method: str,
+        url: str,
+        headers,
+        payload,
+        idle_timeout: float | None,
+        *,
+        record_http: bool = True,
+        source: str = "grok",
     ) -> UpstreamStream:
-        """Open a stream; an HTTP error is recorded here only with `record_http` (else by the caller)."""
+        """Open a stream; an HTTP error is recorded here only with `record_http` (else by the caller).
+        `source` names the host for the session state (see Outcome.source)."""
         path = urlsplit(url).path
         try:
             upstream = self.transport.stream(
                 method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout
             )
         except GrokError as exc:
-            self.state.record_failure(exc, method, path)
+            self.state.record_failure(exc, method, path, source)
             raise
         if not upstream.ok:
             try:
@@ -390,9 +399,9 @@ class GrokClient:
                 content = b""
             error = self._fail(upstream.status, upstream.headers, content)
             if record_http:
-                self.state.record_failure(error, method, path)
+                self.state.record_failure(error, method, path, source)
             raise error
-        self.state.record_success(upstream.status, method, path)
+        self.state.record_success(upstream.status, method, path, source)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
@@ -512,7 +521,7 @@ class GrokClient:
             ("upgrade-insecure-requests", None),
             ("sec-fetch-user", None),
         ]
-        return self._open("GET", f"{config.assets_url}/{path}", headers, None, idle_timeout)
+        return self._open("GET", f"{config.assets_url}/{path}", headers, None, idle_timeout, source="assets")
 
     def file_metadata(self, file_id: str) -> Reply:
         return self._json("POST", f"file-metadata/{seg(file_id)}", {})

@@ -22,7 +22,8 @@ from typing import Iterator
 import marshmallow as ma
 from flask import Response
 
-from ..problems import Problem
+from ..grok.errors import TransportError
+from ..problems import Problem, from_grok_error
 from ..runtime import grok
 from ..web.apidoc import Blueprint
 from ..web.auth import public_route
@@ -105,7 +106,18 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     if why is not None:
         raise Problem(403, "forbidden", f"{why}; ask for a new link (chat answer or /v1/images)")
     max_age = max(0, min(MAX_BROWSER_CACHE, int(exp) - int(time.time())))
-    head, size, chunks, declared = open_asset(path, media.cache, grok())
+    try:
+        head, size, chunks, declared = open_asset(path, media.cache, grok())
+    except TransportError as exc:
+        # The asset host is not grok.com: its failures must not read as "grok.com is unreachable".
+        problem = from_grok_error(exc)
+        raise Problem(
+            problem.status,
+            problem.type,
+            f"the asset host (GROK_ASSETS_URL) did not answer: {exc.message}. grok.com itself may be fine; "
+            "check this host's network and DNS, then open the link again",
+            failure_class=exc.failure_class,
+        ) from None
     mime = sniff.refine(sniff.sniff(head), declared)
     headers = {
         "Cache-Control": f"private, max-age={max_age}",

@@ -413,3 +413,22 @@ def test_links_with_a_generated_key_survive_a_restart(fake, tmp_path):
 def test_the_hub_was_never_blocked(server):
     # Last in this module: covers every request above.
     assert "appears to be blocked" not in server.logs(), server.logs()[-3000:]
+
+
+def test_an_unreachable_asset_host_is_not_reported_as_grok_com_down(fake, tmp_path, caplog):
+    from app import create_app
+    from app.settings import Settings
+    from tests.support.gunicorn import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(Settings.from_mapping(app_env(fake, GROK_ASSETS_URL=dead, ASSET_SIGNING_KEY=KEY)))
+    client = app.test_client()
+    link = AssetSigner(KEY.encode(), ttl=600).link("http://localhost", "users/u/generated/g/image.jpg")
+    resp = client.get(link.replace("http://localhost", ""))
+    assert resp.status_code == 503
+    detail = resp.get_json()["detail"]
+    assert "asset host" in detail and "grok.com could not be reached" not in detail
+    status = client.get("/status").get_json()
+    assert status["conditions"]["network"] != "network"
+    assert status["last_failure"]["message"].startswith("asset host:")
+    assert "grok.com is unreachable" not in caplog.text
