@@ -28,7 +28,7 @@ from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import note_stream_error, streaming_response
 from . import models
 from .plan import ChatPlan, plan_completion
 from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
@@ -226,6 +226,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
                 yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
+            note_stream_error(answer.error.failure_class)
             yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
@@ -236,6 +237,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
+        note_stream_error(exc.failure_class)
         yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")

@@ -27,7 +27,7 @@ from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import note_stream_error, streaming_response
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
 from .schemas import CreateResponseRequest
@@ -152,6 +152,7 @@ def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[by
                 yield writer.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
+            note_stream_error(answer.error.failure_class)
             writer.fail(*failure(answer.error))
             yield writer.take()
             return
@@ -160,6 +161,7 @@ def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[by
         yield writer.take()
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
+        note_stream_error(exc.failure_class)
         writer.fail(*failure(exc))
         yield writer.take()
     except GeneratorExit:
