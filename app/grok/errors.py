@@ -65,7 +65,8 @@ ADVICE = {
     "cf_clearance cookie obtained with the same User-Agent.",
     USAGE_LIMIT: "The grok.com account reached its usage limit for this model; wait for the "
     "limit window to reset or use another model.",
-    RATE_LIMITED: "grok.com is rate limiting this account; retry after the indicated delay.",
+    RATE_LIMITED: "grok.com is rate limiting this account and said not when it will accept requests "
+    "again; wait a little before retrying.",
     ACCOUNT_BLOCKED: "grok.com reports this account as blocked; it cannot be used until xAI lifts the block.",
     PAYLOAD_OUTDATED: "grok.com rejected the request format as outdated ('please update your "
     "client'): the upstream protocol changed; update grok-web-api.",
@@ -138,6 +139,14 @@ class RateLimited(UpstreamHTTPError):
     def __init__(self, status: int, body: str, retry_after: float | None = None, **kw):
         self.retry_after = retry_after
         super().__init__(status, body, **kw)
+
+    @property
+    def advice(self) -> str:
+        if self.failure_class != RATE_LIMITED or self.retry_after is None:
+            return super().advice
+        # Only when grok.com named a delay is there one to point at (Retry-After says it too).
+        seconds = max(1, round(self.retry_after))
+        return f"grok.com is rate limiting this account; retry after {seconds} s (Retry-After)."
 
 
 class NotFound(UpstreamHTTPError):
