@@ -98,9 +98,7 @@ class PinnedOnly:
         pinned = {entry.rsplit(":", 2)[0] + ":" + entry.rsplit(":", 2)[1] for entry in resolve}
         literal = addresses.parse(parts.hostname) is not None  # an address: nothing to resolve
         assert literal or f"{parts.hostname}:{parts.port}" in pinned, f"{url} would be resolved by libcurl ({resolve})"
-        from app.media.fetch import FetchTransport
-
-        return FetchTransport.for_this_process().stream(method, url, headers, body, idle_timeout, resolve)
+        return Fetcher(FetchPolicy()).transport.stream(method, url, headers, body, idle_timeout, resolve)
 
 
 def system_like(table: dict[str, str]):
