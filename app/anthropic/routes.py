@@ -36,6 +36,12 @@ log = logging.getLogger(__name__)
 blp = Blueprint("anthropic", __name__, url_prefix="/v1", description="Anthropic Messages API (Claude Code, SDKs)")
 
 EXAMPLE = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [{"role": "user", "content": "Hello"}]}
+ERROR_EXAMPLES = {
+    400: "invalid field 'max_tokens': Not a valid integer.",
+    401: "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+    429: "grok.com rate limited the request: Too many requests. Retry after the indicated delay.",
+    503: "Grok session cookies expired. Refresh the cookies (see /setup).",
+}
 # Anthropic's error types by HTTP status.
 ERROR_TYPES = {
     400: "invalid_request_error",
@@ -49,11 +55,42 @@ ERROR_TYPES = {
 }
 
 
+def error_type(status: int) -> str:
+    return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
 class CountTokensResponse(ma.Schema):
     input_tokens = ma.fields.Integer()
 
 
+class AnthropicErrorDetail(ma.Schema):
+    type = ma.fields.String(metadata={"description": "Anthropic's error type vocabulary"})
+    message = ma.fields.String()
+
+
+class AnthropicError(ma.Schema):
+    """Every error of these routes (Anthropic's shape, application/json)."""
+
+    type = ma.fields.String(metadata={"example": "error"})
+    error = ma.fields.Nested(AnthropicErrorDetail)
+
+
+def anthropic_errors(*statuses: int):
+    """Documents the Anthropic-shaped errors of a view (with examples)."""
+
+    def decorate(view):
+        for status in statuses:
+            example = {"type": "error", "error": {"type": error_type(status), "message": ERROR_EXAMPLES[status]}}
+            view = blp.alt_response(status, schema=AnthropicError, description=error_type(status), example=example)(
+                view
+            )
+        return view
+
+    return decorate
+
+
 @blp.route("/messages", methods=["POST"])
+@anthropic_errors(400, 401, 429, 503)
 @media_body
 @blp.arguments(MessagesRequest, example=EXAMPLE, error_status_code=400)
 @blp.doc(
@@ -79,9 +116,14 @@ def create_message(body):
 
 
 @blp.route("/messages/count_tokens", methods=["POST"])
+@anthropic_errors(400, 401)
 @no_upstream
-@blp.arguments(CountTokensRequest, error_status_code=400)
-@blp.response(200, CountTokensResponse)
+@blp.arguments(
+    CountTokensRequest,
+    error_status_code=400,
+    example={"model": "claude-opus-5-5", "messages": [{"role": "user", "content": "foo"}]},
+)
+@blp.response(200, CountTokensResponse, example={"input_tokens": 12})
 @blp.doc(summary="Count the input tokens of a message request (estimated locally, no grok.com call)")
 def count_tokens(body):
     return {"input_tokens": count_plan(body, settings().claude_model_mode).prompt_tokens()}
@@ -90,10 +132,6 @@ def count_tokens(body):
 # -- errors in Anthropic's shape ---------------------------------------------------------------------
 def error_body(problem: Problem) -> dict:
     return {"type": "error", "error": {"type": error_type(problem.status), "message": problem.detail}}
-
-
-def error_type(status: int) -> str:
-    return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
 
 
 def _error_response(problem: Problem) -> Response:

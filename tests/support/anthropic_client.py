@@ -18,18 +18,8 @@ import httpx2
 import pydantic
 import pytest
 
+from tests.fuzz.checks import ANTHROPIC_ERROR_TYPES as ERROR_TYPES
 from tests.support.oai import Exchange, RecordingTransport, sse_events
-
-ERROR_TYPES = {
-    "invalid_request_error",
-    "authentication_error",
-    "permission_error",
-    "not_found_error",
-    "request_too_large",
-    "rate_limit_error",
-    "api_error",
-    "overloaded_error",
-}
 
 
 @lru_cache(maxsize=1)
