@@ -197,3 +197,35 @@ def test_openai_agents_tool_round_trip_on_the_responses_path(agent_server, strea
     assert calls == ["Paris"]
     assert result.final_output == "Done. The tool said: sunny in Paris"
     assert agent_server.fake.requests_log(NEW)[0]["body"]["customInstructions"].startswith("fn-call protocol.")
+
+
+# -- LiteLLM --------------------------------------------------------------------------------------------------
+def test_litellm_reaches_the_responses_and_messages_routes(agent_server):
+    import asyncio
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the cost map
+    import litellm
+
+    said = litellm.responses(
+        model="openai/expert",
+        input="hi #scenario:plain?text=via%20responses",
+        api_base=agent_server.url + "/v1",
+        api_key=KEY,
+    )
+    assert said.output[0].content[0].text == "via responses"
+    message = asyncio.run(
+        litellm.anthropic.messages.acreate(
+            model="anthropic/expert",
+            max_tokens=64,
+            messages=[{"role": "user", "content": "hi #scenario:plain?text=via%20messages"}],
+            api_base=agent_server.url,
+            api_key=KEY,
+        )
+    )
+    assert message["content"][0]["text"] == "via messages"
+    routes = [
+        line
+        for line in agent_server.logs().splitlines()
+        if "route=/v1/responses" in line or "route=/v1/messages" in line
+    ]
+    assert len(routes) == 2
