@@ -22,7 +22,7 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, problem_for_http, upstream_problem
+from ..problems import Problem, from_grok_error, problem_for_http
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -110,7 +110,7 @@ def create_message(body):
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return _finish(plan, answer, writer)
 
@@ -150,7 +150,7 @@ def _problem(problem: Problem):
 @blp.errorhandler(GrokError)
 def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
-    return _error_response(upstream_problem(exc))
+    return _error_response(from_grok_error(exc))
 
 
 @blp.errorhandler(HTTPException)
@@ -167,7 +167,7 @@ def _finish(plan: MessagesPlan, answer: Answer, writer: MessageWriter) -> dict:
 
 def _events(plan: MessagesPlan, run: Run, writer: MessageWriter) -> Iterator[bytes]:
     def fail(exc: GrokError) -> None:
-        problem = upstream_problem(exc)
+        problem = from_grok_error(exc)
         writer.fail(error_type(problem.status), problem.detail)
 
     return run.relay(writer.take, writer.ping, lambda: _finish(plan, run.answer, writer), fail)

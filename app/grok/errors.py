@@ -1,8 +1,25 @@
 """The upstream client's exceptions, and the classification of upstream failures.
 
-Callers see only these types, never curl_cffi's. Every error carries a
-`failure_class` naming which layer broke, and `advice` saying what the operator
-should do about it; both end up in problem+json details and /status.
+Callers see only these types, never curl_cffi's::
+
+    GrokError                     anything the client library raises
+    ├── ConfigurationError        no cookie: the client cannot send requests
+    ├── UpstreamHTTPError         grok.com answered a non-2xx status (.status, .body)
+    │   ├── AuthExpired           the session cookies expired
+    │   ├── AntiBotRejected       anti-bot check, stale challenge, Cloudflare page, blocked account
+    │   ├── RateLimited           rate or usage limit (.retry_after)
+    │   └── NotFound              404
+    ├── TransportError            the request did not complete
+    │   ├── UpstreamTimeout       no answer, or silence, for too long
+    │   ├── UpstreamConnectionError   connecting failed, or (.dropped) the connection broke
+    │   └── ServerShuttingDown    this server ended the transfer at its shutdown deadline
+    └── StreamError               an error grok.com reported inside its answer (.code)
+
+Every error carries a `failure_class` (which layer broke, the same whatever form
+grok.com used to report it) and `advice` (what the operator should do about it).
+An HTTP error answer is turned into its exception by `error_for_status`, an error
+inside a 200 stream by `inband_error`: nothing else builds them. What a client then
+sees is one table in app/problems.py, keyed by failure class.
 """
 
 from __future__ import annotations
@@ -28,14 +45,20 @@ STREAM = "stream_error"
 MODEL_UNAVAILABLE = "model_unavailable"
 NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
+STATSIG_UNAVAILABLE = "statsig_unavailable"
+REST_LANE_RETIRED = "rest_lane_retired"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
     "GROK_SSO_COOKIE and GROK_SSO_RW_COOKIE (see /setup).",
-    ANTI_BOT: "grok.com's anti-bot check rejected the request: the challenge values are probably "
-    "stale. Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
-    STALE_CHALLENGE: "grok.com shipped a new frontend build and the challenge values are stale. "
-    "Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
+    ANTI_BOT: "grok.com's anti-bot check rejected the request: the x-statsig-id values are probably stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
+    STALE_CHALLENGE: "grok.com shipped a new frontend build and the x-statsig-id values are stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
     CLOUDFLARE: "Cloudflare answered with a browser challenge page: this IP address or TLS "
     "fingerprint is being challenged. Try another network or set GROK_EXTRA_COOKIES with a "
     "cf_clearance cookie obtained with the same User-Agent.",
@@ -55,6 +78,11 @@ ADVICE = {
     NOT_CONFIGURED: "No grok.com cookies are configured: set GROK_SSO_COOKIE (see /setup).",
     SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
     "at its graceful-shutdown deadline; retry the request.",
+    STATSIG_UNAVAILABLE: "The server could not derive the x-statsig-id values from grok.com's page "
+    "(STATSIG_SOURCE=derived): /status names the failing step. It retries by itself; to keep working "
+    "meanwhile, set STATSIG_SOURCE=auto with CHALLENGE_* values as the fallback (docs/statsig.md).",
+    REST_LANE_RETIRED: "grok.com no longer answers the REST chat endpoint this server uses (404/410 or "
+    "'update your client'): the upstream protocol changed; update grok-web-api.",
 }
 
 # Every failure class, in the order /status and /metrics list them.
@@ -202,11 +230,19 @@ def classify_text(text: str, code=None) -> str | None:
     return None
 
 
+def inband_error(message: str, code: int | str | None = None) -> StreamError:
+    """The exception for an error grok.com reported inside a 200 answer stream.
+
+    Classified by the same rules as an HTTP error body, so a usage limit or an expired
+    session is the same failure class whichever way grok.com reports it."""
+    return StreamError(message, code=code, failure_class=classify_text(message, code) or STREAM)
+
+
 def error_for_status(status: int, body: str, headers: dict[str, str] | None = None) -> UpstreamHTTPError:
     """Map a non-2xx upstream answer onto the exception hierarchy.
 
-    Classification order follows reference-behaviour §2.4 (auth text first), refined
-    by the bodies grok.com is known to send (grok-wire §3.3).
+    The session's own failures are recognised first (auth text before anything else),
+    then the bodies grok.com is known to send (docs/grok-protocol.md: error answers).
     """
     headers = headers or {}
     content_type = headers.get("content-type")

@@ -24,7 +24,7 @@ from ..engine.run import Run
 from ..grok.client import ChatStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, upstream_problem
+from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -51,6 +51,8 @@ class OpenAIModelSchema(ma.Schema):
     created = ma.fields.Integer()
     owned_by = ma.fields.String()
     description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
 
 
 class OpenAIModelListSchema(ma.Schema):
@@ -69,7 +71,8 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
+    live = models.live_modes_for(body.get("model"))
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live)
     upstream = grok().new_conversation(plan.payload)
     link = services().linker()
     if plan.stream:
@@ -87,9 +90,13 @@ def chat_completions_help():
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(summary="List the models (grok.com modes)")
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
 def list_models():
-    return models.listing()
+    return models.listing(models.live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -97,8 +104,11 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    found = models.lookup(model_id)
+    live = models.live_modes()
+    found = models.lookup(model_id, live)
     if found is None:
+        if models.vanished(model_id, live):
+            raise models.vanished_problem(model_id)
         raise Problem(
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )
@@ -138,7 +148,7 @@ def _complete(plan: ChatPlan, upstream: ChatStream, link):
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return completion_body(
         completion_id=completion_id,
@@ -208,7 +218,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
                 yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(upstream_problem(answer.error).body()["error"])
+            yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
         writer.set_fingerprint(answer.fingerprint)
@@ -218,7 +228,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(upstream_problem(exc).body()["error"])
+        yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise

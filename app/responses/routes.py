@@ -22,7 +22,8 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, upstream_problem
+from ..openai import models
+from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -51,7 +52,7 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
-    plan = plan_response(body, upload_chat_media)
+    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")))
     upstream = grok().new_conversation(plan.turn.payload)
     writer = ResponseWriter(plan.model_id, plan.echo)
     answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
@@ -62,7 +63,7 @@ def create_response(body):
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
 
@@ -88,7 +89,7 @@ def _problem(problem: Problem):
 @blp.errorhandler(GrokError)
 def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
-    return _error_response(upstream_problem(exc))
+    return _error_response(from_grok_error(exc))
 
 
 def _error_response(problem: Problem):
@@ -115,7 +116,7 @@ def _code(problem: Problem) -> str | None:
 
 def failure(exc: GrokError) -> tuple[str, str]:
     """(code, message) of response.failed for an upstream failure."""
-    problem = upstream_problem(exc)
+    problem = from_grok_error(exc)
     code = _code(problem) or "server_error"
     message = problem.detail
     if code == "rate_limit_exceeded":

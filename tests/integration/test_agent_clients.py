@@ -154,11 +154,12 @@ def test_claude_code_runs_a_shell_command_streaming_only(agent_server, tmp_path)
     }
     args = json.dumps({"command": COMMAND, "description": "Multiply"})
     prompt = "Compute six times seven in the shell. " + marker(prop="command", args=args)
+    before = len(agent_server.logs().splitlines())
     result = run([cli("claude"), "-p", prompt, "--allowedTools", "Bash"], env, work)
     assert "Done. The tool said: 42" in result.stdout
     assert (work / "proof.txt").read_text() == "42\n"
     assert len(agent_server.fake.requests_log(NEW)) == 2
-    posts = [line for line in agent_server.logs().splitlines() if "path=/v1/messages " in line]
+    posts = [line for line in agent_server.logs().splitlines()[before:] if "path=/v1/messages " in line]
     assert len(posts) == 2 and all("stream=true" in line for line in posts), posts  # never a stream:false repeat
 
 
@@ -206,6 +207,8 @@ def test_litellm_reaches_the_responses_and_messages_routes(agent_server):
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no download of the cost map
     import litellm
 
+    before = len(agent_server.logs().splitlines())
+
     said = litellm.responses(
         model="openai/expert",
         input="hi #scenario:plain?text=via%20responses",
@@ -223,9 +226,6 @@ def test_litellm_reaches_the_responses_and_messages_routes(agent_server):
         )
     )
     assert message["content"][0]["text"] == "via messages"
-    routes = [
-        line
-        for line in agent_server.logs().splitlines()
-        if "route=/v1/responses" in line or "route=/v1/messages" in line
-    ]
+    lines = agent_server.logs().splitlines()[before:]
+    routes = [line for line in lines if "route=/v1/responses" in line or "route=/v1/messages" in line]
     assert len(routes) == 2
