@@ -23,6 +23,7 @@ from flask import current_app, request
 from .grok.client import ClientConfig, GrokClient
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
+from .grok.transport import Transport
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
@@ -95,7 +96,7 @@ class Runtime:
     def apply(self, settings: Settings) -> None:
         """Switch to new settings; in-flight requests finish with the old credentials."""
         self.settings = settings
-        self.client.reconfigure(ClientConfig.from_settings(settings))
+        self.client.reconfigure(ClientConfig.from_settings(settings), Transport.from_settings(settings))
 
 
 def statsig_status(rt: Runtime) -> dict:

@@ -62,7 +62,8 @@ class OpenAIModelListSchema(ma.Schema):
 
 @blp.route("/chat/completions", methods=["POST"])
 @media_body
-@blp.arguments(ChatCompletionRequest, example=HELP["example"])
+# OpenAI answers an invalid request 400 invalid_request_error (its SDKs raise BadRequestError).
+@blp.arguments(ChatCompletionRequest, example=HELP["example"], error_status_code=400)
 @blp.doc(
     summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
     description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
