@@ -16,7 +16,6 @@ import marshmallow as ma
 
 from .. import __version__
 from ..grok import drift
-from ..ops import counters
 from ..ops.shared_health import OK, UNKNOWN
 from ..runtime import runtime, statsig_status
 from ..web.apidoc import Blueprint
@@ -197,7 +196,7 @@ def status():
             "statsig": statsig,
             "drift": rt.health.drift(),
             "conditions": conditions,
-            **counters.totals(rt.rundir),
+            **rt.metrics.status_figures(),
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
