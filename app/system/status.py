@@ -1,10 +1,9 @@
 """/status: uptime, session and anti-bot state, counters and the last upstream failure.
 
-Every gunicorn worker answers the same: counters are summed over the host's workers
-(dead ones included, from the runtime directory), conditions and the last failure come
-from the shared-state store (every host agrees when REDIS_URL is set), uptime is the
-master's. No upstream
-call, never a secret value.
+Every gunicorn worker answers the same: the counts are the host's, read from the samples
+/metrics serves (app/ops/metrics.py: dead workers' counts included), conditions and the
+last failure come from the shared-state store (every host agrees when REDIS_URL is set),
+uptime is the master's. No upstream call, never a secret value.
 """
 
 from __future__ import annotations
