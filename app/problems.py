@@ -189,7 +189,7 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
     return Problem(status, type_, f"{message.rstrip('. ')}. {exc.advice}", headers=headers, **extra)
 
 
-def http_problem(exc: HTTPException) -> Problem:
+def _http_exception(exc: HTTPException) -> Problem:
     code = exc.code or 500
     if code == 404:
         return Problem(404, "not_found", f"No route matched: {request.method} {request.path}")
@@ -217,6 +217,11 @@ def http_problem(exc: HTTPException) -> Problem:
         return Problem(400, "bad_request", exc.description or "bad request")
     type_ = {401: "unauthorized", 403: "forbidden"}.get(code, "bad_request" if code < 500 else "internal")
     return Problem(code, type_, exc.description or exc.name)
+
+
+def problem_for_http(exc: HTTPException) -> Problem:
+    """The problem for a werkzeug HTTP error (routing, method, size, validation)."""
+    return _http_exception(exc)
 
 
 def validation_problem(messages: dict, status: int = 422) -> Problem:
@@ -277,7 +282,7 @@ def register(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
-        return http_problem(exc).response()
+        return _http_exception(exc).response()
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):

@@ -51,6 +51,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+GROK_MODES = ("auto", "fast", "expert", "heavy", "grok-43")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -371,6 +372,8 @@ class Settings:
     body_timeout: float = setting("BODY_TIMEOUT_SECS", seconds(), 300.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
+    # --- the Anthropic Messages API
+    claude_model_mode: str = setting("CLAUDE_MODEL_MODE", choice(GROK_MODES), "expert")
     # --- operations
     # Default any origin with an API key, none without (docs/security.md; _between_settings).
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", origin_list, ())

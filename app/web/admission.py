@@ -30,7 +30,7 @@ from typing import Iterator
 from gevent import getcurrent
 from gevent.event import Event
 
-from ..problems import http_problem
+from ..problems import problem_for_http
 from ..runtime import EXTENSION
 from .access import refusal
 from .auth import key_in_environ, key_is_valid
@@ -208,6 +208,6 @@ class AdmissionMiddleware:
         try:
             environ["wsgi.input"] = io.BytesIO(environ["wsgi.input"].read(length))
         except BodyTimeout as exc:
-            return http_problem(exc).response()(environ, start_response)
+            return problem_for_http(exc).response()(environ, start_response)
         with START_SLOTS.hold():
             return self.wsgi_app(environ, start_response)
