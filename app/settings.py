@@ -304,6 +304,15 @@ class Settings:
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
+    # --- conversations of the model APIs (docs/continuity.md)
+    continuity: bool = setting("CONTINUITY", boolean, True)
+    continuity_ttl: int = setting(
+        "CONTINUITY_TTL_SECS", integer(60, error="must be a number of seconds >= 60"), 6 * 3600
+    )
+    continuity_max_entries: int = setting(
+        "CONTINUITY_MAX_ENTRIES", integer(100, error="must be a number of entries >= 100"), 10_000
+    )
+    keep_conversations: bool = setting("KEEP_CONVERSATIONS", boolean, False)
     # --- operations
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", comma_list, ("*",))
     metrics_public: bool = setting("METRICS_PUBLIC", boolean, False)
@@ -327,9 +336,7 @@ class Settings:
     # --- several accounts and several hosts (docs/accounts.md, docs/scaling.md)
     accounts_file: str | None = setting("ACCOUNTS_FILE")  # default: see `accounts_path`
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
-    quota_sync_interval: int = setting(
-        "QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600
-    )
+    quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
     # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
     redis_url: str | None = setting("REDIS_URL", redis_address, secret=True, live=False)
     redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)

@@ -35,6 +35,7 @@ DEFAULT_CONFIG = {
     "user_id": "00000000-0000-4000-8000-00000000f00d",
     "known_models": list(api.KNOWN_MODELS),  # null = accept any modelName
     "reuse_grace": 10.0,  # see consume_token
+    "temporary_ttl": 3600.0,  # see threads.py
 }
 
 _CONFIG_TYPES = {
@@ -51,6 +52,7 @@ _CONFIG_TYPES = {
     "auth_failure_status": int,
     "known_models": (list, type(None)),
     "reuse_grace": (int, float),
+    "temporary_ttl": (int, float),
 }
 
 NOT_FOUND_HTML = (
@@ -316,6 +318,7 @@ class Handler(BaseHTTPRequestHandler):
                 "query": urllib.parse.parse_qs(qs, keep_blank_values=True),
                 "headers": headers,
                 "body": (json_value if json_ok else {"base64": base64.b64encode(body).decode()}) if body else None,
+                "bytes": len(body),
                 "statsig": None,
                 "status": None,
                 "scenario": None,
