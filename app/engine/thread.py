@@ -30,18 +30,6 @@ from .plan import Turn
 log = logging.getLogger(__name__)
 
 CONTINUED, NEW, FALLBACK, OFF = "continued", "new", "fallback", "off"
-# Events that are part of the answer itself: once one arrived, the answer has started.
-_ANSWER_EVENTS = (
-    ev.Token,
-    ev.ReasoningToken,
-    ev.ModelResponse,
-    ev.Card,
-    ev.SearchResults,
-    ev.ImageProgress,
-    ev.ImageGenerated,
-    ev.VideoGenerated,
-    ev.ToolUsage,
-)
 # A refusal of a follow-up that a new conversation may not meet (statuses of grok.com).
 _REFUSED_STATUSES = frozenset({400, 404, 409, 410, 422})
 _NOT_REFUSALS = frozenset(
@@ -235,8 +223,8 @@ class ThreadStream:
                     events = self._replace(event, heartbeat)
                     answering = True
                     continue
-                if isinstance(event, _ANSWER_EVENTS):
-                    answering = True
+                if not isinstance(event, ev.BOOKKEEPING_EVENTS):
+                    answering = True  # the answer has begun: it is this conversation's now
             thread.note(event)
             yield event
 

@@ -3,10 +3,11 @@
 A chat completion is a new turn in the grok.com conversation its history continues, or a
 new temporary conversation carrying the flattened history (docs/continuity.md). The
 upstream request is made, and its first events read, before any byte goes to the
-client: upstream failures up to the first output become ordinary problem+json errors with the right status (429 + Retry-After, 503, 403, 502, 504).
-After that, a failure is sent as an SSE `data: {"error": ...}` event (the openai SDKs
-raise it as APIError) and the stream ends without a finish_reason and without
-`[DONE]`, so an upstream error never looks like a clean stop.
+client: upstream failures up to the first output become ordinary problem+json errors with
+the right status (429 + Retry-After, 503, 403, 502, 504). After that, a failure is sent as
+an SSE `data: {"error": ...}` event (the openai SDKs raise it as APIError) and the stream
+ends without a finish_reason and without `[DONE]`, so an upstream error never looks like a
+clean stop.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..engine.run import Run
 from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, upstream_problem
+from ..problems import Problem, from_grok_error
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -141,7 +142,7 @@ def _complete(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     thread.finish(answer)
     return completion_body(
@@ -203,7 +204,7 @@ def _stream(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
     run.start()
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     return streaming_response(_sse(plan, thread, run, sink), EVENT_STREAM)
 
 
@@ -218,7 +219,7 @@ def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[b
                 yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(upstream_problem(answer.error).body()["error"])
+            yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
         thread.finish(answer)
@@ -229,7 +230,7 @@ def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[b
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(upstream_problem(exc).body()["error"])
+        yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise

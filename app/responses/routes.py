@@ -27,7 +27,7 @@ from ..engine.run import Run
 from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, upstream_problem
+from ..problems import Problem, from_grok_error
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -71,7 +71,7 @@ def create_response(body):
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     thread.finish(answer, stored_id)
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
@@ -100,7 +100,7 @@ def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
     if isinstance(exc, ConversationGone) and exc.named_by == "previous_response_id":
         return _error_response(Problem(400, "previous_response_not_found", exc.message, param="previous_response_id"))
-    return _error_response(upstream_problem(exc))
+    return _error_response(from_grok_error(exc))
 
 
 def _error_response(problem: Problem):
@@ -127,7 +127,7 @@ def _code(problem: Problem) -> str | None:
 
 def failure(exc: GrokError) -> tuple[str, str]:
     """(code, message) of response.failed for an upstream failure."""
-    problem = upstream_problem(exc)
+    problem = from_grok_error(exc)
     code = _code(problem) or "server_error"
     message = problem.detail
     if code == "rate_limit_exceeded":
@@ -146,7 +146,7 @@ def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter, thread: Thread
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     return streaming_response(_events(plan, run, writer, thread, stored_id), EVENT_STREAM)
 
 
