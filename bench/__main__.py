@@ -13,6 +13,8 @@ Scenarios (issue 6):
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
+  continuity   a 20-turn agent loop (20 KB system prompt, tools, 1 KB tool results) with and without
+               conversation continuity: upstream request bytes and time to first token per turn
 
 With two CPUs or more, the gunicorn workers are pinned to the first and the fake grok.com and
 this client to the others, and /health is probed from a process of its own (bench/probe.py).
@@ -36,6 +38,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 
+from bench.continuity import per_turn_table, run_continuity  # noqa: E402
 from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
 from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
@@ -295,7 +298,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,throughput,small")
+    parser.add_argument("--only", default="ttft,concurrency,throughput,small,continuity")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -355,6 +358,13 @@ def main(argv=None):
             if "small" in only:
                 report["small"] = run_small(app_targets[0], per_client=10 if quick else 50)
                 print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
+            if "continuity" in only and has_openai:
+                report["continuity"] = run_continuity(host, app_srv.port, fake)
+                summary = {k: {c: v for c, v in r.items() if c != "per_turn"} for k, r in report["continuity"].items()}
+                print_table(
+                    "Agent loop, 20 tool turns: upstream bytes and TTFT per turn", per_turn_table(report["continuity"])
+                )
+                print_table("Agent loop, 20 tool turns", summary)
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(
