@@ -20,6 +20,7 @@ from ..engine.continuity import Continuity
 from ..engine.plan import Turn, json_instructions, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet
+from ..grok.modes import ModeList
 from ..problems import Problem
 from ..settings import REASONING_OUTPUTS
 from . import models
@@ -81,6 +82,7 @@ def plan_completion(
     headers: Mapping[str, str],
     default_reasoning: str,
     upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
     continuity: Continuity | None = None,
 ) -> ChatPlan:
     """`upload_media(messages)` returns an object with `file_ids` (attachments, in order) and
@@ -97,7 +99,7 @@ def plan_completion(
         )
     _log_ignored(body)
     stream = bool(body.get("stream"))
-    model = models.resolve(body.get("model"))
+    model = models.resolve(body.get("model"), live_modes)
     toolset = _toolset(body)
     messages = body["messages"]
     instructions = _format_instructions(body.get("response_format"))

@@ -54,6 +54,8 @@ class OpenAIModelSchema(ma.Schema):
     created = ma.fields.Integer()
     owned_by = ma.fields.String()
     description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
 
 
 class OpenAIModelListSchema(ma.Schema):
@@ -73,7 +75,8 @@ class OpenAIModelListSchema(ma.Schema):
 @admitted
 def create_chat_completion(body):
     continuity = request_continuity(request.headers)
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, continuity)
+    live = models.live_modes_for(body.get("model"))
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live, continuity)
     thread, upstream = open_thread(plan.turn)
     link = services().linker()
     if plan.stream:
@@ -91,9 +94,13 @@ def chat_completions_help():
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(summary="List the models (grok.com modes)")
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
 def list_models():
-    return models.listing()
+    return models.listing(models.live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -101,8 +108,11 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    found = models.lookup(model_id)
+    live = models.live_modes()
+    found = models.lookup(model_id, live)
     if found is None:
+        if models.vanished(model_id, live):
+            raise models.vanished_problem(model_id)
         raise Problem(
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )

@@ -29,6 +29,7 @@ from ..engine.continuity import Continuity
 from ..engine.plan import Turn, json_instructions, plan_turn
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import CUSTOM, InvalidToolRequest, ToolSet, ToolSpec
+from ..grok.modes import ModeList
 from ..openai import models
 from ..problems import Problem
 
@@ -84,6 +85,7 @@ class ResponsePlan:
 def plan_response(
     body: Mapping[str, Any],
     upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
     continuity: Continuity | None = None,
 ) -> ResponsePlan:
     """`upload_media(history)` uploads the media parts (as chat completions does) and returns an
@@ -98,7 +100,7 @@ def plan_response(
     instructions = json_instructions(
         kind, text_format.get("name"), text_format.get("schema"), text_format.get("description")
     )
-    model = models.resolve(body.get("model"))
+    model = models.resolve(body.get("model"), live_modes)
     media = (lambda: upload_media(history)) if upload_media is not None else None
     try:
         turn = plan_turn(

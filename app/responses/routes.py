@@ -27,6 +27,7 @@ from ..engine.run import Run
 from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, from_grok_error
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
@@ -59,7 +60,7 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 @admitted
 def create_response(body):
     continuity = request_continuity(request.headers, body.get("previous_response_id"))
-    plan = plan_response(body, upload_chat_media, continuity)
+    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")), continuity)
     thread, upstream = open_thread(plan.turn)
     writer = ResponseWriter(plan.model_id, plan.echo)
     # store: false (Codex) keeps no id to continue from with previous_response_id.

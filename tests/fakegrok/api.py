@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 
 from . import (
     agents,  # noqa: F401 (registers the agent scenarios)
+    build,
     threads,
 )
 from . import scenarios as sc
@@ -1228,6 +1229,7 @@ ROUTES = [
     ("GET", APP + "/google-drive/files/{gid}", drive_file),
     ("POST", "/rest/livekit/tokens", livekit_token),
     ("POST", "/rest/rate-limits", rate_limits),
+    ("POST", "/rest/modes", lambda r: build.modes(r)),
 ]
 
 _COMPILED = [(m, p.strip("/").split("/"), fn) for m, p, fn in ROUTES]
