@@ -35,7 +35,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -47,7 +46,7 @@ SPACE = "continuity"
 VERSION = 1
 SYSTEM = "system"
 _SYSTEM_ROLES = ("system", "developer")
-_THINK = re.compile(r"<think>.*?</think>", re.S)
+_THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _DUMPS = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True}
 
 
@@ -87,8 +86,21 @@ def _squeeze(text: str) -> str:
     return " ".join(text.split())
 
 
+def _without_thinking(text: str) -> str:
+    """`text` without its <think>…</think> blocks, in one pass (an unclosed block stays)."""
+    kept, at = [], 0
+    while True:
+        start = text.find(_THINK_OPEN, at)
+        end = text.find(_THINK_CLOSE, start) if start >= 0 else -1
+        if end < 0:
+            kept.append(text[at:])
+            return "".join(kept)
+        kept.append(text[at:start])
+        at = end + len(_THINK_CLOSE)
+
+
 def _answer_text(text: str) -> str:
-    return "".join(_THINK.sub("", text).split())
+    return "".join(_without_thinking(text).split())
 
 
 def _arguments(raw: Any) -> str:
@@ -102,9 +114,9 @@ def _arguments(raw: Any) -> str:
 
 def _call(call: Mapping[str, Any]) -> list:
     if call.get("type") == CUSTOM or "custom" in call:
-        fn = call.get("custom") or {}
+        fn = _mapping(call.get("custom"))
         return [call.get("id") or "", CUSTOM, fn.get("name") or "", call.get("namespace"), str(fn.get("input") or "")]
-    fn = call.get("function") or {}
+    fn = _mapping(call.get("function"))
     return [
         call.get("id") or "",
         "function",
@@ -112,6 +124,10 @@ def _call(call: Mapping[str, Any]) -> list:
         call.get("namespace"),
         _arguments(fn.get("arguments") or "{}"),
     ]
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def canonical(history: Sequence[Mapping[str, Any]]) -> list[str]:

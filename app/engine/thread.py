@@ -100,6 +100,9 @@ class Thread:
         client = self.client_for(self.account)
         if self.place is None:
             return ThreadStream(self, client.new_conversation(self.turn.payload))
+        log.debug(
+            "continuing grok.com conversation %s after response %s", self.place.conversation_id, self.place.response_id
+        )
         try:
             stream = client.add_response(self.place.conversation_id, self.turn.payload)
         except gerr.GrokError as exc:
@@ -179,12 +182,13 @@ class Thread:
         ledger.record(place, digest, response_id)
 
     def abandon(self) -> None:
-        """The turn did not complete: its conversation has moved on from what this server knows."""
+        """The turn did not complete: a continued conversation has moved on from what this
+        server knows (a new one has no record that leads to it yet)."""
         if self.settled:
             return
         self.settled = True
         ledger = self.continuity.ledger
-        if ledger is not None and self.conversation_id and self.started_upstream:
+        if ledger is not None and self.outcome == CONTINUED and self.started_upstream:
             ledger.diverged(self.conversation_id, self.account, self.temporary)
 
 

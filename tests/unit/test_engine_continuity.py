@@ -302,3 +302,16 @@ def test_records_expire(tmp_path):
     assert ledger.find("abc") == place
     now[0] += 61
     assert ledger.find("abc") is None
+
+
+def test_hostile_histories_are_read_in_one_pass_and_never_raise():
+    crafted = [
+        {"role": "assistant", "content": "<think>" * 200_000},  # no closing tag anywhere
+        {"role": "assistant", "content": "x", "tool_calls": [{"id": 1, "function": "not an object"}, "nonsense"]},
+        {"role": None, "content": {"unexpected": ["shape"]}},
+    ]
+    # 200,000 unclosed blocks: a backtracking pattern would take hours here.
+    assert len(ct.canonical(crafted)) == 2  # the two assistant messages are one
+    assert ct.canonical([{"role": "assistant", "content": "a<think>b</think>c<think>d"}]) == ct.canonical(
+        [{"role": "assistant", "content": "ac<think>d"}]
+    )
