@@ -51,6 +51,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+GROK_MODES = ("auto", "fast", "expert", "heavy", "grok-43")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -336,6 +337,8 @@ class Settings:
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
+    # --- the Anthropic Messages API
+    claude_model_mode: str = setting("CLAUDE_MODEL_MODE", choice(GROK_MODES), "expert")
     # --- conversations of the model APIs (docs/continuity.md)
     continuity: bool = setting("CONTINUITY", boolean, True)
     continuity_ttl: int = setting(
