@@ -419,3 +419,78 @@ def test_previous_response_id_that_cannot_be_continued_is_a_400(client, fake, gr
     assert "expired or was deleted" in gone.get_json()["error"]["message"]
     off = respond(client, {"X-Grok-Continuity": "off"}, input="more", previous_response_id=stored.get_json()["id"])
     assert off.status_code == 400 and "continuity" in off.get_json()["error"]["message"]
+
+
+# -- the Messages API ------------------------------------------------------------------------------------------
+BASH = {
+    "name": "Bash",
+    "description": "Executes a bash command",
+    "input_schema": {"type": "object", "properties": {"command": {"type": "string"}}, "required": ["command"]},
+}
+
+
+def claude_turn(client, body: dict):
+    """One streamed /v1/messages call as Claude Code makes it: (the assistant message it replays, response)."""
+    response = client.post("/v1/messages?beta=true", json={"stream": True, **body}, headers={"anthropic-version": "x"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    blocks: dict[int, dict] = {}
+    partial: dict[int, str] = {}
+    for line in response.get_data(as_text=True).splitlines():
+        if not line.startswith("data: "):
+            continue
+        event = json.loads(line[6:])
+        if event["type"] == "content_block_start":
+            blocks[event["index"]] = dict(event["content_block"])
+        elif event["type"] == "content_block_delta":
+            delta, block = event["delta"], blocks[event["index"]]
+            if delta["type"] == "text_delta":
+                block["text"] = block.get("text", "") + delta["text"]
+            elif delta["type"] == "thinking_delta":
+                block["thinking"] = block.get("thinking", "") + delta["thinking"]
+            elif delta["type"] == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif delta["type"] == "input_json_delta":
+                partial[event["index"]] = partial.get(event["index"], "") + delta["partial_json"]
+    for index, text in partial.items():
+        blocks[index]["input"] = json.loads(text)
+    return {"role": "assistant", "content": [blocks[i] for i in sorted(blocks)]}, response
+
+
+def test_a_claude_code_style_loop_continues(client, fake):
+    marker = scenario("agent", prop="command", calls=2, think=1)
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 32000,
+        "system": [
+            {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.332; cch=abc;"},
+            {"type": "text", "text": "You are Claude Code.", "cache_control": {"type": "ephemeral"}},
+        ],
+        "tools": [BASH],
+        "thinking": {"type": "enabled", "budget_tokens": 4000},
+        "messages": [{"role": "user", "content": [{"type": "text", "text": "run it " + marker}]}],
+    }
+    outcomes, answers = [], []
+    for step in range(3):
+        message, response = claude_turn(client, body)
+        outcomes.append(response.headers["X-Grok-Continuity"])
+        answers.append(message)
+        body["messages"].append(message)  # thinking blocks with their signature, text, tool_use
+        uses = [b for b in message["content"] if b["type"] == "tool_use"]
+        if not uses:
+            break
+        result = {"type": "tool_result", "tool_use_id": uses[0]["id"], "content": f"step {step} done"}
+        body["messages"].append({"role": "user", "content": [result]})
+        # Claude Code sometimes adds a reminder as a system message at the end.
+        body["messages"].append({"role": "system", "content": f"Reminder {step}: stay focused."})
+    assert outcomes == ["new", "continued", "continued"]
+    assert answers[-1]["content"][-1]["text"] == "Done. The tool said: step 1 done"
+    follow_ups = chats(fake)[1:]
+    assert [e["body"]["message"] for e in follow_ups] == [
+        f'<tool_result id="{answers[0]["content"][-1]["id"]}" name="fn_0">step 0 done</tool_result>',
+        f'<tool_result id="{answers[1]["content"][-1]["id"]}" name="fn_0">step 1 done</tool_result>',
+    ]
+    # The reminders are instructions, in the order they came; the billing line is dropped.
+    assert follow_ups[-1]["body"]["customInstructions"].endswith(
+        "You are Claude Code.\n\nReminder 0: stay focused.\n\nReminder 1: stay focused."
+    )
+    assert "billing" not in follow_ups[-1]["body"]["customInstructions"]
