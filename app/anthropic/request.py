@@ -29,6 +29,7 @@ from ..engine.continuity import Continuity
 from ..engine.plan import Turn, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet, ToolSpec
+from ..grok.modes import ModeList
 from ..openai import models
 from ..problems import Problem
 
@@ -47,27 +48,29 @@ class MessagesPlan:
     turn: Turn
 
 
-def model_for(name: str | None, claude_mode: str) -> models.ModelInfo:
+def model_for(name: str | None, claude_mode: str, live_modes: ModeList | None = None) -> models.ModelInfo:
     lowered = (name or "").strip().lower()
     if lowered.startswith("claude"):
-        return models.MODELS["fast" if "haiku" in lowered else claude_mode]
-    return models.resolve(name)
+        return models.resolve("fast" if "haiku" in lowered else claude_mode, live_modes)
+    return models.resolve(name, live_modes)
 
 
 def plan_messages(
     body: Mapping[str, Any],
     claude_mode: str,
     upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
     continuity: Continuity | None = None,
 ) -> MessagesPlan:
-    """`upload_media(history)` uploads the media parts (called only when the upstream request
-    needs them); `continuity`: app/engine/continuity.py."""
+    """`live_modes`: the account's mode list (None: the built-in one). `upload_media(history)`
+    uploads the media parts (called only when the upstream request needs them);
+    `continuity`: app/engine/continuity.py."""
     stream = bool(body.get("stream"))
     history = to_history(body.get("system"), body.get("messages") or [])
     toolset, single = _toolset(body)
     thinking = _wants_thinking(body.get("thinking"))
     media = (lambda: upload_media(history)) if upload_media is not None else None
-    turn = _turn(history, model_for(body.get("model"), claude_mode), toolset, media, continuity)
+    turn = _turn(history, model_for(body.get("model"), claude_mode, live_modes), toolset, media, continuity)
     options = AnswerOptions(
         reasoning=REASONING_CONTENT if thinking else HIDDEN,
         stop=stop_sequences(body.get("stop_sequences")),

@@ -24,6 +24,7 @@ from ..engine.run import Run
 from ..engine.thread import Thread
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
@@ -103,7 +104,10 @@ def anthropic_errors(*statuses: int):
 @admitted
 def create_message(body):
     continuity = request_continuity(request.headers)
-    plan = plan_messages(body, settings().claude_model_mode, upload_chat_media, continuity)
+    claude_mode = settings().claude_model_mode
+    requested = body.get("model") or ""
+    live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
+    plan = plan_messages(body, claude_mode, upload_chat_media, live, continuity)
     thread, upstream = open_thread(plan.turn)
     writer = MessageWriter(plan.model_id)
     answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=services().linker())
