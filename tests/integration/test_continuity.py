@@ -494,3 +494,18 @@ def test_a_claude_code_style_loop_continues(client, fake):
         "You are Claude Code.\n\nReminder 0: stay focused.\n\nReminder 1: stay focused."
     )
     assert "billing" not in follow_ups[-1]["body"]["customInstructions"]
+
+
+def test_metrics_and_the_request_log_say_how_conversations_were_found(client, fake, caplog):
+    caplog.set_level("INFO", logger="grok_web_api.request")
+    messages = [{"role": "user", "content": "hello there"}]
+    for _ in range(2):
+        response = complete(client, messages)
+        messages += [answered(response), {"role": "user", "content": "and then?"}]
+        response.close()  # the request line is written when the response ends
+    metrics = client.get("/metrics").get_data(as_text=True)
+    route = 'route="/v1/chat/completions"'
+    assert f'grok_web_api_model_turns_total{{continuity="new",{route}}} 1.0' in metrics
+    assert f'grok_web_api_model_turns_total{{continuity="continued",{route}}} 1.0' in metrics
+    lines = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("route") == "/v1/chat/completions"]
+    assert [fields.get("continuity") for fields in lines] == ["new", "continued"]
