@@ -121,11 +121,11 @@ def _emitted(record, formatter) -> str:
 
 
 def test_client_text_cannot_forge_a_plain_line():
-    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "unknown model %s", ("x\n" + FORGED,), None)
-    record.fields = {"model": "x\r\n" + FORGED}
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "unknown model %s", ("zq-model\n" + FORGED,), None)
+    record.fields = {"model": "zq-model\r\n" + FORGED}
     line = _emitted(record, logs.PlainFormatter())
     assert "\n" not in line and "\r" not in line  # the forged text stays inside this one line
-    assert "unknown model x\\n2026-01-01" in line and 'model="x\\r\\n2026-01-01' in line
+    assert "unknown model zq-model\\n2026-01-01" in line and 'model="zq-model\\r\\n2026-01-01' in line
 
 
 def test_a_traceback_with_client_text_stays_inside_its_record():
