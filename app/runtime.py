@@ -21,10 +21,12 @@ from pathlib import Path
 from flask import current_app, request
 
 from .grok.client import ClientConfig, GrokClient
+from .grok.lanes import describe as describe_lane
 from .grok.session import SessionState
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
+from .ops.lane_switch import FileLaneSwitch
 from .ops.shared_health import SharedHealth
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
@@ -53,6 +55,8 @@ class Runtime:
         self.counters = WorkerCounters(self.rundir)
         self.health = SharedHealth(self.rundir)
         self.session_check = SessionCheck(self.rundir, self.client)
+        # The auto chat-lane choice is one per host: every worker reads and writes the same file.
+        self.client.lane_switch = FileLaneSwitch(self.rundir)
         self.reloader = SettingsReloader(self)
         self.state.observers.extend([self.health.observe, self._count_failure])
 
@@ -70,6 +74,10 @@ class Runtime:
     def _count_failure(self, state, outcome) -> None:
         if outcome.error is not None:
             self.counters.failure(outcome.error.failure_class)
+
+    def chat_lane(self) -> dict:
+        """The chat lane setting and the lane in use (for /status and /setup)."""
+        return describe_lane(self.settings.chat_lane, self.client.lane_switch)
 
     @property
     def server_started_at(self) -> float:

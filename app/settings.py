@@ -66,6 +66,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+CHAT_LANES = ("auto", "rest", "ws")  # app.grok.lanes
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -106,6 +107,7 @@ class Settings:
     metrics_public: bool = False
     public_base_url: str | None = None
     proxy_url: str | None = None
+    chat_lane: str = "auto"
     # media: asset proxy, signed links, remote-image fetching, input limits
     grok_assets_url: str = "https://assets.grok.com"
     asset_signing_key: str | None = field(default=None, repr=False)
@@ -188,6 +190,7 @@ class Settings:
             "METRICS_PUBLIC": self.metrics_public,
             "PUBLIC_BASE_URL": self.public_base_url,
             "GROK_PROXY_URL": self.proxy_url,
+            "GROK_CHAT_LANE": self.chat_lane,
             "GROK_ASSETS_URL": self.grok_assets_url,
             "ASSET_SIGNING_KEY": self.asset_signing_key,
             "ASSET_URL_TTL_SECS": self.asset_url_ttl,
@@ -318,6 +321,10 @@ class Settings:
         if proxy is not None and not re.match(r"^(https?|socks5h?|socks4a?)://[^\s]+$", proxy):
             errors["GROK_PROXY_URL"] = "must be a proxy URL such as http://host:port or socks5h://host:port"
 
+        chat_lane = (read("GROK_CHAT_LANE", "str", default="auto") or "auto").lower()
+        if chat_lane not in CHAT_LANES:
+            errors["GROK_CHAT_LANE"] = f"must be one of {', '.join(CHAT_LANES)}"
+
         media = _media_settings(read, errors)
 
         settings = cls(
@@ -344,6 +351,7 @@ class Settings:
             metrics_public=bool(read("METRICS_PUBLIC", "bool", default=False)),
             public_base_url=public_base,
             proxy_url=proxy,
+            chat_lane=chat_lane if chat_lane in CHAT_LANES else "auto",
             env_file=env_file,
             notices=tuple(notices),
             **media,

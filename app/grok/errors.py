@@ -28,10 +28,15 @@ STREAM = "stream_error"
 MODEL_UNAVAILABLE = "model_unavailable"
 NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
+CASTLE = "castle_rejected"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
     "GROK_SSO_COOKIE and GROK_SSO_RW_COOKIE (see /setup).",
+    CASTLE: "grok.com's WebSocket chat refused the turn for want of a Castle anti-bot token "
+    "(castle_request_token), which only grok.com's page can mint. The cookies and the statsig values are "
+    "not the cause. While grok.com's REST chat still answers, set GROK_CHAT_LANE=rest; otherwise "
+    "update grok-web-api (see docs/websocket-lane.md).",
     ANTI_BOT: "grok.com's anti-bot check rejected the request: the challenge values are probably "
     "stale. Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
     STALE_CHALLENGE: "grok.com shipped a new frontend build and the challenge values are stale. "
@@ -191,6 +196,8 @@ def classify_text(text: str, code=None) -> str | None:
         return STALE_CHALLENGE
     if "update your client" in lower:
         return PAYLOAD_OUTDATED
+    if "castle" in lower:
+        return CASTLE
     if "anti-bot" in lower:
         return ANTI_BOT
     if "model is not found" in lower or "model not found" in lower:
@@ -222,6 +229,14 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
             parse_retry_after(headers.get("retry-after")),
             message=f"grok.com rate limited the request: {message}",
             failure_class=USAGE_LIMIT if known == USAGE_LIMIT else RATE_LIMITED,
+            content_type=content_type,
+        )
+    if known == CASTLE:
+        return AntiBotRejected(
+            status,
+            body,
+            f"grok.com's Castle anti-bot check refused the request: {message}",
+            failure_class=CASTLE,
             content_type=content_type,
         )
     if status in (401, 403):
@@ -290,3 +305,18 @@ def _upstream_message(body: str) -> str:
         if isinstance(data.get("message"), str):
             return data["message"][:300]
     return body.strip()[:300]
+
+
+def rest_chat_retired(error: GrokError, *, resource: bool = False) -> bool:
+    """Whether a REST chat request failed the way a retired endpoint answers: 404 or 410, or an
+    "update your client" body. With `resource` (the URL names a conversation), a 404 that names
+    what was not found is that resource missing, not the endpoint gone."""
+    status = getattr(error, "status", None)
+    if error.failure_class == PAYLOAD_OUTDATED or status == 410:
+        return True
+    if status != 404:
+        return False
+    if not resource:
+        return True
+    said = _upstream_message(getattr(error, "body", "") or "").lower()
+    return not any(word in said for word in ("conversation", "response", "parent"))

@@ -116,6 +116,7 @@ _INBAND_PROBLEMS = {
     gerr.ANTI_BOT: (403, "anti_bot"),
     gerr.STALE_CHALLENGE: (403, "anti_bot"),
     gerr.CLOUDFLARE: (403, "anti_bot"),
+    gerr.CASTLE: (403, "anti_bot"),
     gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
 }
 

@@ -4,13 +4,15 @@ The server's view of the upstream is split into conditions, each "ok", "unknown"
 or the failure class that last broke it:
 
   session   auth_expired | account_blocked       (the cookies)
-  anti_bot  anti_bot | stale_challenge | cloudflare_challenge   (the statsig values / IP)
+  anti_bot  anti_bot | stale_challenge | cloudflare_challenge | castle_rejected
+                                                 (the statsig values / IP / the WebSocket's Castle check)
   protocol  payload_outdated                     (our request format)
   network   network                              (grok.com unreachable)
 
 Evidence comes from every upstream outcome (this is a `SessionState` observer):
 any 2xx proves the session and the network; a 2xx POST also proves the anti-bot
-values and the request format (grok.com may not check the token on GETs).
+values and the request format (grok.com may not check the token on GETs); an accepted
+WebSocket chat turn (method "WS") proves the format, not the statsig values.
 
 The conditions and the last failure live in `health.json` in the runtime
 directory, so every worker reports the same. A change of a condition is decided
@@ -38,6 +40,7 @@ COMPONENT_OF = {
     gerr.ANTI_BOT: "anti_bot",
     gerr.STALE_CHALLENGE: "anti_bot",
     gerr.CLOUDFLARE: "anti_bot",
+    gerr.CASTLE: "anti_bot",
     gerr.PAYLOAD_OUTDATED: "protocol",
     gerr.NETWORK: "network",
 }
@@ -99,6 +102,8 @@ class SharedHealth:
         proven = {"session": OK, "network": OK}
         if method == "POST":
             proven.update(anti_bot=OK, protocol=OK)
+        elif method == "WS":  # a WebSocket turn carries no statsig: it proves the format only
+            proven.update(protocol=OK)
         conditions = self.snapshot()["conditions"]
         if all((conditions.get(c) or {}).get("value") == v for c, v in proven.items()):
             return  # the common case: nothing changes, no lock, no write

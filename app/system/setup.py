@@ -34,6 +34,7 @@ from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
+from .status import ChatLaneSchema
 
 
 class _Blueprint(Blueprint):
@@ -78,6 +79,7 @@ DISPLAYED = (
     ("LOG_LEVEL", "log level"),
     ("GROK_BASE_URL", "upstream base URL"),
     ("GROK_PROXY_URL", "outbound proxy"),
+    ("GROK_CHAT_LANE", "chat lane: auto, rest or ws"),
 )
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _FORWARDED_FOR = re.compile(r"for=\"?\[?([^\]\";,]+)", re.IGNORECASE)
@@ -110,6 +112,7 @@ class SetupInfoSchema(ma.Schema):
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 class SetupUpdateSchema(ma.Schema):
@@ -233,6 +236,7 @@ def _info() -> dict:
         "bookmarklet": snippet.BOOKMARKLET,
         "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
         "can_update": may_update(),
+        "chat_lane": rt.chat_lane(),
     }
 
 
@@ -292,6 +296,7 @@ INFO_EXAMPLE = {
     "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 

@@ -40,6 +40,17 @@ class CheckSchema(ma.Schema):
     failure_class = ma.fields.String(allow_none=True)
 
 
+class ChatLaneSchema(ma.Schema):
+    setting = ma.fields.String(metadata={"enum": ["auto", "rest", "ws"], "description": "GROK_CHAT_LANE"})
+    active = ma.fields.String(metadata={"enum": ["rest", "ws"], "description": "the lane new chats use"})
+    switched_at = ma.fields.Float(
+        allow_none=True, metadata={"description": "auto: when this host switched to the WebSocket lane"}
+    )
+    switch_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "auto: what grok.com's REST chat answered"}
+    )
+
+
 class StatusSchema(ma.Schema):
     version = ma.fields.String()
     uptime_seconds = ma.fields.Integer()
@@ -67,6 +78,7 @@ class StatusSchema(ma.Schema):
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 def format_uptime(seconds: int) -> str:
@@ -103,6 +115,7 @@ EXAMPLE = {
         "method": "POST",
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 
@@ -136,6 +149,7 @@ def status():
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
+            "chat_lane": rt.chat_lane(),
         },
         200,
         {"Cache-Control": "no-store"},
