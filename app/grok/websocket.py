@@ -114,8 +114,8 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     future = multi.add_handle(curl)
     multi.kick()
     try:
-        # libcurl enforces the deadline; the margin only guards against a lost callback.
-        if not hooks.waits.wait(future, timeout + 5):
+        # libcurl does not apply CURLOPT_TIMEOUT to a connect-only transfer: the deadline is ours.
+        if not hooks.waits.wait(future, timeout):
             raise UpstreamTimeout(f"the WebSocket upgrade did not complete within {timeout:g} s")
         if answer.status and answer.status != 101:
             raise _refused(answer.status, answer.headers())
@@ -135,6 +135,8 @@ def _refused(status: int, headers: dict[str, str]) -> GrokError:
     body = ""
     if status == 403 and "text/html" in headers.get("content-type", ""):
         body = "<html><title>Just a moment...</title></html>"  # how Cloudflare's challenge page begins
+    elif status == 401:
+        body = "unauthenticated"  # the one thing a 401 to the page's own socket can mean
     error = error_for_status(status, body, headers)
     error.message = f"WebSocket upgrade refused: {error.message}"
     return error

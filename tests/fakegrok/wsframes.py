@@ -51,6 +51,7 @@ class WsConn:
         self.buf = bytearray()
         self.closed = False
         self.pings_received = 0  # protocol-level pings from the client
+        self.client_close_code: int | None = None  # the code of the client's close frame
         self._message: list[bytes] = []
         self._opcode = OP_TEXT
         self._poller = select.poll()
@@ -120,7 +121,8 @@ class WsConn:
             elif opcode == OP_PONG:
                 pass
             elif opcode == OP_CLOSE:
-                self.close(struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1000)
+                self.client_close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.close(1000)
                 raise ClientGone("client sent a close frame")
             else:
                 if opcode != OP_CONT:
