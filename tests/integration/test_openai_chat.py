@@ -1,5 +1,6 @@
 """POST /v1/chat/completions without streaming, and /v1/models, through the official openai SDK
-against the app under gunicorn and the fake grok.com. Every response is schema-checked."""
+against the app under gunicorn and the fake grok.com, on both chat lanes (REST and the mgw
+WebSocket). Every response is schema-checked."""
 
 from __future__ import annotations
 
@@ -12,9 +13,9 @@ import pytest
 
 from app.media.services import media_request_limit
 from app.settings import Settings
+from tests.support.lanes import server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import oai, recorder, scenario  # noqa: F401  (fixtures)
 
-NEW = "/rest/app-chat/conversations/new"
 HASH = "fakegrok-model-hash-0001"
 
 
@@ -24,7 +25,7 @@ def clean_fake(server):
 
 
 def last_upstream(server) -> dict:
-    return server.fake.requests_log(NEW)[-1]["body"]
+    return upstream_chat(server.fake)
 
 
 def ask(oai, text, **kw):

@@ -1,7 +1,7 @@
 """POST /v1/chat/completions with `stream: true` through the official openai SDK against the
-app under gunicorn and the fake grok.com: chunk shapes, reasoning, usage, stop/length,
-errors before and after the first byte, heartbeats, idle and dropped upstreams, and a
-client that goes away. Every chunk and error event is schema-checked."""
+app under gunicorn and the fake grok.com, on both chat lanes: chunk shapes, reasoning,
+usage, stop/length, errors before and after the first byte, heartbeats, idle and dropped
+upstreams, and a client that goes away. Every chunk and error event is schema-checked."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.lanes import LANES, server  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import client, oai, recorder, scenario  # noqa: F401  (fixtures)
 
 
@@ -21,10 +22,10 @@ def clean_fake(server):
     server.fake.reset()
 
 
-@pytest.fixture(scope="module")
-def quick_server(fake_module):
+@pytest.fixture(scope="module", params=LANES)
+def quick_server(request, fake_module):
     """Heartbeats every 0.3 s and a 1.5 s upstream idle timeout."""
-    env = app_env(fake_module, HEARTBEAT_SECS="0.3", STREAM_IDLE_TIMEOUT_SECS="1.5")
+    env = app_env(fake_module, HEARTBEAT_SECS="0.3", STREAM_IDLE_TIMEOUT_SECS="1.5", GROK_CHAT_LANE=request.param)
     with GunicornServer(env) as srv:
         yield srv
 
