@@ -50,7 +50,7 @@ check: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Benchmarks print figures (README: Performance); they are not tests.
+# Benchmarks print figures (docs/benchmarks.md); they are not tests.
 bench: $(STAMP)
 	$(PY) -m bench
 

@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 
-# type -> title; the README's error table lists the same.
+# type -> title; the error table of docs/api.md lists the same.
 TITLES = {
     "bad_request": "Bad Request",
     "unauthorized": "Unauthorized",
@@ -116,7 +116,7 @@ class OpenAIErrorSchema(ma.Schema):
 class ProblemSchema(ma.Schema):
     """Every error body (application/problem+json); documentation only."""
 
-    type = ma.fields.String(metadata={"description": "machine-readable problem type (README: error types)"})
+    type = ma.fields.String(metadata={"description": "machine-readable problem type (docs/api.md: errors)"})
     title = ma.fields.String()
     status = ma.fields.Integer()
     detail = ma.fields.String(metadata={"description": "what went wrong and what to do about it"})
@@ -137,7 +137,7 @@ def not_configured(missing: list[str]) -> Problem:
 
 
 def from_grok_error(exc: gerr.GrokError) -> Problem:
-    """The problem a client sees for an upstream failure (README: error types)."""
+    """The problem a client sees for an upstream failure (docs/api.md: errors)."""
     advice = exc.advice
     message = exc.message.rstrip(". ")  # detail = "<what happened>. <what to do>"
     upstream = {"failure_class": exc.failure_class}

@@ -85,7 +85,7 @@ class ClientConfig:
 
 
 def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3, provider_url: str | None = None) -> Signer:
-    """In-process challenge values win over a token provider (README: 'statsig precedence')."""
+    """In-process challenge values win over a token provider (docs/configuration.md: anti-bot signing sources)."""
     if header is not None and suffix is not None:
         return ChallengeSigner(header, suffix, trailer)
     if provider_url:

@@ -11,7 +11,7 @@ import email.utils
 import json
 import time
 
-# failure_class values (documented in the README's troubleshooting table)
+# failure_class values (documented in docs/troubleshooting.md)
 AUTH_EXPIRED = "auth_expired"
 ANTI_BOT = "anti_bot"
 STALE_CHALLENGE = "stale_challenge"

@@ -5,8 +5,8 @@ reference-behaviour §8.2 / §8.8: five ids, one per mode of grok.com's model pi
 fabricated and removed upstream of us). Anything else falls back to `auto` with a
 warning, and the requested id is still echoed back in responses.
 
-The upstream payload is data-driven: `PAYLOAD_DEFAULTS` is the browser-like body of
-grok-wire §4.1, so a field grok.com renames or adds is a one-line change here.
+Each mode's `upstream` fields are merged over the engine's browser-like payload
+(app/engine/upstream.py), which every model API shares.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
+
+from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
 
 log = logging.getLogger(__name__)
 
@@ -53,43 +55,6 @@ MODELS: dict[str, ModelInfo] = {
     )
 }
 
-# The body grok.com's web client sends for a new chat (grok-wire §4.1), minus the
-# per-request fields (message, mode, customInstructions).
-PAYLOAD_DEFAULTS: dict[str, Any] = {
-    "temporary": True,  # nothing is saved in the user's grok.com history
-    "disableMemory": True,  # answers must not depend on the account's memories
-    "fileAttachments": [],
-    "imageAttachments": [],
-    "disableSearch": False,
-    "enableImageGeneration": True,
-    "enableImageStreaming": True,
-    "imageGenerationCount": 2,
-    "returnImageBytes": False,
-    "returnRawGrokInXaiRequest": False,
-    "forceConcise": False,
-    "enableSideBySide": False,  # one answer per request, never an A/B pair
-    "forceSideBySide": False,
-    "sendFinalMetadata": True,
-    "isReasoning": False,
-    "disableTextFollowUps": True,  # follow-up suggestions have no place in an API answer
-    "disableArtifact": True,  # code inline in the answer, not in a side canvas
-    "isAsyncChat": False,
-    "disableSelfHarmShortCircuit": False,
-    "searchAllConnectors": False,
-    "collectionIds": [],
-    "connectors": [],
-    "toolOverrides": {},
-    "responseMetadata": {},
-    "deviceEnvInfo": {
-        "darkModeEnabled": False,
-        "devicePixelRatio": 2,
-        "screenHeight": 1329,
-        "screenWidth": 2056,
-        "viewportHeight": 1083,
-        "viewportWidth": 2056,
-    },
-}
-
 
 def lookup(model_id: str) -> ModelInfo | None:
     """The model for an id exactly as listed by /v1/models, or None."""
@@ -105,16 +70,6 @@ def resolve(requested: str | None) -> ModelInfo:
         log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
         return MODELS[DEFAULT_MODEL]
     return found
-
-
-def upstream_payload(model: ModelInfo, message: str, custom_instructions: str | None) -> dict[str, Any]:
-    """The `conversations/new` body for one chat completion."""
-    payload = dict(PAYLOAD_DEFAULTS)
-    payload["message"] = message
-    payload.update(model.upstream)
-    if custom_instructions:
-        payload["customInstructions"] = custom_instructions
-    return payload
 
 
 def listing() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 Decides, once per request: the upstream payload, how reasoning is shown, which
 OpenAI options are honoured on our side (stop, max_tokens, response_format,
 stream_options, parallel_tool_calls) and which are accepted and ignored (logged at
-debug, README: "Parameters"). Refuses with a 400 what would otherwise give a wrong
+debug, docs/api.md: parameters). Refuses with a 400 what would otherwise give a wrong
 answer (`n` > 1, a forced tool that cannot be called, audio input). Image and file parts
 are handed to `upload_media` once the request is known to be valid: its attachments go
 into the payload and the prompt names each part where it appeared.
@@ -11,18 +11,18 @@ into the payload and the prompt names each part where it appeared.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from ..engine.answer import AnswerOptions
+from ..engine.plan import Turn, json_instructions, plan_turn, stop_sequences
+from ..engine.prompt import UnsupportedContent
+from ..engine.tools import InvalidToolRequest, ToolSet
 from ..problems import Problem
 from ..settings import REASONING_OUTPUTS
-from . import models, usage
-from .answer import AnswerOptions
-from .prompt import UnsupportedContent, build_prompt
+from . import models
 from .schemas import unknown_fields
-from .tools import InvalidToolRequest, ToolSet
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +53,6 @@ IGNORED = (
     "moderation",
 )
 
-JSON_OBJECT_INSTRUCTION = (
-    "Answer with exactly one valid JSON object and nothing else: no prose before or after it, no markdown code fences."
-)
-
 
 @dataclass(frozen=True)
 class ChatPlan:
@@ -65,14 +61,18 @@ class ChatPlan:
     stream: bool
     include_usage: bool
     options: AnswerOptions
-    toolset: ToolSet | None
-    payload: dict[str, Any]
-    message_count: int
-    tool_call_ids: frozenset[str] = frozenset()  # ids already in the history
+    turn: Turn
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        return self.turn.payload
+
+    @property
+    def toolset(self) -> ToolSet | None:
+        return self.turn.toolset
 
     def prompt_tokens(self) -> int:
-        """Estimated only when a usage object is sent (it costs a pass over the history)."""
-        return usage.prompt_tokens(self.payload["message"], self.payload.get("customInstructions"), self.message_count)
+        return self.turn.prompt_tokens()
 
 
 def plan_completion(
@@ -101,11 +101,13 @@ def plan_completion(
     reasoning = _reasoning_mode(headers, default_reasoning)
     media = upload_media(messages) if upload_media is not None else None
     try:
-        prompt = build_prompt(
+        turn = plan_turn(
             messages,
+            model,
             toolset,
             extra_instructions=instructions,
             part_text=media.placeholder if media is not None else None,
+            attachments=media.file_ids if media is not None else (),
         )
     except UnsupportedContent as exc:
         param = f"messages[{exc.message_index}].content[{exc.part_index}]"
@@ -118,21 +120,19 @@ def plan_completion(
         ) from None
     except ValueError as exc:
         raise Problem(400, "bad_request", str(exc), param="messages") from None
-    payload = models.upstream_payload(model, prompt.message, prompt.custom_instructions)
-    if media is not None and media.file_ids:
-        payload["fileAttachments"] = list(media.file_ids)
     stream_options = body.get("stream_options") or {}
     include_usage = stream and bool(stream_options.get("include_usage"))
     response_format = body.get("response_format") or {}
     options = AnswerOptions(
         reasoning=reasoning,
-        stop=_stops(body.get("stop")),
+        stop=stop_sequences(body.get("stop")),
         max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
         json_mode=response_format.get("type") in ("json_object", "json_schema"),
         keep_text=not stream or include_usage,
         tool_choice_required=bool(toolset and toolset.required),
         single_tool_call=body.get("parallel_tool_calls") is False,
         image_progress=stream,
+        preamble_as_reasoning=stream,
     )
     return ChatPlan(
         model_id=body.get("model") or models.DEFAULT_MODEL,
@@ -140,10 +140,7 @@ def plan_completion(
         stream=stream,
         include_usage=include_usage,
         options=options,
-        toolset=toolset,
-        payload=payload,
-        message_count=len(messages),
-        tool_call_ids=prompt.tool_call_ids,
+        turn=turn,
     )
 
 
@@ -174,31 +171,10 @@ def _reasoning_mode(headers: Mapping[str, str], default: str) -> str:
     return mode
 
 
-def _stops(stop) -> tuple[str, ...]:
-    if stop is None:
-        return ()
-    if isinstance(stop, str):
-        return (stop,) if stop else ()
-    return tuple(s for s in stop if s)
-
-
 def _format_instructions(response_format: Mapping[str, Any] | None) -> tuple[str, ...]:
-    kind = (response_format or {}).get("type")
-    if kind == "json_object":
-        return (JSON_OBJECT_INSTRUCTION,)
-    if kind == "json_schema":
-        spec = response_format["json_schema"]
-        text = (
-            f"Answer with exactly one valid JSON value that conforms to the JSON schema "
-            f'"{spec["name"]}" below, and nothing else: no prose before or after it, no markdown '
-            "code fences."
-        )
-        if spec.get("description"):
-            text += f"\nWhat it is for: {spec['description']}"
-        if spec.get("schema") is not None:
-            text += "\nSchema: " + json.dumps(spec["schema"], separators=(",", ":"), ensure_ascii=False)
-        return (text,)
-    return ()
+    response_format = response_format or {}
+    spec = response_format.get("json_schema") or {}
+    return json_instructions(response_format.get("type"), spec.get("name"), spec.get("schema"), spec.get("description"))
 
 
 def _toolset(body: Mapping[str, Any]) -> ToolSet | None:

@@ -84,9 +84,19 @@ class ChunkWriter:
     def reasoning(self, text: str) -> bytes:
         return self._delta + b'"reasoning_content":' + _jstr(text) + self._tail
 
-    def tool_calls(self, calls: list[tuple[int, Any]]) -> bytes:
-        payload = _dumps([tool_call_object(call, index) for index, call in calls])
-        return self._delta + ('"tool_calls":' + payload).encode() + self._tail
+    def call_started(self, index: int, call) -> bytes:
+        """A tool call's first chunk: id, type and name, the arguments to follow."""
+        head = {"index": index, "id": call.id, "type": "function", "function": {"name": call.name, "arguments": ""}}
+        return self._delta + ('"tool_calls":[' + _dumps(head) + "]").encode() + self._tail
+
+    def call_arguments(self, index: int, delta: str) -> bytes:
+        return (
+            self._delta
+            + f'"tool_calls":[{{"index":{index},"function":{{"arguments":'.encode()
+            + _jstr(delta)
+            + b"}}]"
+            + self._tail
+        )
 
     def finish(self, reason: str) -> bytes:
         return (

@@ -19,6 +19,7 @@ from typing import Iterator
 import marshmallow as ma
 from flask import request
 
+from ..engine.answer import Answer
 from ..grok import errors as gerr
 from ..grok.client import ChatStream
 from ..grok.errors import GrokError, StreamError
@@ -29,11 +30,9 @@ from ..web.admission import admitted
 from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
 from . import models
-from .answer import Answer
 from .plan import ChatPlan, plan_completion
 from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
 from .schemas import ChatCompletionRequest
-from .tools import ToolCallExtractor
 
 log = logging.getLogger(__name__)
 
@@ -139,12 +138,6 @@ def _new_ids() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
 
-def _extractor(plan: ChatPlan):
-    if plan.toolset is None:
-        return None
-    return ToolCallExtractor(plan.toolset, reserved_ids=plan.tool_call_ids)
-
-
 # -- non-streaming ---------------------------------------------------------------------------------
 class _Collector:
     """Sink of a non-streaming answer: the Answer keeps the texts itself."""
@@ -155,7 +148,13 @@ class _Collector:
     def reasoning(self, text):
         pass
 
-    def tool_calls(self, calls):
+    def call_started(self, index, call):
+        pass
+
+    def call_arguments(self, index, delta):
+        pass
+
+    def call_finished(self, index, call):
         pass
 
     def comment(self, text):
@@ -164,7 +163,7 @@ class _Collector:
 
 def _complete(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
-    answer = Answer(plan.options, _Collector(), _extractor(plan), asset_link=link)
+    answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
     with upstream:
         for event in upstream.events():
             answer.feed(event)
@@ -204,8 +203,14 @@ class _SSESink:
     def reasoning(self, text):
         self.out.append(self.writer.reasoning(text))
 
-    def tool_calls(self, calls):
-        self.out.append(self.writer.tool_calls(calls))
+    def call_started(self, index, call):
+        self.out.append(self.writer.call_started(index, call))
+
+    def call_arguments(self, index, delta):
+        self.out.append(self.writer.call_arguments(index, delta))
+
+    def call_finished(self, index, call):
+        pass
 
     def comment(self, text):
         self.out.append(comment(text))
@@ -220,7 +225,7 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
-    answer = Answer(plan.options, sink, _extractor(plan), asset_link=link)
+    answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
     events = upstream.events(settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
     # early failures still get a proper HTTP status.

@@ -6,7 +6,7 @@ and every error names its field (`messages[0].role`). An optional field set to n
 is treated as absent, as OpenAI does. Unknown keys are kept at
 every level (the view logs unknown top-level fields), so a field OpenAI adds
 tomorrow does not break clients. Whether a field is honoured, approximated or
-ignored is the view's business (README: "OpenAI-compatible API").
+ignored is the view's business (docs/api.md: parameters).
 """
 
 from __future__ import annotations
@@ -379,7 +379,7 @@ class LegacyFunction(Loose):
 
 # -- the request -------------------------------------------------------------------------------------
 # Far above real use (OpenAI itself accepts 128 tools), low enough that validating a
-# full request stays around a second of CPU (README: "Limits").
+# full request stays around a second of CPU (docs/troubleshooting.md: limits).
 MAX_MESSAGES = 10_000
 MAX_TOOLS = 1_000
 

@@ -1,7 +1,8 @@
 """gunicorn settings: gevent workers, bind from HOST/PORT, sized for long streams.
 
-Settings are validated here, in the master, so a bad value stops startup with a
-readable message instead of failing every worker.
+Every value comes from the app's Settings (so .env works for these too), validated
+here, in the master, so a bad value stops startup with a readable message instead of
+failing every worker.
 """
 
 import multiprocessing
@@ -24,13 +25,13 @@ if ":" in _host and not _host.startswith("["):
 bind = [f"{_host}:{_settings.port}"]
 
 worker_class = "gevent"
-workers = int(os.environ.get("WEB_CONCURRENCY") or multiprocessing.cpu_count())
+workers = _settings.web_concurrency or multiprocessing.cpu_count()
 # One gevent worker holds every stream, WebSocket and plain request of its clients.
-worker_connections = int(os.environ.get("WORKER_CONNECTIONS") or 4000)
+worker_connections = _settings.worker_connections
 # A responsive hub keeps the worker heartbeat going; long streams never trip this.
-timeout = int(os.environ.get("WORKER_TIMEOUT") or 60)
+timeout = _settings.worker_timeout
 # On SIGTERM/SIGHUP in-flight streams get this long to finish.
-graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT") or 30)
+graceful_timeout = _settings.graceful_timeout
 keepalive = 75
 # gunicorn 27 otherwise writes a control socket under $HOME.
 control_socket_disable = True

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from ..settings import REFERENCE_SETTINGS, Settings, SettingsError
+from ..settings import BY_ENV_NAME, Settings, SettingsError
 from . import envfile
 
 USAGE = "usage: grok-web-api update-keys [--stdin] [--reload] KEY=VALUE [KEY=VALUE ...]"
@@ -25,9 +25,8 @@ RELOAD_WAIT_SECONDS = 5.0
 
 
 def allowed_keys() -> tuple[str, ...]:
-    """The reference's names first, then every other setting the server reads."""
-    others = [name for name in Settings().by_env_name() if name not in REFERENCE_SETTINGS]
-    return (*REFERENCE_SETTINGS, *others)
+    """Every setting the server reads, in the order of .env.example (the reference's names come first)."""
+    return tuple(BY_ENV_NAME)
 
 
 class UpdateKeysError(Exception):

@@ -18,13 +18,10 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from ..settings import Settings, SettingsError
+from ..settings import BY_ENV_NAME, RESTART_ONLY, Settings, SettingsError
 from . import envfile, logs
 
 log = logging.getLogger("grok_web_api.reload")
-
-# Read by gunicorn's master when it binds; a worker cannot change them.
-RESTART_ONLY = ("HOST", "PORT")
 
 
 @dataclass
@@ -103,9 +100,10 @@ class SettingsReloader:
         return outcome
 
     def _shadowed(self) -> list[str]:
-        known = set(Settings().by_env_name())
         try:
             in_file = dotenv_values(self.env_file)
         except OSError:
             return []
-        return sorted(k for k, v in in_file.items() if k in known and v and k in os.environ and os.environ[k] != v)
+        return sorted(
+            k for k, v in in_file.items() if k in BY_ENV_NAME and v and k in os.environ and os.environ[k] != v
+        )

@@ -29,7 +29,7 @@ from flask import Response, make_response, redirect, render_template, request
 from ..ops import envfile
 from ..problems import Problem
 from ..runtime import runtime
-from ..settings import SECRET_SETTINGS, Settings, SettingsError
+from ..settings import TABLE, Settings, SettingsError
 from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
 from . import snippet
@@ -53,34 +53,10 @@ blp = _Blueprint(
 )
 
 CSRF_COOKIE = "grok_setup_csrf"
-# What the form may change: the credentials, which rotate; the rest is for .env or update-keys.
-FORM_KEYS = (
-    "GROK_SSO_COOKIE",
-    "GROK_SSO_RW_COOKIE",
-    "GROK_EXTRA_COOKIES",
-    "CHALLENGE_HEADER_HEX",
-    "CHALLENGE_SUFFIX",
-    "CHALLENGE_TRAILER",
-    "TOKEN_PROVIDER_URL",
-)
-# Shown on the page with what each is for; the .env.example documents all of them.
-DISPLAYED = (
-    ("GROK_SSO_COOKIE", "the grok.com sso cookie (required)"),
-    ("GROK_SSO_RW_COOKIE", "the sso-rw cookie (default: the sso value)"),
-    ("GROK_EXTRA_COOKIES", "extra cookies, e.g. cf_clearance"),
-    ("CHALLENGE_HEADER_HEX", "challenge header, 98 hex digits"),
-    ("CHALLENGE_SUFFIX", "challenge suffix"),
-    ("CHALLENGE_TRAILER", "challenge trailer byte (default 3)"),
-    ("TOKEN_PROVIDER_URL", "external statsig signer (used without the challenge pair)"),
-    ("API_KEY", "client API key(s)"),
-    ("HOST", "bind address"),
-    ("PORT", "listen port"),
-    ("SESSION_CHECK_INTERVAL_SECS", "background session check interval"),
-    ("LOG_LEVEL", "log level"),
-    ("GROK_BASE_URL", "upstream base URL"),
-    ("GROK_PROXY_URL", "outbound proxy"),
-    ("GROK_CHAT_LANE", "chat lane: auto, rest or ws"),
-)
+# From the settings table: the form changes the credentials, which rotate (the rest is
+# for .env or update-keys); the page shows the settings a newcomer needs, with what each is for.
+FORM_KEYS = tuple(row.env for row in TABLE if row.form)
+DISPLAYED = tuple(row for row in TABLE if row.setup)
 _LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
 _FORWARDED_FOR = re.compile(r"for=\"?\[?([^\]\";,]+)", re.IGNORECASE)
 
@@ -115,20 +91,20 @@ class SetupInfoSchema(ma.Schema):
     chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
-class SetupUpdateSchema(ma.Schema):
+class _StrictSchema(ma.Schema):
     class Meta:
         unknown = ma.RAISE  # nothing the client sent is silently dropped
 
-    GROK_SSO_COOKIE = ma.fields.String()
-    GROK_SSO_RW_COOKIE = ma.fields.String()
-    GROK_EXTRA_COOKIES = ma.fields.String()
-    CHALLENGE_HEADER_HEX = ma.fields.String()
-    CHALLENGE_SUFFIX = ma.fields.String()
-    CHALLENGE_TRAILER = ma.fields.String()
-    TOKEN_PROVIDER_URL = ma.fields.String()
-    snippet_output = ma.fields.String(metadata={"description": "the snippet's printed lines, pasted"})
-    csrf_token = ma.fields.String(metadata={"description": "form posts only: the token of the page"})
-    api_key = ma.fields.String(metadata={"description": "form posts only: an API key, for non-loopback clients"})
+
+SetupUpdateSchema = _StrictSchema.from_dict(
+    {
+        **{name: ma.fields.String() for name in FORM_KEYS},
+        "snippet_output": ma.fields.String(metadata={"description": "the snippet's printed lines, pasted"}),
+        "csrf_token": ma.fields.String(metadata={"description": "form posts only: the token of the page"}),
+        "api_key": ma.fields.String(metadata={"description": "form posts only: an API key, for non-loopback clients"}),
+    },
+    name="SetupUpdateSchema",
+)
 
 
 class SetupResultSchema(ma.Schema):
@@ -148,8 +124,8 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
     source: dict[str, str] = {}
     if settings.env_file is None:
         # Built from a mapping (tests, library use): only the running values exist.
-        defaults = Settings().by_env_name()
-        source = {k: str(v) for k, v in settings.by_env_name().items() if v is not None and v != defaults[k]}
+        defaults = Settings().as_source()
+        source = {k: v for k, v in settings.as_source().items() if v != defaults.get(k)}
     else:
         try:
             source.update({k: v for k, v in dotenv_values(settings.env_file).items() if v is not None})
@@ -162,7 +138,8 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
     except SettingsError as exc:
         current, errors = settings, exc.errors
     states = []
-    for name, description in DISPLAYED:
+    for row in DISPLAYED:
+        name = row.env
         raw = (source.get(name) or "").strip()
         if name in errors:
             state = "invalid"
@@ -179,8 +156,8 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
                 "name": name,
                 "state": state,
                 "error": errors.get(name),
-                "description": description,
-                "secret": name in SECRET_SETTINGS,
+                "description": row.setup,
+                "secret": row.secret,
             }
         )
     return states, errors

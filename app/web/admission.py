@@ -12,8 +12,7 @@ start gives its slot back while it waits for grok.com (the transport calls
 slot) and takes one again to go on, ahead of new requests; the view's response body (the
 relay of the tokens) runs after the slot is released.
 Requests waiting for a slot are parked outside the run queue, so cheap requests and
-running streams are served meanwhile. Measured with `python -m bench` (README,
-Benchmarks).
+running streams are served meanwhile. Measured with `python -m bench` (docs/benchmarks.md).
 
 Admission is an optimisation, never a reason to fail: a request that waited
 `MAX_WAIT` seconds for a slot goes on without one (logged).

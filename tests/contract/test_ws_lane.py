@@ -9,12 +9,12 @@ import time
 import gevent
 import pytest
 
+from app.engine.answer import Answer, AnswerOptions
 from app.grok import errors as gerr
 from app.grok import events as ev
 from app.grok.client import ClientConfig, GrokClient
 from app.grok.lanes import WS, MemoryLaneSwitch
 from app.grok.lanes.ws import WsChatStream
-from app.openai.answer import Answer, AnswerOptions
 from app.settings import Settings
 from tests.integration.native_cases import UPLOAD
 from tests.support.gunicorn import app_env

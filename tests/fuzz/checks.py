@@ -8,7 +8,7 @@ from app.problems import PROBLEM_JSON, TITLES
 
 # 5xx answers a fuzzed request may get: grok.com (the fake, as strict as grok.com) refusing
 # what a lenient route forwards, e.g. an unknown field of the wrong type in a native body
-# (README: those routes pass unknown fields on). Never 500, never an unmapped status.
+# (docs/api.md: those routes pass unknown fields on). Never 500, never an unmapped status.
 UPSTREAM_REFUSALS = {502: {"upstream_error", "stream_error"}}
 # Routes that answer with grok.com's own status and body (reference: /raw/* passthrough):
 # only our own failures count there.

@@ -63,27 +63,71 @@ def test_tool_call_in_a_plain_answer(oai, server):
     assert '"name":"fn_0"' in instructions and "get_weather" not in instructions
 
 
+def streamed_calls(chunks) -> list[dict]:
+    """The calls of a streamed answer as an OpenAI client assembles them, with their pieces."""
+    calls: list[dict] = []
+    for chunk in chunks:
+        for delta in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            if delta.id is not None:
+                assert delta.index == len(calls), "a new call takes the next index"
+                calls.append({"id": delta.id, "name": delta.function.name, "type": delta.type, "pieces": []})
+            assert delta.index == len(calls) - 1, "pieces continue the latest call"
+            if delta.function.arguments:
+                calls[delta.index]["pieces"].append(delta.function.arguments)
+    return calls
+
+
 def test_tool_call_deltas_in_a_stream(oai, recorder):
     chunks = list(ask(oai, "Weather? " + scenario("tool_call"), stream=True))
-    deltas = [c.choices[0].delta for c in chunks if c.choices and c.choices[0].delta.tool_calls]
-    [delta] = deltas
-    [call] = delta.tool_calls
-    assert call.index == 0 and call.id.startswith("call_") and call.type == "function"
-    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    [call] = streamed_calls(chunks)
+    assert call["id"].startswith("call_") and call["type"] == "function" and call["name"] == "get_weather"
+    assert json.loads("".join(call["pieces"])) == {"city": "Paris"}
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
     assert not any(c.choices and c.choices[0].delta.content for c in chunks)
+
+
+def test_tool_call_arguments_stream_as_grok_writes_them(oai):
+    # The fake writes the call 5 characters per token: the arguments arrive in several pieces,
+    # the first before the call is complete (issue: they used to arrive in one delta).
+    chunks = list(ask(oai, "Weather? " + scenario("tool_call"), stream=True))
+    [call] = streamed_calls(chunks)
+    assert len(call["pieces"]) >= 3, call["pieces"]
+    assert "".join(call["pieces"]) == '{"city":"Paris"}'
+
+
+def test_prose_before_a_streamed_call_is_reasoning_not_content(oai):
+    # Clients such as pydantic-ai take the first streamed text as the final answer and never
+    # send the tool result back: narration before a call must not stream as content.
+    text = "Let me check that. " + call_text(("fn_0", {"city": "Rome"}))
+    chunks = list(ask(oai, "Rome? " + scenario("tool_call", text=text), stream=True))
+    assert not any(c.choices and c.choices[0].delta.content for c in chunks)
+    reasoning = "".join(getattr(c.choices[0].delta, "reasoning_content", None) or "" for c in chunks if c.choices)
+    assert reasoning.strip() == "Let me check that."
+    [call] = streamed_calls(chunks)
+    assert call["name"] == "get_weather"
+
+
+def test_an_answer_without_calls_still_streams_while_tools_are_offered(oai):
+    # Open WebUI offers its tools with every chat: a long answer must not wait for its end.
+    words = " ".join(f"word{i}" for i in range(200))
+    chunks = list(ask(oai, "Talk. " + scenario("plain", text=words), stream=True))
+    contents = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert "".join(contents) == words
+    assert len(contents) > 100  # released once it is clearly an answer, then token by token
 
 
 @pytest.mark.parametrize("streamed", [False, True])
 def test_parallel_calls_get_their_own_index_and_id(oai, streamed):
     text = "Both " + scenario("tool_call", text=call_text(("fn_0", {"city": "Paris"}), ("fn_1", {"city": "Oslo"})))
     if streamed:
-        calls = [tc for c in ask(oai, text, stream=True) if c.choices for tc in (c.choices[0].delta.tool_calls or [])]
-        assert [c.index for c in calls] == [0, 1]
+        calls = streamed_calls(ask(oai, text, stream=True))
+        assert [json.loads("".join(c["pieces"])) for c in calls] == [{"city": "Paris"}, {"city": "Oslo"}]
+        names, ids = [c["name"] for c in calls], {c["id"] for c in calls}
     else:
         calls = ask(oai, text).choices[0].message.tool_calls
-    assert [c.function.name for c in calls] == ["get_weather", "get_time"]
-    assert len({c.id for c in calls}) == 2
+        names, ids = [c.function.name for c in calls], {c.id for c in calls}
+    assert names == ["get_weather", "get_time"]
+    assert len(ids) == 2
 
 
 def test_parallel_tool_calls_false_keeps_the_first_call(oai):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import configparser
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -15,6 +14,7 @@ from pathlib import Path
 from dotenv import dotenv_values
 
 from app.settings import Settings
+from tests.support.environ import hermetic_environ
 from tests.support.gunicorn import ROOT, app_env
 
 SNIPPET_OUTPUT = """VM2871:1 CHALLENGE_HEADER_HEX={hex}
@@ -32,8 +32,7 @@ def update_keys(
     extra_env: dict | None = None,
     wait: bool = True,
 ):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "CHALLENGE_", "ENV_FILE"))}
-    env["PYTHONPATH"] = str(ROOT)
+    env = hermetic_environ(PYTHONPATH=str(ROOT))
     if env_file is not None:
         env["ENV_FILE"] = str(env_file)
     env.update(extra_env or {})

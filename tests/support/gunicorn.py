@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+from .environ import hermetic_environ
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,7 +65,7 @@ class GunicornServer:
         self.env_file = self.tmp / ".env"
         self.env_file.write_text("")
         self.log_path = self.tmp / "server.log"
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GROK_", "CHALLENGE_"))}
+        full_env = hermetic_environ()
         full_env.update(
             {
                 "ENV_FILE": str(self.env_file),

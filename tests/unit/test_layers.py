@@ -64,3 +64,11 @@ def test_operations_never_import_the_web_layer_or_route_groups():
             if m.startswith(("app.web", "app.openai", "app.native", "app.media", "app.system"))
         }
         assert not bad, f"{path.relative_to(APP.parent)} imports {sorted(bad)}"
+
+
+def test_the_engine_imports_no_adapter_and_no_web_framework():
+    for path in (APP / "engine").rglob("*.py"):
+        imported = _imports(path)
+        outside = {m for m in imported if m.startswith("app.") and not m.startswith(("app.engine", "app.grok"))}
+        web = {m for m in imported if m.split(".")[0] in ("flask", "flask_smorest", "flask_sock", "werkzeug")}
+        assert not outside and not web, f"{path.relative_to(APP.parent)} imports {sorted(outside | web)}"

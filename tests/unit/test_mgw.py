@@ -11,10 +11,10 @@ import json
 
 import pytest
 
+from app.engine.answer import Answer, AnswerOptions
 from app.grok import errors as gerr
 from app.grok import events as ev
 from app.grok.lanes import mgw
-from app.openai.answer import Answer, AnswerOptions
 
 CONV = "a995b242-ba22-4e89-b62b-9b8c9b4c64ff"
 RID = "e3b5ffb4-9c9f-48d9-a905-d38d41530c99"

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from app.engine.answer import Answer, AnswerOptions
+from app.engine.prompt import UnsupportedContent, build_prompt
 from app.grok import events as ev
-from app.openai.answer import Answer, AnswerOptions
-from app.openai.prompt import UnsupportedContent, build_prompt
 from app.openai.render import comment
-from tests.unit.test_openai_answer import Recorder
+from tests.unit.test_engine_answer import Recorder
 
 NOTICE = "*(image withheld by grok.com's moderation)*"
 

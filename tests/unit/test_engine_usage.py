@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.openai.usage import TokenBudget, estimate_tokens, prompt_tokens, usage_object
+from app.engine.usage import TokenBudget, estimate_tokens, prompt_tokens, usage_object
 
 SAMPLE = (
     "The quick brown fox jumps over the lazy dog. In 2024, 1234567 people read it!\n"
@@ -82,7 +82,7 @@ def test_budget_takes_nothing_once_exhausted():
 
 # -- long texts: counted in slices, yielding to the hub ---------------------------------------------
 def test_a_long_text_counts_exactly_as_one_piece():
-    from app.openai import usage
+    from app.engine import usage
 
     text = (SAMPLE + "  \t  tabs and   spaces " + "x" * 7 + "\r\n") * 8000
     assert len(text) > 3 * usage.SLICE_CHARS
@@ -92,7 +92,7 @@ def test_a_long_text_counts_exactly_as_one_piece():
 
 
 def test_a_long_text_without_any_break_is_still_counted():
-    from app.openai import usage
+    from app.engine import usage
 
     text = "x" * (usage.SLICE_CHARS * 2 + 5)
     assert estimate_tokens(text) == usage._count(text) == -(-len(text) // 6)
@@ -101,7 +101,7 @@ def test_a_long_text_without_any_break_is_still_counted():
 def test_counting_a_long_text_lets_other_greenlets_run():
     import gevent
 
-    from app.openai import usage
+    from app.engine import usage
 
     ticks = []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.openai.text import Sources, StopMatcher, TagFilter, asset_url, extract_json
+from app.engine.text import Sources, StopMatcher, TagFilter, asset_url, extract_json
 
 CITE_TAG = (
     '<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'

@@ -1,4 +1,4 @@
-"""Golden tests for app.openai.prompt: OpenAI messages -> one upstream message.
+"""Golden tests for app.engine.prompt: OpenAI messages -> one upstream message.
 
 Reference behaviours are named ``test_refNN_…`` (spec §12); deliberate differences name
 the gap (spec §13) they close.
@@ -11,8 +11,9 @@ import logging
 
 import pytest
 
-from app.openai.prompt import UnsupportedContent, UpstreamPrompt, build_prompt
-from app.openai.tools import ToolSet, parse_complete
+from app.engine.extract import parse_complete
+from app.engine.prompt import UnsupportedContent, UpstreamPrompt, build_prompt
+from app.engine.tools import ToolSet
 
 
 def fn(name):
@@ -193,7 +194,7 @@ def test_only_system_messages_is_an_error():
 
 
 def test_message_name_is_ignored_with_a_debug_log(caplog):
-    with caplog.at_level(logging.DEBUG, logger="app.openai.prompt"):
+    with caplog.at_level(logging.DEBUG, logger="app.engine.prompt"):
         prompt = build_prompt([user("hi", name="alice"), user("again", name="bob")], None)
     assert prompt.message == "<u>hi</u>\n<u>again</u>"
     assert "messages[0].name is not passed upstream" in caplog.text

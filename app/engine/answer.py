@@ -1,11 +1,24 @@
-"""One chat completion's answer, built from grok.com's stream events (pure, no I/O).
+"""One model answer, built from grok.com's stream events (pure, no I/O), for any model API.
 
-The same `Answer` drives streaming and non-streaming responses: it turns events into
-calls on a sink (`content`, `reasoning`, `tool_calls`), in the order a client must see
-them. The answer text goes through, in order:
+The same `Answer` drives streaming and non-streaming responses of every API: it turns events
+into calls on a sink (`content`, `reasoning`, `call_started` / `call_arguments` /
+`call_finished`, `comment`), in the order a client must see them; each API adapter renders
+those calls in its own wire format. The answer text goes through, in order:
 
     tool-call extraction (when tools are on) -> internal-tag filter (citations, images)
-    -> stop sequences -> max_tokens budget -> [JSON-mode buffer] -> sink.content
+    -> [preamble hold] -> stop sequences -> max_tokens budget -> [JSON-mode buffer] -> sink.content
+
+Tool calls reach the sink as they are written: `call_started` once the call's name is known,
+`call_arguments` pieces as the arguments are parsed, `call_finished` with the complete call
+(the pieces joined are its arguments). A call found whole is started, given its arguments in
+one piece and finished at once.
+
+Preamble hold (`preamble_as_reasoning`, for streams with tools): clients such as pydantic-ai
+take the first streamed text as the final answer, so prose that Grok writes before a tool call
+("Let me check that.") must not stream as text, as it never does from OpenAI. While tools are
+offered, prose at the start of the answer is held until it is clearly an answer (longer than
+PREAMBLE_MAX_CHARS, or a paragraph followed by more prose, or the end of the answer: then it
+is released as text) or a tool call follows (then it goes to the reasoning channel instead).
 
 Reasoning goes through its own tag filter and is shown as `reasoning_content`, as
 `<think>…</think>` inside the content, or hidden (REASONING_OUTPUT). Heavy's agents
@@ -29,7 +42,9 @@ from typing import Callable, Protocol
 
 from ..grok import events as ev
 from ..grok.errors import STREAM, StreamError, classify_text
+from .extract import CallDelta, CallStart
 from .text import Sources, StopMatcher, TagFilter, extract_json
+from .tools import ToolCall
 from .usage import TokenBudget, usage_object
 
 log = logging.getLogger(__name__)
@@ -39,6 +54,8 @@ THINK_TAGS = "think_tags"
 HIDDEN = "hidden"
 THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
+# Held prose longer than this is an answer, not a preamble to a tool call.
+PREAMBLE_MAX_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -51,6 +68,7 @@ class AnswerOptions:
     tool_choice_required: bool = False
     single_tool_call: bool = False  # parallel_tool_calls: false
     image_progress: bool = False  # report image-generation progress (streams)
+    preamble_as_reasoning: bool = False  # prose before a tool call goes to reasoning (streams with tools)
 
 
 class Sink(Protocol):
@@ -58,7 +76,11 @@ class Sink(Protocol):
 
     def reasoning(self, text: str) -> None: ...
 
-    def tool_calls(self, calls: list[tuple[int, object]]) -> None: ...
+    def call_started(self, index: int, call: ToolCall) -> None: ...
+
+    def call_arguments(self, index: int, delta: str) -> None: ...
+
+    def call_finished(self, index: int, call: ToolCall) -> None: ...
 
     def comment(self, text: str) -> None: ...
 
@@ -92,6 +114,9 @@ class Answer:
         self.images: list[str] = []  # generated images, as linked for the client
         self.moderated_images: list[str] = []  # references of images grok.com withheld
         self._progress: dict[str, tuple[int, int | None]] = {}  # image -> (number, progress reported)
+        self._live: tuple[int, str] | None = None  # (index, id) of the call being streamed
+        self._skipped: str | None = None  # id of a streamed call dropped (parallel_tool_calls false)
+        self._preamble: list[str] | None = [] if options.preamble_as_reasoning and extractor is not None else None
 
         self._answer_seen = False
         # No extraction, stop sequences, budget or JSON buffer: tokens go straight out.
@@ -239,9 +264,44 @@ class Answer:
         if isinstance(piece, str):
             out = self.filter.feed(piece)
             if out:
-                self._deliver(out)
-        else:
-            self._tool_call(piece)
+                if self._preamble is not None:
+                    self._hold(out)
+                else:
+                    self._deliver(out)
+        elif isinstance(piece, CallDelta):
+            if self._live is not None:
+                self.sink.call_arguments(self._live[0], piece.text)
+        elif isinstance(piece, CallStart):
+            self._call_start(piece.call)
+        elif self._live is not None and self._live[1] == piece.id:
+            index, _ = self._live
+            self._live = None
+            self.sink.call_finished(index, piece)
+        elif piece.id != self._skipped:
+            if self._call_start(piece):
+                self.sink.call_arguments(len(self.calls) - 1, piece.arguments)
+                self._live = None
+                self.sink.call_finished(len(self.calls) - 1, piece)
+
+    def _hold(self, text: str) -> None:
+        """Prose while a tool call may still follow (see the module docstring)."""
+        self._preamble.append(text)
+        held = "".join(self._preamble)
+        paragraph = held.find("\n\n")
+        if len(held) > PREAMBLE_MAX_CHARS or (paragraph != -1 and held[paragraph:].strip()):
+            self._release_preamble()
+
+    def _release_preamble(self) -> None:
+        held, self._preamble = self._preamble, None
+        if held:
+            self._deliver("".join(held))
+
+    def _preamble_to_reasoning(self) -> None:
+        held, self._preamble = self._preamble, None
+        if held:
+            text = "".join(held)
+            self._filtered_sent += len(text)  # filtered text that will never be content
+            self._reasoning(text if text.endswith("\n") else text + "\n")
 
     def _deliver(self, text: str) -> None:
         """Filtered answer text, through stop sequences and the token budget."""
@@ -320,16 +380,21 @@ class Answer:
         self._in_think = False
         self._content(THINK_CLOSE)
 
-    def _tool_call(self, call) -> None:
+    def _call_start(self, call: ToolCall) -> bool:
+        """A call begins (its arguments may still be coming); False when it is dropped."""
         if self.calls and self.options.single_tool_call:
             log.info("dropped an extra tool call to %s: parallel_tool_calls is false", call.name)
-            return
+            self._skipped = call.id
+            return False
+        self._preamble_to_reasoning()
         if self._in_think:
             self._close_think()
         index = len(self.calls)
-        self.calls.append(call)
+        self.calls.append(call)  # the same object, completed by the extractor
         self.has_output = True
-        self.sink.tool_calls([(index, call)])
+        self._live = (index, call.id)
+        self.sink.call_started(index, call)
+        return True
 
     # -- the end ------------------------------------------------------------------------------
     def close(self) -> None:
@@ -343,6 +408,7 @@ class Answer:
             if self.extractor is not None:
                 for piece in self.extractor.finish():
                     self._answer_piece(piece)
+            self._release_preamble()
             reasoning_tail = self.reasoning_filter.finish()
             if reasoning_tail:
                 self._reasoning(reasoning_tail)

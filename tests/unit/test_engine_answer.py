@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.engine.answer import Answer, AnswerOptions
 from app.grok import events as ev
 from app.grok.errors import RATE_LIMITED, STREAM, USAGE_LIMIT
-from app.openai.answer import Answer, AnswerOptions
 
 CITE = (
     '<grok:render card_id="c1" card_type="citation_card" type="render_inline_citation">'

@@ -1,4 +1,4 @@
-"""Golden tests for app.openai.tools: the tool protocol block and tool-call extraction.
+"""Golden tests for app.engine.tools: the tool protocol block and tool-call extraction.
 
 Reference behaviours are named ``test_refNN_…`` after the reference test list (spec §12);
 where we deliberately differ, the test says which gap (spec §13) it closes.
@@ -13,17 +13,10 @@ import re
 
 import pytest
 
-from app.openai import tools as tools_module
-from app.openai.tools import (
-    InvalidToolRequest,
-    ToolCall,
-    ToolCallExtractor,
-    ToolSet,
-    json_object_end,
-    loads_lenient,
-    normalise_arguments,
-    parse_complete,
-)
+from app.engine import extract as tools_module
+from app.engine.extract import CallDelta, CallStart, ToolCallExtractor, normalise_arguments, parse_complete
+from app.engine.lenient import json_object_end, loads_lenient
+from app.engine.tools import InvalidToolRequest, ToolCall, ToolSet
 
 
 def fn(name, **extra):
@@ -43,9 +36,23 @@ def call(name, args="{}", **extra):
 
 
 def shape(items):
-    """Order-preserving summary: adjacent prose merged, calls as (name, arguments)."""
+    """Order-preserving summary: adjacent prose merged, calls as (name, arguments). A streamed
+    call (CallStart, CallDelta…, then the ToolCall) counts once, and its deltas must join to
+    the final arguments."""
     out = []
+    streamed = None
     for item in items:
+        if isinstance(item, CallStart):
+            assert streamed is None, "a call started inside another"
+            streamed = (item.call.id, [])
+            continue
+        if isinstance(item, CallDelta):
+            streamed[1].append(item.text)
+            continue
+        if isinstance(item, ToolCall) and streamed is not None:
+            assert item.id == streamed[0] and "".join(streamed[1]) == item.arguments, (streamed, item)
+            streamed = None
+        assert streamed is None, f"{item!r} inside a streamed call"
         if isinstance(item, str):
             if out and out[-1][0] == "text":
                 out[-1] = ("text", out[-1][1] + item)
@@ -257,12 +264,34 @@ def test_prose_after_an_unclosed_call_is_emitted_before_the_end():
     assert shape(items) == [("call", "a", "{}"), ("text", "Now wait")]
 
 
-def test_closed_call_is_emitted_as_soon_as_it_completes():
+def test_a_call_streams_its_arguments_as_they_are_written():
     extractor = ToolCallExtractor(TS)
-    assert extractor.feed('<tool_call>{"name":"a","arguments":{"k":') == []
-    # After the object closes only the optional closing tag is awaited.
-    assert extractor.feed("1}}") == []
-    assert shape(extractor.feed("</tool_call>")) == [("call", "a", '{"k":1}')]
+    [start, delta] = extractor.feed('<tool_call>{"name":"a","arguments":{"k":')
+    assert isinstance(start, CallStart) and start.call.name == "a" and start.call.arguments == ""
+    assert delta == CallDelta('{"k":')
+    # The number may go on until a delimiter; after the object closes only the optional
+    # closing tag is awaited.
+    assert extractor.feed("1") == []
+    assert extractor.feed("}}") == [CallDelta("1}")]
+    [call] = extractor.feed("</tool_call>")
+    assert call.id == start.call.id and call.arguments == '{"k":1}'
+
+
+def test_streamed_arguments_are_repaired_on_the_way():
+    # Single quotes, Python literals, a trailing comma, a raw newline in a string: what the
+    # client concatenates is strict JSON, the same as the one-shot result.
+    text = "<tool_call>{\"name\": \"a\", \"arguments\": {'k': None, 'msg': \"two\nlines\", 'ok': True,}}</tool_call>"
+    pieces = stream(list(text))
+    deltas = "".join(p.text for p in pieces if isinstance(p, CallDelta))
+    assert json.loads(deltas) == {"k": None, "msg": "two\nlines", "ok": True}
+    assert shape(pieces) == shape(stream([text])) == [("call", "a", deltas)]
+
+
+def test_a_cut_off_streamed_call_is_closed_as_it_stood(caplog):
+    with caplog.at_level(logging.WARNING, logger="app.engine.extract"):
+        pieces = stream(['<tool_call>{"name":"a","arguments":{"path":"/tmp/x","body":"hal', "f"])
+    assert shape(pieces) == [("call", "a", '{"path":"/tmp/x","body":"half"}')]
+    assert "cut off" in caplog.text
 
 
 def test_whitespace_between_and_around_calls_is_not_content():
@@ -360,7 +389,7 @@ def test_tag_without_json_body_is_released_after_the_bound(monkeypatch):
 
 
 def test_unknown_function_dropped_with_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.extract"):
         content, calls = parse_complete(TS, 'a <tool_call>{"name":"rm_rf","arguments":{}}</tool_call> b')
     assert (content, calls) == ("a  b", [])
     assert "'rm_rf', which was not offered" in caplog.text
@@ -425,7 +454,7 @@ def test_unrepairable_arguments_are_rejected(arguments):
 
 
 def test_call_with_unrepairable_arguments_is_dropped_with_warning(caplog):
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.extract"):
         content, calls = parse_complete(TS, call("a", args=[1]) + "ok")
     assert (content, calls) == ("ok", [])
     assert "not a JSON object" in caplog.text
@@ -496,7 +525,7 @@ GENERAL_BLOCK = (
     "1. If a listed function fulfils the request, call it. Never refuse because you cannot access "
     "the machine, run commands or open apps: the host executes the call, you only request it.\n"
     '2. Never narrate, simulate or invent results: no "running", "stand by", "done", ✅ or '
-    "made-up output.\n"
+    "made-up output. Describing a command or an edit does not do it: call the function that does.\n"
     "3. Once a tool result answers the request, reply to the user in natural language; do not "
     'call again for the same request, no "Try 2" retries.\n'
     "4. If a call genuinely fails, retry at most once with different arguments, then explain the "
@@ -559,7 +588,7 @@ def test_aliases_in_request_order_and_real_name_lookup():
 
 def test_duplicate_function_names_keep_the_first(caplog):
     """Gap 10: the alias map stays unambiguous."""
-    with caplog.at_level(logging.WARNING, logger="app.openai.tools"):
+    with caplog.at_level(logging.WARNING, logger="app.engine.extract"):
         ts = ToolSet.from_request([fn("a", description="first"), fn("b"), fn("a", description="second")], None)
     assert [(f.alias, f.name, f.description) for f in ts.functions] == [("fn_0", "a", "first"), ("fn_1", "b", None)]
     assert "duplicate function name 'a'" in caplog.text
