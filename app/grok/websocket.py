@@ -19,6 +19,7 @@ upgrade as a blocking `perform()`, which would freeze the gevent hub for its len
 
 from __future__ import annotations
 
+import copy
 import logging
 import struct
 import time
@@ -96,7 +97,7 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     from .transport import Request, _map_curl_error, configure
 
     if transport.refusing is not None:
-        raise transport.refusing
+        raise copy.copy(transport.refusing)
     curl = Curl()
     answer = _Handshake()
     try:

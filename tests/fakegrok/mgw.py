@@ -1,6 +1,6 @@
 """The fake grok.com's mgw WebSocket chat lane (`GET /ws/mgw/?uid=<uuid>`) and `GET /api/auth/session`.
 
-What it does, as grok-mgw.md §12 describes a faithful fake:
+What it does, as a faithful fake of the lane must:
 
 * the upgrade: a Chrome UA, the sso/sso-rw cookies, and (config ``mgw_strict``, default on)
   ``Origin`` = the base URL, an ``x-userid`` cookie equal to ``uid`` and to the account's user

@@ -174,3 +174,73 @@ def test_two_hundred_websocket_chats_on_one_worker_with_a_responsive_hub(fake_mo
         logs = srv.logs()
         assert "appears to be blocked" not in logs, logs[-3000:]
         assert "Traceback" not in logs
+
+
+# -- the native routes on the WebSocket lane ---------------------------------------------------------
+def _ndjson(url: str, path: str, body: dict) -> list[dict]:
+    request = urllib.request.Request(
+        url + path, data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    raw = urllib.request.urlopen(request, timeout=30).read().decode()
+    return [json.loads(line) for line in raw.splitlines() if line.strip()]
+
+
+def _tokens(lines: list[dict]) -> str:
+    out = []
+    for line in lines:
+        payload = line.get("result", {})
+        payload = payload.get("response", payload)
+        if isinstance(payload.get("token"), str) and not payload.get("isThinking"):
+            out.append(payload["token"])
+    return "".join(out)
+
+
+def test_native_routes_on_the_websocket_lane(fake_module):
+    import simple_websocket
+
+    fake = fake_module
+    fake.reset()
+    with GunicornServer(app_env(fake, GROK_CHAT_LANE="ws")) as srv:
+        first = _ndjson(srv.url, "/v1/chat", {"message": "hello native", "temporary": False})
+        assert _tokens(first) == "Hello from fake grok. You said: hello native"
+        conversation = first[0]["result"]["conversation"]["conversationId"]
+        answer = next(
+            line["result"]["response"]["modelResponse"]
+            for line in first
+            if "modelResponse" in line["result"].get("response", {})
+        )
+        more = _ndjson(
+            srv.url,
+            f"/v1/chat/{conversation}/message",
+            {"message": "and more", "parentResponseId": answer["responseId"]},
+        )
+        assert _tokens(more) == "Hello from fake grok. You said: and more"
+        assert fake.requests_log(NEW) == [] and len(fake.requests_log(GATEWAY)) == 2
+
+        # The native WebSocket chat: events, then a done frame naming the turn; stop closes the upstream.
+        ws = simple_websocket.Client.connect(srv.url.replace("http", "ws") + "/v1/chat/ws")
+        try:
+            ws.send(json.dumps({"type": "chat", "message": "over the socket"}))
+            frames = []
+            while not frames or frames[-1]["type"] not in ("done", "error"):
+                frames.append(json.loads(ws.receive(timeout=15)))
+            done = frames[-1]
+            assert done["type"] == "done" and done["reason"] == "completed"
+            assert done["conversationId"] and done["responseId"] and done["title"] == "over the socket"
+            text = "".join(f["data"]["text"] for f in frames if f["type"] == "event" and f["event"] == "token")
+            assert text == "Hello from fake grok. You said: over the socket"
+
+            ws.send(json.dumps({"type": "chat", "message": "#scenario:slow?n=200&delay=0.05"}))
+            while True:
+                frame = json.loads(ws.receive(timeout=15))
+                if frame["type"] == "event" and frame["event"] == "token":
+                    break
+            ws.send(json.dumps({"type": "stop"}))
+            while frame["type"] != "done":
+                frame = json.loads(ws.receive(timeout=15))
+            assert frame["reason"] == "stopped"
+            stats = fake.wait_stats(lambda s: s["streams_aborted"] == 1, timeout=5)
+            assert stats["aborts"][0]["path"] == GATEWAY
+        finally:
+            ws.close()
+        assert "Traceback" not in srv.logs()

@@ -41,6 +41,11 @@ def upstream_chat(fake) -> dict:
     return rest_body(ws[-1]["ws"]["frames"])
 
 
+def chat_requests(fake) -> list[dict]:
+    """Every chat request the fake received, on either lane."""
+    return fake.requests_log(NEW) + [e for e in fake.requests_log(GATEWAY) if e.get("ws")]
+
+
 def rest_body(frames: list[dict]) -> dict:
     events = {f["event"]["type"]: f["event"] for f in frames}
     session = events["session.create"]["session"]

@@ -1,6 +1,6 @@
 """The mgw WebSocket protocol, pure (app.grok.lanes.mgw): frames out, events in.
 
-The golden frames are the verbatim ones of grok-mgw.md §11 (F10: real frames of 2026-10-08;
+The golden frames are verbatim published ones (F10: real frames of 2026-10-08;
 CG: fixtures written to match the live protocol). Events go through the REST lane's own
 decoder, so what is asserted here is what every layer above the client library sees.
 """

@@ -45,7 +45,7 @@ _X_GROK_FLAGS = (
     ("disableArtifact", "disable_artifact"),
     ("forceConcise", "force_concise"),
 )
-# The page's defaults for what a body leaves out (grok-mgw §2.1, the browser's values).
+# The page's defaults for what a body leaves out (the values grok.com's page sends).
 _X_GROK_DEFAULTS = {
     "enable_side_by_side": False,
     "force_side_by_side": False,
