@@ -40,8 +40,20 @@ $(CHROMIUM):
 		echo "  sudo apt-get install -y chromium   (or run make test as root)"; exit 1; \
 	fi
 
+# The shared-state tests run Debian's redis-server (started by the test fixtures on free
+# ports, never a system service). As root it is installed here; elsewhere the message says what to run.
+REDIS_SERVER ?= /usr/bin/redis-server
+
+$(REDIS_SERVER):
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	else \
+		echo "make test needs Debian's redis-server at $(REDIS_SERVER) for the shared-state tests:"; \
+		echo "  sudo apt-get install -y redis-server   (or run make test as root)"; exit 1; \
+	fi
+
 # loadscope keeps each module's gunicorn servers in one pytest worker.
-test: $(TEST_STAMP) $(CHROMIUM)
+test: $(TEST_STAMP) $(CHROMIUM) $(REDIS_SERVER)
 	$(PY) -m pytest -n 4 --dist loadscope
 
 check: $(STAMP)

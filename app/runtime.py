@@ -3,11 +3,11 @@
 Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
 
-The operations parts live here too, each backed by files in the server's runtime
-directory so that every gunicorn worker reports the same: `counters` (requests,
-streams, failures), `health` (the shared upstream conditions and last failure),
-`session_check` (the single-flight, cached session check) and `reloader` (applies
-a settings reload requested by update-keys --reload or /setup).
+The operations parts live here too: `store` (the shared-state store, app/state: the
+run directory's, or Redis across hosts), `counters` (this host's requests, streams,
+failures, in files of the runtime directory), `health` (the shared upstream conditions
+and last failure), `session_check` (the single-flight, cached session check) and
+`reloader` (applies a settings reload requested by update-keys --reload or /setup).
 """
 
 from __future__ import annotations
@@ -26,11 +26,12 @@ from .grok.session import SessionState
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
-from .ops.lane_switch import FileLaneSwitch
+from .ops.lane_switch import StoreLaneSwitch
 from .ops.shared_health import SharedHealth
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
+from .state import Store, open_store
 
 EXTENSION = "grok_web_api"
 
@@ -43,6 +44,7 @@ class Runtime:
     started_at: float = field(default_factory=time.time)
     rundir: Path | None = None
     watcher: SessionWatcher | None = None
+    store: Store | None = None
 
     def __post_init__(self):
         if self.rundir is None:
@@ -52,11 +54,13 @@ class Runtime:
                 weakref.finalize(self, shutil.rmtree, self.rundir, True)
         from .ops.reloader import SettingsReloader
 
+        if self.store is None:
+            self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
         self.counters = WorkerCounters(self.rundir)
-        self.health = SharedHealth(self.rundir)
-        self.session_check = SessionCheck(self.rundir, self.client)
-        # The auto chat-lane choice is one per host: every worker reads and writes the same file.
-        self.client.lane_switch = FileLaneSwitch(self.rundir)
+        self.health = SharedHealth(self.store)
+        self.session_check = SessionCheck(self.store, self.client)
+        # The auto chat-lane choice is shared like the rest: every worker of every host sees it.
+        self.client.lane_switch = StoreLaneSwitch(self.store)
         self.reloader = SettingsReloader(self)
         self.state.observers.extend([self.health.observe, self._count_failure])
 

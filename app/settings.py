@@ -33,6 +33,7 @@ from .grok.statsig import parse_header_hex
 # so it is not a row of the table (a value inside the file could not move the file).
 ENV_FILE_VARIABLE = "ENV_FILE"
 MIN_SESSION_CHECK_INTERVAL = 30
+DEFAULT_ACCOUNTS_FILE = "accounts.json"
 # Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
 # watcher run in seconds. Not a setting; never set it in production.
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
@@ -203,6 +204,19 @@ def header_hex(value: str) -> bytes:
     return parse_header_hex(value)
 
 
+def redis_address(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0")
+    return value
+
+
+def key_prefix(value: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,32}", value):
+        raise ValueError("must be 1 to 32 letters, digits or _ . : -")
+    return value
+
+
 # ---------------------------------------------------------------------- the table
 @dataclass(frozen=True)
 class Setting:
@@ -312,6 +326,15 @@ class Settings:
     max_request_media_bytes: int = setting(
         "MAX_REQUEST_MEDIA_BYTES", integer(1, error="must be a number of bytes >= 1"), 64 * MIB
     )
+    # --- several accounts and several hosts (docs/accounts.md, docs/scaling.md)
+    accounts_file: str | None = setting("ACCOUNTS_FILE")  # default: see `accounts_path`
+    account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
+    quota_sync_interval: int = setting(
+        "QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600
+    )
+    # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
+    redis_url: str | None = setting("REDIS_URL", redis_address, secret=True, live=False)
+    redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)
 
     # Not settings: where they were read from, and what startup should warn about
     # (e.g. a clamped interval).
@@ -329,6 +352,14 @@ class Settings:
         if self.extra_cookies:
             header += f"; {self.extra_cookies}"
         return header
+
+    @property
+    def accounts_path(self) -> Path | None:
+        """ACCOUNTS_FILE, else accounts.json beside the settings file (so the accounts command
+        and the server agree without a setting); None for settings built without a file."""
+        if self.accounts_file:
+            return Path(self.accounts_file)
+        return Path(self.env_file).with_name(DEFAULT_ACCOUNTS_FILE) if self.env_file else None
 
     @property
     def challenge_loaded(self) -> bool:

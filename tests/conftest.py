@@ -12,6 +12,7 @@ from app.grok.client import GrokClient
 from app.settings import Settings
 from tests.fakegrok.harness import FakeGrok
 from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
@@ -91,3 +92,25 @@ def start_server():
     yield start
     for srv in started:
         srv.close()
+
+
+@pytest.fixture(scope="session")
+def redis_session():
+    """One real redis-server for the session; tests keep apart by key prefix (`redis_prefix`)."""
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_prefix(request) -> str:
+    """A key prefix of this test's own in the session's Redis."""
+    import uuid
+
+    return f"t{uuid.uuid4().hex[:10]}:"
+
+
+@pytest.fixture
+def own_redis():
+    """A redis-server of this test's own, which the test may kill and start again (outages)."""
+    with RedisServer() as server:
+        yield server

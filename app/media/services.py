@@ -1,13 +1,17 @@
 """The media objects of an app (signer, disk cache, fetcher, limits), built from its settings.
 
 Rebuilt when the runtime's settings object changes (a key reload), so a new
-ASSET_SIGNING_KEY or cache setting applies to the next request. Nothing per-request here.
+ASSET_SIGNING_KEY or cache setting applies to the next request. A generated signing key is
+read again from the shared-state store every KEY_REFRESH_SECONDS, so a host that had to make
+its own while Redis was away switches to the shared one (and still accepts its own links).
+Nothing per-request here.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -24,6 +28,7 @@ from .inputs import ChatMedia, MediaError, MediaLimits, UploadFailed, prepare_ch
 from .signing import AssetSigner, asset_path_of, load_key
 
 EXTENSION = "grok_web_api.media"
+KEY_REFRESH_SECONDS = 60.0
 
 
 @dataclass
@@ -33,18 +38,28 @@ class MediaServices:
     cache: AssetCache
     fetcher: Fetcher
     limits: MediaLimits
+    key_read_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def build(cls, settings: Settings) -> "MediaServices":
+    def build(cls, settings: Settings, store) -> "MediaServices":
         runtime_dir = rundir.path()
         cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else runtime_dir / "assets"
         return cls(
             settings=settings,
-            signer=AssetSigner(load_key(settings.asset_signing_key, runtime_dir), settings.asset_url_ttl),
+            signer=AssetSigner(load_key(settings.asset_signing_key, store), settings.asset_url_ttl),
             cache=AssetCache(cache_dir, int(settings.asset_cache_max_mb * MIB)),
             fetcher=Fetcher(FetchPolicy.from_settings(settings)),
             limits=MediaLimits.from_settings(settings),
         )
+
+    def refresh_key(self, store) -> None:
+        """Follow the shared generated key (see the module docstring)."""
+        self.key_read_at = time.monotonic()
+        if self.settings.asset_signing_key:
+            return
+        key = load_key(None, store)
+        if key != self.signer.key:
+            self.signer = AssetSigner(key, self.settings.asset_url_ttl, older_keys=(self.signer.key,))
 
     def base_url(self) -> str:
         """Where clients reach this server: PUBLIC_BASE_URL, else the request's own scheme and host."""
@@ -70,10 +85,12 @@ class MediaServices:
 
 
 def services() -> MediaServices:
-    current = runtime().settings
+    rt = runtime()
     built = current_app.extensions.get(EXTENSION)
-    if built is None or built.settings is not current:
-        built = current_app.extensions[EXTENSION] = MediaServices.build(current)
+    if built is None or built.settings is not rt.settings:
+        built = current_app.extensions[EXTENSION] = MediaServices.build(rt.settings, rt.store)
+    elif time.monotonic() - built.key_read_at > KEY_REFRESH_SECONDS:
+        built.refresh_key(rt.store)
     return built
 
 

@@ -5,9 +5,12 @@ key, and only for the path it was made for, until it expires. The signature is
 HMAC-SHA256 over a version tag, the asset path and the expiry, base64url without padding;
 it is checked in constant time.
 
-The key is ASSET_SIGNING_KEY, or else a random key made once per server and kept in the
-server's runtime directory, so every gunicorn worker signs and verifies alike; such links
-stop working when the server restarts (set ASSET_SIGNING_KEY to keep them valid).
+The key is ASSET_SIGNING_KEY, or else a random key made by the first worker that needs one
+and kept in the shared-state store (the run directory, or Redis across hosts), so every
+worker of every host signs and verifies alike. Without Redis such links stop working when
+the server restarts (set ASSET_SIGNING_KEY to keep them valid). A signer verifies with
+every key it was given, so a key that changed (a host that made its own while Redis was
+away, then learned the shared one) does not break the links it already handed out.
 """
 
 from __future__ import annotations
@@ -15,14 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import time
-from pathlib import Path
+from typing import Sequence
 from urllib.parse import quote
 
-KEY_FILE = "asset-signing.key"
+KEY_SPACE, KEY_NAME = "keys", "asset-signing"
 _MESSAGE_TAG = b"grok-web-api asset link v1"
 _SIG_RE = re.compile(r"[A-Za-z0-9_-]{43}")
 # What an asset path may contain: relative, '/'-separated, no dot segments, no query.
@@ -32,15 +34,22 @@ MAX_PATH_CHARS = 1024
 
 
 class AssetSigner:
-    def __init__(self, key: bytes, ttl: int):
+    """Signs with `key`; verifies with it and with any of `older_keys`."""
+
+    def __init__(self, key: bytes, ttl: int, older_keys: Sequence[bytes] = ()):
         if len(key) < 16:
             raise ValueError("the asset signing key must be at least 16 bytes")
         self._key = key
+        self._keys = (key, *(k for k in older_keys if k != key))
         self.ttl = ttl
 
-    def _mac(self, path: str, expires: int) -> str:
+    @property
+    def key(self) -> bytes:
+        return self._key
+
+    def _mac(self, path: str, expires: int, key: bytes | None = None) -> str:
         message = b"\n".join((_MESSAGE_TAG, path.encode("utf-8"), str(expires).encode()))
-        digest = hmac.new(self._key, message, hashlib.sha256).digest()
+        digest = hmac.new(key or self._key, message, hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
     def sign(self, path: str, now: float | None = None) -> tuple[int, str]:
@@ -60,7 +69,9 @@ class AssetSigner:
             return "the link's signature is malformed"
         # Compare before looking at the expiry, so the answer's timing never depends on
         # how close a forged signature came.
-        valid = hmac.compare_digest(self._mac(path, int(exp)), sig)
+        valid = False
+        for key in self._keys:  # every key, always: the timing never tells which one matched
+            valid |= hmac.compare_digest(self._mac(path, int(exp), key), sig)
         if not valid:
             return "the link's signature is invalid"
         if int(exp) < (time.time() if now is None else now):
@@ -94,23 +105,15 @@ def asset_path_of(url: str, assets_base: str) -> str | None:
     return clean_asset_path(text.lstrip("/"))
 
 
-def load_key(configured: str | None, runtime_dir: Path) -> bytes:
-    """ASSET_SIGNING_KEY, or the server's random key (created atomically on first use)."""
+def load_key(configured: str | None, store) -> bytes:
+    """ASSET_SIGNING_KEY, or the shared generated key (the first writer's wins) from `store`."""
     if configured:
         return configured.encode("utf-8")
-    path = runtime_dir / KEY_FILE
+    store.put_new(KEY_SPACE, KEY_NAME, secrets.token_hex(32))
+    value = store.get(KEY_SPACE, KEY_NAME)
     try:
-        return bytes.fromhex(path.read_text().strip())
-    except (FileNotFoundError, ValueError):
-        pass
-    temp = runtime_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_hex(32))
-    try:
-        os.link(temp, path)  # fails if another worker got there first: its key wins
-    except FileExistsError:
-        pass
-    finally:
-        os.unlink(temp)
-    return bytes.fromhex(path.read_text().strip())
+        return bytes.fromhex(value)
+    except (TypeError, ValueError):  # not ours (a hand-edited Redis): replace it
+        fresh = secrets.token_hex(32)
+        store.put(KEY_SPACE, KEY_NAME, fresh)
+        return bytes.fromhex(fresh)

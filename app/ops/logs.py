@@ -25,7 +25,7 @@ import time
 import weakref
 from contextvars import ContextVar
 from typing import Any, Iterable
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import has_request_context, request
 
@@ -59,6 +59,9 @@ def secret_values(settings: Settings) -> set[str]:
             parts = text.split(",")
         elif name == "GROK_EXTRA_COOKIES":
             parts.extend(cookie.partition("=")[2] for cookie in text.split(";"))
+        elif name == "REDIS_URL":
+            # Only its password is secret: the address itself is what an outage warning must name.
+            parts = [urlsplit(text).password or ""]
         values.update(p.strip() for p in parts if p.strip())
     return values
 

@@ -1,4 +1,4 @@
-"""What every worker of one server knows about grok.com, kept in one shared file.
+"""What every worker of every host knows about grok.com, kept in the shared-state store.
 
 The server's view of the upstream is split into conditions, each "ok", "unknown"
 or the failure class that last broke it:
@@ -14,21 +14,18 @@ any 2xx proves the session and the network; a 2xx POST also proves the anti-bot
 values and the request format (grok.com may not check the token on GETs); an accepted
 WebSocket chat turn (method "WS") proves the format, not the statsig values.
 
-The conditions and the last failure live in `health.json` in the runtime
-directory, so every worker reports the same. A change of a condition is decided
-under a lock, so exactly one worker (the one that observed it) logs it, once, at
-WARNING with the advice of `errors.ADVICE`.
+The conditions and the last failure live in the shared-state store (app/state: the
+run directory on one host, Redis across hosts), so every worker of every host reports the
+same. A condition changes by an atomic exchange, so exactly one worker (the one that
+observed it first) logs the change, once, at WARNING with the advice of `errors.ADVICE`.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from pathlib import Path
 
 from ..grok import errors as gerr
-from .atomicfile import FileLock, read_json, write_json
 
 log = logging.getLogger("grok_web_api.health")
 
@@ -58,33 +55,34 @@ _RECOVERED = {
 }
 
 
+SPACE = "health"
+COMPONENTS = ("session", "anti_bot", "protocol", "network")
+LAST_FAILURE = "last_failure"
+# How long a worker trusts its last read when deciding that a success changes nothing.
+FRESH_SECONDS = 1.0
+
+
 def _empty() -> dict:
     return {"conditions": {}, "last_failure": None}
 
 
 class SharedHealth:
-    """The shared conditions of one server (see the module docstring)."""
+    """The shared conditions of the server (see the module docstring); `store` is an app.state store."""
 
-    def __init__(self, rundir: Path):
-        self.path = Path(rundir) / "health.json"
-        self._lock_path = Path(rundir) / "health.lock"
-        self._signature = None
-        self._read_at = 0.0
+    def __init__(self, store):
+        self.store = store
+        self._read_at = -FRESH_SECONDS
         self._view = _empty()
 
     # ------------------------------------------------------------------ reading
-    def snapshot(self) -> dict:
-        """The shared state as last written (re-read when the file changed, or after 1 s: file
-        timestamps are coarse and inode numbers get reused, so the stat alone can miss a change)."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            return _empty()
-        signature = (st.st_mtime_ns, st.st_size, st.st_ino)
+    def snapshot(self, max_age: float = 0.0) -> dict:
+        """{"conditions": {component: {"value", "since"}}, "last_failure": {...} | None}."""
         now = time.monotonic()
-        if signature != self._signature or now - self._read_at > 1.0:
-            self._view = read_json(self.path) or _empty()
-            self._signature, self._read_at = signature, now
+        if now - self._read_at >= max_age:
+            found = self.store.get_many(SPACE, (*COMPONENTS, LAST_FAILURE))
+            conditions = {c: found[c] for c in COMPONENTS if isinstance(found.get(c), dict)}
+            self._view = {"conditions": conditions, "last_failure": found.get(LAST_FAILURE)}
+            self._read_at = now
         return self._view
 
     def condition(self, component: str) -> str:
@@ -94,24 +92,28 @@ class SharedHealth:
     def observe(self, state, outcome) -> None:
         """The SessionState observer: every upstream outcome is evidence."""
         if outcome.error is None:
-            self.success(outcome.method)
+            self.success(outcome.method, getattr(outcome, "account", None))
         else:
-            self.failure(outcome.error, outcome.method)
+            self.failure(outcome.error, outcome.method, getattr(outcome, "account", None))
 
-    def success(self, method: str | None) -> None:
-        proven = {"session": OK, "network": OK}
+    def success(self, method: str | None, account: str | None = None) -> None:
+        proven = {"network": OK}
+        if account is None:  # a pool account's session is the pool's business (app/grok/accounts.py)
+            proven["session"] = OK
         if method == "POST":
             proven.update(anti_bot=OK, protocol=OK)
         elif method == "WS":  # a WebSocket turn carries no statsig: it proves the format only
             proven.update(protocol=OK)
-        conditions = self.snapshot()["conditions"]
+        conditions = self.snapshot(FRESH_SECONDS)["conditions"]
         if all((conditions.get(c) or {}).get("value") == v for c, v in proven.items()):
-            return  # the common case: nothing changes, no lock, no write
+            return  # the common case: nothing changes, nothing written
         self._update(proven, None)
 
-    def failure(self, error: gerr.GrokError, method: str | None) -> None:
+    def failure(self, error: gerr.GrokError, method: str | None, account: str | None = None) -> None:
         cls = error.failure_class
         component = None if getattr(error, "dropped", False) else COMPONENT_OF.get(cls)
+        if component == "session" and account is not None:
+            component = None
         record = {
             "failure_class": cls,
             "message": error.message,
@@ -120,25 +122,24 @@ class SharedHealth:
             "upstream_status": getattr(error, "status", None),
             "method": method,
         }
+        if account is not None:
+            record["account"] = account
         self._update({component: cls} if component else {}, record)
 
     # ------------------------------------------------------------------ writing
     def _update(self, wanted: dict[str, str], failure: dict | None) -> None:
-        transitions = []
-        with FileLock(self._lock_path):
-            state = read_json(self.path) or _empty()
-            now = time.time()
-            for component, value in wanted.items():
-                old = (state["conditions"].get(component) or {}).get("value", UNKNOWN)
-                if old != value:
-                    state["conditions"][component] = {"value": value, "since": now}
-                    transitions.append((component, old, value))
-            if failure is not None:
-                state["last_failure"] = failure
-            if transitions or failure is not None:
-                write_json(self.path, state)
-        for transition in transitions:
-            _log_transition(*transition)
+        now = time.time()
+        if failure is not None:
+            self.store.put(SPACE, LAST_FAILURE, failure)
+        current = self.snapshot()["conditions"] if wanted else {}
+        for component, value in wanted.items():
+            if (current.get(component) or {}).get("value") == value:
+                continue  # no change: the condition keeps the time it started
+            old = self.store.exchange(SPACE, component, {"value": value, "since": now})
+            old_value = old.get("value", UNKNOWN) if isinstance(old, dict) else UNKNOWN
+            if old_value != value:  # only the writer that saw the old value logs the change
+                _log_transition(component, old_value, value)
+        self._read_at = -FRESH_SECONDS
 
 
 def _log_transition(component: str, old: str, new: str) -> None:

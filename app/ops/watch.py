@@ -1,9 +1,10 @@
 """The session check (reference-behaviour §2.5) and the background session watcher.
 
 `SessionCheck` performs `GrokClient.check_session()` at most once at a time per
-server: within a worker, concurrent callers share one in-flight check (a gevent
-AsyncResult); across workers, whoever takes `session-check.lock` checks and the
-others wait for (or skip to) the result it writes to `session-check.json`. A
+account across every worker of every host: within a worker, concurrent callers share
+one in-flight check (a gevent AsyncResult); across workers and hosts, whoever takes
+the store's `session-check:<account>` lock checks and the others wait for (or skip to)
+the result it writes to the store (app/state: the run directory, or Redis). A
 result is reused while it is fresh enough for the caller (a few seconds for
 /health/session, the check interval for the watcher) and only for the
 credentials it was made with (`fingerprint`), so a key rotation is re-checked.
@@ -11,7 +12,7 @@ credentials it was made with (`fingerprint`), so a key rotation is re-checked.
 `SessionWatcher` is one greenlet per worker. Every tick (jittered) it first runs
 `on_tick` (the settings reload poll), then checks if the last check of the whole
 server is older than the interval and nobody else is checking. So with N workers
-there is still one check per interval per host, and the first one happens right
+on M hosts there is still one check per interval, and the first one happens right
 after startup, in the background. The outcome of every check reaches the shared
 conditions through the client's SessionState observers (see shared_health).
 """
@@ -23,7 +24,6 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import gevent
@@ -31,7 +31,6 @@ from gevent.event import AsyncResult
 
 from ..grok import errors as gerr
 from ..grok.client import GrokClient
-from .atomicfile import FileLock, read_json, write_json
 
 log = logging.getLogger("grok_web_api.watch")
 
@@ -74,17 +73,24 @@ class CheckResult:
             return None
 
 
+SPACE = "check"
+DEFAULT_ACCOUNT = "default"
+
+
 class SessionCheck:
-    def __init__(self, rundir: Path, client: GrokClient, *, poll: float = 0.05):
+    """The session check of one account (`label`), through the shared-state `store`."""
+
+    def __init__(self, store, client: GrokClient, label: str = DEFAULT_ACCOUNT, *, poll: float = 0.05):
+        self.store = store
         self.client = client
-        self.path = Path(rundir) / "session-check.json"
-        self._lock_path = Path(rundir) / "session-check.lock"
+        self.label = label
+        self._lock_name = f"session-check:{label}"
         self._poll = poll
         self._inflight: AsyncResult | None = None
 
     def last(self) -> CheckResult | None:
-        """The server's last check, by whichever worker (None before the first)."""
-        data = read_json(self.path)
+        """The last check of this account, by whichever worker or host (None before the first)."""
+        data = self.store.get(SPACE, self.label)
         return CheckResult.from_json(data) if isinstance(data, dict) else None
 
     def current_fingerprint(self) -> str:
@@ -125,10 +131,11 @@ class SessionCheck:
     def _across_workers(
         self, fp: str, max_age: float, *, wait: bool, after_valid: Callable[[], None] | None = None
     ) -> tuple[CheckResult | None, bool]:
-        lock = FileLock(self._lock_path)
+        hold = self.client.config.request_timeout + 10  # a holder that died frees it by then
         deadline = time.monotonic() + self.client.config.request_timeout + 5
         while True:
-            if lock.try_acquire():
+            token = self.store.try_lock(self._lock_name, hold)
+            if token is not None:
                 try:
                     last = self.last()  # another worker may have just finished
                     if last is not None and last.fresh(fp, max_age):
@@ -136,10 +143,10 @@ class SessionCheck:
                     result = self._perform()
                     if result.session == VALID and after_valid is not None:
                         after_valid()
-                    write_json(self.path, result.to_json())
+                    self.store.put(SPACE, self.label, result.to_json())
                     return result, True
                 finally:
-                    lock.release()
+                    self.store.unlock(self._lock_name, token)
             if not wait:
                 return None, False
             time.sleep(self._poll)

@@ -1,8 +1,9 @@
 """/status: uptime, session and anti-bot state, counters and the last upstream failure.
 
-Everything comes from the runtime directory, so every gunicorn worker answers the
-same: counters are summed over workers (dead ones included), conditions and the
-last failure are the shared health file, uptime is the master's. No upstream
+Every gunicorn worker answers the same: counters are summed over the host's workers
+(dead ones included, from the runtime directory), conditions and the last failure come
+from the shared-state store (every host agrees when REDIS_URL is set), uptime is the
+master's. No upstream
 call, never a secret value.
 """
 
@@ -78,6 +79,12 @@ class StatusSchema(ma.Schema):
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+    shared_state = ma.fields.Dict(
+        metadata={
+            "description": "where shared state lives: backend local (this host's run directory) or redis; "
+            "with REDIS_URL, its address (never the password) and whether it answers now"
+        }
+    )
     chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
@@ -115,6 +122,7 @@ EXAMPLE = {
         "method": "POST",
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+    "shared_state": {"backend": "redis", "redis": "redis://redis:6379/0", "redis_reachable": True},
     "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
@@ -149,6 +157,7 @@ def status():
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
+            "shared_state": rt.store.describe(),
             "chat_lane": rt.chat_lane(),
         },
         200,

@@ -318,8 +318,11 @@ def test_with_an_api_key_only_the_signed_links_are_open(server):
 
 SIGN_IN_A_PROCESS = """
 from app.media.services import MediaServices
+from app.ops import rundir
 from app.settings import Settings
-print(MediaServices.build(Settings.from_mapping({})).signer.link("http://h", "users/u/image.jpg", now=0))
+from app.state import open_store
+store = open_store(None, rundir.path())
+print(MediaServices.build(Settings.from_mapping({}), store).signer.link("http://h", "users/u/image.jpg", now=0))
 """
 
 

@@ -237,6 +237,7 @@ def test_status_reference_fields(fake, start_server):
     assert body["challenge_loaded"] is True and body["statsig_source"] == "provider"
     assert body["version"] and body["requests_served"] == 0 and body["last_request_at"] is None
     assert body["active_streams"] == 0
+    assert body["shared_state"] == {"backend": "local"}
     text = json.dumps(body)
     for secret in (fake.sso, fake.sso_rw, fake.header_hex, fake.suffix):
         assert secret not in text

@@ -14,6 +14,7 @@ from app.media.cache import AssetCache
 from app.media.fetch import Budget, Fetcher, FetchPolicy, FetchRefused, TooLarge
 from app.media.inputs import ChatMedia, MediaError, MediaLimits, latest_user_turn, load, media_parts, parse_part
 from app.media.signing import AssetSigner, asset_path_of, clean_asset_path, load_key
+from app.state.local import LocalStore
 from tests.fakegrok.media import jpeg
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
@@ -221,16 +222,23 @@ def test_asset_path_of_accepts_relative_paths_and_urls_under_the_asset_host_only
 
 
 def test_generated_key_is_shared_and_configured_key_wins(tmp_path):
-    assert load_key("configured-key-1234", tmp_path) == b"configured-key-1234"
+    assert load_key("configured-key-1234", LocalStore(tmp_path)) == b"configured-key-1234"
     results: list[bytes] = []
-    threads = [threading.Thread(target=lambda: results.append(load_key(None, tmp_path))) for _ in range(8)]
+    threads = [threading.Thread(target=lambda: results.append(load_key(None, LocalStore(tmp_path)))) for _ in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(results)) == 1 and len(results[0]) == 32
-    assert oct((tmp_path / "asset-signing.key").stat().st_mode & 0o777) == "0o600"
-    assert [p.name for p in tmp_path.iterdir()] == ["asset-signing.key"]  # no temp files left
+
+
+def test_a_signer_accepts_the_links_of_its_older_keys():
+    old = AssetSigner(b"o" * 32, ttl=600)
+    exp, sig = old.sign("users/u/a.jpg", now=1000)
+    new = AssetSigner(b"n" * 32, ttl=600, older_keys=(old.key,))
+    assert new.check("users/u/a.jpg", str(exp), sig, now=1500) is None
+    assert new.sign("users/u/a.jpg", now=1000) != (exp, sig)
+    assert AssetSigner(b"n" * 32, ttl=600).check("users/u/a.jpg", str(exp), sig, now=1500) is not None
 
 
 # -- disk cache -------------------------------------------------------------------------------------

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from app.settings import Settings, SettingsError, validate_values
@@ -170,3 +172,33 @@ def test_validate_values_reports_only_given_keys():
         "CHALLENGE_TRAILER",
         "GROK_SSO_COOKIE",
     }
+
+
+def test_pool_and_redis_settings(tmp_path):
+    s = load()
+    assert (s.accounts_file, s.account_retries, s.quota_sync_interval, s.redis_url, s.redis_prefix) == (
+        None,
+        2,
+        600,
+        None,
+        "gwa:",
+    )
+    # Beside the settings file by default, so the accounts command and the server agree.
+    env_file = tmp_path / ".env"
+    env_file.write_text("")
+    assert Settings.load(environ={}, env_file=env_file).accounts_path == tmp_path / "accounts.json"
+    assert load(ACCOUNTS_FILE="/etc/grok/accounts.json").accounts_path == Path("/etc/grok/accounts.json")
+    assert load().accounts_path is None
+    s = load(REDIS_URL="redis://:pw@cache:6379/1", ACCOUNT_RETRIES="0", REDIS_PREFIX="prod:")
+    assert (s.redis_url, s.account_retries, s.redis_prefix) == ("redis://:pw@cache:6379/1", 0, "prod:")
+    assert "pw" not in repr(s) and s.redacted()["REDIS_URL"] == "<set>"
+    with pytest.raises(SettingsError) as info:
+        load(REDIS_URL="http://cache", ACCOUNT_RETRIES="11", QUOTA_SYNC_SECS="5", REDIS_PREFIX="a b")
+    assert set(info.value.errors) == {"REDIS_URL", "ACCOUNT_RETRIES", "QUOTA_SYNC_SECS", "REDIS_PREFIX"}
+
+
+def test_only_the_redis_password_is_redacted_in_logs():
+    from app.ops.logs import secret_values
+
+    assert secret_values(load(REDIS_URL="redis://:hunter2-long@cache:6379/0")) == {"hunter2-long"}
+    assert secret_values(load(REDIS_URL="redis://cache:6379/0")) == set()

@@ -10,6 +10,8 @@ import pytest
 from app.grok import errors as e
 from app.ops import counters, logs
 from app.ops.shared_health import SharedHealth
+from app.state import open_store
+from app.state.local import LocalStore
 
 EXPIRED = e.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
 STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. Please refresh."}')
@@ -26,9 +28,19 @@ def transitions(caplog) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "grok_web_api.health" and r.levelno >= logging.WARNING]
 
 
-def test_two_workers_log_a_transition_once_and_agree(tmp_path, caplog):
+@pytest.fixture(params=["two workers", "two hosts"])
+def two_stores(request, tmp_path):
+    """Two views of the same shared state: workers of one host, or hosts sharing a Redis."""
+    if request.param == "two workers":
+        return LocalStore(tmp_path), LocalStore(tmp_path)
+    url = request.getfixturevalue("redis_session").url
+    prefix = request.getfixturevalue("redis_prefix")
+    return open_store(url, tmp_path / "a", prefix), open_store(url, tmp_path / "b", prefix)
+
+
+def test_two_workers_log_a_transition_once_and_agree(two_stores, caplog):
     caplog.set_level(logging.INFO)
-    one, two = SharedHealth(tmp_path), SharedHealth(tmp_path)
+    one, two = SharedHealth(two_stores[0]), SharedHealth(two_stores[1])
     one.success("GET")
     for worker in (one, two, one, two):  # every worker sees the expiry, repeatedly
         worker.failure(EXPIRED, "GET")
@@ -43,7 +55,7 @@ def test_two_workers_log_a_transition_once_and_agree(tmp_path, caplog):
 
 def test_only_a_post_clears_anti_bot(tmp_path, caplog):
     caplog.set_level(logging.INFO)
-    health = SharedHealth(tmp_path)
+    health = SharedHealth(LocalStore(tmp_path))
     health.failure(STALE, "POST")
     health.success("GET")  # grok.com may not check the token on GETs
     assert health.condition("anti_bot") == "stale_challenge"
@@ -58,7 +70,7 @@ def test_only_a_post_clears_anti_bot(tmp_path, caplog):
 
 
 def test_transient_failures_change_no_condition(tmp_path, caplog):
-    health = SharedHealth(tmp_path)
+    health = SharedHealth(LocalStore(tmp_path))
     health.failure(e.error_for_status(429, "{}"), "POST")
     health.failure(e.UpstreamConnectionError("reset", dropped=True), "POST")
     assert health.snapshot()["conditions"] == {}

@@ -1,0 +1,130 @@
+"""The shared-state interface every backend implements, and the limits that keep it bounded.
+
+Four kinds of state, each addressed by a `space` (what it is: "owner", "cooldown", ...)
+and a `key` (which one):
+
+  values    get / get_many / put / put_new / exchange / delete: one JSON value per key,
+            optionally with a time to live. `put_new` lets the first writer win (a signing
+            key made once for every host); `exchange` returns the previous value, so exactly
+            one writer sees a transition (and logs it).
+  maps      map_get / map_set / map_delete: a small JSON object per key, whose fields are
+            written independently (one field per grok.com mode of an account), so two hosts
+            writing different fields never lose each other's update.
+  counters  incr / counts: integer fields per key, added to atomically.
+  locks     try_lock / unlock: a named lock with a time to live, for single-flight work
+            (one session check per interval across every worker of every host).
+
+Values are JSON (dicts, lists, strings, numbers); one value may take at most
+MAX_VALUE_BYTES encoded, a key at most MAX_KEY_CHARS, so a caller storing what a client
+sent can never grow the store without bound. Expired entries are never returned.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from typing import Any, Iterable
+
+MAX_VALUE_BYTES = 64 * 1024
+MAX_KEY_CHARS = 256
+
+
+class StateUnavailable(Exception):
+    """The backend cannot be reached right now (a Redis outage); the caller degrades."""
+
+
+def encode(value: Any) -> str:
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    if len(text.encode()) > MAX_VALUE_BYTES:
+        raise ValueError(f"a shared-state value may take at most {MAX_VALUE_BYTES} bytes")
+    return text
+
+
+def decode(text: str | bytes | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
+def check_name(*parts: str) -> None:
+    for part in parts:
+        if not isinstance(part, str) or not part or len(part) > MAX_KEY_CHARS:
+            raise ValueError(f"a shared-state name must be a string of 1 to {MAX_KEY_CHARS} characters")
+
+
+class Store(ABC):
+    """What the app keeps beyond one process (see the module docstring)."""
+
+    #: "local" (this host's run directory) or "redis" (every host)
+    backend = "local"
+
+    # -- values -------------------------------------------------------------------------------
+    @abstractmethod
+    def get(self, space: str, key: str) -> Any: ...
+
+    def get_many(self, space: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The values of `keys` that exist, by key."""
+        found = {}
+        for key in keys:
+            value = self.get(space, key)
+            if value is not None:
+                found[key] = value
+        return found
+
+    @abstractmethod
+    def put(self, space: str, key: str, value: Any, ttl: float | None = None) -> None: ...
+
+    @abstractmethod
+    def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
+        """Store `value` unless the key holds one already; True when this call stored it."""
+
+    @abstractmethod
+    def exchange(self, space: str, key: str, value: Any, ttl: float | None = None) -> Any:
+        """Store `value` and return the previous value (None if there was none), atomically."""
+
+    @abstractmethod
+    def delete(self, space: str, key: str) -> None: ...
+
+    # -- maps ---------------------------------------------------------------------------------
+    @abstractmethod
+    def map_get(self, space: str, key: str) -> dict[str, Any]: ...
+
+    def map_get_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        return {key: self.map_get(space, key) for key in keys}
+
+    @abstractmethod
+    def map_set(self, space: str, key: str, field: str, value: Any) -> None: ...
+
+    @abstractmethod
+    def map_delete(self, space: str, key: str, field: str | None = None) -> None:
+        """Remove one field, or the whole map when `field` is None."""
+
+    # -- counters -----------------------------------------------------------------------------
+    @abstractmethod
+    def incr(self, space: str, key: str, field: str, amount: int = 1) -> int: ...
+
+    @abstractmethod
+    def counts(self, space: str, key: str) -> dict[str, int]: ...
+
+    def counts_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        return {key: self.counts(space, key) for key in keys}
+
+    # -- locks --------------------------------------------------------------------------------
+    @abstractmethod
+    def try_lock(self, name: str, ttl: float) -> str | None:
+        """A token when the lock was free (it is now held for `ttl` seconds), else None."""
+
+    @abstractmethod
+    def unlock(self, name: str, token: str) -> None:
+        """Release the lock if `token` still holds it (an expired lock may belong to another)."""
+
+    # -- operations ---------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """For /status: which backend answers, never a credential."""
+        return {"backend": self.backend}
+
+    def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
+        return None

@@ -1,0 +1,178 @@
+"""The many-host backend: Redis (redis-py), when REDIS_URL is set.
+
+Key layout, under the prefix (REDIS_PREFIX, "gwa:" by default, so several deployments can
+share one Redis):
+
+  <prefix>v:<space>:<key>   a value (string; TTL as Redis' own expiry)
+  <prefix>m:<space>:<key>   a map (hash, one field per entry)
+  <prefix>c:<space>:<key>   counters (hash of integers, HINCRBY)
+  <prefix>l:<name>          a lock (SET NX PX; released by a compare-and-delete script)
+
+Every failure to reach Redis (refused, reset, timed out, loading, read-only replica) is
+raised as StateUnavailable, which the failover store turns into per-host state. Timeouts
+are short and redis-py's own retries are limited to one immediate retry (a pooled
+connection that died with a restarted Redis), so an outage costs a request at most one
+timeout, never redis-py's default backoff of several seconds.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any, Iterable
+from urllib.parse import urlsplit
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from .base import StateUnavailable, Store, check_name, decode, encode
+
+CONNECT_TIMEOUT = 0.5
+COMMAND_TIMEOUT = 1.0
+MAX_CONNECTIONS = 64  # per worker; greenlets wait (briefly) for a free one beyond that
+
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for logs and /status."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.password and parts.username else ("***@" if parts.password else "")
+    return f"{parts.scheme}://{user}{host}{parts.path}"
+
+
+def _ms(ttl: float | None) -> int | None:
+    return None if ttl is None else max(1, int(ttl * 1000))
+
+
+class RedisStore(Store):
+    backend = "redis"
+
+    def __init__(self, url: str, prefix: str = "gwa:", *, timeout: float = COMMAND_TIMEOUT):
+        self.url = url
+        self.prefix = prefix
+        pool = redis.BlockingConnectionPool.from_url(
+            url,
+            max_connections=MAX_CONNECTIONS,
+            timeout=timeout,
+            socket_connect_timeout=min(CONNECT_TIMEOUT, timeout),
+            socket_timeout=timeout,
+            retry=Retry(NoBackoff(), 1),
+        )
+        self.client = redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
+        self._unlock = self.client.register_script(_UNLOCK)
+
+    def _call(self, fn, *args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except redis.exceptions.DataError:
+            raise
+        except (redis.exceptions.RedisError, OSError) as exc:
+            raise StateUnavailable(f"Redis at {display_url(self.url)}: {type(exc).__name__}: {exc}") from None
+
+    def _v(self, space: str, key: str) -> str:
+        return f"{self.prefix}v:{space}:{key}"
+
+    def _m(self, space: str, key: str) -> str:
+        return f"{self.prefix}m:{space}:{key}"
+
+    def _c(self, space: str, key: str) -> str:
+        return f"{self.prefix}c:{space}:{key}"
+
+    def ping(self) -> None:
+        self._call(self.client.ping)
+
+    # -- values -------------------------------------------------------------------------------
+    def get(self, space: str, key: str) -> Any:
+        return decode(self._call(self.client.get, self._v(space, key)))
+
+    def get_many(self, space: str, keys: Iterable[str]) -> dict[str, Any]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        values = self._call(self.client.mget, [self._v(space, key) for key in keys])
+        return {key: decode(raw) for key, raw in zip(keys, values, strict=True) if raw is not None}
+
+    def put(self, space: str, key: str, value: Any, ttl: float | None = None) -> None:
+        check_name(space, key)
+        self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl))
+
+    def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
+        check_name(space, key)
+        return bool(self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl), nx=True))
+
+    def exchange(self, space: str, key: str, value: Any, ttl: float | None = None) -> Any:
+        check_name(space, key)
+        return decode(self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl), get=True))
+
+    def delete(self, space: str, key: str) -> None:
+        self._call(self.client.delete, self._v(space, key))
+
+    # -- maps ---------------------------------------------------------------------------------
+    def map_get(self, space: str, key: str) -> dict[str, Any]:
+        raw = self._call(self.client.hgetall, self._m(space, key))
+        return {field.decode(): decode(value) for field, value in raw.items()}
+
+    def _hashes(self, names: list[str]) -> list[dict[bytes, bytes]]:
+        """HGETALL of several hashes in one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in names:
+            pipe.hgetall(name)
+        return self._call(pipe.execute)
+
+    def map_get_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        keys = list(keys)
+        results = self._hashes([self._m(space, key) for key in keys])
+        return {
+            key: {field.decode(): decode(value) for field, value in raw.items()}
+            for key, raw in zip(keys, results, strict=True)
+        }
+
+    def map_set(self, space: str, key: str, field: str, value: Any) -> None:
+        check_name(space, key, field)
+        self._call(self.client.hset, self._m(space, key), field, encode(value))
+
+    def map_delete(self, space: str, key: str, field: str | None = None) -> None:
+        if field is None:
+            self._call(self.client.delete, self._m(space, key))
+        else:
+            self._call(self.client.hdel, self._m(space, key), field)
+
+    # -- counters -----------------------------------------------------------------------------
+    def incr(self, space: str, key: str, field: str, amount: int = 1) -> int:
+        check_name(space, key, field)
+        return int(self._call(self.client.hincrby, self._c(space, key), field, int(amount)))
+
+    def counts(self, space: str, key: str) -> dict[str, int]:
+        raw = self._call(self.client.hgetall, self._c(space, key))
+        return {field.decode(): int(value) for field, value in raw.items()}
+
+    def counts_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, int]]:
+        keys = list(keys)
+        results = self._hashes([self._c(space, key) for key in keys])
+        return {
+            key: {field.decode(): int(value) for field, value in raw.items()}
+            for key, raw in zip(keys, results, strict=True)
+        }
+
+    # -- locks --------------------------------------------------------------------------------
+    def try_lock(self, name: str, ttl: float) -> str | None:
+        check_name(name)
+        token = secrets.token_hex(8)
+        taken = self._call(self.client.set, f"{self.prefix}l:{name}", token, px=_ms(ttl), nx=True)
+        return token if taken else None
+
+    def unlock(self, name: str, token: str) -> None:
+        self._call(self._unlock, keys=[f"{self.prefix}l:{name}"], args=[token])
+
+    def describe(self) -> dict[str, Any]:
+        return {"backend": self.backend, "redis": display_url(self.url)}
+
+    def close(self) -> None:
+        self.client.close()
