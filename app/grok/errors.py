@@ -307,16 +307,17 @@ def _upstream_message(body: str) -> str:
     return body.strip()[:300]
 
 
-def rest_chat_retired(error: GrokError, *, resource: bool = False) -> bool:
+def rest_chat_retired(error: GrokError) -> bool:
     """Whether a REST chat request failed the way a retired endpoint answers: 404 or 410, or an
-    "update your client" body. With `resource` (the URL names a conversation), a 404 that names
-    what was not found is that resource missing, not the endpoint gone."""
+    "update your client" body. A 404 that names what was not found (a conversation, a parent
+    response, a file) is that thing missing, not the endpoint gone."""
     status = getattr(error, "status", None)
     if error.failure_class == PAYLOAD_OUTDATED or status == 410:
         return True
     if status != 404:
         return False
-    if not resource:
-        return True
     said = _upstream_message(getattr(error, "body", "") or "").lower()
-    return not any(word in said for word in ("conversation", "response", "parent"))
+    return not any(word in said for word in _MISSING_THINGS)
+
+
+_MISSING_THINGS = ("conversation", "response", "parent", "file", "attachment", "model", "user", "asset")

@@ -44,6 +44,9 @@ _CLOSE_GOING_AWAY = 1001
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # libcurl sends at most this much of a frame per call; longer payloads go as continuation frames.
 _MAX_FRAME_BYTES = 65536
+# What one curl_ws_recv may return (curl_cffi's default is 128 KiB per socket); grok.com's
+# events are a few hundred bytes, and a longer message just takes more calls.
+_RECV_BUFFER_BYTES = 16 * 1024
 
 
 class WebSocketClosed(UpstreamConnectionError):
@@ -128,6 +131,7 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     except BaseException:
         _release(multi, curl)
         raise
+    curl._WS_RECV_BUFFER_SIZE = _RECV_BUFFER_BYTES  # before its first receive allocates the buffer
     return WebSocket(transport, curl, url, answer.headers(), max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
 
 

@@ -71,6 +71,13 @@ def test_the_user_id_is_fetched_once_and_cached(fake):
     assert len(fake.requests_log(GATEWAY)) == 3
 
 
+def test_chats_starting_together_share_one_lookup(fake):
+    client = make_client(fake)
+    jobs = [gevent.spawn(chat, client, f"hi {i}") for i in range(20)]
+    gevent.joinall(jobs, raise_error=True)
+    assert len(fake.requests_log(SESSION)) == 1 and len(fake.requests_log(GATEWAY)) == 20
+
+
 def test_an_x_userid_cookie_spares_the_lookup(fake):
     client = make_client(fake, GROK_EXTRA_COOKIES=f"x-userid={UID}")
     chat(client, "hi")

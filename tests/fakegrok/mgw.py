@@ -399,9 +399,7 @@ def _invalid_utf8(c: "MgwChat", p: Params):
     c.token("Valid start. ")
     c.w.flush()
     head = dumps(c.w.session.envelope("response.chunk", response_id=c.rid, item_id=c.rid, chunk={}))[:-4]
-    c.w.conn.send_text(
-        head + b'{"text":{"text":"bad \xff\xfe\xc3( bytes","channel":"CHANNEL_ASSISTANT_RESPONSE"}}}}'
-    )
+    c.w.conn.send_text(head + b'{"text":{"text":"bad \xff\xfe\xc3( bytes","channel":"CHANNEL_ASSISTANT_RESPONSE"}}}}')
     c.token("Valid end.")
 
 
@@ -568,7 +566,8 @@ class MgwChat(Chat):
             thinking = channel != "CHANNEL_ASSISTANT_RESPONSE"
             self.w.event("response.output_text.delta", delta=text, x_grok={"is_thinking": thinking})
             return
-        self.chunk(metadata={"step_id": 0, **meta}, text={"text": text, "channel": channel})
+        phase = 2 if channel == "CHANNEL_ASSISTANT_RESPONSE" else 1  # the capture's thinking / answer phases
+        self.chunk(metadata={"step_id": 0, "phase_index": phase, **meta}, text={"text": text, "channel": channel})
 
     def output(self, **output) -> None:
         self.w.event("response.grok.output", response_id=self.rid, output=output)

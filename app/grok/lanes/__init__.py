@@ -99,7 +99,7 @@ def open_chat(client, body: dict, conversation_id: str | None = None):
     try:
         return open_rest(client, body, conversation_id)
     except GrokError as exc:
-        if not rest_chat_retired(exc, resource=conversation_id is not None):
+        if not rest_chat_retired(exc):
             raise
         reason = f"HTTP {getattr(exc, 'status', '?')}: {exc.message}"
     log.info("REST chat refused like a retired endpoint (%s); retrying this request on the WebSocket lane", reason)

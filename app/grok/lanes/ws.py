@@ -26,6 +26,7 @@ from typing import Iterator
 from urllib.parse import quote
 
 from .. import events as ev
+from .. import hooks
 from ..errors import (
     ACCOUNT_BLOCKED,
     STREAM,
@@ -69,12 +70,16 @@ def cookie_value(header: str, name: str) -> str | None:
 
 class UserIds:
     """The user uuid of the configured account: from its `x-userid` cookie, else fetched once per
-    cookie set from grok.com's session endpoint (one fetch at a time per worker)."""
+    cookie set from grok.com's session endpoint; chats starting meanwhile wait for that one fetch.
+
+    The wait goes through `hooks.waits` like any wait for grok.com: a plain lock would keep the
+    waiting chats' start slots while the fetching chat needs one back to finish.
+    """
 
     def __init__(self):
         self._key: str | None = None
         self._uid: str | None = None
-        self._lock = None
+        self._fetching: dict[str, object] = {}  # cookie-set key -> Event set when its fetch ends
 
     def get(self, client) -> str:
         header = client.config.cookie_header
@@ -86,15 +91,23 @@ class UserIds:
         key = hashlib.sha256(header.encode()).hexdigest()
         if key == self._key and self._uid:
             return self._uid
-        if self._lock is None:
-            from gevent.lock import Semaphore
+        underway = self._fetching.get(key)
+        if underway is not None:
+            hooks.waits.wait(underway, client.config.request_timeout)
+            if key == self._key and self._uid:
+                return self._uid
+            # that fetch failed: this chat tries again, and raises its own error if it fails too
+        from gevent.event import Event
 
-            self._lock = Semaphore()
-        with self._lock:
-            if key != self._key or not self._uid:
-                uid = fetch_user_id(client)
-                self._key, self._uid = key, uid
-            return self._uid
+        done = self._fetching[key] = Event()
+        try:
+            uid = fetch_user_id(client)
+            self._key, self._uid = key, uid
+            return uid
+        finally:
+            if self._fetching.get(key) is done:
+                del self._fetching[key]
+            done.set()
 
 
 def fetch_user_id(client) -> str:
