@@ -11,7 +11,7 @@ from __future__ import annotations
 from ..runtime import grok, settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
-from ..web.streaming import ndjson_relay, streaming_response
+from ..web.streaming import ndjson_relay, read_opening, streaming_response
 from .bodies import NativeBlueprint
 from .chat_schemas import (
     CONTINUE_CHAT_EXAMPLE,
@@ -56,7 +56,12 @@ RESPONSE_ID = {
 
 
 def relay(stream):
-    return streaming_response(ndjson_relay(stream, settings().heartbeat_interval), NDJSON)
+    heartbeat = settings().heartbeat_interval
+    opening = read_opening(stream, heartbeat)
+    if opening.error is not None:
+        stream.close()
+        raise opening.error  # the failure's problem, as on every route
+    return streaming_response(ndjson_relay(stream, heartbeat, opening.data), NDJSON)
 
 
 def streams(example: str):

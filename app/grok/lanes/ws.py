@@ -29,7 +29,6 @@ from .. import events as ev
 from .. import hooks
 from ..errors import (
     ACCOUNT_BLOCKED,
-    STREAM,
     AntiBotRejected,
     AuthExpired,
     ConfigurationError,
@@ -37,8 +36,8 @@ from ..errors import (
     StreamError,
     UpstreamConnectionError,
     UpstreamTimeout,
-    classify_text,
     error_for_status,
+    inband_error,
 )
 from ..websocket import MessageTooBig, WebSocketClosed
 from . import mgw
@@ -358,10 +357,13 @@ class WsChatStream:
         """REST-shaped lines (and ParseError events) as they arrive; None per `heartbeat` of silence."""
         pending = self.pending
         last_beat = time.monotonic()
+        ended = True  # False while a reader that stopped early may come back (opening, then raw)
         try:
             while True:
                 while pending:
+                    ended = False
                     yield pending.popleft()
+                    ended = True
                     last_beat = time.monotonic()
                 if self._failure is not None:
                     failure, self._failure = self._failure, None
@@ -385,9 +387,12 @@ class WsChatStream:
                     raise UpstreamTimeout(f"no data from grok.com's WebSocket for {self.idle_timeout:g} s")
                 if heartbeat and now - last_beat >= heartbeat - 0.001:
                     last_beat = now
+                    ended = False
                     yield None
+                    ended = True
         finally:
-            self.close()
+            if ended:  # the answer is complete, failed or timed out: nothing more to read
+                self.close()
 
     def events(self, heartbeat: float | None = None) -> Iterator[ev.Event | None]:
         decoder = ev.NDJSONDecoder()
@@ -411,16 +416,44 @@ class WsChatStream:
             if item is None:
                 yield None
             elif isinstance(item, dict):
-                yield json.dumps(item, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+                yield _line_bytes(item)
             elif isinstance(item, ev.ParseError) and item.message.startswith("line exceeds"):
                 self.close()
                 raise StreamError(f"grok.com sent an oversized WebSocket message ({item.message})")
 
+    def opening(self, heartbeat: float | None = None, limit: int = 1024 * 1024):
+        """The answer up to its first event (as ChatStream.opening): its REST lines as bytes, and
+        the error grok.com reported before answering, if it did. `raw()` goes on after them."""
+        from ..client import Opening
+
+        decoder = ev.NDJSONDecoder()
+        parts: list[bytes] = []
+        size = 0
+        for item in self.lines(heartbeat):
+            if item is None:
+                break
+            if not isinstance(item, dict):
+                if isinstance(item, ev.ParseError) and item.message.startswith("line exceeds"):
+                    self.pending.appendleft(item)  # raw() reports it
+                    break
+                continue
+            data = _line_bytes(item)
+            parts.append(data)
+            size += len(data)
+            for event in decoder.decode_object(item):
+                if isinstance(event, ev.UpstreamError):
+                    self._note(event)
+                    return Opening(b"".join(parts), inband_error(event.message, event.code))
+                if not isinstance(event, ev.BOOKKEEPING_EVENTS):
+                    return Opening(b"".join(parts))
+            if size >= limit:
+                break
+        return Opening(b"".join(parts))
+
     def _note(self, event: ev.Event) -> None:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
-            cls = classify_text(event.message, event.code) or STREAM
-            self.state.record_failure(StreamError(event.message, code=event.code, failure_class=cls), METHOD)
+            self.state.record_failure(inband_error(event.message, event.code), METHOD)
 
     def close(self) -> None:
         self.finished = True
@@ -431,6 +464,10 @@ class WsChatStream:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def _line_bytes(line: dict) -> bytes:
+    return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 def _mib(limit: int) -> str:
