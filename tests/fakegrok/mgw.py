@@ -333,6 +333,9 @@ class MgwSession:
             params["count"] = str(self.x_grok["image_generation_count"])
         with self.state.lock:
             params["_attachments"] = [self.state.store.files[f]["fileName"] for f in item["files"]]
+        # The turn has no custom-instructions field: the client puts them in front of the message,
+        # and the model reads them as instructions, not as part of what the user said.
+        params["_instructions"], text = split_instructions(text)
         refusal = status_error(name, params, self.state)
         if refusal is not None:
             self.error(**refusal)
@@ -379,6 +382,15 @@ class MgwSession:
     def turn_gone(self) -> None:
         if self.writer is not None and self.writer.outcome is None:
             self.writer.abort()
+
+
+_PREAMBLE = re.compile(r"\A<custom_instructions>\n(.*?)\n</custom_instructions>\n\n", re.S)
+
+
+def split_instructions(text: str) -> tuple[str, str]:
+    """(the instructions in front of a message, the message itself)."""
+    found = _PREAMBLE.match(text)
+    return (found.group(1), text[found.end() :]) if found else ("", text)
 
 
 def run_stream(chat: "MgwChat", name: str) -> None:

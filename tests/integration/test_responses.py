@@ -1,5 +1,5 @@
 """POST /v1/responses through the official openai SDK (and raw HTTP where the SDK hides the
-wire) against the app under gunicorn and the fake grok.com: every item of agent-apis.md §7.1.
+wire) against the app under gunicorn and the fake grok.com, on both chat lanes: every item of agent-apis.md §7.1.
 Every Response object, stream event and error is validated against OpenAI's published
 schemas, and every stream against the full event order (tests/support/oai.py)."""
 
@@ -13,9 +13,9 @@ import pytest
 import requests
 
 from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.lanes import LANES, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
 
-NEW = "/rest/app-chat/conversations/new"
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -59,15 +59,15 @@ def clean_fake(server):
     server.fake.reset()
 
 
-@pytest.fixture(scope="module")
-def quick_server(fake_module):
+@pytest.fixture(scope="module", params=LANES)
+def quick_server(request, fake_module):
     """Heartbeats every 0.3 s."""
-    with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3")) as srv:
+    with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3", GROK_CHAT_LANE=request.param)) as srv:
         yield srv
 
 
 def upstream(server) -> dict:
-    return server.fake.requests_log(NEW)[-1]["body"]
+    return upstream_chat(server.fake)
 
 
 def post(server, body: dict, **kw) -> requests.Response:
