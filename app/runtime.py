@@ -22,12 +22,15 @@ from flask import current_app, request
 
 from .grok.client import ClientConfig, GrokClient
 from .grok.lanes import describe as describe_lane
+from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
+from .grok.transport import Transport
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .ops.lane_switch import StoreLaneSwitch
-from .ops.shared_health import SharedHealth
+from .ops.shared_health import SharedHealth, automatic_action
+from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
@@ -57,10 +60,18 @@ class Runtime:
         if self.store is None:
             self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
         self.counters = WorkerCounters(self.rundir)
-        self.health = SharedHealth(self.store)
+        # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
+        self.client.shared = StoreValues(self.store)
+        self.health = SharedHealth(
+            self.store,
+            automatic=lambda state: automatic_action(
+                state, self.settings.statsig_mode, self.settings.session_check_interval, self.settings.chat_lane
+            ),
+        )
         self.session_check = SessionCheck(self.store, self.client)
         # The auto chat-lane choice is shared like the rest: every worker of every host sees it.
         self.client.lane_switch = StoreLaneSwitch(self.store)
+        self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
         self.state.observers.extend([self.health.observe, self._count_failure])
 
@@ -93,7 +104,15 @@ class Runtime:
     def apply(self, settings: Settings) -> None:
         """Switch to new settings; in-flight requests finish with the old credentials."""
         self.settings = settings
-        self.client.reconfigure(ClientConfig.from_settings(settings))
+        self.client.reconfigure(ClientConfig.from_settings(settings), Transport.from_settings(settings))
+
+
+def statsig_status(rt: Runtime) -> dict:
+    """The statsig source in use, the build its values come from and any fallback's reason."""
+    signer = rt.client.config.signer
+    if hasattr(signer, "status"):
+        return signer.status(rt.client.shared)
+    return {"configured": rt.settings.statsig_mode, "source": signer.source}
 
 
 def runtime() -> Runtime:

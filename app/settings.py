@@ -28,14 +28,16 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from .grok.statsig import parse_header_hex
+from .grok.statsig.chain import SOURCES as STATSIG_SOURCES
 
 # Where the settings file is: read from the real environment before the file itself,
 # so it is not a row of the table (a value inside the file could not move the file).
 ENV_FILE_VARIABLE = "ENV_FILE"
 MIN_SESSION_CHECK_INTERVAL = 30
+MIN_STATSIG_TTL = 60
 DEFAULT_ACCOUNTS_FILE = "accounts.json"
-# Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
-# watcher run in seconds. Not a setting; never set it in production.
+# Test-only knob: lowers those minimums (whole seconds >= 1) so tests of the session
+# watcher and of statsig renewal run in seconds. Not a setting; never set it in production.
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
@@ -200,6 +202,20 @@ def signing_key(value: str) -> str:
     return value
 
 
+def comma_parts(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")]
+
+
+def cookie_values(text: str) -> list[str]:
+    """The whole cookie string and each cookie's value."""
+    return [text, *(cookie.partition("=")[2].strip() for cookie in text.split(";"))]
+
+
+def url_password(text: str) -> list[str]:
+    """Only a URL's password is secret: the address is what an error or a warning must name."""
+    return [urlsplit(text).password or ""]
+
+
 def header_hex(value: str) -> bytes:
     return parse_header_hex(value)
 
@@ -224,12 +240,20 @@ class Setting:
 
     env: str
     parse: Parser = text
-    secret: bool = False  # never logged, shown or echoed back in an error
+    # Never logged, shown or echoed back in an error. True: the whole value is the secret; a
+    # function: the secret strings within the value's text (the log redactor hides those).
+    secret: bool | Callable[[str], list[str]] = False
     setup: str | None = None  # shown on /setup with this description
     form: bool = False  # editable in the /setup form
     live: bool = True  # a reload applies it; False: only a restart does (read by gunicorn's master)
     attr: str = ""
     default: Any = None
+
+    def secrets_in(self, text: str) -> list[str]:
+        """The strings of this setting's value (as text) that must never appear in a log."""
+        if not self.secret or not text:
+            return []
+        return [text] if self.secret is True else self.secret(text)
 
     def display(self, value: Any) -> Any:
         """The value as the environment would spell it (lists comma-joined, bytes in hex)."""
@@ -257,9 +281,17 @@ class Settings:
         "GROK_SSO_RW_COOKIE", cookie(), secret=True, form=True, setup="the sso-rw cookie (default: the sso value)"
     )
     extra_cookies: str | None = setting(
-        "GROK_EXTRA_COOKIES", cookie(True), secret=True, form=True, setup="extra cookies, e.g. cf_clearance"
+        "GROK_EXTRA_COOKIES", cookie(True), secret=cookie_values, form=True, setup="extra cookies, e.g. cf_clearance"
     )
     # --- the x-statsig-id token
+    statsig_mode: str = setting(
+        "STATSIG_SOURCE",
+        choice(STATSIG_SOURCES),
+        "auto",
+        setup="auto (derive from grok.com, fall back to the values below), derived, env or provider",
+    )
+    statsig_ttl: int = setting("STATSIG_TTL_SECS", integer(1, error="must be a number of seconds >= 1"), 3600)
+    grok_cdn_url: str = setting("GROK_CDN_URL", url(base=True), "https://cdn.grok.com")
     challenge_header: bytes | None = setting(
         "CHALLENGE_HEADER_HEX", header_hex, secret=True, form=True, setup="challenge header, 98 hex digits"
     )
@@ -268,10 +300,10 @@ class Settings:
         "CHALLENGE_TRAILER", integer(0, 255), 3, form=True, setup="challenge trailer byte (default 3)"
     )
     token_provider_url: str | None = setting(
-        "TOKEN_PROVIDER_URL", url(), form=True, setup="external statsig signer (used without the challenge pair)"
+        "TOKEN_PROVIDER_URL", url(), form=True, setup="external statsig signer (auto's last fallback)"
     )
     # --- this server
-    api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=True, setup="client API key(s)")
+    api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=comma_parts, setup="client API key(s)")
     host: str = setting("HOST", host_name, "0.0.0.0", live=False, setup="bind address")
     port: int = setting(
         "PORT", integer(1, 65535, "must be a port number from 1 to 65535"), 3000, live=False, setup="listen port"
@@ -297,7 +329,7 @@ class Settings:
     log_level: str = setting("LOG_LEVEL", choice(LOG_LEVELS), "INFO", setup="log level")
     log_format: str = setting("LOG_FORMAT", choice(("plain", "json"), "must be plain or json"), "plain")
     grok_base_url: str = setting("GROK_BASE_URL", url(base=True), "https://grok.com", setup="upstream base URL")
-    proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, setup="outbound proxy")
+    proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, secret=url_password, setup="outbound proxy")
     chat_lane: str = setting("GROK_CHAT_LANE", choice(CHAT_LANES), "auto", setup="chat lane: auto, rest or ws")
     # --- timeouts
     connect_timeout: float = setting("CONNECT_TIMEOUT_SECS", seconds(), 10.0)
@@ -331,7 +363,7 @@ class Settings:
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
     quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
     # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
-    redis_url: str | None = setting("REDIS_URL", redis_address, secret=True, live=False)
+    redis_url: str | None = setting("REDIS_URL", redis_address, secret=url_password, live=False)
     redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)
 
     # Not settings: where they were read from, and what startup should warn about
@@ -364,7 +396,8 @@ class Settings:
         return self.challenge_header is not None and self.challenge_suffix is not None
 
     @property
-    def statsig_source(self) -> str:
+    def static_statsig_source(self) -> str:
+        """What signs when nothing is derived: the env triple, else the provider, else none."""
         if self.challenge_loaded:
             return "env"
         if self.token_provider_url:
@@ -445,11 +478,23 @@ def _between_settings(values: dict[str, Any], source: Mapping[str, str]) -> list
         notices.append(
             f"{present} is set but {absent} is not: the in-process statsig generator stays off until both are set"
         )
-    interval = values.get("session_check_interval")
-    minimum = _min_interval(source)
-    if interval is not None and interval < minimum:
-        notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to {minimum}")
-        values["session_check_interval"] = minimum
+    mode = values.get("statsig_mode", "auto")
+    if mode == "env" and not all(pair.values()):
+        notices.append(
+            "STATSIG_SOURCE=env but CHALLENGE_HEADER_HEX / CHALLENGE_SUFFIX are not both set: "
+            "requests go out unsigned and grok.com rejects POSTs"
+        )
+    elif mode == "provider" and "token_provider_url" not in values:
+        notices.append("STATSIG_SOURCE=provider but TOKEN_PROVIDER_URL is not set: requests go out unsigned")
+    for name, attr, normal in (
+        ("SESSION_CHECK_INTERVAL_SECS", "session_check_interval", MIN_SESSION_CHECK_INTERVAL),
+        ("STATSIG_TTL_SECS", "statsig_ttl", MIN_STATSIG_TTL),
+    ):
+        value = values.get(attr)
+        minimum = _min_interval(source, normal)
+        if value is not None and value < minimum:
+            notices.append(f"{name}={value} too low, clamped to {minimum}")
+            values[attr] = minimum
     return notices
 
 
@@ -473,9 +518,9 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
     return {}
 
 
-def _min_interval(source: Mapping[str, str]) -> int:
+def _min_interval(source: Mapping[str, str], normal: int) -> int:
     value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
-    return max(1, int(value)) if value.isdigit() else MIN_SESSION_CHECK_INTERVAL
+    return max(1, int(value)) if value.isdigit() else normal
 
 
 def valid_host(name: str) -> bool:

@@ -45,19 +45,21 @@ STREAM = "stream_error"
 MODEL_UNAVAILABLE = "model_unavailable"
 NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
+STATSIG_UNAVAILABLE = "statsig_unavailable"
+REST_LANE_RETIRED = "rest_lane_retired"
 CASTLE = "castle_rejected"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
     "GROK_SSO_COOKIE and GROK_SSO_RW_COOKIE (see /setup).",
-    CASTLE: "grok.com's WebSocket chat refused the turn for want of a Castle anti-bot token "
-    "(castle_request_token), which only grok.com's page can mint. The cookies and the statsig values are "
-    "not the cause. While grok.com's REST chat still answers, set GROK_CHAT_LANE=rest; otherwise "
-    "update grok-web-api (see docs/websocket-lane.md).",
-    ANTI_BOT: "grok.com's anti-bot check rejected the request: the challenge values are probably "
-    "stale. Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
-    STALE_CHALLENGE: "grok.com shipped a new frontend build and the challenge values are stale. "
-    "Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
+    ANTI_BOT: "grok.com's anti-bot check rejected the request: the x-statsig-id values are probably stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
+    STALE_CHALLENGE: "grok.com shipped a new frontend build and the x-statsig-id values are stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
     CLOUDFLARE: "Cloudflare answered with a browser challenge page: this IP address or TLS "
     "fingerprint is being challenged. Try another network or set GROK_EXTRA_COOKIES with a "
     "cf_clearance cookie obtained with the same User-Agent.",
@@ -77,6 +79,16 @@ ADVICE = {
     NOT_CONFIGURED: "No grok.com cookies are configured: set GROK_SSO_COOKIE (see /setup).",
     SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
     "at its graceful-shutdown deadline; retry the request.",
+    STATSIG_UNAVAILABLE: "The server could not derive the x-statsig-id values from grok.com's page "
+    "(STATSIG_SOURCE=derived): /status names the failing step. It retries by itself; to keep working "
+    "meanwhile, set STATSIG_SOURCE=auto with CHALLENGE_* values as the fallback (docs/statsig.md).",
+    REST_LANE_RETIRED: "grok.com no longer answers the REST chat endpoint this server uses (404/410 or "
+    "'update your client'): the upstream protocol changed. With GROK_CHAT_LANE=auto (the default) chats "
+    "move to grok.com's WebSocket lane by themselves (docs/websocket-lane.md).",
+    CASTLE: "grok.com's WebSocket chat refused the turn for want of a Castle anti-bot token "
+    "(castle_request_token), which only grok.com's page can mint. The cookies and the statsig values are "
+    "not the cause. While grok.com's REST chat still answers, set GROK_CHAT_LANE=rest; otherwise "
+    "update grok-web-api (see docs/websocket-lane.md).",
 }
 
 # Every failure class, in the order /status and /metrics list them.
@@ -330,19 +342,3 @@ def _upstream_message(body: str) -> str:
         if isinstance(data.get("message"), str):
             return data["message"][:300]
     return body.strip()[:300]
-
-
-def rest_chat_retired(error: GrokError) -> bool:
-    """Whether a REST chat request failed the way a retired endpoint answers: 404 or 410, or an
-    "update your client" body. A 404 that names what was not found (a conversation, a parent
-    response, a file) is that thing missing, not the endpoint gone."""
-    status = getattr(error, "status", None)
-    if error.failure_class == PAYLOAD_OUTDATED or status == 410:
-        return True
-    if status != 404:
-        return False
-    said = _upstream_message(getattr(error, "body", "") or "").lower()
-    return not any(word in said for word in _MISSING_THINGS)
-
-
-_MISSING_THINGS = ("conversation", "response", "parent", "file", "attachment", "model", "user", "asset")

@@ -39,6 +39,7 @@ class Outcome:
     error: GrokError | None
     at: float
     method: str | None = None  # the upstream HTTP method, when known
+    path: str | None = None  # the upstream path (no query), when known
 
 
 Observer = Callable[["SessionState", Outcome], None]
@@ -52,19 +53,19 @@ class SessionState:
     failures_by_class: dict[str, int] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
-    def record_success(self, status: int | None = None, method: str | None = None) -> None:
+    def record_success(self, status: int | None = None, method: str | None = None, path: str | None = None) -> None:
         self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at, method))
+        self._notify(Outcome(True, status, None, self.last_success_at, method, path))
 
-    def record_failure(self, error: GrokError, method: str | None = None) -> None:
+    def record_failure(self, error: GrokError, method: str | None = None, path: str | None = None) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
         status = getattr(error, "status", None)
         self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at, method))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method, path))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

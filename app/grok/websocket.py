@@ -99,8 +99,9 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     """
     from .transport import Request, _map_curl_error, configure
 
-    if transport.refusing is not None:
-        raise copy.copy(transport.refusing)
+    pool = transport.pool
+    if pool.refusing is not None:
+        raise copy.copy(pool.refusing)
     curl = Curl()
     answer = _Handshake()
     try:
@@ -113,7 +114,7 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     except BaseException:
         curl.close()
         raise
-    multi = transport.multi
+    multi = pool.multi
     multi.keep_attached(curl)
     future = multi.add_handle(curl)
     multi.kick()
@@ -132,7 +133,7 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
         _release(multi, curl)
         raise
     curl._WS_RECV_BUFFER_SIZE = _RECV_BUFFER_BYTES  # before its first receive allocates the buffer
-    return WebSocket(transport, curl, url, answer.headers(), max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
+    return WebSocket(pool, curl, url, answer.headers(), max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
 
 
 def _refused(status: int, headers: dict[str, str]) -> GrokError:
@@ -160,8 +161,8 @@ def _release(multi, curl: Curl) -> None:
 class WebSocket:
     """An open WebSocket. Use it from one greenlet at a time; always close or abort it."""
 
-    def __init__(self, transport, curl: Curl, url: str, headers: dict[str, str], max_message_bytes: int):
-        self.transport = transport
+    def __init__(self, pool, curl: Curl, url: str, headers: dict[str, str], max_message_bytes: int):
+        self.pool = pool
         self.curl = curl
         self.url = url
         self.headers = headers
@@ -171,7 +172,7 @@ class WebSocket:
         self.error: GrokError | None = None  # set by fail(): what the next call raises
         fd = curl.getinfo(CurlInfo.ACTIVESOCKET)
         if not isinstance(fd, int) or fd < 0:
-            _release(transport.multi, curl)
+            _release(pool.multi, curl)
             raise UpstreamConnectionError("the WebSocket has no socket after its upgrade")
         self.fd = fd
         self._ready = Event()
@@ -180,7 +181,7 @@ class WebSocket:
         self._writable = loop.io(fd, _WRITE)
         self._parts: list[bytes] = []
         self._size = 0
-        transport.websockets.add(self)
+        pool.websockets.add(self)
 
     # ------------------------------------------------------------------ waiting
     def _wait(self, watcher, timeout: float | None) -> bool:
@@ -306,8 +307,8 @@ class WebSocket:
         for watcher in (self._readable, self._writable):
             watcher.stop()
             watcher.close()
-        self.transport.websockets.discard(self)
-        _release(self.transport.multi, self.curl)
+        self.pool.websockets.discard(self)
+        _release(self.pool.multi, self.curl)
         self._ready.set()
 
     def fail(self, error: GrokError) -> bool:

@@ -52,6 +52,8 @@ class OpenAIModelSchema(ma.Schema):
     created = ma.fields.Integer()
     owned_by = ma.fields.String()
     description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
 
 
 class OpenAIModelListSchema(ma.Schema):
@@ -70,7 +72,8 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
+    live = models.live_modes_for(body.get("model"))
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live)
     upstream = grok().new_conversation(plan.payload)
     link = services().linker()
     if plan.stream:
@@ -88,9 +91,13 @@ def chat_completions_help():
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(summary="List the models (grok.com modes)")
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
 def list_models():
-    return models.listing()
+    return models.listing(models.live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -98,8 +105,11 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    found = models.lookup(model_id)
+    live = models.live_modes()
+    found = models.lookup(model_id, live)
     if found is None:
+        if models.vanished(model_id, live):
+            raise models.vanished_problem(model_id)
         raise Problem(
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )

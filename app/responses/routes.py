@@ -22,6 +22,7 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
@@ -52,7 +53,7 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
-    plan = plan_response(body, upload_chat_media)
+    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")))
     upstream = grok().new_conversation(plan.turn.payload)
     writer = ResponseWriter(plan.model_id, plan.echo)
     answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())

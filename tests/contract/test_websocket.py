@@ -17,7 +17,7 @@ import pytest
 
 from app.grok import errors as gerr
 from app.grok.errors import ServerShuttingDown, UpstreamConnectionError, UpstreamTimeout
-from app.grok.transport import Transport
+from app.grok.transport import CurlPool, Transport
 from app.grok.websocket import MessageTooBig, WebSocketClosed
 from tests.fakegrok.wsframes import OP_PING, OP_TEXT, WsConn, accept_value, frame
 
@@ -94,7 +94,8 @@ def echo(server, conn):
 
 @pytest.fixture
 def transport():
-    return Transport(connect_timeout=2.0)
+    # A pool of its own: shutting it down must not refuse the other tests' transfers.
+    return Transport(connect_timeout=2.0, pool=CurlPool())
 
 
 def test_upgrade_carries_the_browser_profile_and_the_given_headers(transport):
@@ -141,7 +142,7 @@ def test_the_server_closing_is_reported_with_its_code(transport):
     with pytest.raises(WebSocketClosed) as err:
         ws.recv(5)
     assert err.value.code == 4000 and err.value.reason == "bye"
-    assert ws.closed and transport.websockets == set()
+    assert ws.closed and transport.pool.websockets == set()
     assert err.value.failure_class == gerr.NETWORK and err.value.dropped
 
 
@@ -188,7 +189,7 @@ def test_closing_the_socket_is_seen_by_the_server_at_once(transport):
         time.sleep(0.01)
     assert server.events and server.events[0][0] == "ClientGone"
     assert server.events[0][1] - closed_at < 1.0
-    assert transport.multi.active == 0 and transport.websockets == set()
+    assert transport.pool.multi.active == 0 and transport.pool.websockets == set()
 
 
 def test_a_message_over_the_limit_closes_the_socket(transport):
@@ -226,7 +227,7 @@ def test_a_refused_upgrade_is_classified_by_its_status(transport, answer, failur
         transport.websocket(server.url, timeout=5)
     assert err.value.failure_class == failure_class
     assert "WebSocket upgrade refused" in err.value.message
-    assert transport.multi.active == 0
+    assert transport.pool.multi.active == 0
 
 
 def test_connecting_nowhere_is_a_connection_error(transport):
@@ -245,7 +246,7 @@ def test_an_upgrade_that_never_comes_times_out(transport):
     with pytest.raises(UpstreamTimeout) as err:
         transport.websocket(f"ws://127.0.0.1:{silent.getsockname()[1]}/ws/mgw/", timeout=0.5)
     assert "within 0.5 s" in err.value.message
-    assert transport.multi.active == 0
+    assert transport.pool.multi.active == 0
     silent.close()
 
 
@@ -254,7 +255,7 @@ def test_shutdown_ends_open_sockets_with_its_error(transport):
     ws = transport.websocket(server.url, timeout=5)
     waiter = gevent.spawn(ws.recv, 10)
     gevent.sleep(0.05)
-    assert transport.abort_all(ServerShuttingDown("server shutting down")) == 1
+    assert transport.pool.abort_all(ServerShuttingDown("server shutting down")) == 1
     with pytest.raises(ServerShuttingDown):
         waiter.get(timeout=2)
     with pytest.raises(ServerShuttingDown):
@@ -310,7 +311,7 @@ class ConnectProxy:
 def test_the_transport_proxy_carries_the_websocket():
     server = Server(echo)
     proxy = ConnectProxy()
-    transport = Transport(proxy=proxy.url, connect_timeout=2.0)
+    transport = Transport(proxy=proxy.url, connect_timeout=2.0, pool=CurlPool())
     with transport.websocket(server.url, timeout=5) as ws:
         ws.send_text("via proxy")
         assert ws.recv(5) == b"via proxy"

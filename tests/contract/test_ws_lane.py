@@ -126,7 +126,7 @@ def test_closing_the_stream_aborts_the_turn_at_once(fake):
     stats = fake.wait_stats(lambda s: s["streams_aborted"] == 1, timeout=3)
     assert stats["last_abort_time"] - closed_at < 1.0
     assert stats["aborts"][0]["lines_sent"] < 20
-    assert client.transport.websockets == set()
+    assert client.transport.pool.websockets == set()
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import api, media, mgw
+from . import api, build, media, mgw
 from . import scenarios as sc
 from .statsig import DEFAULT_HEADER_HEX, header_bytes, verify
 from .wire import ClientGone, Resp, Stream, StreamResp, dumps
@@ -36,6 +36,9 @@ DEFAULT_CONFIG = {
     "user_id": "00000000-0000-4000-8000-00000000f00d",
     "known_models": list(api.KNOWN_MODELS),  # null = accept any modelName
     "reuse_grace": 10.0,  # see consume_token
+    "page": "ok",  # build.PAGE_MODES: how grok.com's page looks (build.py)
+    "accept_static_pair": True,  # also accept tokens of header_hex/suffix, whatever the build
+    "modes": None,  # POST /rest/modes list (null = build.DEFAULT_MODES)
     # REST chat endpoints answer like retired ones: None (live), "404", "410" or "outdated" (400)
     "rest_chat_retired": None,
     # the mgw WebSocket lane (mgw.py)
@@ -60,6 +63,9 @@ _CONFIG_TYPES = {
     "auth_failure_status": int,
     "known_models": (list, type(None)),
     "reuse_grace": (int, float),
+    "page": str,
+    "accept_static_pair": bool,
+    "modes": (list, type(None)),
     "rest_chat_retired": (str, type(None)),
     "mgw_strict": bool,
     "mgw_handshake": (str, type(None)),
@@ -97,6 +103,8 @@ def validate_config(patch: dict) -> str | None:
         return "clock_window must be >= 0"
     if "reuse_grace" in patch and patch["reuse_grace"] < 0:
         return "reuse_grace must be >= 0"
+    if "page" in patch and patch["page"] not in build.PAGE_MODES:
+        return f"page must be one of {', '.join(build.PAGE_MODES)}"
     if patch.get("rest_chat_retired") not in (None, "404", "410", "outdated"):
         return "rest_chat_retired must be null, 404, 410 or outdated"
     if patch.get("mgw_handshake") not in (None, "cloudflare", "forbidden_json"):
@@ -115,6 +123,7 @@ class State:
         self.config.update(config)
         self.verbose = verbose
         self.store = api.Store()
+        self.builds = build.Builds()
         self.log: list[dict] = []
         self.seq = 0
         self.queue: list[dict] = []
@@ -138,6 +147,7 @@ class State:
     def reset(self):
         with self.lock:
             self.store.reset()
+            self.builds = build.Builds()
             self.log.clear()
             self.queue.clear()
             self.reset_stats()
@@ -356,6 +366,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _statsig(self, method: str, path: str, headers: dict) -> str:
         cfg = self.state.config
+        token = headers.get("x-statsig-id")
+        with self.state.lock:
+            verdict = self.state.builds.verify(token, method, path, float(cfg["clock_window"])) if token else None
+        if verdict is None and not cfg["accept_static_pair"]:
+            verdict = "unknown_seed" if token else "missing"
+        if verdict is not None:
+            if verdict == "ok" and not self.state.consume_token(token.strip(), headers.get("x-xai-request-id", "")):
+                return "reused"
+            return verdict
         ok, reason = verify(
             headers.get("x-statsig-id"),
             method,
@@ -384,6 +403,10 @@ class Handler(BaseHTTPRequestHandler):
         if media.asset_path(path) is not None:
             entry["statsig"] = "n/a"
             return self._asset(method, media.asset_path(path), entry, headers)
+        page = build.serve(state, method, path, headers)
+        if page is not None:
+            entry["statsig"] = "n/a"
+            return page
         if path in mgw.PATHS:
             entry["statsig"] = "n/a"  # neither the session endpoint nor the upgrade carries one
             return mgw.route(self, method, path, entry, headers)
@@ -402,7 +425,7 @@ class Handler(BaseHTTPRequestHandler):
         # 3. anti-bot challenge token
         verdict = self._statsig(method, path, headers)
         entry["statsig"] = verdict
-        if cfg["stale_build"]:
+        if cfg["stale_build"] or verdict == "stale_build":
             entry["reject"] = "stale_build"
             return Resp(403, sc.OUT_OF_DATE)
         if verdict != "ok":
@@ -653,6 +676,17 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 found = state.store.assets.get((query.get("path") or [""])[0])
             self._write(Resp(200, found[0], found[1]) if found else Resp(404, {"error": "no such asset"}))
+        elif route == ("GET", "/__fake/build"):
+            with state.lock:
+                self._write(Resp(200, state.builds.current.info()))
+        elif route == ("POST", "/__fake/build"):
+            with state.lock:
+                try:
+                    new = state.builds.rotate(data.get("spec"), data.get("generator") or "plain")
+                except ValueError as exc:
+                    self._write(Resp(400, {"error": str(exc)}))
+                    return
+                self._write(Resp(200, new.info()))
         elif route == ("GET", "/__fake/health"):
             self._write(Resp(200, {"ok": True}))
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from app.grok import drift
 from app.grok import errors as gerr
 from app.grok.lanes import AUTO, REST, WS, active_lane, describe
 from app.ops import lane_switch
@@ -65,19 +66,25 @@ def test_a_store_outage_never_fails_a_chat():
     assert switch.current()["lane"] == WS
 
 
+NEW = "/rest/app-chat/conversations/new"
+MORE = "/rest/app-chat/conversations/c1/responses"
+
+
 @pytest.mark.parametrize(
-    "status,body,retired",
+    "status,body,path,retired",
     [
-        (404, '{"code":5,"message":"Not found","details":[]}', True),
-        (404, "<html><h1>404</h1>This page could not be found.</html>", True),
-        (410, '{"code":5,"message":"Gone"}', True),
-        (400, '{"code":3,"message":"Invalid request. Please update your client."}', True),
-        (404, '{"code":5,"message":"Conversation not found","details":[]}', False),
-        (404, '{"code":5,"message":"Parent response not found"}', False),
-        (403, '{"error":{"code":7,"message":"Request rejected by anti-bot rules."}}', False),
-        (429, '{"error":{"code":8,"message":"Too many requests"}}', False),
-        (500, '{"code":13,"message":"Internal error"}', False),
+        (404, '{"code":5,"message":"Not found","details":[]}', NEW, True),
+        (404, "<html><h1>404</h1>This page could not be found.</html>", NEW, True),
+        (404, '{"code":5,"message":"Not found","details":[]}', MORE, True),
+        (410, '{"code":5,"message":"Gone"}', MORE, True),
+        (400, '{"code":3,"message":"Invalid request. Please update your client."}', NEW, True),
+        (404, '{"code":5,"message":"Conversation not found","details":[]}', NEW, False),
+        (404, '{"code":5,"message":"Conversation not found","details":[]}', MORE, False),
+        (404, '{"code":5,"message":"Parent response not found"}', MORE, False),
+        (403, '{"error":{"code":7,"message":"Request rejected by anti-bot rules."}}', NEW, False),
+        (429, '{"error":{"code":8,"message":"Too many requests"}}', NEW, False),
+        (500, '{"code":13,"message":"Internal error"}', NEW, False),
     ],
 )
-def test_what_counts_as_a_retired_rest_chat(status, body, retired):
-    assert gerr.rest_chat_retired(gerr.error_for_status(status, body)) is retired
+def test_what_counts_as_a_retired_rest_chat(status, body, path, retired):
+    assert drift.rest_lane_retired(gerr.error_for_status(status, body), path) is retired

@@ -86,7 +86,7 @@ def announce_switch(reason: str) -> None:
 def open_chat(client, body: dict, conversation_id: str | None = None):
     """Start a chat turn on the lane GROK_CHAT_LANE and the shared switch choose (see above):
     a new conversation, or (with `conversation_id`) a new message in one."""
-    from .rest import open_rest
+    from .rest import open_rest, rest_path
     from .ws import open_ws
 
     setting = client.config.chat_lane
@@ -94,12 +94,13 @@ def open_chat(client, body: dict, conversation_id: str | None = None):
         return open_ws(client, body, conversation_id)
     if setting == REST:
         return open_rest(client, body, conversation_id)
-    from ..errors import GrokError, rest_chat_retired
+    from ..drift import rest_lane_retired
+    from ..errors import GrokError
 
     try:
         return open_rest(client, body, conversation_id)
     except GrokError as exc:
-        if not rest_chat_retired(exc):
+        if not rest_lane_retired(exc, rest_path(conversation_id)):
             raise
         reason = f"HTTP {getattr(exc, 'status', '?')}: {exc.message}"
     log.info("REST chat refused like a retired endpoint (%s); retrying this request on the WebSocket lane", reason)
