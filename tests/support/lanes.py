@@ -17,9 +17,8 @@ LANES = ("rest", "ws")
 NEW = "/rest/app-chat/conversations/new"
 GATEWAY = "/ws/mgw/"
 _INSTRUCTIONS = re.compile(r"\A<custom_instructions>\n(.*)\n</custom_instructions>\n\n", re.S)
-# The mode ids of grok.com's picker; on the WebSocket every mode is a session model, and
-# `modelMode` stood for the others (grok-43) on the REST lane.
-_MODE_IDS = ("auto", "fast", "expert", "heavy")
+# On the WebSocket every mode is a session model; on the REST lane grok-43 alone was a `modelMode`.
+_MODEL_MODES = ("grok-43",)
 
 
 @pytest.fixture(scope="module", params=LANES)
@@ -59,7 +58,7 @@ def rest_body(frames: list[dict]) -> dict:
         body["customInstructions"] = folded.group(1)
         text = text[folded.end() :]
     body["message"] = text
-    body["modeId" if session["model"] in _MODE_IDS else "modelMode"] = session["model"]
+    body["modelMode" if session["model"] in _MODEL_MODES else "modeId"] = session["model"]
     files = [c["mention"]["target"]["file_mention"]["file_id"] for c in chunks if "mention" in c]
     if files:
         body["fileAttachments"] = files
