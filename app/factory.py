@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     api = init_extensions(app)
     from .native import params
-    from .ops import metrics
     from .web import auth, cors, telemetry
 
     # The client library waits for grok.com through the start slots (a start frees its slot).
@@ -55,7 +54,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     # before_request order matters: telemetry notes the route first, then the settings
     # reload poll and request count (app/ops/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
-    telemetry.register(app, metrics.register(app, client.state), client.state)
+    telemetry.register(app, client.state)
     from .ops import lifecycle
 
     lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
@@ -71,8 +70,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
 def _register_blueprints(api) -> None:
     # Each package lists its own blueprints, so a new route group touches one file.
-    from . import media, native, openai, responses, system
+    from . import anthropic, media, native, openai, responses, system
 
-    for package in (system, native, openai, responses, media):
+    for package in (system, native, openai, responses, anthropic, media):
         for blueprint in package.blueprints():
             api.register_blueprint(blueprint)

@@ -1,13 +1,16 @@
-"""The per-worker runtime: current settings, the one GrokClient, process counters.
+"""The per-worker runtime: the one object that owns a worker's services.
 
 Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
 
-The operations parts live here too: `store` (the shared-state store, app/state: the
-run directory's, or Redis across hosts), `counters` (this host's requests, streams,
-failures, in files of the runtime directory), `health` (the shared upstream conditions
-and last failure), `session_check` (the single-flight, cached session check) and
-`reloader` (applies a settings reload requested by update-keys --reload or /setup).
+What it owns: `settings` (swapped by a reload), `client` (the GrokClient and its
+transport), `state` (the client's session state), `store` (the shared-state store,
+app/state: the run directory's, or Redis across hosts), `metrics` (every count, for
+/metrics and /status alike, app/ops/metrics.py), `health` (the shared upstream
+conditions and last failure), `session_check` (the single-flight, cached session
+check), `modes` (grok.com's mode list), `reloader` (applies a settings reload
+requested by update-keys --reload or /setup), `watcher` (the background session
+check, started once per worker) and `media` (app/media's services, built on first use).
 """
 
 from __future__ import annotations
@@ -25,9 +28,9 @@ from .grok.lanes import describe as describe_lane
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
 from .grok.transport import Transport
+from .ops import metrics
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
-from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .ops.lane_switch import StoreLaneSwitch
 from .ops.shared_health import SharedHealth, automatic_action
 from .ops.shared_values import StoreValues
@@ -59,7 +62,10 @@ class Runtime:
 
         if self.store is None:
             self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
-        self.counters = WorkerCounters(self.rundir)
+        self.metrics = metrics.create()
+        self.metrics.observe(self.state)
+        self.metrics.worker_started()
+        self.media = None  # app/media's services, built on first use (media.services)
         # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
         self.client.shared = StoreValues(self.store)
         self.health = SharedHealth(
@@ -73,22 +79,7 @@ class Runtime:
         self.client.lane_switch = StoreLaneSwitch(self.store)
         self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
-        self.state.observers.extend([self.health.observe, self._count_failure])
-
-    @property
-    def active_streams(self) -> int:
-        """Streams this worker is relaying right now (in the shared counters, for /status)."""
-        return self.counters.get(ACTIVE_STREAMS)
-
-    @active_streams.setter
-    def active_streams(self, value: int) -> None:
-        if value > self.counters.get(ACTIVE_STREAMS):
-            self.counters.add(STREAMS)
-        self.counters.set(ACTIVE_STREAMS, value)
-
-    def _count_failure(self, state, outcome) -> None:
-        if outcome.error is not None:
-            self.counters.failure(outcome.error.failure_class)
+        self.state.observers.append(self.health.observe)
 
     def chat_lane(self) -> dict:
         """The chat lane setting and the lane in use (for /status and /setup)."""

@@ -52,6 +52,7 @@ LOG_LEVELS = {
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
 CHAT_LANES = ("auto", "rest", "ws")  # app.grok.lanes
+GROK_MODES = ("auto", "fast", "expert", "heavy", "grok-43")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -338,6 +339,8 @@ class Settings:
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
+    # --- the Anthropic Messages API
+    claude_model_mode: str = setting("CLAUDE_MODEL_MODE", choice(GROK_MODES), "expert")
     # --- operations
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", comma_list, ("*",))
     metrics_public: bool = setting("METRICS_PUBLIC", boolean, False)

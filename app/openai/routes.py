@@ -28,7 +28,7 @@ from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import answer_stream
 from . import models
 from .plan import ChatPlan, plan_completion
 from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 
 blp = Blueprint("openai", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions and model list")
 
-EVENT_STREAM = "text/event-stream"
 
 HELP = {
     "message": "POST a ChatCompletion request to this endpoint. See /setup for configuration help.",
@@ -63,7 +62,8 @@ class OpenAIModelListSchema(ma.Schema):
 
 @blp.route("/chat/completions", methods=["POST"])
 @media_body
-@blp.arguments(ChatCompletionRequest, example=HELP["example"])
+# OpenAI answers an invalid request 400 invalid_request_error (its SDKs raise BadRequestError).
+@blp.arguments(ChatCompletionRequest, example=HELP["example"], error_status_code=400)
 @blp.doc(
     summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
     description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
@@ -205,13 +205,7 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     sink = _SSESink(writer)
     answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer, settings().heartbeat_interval)
-    # Read up to the first output (or the first heartbeat interval) before answering, so
-    # early failures still get a proper HTTP status.
-    run.start()
-    if answer.error is not None:
-        log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise from_grok_error(answer.error)
-    return streaming_response(_sse(plan, run, sink), EVENT_STREAM)
+    return answer_stream(run, lambda: _sse(plan, run, sink))
 
 
 def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:

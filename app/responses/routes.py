@@ -27,7 +27,7 @@ from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
 from .schemas import CreateResponseRequest
@@ -38,7 +38,6 @@ blp = Blueprint(
     "responses", __name__, url_prefix="/v1", description="OpenAI Responses API (Codex CLI, openai SDKs, agents)"
 )
 
-EVENT_STREAM = "text/event-stream"
 EXAMPLE = {"model": "expert", "input": "Say hi", "stream": False}
 # grok.com's words for a conversation too long for the model.
 _CONTEXT_WORDS = ("context length", "context window", "too long", "too many tokens", "maximum context")
@@ -59,7 +58,8 @@ def create_response(body):
     answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
     if plan.stream:
         writer.start()  # response.created goes first; nothing is sent before the first output
-        return _stream(plan, Run(upstream, answer, settings().heartbeat_interval), writer)
+        run = Run(upstream, answer, settings().heartbeat_interval)
+        return answer_stream(run, lambda: _events(plan, run, writer))
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
@@ -130,40 +130,10 @@ def _usage(plan: ResponsePlan, answer: Answer) -> dict:
     return usage_object(answer.usage(plan.turn.prompt_tokens()))
 
 
-def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter):
-    run.start()
-    answer = run.answer
-    if answer.error is not None:
-        log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise from_grok_error(answer.error)
-    return streaming_response(_events(plan, run, writer), EVENT_STREAM)
-
-
 def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[bytes]:
-    answer = run.answer
-    try:
-        if run.ticked:
-            writer.keepalive()
-        yield writer.take()
-        for silent in run.rest():
-            if silent:
-                writer.keepalive()
-            if writer.out:
-                yield writer.take()
-        if answer.error is not None:
-            log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            writer.fail(*failure(answer.error))
-            yield writer.take()
-            return
-        answer.close()
-        writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
-        yield writer.take()
-    except GrokError as exc:
-        log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        writer.fail(*failure(exc))
-        yield writer.take()
-    except GeneratorExit:
-        log.info("client went away; aborting the upstream answer")
-        raise
-    finally:
-        run.close()
+    return run.relay(
+        writer.take,
+        writer.keepalive,
+        lambda: writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length"),
+        lambda exc: writer.fail(*failure(exc)),
+    )
