@@ -13,6 +13,9 @@ Scenarios (issue 6):
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
+  count_tokens Claude Code's /context: bursts of 26 parallel /v1/messages/count_tokens calls, ms per burst
+  continuity   a 20-turn agent loop (20 KB system prompt, tools, 1 KB tool results) with and without
+               conversation continuity: upstream request bytes and time to first token per turn
   ws           the same chats on the mgw WebSocket lane (GROK_CHAT_LANE=ws, a server of its own):
                time to first token, throughput and 100/250/500 concurrent OpenAI streams
 
@@ -38,6 +41,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 
+from bench.continuity import per_turn_table, run_continuity  # noqa: E402
 from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
 from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
@@ -270,6 +274,39 @@ def run_small(target, clients=20, per_client=50):
     }
 
 
+def run_count_tokens(host, port, bursts=20):
+    """Claude Code's /context: 26 count_tokens requests at once, each one system-prompt section
+    (0.5-20 KB) with none, one or all of its tools. The figure is the time a whole burst takes."""
+    request = json.loads((ROOT / "tests" / "data" / "agents" / "claude_code_request.json").read_text())
+    tools = request["tools"]
+    bodies = [
+        json.dumps(
+            {
+                "model": "claude-opus-5-5",
+                "messages": [{"role": "user", "content": "Section text, as a system prompt has. " * (12 + 20 * i)}],
+                "tools": [tools[:0], tools[:1], tools][i % 3],
+            }
+        )
+        for i in range(26)
+    ]
+    headers = {"Content-Type": "application/json", "anthropic-version": "2023-06-01"}
+
+    def one(body):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("POST", "/v1/messages/count_tokens?beta=true", body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp.status
+
+    walls, failed = [], 0
+    for _ in range(bursts):
+        start = time.perf_counter()
+        failed += sum(status != 200 for status in Pool(26).map(one, bodies))
+        walls.append((time.perf_counter() - start) * 1000)
+    return {"bursts": bursts, "failed": failed, "p50_ms": round(pct(walls, 50), 1), "max_ms": round(max(walls), 1)}
+
+
 def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp):
     """The WebSocket lane's rows: the same scenarios as the REST lane's, on a server of its own."""
     host = "127.0.0.1"
@@ -316,7 +353,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,throughput,small,ws")
+    parser.add_argument("--only", default="ttft,concurrency,throughput,small,count_tokens,continuity,ws")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -378,6 +415,16 @@ def main(argv=None):
             if "small" in only:
                 report["small"] = run_small(app_targets[0], per_client=10 if quick else 50)
                 print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
+            if "count_tokens" in only and has_route(app_srv.url, "/v1/messages/count_tokens"):
+                report["count_tokens"] = run_count_tokens(host, app_srv.port, bursts=5 if quick else 20)
+                print_table("count_tokens: bursts of 26 at once (ms per burst)", {"messages": report["count_tokens"]})
+            if "continuity" in only and has_openai:
+                report["continuity"] = run_continuity(host, app_srv.port, fake)
+                summary = {k: {c: v for c, v in r.items() if c != "per_turn"} for k, r in report["continuity"].items()}
+                print_table(
+                    "Agent loop, 20 tool turns: upstream bytes and TTFT per turn", per_turn_table(report["continuity"])
+                )
+                print_table("Agent loop, 20 tool turns", summary)
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(

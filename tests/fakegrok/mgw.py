@@ -41,7 +41,7 @@ import time
 import uuid
 from types import SimpleNamespace
 
-from . import api
+from . import api, threads
 from . import scenarios as sc
 from .scenarios import Chat, Params
 from .wire import ClientGone, Resp, dumps
@@ -247,6 +247,7 @@ class MgwSession:
         store = self.state.store
         if x_grok.get("load_existing"):
             with self.state.lock:
+                threads.purge_expired(self.state)
                 conv = store.live_conv(x_grok.get("conversation_id"))
             if conv is None:
                 self.error("conversation_not_found", "Conversation not found")
@@ -290,21 +291,24 @@ class MgwSession:
             return
         parent = event.get("parent_response_id")
         store = self.state.store
+        # The turn has no custom-instructions field: the client puts them in front of the message,
+        # and the model reads them as instructions, not as part of what the user said.
+        instructions, message = split_instructions("\n".join(texts))
         with self.state.lock:
-            responses = self.conv["_responses"]
-            if parent and parent not in responses:
-                parent = "missing"
-            elif not parent and responses:
-                parent = responses[-1]
-            if parent == "missing":
-                user = None
-            else:
+            # A follow-up keeps the REST lane's rules (threads.py) and the model reads its thread.
+            refused = None if self.new else threads.check_follow_up(self, self.conv, {"parentResponseId": parent})
+            if refused is None:
+                responses = self.conv["_responses"]
+                if not parent and responses:
+                    parent = responses[-1]
+                thread = message if self.new else threads.thread_text(store, parent, message)
                 body = {"fileAttachments": files}
-                user = store.new_response(self.conv["conversationId"], "human", "\n".join(texts), parent, body)
-        if user is None:
-            self.error(5, "Parent response not found")
+                user = store.new_response(self.conv["conversationId"], "human", message, parent, body)
+        if refused is not None:
+            problem = json.loads(refused.raw)
+            self.error(problem.get("code", 3), problem.get("message", "Invalid request"))
             return
-        self.user, self.item = user, {"text": "\n".join(texts), "files": files}
+        self.user, self.item = user, {"text": thread, "files": files, "instructions": instructions}
         self.send_now("conversation.queue.updated", queue={"items": []})
         self.send_now("conversation.item.added", item={"id": user["responseId"], "type": "message", "role": "user"})
 
@@ -333,9 +337,7 @@ class MgwSession:
             params["count"] = str(self.x_grok["image_generation_count"])
         with self.state.lock:
             params["_attachments"] = [self.state.store.files[f]["fileName"] for f in item["files"]]
-        # The turn has no custom-instructions field: the client puts them in front of the message,
-        # and the model reads them as instructions, not as part of what the user said.
-        params["_instructions"], text = split_instructions(text)
+        params["_instructions"] = item["instructions"]
         refusal = status_error(name, params, self.state)
         if refusal is not None:
             self.error(**refusal)

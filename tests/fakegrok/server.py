@@ -39,6 +39,7 @@ DEFAULT_CONFIG = {
     "page": "ok",  # build.PAGE_MODES: how grok.com's page looks (build.py)
     "accept_static_pair": True,  # also accept tokens of header_hex/suffix, whatever the build
     "modes": None,  # POST /rest/modes list (null = build.DEFAULT_MODES)
+    "temporary_ttl": 3600.0,  # see threads.py
     # REST chat endpoints answer like retired ones: None (live), "404", "410" or "outdated" (400)
     "rest_chat_retired": None,
     # the mgw WebSocket lane (mgw.py)
@@ -66,6 +67,7 @@ _CONFIG_TYPES = {
     "page": str,
     "accept_static_pair": bool,
     "modes": (list, type(None)),
+    "temporary_ttl": (int, float),
     "rest_chat_retired": (str, type(None)),
     "mgw_strict": bool,
     "mgw_handshake": (str, type(None)),
@@ -347,6 +349,7 @@ class Handler(BaseHTTPRequestHandler):
                 "query": urllib.parse.parse_qs(qs, keep_blank_values=True),
                 "headers": headers,
                 "body": (json_value if json_ok else {"base64": base64.b64encode(body).decode()}) if body else None,
+                "bytes": len(body),
                 "statsig": None,
                 "status": None,
                 "scenario": None,

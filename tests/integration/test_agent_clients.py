@@ -118,13 +118,22 @@ def codex(server, tmp_path: Path, model: str, prompt: str) -> tuple[subprocess.C
     return run(args, env, work), work
 
 
+def chats(fake) -> list[dict]:
+    """The chat requests grok.com got: new conversations and follow-ups."""
+    return [e for e in fake.requests_log("/rest/app-chat/conversations/") if e["path"].endswith(("/new", "/responses"))]
+
+
 def test_codex_exec_runs_a_shell_command(agent_server, tmp_path):
     prompt = "Compute six times seven in the shell. " + marker(prop="cmd", args=json.dumps({"cmd": COMMAND}))
     result, work = codex(agent_server, tmp_path, "expert", prompt)
     assert "Done. The tool said: 42" in result.stdout
     assert (work / "proof.txt").read_text() == "42\n"
-    calls = agent_server.fake.requests_log(NEW)
+    calls = chats(agent_server.fake)
     assert len(calls) == 2  # the call, then the answer: no retries
+    # Codex replays the whole history (store: false); the second turn continues the first's
+    # grok.com conversation with only the command's output (docs/continuity.md).
+    assert calls[0]["path"] == NEW and calls[1]["path"].endswith("/responses")
+    assert calls[1]["body"]["message"].startswith("<tool_result")
     assert "Process exited with code 0" in calls[1]["body"]["message"]
     assert all(c["body"]["modeId"] == "expert" for c in calls)
 
@@ -158,7 +167,9 @@ def test_claude_code_runs_a_shell_command_streaming_only(agent_server, tmp_path)
     result = run([cli("claude"), "-p", prompt, "--allowedTools", "Bash"], env, work)
     assert "Done. The tool said: 42" in result.stdout
     assert (work / "proof.txt").read_text() == "42\n"
-    assert len(agent_server.fake.requests_log(NEW)) == 2
+    calls = chats(agent_server.fake)
+    assert [c["path"] == NEW for c in calls] == [True, False]  # the second turn is a follow-up
+    assert calls[1]["body"]["message"].startswith("<tool_result") and "42" in calls[1]["body"]["message"]
     posts = [line for line in agent_server.logs().splitlines()[before:] if "path=/v1/messages " in line]
     assert len(posts) == 2 and all("stream=true" in line for line in posts), posts  # never a stream:false repeat
 
@@ -229,3 +240,33 @@ def test_litellm_reaches_the_responses_and_messages_routes(agent_server):
     lines = agent_server.logs().splitlines()[before:]
     routes = [line for line in lines if "route=/v1/responses" in line or "route=/v1/messages" in line]
     assert len(routes) == 2
+
+
+# -- pydantic-ai ------------------------------------------------------------------------------------------------
+def test_pydantic_ai_run_stream_runs_the_tool_despite_prose_before_the_call(agent_server):
+    # run_stream takes the first streamed text as the final answer: Grok's "Let me check that."
+    # before its call must not stream as text, or the tool result never goes back to Grok.
+    import asyncio
+
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("expert", provider=OpenAIProvider(base_url=agent_server.url + "/v1", api_key=KEY))
+    agent = Agent(model, instructions="Be terse.")
+    calls = []
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    question = "Weather in Paris? " + marker(prop="city", args=json.dumps({"city": "Paris"}), pre="Let me check that.")
+
+    async def ask():
+        async with agent.run_stream(question) as result:
+            return await result.get_output()
+
+    assert asyncio.run(ask()) == "Done. The tool said: sunny in Paris"
+    assert calls == ["Paris"]
