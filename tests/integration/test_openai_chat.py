@@ -13,7 +13,7 @@ import pytest
 
 from app.media.services import media_request_limit
 from app.settings import Settings
-from tests.support.lanes import server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
+from tests.support.lanes import chat_requests, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import oai, recorder, scenario  # noqa: F401  (fixtures)
 
 HASH = "fakegrok-model-hash-0001"
@@ -77,7 +77,7 @@ def test_a_mode_grok_com_no_longer_offers_is_a_404(oai, server):
     with pytest.raises(openai.NotFoundError) as err:
         ask(oai, "hi", model="grok-43")
     assert "no longer offered by grok.com" in err.value.message
-    assert server.fake.requests_log("/rest/app-chat/conversations/new") == []
+    assert chat_requests(server.fake) == []
 
 
 def test_unknown_model_falls_back_to_auto_with_a_warning(oai, server):

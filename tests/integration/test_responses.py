@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from tests.support.gunicorn import GunicornServer, app_env
-from tests.support.lanes import LANES, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
+from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
 
 WEATHER = {
@@ -146,9 +146,9 @@ def test_function_tool_round_trip(oai, server):
     second = oai.responses.create(model="expert", input=history, tools=tools)
     assert second.output_text == "Done. The tool said: hi"
     # The echoed history extends the first answer: only the result goes, as a follow-up.
-    follow_up = server.fake.requests_log("/rest/app-chat/conversations/")[-1]
-    assert follow_up["path"].endswith("/responses")
-    assert follow_up["body"]["message"] == f'<tool_result id="{call.call_id}" name="fn_1">hi\n</tool_result>'
+    continued, follow_up = last_chat(server.fake)
+    assert continued
+    assert follow_up["message"] == f'<tool_result id="{call.call_id}" name="fn_1">hi\n</tool_result>'
 
 
 def test_streamed_function_call_events(server):

@@ -14,6 +14,7 @@ import pytest
 from tests.support.gunicorn import GunicornServer, app_env
 
 LANES = ("rest", "ws")
+CHATS = "/rest/app-chat/conversations"
 NEW = "/rest/app-chat/conversations/new"
 GATEWAY = "/ws/mgw/"
 _INSTRUCTIONS = re.compile(r"\A<custom_instructions>\n(.*)\n</custom_instructions>\n\n", re.S)
@@ -31,13 +32,21 @@ def server(request, fake_module):
 
 
 def upstream_chat(fake) -> dict:
-    """The last chat request grok.com got, as a REST `conversations/new` body."""
-    rest = fake.requests_log(NEW)
+    """The last chat request grok.com got, as the REST body it stands for."""
+    return last_chat(fake)[1]
+
+
+def last_chat(fake) -> tuple[bool, dict]:
+    """(whether the last chat request continued a conversation, its REST body)."""
+    rest = fake.requests_log(CHATS)
+    rest = [e for e in rest if e["method"] == "POST" and (e["path"] == NEW or e["path"].endswith("/responses"))]
     ws = [e for e in fake.requests_log(GATEWAY) if e.get("ws")]
     if rest and (not ws or rest[-1]["seq"] > ws[-1]["seq"]):
-        return rest[-1]["body"]
+        return rest[-1]["path"] != NEW, rest[-1]["body"]
     assert ws, "no chat request reached the fake"
-    return rest_body(ws[-1]["ws"]["frames"])
+    frames = ws[-1]["ws"]["frames"]
+    continued = any(f["event"].get("session", {}).get("x_grok", {}).get("load_existing") for f in frames)
+    return continued, rest_body(frames)
 
 
 def chat_requests(fake) -> list[dict]:
@@ -64,4 +73,6 @@ def rest_body(frames: list[dict]) -> dict:
         body["fileAttachments"] = files
     if x_grok.get("tool_overrides"):
         body["toolOverrides"] = x_grok["tool_overrides"]
+    if item.get("parent_response_id"):
+        body["parentResponseId"] = item["parent_response_id"]
     return body
