@@ -25,7 +25,7 @@ from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error, problem_for_http
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.streaming import answer_stream
 from .events import MessageWriter, usage_object
 from .request import MessagesPlan, count_plan, plan_messages

@@ -11,11 +11,12 @@ import marshmallow as ma
 from flask import request
 
 from ..runtime import grok
-from .bodies import MULTIPART, NativeBlueprint
-from .fields import Base64, ClosedBody, ForwardedBody, JsonBool
+from ..web.blueprint import MULTIPART, Blueprint
+from ..web.fields import Base64, StrictBoolean
+from .fields import ClosedBody, ForwardedBody
 from .replies import passthrough
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "files",
     __name__,
     url_prefix="/v1",
@@ -50,7 +51,7 @@ class UploadBody(ForwardedBody):
             "multipart upload sends them as the `file` part)."
         },
     )
-    makePublic = JsonBool()
+    makePublic = StrictBoolean()
     fileSource = ma.fields.String(metadata={"description": "e.g. SELF_UPLOAD_FILE_SOURCE"})
     thirdPartyFileId = ma.fields.String()
 

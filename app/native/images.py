@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from ..runtime import grok
-from .bodies import NativeBlueprint
+from ..web.blueprint import Blueprint
 from .replies import passthrough
 
-blp = NativeBlueprint("images", __name__, url_prefix="/v1/images", description="Generated images")
+blp = Blueprint("images", __name__, url_prefix="/v1/images", description="Generated images")
 
 
 @blp.route("", methods=["GET"])

@@ -33,7 +33,7 @@ from ..media.services import media_body, services, upload_problem
 from ..media.signing import asset_path_of
 from ..problems import Problem
 from ..runtime import grok
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.streaming import answer_stream
 from . import models
 from .plan import ChatPlan, plan_completion

@@ -26,7 +26,7 @@ from ..openai import models
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
