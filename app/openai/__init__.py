@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import chat_completions, images
+    from . import chat_completions, images, models
 
-    return [chat_completions.blp, images.blp]
+    return [chat_completions.blp, models.blp, images.blp]
