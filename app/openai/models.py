@@ -78,7 +78,6 @@ MODELS: dict[str, ModelInfo] = {
 def live_modes(fetch: bool = True) -> ModeList | None:
     """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
     asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
-
     rt = runtime()
     if not rt.settings.configured:
         return None
