@@ -22,6 +22,7 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
@@ -99,7 +100,10 @@ def anthropic_errors(*statuses: int):
 )
 @admitted
 def create_message(body):
-    plan = plan_messages(body, settings().claude_model_mode, upload_chat_media)
+    claude_mode = settings().claude_model_mode
+    requested = body.get("model") or ""
+    live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
+    plan = plan_messages(body, claude_mode, upload_chat_media, live)
     upstream = grok().new_conversation(plan.turn.payload)
     writer = MessageWriter(plan.model_id)
     answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
