@@ -1,8 +1,9 @@
 """POST /v1/messages and /v1/messages/count_tokens: the Anthropic Messages API (Claude Code,
 the anthropic SDKs). Claude Code adds `?beta=true`, which changes nothing here.
 
-Like a chat completion, a message is one temporary grok.com conversation planned by the
-engine; `MessageWriter` renders the answer as a Message or its event stream. Any
+Like a chat completion, a message is a new turn in the grok.com conversation its history
+continues, or a new temporary conversation (docs/continuity.md), planned by the engine;
+`MessageWriter` renders the answer as a Message or its event stream. Any
 `anthropic-version` and `anthropic-beta` are accepted. Errors have Anthropic's shape
 (`{"type": "error", "error": {"type", "message"}}`) with the same statuses as elsewhere;
 after the stream started, a failure is an `event: error`. count_tokens is estimated
@@ -15,18 +16,20 @@ import logging
 from typing import Iterator
 
 import marshmallow as ma
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..engine.answer import Answer
 from ..engine.run import Run
+from ..engine.thread import Thread
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
-from ..runtime import grok, no_upstream, settings
+from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import MessageWriter, usage_object
 from .request import MessagesPlan, count_plan, plan_messages
@@ -100,22 +103,24 @@ def anthropic_errors(*statuses: int):
 )
 @admitted
 def create_message(body):
+    continuity = request_continuity(request.headers)
     claude_mode = settings().claude_model_mode
     requested = body.get("model") or ""
     live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
-    plan = plan_messages(body, claude_mode, upload_chat_media, live)
-    upstream = grok().new_conversation(plan.turn.payload)
+    plan = plan_messages(body, claude_mode, upload_chat_media, live, continuity)
+    thread, upstream = open_thread(plan.turn)
     writer = MessageWriter(plan.model_id)
-    answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
+    answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=services().linker())
     if plan.stream:
         writer.start(plan.turn.prompt_tokens())
         run = Run(upstream, answer, settings().heartbeat_interval)
-        return answer_stream(run, lambda: _events(plan, run, writer))
+        return answer_stream(run, lambda: _events(plan, run, writer, thread))
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer)
     return _finish(plan, answer, writer)
 
 
@@ -169,9 +174,13 @@ def _finish(plan: MessagesPlan, answer: Answer, writer: MessageWriter) -> dict:
     return writer.finish(answer.finish_reason or "stop", sequence, usage)
 
 
-def _events(plan: MessagesPlan, run: Run, writer: MessageWriter) -> Iterator[bytes]:
+def _events(plan: MessagesPlan, run: Run, writer: MessageWriter, thread: Thread) -> Iterator[bytes]:
+    def finish() -> None:
+        thread.finish(run.answer)
+        _finish(plan, run.answer, writer)
+
     def fail(exc: GrokError) -> None:
         problem = from_grok_error(exc)
         writer.fail(error_type(problem.status), problem.detail)
 
-    return run.relay(writer.take, writer.ping, lambda: _finish(plan, run.answer, writer), fail)
+    return run.relay(writer.take, writer.ping, finish, fail)

@@ -1,12 +1,13 @@
 """/v1/chat/completions: OpenAI's chat completions over grok.com.
 
-A chat completion is one temporary grok.com conversation carrying the flattened
-history. The upstream request is made, and its first events read, before any byte
-goes to the client: upstream failures up to the first output become ordinary
-problem+json errors with the right status (429 + Retry-After, 503, 403, 502, 504).
-After that, a failure is sent as an SSE `data: {"error": ...}` event (the openai SDKs
-raise it as APIError) and the stream ends without a finish_reason and without
-`[DONE]`, so an upstream error never looks like a clean stop.
+A chat completion is a new turn in the grok.com conversation its history continues, or a
+new temporary conversation carrying the flattened history (docs/continuity.md). The
+upstream request is made, and its first events read, before any byte goes to the
+client: upstream failures up to the first output become ordinary problem+json errors with
+the right status (429 + Retry-After, 503, 403, 502, 504). After that, a failure is sent as
+an SSE `data: {"error": ...}` event (the openai SDKs raise it as APIError) and the stream
+ends without a finish_reason and without `[DONE]`, so an upstream error never looks like a
+clean stop.
 """
 
 from __future__ import annotations
@@ -20,13 +21,14 @@ from flask import request
 
 from ..engine.answer import Answer
 from ..engine.run import Run
-from ..grok.client import ChatStream
+from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import from_grok_error
-from ..runtime import grok, no_upstream, settings
+from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from . import models
 from .plan import ChatPlan, plan_completion
@@ -56,13 +58,14 @@ HELP = {
 )
 @admitted
 def create_chat_completion(body):
+    continuity = request_continuity(request.headers)
     live = models.live_modes_for(body.get("model"))
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live)
-    upstream = grok().new_conversation(plan.payload)
+    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live, continuity)
+    thread, upstream = open_thread(plan.turn)
     link = services().linker()
     if plan.stream:
-        return _stream(plan, upstream, link)
-    return _complete(plan, upstream, link)
+        return _stream(plan, thread, upstream, link)
+    return _complete(plan, thread, upstream, link)
 
 
 @blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
@@ -99,14 +102,15 @@ class _Collector:
         pass
 
 
-def _complete(plan: ChatPlan, upstream: ChatStream, link):
+def _complete(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
     completion_id, created = _new_ids()
-    answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
+    answer = Answer(thread.answer_options(plan.options), _Collector(), plan.turn.extractor(), asset_link=link)
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer)
     return completion_body(
         completion_id=completion_id,
         created=created,
@@ -155,16 +159,16 @@ class _SSESink:
         return data
 
 
-def _stream(plan: ChatPlan, upstream: ChatStream, link):
+def _stream(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
-    answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
+    answer = Answer(thread.answer_options(plan.options), sink, plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer, settings().heartbeat_interval)
-    return answer_stream(run, lambda: _sse(plan, run, sink))
+    return answer_stream(run, lambda: _sse(plan, thread, run, sink))
 
 
-def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
+def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[bytes]:
     writer, answer = sink.writer, run.answer
     try:
         yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
@@ -178,6 +182,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
             yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
+        thread.finish(answer)
         writer.set_fingerprint(answer.fingerprint)
         tail = sink.take() + writer.finish(answer.finish_reason)
         if plan.include_usage:

@@ -1,12 +1,14 @@
 """POST /v1/responses: the OpenAI Responses API (Codex CLI, the openai SDKs, openai-agents).
 
-One temporary grok.com conversation per request, like a chat completion: the engine plans
-it from the request's input items and reads the answer; `ResponseWriter` renders it as a
-Response object or as its stream of events. Failures before the first output are HTTP errors
-(400 for bad input, which Codex does not retry; 429 with Retry-After); after the stream has
-started, every stream still ends with `response.completed`, `response.incomplete` or
-`response.failed`, whose error codes are the ones Codex acts on (`rate_limit_exceeded` with
-"try again in Ns", `insufficient_quota`, `context_length_exceeded`, else `server_error`).
+Like a chat completion, a request is a new turn in the grok.com conversation its input
+continues (or that previous_response_id names), else a new temporary conversation
+(docs/continuity.md): the engine plans it from the request's input items and reads the
+answer; `ResponseWriter` renders it as a Response object or as its stream of events.
+Failures before the first output are HTTP errors (400 for bad input, which Codex does not
+retry; 429 with Retry-After); after the stream has started, every stream still ends with
+`response.completed`, `response.incomplete` or `response.failed`, whose error codes are the
+ones Codex acts on (`rate_limit_exceeded` with "try again in Ns", `insufficient_quota`,
+`context_length_exceeded`, else `server_error`).
 
 `GET /v1/responses` with `Upgrade: websocket` (Codex's built-in provider tries a WebSocket
 first) is answered at once with 426, so the client falls back to HTTP.
@@ -18,15 +20,19 @@ import json
 import logging
 from typing import Iterator
 
+from flask import request
+
 from ..engine.answer import Answer
 from ..engine.run import Run
+from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..openai import models
 from ..problems import Problem, from_grok_error
-from ..runtime import grok, no_upstream, settings
+from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
@@ -52,19 +58,23 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
-    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")))
-    upstream = grok().new_conversation(plan.turn.payload)
+    continuity = request_continuity(request.headers, body.get("previous_response_id"))
+    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")), continuity)
+    thread, upstream = open_thread(plan.turn)
     writer = ResponseWriter(plan.model_id, plan.echo)
-    answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
+    # store: false (Codex) keeps no id to continue from with previous_response_id.
+    stored_id = writer.id if body.get("store") is not False else None
+    answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=services().linker())
     if plan.stream:
         writer.start()  # response.created goes first; nothing is sent before the first output
         run = Run(upstream, answer, settings().heartbeat_interval)
-        return answer_stream(run, lambda: _events(plan, run, writer))
+        return answer_stream(run, lambda: _events(plan, run, writer, thread, stored_id))
     Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer, stored_id)
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
 
 
@@ -89,6 +99,8 @@ def _problem(problem: Problem):
 @blp.errorhandler(GrokError)
 def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
+    if isinstance(exc, ConversationGone) and exc.named_by == "previous_response_id":
+        return _error_response(Problem(400, "previous_response_not_found", exc.message, param="previous_response_id"))
     return _error_response(from_grok_error(exc))
 
 
@@ -130,10 +142,11 @@ def _usage(plan: ResponsePlan, answer: Answer) -> dict:
     return usage_object(answer.usage(plan.turn.prompt_tokens()))
 
 
-def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[bytes]:
-    return run.relay(
-        writer.take,
-        writer.keepalive,
-        lambda: writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length"),
-        lambda exc: writer.fail(*failure(exc)),
-    )
+def _events(
+    plan: ResponsePlan, run: Run, writer: ResponseWriter, thread: Thread, stored_id: str | None
+) -> Iterator[bytes]:
+    def finish() -> None:
+        thread.finish(run.answer, stored_id)
+        writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length")
+
+    return run.relay(writer.take, writer.keepalive, finish, lambda exc: writer.fail(*failure(exc)))
