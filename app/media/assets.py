@@ -25,8 +25,8 @@ from flask import Response
 from ..grok.errors import TransportError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok
-from ..web.apidoc import Blueprint
 from ..web.auth import public_route
+from ..web.blueprint import Blueprint
 from ..web.streaming import STREAM_HEADERS
 from . import sniff
 from .services import services

@@ -37,7 +37,7 @@ from ..grok.client import GrokClient
 from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
 from ..runtime import EXTENSION, Runtime, grok, runtime, settings
-from ..web.apidoc import Blueprint, json_value_refusal
+from ..web.blueprint import Blueprint, json_value_refusal
 from ..web.extensions import sock
 from ..web.request_limits import MAX_JSON_DEPTH, nests_too_deeply
 from .chat_schemas import CONTINUE_CHAT_EXAMPLE, NEW_CHAT_EXAMPLE, ContinueChatSchema, NewChatSchema

@@ -31,7 +31,7 @@ from ..openai import models
 from ..problems import Problem, from_grok_error
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream, note_stream_error
 from .events import ResponseWriter, usage_object

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from ..openai.schemas import (
+from ..web.fields import (
     MAX_TOOLS,
     MAX_TOOLS_BYTES,
     BoundedList,

@@ -34,23 +34,14 @@ from ..problems import Problem
 from ..runtime import runtime, statsig_status
 from ..settings import BY_ENV_NAME, TABLE, Settings, SettingsError
 from ..web import access
-from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
+from ..web.blueprint import Blueprint
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
 from .status import EXAMPLE as STATUS_EXAMPLE
-from .status import AccessSchema, DriftSchema, StatsigSchema
+from .status import AccessSchema, ChatLaneSchema, DriftSchema, StatsigSchema
 
-
-class _Blueprint(Blueprint):
-    # The update takes a JSON body or a browser form; document it as a request body.
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
-        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-        "json_or_form": "application/json",
-    }
-
-
-blp = _Blueprint(
+blp = Blueprint(
     "setup",
     __name__,
     template_folder="templates",
@@ -97,6 +88,7 @@ class SetupInfoSchema(ma.Schema):
     )
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
     access = ma.fields.Nested(AccessSchema)
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 class _StrictSchema(ma.Schema):
@@ -220,6 +212,7 @@ def _info() -> dict:
         "cli": cli_prefix(),
         "can_update": may_update(),
         "access": access_report(rt.settings),
+        "chat_lane": rt.chat_lane(),
     }
 
 
@@ -295,6 +288,7 @@ INFO_EXAMPLE = {
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
     "access": STATUS_EXAMPLE["access"],
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 

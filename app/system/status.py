@@ -18,7 +18,7 @@ from ..grok import drift
 from ..ops.shared_health import OK, UNKNOWN
 from ..ops.startup import access_report
 from ..runtime import runtime, statsig_status
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 blp = Blueprint("status", __name__, description="Server status")
 
@@ -78,6 +78,17 @@ class DriftSchema(ma.Schema):
     automatic = ma.fields.String(allow_none=True, metadata={"description": "what the server does about it by itself"})
 
 
+class ChatLaneSchema(ma.Schema):
+    setting = ma.fields.String(metadata={"enum": ["auto", "rest", "ws"], "description": "GROK_CHAT_LANE"})
+    active = ma.fields.String(metadata={"enum": ["rest", "ws"], "description": "the lane new chats use"})
+    switched_at = ma.fields.Float(
+        allow_none=True, metadata={"description": "auto: when this host switched to the WebSocket lane"}
+    )
+    switch_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "auto: what grok.com's REST chat answered"}
+    )
+
+
 class StatusSchema(ma.Schema):
     version = ma.fields.String()
     uptime_seconds = ma.fields.Integer()
@@ -114,6 +125,7 @@ class StatusSchema(ma.Schema):
             "with REDIS_URL, its address (never the password) and whether it answers now"
         }
     )
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 def format_uptime(seconds: int) -> str:
@@ -177,6 +189,7 @@ EXAMPLE = {
         "warning": False,
     },
     "shared_state": {"backend": "redis", "redis": "redis://redis:6379/0", "redis_reachable": True},
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 
@@ -215,6 +228,7 @@ def status():
             "last_check": last_check.to_json() if last_check else None,
             "access": access_report(rt.settings),
             "shared_state": rt.store.describe(),
+            "chat_lane": rt.chat_lane(),
         },
         200,
         {"Cache-Control": "no-store"},

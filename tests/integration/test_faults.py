@@ -435,7 +435,7 @@ def test_deeply_nested_json_is_a_400(http, server, path):
 
 def test_ten_thousand_messages(http, server):
     """(Raw HTTP: the openai SDK itself spends seconds preparing 10,000 messages.)"""
-    from app.openai.schemas import MAX_MESSAGES
+    from app.web.fields import MAX_MESSAGES
 
     history = [{"role": ("user", "assistant")[i % 2], "content": f"turn {i}"} for i in range(MAX_MESSAGES - 1)]
     history.append({"role": "user", "content": "last question"})
@@ -452,7 +452,7 @@ def test_ten_thousand_messages(http, server):
 
 
 def test_as_many_tools_as_openai_accepts(server, recorder):
-    from app.openai.schemas import MAX_TOOLS
+    from app.web.fields import MAX_TOOLS
 
     tools = [
         {

@@ -291,7 +291,7 @@ def test_max_tokens_and_stop_sequences(claude):
 
 # -- errors ------------------------------------------------------------------------------------------------------
 def test_tool_and_stop_floods_are_an_anthropic_400(server):
-    from app.openai.schemas import MAX_TOOLS
+    from app.web.fields import MAX_TOOLS
 
     tool = {"name": "t", "description": "d", "input_schema": {"type": "object"}}
     base = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
