@@ -114,6 +114,15 @@ def make_signer(
 OPENING_LIMIT = 1024 * 1024
 
 
+class EncodedJSON:
+    """A request body already encoded as JSON text (sent as is)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+
 @dataclass
 class Opening:
     """The start of an answer stream, read before a relay answers its client."""
@@ -304,7 +313,12 @@ class GrokClient:
         url = config.base_url + path
         if query:
             url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
-        payload = None if body is _NO_BODY else json.dumps(body, separators=(",", ":")).encode()
+        if body is _NO_BODY:
+            payload = None
+        elif isinstance(body, EncodedJSON):
+            payload = body.data
+        else:
+            payload = json.dumps(body, separators=(",", ":")).encode()
         sign_path = urlsplit(url).path
         headers, signature = self._headers(config, method, sign_path, page, signer)
         return url, headers, payload, signature
@@ -514,7 +528,18 @@ class GrokClient:
 
     # ------------------------------------------------------------------ files and code
     def upload_file(self, body: Mapping[str, Any]) -> Reply:
-        return self._json("POST", "upload-file", dict(body))
+        fields = dict(body)
+        content = fields.pop("content", None)
+        if isinstance(content, str) and len(content) > 1024 * 1024 and content.isascii():
+            if '"' not in content and "\\" not in content:
+                # Base64 of a big file needs no JSON escaping: spliced in, not re-encoded (json.dumps
+                # of 25 MB is a long stretch of CPU during which the worker serves nobody else).
+                head = json.dumps(fields, separators=(",", ":"))[:-1] + ("," if fields else "")
+                data = head.encode() + b'"content":"' + content.encode("ascii") + b'"}'
+                return self._json("POST", "upload-file", EncodedJSON(data))
+        if content is not None:
+            fields["content"] = content
+        return self._json("POST", "upload-file", fields)
 
     def fetch_asset(self, path: str, idle_timeout: float | None = None) -> UpstreamStream:
         """GET `path` (relative, already vetted) from the asset host, as the grok.com page loads an

@@ -326,3 +326,15 @@ def test_library_use_from_cookies(fake):
             elif isinstance(event, ev.Done):
                 break
     assert "".join(text) == "hello world"
+
+
+def test_a_large_upload_is_sent_as_the_same_json(fake, grok_client):
+    import base64
+
+    content = base64.b64encode(bytes(range(256)) * 8192).decode()  # 2.8 MB of base64
+    reply = grok_client.upload_file(
+        {"fileName": "big.bin", "fileMimeType": "application/octet-stream", "content": content}
+    )
+    assert reply.status == 200
+    [sent] = fake.requests_log("/rest/app-chat/upload-file")
+    assert sent["body"]["content"] == content and sent["body"]["fileName"] == "big.bin"
