@@ -40,6 +40,9 @@ class Outcome:
     at: float
     method: str | None = None  # the upstream HTTP method, when known
     path: str | None = None  # the upstream path (no query), when known
+    # Which host answered: "grok" (grok.com) or "assets" (the asset host, GROK_ASSETS_URL),
+    # so a failing asset host is not taken for grok.com being down.
+    source: str = "grok"
 
 
 Observer = Callable[["SessionState", Outcome], None]
@@ -53,19 +56,23 @@ class SessionState:
     failures_by_class: dict[str, int] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
-    def record_success(self, status: int | None = None, method: str | None = None, path: str | None = None) -> None:
+    def record_success(
+        self, status: int | None = None, method: str | None = None, path: str | None = None, source: str = "grok"
+    ) -> None:
         self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at, method, path))
+        self._notify(Outcome(True, status, None, self.last_success_at, method, path, source))
 
-    def record_failure(self, error: GrokError, method: str | None = None, path: str | None = None) -> None:
+    def record_failure(
+        self, error: GrokError, method: str | None = None, path: str | None = None, source: str = "grok"
+    ) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
         status = getattr(error, "status", None)
         self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at, method, path))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, source))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

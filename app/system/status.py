@@ -16,6 +16,7 @@ import marshmallow as ma
 from .. import __version__
 from ..grok import drift
 from ..ops.shared_health import OK, UNKNOWN
+from ..ops.startup import access_report
 from ..runtime import runtime, statsig_status
 from ..web.blueprint import Blueprint
 
@@ -39,6 +40,12 @@ class CheckSchema(ma.Schema):
     at = ma.fields.Float()
     message = ma.fields.String(allow_none=True)
     failure_class = ma.fields.String(allow_none=True)
+
+
+class AccessSchema(ma.Schema):
+    mode = ma.fields.String(metadata={"enum": ["api_key", "local", "open_network"]})
+    summary = ma.fields.String(metadata={"description": "who may use the server, and why"})
+    warning = ma.fields.Boolean(metadata={"description": "true when the server is open without an API key"})
 
 
 class StatsigSchema(ma.Schema):
@@ -111,6 +118,7 @@ class StatusSchema(ma.Schema):
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+    access = ma.fields.Nested(AccessSchema)
     shared_state = ma.fields.Dict(
         metadata={
             "description": "where shared state lives: backend local (this host's run directory) or redis; "
@@ -174,6 +182,12 @@ EXAMPLE = {
         "method": "POST",
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+    "access": {
+        "mode": "api_key",
+        "summary": "API key required on every route but /health, /setup and the docs; listening on 0.0.0.0; "
+        "browser origins allowed: *",
+        "warning": False,
+    },
     "shared_state": {"backend": "redis", "redis": "redis://redis:6379/0", "redis_reachable": True},
     "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
@@ -212,6 +226,7 @@ def status():
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
+            "access": access_report(rt.settings),
             "shared_state": rt.store.describe(),
             "chat_lane": rt.chat_lane(),
         },
