@@ -41,7 +41,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 
-from bench.continuity import per_turn_table, run_continuity  # noqa: E402
+from bench.continuity import continuity_summary, per_turn_table, run_continuity  # noqa: E402
 from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
 from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
@@ -307,9 +307,13 @@ def run_count_tokens(host, port, bursts=20):
     return {"bursts": bursts, "failed": failed, "p50_ms": round(pct(walls, 50), 1), "max_ms": round(max(walls), 1)}
 
 
-def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp):
+def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp, continuity=False):
     """The WebSocket lane's rows: the same scenarios as the REST lane's, on a server of its own."""
     host = "127.0.0.1"
+    if continuity:
+        out_continuity = run_continuity(host, srv.port, fake)
+        print_table("WebSocket lane: agent loop, upstream bytes and TTFT per turn", per_turn_table(out_continuity))
+        print_table("WebSocket lane: agent loop", continuity_summary(out_continuity))
     openai_ws = Target("openai-ws", host, srv.port, "/v1/chat/completions", openai_body())
     native_ws = Target("native-ws", host, srv.port, "/v1/chat", native_body)
     out = {"ttft": run_ttft([openai_ws, native_ws], 20 if quick else 200)}
@@ -323,6 +327,8 @@ def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp):
     levels = [50, 100] if quick else [100, 250, 500]
     out["concurrency"] = run_concurrency(openai_ws, srv.url, worker, levels, ramp=ramp, fake_pid=fake.proc.pid)
     print_table("WebSocket lane: concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in out["concurrency"]})
+    if continuity:
+        out["continuity"] = out_continuity
     return out
 
 
@@ -420,11 +426,10 @@ def main(argv=None):
                 print_table("count_tokens: bursts of 26 at once (ms per burst)", {"messages": report["count_tokens"]})
             if "continuity" in only and has_openai:
                 report["continuity"] = run_continuity(host, app_srv.port, fake)
-                summary = {k: {c: v for c, v in r.items() if c != "per_turn"} for k, r in report["continuity"].items()}
                 print_table(
                     "Agent loop, 20 tool turns: upstream bytes and TTFT per turn", per_turn_table(report["continuity"])
                 )
-                print_table("Agent loop, 20 tool turns", summary)
+                print_table("Agent loop, 20 tool turns", continuity_summary(report["continuity"]))
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(
@@ -432,7 +437,9 @@ def main(argv=None):
                 )
                 print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
             if ws_srv is not None:
-                report["ws"] = run_ws(ws_srv, ws_worker, relay_t, relay_worker, fake, quick, args.ramp)
+                report["ws"] = run_ws(
+                    ws_srv, ws_worker, relay_t, relay_worker, fake, quick, args.ramp, continuity="continuity" in only
+                )
         finally:
             app_srv.close()
             relay_srv.close()

@@ -64,6 +64,18 @@ def _turn(host: str, port: int, messages: list[dict], headers: dict) -> tuple[fl
     return first, message
 
 
+def upstream_bytes(fake) -> int:
+    """What the server sent grok.com for the chat: the REST request bodies, or the client frames of
+    the WebSocket turns."""
+    total = 0
+    for entry in fake.requests_log():
+        if entry["method"] == "POST" and entry["path"].endswith(CHATS):
+            total += entry["bytes"]
+        elif entry.get("ws"):
+            total += entry["ws"]["bytes"]
+    return total
+
+
 def agent_loop(host: str, port: int, fake, continuity: bool, turns: int = TURNS) -> list[dict]:
     """One loop of `turns` tool rounds and the final answer; a row per turn."""
     headers = {"content-type": "application/json"}
@@ -75,8 +87,7 @@ def agent_loop(host: str, port: int, fake, continuity: bool, turns: int = TURNS)
     for turn in range(turns + 1):
         fake.clear()
         ttft, message = _turn(host, port, messages, headers)
-        sent = [e for e in fake.requests_log() if e["method"] == "POST" and e["path"].endswith(CHATS)]
-        rows.append({"turn": turn + 1, "upstream_bytes": sum(e["bytes"] for e in sent), "ttft_ms": ttft})
+        rows.append({"turn": turn + 1, "upstream_bytes": upstream_bytes(fake), "ttft_ms": ttft})
         messages.append(message)
         if not message.get("tool_calls"):
             break
@@ -103,6 +114,11 @@ def run_continuity(host: str, port: int, fake, turns: int = TURNS) -> dict:
             "per_turn": rows,
         }
     return out
+
+
+def continuity_summary(result: dict) -> dict:
+    """Both loops' summary rows, without their turns."""
+    return {name: {k: v for k, v in row.items() if k != "per_turn"} for name, row in result.items()}
 
 
 def per_turn_table(result: dict) -> dict:

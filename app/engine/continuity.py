@@ -184,6 +184,10 @@ def context_digest(
     )
 
 
+def instructions_digest(instructions: str | None) -> str | None:
+    return _digest("instructions", instructions) if instructions else None
+
+
 def chain(start: str, messages: Iterable[str]) -> str:
     """The digest of a history: `start` (the context digest) extended by each canonical message."""
     digest = start
@@ -219,15 +223,21 @@ DEFAULT_ACCOUNT = "default"  # the account of GROK_SSO_COOKIE
 @dataclass(frozen=True)
 class Place:
     """Where a history continues upstream: the conversation, the response to continue from,
-    the account that owns the conversation and whether it is temporary."""
+    the account that owns the conversation, whether it is temporary, and the digest of the
+    custom instructions its messages hold as text (the WebSocket lane puts them in front of a
+    message; None when no message holds them)."""
 
     conversation_id: str
     response_id: str
     account: str
     temporary: bool
+    instructions: str | None = None
 
     def value(self) -> dict:
-        return {"c": self.conversation_id, "r": self.response_id, "a": self.account, "t": self.temporary}
+        value = {"c": self.conversation_id, "r": self.response_id, "a": self.account, "t": self.temporary}
+        if self.instructions:
+            value["i"] = self.instructions
+        return value
 
     @classmethod
     def from_value(cls, value: Any) -> "Place | None":
@@ -236,7 +246,8 @@ class Place:
         conv, resp, account = value.get("c"), value.get("r"), value.get("a")
         if not (isinstance(conv, str) and conv and isinstance(resp, str) and resp and isinstance(account, str)):
             return None
-        return cls(conv, resp, account, bool(value.get("t", True)))
+        instructions = value.get("i") if isinstance(value.get("i"), str) else None
+        return cls(conv, resp, account, bool(value.get("t", True)), instructions)
 
 
 class Ledger:
@@ -288,9 +299,7 @@ class Ledger:
         """`place` is now its conversation's tip; `digest` (the history it answered) and
         `response_id` (our id for that answer) lead to it. The record of the conversation's
         previous tip goes: nothing continues from there any more."""
-        self._move_tip(
-            place.conversation_id, {"r": place.response_id, "a": place.account, "t": place.temporary, "h": digest}
-        )
+        self._move_tip(place.conversation_id, {**place.value(), "h": digest})
         if digest is not None:
             self._put("h:" + digest, place.value())
         if response_id is not None:

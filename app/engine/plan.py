@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, Union
 
 from . import continuity, usage
-from .continuity import Continuity, Place
+from .continuity import Continuity, Place, instructions_digest
 from .extract import ToolCallExtractor
 from .prompt import build_prompt, result_names
 from .tools import ToolSet
@@ -69,6 +69,8 @@ class Turn:
     history_digest: str | None = None
     continuity: Continuity | None = None
     estimate: Callable[[], int] | None = None  # prompt tokens of a follow-up: the whole conversation
+    # The follow-up's conversation holds these custom instructions as message text already.
+    instructions_known: bool = False
 
     def prompt_tokens(self) -> int:
         """Estimated only when a usage object is sent (it costs a pass over the history). A
@@ -182,6 +184,7 @@ class _Planner:
         )
         payload = upstream_payload(self.model, prompt.message, prompt.custom_instructions, place.temporary)
         payload["parentResponseId"] = place.response_id
+        held = place.instructions is not None and place.instructions == instructions_digest(prompt.custom_instructions)
         if attach and media is not None and media.file_ids:
             payload["fileAttachments"] = list(media.file_ids)
         transparent = self.continuity.target is None
@@ -195,6 +198,7 @@ class _Planner:
             history_digest=digest,
             continuity=self.continuity,
             estimate=self.whole_conversation_tokens,
+            instructions_known=held,
         )
 
     def whole_conversation_tokens(self) -> int:

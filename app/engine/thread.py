@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from ..grok import errors as gerr
 from ..grok import events as ev
-from .continuity import Continuity, Place, answer_message, canonical, chain
+from .continuity import Continuity, Place, answer_message, canonical, chain, instructions_digest
 from .plan import Turn
 
 log = logging.getLogger(__name__)
@@ -79,6 +79,7 @@ class Thread:
         self.temporary = self.place.temporary if self.place is not None else cont.temporary
         self.conversation_id: str | None = self.place.conversation_id if self.place is not None else None
         self.response_id: str | None = None  # the assistant response of this turn
+        self.lane = "rest"  # the chat lane of the stream that answers
         self.started_upstream = False  # grok.com may hold a response of this turn
         self.complete = False  # the upstream answer ran to its end
         self.settled = False  # recorded, or marked as moved on
@@ -99,17 +100,23 @@ class Thread:
     def open(self) -> "ThreadStream":
         client = self.client_for(self.account)
         if self.place is None:
-            return ThreadStream(self, client.new_conversation(self.turn.payload))
+            return ThreadStream(self, self._opened(client.new_conversation(self.turn.payload)))
         log.debug(
             "continuing grok.com conversation %s after response %s", self.place.conversation_id, self.place.response_id
         )
         try:
-            stream = client.add_response(self.place.conversation_id, self.turn.payload)
+            stream = client.add_response(
+                self.place.conversation_id, self.turn.payload, instructions_known=self.turn.instructions_known
+            )
         except gerr.GrokError as exc:
             if not refused(exc):
                 raise
             return ThreadStream(self, self.refused(exc))
-        return ThreadStream(self, stream)
+        return ThreadStream(self, self._opened(stream))
+
+    def _opened(self, stream):
+        self.lane = getattr(stream, "lane", "rest")
+        return stream
 
     def refused(self, error: gerr.GrokError | ev.UpstreamError):
         """The follow-up was refused before its answer began: a new conversation's stream, or the
@@ -133,7 +140,7 @@ class Thread:
         self.temporary = self.continuity.temporary
         self.conversation_id = None
         self.started_upstream = False
-        return self.client_for(self.account).new_conversation(self.turn.payload)
+        return self._opened(self.client_for(self.account).new_conversation(self.turn.payload))
 
     def _gone_message(self, place: Place) -> str:
         if self.continuity.named_by == "previous_response_id":
@@ -178,7 +185,11 @@ class Thread:
         digest = self.turn.history_digest
         if digest is not None:
             digest = chain(digest, canonical([answer_message(answer.content, answer.calls)]))
-        place = Place(self.conversation_id, self.response_id, self.account, self.temporary)
+        if self.lane == "ws":  # the instructions went in front of this message, or an earlier one
+            held = instructions_digest(self.turn.payload.get("customInstructions"))
+        else:
+            held = self.place.instructions if self.place is not None else None
+        place = Place(self.conversation_id, self.response_id, self.account, self.temporary, held)
         ledger.record(place, digest, response_id)
 
     def abandon(self) -> None:

@@ -134,6 +134,8 @@ class Opening:
 class ChatStream:
     """An NDJSON answer stream from grok.com. Close it (or use `with`) to abort it."""
 
+    lane = "rest"  # the chat lane that carried it (app.grok.lanes)
+
     def __init__(
         self,
         upstream: UpstreamStream,
@@ -443,9 +445,14 @@ class GrokClient:
         """An image edit (`mediaGenInput.imageToImage`), sent from the Imagine page as the browser does."""
         return ChatStream(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
 
-    def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream | WsChatStream:
-        """A new message in a conversation, on the chat lane GROK_CHAT_LANE chooses."""
-        return open_chat(self, dict(body), conversation_id)
+    def add_response(
+        self, conversation_id: str, body: Mapping[str, Any], *, instructions_known: bool = False
+    ) -> ChatStream | WsChatStream:
+        """A new message in a conversation, on the chat lane GROK_CHAT_LANE chooses.
+        `instructions_known`: the conversation's messages already hold these custom instructions
+        (an earlier message carried them over the WebSocket, which has no field for them and
+        puts them in front of the message): that lane does not repeat them."""
+        return open_chat(self, dict(body), conversation_id, instructions_known=instructions_known)
 
     def quick_answer(self, query: str) -> ChatStream:
         return self._chat("POST", "quick-answer", {"query": query})

@@ -112,8 +112,9 @@ def _conversation_place(records: Ledger, conversation_id: str) -> Place:
     """Where a conversation the client names continues: its tip as recorded here, else its
     last answer as grok.com lists it."""
     known = records.conversation(conversation_id)
-    if known and isinstance(known.get("r"), str) and usable(str(known.get("a"))):
-        return Place(conversation_id, known["r"], str(known["a"]), bool(known.get("t", True)))
+    place = Place.from_value({**known, "c": conversation_id}) if known else None
+    if place is not None and usable(place.account):
+        return place
     client = grok()
     try:
         conversation = _json(client.get_conversation(conversation_id))

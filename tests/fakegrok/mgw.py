@@ -155,7 +155,7 @@ class MgwSession:
         self.state = handler.state
         self.conn = conn
         self.entry = entry
-        self.ws = entry["ws"] = {"frames": [], "pings": 0, "protocol_pings": 0}
+        self.ws = entry["ws"] = {"frames": [], "pings": 0, "protocol_pings": 0, "bytes": 0}
         self.prefix = f"evt_{uuid.uuid4().hex}"
         self.seq = 0
         self.session_id: str | None = None
@@ -194,6 +194,8 @@ class MgwSession:
             self.ws["protocol_pings"] = self.conn.pings_received
 
     def handle_message(self, payload: bytes) -> None:
+        with self.state.lock:
+            self.ws["bytes"] += len(payload)  # what the client sent, as the REST log's "bytes"
         try:
             frame = json.loads(payload.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
@@ -292,7 +294,8 @@ class MgwSession:
         parent = event.get("parent_response_id")
         store = self.state.store
         # The turn has no custom-instructions field: the client puts them in front of the message,
-        # and the model reads them as instructions, not as part of what the user said.
+        # and the model reads them as instructions, not as part of what the user said; a message
+        # without them is read under the latest ones of its thread (they are in the model's view).
         instructions, message = split_instructions("\n".join(texts))
         with self.state.lock:
             # A follow-up keeps the REST lane's rules (threads.py) and the model reads its thread.
@@ -302,8 +305,11 @@ class MgwSession:
                 if not parent and responses:
                     parent = responses[-1]
                 thread = message if self.new else threads.thread_text(store, parent, message)
+                if not instructions and not self.new:
+                    instructions = threads.thread_instructions(store, parent)
                 body = {"fileAttachments": files}
                 user = store.new_response(self.conv["conversationId"], "human", message, parent, body)
+                user["_instructions"] = instructions
         if refused is not None:
             problem = json.loads(refused.raw)
             self.error(problem.get("code", 3), problem.get("message", "Invalid request"))

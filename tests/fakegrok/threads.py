@@ -69,6 +69,19 @@ def check_follow_up(req, conv: dict | None, body: dict) -> Resp | None:
     return None
 
 
+def thread_instructions(store, parent: str | None) -> str:
+    """The latest custom instructions a message of the thread carried as text (the WebSocket
+    lane puts them in front of a message; the model keeps reading them)."""
+    seen: set[str] = set()
+    while parent and parent not in seen and parent in store.responses:
+        seen.add(parent)
+        response = store.responses[parent]
+        if response.get("_instructions"):
+            return response["_instructions"]
+        parent = response.get("parentResponseId")
+    return ""
+
+
 def thread_text(store, parent: str | None, message: str) -> str:
     """What the model reads for a follow-up: the thread's messages, oldest first, then `message`."""
     said: list[str] = []

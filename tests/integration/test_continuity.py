@@ -509,3 +509,70 @@ def test_metrics_and_the_request_log_say_how_conversations_were_found(client, fa
     assert f'grok_web_api_model_turns_total{{continuity="continued",{route}}} 1.0' in metrics
     lines = [r.fields for r in caplog.records if getattr(r, "fields", {}).get("route") == "/v1/chat/completions"]
     assert [fields.get("continuity") for fields in lines] == ["new", "continued"]
+
+
+# -- the WebSocket lane --------------------------------------------------------------------------------------
+@pytest.fixture
+def ws_client(settings_for):
+    from app import create_app
+
+    return create_app(settings_for(GROK_CHAT_LANE="ws")).test_client()
+
+
+GATEWAY = "/ws/mgw/"
+
+
+def ws_turns(fake) -> list[dict]:
+    """Each chat turn the fake got over the WebSocket lane: its session and item events."""
+    turns = []
+    for entry in fake.requests_log(GATEWAY):
+        frames = {f["event"]["type"]: f["event"] for f in (entry.get("ws") or {}).get("frames", [])}
+        if "conversation.item.create" in frames:
+            turns.append(frames)
+    return turns
+
+
+def test_the_websocket_lane_continues_too(ws_client, fake, grok_client):
+    marker = scenario("agent", prop="cmd", calls=2)
+    messages = [{"role": "system", "content": "Be terse."}, {"role": "user", "content": "build it " + marker}]
+    outcomes = []
+    for step in range(3):
+        response = complete(ws_client, messages, tools=[SHELL], stream=step == 1)
+        outcomes.append(response.headers["X-Grok-Continuity"])
+        message = streamed(response) if step == 1 else answered(response)
+        messages.append(message)
+        if message.get("tool_calls"):
+            [call] = message["tool_calls"]
+            messages.append({"role": "tool", "tool_call_id": call["id"], "content": f"step {step} ok"})
+    assert outcomes == ["new", "continued", "continued"]
+    assert messages[-1]["content"] == "Done. The tool said: step 1 ok"
+    first, second, third = ws_turns(fake)
+    conversation = second["session.create"]["session"]["x_grok"]["conversation_id"]
+    assert second["session.create"]["session"]["x_grok"]["load_existing"] is True
+    assert second["conversation.item.create"]["parent_response_id"]
+    text = [
+        turn["conversation.item.create"]["item"]["x_grok"]["input_chunks"][-1]["text"]["text"]
+        for turn in (first, second, third)
+    ]
+    # The WebSocket has no instructions field: they go in front of the first message, which the
+    # conversation keeps; follow-ups carry only the new turn.
+    assert text[0].startswith("<custom_instructions>\nfn-call protocol.")
+    assert text[1] == '<tool_result id="' + messages[3]["tool_call_id"] + '" name="fn_0">step 0 ok</tool_result>'
+    assert text[2].startswith("<tool_result") and "custom_instructions" not in text[2]
+    # New instructions (a system message arriving with a turn) go in front of that turn.
+    messages.append({"role": "user", "content": "thanks"})
+    messages.append({"role": "system", "content": "Answer in French."})
+    response = complete(ws_client, messages, tools=[SHELL])
+    assert response.headers["X-Grok-Continuity"] == "continued"
+    last = ws_turns(fake)[-1]["conversation.item.create"]["item"]["x_grok"]["input_chunks"][-1]["text"]["text"]
+    assert (
+        last.startswith("<custom_instructions>\n") and "Be terse.\n\nAnswer in French.\n</custom_instructions>" in last
+    )
+    messages.append(answered(response))
+    # A conversation grok.com no longer has: the WebSocket says so, and a new one answers.
+    grok_client.delete_conversation(conversation)
+    messages.append({"role": "user", "content": "bye"})
+    response = complete(ws_client, messages, tools=[SHELL])
+    assert response.headers["X-Grok-Continuity"] == "fallback"
+    assert answered(response)["content"] == "Done. The tool said: step 1 ok"  # from the flattened history
+    assert ws_turns(fake)[-1]["session.create"]["session"]["x_grok"].get("load_existing") is None

@@ -326,3 +326,18 @@ def test_hostile_histories_are_read_in_one_pass_and_never_raise():
     assert ct.canonical([{"role": "assistant", "content": "a<think>b</think>c<think>d"}]) == ct.canonical(
         [{"role": "assistant", "content": "ac<think>d"}]
     )
+
+
+def test_a_follow_up_knows_when_its_conversation_holds_the_instructions(ledger):
+    messages = history()
+    context = Continuity(ledger=ledger)
+    new_turn = history({"role": "user", "content": "more"})
+    turn = plan_turn(new_turn, MODELS["expert"], TOOLS, continuity=context)
+    held = ct.instructions_digest(turn.payload["customInstructions"])
+    ledger.record(Place("conv-1", "resp-1", "default", True, held), digest(messages))
+    assert plan_turn(new_turn, MODELS["expert"], TOOLS, continuity=context).instructions_known is True
+    ledger.record(Place("conv-1", "resp-1", "default", True, None), digest(messages))  # sent as a field (REST)
+    assert plan_turn(new_turn, MODELS["expert"], TOOLS, continuity=context).instructions_known is False
+    ledger.record(Place("conv-1", "resp-1", "default", True, held), digest(messages))
+    reminded = new_turn + [{"role": "system", "content": "Be brief."}]
+    assert plan_turn(reminded, MODELS["expert"], TOOLS, continuity=context).instructions_known is False

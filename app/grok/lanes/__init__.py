@@ -83,15 +83,16 @@ def announce_switch(reason: str) -> None:
     )
 
 
-def open_chat(client, body: dict, conversation_id: str | None = None):
+def open_chat(client, body: dict, conversation_id: str | None = None, *, instructions_known: bool = False):
     """Start a chat turn on the lane GROK_CHAT_LANE and the shared switch choose (see above):
-    a new conversation, or (with `conversation_id`) a new message in one."""
+    a new conversation, or (with `conversation_id`) a new message in one (`instructions_known`:
+    GrokClient.add_response)."""
     from .rest import open_rest, rest_path
     from .ws import open_ws
 
     setting = client.config.chat_lane
     if active_lane(setting, client.lane_switch) == WS:
-        return open_ws(client, body, conversation_id)
+        return open_ws(client, body, conversation_id, instructions_known)
     if setting == REST:
         return open_rest(client, body, conversation_id)
     from ..drift import rest_lane_retired
@@ -104,7 +105,7 @@ def open_chat(client, body: dict, conversation_id: str | None = None):
             raise
         reason = f"HTTP {getattr(exc, 'status', '?')}: {exc.message}"
     log.info("REST chat refused like a retired endpoint (%s); retrying this request on the WebSocket lane", reason)
-    stream = open_ws(client, body, conversation_id)
+    stream = open_ws(client, body, conversation_id, instructions_known)
     if client.lane_switch.switch(WS, reason):
         announce_switch(reason)
     return stream

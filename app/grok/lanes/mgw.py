@@ -111,10 +111,13 @@ def session_create(body: Mapping[str, Any], conversation_id: str | None = None) 
     return _envelope(event, conversation_id)
 
 
-def item_create(body: Mapping[str, Any], conversation_id: str | None) -> dict:
-    """`conversation.item.create`: the user's message, files first (as the page sends them)."""
+def item_create(body: Mapping[str, Any], conversation_id: str | None, fold: bool = True) -> dict:
+    """`conversation.item.create`: the user's message, files first (as the page sends them), with
+    the custom instructions in front unless `fold` is False (an earlier message carried them)."""
     message = body.get("message") if isinstance(body.get("message"), str) else ""
     instructions = body.get("customInstructions") if isinstance(body.get("customInstructions"), str) else None
+    if not fold:
+        instructions = None
     files = [f for f in body.get("fileAttachments") or () if isinstance(f, str) and f]
     chunks: list[dict] = [{"mention": {"target": {"file_mention": {"file_id": f}}}} for f in files]
     chunks.append({"text": {"text": fold_instructions(message, instructions)}})

@@ -203,8 +203,9 @@ def upgrade_headers(config, uid: str) -> list[tuple[str, str | None]]:
     ]
 
 
-def open_ws(client, body: dict, conversation_id: str | None = None) -> "WsChatStream":
-    """Start a turn on the WebSocket lane and return its stream once grok.com accepted it."""
+def open_ws(client, body: dict, conversation_id: str | None = None, instructions_known: bool = False) -> "WsChatStream":
+    """Start a turn on the WebSocket lane and return its stream once grok.com accepted it
+    (`instructions_known`: the conversation's messages hold the custom instructions already)."""
     config = client.config
     state = client.state
     uid = client.user_ids.get(client)
@@ -225,7 +226,7 @@ def open_ws(client, body: dict, conversation_id: str | None = None) -> "WsChatSt
         state=state,
     )
     try:
-        stream.start(body, conversation_id)
+        stream.start(body, conversation_id, instructions_known)
     except GrokError as exc:
         stream.close()
         state.record_failure(exc, METHOD)
@@ -244,6 +245,8 @@ class WsChatStream:
     native routes that relay grok.com's lines); with a `heartbeat`, None is yielded for each
     such interval of silence. Close it (or use `with`) to end the turn.
     """
+
+    lane = "ws"
 
     def __init__(
         self,
@@ -271,11 +274,11 @@ class WsChatStream:
         self._tail_until: float | None = None
 
     # ------------------------------------------------------------------ the turn's start
-    def start(self, body: dict, conversation_id: str | None) -> None:
+    def start(self, body: dict, conversation_id: str | None, instructions_known: bool = False) -> None:
         t = self.translator
         self._send(mgw.session_create(body, conversation_id))
         self._read_until(lambda: t.attached, "the conversation to be attached")
-        self._send(mgw.item_create(body, t.conversation_id or conversation_id))
+        self._send(mgw.item_create(body, t.conversation_id or conversation_id, fold=not instructions_known))
         self._send(mgw.response_create(t.conversation_id or conversation_id))
         self._read_until(lambda: t.created, "the answer to start")
 
