@@ -4,7 +4,8 @@ Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
 
 The operations parts live here too: `store` (the shared-state store, app/state: the
-run directory's, or Redis across hosts), `counters` (this host's requests, streams,
+run directory's, or Redis across hosts), `pool` (the grok.com accounts, rebuilt when the
+settings or the accounts file change), `counters` (this host's requests, streams,
 failures, in files of the runtime directory), `health` (the shared upstream conditions
 and last failure), `session_check` (the single-flight, cached session check) and
 `reloader` (applies a settings reload requested by update-keys --reload or /setup).
@@ -12,6 +13,7 @@ and last failure), `session_check` (the single-flight, cached session check) and
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import weakref
@@ -20,9 +22,11 @@ from pathlib import Path
 
 from flask import current_app, request
 
+from .grok.accounts import AccountPool
 from .grok.client import ClientConfig, GrokClient
 from .grok.session import SessionState
 from .ops import rundir as rundirs
+from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .ops.shared_health import SharedHealth
@@ -32,6 +36,7 @@ from .settings import Settings
 from .state import Store, open_store
 
 EXTENSION = "grok_web_api"
+log = logging.getLogger("grok_web_api.accounts")
 
 
 @dataclass
@@ -58,7 +63,50 @@ class Runtime:
         self.health = SharedHealth(self.store)
         self.session_check = SessionCheck(self.store, self.client)
         self.reloader = SettingsReloader(self)
-        self.state.observers.extend([self.health.observe, self._count_failure])
+        self.accounts_file = AccountsFile(self.settings.accounts_path)
+        try:
+            self.accounts_file.load()
+        except AccountsFileError as exc:
+            log.error("accounts file refused, only the settings' own account is used: %s", exc)
+        self._pool: AccountPool | None = None
+        self._checks: tuple[AccountPool, dict[str, SessionCheck]] | None = None
+        self.state.observers.extend([self.health.observe, self._count_failure, self._pool_observes])
+
+    # ------------------------------------------------------------------ the accounts
+    @property
+    def pool(self) -> AccountPool:
+        if self._pool is None:
+            self._pool = build_pool(self.settings, self.accounts_file.accounts, self.store, self.client)
+        return self._pool
+
+    def session_checks(self) -> list[SessionCheck]:
+        """The session checks the watcher keeps fresh: the settings' account, or each enabled
+        account of a pool (each once per interval across every worker and host)."""
+        pool = self.pool
+        if not pool.strict:
+            return [self.session_check]
+        if self._checks is None or self._checks[0] is not pool:
+            checks = {a.label: SessionCheck(self.store, pool.client(a.label), a.label) for a in pool.enabled}
+            self._checks = (pool, checks)
+        return list(self._checks[1].values())
+
+    def poll_accounts(self) -> None:
+        """Pick up a new accounts file (one stat); the next request uses the new pool."""
+        if self.accounts_file.poll():
+            self._pool = None
+
+    def _pool_observes(self, state, outcome) -> None:
+        if self._pool is not None:
+            self._pool.observe(state, outcome)
+
+    @property
+    def configured(self) -> bool:
+        """Some account can be used: GROK_SSO_COOKIE, or an enabled account of the accounts file."""
+        return self.settings.configured or any(a.enabled for a in self.accounts_file.accounts)
+
+    @property
+    def missing(self) -> list[str]:
+        return [] if self.configured else self.settings.missing
 
     @property
     def active_streams(self) -> int:
@@ -86,6 +134,10 @@ class Runtime:
         """Switch to new settings; in-flight requests finish with the old credentials."""
         self.settings = settings
         self.client.reconfigure(ClientConfig.from_settings(settings))
+        if settings.accounts_path != self.accounts_file.path:
+            self.accounts_file = AccountsFile(settings.accounts_path)
+            self.accounts_file.poll()
+        self._pool = None
 
 
 def runtime() -> Runtime:
@@ -99,8 +151,8 @@ def settings() -> Settings:
 def grok() -> GrokClient:
     """The upstream client, or a 503 not_configured problem when credentials are missing."""
     rt = runtime()
-    if not rt.settings.configured:
-        raise not_configured(rt.settings.missing)
+    if not rt.configured:
+        raise not_configured(rt.missing)
     return rt.client
 
 
@@ -118,5 +170,5 @@ def reject_unconfigured() -> None:
     if view is None or not getattr(view, "uses_upstream", True):
         return
     rt = runtime()
-    if not rt.settings.configured:
-        raise not_configured(rt.settings.missing)
+    if not rt.configured:
+        raise not_configured(rt.missing)

@@ -60,6 +60,9 @@ class ClientConfig:
     request_timeout: float = 120.0
     stream_idle_timeout: float = 120.0
     assets_url: str = "https://assets.grok.com"
+    # A pool account's requests: its label (reported with every outcome) and its own proxy.
+    account: str | None = None
+    proxy: str | None = None
 
     @classmethod
     def from_settings(cls, settings) -> "ClientConfig":
@@ -95,9 +98,11 @@ class ChatStream:
         upstream: UpstreamStream,
         max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
         state: SessionState | None = None,
+        account: str | None = None,
     ):
         self.upstream = upstream
         self.state = state
+        self.account = account
         self.status = upstream.status
         self.headers = upstream.headers
         self._max_line_bytes = max_line_bytes
@@ -127,7 +132,8 @@ class ChatStream:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
             cls = classify_text(event.message, event.code) or STREAM
-            self.state.record_failure(StreamError(event.message, code=event.code, failure_class=cls), "POST")
+            error = StreamError(event.message, code=event.code, failure_class=cls)
+            self.state.record_failure(error, "POST", self.account)
 
     def close(self) -> None:
         self.upstream.close()
@@ -175,6 +181,10 @@ class GrokClient:
             )
         )
 
+    def sibling(self, config: ClientConfig) -> "GrokClient":
+        """A client with other credentials (a pool account) on this client's transport and state."""
+        return GrokClient(config, self._transport, self.state)
+
     def reconfigure(self, config: ClientConfig) -> None:
         """Apply new credentials; requests already in flight keep the old ones."""
         self.config = config
@@ -219,7 +229,7 @@ class GrokClient:
 
     def _fail(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
         error = error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
-        self.state.record_failure(error, method)
+        self.state.record_failure(error, method, self.config.account)
         return error
 
     def request(
@@ -228,13 +238,15 @@ class GrokClient:
         """A buffered request to `path` (absolute, e.g. /rest/app-chat/conversations)."""
         url, headers, payload = self._prepare(method, path, query, body)
         try:
-            reply = self.transport.request(method, url, headers, payload, timeout or self.config.request_timeout)
+            reply = self.transport.request(
+                method, url, headers, payload, timeout or self.config.request_timeout, proxy=self.config.proxy
+            )
         except GrokError as exc:
-            self.state.record_failure(exc, method)
+            self.state.record_failure(exc, method, self.config.account)
             raise
         if not 200 <= reply.status < 300:
             raise self._fail(method, reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
-        self.state.record_success(reply.status, method)
+        self.state.record_success(reply.status, method, self.config.account)
         return reply
 
     def stream(
@@ -255,10 +267,10 @@ class GrokClient:
     def _open(self, method: str, url: str, headers, payload, idle_timeout: float | None) -> UpstreamStream:
         try:
             upstream = self.transport.stream(
-                method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout
+                method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout, proxy=self.config.proxy
             )
         except GrokError as exc:
-            self.state.record_failure(exc, method)
+            self.state.record_failure(exc, method, self.config.account)
             raise
         if not upstream.ok:
             try:
@@ -266,14 +278,17 @@ class GrokClient:
             except GrokError:
                 content = b""
             raise self._fail(method, upstream.status, upstream.headers, content)
-        self.state.record_success(upstream.status, method)
+        self.state.record_success(upstream.status, method, self.config.account)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
         return self.request(method, f"{APP}/{endpoint}", body=body, **kw)
 
     def _chat(self, method: str, endpoint: str, body: Any = None) -> ChatStream:
-        return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body), state=self.state)
+        return self._answer(self.stream(method, f"{APP}/{endpoint}", body=body))
+
+    def _answer(self, upstream: UpstreamStream) -> ChatStream:
+        return ChatStream(upstream, state=self.state, account=self.config.account)
 
     # ------------------------------------------------------------------ chat
     def new_conversation(self, body: Mapping[str, Any]) -> ChatStream:
@@ -281,7 +296,7 @@ class GrokClient:
 
     def edit_image(self, body: Mapping[str, Any]) -> ChatStream:
         """An image edit (`mediaGenInput.imageToImage`), sent from the Imagine page as the browser does."""
-        return ChatStream(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
+        return self._answer(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
 
     def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream:
         return self._chat("POST", f"conversations/{seg(conversation_id)}/responses", dict(body))
@@ -290,9 +305,8 @@ class GrokClient:
         return self._chat("POST", "quick-answer", {"query": query})
 
     def reconnect_response(self, response_id: str) -> ChatStream:
-        return ChatStream(
-            self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}", body=_NO_BODY),
-            state=self.state,
+        return self._answer(
+            self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}", body=_NO_BODY)
         )
 
     def stop_inflight_responses(self, conversation_id: str) -> Reply:

@@ -205,6 +205,8 @@ class Request:
     body: bytes | None = None
     # "host:port:address" entries: connect to that address, never resolving the host (CURLOPT_RESOLVE).
     resolve: Sequence[str] = ()
+    # This request's proxy (an account's own), instead of the transport's; None: the transport's.
+    proxy: str | None = None
 
 
 def _map_curl_error(exc: BaseException, url: str) -> TransportError:
@@ -272,8 +274,9 @@ class _Transfer:
         curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
         if total_timeout:
             curl.setopt(CurlOpt.TIMEOUT_MS, int(total_timeout * 1000))
-        if transport.proxy is not None:  # "" = no proxy at all, not even one from the environment
-            curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
+        proxy = req.proxy if req.proxy is not None else transport.proxy
+        if proxy is not None:  # "" = no proxy at all, not even one from the environment
+            curl.setopt(CurlOpt.PROXY, proxy.encode())
         if req.resolve:
             curl.setopt(CurlOpt.RESOLVE, [entry.encode() for entry in req.resolve])
         if not transport.verify_tls:
@@ -566,10 +569,11 @@ class Transport:
         body: bytes | None = None,
         timeout: float | None = None,
         resolve: Sequence[str] = (),
+        proxy: str | None = None,
     ) -> Response:
         """A buffered request with a total deadline (connect to last byte)."""
         deadline = timeout or self.request_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=deadline)
+        transfer = _Transfer(self, Request(method, url, headers, body, resolve, proxy), total_timeout=deadline)
         try:
             # libcurl enforces the deadline; the margin only guards against a lost callback.
             if not hooks.waits.wait(transfer.future, deadline + 5):
@@ -589,6 +593,7 @@ class Transport:
         body: bytes | None = None,
         idle_timeout: float | None = None,
         resolve: Sequence[str] = (),
+        proxy: str | None = None,
     ) -> UpstreamStream:
         """Start a request and return once the response headers arrived.
 
@@ -596,7 +601,7 @@ class Transport:
         `idle_timeout`; the stream's total length is not.
         """
         idle = idle_timeout or self.idle_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=None)
+        transfer = _Transfer(self, Request(method, url, headers, body, resolve, proxy), total_timeout=None)
         try:
             if not hooks.waits.wait(transfer.headers_ready, idle):
                 raise UpstreamTimeout(f"no response headers from upstream within {idle:g} s")

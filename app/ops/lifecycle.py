@@ -38,14 +38,16 @@ def init_app(app: Flask) -> None:
     def _operations_bookkeeping():
         rt = runtime()
         rt.reloader.poll()
+        rt.poll_accounts()
         if not is_probe(request.path):
             rt.counters.request()
 
 
 def challenge_canary(rt: Runtime) -> None:
     """A cheap signed POST (rate-limits) after a valid session check: grok.com may not check
-    the anti-bot token on GETs, so this is what notices stale challenge values while idle."""
-    if isinstance(rt.client.config.signer, NoSigner):
+    the anti-bot token on GETs, so this is what notices stale challenge values while idle.
+    A pool's quota sync makes the same POSTs, so a pool needs no canary."""
+    if isinstance(rt.client.config.signer, NoSigner) or rt.pool.strict:
         return
     try:
         rt.client.rate_limits()
@@ -60,12 +62,18 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
         return None
     rt.counters.open()
     if rt.watcher is None:
+
+        def on_tick() -> None:
+            rt.reloader.poll()
+            rt.poll_accounts()
+
         rt.watcher = SessionWatcher(
-            rt.session_check,
+            rt.session_checks,
             lambda: rt.settings.session_check_interval,
-            on_tick=rt.reloader.poll,
+            on_tick=on_tick,
             canary=lambda: challenge_canary(rt),
-            checks=os.environ.get(NO_WATCHER_ENV) != "1",
+            after=lambda: rt.pool.sync_due(rt.settings.quota_sync_interval),
+            enabled=os.environ.get(NO_WATCHER_ENV) != "1",
         )
     rt.watcher.start()
     return rt.watcher

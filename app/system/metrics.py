@@ -3,6 +3,7 @@
 from flask import Response
 
 from ..ops.metrics import metrics_for
+from ..runtime import runtime
 from ..web.apidoc import Blueprint
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics")
@@ -29,5 +30,5 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics")
     },
 )
 def metrics():
-    body, content_type = metrics_for().exposition()
+    body, content_type = metrics_for().exposition(runtime().pool.snapshot())
     return Response(body, content_type=content_type)

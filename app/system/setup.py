@@ -87,6 +87,10 @@ class SetupInfoSchema(ma.Schema):
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
+    accounts = ma.fields.List(
+        ma.fields.Dict(),
+        metadata={"description": "the grok.com accounts: label, source, enabled, state, tier, quota (never a cookie)"},
+    )
 
 
 class _StrictSchema(ma.Schema):
@@ -203,7 +207,7 @@ def _info() -> dict:
     states, _ = setting_states(rt.settings)
     return {
         "instructions": snippet.INSTRUCTIONS,
-        "configured": rt.settings.configured,
+        "configured": rt.configured,
         "statsig_source": rt.settings.statsig_source,
         "settings": states,
         "session": session_report(rt, SESSION_CACHE_SECONDS),
@@ -211,6 +215,10 @@ def _info() -> dict:
         "bookmarklet": snippet.BOOKMARKLET,
         "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
         "can_update": may_update(),
+        "accounts": [
+            {k: a[k] for k in ("label", "source", "enabled", "state", "tier", "quota", "cooldowns", "parked")}
+            for a in rt.pool.snapshot()
+        ],
     }
 
 
@@ -241,6 +249,27 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
     resp.headers["X-Frame-Options"] = "DENY"
     resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/setup")
     return resp
+
+
+def guard_update(body: dict) -> bool:
+    """The checks every change made through /setup passes: same origin, the page's CSRF token
+    (forms), a loopback client or an API key. Returns whether the body came from a form."""
+    from_form = not request.is_json
+    if not _same_origin():
+        raise Problem(403, "forbidden", "cross-origin request refused: submit the form from /setup itself")
+    if from_form:
+        sent = body.get("csrf_token") or ""
+        expected = request.cookies.get(CSRF_COOKIE) or ""
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Problem(403, "forbidden", "missing or stale form token: reload /setup and submit again")
+    if not may_update(body.get("api_key") if from_form else None):
+        raise Problem(
+            403,
+            "forbidden",
+            "only a loopback client (http://localhost:PORT/setup on the server "
+            "itself) or a client with a configured API key may change the settings",
+        )
+    return from_form
 
 
 # ---------------------------------------------------------------------- views
@@ -287,6 +316,8 @@ def setup_page():
                 "restart": [k for k in request.args.get("restart", "").split(",") if k],
                 "unapplied": bool(request.args.get("unapplied")),
             }
+        if request.args.get("account"):
+            notice = {"account": request.args["account"][:64], "added": bool(request.args.get("added"))}
         return _page(info, notice=notice)
     return info
 
@@ -314,21 +345,7 @@ def setup_page():
     "(application/x-www-form-urlencoded) with its csrf_token.",
 )
 def setup_update(body):
-    from_form = not request.is_json
-    if not _same_origin():
-        raise Problem(403, "forbidden", "cross-origin request refused: submit the form from /setup itself")
-    if from_form:
-        sent = body.get("csrf_token") or ""
-        expected = request.cookies.get(CSRF_COOKIE) or ""
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise Problem(403, "forbidden", "missing or stale form token: reload /setup and submit again")
-    if not may_update(body.get("api_key") if from_form else None):
-        raise Problem(
-            403,
-            "forbidden",
-            "only a loopback client (http://localhost:PORT/setup on the server "
-            "itself) or a client with a configured API key may change the settings",
-        )
+    from_form = guard_update(body)
     rt = runtime()
     values = {k: v.strip() for k, v in body.items() if k in FORM_KEYS and v and v.strip()}
     if body.get("snippet_output"):
