@@ -183,6 +183,33 @@ def from_grok_error(exc: gerr.GrokError) -> Problem:
     return Problem(502, "upstream_error", exc.message, **upstream)
 
 
+# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
+_INBAND_PROBLEMS = {
+    gerr.USAGE_LIMIT: (429, "rate_limited"),
+    gerr.RATE_LIMITED: (429, "rate_limited"),
+    gerr.AUTH_EXPIRED: (503, "auth_expired"),
+    gerr.ANTI_BOT: (403, "anti_bot"),
+    gerr.STALE_CHALLENGE: (403, "anti_bot"),
+    gerr.CLOUDFLARE: (403, "anti_bot"),
+    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
+}
+
+
+def upstream_problem(exc: gerr.GrokError) -> Problem:
+    """The problem for a failure of a model answer (every model API maps it to its own shape);
+    in-band errors carry grok.com's own message."""
+    if not isinstance(exc, gerr.StreamError):
+        return from_grok_error(exc)
+    extra: dict[str, Any] = {"failure_class": exc.failure_class}
+    if exc.code is not None:
+        extra["upstream_code"] = exc.code
+    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
+    if mapped is None:
+        return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
+    status, type_ = mapped
+    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
+
+
 def _http_exception(exc: HTTPException) -> Problem:
     code = exc.code or 500
     if code == 404:

@@ -22,17 +22,25 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from . import usage
 from .extract import ToolCallExtractor
-from .prompt import PartText, build_prompt
+from .prompt import build_prompt
 from .tools import ToolSet
 from .upstream import Mode, upstream_payload
 
 JSON_OBJECT_INSTRUCTION = (
     "Answer with exactly one valid JSON object and nothing else: no prose before or after it, no markdown code fences."
 )
+
+
+class Media(Protocol):
+    """The media parts of a history, uploaded (app.media.inputs.ChatMedia is one)."""
+
+    file_ids: Sequence[str]
+
+    def placeholder(self, message_index: int, part_index: int) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -60,15 +68,16 @@ def plan_turn(
     toolset: ToolSet | None,
     *,
     extra_instructions: Sequence[str] = (),
-    part_text: PartText | None = None,
-    attachments: Sequence[str] = (),
+    media: Media | None = None,
 ) -> Turn:
-    """The upstream request for `history`. Raises prompt.UnsupportedContent for a part that
-    cannot be passed on and ValueError for a history that cannot be sent."""
+    """The upstream request for `history`; `media` is what the adapter uploaded for its media
+    parts. Raises prompt.UnsupportedContent for a part that cannot be passed on and ValueError
+    for a history that cannot be sent."""
+    part_text = media.placeholder if media is not None else None
     prompt = build_prompt(history, toolset, extra_instructions=extra_instructions, part_text=part_text)
     payload = upstream_payload(model, prompt.message, prompt.custom_instructions)
-    if attachments:
-        payload["fileAttachments"] = list(attachments)
+    if media is not None and media.file_ids:
+        payload["fileAttachments"] = list(media.file_ids)
     return Turn(payload=payload, toolset=toolset, message_count=len(history), tool_call_ids=prompt.tool_call_ids)
 
 

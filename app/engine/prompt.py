@@ -127,17 +127,23 @@ def _render(message: dict, index: int, toolset: ToolSet | None, part_text: PartT
 
 
 def _render_call(call: dict, toolset: ToolSet | None) -> str:
-    # Custom-tool calls carry {name, input}; render them like functions.
-    fn = call.get("function") or call.get("custom") or {}
+    """A call of the history as the model would write it now (aliases when offered)."""
+    namespace = call.get("namespace")
+    if call.get("type") == "custom" or "custom" in call:
+        fn = call.get("custom") or {}
+        name = fn.get("name", "")
+        alias = toolset.alias_for(name, namespace) if toolset else None
+        return f'<tool_call name="{alias or name}">{fn.get("input") or ""}{CLOSE_TAG}'
+    fn = call.get("function") or {}
     name = fn.get("name", "")
-    raw = fn.get("arguments", fn.get("input")) or "{}"
+    raw = fn.get("arguments") or "{}"
     try:
         arguments = json.loads(raw)
     except (TypeError, ValueError):
         arguments = None
     if not isinstance(arguments, dict):
         arguments = raw  # shown to the model as the string it was
-    alias = toolset.alias_for(name) if toolset else None
+    alias = toolset.alias_for(name, namespace) if toolset else None
     body = dumps_compact({"id": call.get("id", ""), "name": alias or name, "arguments": arguments})
     return f"{OPEN_TAG}{body}{CLOSE_TAG}"
 

@@ -106,8 +106,7 @@ def plan_completion(
             model,
             toolset,
             extra_instructions=instructions,
-            part_text=media.placeholder if media is not None else None,
-            attachments=media.file_ids if media is not None else (),
+            media=media,
         )
     except UnsupportedContent as exc:
         param = f"messages[{exc.message_index}].content[{exc.part_index}]"

@@ -20,11 +20,11 @@ import marshmallow as ma
 from flask import request
 
 from ..engine.answer import Answer
-from ..grok import errors as gerr
+from ..engine.run import Run
 from ..grok.client import ChatStream
-from ..grok.errors import GrokError, StreamError
+from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, from_grok_error
+from ..problems import Problem, upstream_problem
 from ..runtime import grok, no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
@@ -106,33 +106,6 @@ def get_model(model_id: str):
     return found.as_openai()
 
 
-# -- upstream failures ---------------------------------------------------------------------------
-# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
-_INBAND_PROBLEMS = {
-    gerr.USAGE_LIMIT: (429, "rate_limited"),
-    gerr.RATE_LIMITED: (429, "rate_limited"),
-    gerr.AUTH_EXPIRED: (503, "auth_expired"),
-    gerr.ANTI_BOT: (403, "anti_bot"),
-    gerr.STALE_CHALLENGE: (403, "anti_bot"),
-    gerr.CLOUDFLARE: (403, "anti_bot"),
-    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
-}
-
-
-def problem_for(exc: GrokError) -> Problem:
-    """The problem for an upstream failure; in-band errors carry grok.com's own message."""
-    if not isinstance(exc, StreamError):
-        return from_grok_error(exc)
-    extra = {"failure_class": exc.failure_class}
-    if exc.code is not None:
-        extra["upstream_code"] = exc.code
-    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
-    if mapped is None:
-        return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
-    status, type_ = mapped
-    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
-
-
 def _new_ids() -> tuple[str, int]:
     return f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
 
@@ -163,14 +136,10 @@ class _Collector:
 def _complete(plan: ChatPlan, upstream: ChatStream, link):
     completion_id, created = _new_ids()
     answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
-    with upstream:
-        for event in upstream.events():
-            answer.feed(event)
-            if answer.finished:
-                break
+    Run(upstream, answer).complete()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise problem_for(answer.error)
+        raise upstream_problem(answer.error)
     answer.close()
     return completion_body(
         completion_id=completion_id,
@@ -225,47 +194,28 @@ def _stream(plan: ChatPlan, upstream: ChatStream, link):
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
     answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
-    events = upstream.events(settings().heartbeat_interval)
+    run = Run(upstream, answer, settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
     # early failures still get a proper HTTP status.
-    tick = False
-    try:
-        for event in events:
-            if event is None:
-                tick = True
-                break
-            answer.feed(event)
-            if answer.has_output or answer.finished:
-                break
-    except BaseException:
-        upstream.close()
-        raise
+    run.start()
     if answer.error is not None:
-        upstream.close()
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise problem_for(answer.error)
-    return streaming_response(_sse(plan, upstream, events, answer, sink, tick), EVENT_STREAM)
+        raise upstream_problem(answer.error)
+    return streaming_response(_sse(plan, run, sink), EVENT_STREAM)
 
 
-def _sse(
-    plan: ChatPlan, upstream: ChatStream, events: Iterator, answer: Answer, sink: _SSESink, tick: bool
-) -> Iterator[bytes]:
-    writer = sink.writer
+def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
+    writer, answer = sink.writer, run.answer
     try:
-        yield writer.role() + sink.take() + (HEARTBEAT if tick else b"")
-        if not answer.finished:
-            for event in events:
-                if event is None:
-                    yield HEARTBEAT
-                    continue
-                answer.feed(event)
-                if sink.out:
-                    yield sink.take()
-                if answer.finished:
-                    break
+        yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
+        for silent in run.rest():
+            if silent:
+                yield HEARTBEAT
+            elif sink.out:
+                yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(problem_for(answer.error).body()["error"])
+            yield sink.take() + error_event(upstream_problem(answer.error).body()["error"])
             return
         answer.close()
         writer.set_fingerprint(answer.fingerprint)
@@ -275,9 +225,9 @@ def _sse(
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(problem_for(exc).body()["error"])
+        yield sink.take() + error_event(upstream_problem(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise
     finally:
-        upstream.close()
+        run.close()

@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+from . import agents  # noqa: F401 (registers the agent scenarios)
 from . import scenarios as sc
 from .scenarios import INVALID_REQUEST, MODEL_NOT_FOUND, Chat, Params, not_found
 from .wire import Resp, Stream, StreamResp
@@ -476,6 +477,7 @@ def chat_new(req):
             params["count"] = str(body["imageGenerationCount"])
         params["_inputs"] = [meta["sha256"] for meta in edit_inputs or []]
     params["_attachments"] = [req.state.store.files[f]["fileName"] for f in body.get("fileAttachments") or []]
+    params["_instructions"] = body.get("customInstructions") or ""
     err = sc.error_response(name, params, req.state)
     if err:
         return err

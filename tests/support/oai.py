@@ -2,8 +2,16 @@
 
 `Recorder` sits under the openai SDK as its HTTP transport and sees the raw bytes of
 every response: JSON bodies, SSE events and comments. Each body, chunk and error is
-validated against OpenAI's published schemas (tests/data/openai-chat-schemas.json, a
-subset of openai/openai-openapi), and the raw exchanges stay available to the test.
+validated against OpenAI's published schemas (tests/data/openai-chat-schemas.json and
+openai-responses-schemas.json, subsets of openai/openai-openapi), and the raw exchanges
+stay available to the test.
+
+Responses API streams are checked event by event against the schema of the event's type,
+for the full order (created first, every item added before its deltas and done after them,
+increasing sequence numbers, `event:` lines naming the type, one terminal event last). The
+published `ResponseErrorCode` enum lacks `context_length_exceeded` and `insufficient_quota`,
+which OpenAI's API sends in `response.failed` and Codex acts on (agent-apis.md §1.6); the
+test copy of the schema admits them.
 
 The schema file is OpenAPI 3.1 but still uses OpenAPI 3.0's `nullable: true` in places
 (e.g. a stream chunk's `finish_reason`); JSON Schema ignores that keyword, so it is
@@ -25,7 +33,11 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "openai-chat-schemas.json"
+RESPONSES_SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "openai-responses-schemas.json"
 BASE_URI = "urn:openai-openapi"
+RESPONSES_URI = "urn:openai-openapi-responses"
+CODEX_ERROR_CODES = ["context_length_exceeded", "insufficient_quota"]
+TERMINAL_EVENTS = ("response.completed", "response.incomplete", "response.failed")
 
 RESPONSE = "CreateChatCompletionResponse"
 CHUNK = "CreateChatCompletionStreamResponse"
@@ -48,19 +60,86 @@ def _openapi_nullable(node: Any) -> Any:
 @lru_cache(maxsize=1)
 def _registry() -> Registry:
     document = _openapi_nullable(json.loads(SCHEMA_FILE.read_text()))
-    resource = Resource.from_contents(document, default_specification=DRAFT202012)
-    return Registry().with_resource(BASE_URI, resource)
+    responses = _openapi_nullable(json.loads(RESPONSES_SCHEMA_FILE.read_text()))
+    responses["components"]["schemas"]["ResponseErrorCode"]["enum"] += CODEX_ERROR_CODES
+    return Registry().with_resources(
+        [
+            (BASE_URI, Resource.from_contents(document, default_specification=DRAFT202012)),
+            (RESPONSES_URI, Resource.from_contents(responses, default_specification=DRAFT202012)),
+        ]
+    )
 
 
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator({"$ref": f"{BASE_URI}#/components/schemas/{name}"}, registry=_registry())
+    base = RESPONSES_URI if name in _responses_schemas() else BASE_URI
+    return Draft202012Validator({"$ref": f"{base}#/components/schemas/{name}"}, registry=_registry())
+
+
+@lru_cache(maxsize=1)
+def _responses_schemas() -> dict:
+    return json.loads(RESPONSES_SCHEMA_FILE.read_text())["components"]["schemas"]
+
+
+@lru_cache(maxsize=1)
+def responses_event_schemas() -> dict[str, str]:
+    """Event type -> the name of its schema (from each event schema's `type` enum)."""
+    found = {}
+    for ref in _responses_schemas()["ResponseStreamEvent"]["anyOf"]:
+        name = ref["$ref"].rsplit("/", 1)[-1]
+        for kind in _responses_schemas()[name]["properties"]["type"]["enum"]:
+            found[kind] = name
+    return found
 
 
 def schema_errors(name: str, instance: Any) -> list[str]:
     return [
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator(name).iter_errors(instance)
     ]
+
+
+def check_responses_stream(events: list[tuple[str | None, dict]], complete: bool = True) -> list[str]:
+    """Violations of the Responses stream contract in (event line, data) pairs."""
+    problems: list[str] = []
+    schemas = responses_event_schemas()
+    open_items: dict[int, dict] = {}
+    done_items: set[int] = set()
+    for position, (name, event) in enumerate(events):
+        kind = event.get("type")
+        if name != kind:
+            problems.append(f"event {position}: `event: {name}` line for a {kind} event")
+        if event.get("sequence_number") != position:
+            problems.append(f"event {position}: sequence_number {event.get('sequence_number')}")
+        schema = schemas.get(kind)
+        if schema is None:
+            problems.append(f"event {position}: unknown type {kind}")
+        else:
+            problems += [f"event {position} ({kind}): {e}" for e in schema_errors(schema, event)]
+        if position == 0 and kind != "response.created":
+            problems.append("the stream does not start with response.created")
+        index = event.get("output_index")
+        if kind == "response.output_item.added":
+            if index in open_items or index in done_items or index != len(open_items) + len(done_items):
+                problems.append(f"event {position}: output item {index} added out of order")
+            open_items[index] = event["item"]
+        elif kind == "response.output_item.done":
+            if index not in open_items:
+                problems.append(f"event {position}: output item {index} done before it was added")
+            open_items.pop(index, None)
+            done_items.add(index)
+        elif index is not None and index not in open_items:
+            problems.append(f"event {position}: {kind} for output item {index}, which is not open")
+        if kind in TERMINAL_EVENTS:
+            if position != len(events) - 1:
+                problems.append(f"event {position}: {kind} is not the last event")
+            if open_items:
+                problems.append(f"{kind} with items still open: {sorted(open_items)}")
+            output = event["response"]["output"]
+            if len(output) != len(done_items):
+                problems.append(f"{kind} carries {len(output)} items, {len(done_items)} were done")
+    if complete and (not events or events[-1][1].get("type") not in TERMINAL_EVENTS):
+        problems.append("the stream ended without response.completed, .incomplete or .failed")
+    return problems
 
 
 @dataclass
@@ -105,6 +184,21 @@ def parse_sse(body: bytes) -> list[tuple[str, str]]:
     return events
 
 
+def sse_events(body: bytes) -> list[tuple[str | None, dict]]:
+    """(event line, JSON data) of each event of a stream with `event:` lines (comments skipped)."""
+    events = []
+    for block in body.decode().split("\n\n"):
+        name, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                name = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+        if data:
+            events.append((name, json.loads("\n".join(data))))
+    return events
+
+
 class Recorder:
     """Collects exchanges and every schema violation found in them."""
 
@@ -135,6 +229,8 @@ class Recorder:
             return
         if exchange.status >= 400:
             self.check(ERROR, body, where)
+        elif exchange.path == "/v1/responses" and exchange.method == "POST":
+            self.check("Response", body, where)
         elif exchange.path == "/v1/models":
             self.check(MODEL_LIST, body, where)
         elif exchange.path.startswith("/v1/models/"):
@@ -143,6 +239,11 @@ class Recorder:
             self.check(RESPONSE, body, where)
 
     def _check_stream(self, exchange: Exchange, where: str) -> None:
+        if exchange.path == "/v1/responses":
+            self.validated["ResponseStreamEvent"] = self.validated.get("ResponseStreamEvent", 0) + 1
+            pairs = sse_events(exchange.body)
+            self.violations += [f"{where}: {p}" for p in check_responses_stream(pairs, exchange.complete)]
+            return
         data = exchange.data
         if any(kind == "other" for kind, _ in exchange.sse):
             self.violations.append(f"{where}: SSE lines other than data: and comments")

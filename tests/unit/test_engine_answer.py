@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from app.engine.answer import Answer, AnswerOptions
+from app.engine.answer import PREAMBLE_MAX_CHARS, Answer, AnswerOptions
+from app.engine.extract import ToolCallExtractor
+from app.engine.tools import ToolSet
 from app.grok import events as ev
 from app.grok.errors import RATE_LIMITED, STREAM, USAGE_LIMIT
 
@@ -22,8 +24,14 @@ class Recorder:
     def reasoning(self, text):
         self.calls.append(("reasoning", text))
 
-    def tool_calls(self, calls):
-        self.calls.append(("tool_calls", calls))
+    def call_started(self, index, call):
+        self.calls.append(("call_started", index, call.id, call.name))
+
+    def call_arguments(self, index, delta):
+        self.calls.append(("call_arguments", index, delta))
+
+    def call_finished(self, index, call):
+        self.calls.append(("call_finished", index, call.arguments))
 
     def comment(self, text):
         self.calls.append(("comment", text))
@@ -32,9 +40,10 @@ class Recorder:
         return "".join(c[1] for c in self.calls if c[0] == kind)
 
 
-def run(events, **options):
+def run(events, tools=None, **options):
     sink = Recorder()
-    answer = Answer(AnswerOptions(**options), sink)
+    extractor = ToolCallExtractor(ToolSet.from_request(tools)) if tools else None
+    answer = Answer(AnswerOptions(**options), sink, extractor)
     for event in events:
         answer.feed(event)
         if answer.finished:
@@ -208,3 +217,50 @@ def test_empty_answer():
     answer, sink = run([ev.Done()])
     assert sink.calls == [] and answer.content == "" and answer.finish_reason == "stop"
     assert not answer.has_output
+
+
+WEATHER = [{"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}]
+CALL = '<tool_call>{"name":"fn_0","arguments":{"city":"Paris"}}</tool_call>'
+
+
+def pieces(text, size=3):
+    return [ev.Token(text[i : i + size]) for i in range(0, len(text), size)]
+
+
+def test_a_call_reaches_the_sink_as_it_is_written():
+    answer, sink = run([*pieces(CALL), ev.Done()], tools=WEATHER)
+    kinds = [c[0] for c in sink.calls]
+    assert kinds[0] == "call_started" and kinds[-1] == "call_finished"
+    assert kinds.count("call_arguments") > 2  # piece by piece, not in one go
+    assert "".join(c[2] for c in sink.calls if c[0] == "call_arguments") == '{"city":"Paris"}'
+    assert answer.finish_reason == "tool_calls" and answer.calls[0].arguments == '{"city":"Paris"}'
+
+
+def test_the_preamble_of_a_call_goes_to_reasoning_when_asked():
+    events = [*pieces("Let me check that. " + CALL), ev.Done()]
+    answer, sink = run(events, tools=WEATHER, preamble_as_reasoning=True)
+    assert sink.text() == "" and sink.text("reasoning") == "Let me check that.\n"
+    answer, sink = run(events, tools=WEATHER)  # non-streamed answers keep it as content
+    assert sink.text() == "Let me check that." and answer.content == "Let me check that."
+
+
+def test_prose_that_is_clearly_an_answer_is_released_while_streaming():
+    long = "x" * (PREAMBLE_MAX_CHARS + 1)
+    answer = Answer(
+        AnswerOptions(preamble_as_reasoning=True), sink := Recorder(), ToolCallExtractor(ToolSet.from_request(WEATHER))
+    )
+    answer.feed(ev.Token(long))
+    assert sink.text() == long  # before the answer ends
+    answer = Answer(
+        AnswerOptions(preamble_as_reasoning=True), sink := Recorder(), ToolCallExtractor(ToolSet.from_request(WEATHER))
+    )
+    answer.feed(ev.Token("First paragraph.\n\nSecond"))
+    assert sink.text() == "First paragraph.\n\nSecond"
+    answer, sink = run([ev.Token("Short answer."), ev.Done()], tools=WEATHER, preamble_as_reasoning=True)
+    assert sink.text() == "Short answer." and sink.text("reasoning") == ""
+
+
+def test_parallel_tool_calls_false_drops_a_streamed_second_call():
+    answer, sink = run([*pieces(CALL + CALL), ev.Done()], tools=WEATHER, single_tool_call=True)
+    assert [c[0] for c in sink.calls].count("call_started") == 1
+    assert len(answer.calls) == 1 and {c[1] for c in sink.calls} == {0}

@@ -1,0 +1,168 @@
+"""POST /v1/responses: the OpenAI Responses API (Codex CLI, the openai SDKs, openai-agents).
+
+One temporary grok.com conversation per request, like a chat completion: the engine plans
+it from the request's input items and reads the answer; `ResponseWriter` renders it as a
+Response object or as its stream of events. Failures before the first output are HTTP errors
+(400 for bad input, which Codex does not retry; 429 with Retry-After); after the stream has
+started, every stream still ends with `response.completed`, `response.incomplete` or
+`response.failed`, whose error codes are the ones Codex acts on (`rate_limit_exceeded` with
+"try again in Ns", `insufficient_quota`, `context_length_exceeded`, else `server_error`).
+
+`GET /v1/responses` with `Upgrade: websocket` (Codex's built-in provider tries a WebSocket
+first) is answered at once with 426, so the client falls back to HTTP.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Iterator
+
+from ..engine.answer import Answer
+from ..engine.run import Run
+from ..grok.errors import USAGE_LIMIT, GrokError
+from ..media.services import media_body, services, upload_chat_media
+from ..problems import Problem, upstream_problem
+from ..runtime import grok, no_upstream, settings
+from ..web.admission import admitted
+from ..web.apidoc import Blueprint
+from ..web.streaming import streaming_response
+from .events import ResponseWriter, usage_object
+from .request import ResponsePlan, plan_response
+from .schemas import CreateResponseRequest
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint(
+    "responses", __name__, url_prefix="/v1", description="OpenAI Responses API (Codex CLI, openai SDKs, agents)"
+)
+
+EVENT_STREAM = "text/event-stream"
+EXAMPLE = {"model": "expert", "input": "Say hi", "stream": False}
+# grok.com's words for a conversation too long for the model.
+_CONTEXT_WORDS = ("context length", "context window", "too long", "too many tokens", "maximum context")
+
+
+@blp.route("/responses", methods=["POST"])
+@media_body
+@blp.arguments(CreateResponseRequest, example=EXAMPLE, error_status_code=400)
+@blp.doc(
+    summary="Create a model response (OpenAI Responses API; `stream: true` for server-sent events)",
+    responses={200: {"description": "a Response object, or a text/event-stream of Responses events"}},
+)
+@admitted
+def create_response(body):
+    plan = plan_response(body, upload_chat_media)
+    upstream = grok().new_conversation(plan.turn.payload)
+    writer = ResponseWriter(plan.model_id, plan.echo)
+    answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
+    if plan.stream:
+        writer.start()  # response.created goes first; nothing is sent before the first output
+        return _stream(plan, Run(upstream, answer, settings().heartbeat_interval), writer)
+    Run(upstream, answer).complete()
+    if answer.error is not None:
+        log.warning("grok.com reported an error in its answer: %s", answer.error.message)
+        raise upstream_problem(answer.error)
+    answer.close()
+    return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
+
+
+@blp.route("/responses", methods=["GET"], websocket=True)
+@no_upstream
+@blp.doc(summary="WebSocket mode is not offered: answered at once so clients fall back to HTTP")
+def responses_websocket():
+    # A WebSocket rule: werkzeug routes only upgrade requests here (a plain GET gets the 405).
+    raise Problem(
+        426,
+        "upgrade_required",
+        "this server has no WebSocket mode for the Responses API; POST /v1/responses (stream: true) instead",
+        headers={"Connection": "close"},
+    )
+
+
+@blp.errorhandler(Problem)
+def _problem(problem: Problem):
+    return _error_response(problem)
+
+
+@blp.errorhandler(GrokError)
+def _upstream_failure(exc: GrokError):
+    log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
+    return _error_response(upstream_problem(exc))
+
+
+def _error_response(problem: Problem):
+    """The usual problem+json body, with OpenAI's error code for an upstream failure."""
+    response = problem.response()
+    code = _code(problem)
+    if code is not None:
+        body = problem.body()
+        body["error"]["code"] = code
+        response.set_data(json.dumps(body, ensure_ascii=False).encode())
+    return response
+
+
+def _code(problem: Problem) -> str | None:
+    failure = problem.extra.get("failure_class")
+    if failure is None:
+        return None
+    if problem.status == 429:
+        return "insufficient_quota" if failure == USAGE_LIMIT else "rate_limit_exceeded"
+    if any(word in problem.detail.lower() for word in _CONTEXT_WORDS):
+        return "context_length_exceeded"
+    return "server_error"
+
+
+def failure(exc: GrokError) -> tuple[str, str]:
+    """(code, message) of response.failed for an upstream failure."""
+    problem = upstream_problem(exc)
+    code = _code(problem) or "server_error"
+    message = problem.detail
+    if code == "rate_limit_exceeded":
+        seconds = problem.extra.get("retry_after_seconds")
+        if seconds:
+            message = f"{message.rstrip('.')}. Please try again in {seconds}s."
+    return code, message
+
+
+def _usage(plan: ResponsePlan, answer: Answer) -> dict:
+    return usage_object(answer.usage(plan.turn.prompt_tokens()))
+
+
+def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter):
+    run.start()
+    answer = run.answer
+    if answer.error is not None:
+        log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
+        raise upstream_problem(answer.error)
+    return streaming_response(_events(plan, run, writer), EVENT_STREAM)
+
+
+def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[bytes]:
+    answer = run.answer
+    try:
+        if run.ticked:
+            writer.keepalive()
+        yield writer.take()
+        for silent in run.rest():
+            if silent:
+                writer.keepalive()
+            if writer.out:
+                yield writer.take()
+        if answer.error is not None:
+            log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
+            writer.fail(*failure(answer.error))
+            yield writer.take()
+            return
+        answer.close()
+        writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
+        yield writer.take()
+    except GrokError as exc:
+        log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
+        writer.fail(*failure(exc))
+        yield writer.take()
+    except GeneratorExit:
+        log.info("client went away; aborting the upstream answer")
+        raise
+    finally:
+        run.close()
