@@ -149,11 +149,12 @@ def settings() -> Settings:
 
 
 def grok() -> GrokClient:
-    """The upstream client, or a 503 not_configured problem when credentials are missing."""
-    rt = runtime()
-    if not rt.configured:
-        raise not_configured(rt.missing)
-    return rt.client
+    """The client of the account this request goes to when nothing ties it to one (the
+    X-Grok-Account header's, else the pool's default: app/routing.py), or a 503
+    not_configured problem when no account is configured."""
+    from .routing import for_request
+
+    return for_request().client
 
 
 def no_upstream(view):

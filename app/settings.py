@@ -327,9 +327,7 @@ class Settings:
     # --- several accounts and several hosts (docs/accounts.md, docs/scaling.md)
     accounts_file: str | None = setting("ACCOUNTS_FILE")  # default: see `accounts_path`
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
-    quota_sync_interval: int = setting(
-        "QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600
-    )
+    quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
     # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
     redis_url: str | None = setting("REDIS_URL", redis_address, secret=True, live=False)
     redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)

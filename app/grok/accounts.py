@@ -54,7 +54,11 @@ COOLS_DOWN = frozenset({gerr.RATE_LIMITED, gerr.USAGE_LIMIT})
 PARKS = frozenset({gerr.AUTH_EXPIRED, gerr.ACCOUNT_BLOCKED})
 FAILS_OVER = COOLS_DOWN | PARKS
 # Totals of grok.com's rate-limits answer by tier (the tier is inferred from them).
-TIERS = (("free", {"fast": 30, "auto": 20}), ("super", {"fast": 140, "auto": 50}), ("heavy", {"fast": 400, "auto": 150}))
+TIERS = (
+    ("free", {"fast": 30, "auto": 20}),
+    ("super", {"fast": 140, "auto": 50}),
+    ("heavy", {"fast": 400, "auto": 150}),
+)
 _SPENT = "spent."
 
 

@@ -22,7 +22,7 @@ import marshmallow as ma
 from flask import Response
 
 from ..problems import Problem
-from ..runtime import grok
+from ..routing import ASSET, for_owned
 from ..web.apidoc import Blueprint
 from ..web.auth import public_route
 from ..web.streaming import STREAM_HEADERS
@@ -82,7 +82,8 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     if why is not None:
         raise Problem(403, "forbidden", f"{why}; ask for a new link (chat answer or /v1/images)")
     max_age = max(0, min(MAX_BROWSER_CACHE, int(exp) - int(time.time())))
-    head, size, chunks, declared = open_asset(path, media.cache, grok())
+    # Fetched with the account that made the asset (recorded when its link was made).
+    head, size, chunks, declared = open_asset(path, media.cache, for_owned(ASSET, path).client)
     mime = sniff.refine(sniff.sniff(head), declared)
     headers = {
         "Cache-Control": f"private, max-age={max_age}",

@@ -8,7 +8,9 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
-from ..runtime import grok, settings
+from ..grok.accounts import mode_of
+from ..routing import CONVERSATION, FILE, RESPONSE, OwnedStream, for_owned, on_pool, owner_of_any, pool
+from ..runtime import settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..web.streaming import ndjson_relay, streaming_response
@@ -80,7 +82,12 @@ def streams(example: str):
 )
 @admitted
 def new_chat(body):
-    return relay(grok().new_conversation(body))
+    # Attached files live in the account they were uploaded to: the chat goes there too.
+    pinned = owner_of_any(FILE, body.get("fileAttachments"))
+    stream, _ = on_pool(
+        mode_of(body), lambda r: OwnedStream(r.client.new_conversation(body), r.label, pool()), pinned=pinned
+    )
+    return relay(stream)
 
 
 @blp.route("/quick", methods=["POST"])
@@ -96,7 +103,8 @@ def new_chat(body):
 )
 @admitted
 def quick_answer(body):
-    return relay(grok().quick_answer(body["query"]))
+    stream, _ = on_pool("auto", lambda r: r.client.quick_answer(body["query"]))
+    return relay(stream)
 
 
 @blp.route("/<gid:conversation_id>/message", methods=["POST"], parameters=[CONVERSATION_ID])
@@ -109,7 +117,8 @@ def quick_answer(body):
 )
 @admitted
 def continue_chat(body, conversation_id):
-    return relay(grok().add_response(conversation_id, body))
+    routed = for_owned(CONVERSATION, conversation_id)
+    return relay(OwnedStream(routed.client.add_response(conversation_id, body), routed.label, pool()))
 
 
 @blp.route("/<gid:response_id>/reconnect", methods=["GET"], parameters=[RESPONSE_ID])
@@ -124,7 +133,7 @@ def continue_chat(body, conversation_id):
     ),
 )
 def reconnect(response_id):
-    return relay(grok().reconnect_response(response_id))
+    return relay(for_owned(RESPONSE, response_id).client.reconnect_response(response_id))
 
 
 @blp.route("/<gid:conversation_id>/stop", methods=["POST"], parameters=[CONVERSATION_ID])
@@ -141,7 +150,7 @@ def reconnect(response_id):
     },
 )
 def stop(conversation_id):
-    return passthrough(grok().stop_inflight_responses(conversation_id))
+    return passthrough(for_owned(CONVERSATION, conversation_id).client.stop_inflight_responses(conversation_id))
 
 
 @blp.route("/<gid:response_id>/cancel", methods=["POST"], parameters=[RESPONSE_ID])
@@ -152,4 +161,4 @@ def stop(conversation_id):
     responses={204: {"description": "cancelled (grok.com's answer, unchanged)"}},
 )
 def cancel(response_id):
-    return passthrough(grok().cancel_response(response_id))
+    return passthrough(for_owned(RESPONSE, response_id).client.cancel_response(response_id))

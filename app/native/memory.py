@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from .bodies import NativeBlueprint
 from .fields import ClosedBody, Id, QueryBool, QuerySchema
@@ -131,7 +132,7 @@ def delete_all_memories(query, companion_id):
 )
 @blp.doc(summary="Memories of given conversations (grok.com `POST memory`)")
 def memories_for_conversations(body):
-    return passthrough(grok().memories_for_conversations(body["conversationIds"]))
+    return passthrough(_owner_of(body["conversationIds"]).memories_for_conversations(body["conversationIds"]))
 
 
 @blp.route("/by-conversation", methods=["DELETE"])
@@ -139,4 +140,11 @@ def memories_for_conversations(body):
 @blp.response(204, description="Deleted (grok.com's empty answer).")
 @blp.doc(summary="Delete the memories of given conversations (grok.com `DELETE memory?conversationIds=…`)")
 def delete_memories_for_conversations(query):
-    return passthrough(grok().delete_memories_for_conversations(query["conversation_ids"]))
+    ids = query["conversation_ids"]
+    return passthrough(_owner_of(ids).delete_memories_for_conversations(ids))
+
+
+def _owner_of(conversation_ids):
+    """The account owning the first known of these conversations (else the request's)."""
+    ids = list(conversation_ids or ())
+    return for_owned(CONVERSATION, ids[0]).client if ids else grok()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
+from ..grok.accounts import mode_of
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,13 @@ def resolve(requested: str | None) -> ModelInfo:
         log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
         return MODELS[DEFAULT_MODEL]
     return found
+
+
+def mode_for(requested: str | None) -> str:
+    """The grok.com mode a request for this model id runs on (the pool's quota and cooldowns
+    are per mode); quietly, as `resolve` logs an unknown id when the request is planned."""
+    found = MODELS.get(requested or DEFAULT_MODEL) or MODELS.get((requested or "").strip().lower())
+    return mode_of((found or MODELS[DEFAULT_MODEL]).upstream)
 
 
 def listing() -> dict[str, Any]:

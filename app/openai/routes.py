@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Iterator
 
 import marshmallow as ma
@@ -25,7 +26,8 @@ from ..grok.client import ChatStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..problems import Problem, upstream_problem
-from ..runtime import grok, no_upstream, settings
+from ..routing import Routed, on_pool
+from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
@@ -70,12 +72,38 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media)
-    upstream = grok().new_conversation(plan.payload)
-    link = services().linker()
-    if plan.stream:
-        return _stream(plan, upstream, link)
-    return _complete(plan, upstream, link)
+    reasoning = settings().reasoning_output
+
+    def attempt(routed: Routed) -> _Opened:
+        # Planned on the account that answers: the request's images and files are uploaded to it.
+        plan = plan_completion(body, request.headers, reasoning, lambda messages: upload_chat_media(messages, routed))
+        upstream = routed.client.new_conversation(plan.payload)
+        link = services().linker(owner=routed.label)
+        return _stream_start(plan, upstream, link) if plan.stream else _complete_run(plan, upstream, link)
+
+    opened, _ = on_pool(
+        models.mode_for(body.get("model")), attempt, failed_early=_Opened.early_error, release=_Opened.close
+    )
+    if opened.plan.stream:
+        return _stream_answer(opened)
+    return _complete_answer(opened)
+
+
+@dataclass
+class _Opened:
+    """A completion read up to its first output (streams) or to its end: what the response needs."""
+
+    plan: ChatPlan
+    run: Run
+    sink: "_SSESink | None" = None
+
+    def early_error(self) -> GrokError | None:
+        """An error grok.com reported before any output reached the client (another account may
+        serve the request): a stream's before its first output, a whole answer's any time."""
+        return self.run.answer.error
+
+    def close(self) -> None:
+        self.run.close()
 
 
 @blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
@@ -133,10 +161,16 @@ class _Collector:
         pass
 
 
-def _complete(plan: ChatPlan, upstream: ChatStream, link):
-    completion_id, created = _new_ids()
+def _complete_run(plan: ChatPlan, upstream: ChatStream, link) -> _Opened:
     answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
-    Run(upstream, answer).complete()
+    run = Run(upstream, answer)
+    run.complete()
+    return _Opened(plan, run)
+
+
+def _complete_answer(opened: _Opened):
+    plan, answer = opened.plan, opened.run.answer
+    completion_id, created = _new_ids()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise upstream_problem(answer.error)
@@ -189,19 +223,24 @@ class _SSESink:
         return data
 
 
-def _stream(plan: ChatPlan, upstream: ChatStream, link):
+def _stream_start(plan: ChatPlan, upstream: ChatStream, link) -> _Opened:
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
     answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer, settings().heartbeat_interval)
     # Read up to the first output (or the first heartbeat interval) before answering, so
-    # early failures still get a proper HTTP status.
+    # early failures still get a proper HTTP status (or go to another account).
     run.start()
+    return _Opened(plan, run, sink)
+
+
+def _stream_answer(opened: _Opened):
+    answer = opened.run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
         raise upstream_problem(answer.error)
-    return streaming_response(_sse(plan, run, sink), EVENT_STREAM)
+    return streaming_response(_sse(opened.plan, opened.run, opened.sink), EVENT_STREAM)
 
 
 def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:

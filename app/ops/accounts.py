@@ -222,7 +222,8 @@ def build_pool(settings: Settings, file_accounts: list[Account], store, client) 
         # In the background: the request that met the limit moves on to another account.
         gevent.spawn(pool.sync_quota, label, [mode], lift=False)
 
-    pool.after_limit = sync_after_limit
+    if strict:  # a lone account has no choice to inform: its 429 reaches the client as it is
+        pool.after_limit = sync_after_limit
     return pool
 
 

@@ -11,9 +11,8 @@ import sys
 
 from gunicorn import glogging
 
-from app.settings import Settings, SettingsError
-
 from app.ops.accounts import AccountsFileError, read_accounts
+from app.settings import Settings, SettingsError
 
 try:
     _settings = Settings.load()

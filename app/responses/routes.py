@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Iterator
 
 from ..engine.answer import Answer
 from ..engine.run import Run
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, upstream_problem
-from ..runtime import grok, no_upstream, settings
+from ..routing import Routed, on_pool
+from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
 from ..web.streaming import streaming_response
@@ -52,14 +55,31 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
-    plan = plan_response(body, upload_chat_media)
-    upstream = grok().new_conversation(plan.turn.payload)
-    writer = ResponseWriter(plan.model_id, plan.echo)
-    answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker())
+    def attempt(routed: Routed) -> _Opened:
+        # Planned on the account that answers: the request's images and files are uploaded to it.
+        plan = plan_response(body, lambda history: upload_chat_media(history, routed))
+        upstream = routed.client.new_conversation(plan.turn.payload)
+        writer = ResponseWriter(plan.model_id, plan.echo)
+        answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
+        if plan.stream:
+            writer.start()  # response.created goes first; nothing is sent before the first output
+            run = Run(upstream, answer, settings().heartbeat_interval)
+            run.start()
+        else:
+            run = Run(upstream, answer)
+            run.complete()
+        return _Opened(plan, run, writer)
+
+    opened, _ = on_pool(
+        models.mode_for(body.get("model")),
+        attempt,
+        failed_early=lambda o: o.run.answer.error,
+        release=lambda o: o.run.close(),
+    )
+    plan, run, writer = opened.plan, opened.run, opened.writer
     if plan.stream:
-        writer.start()  # response.created goes first; nothing is sent before the first output
-        return _stream(plan, Run(upstream, answer, settings().heartbeat_interval), writer)
-    Run(upstream, answer).complete()
+        return _stream(plan, run, writer)
+    answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise upstream_problem(answer.error)
@@ -129,8 +149,16 @@ def _usage(plan: ResponsePlan, answer: Answer) -> dict:
     return usage_object(answer.usage(plan.turn.prompt_tokens()))
 
 
+@dataclass
+class _Opened:
+    """A response read up to its first output (streams) or to its end."""
+
+    plan: ResponsePlan
+    run: Run
+    writer: ResponseWriter
+
+
 def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter):
-    run.start()
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)

@@ -17,7 +17,15 @@ from app.grok.accounts import (
     mode_of,
     proxy_display,
 )
+from app.ops import logs
 from app.state.local import LocalStore
+
+
+@pytest.fixture(autouse=True)
+def _fresh_redactor(monkeypatch):
+    # The process-wide redactor keeps secrets other tests taught it (some one letter long).
+    monkeypatch.setattr(logs, "redactor", logs.Redactor())
+
 
 EXPIRED = gerr.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
 BLOCKED = gerr.error_for_status(403, '{"code":7,"message":"user is blocked [WKE=blocked-user]"}')
