@@ -136,78 +136,53 @@ def not_configured(missing: list[str]) -> Problem:
     )
 
 
-def from_grok_error(exc: gerr.GrokError) -> Problem:
-    """The problem a client sees for an upstream failure (docs/api.md: errors)."""
-    advice = exc.advice
-    message = exc.message.rstrip(". ")  # detail = "<what happened>. <what to do>"
-    upstream = {"failure_class": exc.failure_class}
-    status = getattr(exc, "status", None)
-    if status is not None:
-        upstream["upstream_status"] = status
-    if isinstance(exc, gerr.ConfigurationError):
-        return Problem(503, "not_configured", f"{message}. Open /setup for instructions.")
-    if isinstance(exc, gerr.AuthExpired):
-        return Problem(503, "auth_expired", f"Grok session cookies expired. {advice}", **upstream)
-    if isinstance(exc, gerr.RateLimited):
-        extra = dict(upstream)
-        headers = {}
-        if exc.retry_after is not None:
-            seconds = max(1, int(round(exc.retry_after)))
-            extra["retry_after_seconds"] = seconds
-            headers["Retry-After"] = str(seconds)
-        return Problem(429, "rate_limited", f"{message}. {advice}", headers=headers, **extra)
-    if isinstance(exc, gerr.AntiBotRejected):
-        if exc.failure_class == gerr.ACCOUNT_BLOCKED:
-            return Problem(403, "account_blocked", f"{message}. {advice}", **upstream)
-        return Problem(403, "anti_bot", f"{message}. {advice}", **upstream)
-    if isinstance(exc, gerr.NotFound):
-        return Problem(404, "not_found", exc.message, **upstream)
-    if isinstance(exc, gerr.ServerShuttingDown):
-        return Problem(
-            503, "shutting_down", f"{message}. {advice}", headers={"Retry-After": "1"}, failure_class=exc.failure_class
-        )
-    if isinstance(exc, gerr.UpstreamTimeout):
-        return Problem(504, "gateway_timeout", f"{message}. {advice}", **upstream)
-    if isinstance(exc, gerr.UpstreamConnectionError):
-        if exc.dropped:
-            return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
-        return Problem(503, "upstream_unavailable", f"{message}. {advice}", **upstream)
-    if isinstance(exc, gerr.StreamError):
-        if exc.failure_class in (gerr.USAGE_LIMIT, gerr.RATE_LIMITED):
-            return Problem(429, "rate_limited", f"grok.com: {message}. {exc.advice}", **upstream)
-        return Problem(502, "stream_error", f"grok.com reported an error: {exc.message}", **upstream)
-    if exc.failure_class == gerr.MODEL_UNAVAILABLE:
-        return Problem(404, "not_found", f"{message}. {advice}", **upstream)
-    if exc.failure_class == gerr.PAYLOAD_OUTDATED:
-        return Problem(502, "upstream_error", f"{message}. {advice}", **upstream)
-    return Problem(502, "upstream_error", exc.message, **upstream)
-
-
-# In-band errors grok.com classifies like its HTTP errors: (status, problem type).
-_INBAND_PROBLEMS = {
-    gerr.USAGE_LIMIT: (429, "rate_limited"),
-    gerr.RATE_LIMITED: (429, "rate_limited"),
-    gerr.AUTH_EXPIRED: (503, "auth_expired"),
-    gerr.ANTI_BOT: (403, "anti_bot"),
-    gerr.STALE_CHALLENGE: (403, "anti_bot"),
-    gerr.CLOUDFLARE: (403, "anti_bot"),
-    gerr.ACCOUNT_BLOCKED: (403, "account_blocked"),
+# What a client sees for each upstream failure class, on every route and whichever way grok.com
+# reported it (an HTTP status or an error inside its answer): (status, problem type, headers).
+# docs/api.md (errors) and docs/troubleshooting.md list the same.
+FAILURE_PROBLEMS: dict[str, tuple[int, str, dict[str, str]]] = {
+    gerr.AUTH_EXPIRED: (503, "auth_expired", {}),
+    gerr.ANTI_BOT: (403, "anti_bot", {}),
+    gerr.STALE_CHALLENGE: (403, "anti_bot", {}),
+    gerr.CLOUDFLARE: (403, "anti_bot", {}),
+    gerr.ACCOUNT_BLOCKED: (403, "account_blocked", {}),
+    gerr.USAGE_LIMIT: (429, "rate_limited", {}),
+    gerr.RATE_LIMITED: (429, "rate_limited", {}),
+    gerr.MODEL_UNAVAILABLE: (404, "not_found", {}),
+    gerr.NOT_FOUND: (404, "not_found", {}),
+    gerr.PAYLOAD_OUTDATED: (502, "upstream_error", {}),
+    gerr.UPSTREAM: (502, "upstream_error", {}),
+    gerr.STREAM: (502, "upstream_error", {}),
+    gerr.TIMEOUT: (504, "gateway_timeout", {}),
+    gerr.NETWORK: (503, "upstream_unavailable", {}),
+    gerr.SHUTTING_DOWN: (503, "shutting_down", {"Retry-After": "1"}),
+    gerr.NOT_CONFIGURED: (503, "not_configured", {}),
 }
+# A connection that broke mid-answer is grok.com failing, not grok.com out of reach.
+_DROPPED = (502, "upstream_error", {})
 
 
-def upstream_problem(exc: gerr.GrokError) -> Problem:
-    """The problem for a failure of a model answer (every model API maps it to its own shape);
-    in-band errors carry grok.com's own message."""
-    if not isinstance(exc, gerr.StreamError):
-        return from_grok_error(exc)
+def from_grok_error(exc: gerr.GrokError) -> Problem:
+    """The problem a client sees for an upstream failure: the failure class's row of
+    FAILURE_PROBLEMS, plus what the exception itself knows (grok.com's status or
+    in-band code, when to retry)."""
+    status, type_, headers = FAILURE_PROBLEMS.get(exc.failure_class, FAILURE_PROBLEMS[gerr.UPSTREAM])
+    if isinstance(exc, gerr.UpstreamConnectionError) and exc.dropped:
+        status, type_, headers = _DROPPED
+    headers = dict(headers)
     extra: dict[str, Any] = {"failure_class": exc.failure_class}
-    if exc.code is not None:
-        extra["upstream_code"] = exc.code
-    mapped = _INBAND_PROBLEMS.get(exc.failure_class)
-    if mapped is None:
-        return Problem(502, "upstream_error", f"grok.com reported an error: {exc.message}", **extra)
-    status, type_ = mapped
-    return Problem(status, type_, f"grok.com: {exc.message.rstrip('.')}. {exc.advice}", **extra)
+    message = exc.message
+    if isinstance(exc, gerr.UpstreamHTTPError):
+        extra["upstream_status"] = exc.status
+    if isinstance(exc, gerr.StreamError):
+        message = f"grok.com: {message}"
+        if exc.code is not None:
+            extra["upstream_code"] = exc.code
+    if isinstance(exc, gerr.RateLimited) and exc.retry_after is not None:
+        seconds = max(1, int(round(exc.retry_after)))
+        extra["retry_after_seconds"] = seconds
+        headers["Retry-After"] = str(seconds)
+    # detail = "<what happened>. <what to do>"
+    return Problem(status, type_, f"{message.rstrip('. ')}. {exc.advice}", headers=headers, **extra)
 
 
 def _http_exception(exc: HTTPException) -> Problem:

@@ -250,6 +250,12 @@ class OwnedStream:
                 self._note(chunk)
             yield chunk
 
+    def opening(self, *args, **kwargs):
+        opened = self._stream.opening(*args, **kwargs)
+        if opened.data:
+            self._note(opened.data)
+        return opened
+
     def events(self, heartbeat: float | None = None):
         for event in self._stream.events(heartbeat):
             for kind, attribute in ((CONVERSATION, "conversation_id"), (RESPONSE, "response_id")):

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 from ..grok import events as ev
-from ..grok.errors import STREAM, StreamError, classify_text
+from ..grok.errors import StreamError, inband_error
 from .extract import CallDelta, CallStart
 from .text import Sources, StopMatcher, TagFilter, extract_json
 from .tools import ToolCall
@@ -187,8 +187,7 @@ class Answer:
             self._reasoning(text)
 
     def _on_error(self, event: ev.UpstreamError) -> None:
-        failure = classify_text(event.message, event.code) or STREAM
-        self.error = StreamError(event.message, code=event.code, failure_class=failure)
+        self.error = inband_error(event.message, event.code)
         self.finished = True
 
     def _on_card(self, event: ev.Card) -> None:

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
 from . import events as ev
-from .errors import STREAM, ConfigurationError, GrokError, StreamError, classify_text, error_for_status
+from .errors import ConfigurationError, GrokError, error_for_status, inband_error
 from .session import SessionState
 from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signer
 from .transport import Response as Reply
@@ -90,6 +90,18 @@ def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3, prov
     return NoSigner()
 
 
+# How much of a stream's start a relay holds while it looks for an early in-band error.
+OPENING_LIMIT = 1024 * 1024
+
+
+@dataclass
+class Opening:
+    """The start of an answer stream, read before a relay answers its client."""
+
+    data: bytes  # the bytes read: the relay sends them first
+    error: GrokError | None = None  # the error grok.com reported before answering, if it did
+
+
 class ChatStream:
     """An NDJSON answer stream from grok.com. Close it (or use `with`) to abort it."""
 
@@ -128,12 +140,43 @@ class ChatStream:
             self._note(event)
             yield event
 
+    def opening(self, heartbeat: float | None = None, limit: int = OPENING_LIMIT) -> Opening:
+        """Read the stream up to grok.com's first answer event, its first heartbeat interval
+        of silence or `limit` bytes, whichever comes first.
+
+        A relay calls this before it answers, so an error grok.com reports before answering
+        (an expired session, a usage limit) still becomes the HTTP status the same failure
+        gets everywhere. Transport failures on the way are raised as usual."""
+        decoder = ev.NDJSONDecoder(max_line_bytes=self._max_line_bytes)
+        parts: list[bytes] = []
+        size = 0
+        error = None
+        for chunk in self.upstream.chunks(heartbeat):
+            if chunk is None:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+            answered, error = self._first_answer(decoder.feed(chunk))
+            if answered or size >= limit or decoder.overflowed:
+                break
+        else:  # the stream ended: its last line may lack a newline
+            _, error = self._first_answer(decoder.finish())
+        return Opening(b"".join(parts), error)
+
+    def _first_answer(self, events: list[ev.Event]) -> tuple[bool, GrokError | None]:
+        """(whether these events end a stream's opening, the error grok.com reported first)."""
+        for event in events:
+            if isinstance(event, ev.UpstreamError):
+                self._note(event)
+                return True, inband_error(event.message, event.code)
+            if not isinstance(event, ev.BOOKKEEPING_EVENTS):
+                return True, None
+        return False, None
+
     def _note(self, event: ev.Event) -> None:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
-            cls = classify_text(event.message, event.code) or STREAM
-            error = StreamError(event.message, code=event.code, failure_class=cls)
-            self.state.record_failure(error, "POST", self.account)
+            self.state.record_failure(inband_error(event.message, event.code), "POST", self.account)
 
     def close(self) -> None:
         self.upstream.close()

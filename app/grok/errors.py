@@ -1,8 +1,25 @@
 """The upstream client's exceptions, and the classification of upstream failures.
 
-Callers see only these types, never curl_cffi's. Every error carries a
-`failure_class` naming which layer broke, and `advice` saying what the operator
-should do about it; both end up in problem+json details and /status.
+Callers see only these types, never curl_cffi's::
+
+    GrokError                     anything the client library raises
+    ├── ConfigurationError        no cookie: the client cannot send requests
+    ├── UpstreamHTTPError         grok.com answered a non-2xx status (.status, .body)
+    │   ├── AuthExpired           the session cookies expired
+    │   ├── AntiBotRejected       anti-bot check, stale challenge, Cloudflare page, blocked account
+    │   ├── RateLimited           rate or usage limit (.retry_after)
+    │   └── NotFound              404
+    ├── TransportError            the request did not complete
+    │   ├── UpstreamTimeout       no answer, or silence, for too long
+    │   ├── UpstreamConnectionError   connecting failed, or (.dropped) the connection broke
+    │   └── ServerShuttingDown    this server ended the transfer at its shutdown deadline
+    └── StreamError               an error grok.com reported inside its answer (.code)
+
+Every error carries a `failure_class` (which layer broke, the same whatever form
+grok.com used to report it) and `advice` (what the operator should do about it).
+An HTTP error answer is turned into its exception by `error_for_status`, an error
+inside a 200 stream by `inband_error`: nothing else builds them. What a client then
+sees is one table in app/problems.py, keyed by failure class.
 """
 
 from __future__ import annotations
@@ -202,11 +219,19 @@ def classify_text(text: str, code=None) -> str | None:
     return None
 
 
+def inband_error(message: str, code: int | str | None = None) -> StreamError:
+    """The exception for an error grok.com reported inside a 200 answer stream.
+
+    Classified by the same rules as an HTTP error body, so a usage limit or an expired
+    session is the same failure class whichever way grok.com reports it."""
+    return StreamError(message, code=code, failure_class=classify_text(message, code) or STREAM)
+
+
 def error_for_status(status: int, body: str, headers: dict[str, str] | None = None) -> UpstreamHTTPError:
     """Map a non-2xx upstream answer onto the exception hierarchy.
 
-    Classification order follows reference-behaviour §2.4 (auth text first), refined
-    by the bodies grok.com is known to send (grok-wire §3.3).
+    The session's own failures are recognised first (auth text before anything else),
+    then the bodies grok.com is known to send (docs/grok-protocol.md: error answers).
     """
     headers = headers or {}
     content_type = headers.get("content-type")

@@ -46,6 +46,7 @@ __all__ = [
     "ParseError",
     "NDJSONDecoder",
     "iter_events",
+    "BOOKKEEPING_EVENTS",
 ]
 
 DEFAULT_MAX_LINE_BYTES = 16 * 1024 * 1024
@@ -227,6 +228,11 @@ class ParseError(Event):
 
     message: str
     excerpt: str
+
+
+# What grok.com sends before it starts answering: ids, model info, titles. Any other event
+# (text, reasoning, search, images, the end, a line that is not understood) is the answer.
+BOOKKEEPING_EVENTS = (ConversationCreated, ResponseIds, ModelResponse, Title, Metadata)
 
 
 # --------------------------------------------------------------------------

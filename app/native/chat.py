@@ -8,12 +8,17 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from ..grok.accounts import mode_of
+from ..grok.client import Opening
+from ..grok.errors import GrokError
 from ..routing import CONVERSATION, FILE, RESPONSE, OwnedStream, for_owned, on_pool, owner_of_any, pool
 from ..runtime import settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
-from ..web.streaming import ndjson_relay, streaming_response
+from ..web.streaming import ndjson_relay, read_opening, streaming_response
 from .bodies import NativeBlueprint
 from .chat_schemas import (
     CONTINUE_CHAT_EXAMPLE,
@@ -57,8 +62,43 @@ RESPONSE_ID = {
 }
 
 
+@dataclass
+class Opened:
+    """A chat stream read up to grok.com's first answer event (or the error it sent instead)."""
+
+    stream: Any
+    opening: Opening
+
+    def error(self) -> GrokError | None:
+        return self.opening.error
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def open_stream(stream) -> Opened:
+    return Opened(stream, read_opening(stream, settings().heartbeat_interval))
+
+
+def answer(opened: Opened):
+    if opened.opening.error is not None:
+        opened.close()
+        raise opened.opening.error  # the failure's problem, as on every route
+    heartbeat = settings().heartbeat_interval
+    return streaming_response(ndjson_relay(opened.stream, heartbeat, opened.opening.data), NDJSON)
+
+
 def relay(stream):
-    return streaming_response(ndjson_relay(stream, settings().heartbeat_interval), NDJSON)
+    return answer(open_stream(stream))
+
+
+def on_accounts(mode: str, start, pinned: str | None = None):
+    """A chat started on an account the pool chooses: an in-band refusal before grok.com's
+    first answer event (usage limit, expired account) moves it to another (app/routing.py)."""
+    opened, _ = on_pool(
+        mode, lambda r: open_stream(start(r)), pinned=pinned, failed_early=Opened.error, release=Opened.close
+    )
+    return answer(opened)
 
 
 def streams(example: str):
@@ -84,10 +124,7 @@ def streams(example: str):
 def new_chat(body):
     # Attached files live in the account they were uploaded to: the chat goes there too.
     pinned = owner_of_any(FILE, body.get("fileAttachments"))
-    stream, _ = on_pool(
-        mode_of(body), lambda r: OwnedStream(r.client.new_conversation(body), r.label, pool()), pinned=pinned
-    )
-    return relay(stream)
+    return on_accounts(mode_of(body), lambda r: OwnedStream(r.client.new_conversation(body), r.label, pool()), pinned)
 
 
 @blp.route("/quick", methods=["POST"])
@@ -103,8 +140,7 @@ def new_chat(body):
 )
 @admitted
 def quick_answer(body):
-    stream, _ = on_pool("auto", lambda r: r.client.quick_answer(body["query"]))
-    return relay(stream)
+    return on_accounts("auto", lambda r: r.client.quick_answer(body["query"]))
 
 
 @blp.route("/<gid:conversation_id>/message", methods=["POST"], parameters=[CONVERSATION_ID])

@@ -32,7 +32,7 @@ from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from ..grok import events as ev
-from ..grok.errors import GrokError, StreamError, classify_text
+from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
 from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request
 from ..runtime import EXTENSION, Runtime, runtime, settings
@@ -284,9 +284,7 @@ class ChatSocket:
                     return
                 turn.track(event)
                 if isinstance(event, ev.UpstreamError):
-                    raise StreamError(
-                        event.message, code=event.code, failure_class=classify_text(event.message, event.code)
-                    )
+                    raise inband_error(event.message, event.code)
                 if not self.send(event_frame(event)):
                     return
             if not turn.stopped:
@@ -375,9 +373,7 @@ FRAME_EXAMPLES = {
     },
     "server_error": {
         "summary": "server: the turn failed",
-        "value": error_frame(
-            from_grok_error(StreamError("You've reached your usage limit", failure_class="usage_limit"))
-        ),
+        "value": error_frame(from_grok_error(inband_error("You've reached your usage limit. Please try again later."))),
     },
 }
 

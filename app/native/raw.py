@@ -2,9 +2,12 @@
 
 `/raw/<path>?<query>` -> `GROK_BASE_URL/rest/app-chat/<path>?<query>`, same method
 (GET, POST, PUT, PATCH, DELETE), JSON or empty body up to 10 MiB. grok.com's status,
-content type and body come back unchanged, errors included, relayed as they arrive;
-only an error body that is not JSON (a Cloudflare page, a proxy's HTML) is replaced
-by the classified problem.
+content type and body come back unchanged, errors included, relayed as they arrive.
+Two exceptions: a failure the failure table classifies (an expired session, anti-bot,
+a rate limit, ...; app/problems.py) gets the status it gets on every route, with
+grok.com's body, also when grok.com reports it inside a stream before answering; and
+an error body that is not JSON (a Cloudflare page, a proxy's HTML) is replaced by the
+classified problem.
 
 The path is checked on the raw request URI, before WSGI percent-decoding could hide
 anything: a request can only ever reach a path under `/rest/app-chat/`.
@@ -21,11 +24,11 @@ from urllib.parse import unquote, urlsplit
 from flask import Response, request
 
 from ..grok.client import APP, NO_BODY, ChatStream
-from ..grok.errors import RateLimited, UpstreamHTTPError
+from ..grok.errors import NOT_FOUND, STREAM, UPSTREAM, GrokError, UpstreamHTTPError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, settings
 from ..web.apidoc import UPSTREAM_ERRORS, Blueprint, problem_responses
-from ..web.streaming import ndjson_relay, streaming_response
+from ..web.streaming import ndjson_relay, read_opening, streaming_response
 from .replies import relay_bytes
 
 log = logging.getLogger(__name__)
@@ -147,21 +150,32 @@ def _is_json_type(content_type: str | None) -> bool:
     return mimetype in ("application/json", "application/x-ndjson") or mimetype.endswith("+json")
 
 
+# The failures raw answers with grok.com's own status: those the failure table does not single
+# out (a 400 for a bad body, a 404, a 405, a 5xx, an unclassified in-band error), which are
+# what a raw client came to see.
+AS_SENT = frozenset({UPSTREAM, NOT_FOUND, STREAM})
+
+
+def failure_response(exc: GrokError, body: bytes, content_type: str | None, upstream_status: int) -> Response:
+    """grok.com's JSON answer to a failed request, with the failure's status (README: raw)."""
+    problem = from_grok_error(exc)
+    status = upstream_status if exc.failure_class in AS_SENT else problem.status
+    log.info("raw: upstream HTTP %s (%s) answered as %s", upstream_status, exc.failure_class, status)
+    response = Response(body, status=status, content_type=content_type or "application/json")
+    response.headers.update(problem.headers)  # Retry-After
+    response.headers["X-Grok-Failure-Class"] = exc.failure_class
+    response.headers["X-Grok-Upstream-Status"] = str(upstream_status)
+    return response
+
+
 def error_passthrough(exc: UpstreamHTTPError) -> Response:
-    """grok.com's error answer as it was when its body is JSON; the classified problem otherwise."""
+    """grok.com's error answer when its body is JSON; the classified problem otherwise."""
     try:
         json.loads(exc.body)
     except ValueError:
         log.warning("raw: upstream HTTP %s with a non-JSON body: %s", exc.status, exc.message)
         return from_grok_error(exc).response()
-    log.info("raw: passing through upstream HTTP %s (%s)", exc.status, exc.failure_class)
-    response = Response(
-        exc.body.encode("utf-8"), status=exc.status, content_type=exc.content_type or "application/json"
-    )
-    response.headers["X-Grok-Failure-Class"] = exc.failure_class
-    if isinstance(exc, RateLimited) and exc.retry_after is not None:
-        response.headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    return response
+    return failure_response(exc, exc.body.encode("utf-8"), exc.content_type, exc.status)
 
 
 def no_options(view):
@@ -240,7 +254,12 @@ def raw(subpath):
         del empty.headers["Content-Type"]
         return empty
     if _is_json_type(content_type) or not content_type:
-        relay = ndjson_relay(ChatStream(upstream), settings().heartbeat_interval)
+        stream, heartbeat = ChatStream(upstream, state=client.state), settings().heartbeat_interval
+        opening = read_opening(stream, heartbeat)
+        if opening.error is not None and opening.error.failure_class not in AS_SENT:
+            stream.close()
+            return failure_response(opening.error, opening.data, content_type, upstream.status)
+        relay = ndjson_relay(stream, heartbeat, opening.data)
     else:
         relay = relay_bytes(upstream)
     return streaming_response(relay, "application/json", status=upstream.status, content_type=content_type)

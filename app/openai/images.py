@@ -25,7 +25,7 @@ from flask_smorest.fields import Upload
 
 from ..grok import events as ev
 from ..grok.accounts import FAILS_OVER, MEDIA_MODE, mode_of
-from ..grok.errors import STREAM, GrokError, StreamError, classify_text
+from ..grok.errors import GrokError, inband_error
 from ..media import sniff
 from ..media.assets import read_asset
 from ..media.inputs import Upload as UploadItem
@@ -249,9 +249,7 @@ def _collect(open_stream, wanted: int) -> list[str]:
                 elif isinstance(event, ev.Token):
                     said.append(event.text)
                 elif isinstance(event, ev.UpstreamError):
-                    raise StreamError(
-                        event.message, code=event.code, failure_class=classify_text(event.message, event.code) or STREAM
-                    )
+                    raise inband_error(event.message, event.code)
         if len(paths) >= wanted or len(paths) == before:
             break
     if paths:

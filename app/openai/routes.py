@@ -25,7 +25,7 @@ from ..engine.run import Run
 from ..grok.client import ChatStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
-from ..problems import Problem, upstream_problem
+from ..problems import Problem, from_grok_error
 from ..routing import Routed, on_pool
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
@@ -173,7 +173,7 @@ def _complete_answer(opened: _Opened):
     completion_id, created = _new_ids()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return completion_body(
         completion_id=completion_id,
@@ -239,7 +239,7 @@ def _stream_answer(opened: _Opened):
     answer = opened.run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     return streaming_response(_sse(opened.plan, opened.run, opened.sink), EVENT_STREAM)
 
 
@@ -254,7 +254,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
                 yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            yield sink.take() + error_event(upstream_problem(answer.error).body()["error"])
+            yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
         writer.set_fingerprint(answer.fingerprint)
@@ -264,7 +264,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        yield sink.take() + error_event(upstream_problem(exc).body()["error"])
+        yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")
         raise

@@ -24,7 +24,7 @@ from ..engine.run import Run
 from ..grok.errors import USAGE_LIMIT, GrokError
 from ..media.services import media_body, services, upload_chat_media
 from ..openai import models
-from ..problems import Problem, upstream_problem
+from ..problems import Problem, from_grok_error
 from ..routing import Routed, on_pool
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
@@ -82,7 +82,7 @@ def create_response(body):
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     answer.close()
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
 
@@ -108,7 +108,7 @@ def _problem(problem: Problem):
 @blp.errorhandler(GrokError)
 def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
-    return _error_response(upstream_problem(exc))
+    return _error_response(from_grok_error(exc))
 
 
 def _error_response(problem: Problem):
@@ -135,7 +135,7 @@ def _code(problem: Problem) -> str | None:
 
 def failure(exc: GrokError) -> tuple[str, str]:
     """(code, message) of response.failed for an upstream failure."""
-    problem = upstream_problem(exc)
+    problem = from_grok_error(exc)
     code = _code(problem) or "server_error"
     message = problem.detail
     if code == "rate_limit_exceeded":
@@ -162,7 +162,7 @@ def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter):
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise upstream_problem(answer.error)
+        raise from_grok_error(answer.error)
     return streaming_response(_events(plan, run, writer), EVENT_STREAM)
 
 

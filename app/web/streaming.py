@@ -7,12 +7,14 @@ Heartbeats during upstream silence are what make that write happen.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from typing import Iterator
 
 from flask import Response
 
+from ..grok.client import Opening
 from ..grok.errors import GrokError
 from ..problems import from_grok_error
 
@@ -30,8 +32,23 @@ def error_line(exc: GrokError) -> bytes:
 HOLD_LIMIT = 1024 * 1024
 
 
-def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
-    """Upstream NDJSON lines as they arrive; a failure ends the body with an `{"error":...}` line.
+def read_opening(stream, heartbeat: float) -> Opening:
+    """The stream's start up to grok.com's first answer event (ChatStream.opening), read before
+    a relay answers, so an error grok.com reports before answering can still be answered with
+    the failure's HTTP status, as on every other route. The stream is closed if reading fails."""
+    try:
+        opening = stream.opening(heartbeat)
+    except BaseException:
+        stream.close()
+        raise
+    if opening.error is not None:
+        log.warning("grok.com reported an error before answering: %s", opening.error.message)
+    return opening
+
+
+def ndjson_relay(stream, heartbeat: float, opening: bytes = b"") -> Iterator[bytes]:
+    """Upstream NDJSON lines as they arrive (after `opening`, the bytes already read); a failure
+    ends the body with an `{"error":...}` line.
 
     Complete lines are forwarded at once (grok.com sends one line per chunk); the unfinished
     tail of a chunk is held until its newline arrives (up to HOLD_LIMIT bytes, beyond which it
@@ -42,8 +59,11 @@ def ndjson_relay(stream, heartbeat: float) -> Iterator[bytes]:
     """
     pending = b""  # the held, unfinished last line
     mid_line = False  # the client has part of a line (a tail longer than HOLD_LIMIT)
+    chunks = stream.raw(heartbeat)
+    if opening:
+        chunks = itertools.chain((opening,), chunks)
     try:
-        for chunk in stream.raw(heartbeat):
+        for chunk in chunks:
             if chunk is None:
                 if not mid_line:  # a held tail has not been sent: the client is between lines
                     yield b"\n"

@@ -1,4 +1,5 @@
 import email.utils
+import json
 import time
 
 import pytest
@@ -81,3 +82,20 @@ def test_every_failure_class_has_advice():
     for cls in e.FAILURE_CLASSES:
         assert e.ADVICE[cls]
     assert e.ConfigurationError("x").failure_class in e.FAILURE_CLASSES
+
+
+def test_every_failure_class_has_one_row_in_the_failure_table():
+    from app.problems import FAILURE_PROBLEMS
+
+    assert set(FAILURE_PROBLEMS) == set(e.FAILURE_CLASSES)
+
+
+@pytest.mark.parametrize(
+    "status, body", [(401, EXPIRED), (403, BLOCKED), (403, MODEL_NOT_FOUND), (403, OUT_OF_DATE), (400, OUTDATED_CLIENT)]
+)
+def test_an_inband_error_is_the_same_failure_class_as_its_http_twin(status, body):
+    inner = json.loads(body)
+    inner = inner.get("error", inner)
+    assert (
+        e.inband_error(inner["message"], inner["code"]).failure_class == e.error_for_status(status, body).failure_class
+    )

@@ -1,0 +1,142 @@
+"""One upstream-failure model: the same grok.com failure gets the same status on every route,
+whether grok.com reported it as an HTTP status or as an error inside its answer stream (before
+any answer). Every failure class x both forms x every route family that reaches grok.com's chat.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import simple_websocket
+
+from tests.fakegrok.scenarios import (
+    ANTI_BOT,
+    BAD_CREDENTIALS,
+    BLOCKED,
+    CLOUDFLARE_HTML,
+    INVALID_REQUEST,
+    MODEL_NOT_FOUND,
+    OUT_OF_DATE,
+    TOO_MANY,
+    USAGE_LIMIT_MSG,
+)
+from tests.support.gunicorn import live_server_fixtures
+
+NEW = "/rest/app-chat/conversations/new"
+
+
+def _inner(body: dict) -> dict:
+    return body.get("error", body)
+
+
+# failure: (HTTP form: status, body, headers), in-band error object, then what every route answers:
+# (status, problem type, failure class of the HTTP form, failure class of the in-band form)
+FAILURES = {
+    "auth_expired": ((401, BAD_CREDENTIALS, {}), BAD_CREDENTIALS, (503, "auth_expired", "auth_expired", None)),
+    "anti_bot": ((403, ANTI_BOT, {}), _inner(ANTI_BOT), (403, "anti_bot", "anti_bot", None)),
+    "stale_challenge": ((403, OUT_OF_DATE, {}), OUT_OF_DATE, (403, "anti_bot", "stale_challenge", None)),
+    "cloudflare_challenge": (
+        (403, CLOUDFLARE_HTML.decode(), {"Content-Type": "text/html", "cf-mitigated": "challenge"}),
+        {"message": CLOUDFLARE_HTML.decode()},
+        (403, "anti_bot", "cloudflare_challenge", None),
+    ),
+    "account_blocked": ((403, BLOCKED, {}), BLOCKED, (403, "account_blocked", "account_blocked", None)),
+    "usage_limit": (
+        (429, {"error": {"message": USAGE_LIMIT_MSG}}, {}),
+        {"message": USAGE_LIMIT_MSG},
+        (429, "rate_limited", "usage_limit", None),
+    ),
+    "rate_limited": ((429, TOO_MANY, {}), _inner(TOO_MANY), (429, "rate_limited", "rate_limited", None)),
+    "model_unavailable": (
+        (403, MODEL_NOT_FOUND, {}),
+        _inner(MODEL_NOT_FOUND),
+        (404, "not_found", "model_unavailable", None),
+    ),
+    "payload_outdated": (
+        (400, INVALID_REQUEST, {}),
+        INVALID_REQUEST,
+        (502, "upstream_error", "payload_outdated", None),
+    ),
+    "unclassified": (
+        (500, {"code": 13, "message": "Internal error", "details": []}, {}),
+        {"code": 13, "message": "model crashed", "details": []},
+        (502, "upstream_error", "upstream_error", "stream_error"),
+    ),
+}
+FORMS = ("http", "in-stream")
+# /raw shows grok.com's own answers: only what the failure table does not single out keeps
+# grok.com's status there (its body is passed through in every case).
+RAW_AS_SENT = {"upstream_error", "stream_error", "not_found"}
+
+
+def expected(failure: str, form: str) -> tuple[int, str, str]:
+    status, type_, http_class, inband_class = FAILURES[failure][2]
+    return status, type_, (inband_class or http_class) if form == "in-stream" else http_class
+
+
+def enqueue(fake, failure: str, form: str) -> None:
+    (status, body, headers), inband, _ = FAILURES[failure]
+    if form == "http":
+        fake.enqueue(NEW, status=status, body=body, headers=headers)
+        return
+    # grok.com's bookkeeping lines come first; the error arrives before any answer.
+    conversation = {"conversationId": "c0ffee00-1111-4222-8333-444455556666", "title": "New conversation"}
+    response = {"error": inband, "isThinking": False, "isSoftStop": False, "responseId": "r-1"}
+    fake.enqueue(NEW, lines=[{"result": {"conversation": conversation}}, {"result": {"response": response}}])
+
+
+HTTP_ROUTES = {
+    "openai": ("/v1/chat/completions", {"model": "auto", "messages": [{"role": "user", "content": "hi"}]}),
+    "openai-stream": (
+        "/v1/chat/completions",
+        {"model": "auto", "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    "images": ("/v1/images/generations", {"prompt": "a lighthouse"}),
+    "native": ("/v1/chat", {"message": "hi"}),
+    "raw": ("/raw/conversations/new", {"message": "hi"}),
+}
+
+
+@pytest.mark.parametrize("route", HTTP_ROUTES)
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failure_gets_one_status_on_every_http_route(client, fake, failure, form, route):
+    status, type_, failure_class = expected(failure, form)
+    enqueue(fake, failure, form)
+    path, body = HTTP_ROUTES[route]
+    response = client.post(path, json=body)
+    if route == "raw":
+        if failure_class in RAW_AS_SENT:
+            status = FAILURES[failure][0][0] if form == "http" else 200
+        assert response.status_code == status, response.get_data(as_text=True)[:300]
+        if response.mimetype != "application/problem+json":  # grok.com's JSON body, passed through
+            if form == "http":
+                assert response.headers["X-Grok-Failure-Class"] == failure_class
+            return
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert (problem["type"], problem["failure_class"]) == (type_, failure_class)
+
+
+module_server, live = live_server_fixtures(HEARTBEAT_SECS="0.5")
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failure_gets_one_status_on_the_websocket_chat(live, failure, form):
+    status, type_, failure_class = expected(failure, form)
+    enqueue(live.fake, failure, form)
+    ws = simple_websocket.Client.connect(live.url.replace("http", "ws") + "/v1/chat/ws")
+    try:
+        ws.send(json.dumps({"type": "chat", "message": "hi"}))
+        while True:
+            frame = json.loads(ws.receive(timeout=10))
+            if frame["type"] in ("error", "done"):
+                break
+    finally:
+        ws.close()
+    assert frame["type"] == "error", frame
+    problem = frame["problem"]
+    assert (problem["status"], problem["type"], problem["failure_class"]) == (status, type_, failure_class)
