@@ -253,3 +253,17 @@ def test_setup_adds_an_account_through_the_guarded_form(fake, tmp_path):
     for _ in range(8):
         pool.chat()
     assert "home" in {n for n, _ in pool.served_by()}
+
+
+def test_a_native_chat_refused_in_band_moves_to_another_account(fake, tmp_path):
+    limited = {"quota": {"auto": {"total": 0, "window": 600}}, "limit": "inband"}
+    pool = Pool(fake, tmp_path, {"work": limited, "home": {}})
+    for _ in range(40):
+        response = pool.client.post("/v1/chat", json={"message": "hi"})
+        assert response.status_code == 200 and b"usage limit" not in response.get_data().lower()
+        if "work" in {n for n, _ in pool.served_by()}:
+            break
+    assert [n for n, _ in pool.served_by()].count("work") == 1  # refused once, then cooling
+    first = json.loads(response.get_data().splitlines()[0])
+    cid = first["result"]["conversation"]["conversationId"]
+    assert pool.app.extensions["grok_web_api"].pool.owner("conv", cid) == "home"
