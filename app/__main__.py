@@ -1,4 +1,4 @@
-"""Command line: `grok-web-api serve | check | update-keys | accounts` (also `python -m app`)."""
+"""Command line: `grok-web-api serve | check | update-keys | statsig | accounts` (also `python -m app`)."""
 
 from __future__ import annotations
 
@@ -44,11 +44,16 @@ def main(argv: list[str] | None = None) -> int:
         from .ops.keys import main as update_keys
 
         return update_keys(argv[1:])
+    if argv and argv[0] == "statsig":
+        from .ops.statsig_command import main as statsig
+
+        return statsig(argv[1:])
     parser = argparse.ArgumentParser(prog="grok-web-api")
     sub = parser.add_subparsers(dest="command")
     sub.add_parser("serve", help="run the server under gunicorn with gevent workers (default)")
     sub.add_parser("check", help="validate the settings and report what is missing")
     sub.add_parser("update-keys", help="set KEY=VALUE pairs in the .env file (--stdin, --reload)")
+    sub.add_parser("statsig", help="derive the x-statsig-id values from grok.com and print them (--check)")
     sub.add_parser("accounts", help="add, list, remove, enable or disable grok.com accounts of the pool")
     args = parser.parse_args(argv)
     if args.command == "check":

@@ -156,6 +156,8 @@ FAILURE_PROBLEMS: dict[str, tuple[int, str, dict[str, str]]] = {
     gerr.NETWORK: (503, "upstream_unavailable", {}),
     gerr.SHUTTING_DOWN: (503, "shutting_down", {"Retry-After": "1"}),
     gerr.NOT_CONFIGURED: (503, "not_configured", {}),
+    gerr.STATSIG_UNAVAILABLE: (503, "upstream_unavailable", {}),
+    gerr.REST_LANE_RETIRED: (502, "upstream_error", {}),
 }
 # A connection that broke mid-answer is grok.com failing, not grok.com out of reach.
 _DROPPED = (502, "upstream_error", {})

@@ -24,12 +24,14 @@ from flask import current_app, request
 
 from .grok.accounts import AccountPool
 from .grok.client import ClientConfig, GrokClient
+from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
 from .ops import rundir as rundirs
 from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
 from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
-from .ops.shared_health import SharedHealth
+from .ops.shared_health import SharedHealth, automatic_action
+from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
 from .problems import not_configured
 from .settings import Settings
@@ -60,8 +62,16 @@ class Runtime:
         if self.store is None:
             self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
         self.counters = WorkerCounters(self.rundir)
-        self.health = SharedHealth(self.store)
+        # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
+        self.client.shared = StoreValues(self.store)
+        self.health = SharedHealth(
+            self.store,
+            automatic=lambda state: automatic_action(
+                state, self.settings.statsig_mode, self.settings.session_check_interval
+            ),
+        )
         self.session_check = SessionCheck(self.store, self.client)
+        self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
         self.accounts_file = AccountsFile(self.settings.accounts_path)
         try:
@@ -98,6 +108,13 @@ class Runtime:
     def _pool_observes(self, state, outcome) -> None:
         if self._pool is not None:
             self._pool.observe(state, outcome)
+
+    def default_client(self) -> GrokClient:
+        """The client for work that is no request's (the mode list, statsig derivation, the
+        canary): the settings' account, else the pool's default account."""
+        if self.settings.configured or not self.configured:
+            return self.client
+        return self.pool.client(self.pool.default().label)
 
     @property
     def configured(self) -> bool:
@@ -138,6 +155,14 @@ class Runtime:
             self.accounts_file = AccountsFile(settings.accounts_path)
             self.accounts_file.poll()
         self._pool = None
+
+
+def statsig_status(rt: Runtime) -> dict:
+    """The statsig source in use, the build its values come from and any fallback's reason."""
+    signer = rt.client.config.signer
+    if hasattr(signer, "status"):
+        return signer.status(rt.client.shared)
+    return {"configured": rt.settings.statsig_mode, "source": signer.source}
 
 
 def runtime() -> Runtime:

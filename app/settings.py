@@ -28,14 +28,16 @@ from urllib.parse import urlsplit
 from dotenv import dotenv_values
 
 from .grok.statsig import parse_header_hex
+from .grok.statsig.chain import SOURCES as STATSIG_SOURCES
 
 # Where the settings file is: read from the real environment before the file itself,
 # so it is not a row of the table (a value inside the file could not move the file).
 ENV_FILE_VARIABLE = "ENV_FILE"
 MIN_SESSION_CHECK_INTERVAL = 30
+MIN_STATSIG_TTL = 60
 DEFAULT_ACCOUNTS_FILE = "accounts.json"
-# Test-only knob: lowers that minimum (whole seconds >= 1) so tests of the session
-# watcher run in seconds. Not a setting; never set it in production.
+# Test-only knob: lowers those minimums (whole seconds >= 1) so tests of the session
+# watcher and of statsig renewal run in seconds. Not a setting; never set it in production.
 TEST_MIN_INTERVAL_ENV = "GROK_WEB_API_TEST_MIN_INTERVAL"
 MIB = 1024 * 1024
 MIN_SIGNING_KEY_CHARS = 16
@@ -259,6 +261,14 @@ class Settings:
         "GROK_EXTRA_COOKIES", cookie(True), secret=True, form=True, setup="extra cookies, e.g. cf_clearance"
     )
     # --- the x-statsig-id token
+    statsig_mode: str = setting(
+        "STATSIG_SOURCE",
+        choice(STATSIG_SOURCES),
+        "auto",
+        setup="auto (derive from grok.com, fall back to the values below), derived, env or provider",
+    )
+    statsig_ttl: int = setting("STATSIG_TTL_SECS", integer(1, error="must be a number of seconds >= 1"), 3600)
+    grok_cdn_url: str = setting("GROK_CDN_URL", url(base=True), "https://cdn.grok.com")
     challenge_header: bytes | None = setting(
         "CHALLENGE_HEADER_HEX", header_hex, secret=True, form=True, setup="challenge header, 98 hex digits"
     )
@@ -267,7 +277,7 @@ class Settings:
         "CHALLENGE_TRAILER", integer(0, 255), 3, form=True, setup="challenge trailer byte (default 3)"
     )
     token_provider_url: str | None = setting(
-        "TOKEN_PROVIDER_URL", url(), form=True, setup="external statsig signer (used without the challenge pair)"
+        "TOKEN_PROVIDER_URL", url(), form=True, setup="external statsig signer (auto's last fallback)"
     )
     # --- this server
     api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=True, setup="client API key(s)")
@@ -362,7 +372,8 @@ class Settings:
         return self.challenge_header is not None and self.challenge_suffix is not None
 
     @property
-    def statsig_source(self) -> str:
+    def static_statsig_source(self) -> str:
+        """What signs when nothing is derived: the env triple, else the provider, else none."""
         if self.challenge_loaded:
             return "env"
         if self.token_provider_url:
@@ -443,11 +454,23 @@ def _between_settings(values: dict[str, Any], source: Mapping[str, str]) -> list
         notices.append(
             f"{present} is set but {absent} is not: the in-process statsig generator stays off until both are set"
         )
-    interval = values.get("session_check_interval")
-    minimum = _min_interval(source)
-    if interval is not None and interval < minimum:
-        notices.append(f"SESSION_CHECK_INTERVAL_SECS={interval} too low, clamped to {minimum}")
-        values["session_check_interval"] = minimum
+    mode = values.get("statsig_mode", "auto")
+    if mode == "env" and not all(pair.values()):
+        notices.append(
+            "STATSIG_SOURCE=env but CHALLENGE_HEADER_HEX / CHALLENGE_SUFFIX are not both set: "
+            "requests go out unsigned and grok.com rejects POSTs"
+        )
+    elif mode == "provider" and "token_provider_url" not in values:
+        notices.append("STATSIG_SOURCE=provider but TOKEN_PROVIDER_URL is not set: requests go out unsigned")
+    for name, attr, normal in (
+        ("SESSION_CHECK_INTERVAL_SECS", "session_check_interval", MIN_SESSION_CHECK_INTERVAL),
+        ("STATSIG_TTL_SECS", "statsig_ttl", MIN_STATSIG_TTL),
+    ):
+        value = values.get(attr)
+        minimum = _min_interval(source, normal)
+        if value is not None and value < minimum:
+            notices.append(f"{name}={value} too low, clamped to {minimum}")
+            values[attr] = minimum
     return notices
 
 
@@ -471,9 +494,9 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
     return {}
 
 
-def _min_interval(source: Mapping[str, str]) -> int:
+def _min_interval(source: Mapping[str, str], normal: int) -> int:
     value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
-    return max(1, int(value)) if value.isdigit() else MIN_SESSION_CHECK_INTERVAL
+    return max(1, int(value)) if value.isdigit() else normal
 
 
 def valid_host(name: str) -> bool:

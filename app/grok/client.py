@@ -20,7 +20,9 @@ from urllib.parse import quote, urlencode, urlsplit
 from . import events as ev
 from .errors import ConfigurationError, GrokError, error_for_status, inband_error
 from .session import SessionState
-from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signer
+from .shared import MemoryValues, SharedValues
+from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signature, Signer
+from .statsig.chain import AUTO, StatsigChain
 from .transport import Response as Reply
 from .transport import Transport, UpstreamStream
 
@@ -29,7 +31,9 @@ log = logging.getLogger(__name__)
 APP = "/rest/app-chat"
 LIVEKIT_TOKENS = "/rest/livekit/tokens"
 RATE_LIMITS = "/rest/rate-limits"
+MODES = "/rest/modes"
 ERROR_BODY_LIMIT = 64 * 1024
+DOCUMENT_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
 __all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "NO_BODY", "seg"]
 
@@ -75,19 +79,30 @@ class ClientConfig:
                 settings.challenge_suffix,
                 settings.challenge_trailer,
                 settings.token_provider_url,
+                mode=settings.statsig_mode,
+                cdn_url=settings.grok_cdn_url,
+                ttl=settings.statsig_ttl,
             ),
             request_timeout=settings.request_timeout,
             stream_idle_timeout=settings.stream_idle_timeout,
         )
 
 
-def make_signer(header: bytes | None, suffix: str | None, trailer: int = 3, provider_url: str | None = None) -> Signer:
-    """In-process challenge values win over a token provider (docs/configuration.md: anti-bot signing sources)."""
-    if header is not None and suffix is not None:
-        return ChallengeSigner(header, suffix, trailer)
-    if provider_url:
-        return ProviderSigner(provider_url)
-    return NoSigner()
+def make_signer(
+    header: bytes | None,
+    suffix: str | None,
+    trailer: int = 3,
+    provider_url: str | None = None,
+    *,
+    mode: str = AUTO,
+    cdn_url: str = "https://cdn.grok.com",
+    ttl: float = 3600.0,
+) -> Signer:
+    """The STATSIG_SOURCE chain (statsig/chain.py): derived values, then the env triple, then
+    a token provider; an explicit mode pins one of them."""
+    env = ChallengeSigner(header, suffix, trailer) if header is not None and suffix is not None else None
+    provider = ProviderSigner(provider_url) if provider_url else None
+    return StatsigChain(mode, env=env, provider=provider, cdn_url=cdn_url, ttl=ttl)
 
 
 # How much of a stream's start a relay holds while it looks for an early in-band error.
@@ -176,7 +191,7 @@ class ChatStream:
     def _note(self, event: ev.Event) -> None:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
-            self.state.record_failure(inband_error(event.message, event.code), "POST", self.account)
+            self.state.record_failure(inband_error(event.message, event.code), "POST", account=self.account)
 
     def close(self) -> None:
         self.upstream.close()
@@ -189,10 +204,19 @@ class ChatStream:
 
 
 class GrokClient:
-    def __init__(self, config: ClientConfig, transport: Transport | None = None, state: SessionState | None = None):
+    def __init__(
+        self,
+        config: ClientConfig,
+        transport: Transport | None = None,
+        state: SessionState | None = None,
+        shared: SharedValues | None = None,
+    ):
         self.config = config
         self._transport = transport
         self.state = state or SessionState()
+        # Values every worker of the host shares (derived statsig values, the mode list); the
+        # server puts its run directory's store here.
+        self.shared: SharedValues = shared or MemoryValues()
 
     @classmethod
     def from_settings(
@@ -210,8 +234,10 @@ class GrokClient:
         challenge_suffix: str | None = None,
         challenge_trailer: int = 3,
         base_url: str = "https://grok.com",
+        statsig_source: str = AUTO,
     ) -> "GrokClient":
-        """Library entry point: a client from cookie values and optional challenge values."""
+        """Library entry point: a client from cookie values; the statsig values are derived from
+        grok.com's page unless challenge values are given and `statsig_source="env"`."""
         from .statsig import parse_header_hex
 
         header = parse_header_hex(challenge_header_hex) if challenge_header_hex else None
@@ -220,13 +246,14 @@ class GrokClient:
             ClientConfig(
                 base_url=base_url.rstrip("/"),
                 cookie_header=cookie,
-                signer=make_signer(header, challenge_suffix, challenge_trailer),
+                signer=make_signer(header, challenge_suffix, challenge_trailer, mode=statsig_source),
             )
         )
 
     def sibling(self, config: ClientConfig) -> "GrokClient":
-        """A client with other credentials (a pool account) on this client's transport and state."""
-        return GrokClient(config, self._transport, self.state)
+        """A client with other credentials (a pool account) on this client's transport, session
+        state and shared values (derived statsig values and the mode list are not per account)."""
+        return GrokClient(config, self._transport, self.state, self.shared)
 
     def reconfigure(self, config: ClientConfig) -> None:
         """Apply new credentials; requests already in flight keep the old ones."""
@@ -240,10 +267,15 @@ class GrokClient:
         return self._transport
 
     # ------------------------------------------------------------------ plumbing
-    def _headers(self, config: ClientConfig, method: str, path: str, page: str = "/") -> list[tuple[str, str | None]]:
+    def _headers(
+        self, config: ClientConfig, method: str, path: str, page: str = "/", signer: Signer | None = None
+    ) -> tuple[list[tuple[str, str | None]], Signature]:
         if not config.cookie_header:
             raise ConfigurationError("GROK_SSO_COOKIE is not set")
-        signature = config.signer.sign(method, path)
+        if signer is None:
+            signer = config.signer
+            signer.prepare(self)
+        signature = signer.sign(method, path)
         return [
             ("cookie", config.cookie_header),
             ("content-type", "application/json"),
@@ -259,37 +291,64 @@ class GrokClient:
             # Navigation-only headers of the impersonation profile; fetch() never sends them.
             ("upgrade-insecure-requests", None),
             ("sec-fetch-user", None),
-        ]
+        ], signature
 
-    def _prepare(self, method: str, path: str, query, body, page: str = "/"):
+    def _prepare(self, method: str, path: str, query, body, page: str = "/", signer: Signer | None = None):
         config = self.config
         url = config.base_url + path
         if query:
             url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
         payload = None if body is _NO_BODY else json.dumps(body, separators=(",", ":")).encode()
         sign_path = urlsplit(url).path
-        return url, self._headers(config, method, sign_path, page), payload
+        headers, signature = self._headers(config, method, sign_path, page, signer)
+        return url, headers, payload, signature
 
-    def _fail(self, method: str, status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
-        error = error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
-        self.state.record_failure(error, method, self.config.account)
-        return error
+    @staticmethod
+    def _fail(status: int, headers: Mapping[str, str], body: bytes) -> GrokError:
+        return error_for_status(status, body.decode("utf-8", errors="replace"), dict(headers))
+
+    def _renewed(self, config: ClientConfig, signature: Signature, error: GrokError) -> bool:
+        """After a stale/anti-bot answer: whether the signer has new values to retry with. Only
+        ever asked before anything of the answer went to our own client."""
+        return config.signer.renew(self, signature, error)
 
     def request(
-        self, method: str, path: str, *, query=None, body: Any = _NO_BODY, timeout: float | None = None
+        self,
+        method: str,
+        path: str,
+        *,
+        query=None,
+        body: Any = _NO_BODY,
+        timeout: float | None = None,
+        signer: Signer | None = None,
+        record: bool = True,
     ) -> Reply:
-        """A buffered request to `path` (absolute, e.g. /rest/app-chat/conversations)."""
-        url, headers, payload = self._prepare(method, path, query, body)
-        try:
-            reply = self.transport.request(
-                method, url, headers, payload, timeout or self.config.request_timeout, proxy=self.config.proxy
-            )
-        except GrokError as exc:
-            self.state.record_failure(exc, method, self.config.account)
-            raise
-        if not 200 <= reply.status < 300:
-            raise self._fail(method, reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
-        self.state.record_success(reply.status, method, self.config.account)
+        """A buffered request to `path` (absolute, e.g. /rest/app-chat/conversations).
+
+        A rejection of stale statsig values is retried once with renewed ones. `signer`
+        overrides the configured one (no renewal then), and `record=False` keeps the outcome
+        out of the session state (a derivation's canaries)."""
+        config = self.config
+        for attempt in (1, 2):
+            url, headers, payload, signature = self._prepare(method, path, query, body, signer=signer)
+            try:
+                reply = self.transport.request(
+                    method, url, headers, payload, timeout or config.request_timeout, proxy=config.proxy
+                )
+            except GrokError as exc:
+                if record:
+                    self.state.record_failure(exc, method, path, config.account)
+                raise
+            if 200 <= reply.status < 300:
+                break
+            error = self._fail(reply.status, reply.headers, reply.content[:ERROR_BODY_LIMIT])
+            if attempt == 1 and signer is None and self._renewed(config, signature, error):
+                continue
+            if record:
+                self.state.record_failure(error, method, path, config.account)
+            raise error
+        if record:
+            self.state.record_success(reply.status, method, path, config.account)
         return reply
 
     def stream(
@@ -304,24 +363,42 @@ class GrokClient:
     ) -> UpstreamStream:
         """A streamed request; raises on a non-2xx status before any body is consumed.
         `page` is the grok.com page the request comes from (its Referer)."""
-        url, headers, payload = self._prepare(method, path, query, body, page)
-        return self._open(method, url, headers, payload, idle_timeout)
+        config = self.config
+        for attempt in (1, 2):
+            url, headers, payload, signature = self._prepare(method, path, query, body, page)
+            try:
+                return self._open(method, url, headers, payload, idle_timeout, record_http=False)
+            except GrokError as exc:
+                # Nothing of this answer has reached our client yet: a retry is invisible to it.
+                if attempt == 1 and getattr(exc, "status", None) and self._renewed(config, signature, exc):
+                    continue
+                if getattr(exc, "status", None):
+                    self.state.record_failure(exc, method, path, config.account)
+                raise
+        raise AssertionError("unreachable")
 
-    def _open(self, method: str, url: str, headers, payload, idle_timeout: float | None) -> UpstreamStream:
+    def _open(
+        self, method: str, url: str, headers, payload, idle_timeout: float | None, *, record_http: bool = True
+    ) -> UpstreamStream:
+        """Open a stream; an HTTP error is recorded here only with `record_http` (else by the caller)."""
+        path = urlsplit(url).path
         try:
             upstream = self.transport.stream(
                 method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout, proxy=self.config.proxy
             )
         except GrokError as exc:
-            self.state.record_failure(exc, method, self.config.account)
+            self.state.record_failure(exc, method, path, self.config.account)
             raise
         if not upstream.ok:
             try:
                 content = upstream.read(ERROR_BODY_LIMIT)
             except GrokError:
                 content = b""
-            raise self._fail(method, upstream.status, upstream.headers, content)
-        self.state.record_success(upstream.status, method, self.config.account)
+            error = self._fail(upstream.status, upstream.headers, content)
+            if record_http:
+                self.state.record_failure(error, method, path, self.config.account)
+            raise error
+        self.state.record_success(upstream.status, method, path, self.config.account)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
@@ -550,6 +627,52 @@ class GrokClient:
     # ------------------------------------------------------------------ account
     def rate_limits(self, model_name: str = "fast") -> Reply:
         return self.request("POST", RATE_LIMITS, body={"modelName": model_name})
+
+    def modes(self) -> Reply:
+        """The account's mode list (grok-wire §9 D5): ids, titles, availability, the default."""
+        return self.request("POST", MODES, body={"locale": "en"})
+
+    def canary(self, signer: Signer) -> Reply:
+        """One signed quota-free call with `signer`'s values, kept out of the session state:
+        whether grok.com accepts a derivation's candidate values (statsig-derivation §7.4)."""
+        return self.request("POST", RATE_LIMITS, body={"modelName": "fast"}, signer=signer, record=False)
+
+    def fetch_document(self, path: str, *, anonymous: bool = False, limit: int) -> Reply:
+        """A grok.com page as a browser navigates to it (the statsig derivation reads it). At most
+        `limit` + 1 bytes are read; no redirect is followed and no outcome recorded."""
+        config = self.config
+        headers: list[tuple[str, str | None]] = [
+            ("accept", DOCUMENT_ACCEPT),
+            ("cache-control", "no-cache"),
+            ("pragma", "no-cache"),
+            ("sec-fetch-dest", "document"),
+            ("sec-fetch-mode", "navigate"),
+            ("sec-fetch-site", "none"),
+            ("sec-fetch-user", "?1"),
+            ("upgrade-insecure-requests", "1"),
+        ]
+        if not anonymous and config.cookie_header:
+            headers.append(("cookie", config.cookie_header))
+        return self._read_limited(config.base_url + path, headers, limit)
+
+    def fetch_script(self, url: str, *, limit: int) -> Reply:
+        """One of the page's script chunks (already vetted to be grok.com's), without cookies."""
+        headers: list[tuple[str, str | None]] = [
+            ("accept", "*/*"),
+            ("referer", self.config.base_url + "/"),
+            ("sec-fetch-dest", "script"),
+            ("sec-fetch-mode", "no-cors"),
+            ("sec-fetch-site", "same-site"),
+            ("upgrade-insecure-requests", None),
+            ("sec-fetch-user", None),
+        ]
+        return self._read_limited(url, headers, limit)
+
+    def _read_limited(self, url: str, headers, limit: int) -> Reply:
+        upstream = self.transport.stream("GET", url, headers, None, self.config.request_timeout)
+        with upstream:
+            content = upstream.read(limit + 1)
+        return Reply(upstream.status, upstream.headers, content, url)
 
     def check_session(self) -> bool:
         """The §2.5 session check: True when valid; raises AuthExpired or another GrokError."""

@@ -45,14 +45,20 @@ STREAM = "stream_error"
 MODEL_UNAVAILABLE = "model_unavailable"
 NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
+STATSIG_UNAVAILABLE = "statsig_unavailable"
+REST_LANE_RETIRED = "rest_lane_retired"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
     "GROK_SSO_COOKIE and GROK_SSO_RW_COOKIE (see /setup).",
-    ANTI_BOT: "grok.com's anti-bot check rejected the request: the challenge values are probably "
-    "stale. Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
-    STALE_CHALLENGE: "grok.com shipped a new frontend build and the challenge values are stale. "
-    "Re-run the browser snippet and update the CHALLENGE_* values (see /setup).",
+    ANTI_BOT: "grok.com's anti-bot check rejected the request: the x-statsig-id values are probably stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
+    STALE_CHALLENGE: "grok.com shipped a new frontend build and the x-statsig-id values are stale. "
+    "With STATSIG_SOURCE=auto (the default) the server re-derives them from grok.com's page by itself "
+    "(/status says how that went); pinned CHALLENGE_* values must be extracted again with the browser "
+    "snippet (see /setup, docs/statsig.md).",
     CLOUDFLARE: "Cloudflare answered with a browser challenge page: this IP address or TLS "
     "fingerprint is being challenged. Try another network or set GROK_EXTRA_COOKIES with a "
     "cf_clearance cookie obtained with the same User-Agent.",
@@ -72,6 +78,11 @@ ADVICE = {
     NOT_CONFIGURED: "No grok.com cookies are configured: set GROK_SSO_COOKIE (see /setup).",
     SHUTTING_DOWN: "This server is restarting or shutting down and ended the upstream request "
     "at its graceful-shutdown deadline; retry the request.",
+    STATSIG_UNAVAILABLE: "The server could not derive the x-statsig-id values from grok.com's page "
+    "(STATSIG_SOURCE=derived): /status names the failing step. It retries by itself; to keep working "
+    "meanwhile, set STATSIG_SOURCE=auto with CHALLENGE_* values as the fallback (docs/statsig.md).",
+    REST_LANE_RETIRED: "grok.com no longer answers the REST chat endpoint this server uses (404/410 or "
+    "'update your client'): the upstream protocol changed; update grok-web-api.",
 }
 
 # Every failure class, in the order /status and /metrics list them.

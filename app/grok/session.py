@@ -39,6 +39,7 @@ class Outcome:
     error: GrokError | None
     at: float
     method: str | None = None  # the upstream HTTP method, when known
+    path: str | None = None  # the upstream path (no query), when known
     account: str | None = None  # the pool account's label (None: the single-account settings)
 
 
@@ -53,20 +54,24 @@ class SessionState:
     failures_by_class: dict[str, int] = field(default_factory=dict)
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
-    def record_success(self, status: int | None = None, method: str | None = None, account: str | None = None) -> None:
+    def record_success(
+        self, status: int | None = None, method: str | None = None, path: str | None = None, account: str | None = None
+    ) -> None:
         if account is None:  # a pool account's session is the pool's (app/grok/accounts.py)
             self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at, method, account))
+        self._notify(Outcome(True, status, None, self.last_success_at, method, path, account))
 
-    def record_failure(self, error: GrokError, method: str | None = None, account: str | None = None) -> None:
+    def record_failure(
+        self, error: GrokError, method: str | None = None, path: str | None = None, account: str | None = None
+    ) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
         status = getattr(error, "status", None)
         self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED and account is None:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at, method, account))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, account))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

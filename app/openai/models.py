@@ -1,9 +1,13 @@
 """The OpenAI model ids this server offers and what each one asks grok.com for.
 
-reference-behaviour §8.2 / §8.8: five ids, one per mode of grok.com's model picker.
-`grok-43` is sent as `modelMode` without `modeId` (an older `modeId` value for it was
-fabricated and removed upstream of us). Anything else falls back to `auto` with a
-warning, and the requested id is still echoed back in responses.
+The ids are grok.com's mode ids. The live list comes from the account's mode list
+(app/grok/modes.py, `POST /rest/modes`, cached per grok.com build): a new upstream mode
+appears without a release, a mode the account's tier cannot use is listed with
+`available: false`, and a mode that vanished upstream answers a clear 404 instead of
+quietly running as `auto`. Without a live list (no cookies yet, grok.com unreachable)
+the built-in list below serves, as in reference-behaviour §8.2 / §8.8: five ids, where
+`grok-43` is sent as `modelMode` without `modeId`. An id in neither list falls back to
+`auto` with a warning, and the requested id is still echoed back in responses.
 
 Each mode's `upstream` fields are merged over the engine's browser-like payload
 (app/engine/upstream.py), which every model API shares.
@@ -17,11 +21,16 @@ from typing import Any, Mapping
 
 from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
 from ..grok.accounts import mode_of
+from ..grok.modes import ModeList
+from ..problems import Problem
 
 log = logging.getLogger(__name__)
 
 OWNER = "xai"
 DEFAULT_MODEL = "auto"
+# The modes every account has had since 2025: a chat naming one never waits for the live list.
+CORE_MODES = ("auto", "fast", "expert", "heavy")
+NEW_MODE_CREATED = 1767225600  # 2026-01-01: `created` for a mode the built-in list does not know
 
 
 @dataclass(frozen=True)
@@ -31,16 +40,22 @@ class ModelInfo:
     description: str
     # The fields that select this mode upstream (merged over PAYLOAD_DEFAULTS).
     upstream: Mapping[str, Any]
+    available: bool = True  # False: the account's tier cannot use it (live list only)
+    beta: bool = False
 
     def as_openai(self) -> dict[str, Any]:
         # Key order as the reference server: id, object, created, owned_by, description.
-        return {
+        out: dict[str, Any] = {
             "id": self.id,
             "object": "model",
             "created": self.created,
             "owned_by": OWNER,
             "description": self.description,
+            "available": self.available,
         }
+        if self.beta:
+            out["beta"] = True
+        return out
 
 
 MODELS: dict[str, ModelInfo] = {
@@ -57,28 +72,90 @@ MODELS: dict[str, ModelInfo] = {
 }
 
 
-def lookup(model_id: str) -> ModelInfo | None:
+def live_modes(fetch: bool = True) -> ModeList | None:
+    """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
+    asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
+    from ..runtime import runtime  # the request's app: imported late, this module is plain data
+
+    rt = runtime()
+    if not rt.configured:
+        return None
+    client = rt.default_client()
+    if not fetch:
+        return rt.modes.cached(client)
+    build = getattr(client.config.signer, "build", None)
+    return rt.modes.current(client, build=build, max_age=rt.settings.statsig_ttl)
+
+
+def live_modes_for(requested: str | None) -> ModeList | None:
+    """The list a chat naming `requested` runs against: only an id beyond the core modes (a new
+    or a vanished mode) waits for grok.com's list; the others take what is cached."""
+    return live_modes(fetch=bool(requested) and requested.strip().lower() not in CORE_MODES)
+
+
+def offered(live: ModeList | None) -> dict[str, ModelInfo]:
+    """The models on offer: the live mode list when there is one, else the built-in list."""
+    if live is None:
+        return MODELS
+    models = {}
+    for mode in live.modes:
+        known = MODELS.get(mode.id)
+        description = mode.description or (known.description if known else None) or mode.title or mode.id
+        models[mode.id] = ModelInfo(
+            mode.id,
+            known.created if known else NEW_MODE_CREATED,
+            description,
+            {"modeId": mode.id},
+            available=mode.available,
+            beta=mode.beta,
+        )
+    return models
+
+
+def vanished(model_id: str, live: ModeList | None) -> bool:
+    """Whether grok.com stopped offering a mode this server knew (built in, or listed before)."""
+    if live is None or live.get(model_id) is not None:
+        return False
+    return model_id in MODELS or model_id in live.retired
+
+
+def vanished_problem(model_id: str) -> Problem:
+    return Problem(
+        404,
+        "not_found",
+        f"The model '{model_id}' is no longer offered by grok.com: it is not in the account's mode list. "
+        "GET /v1/models lists the current ones.",
+        param="model",
+    )
+
+
+def lookup(model_id: str, live: ModeList | None = None) -> ModelInfo | None:
     """The model for an id exactly as listed by /v1/models, or None."""
-    return MODELS.get(model_id)
+    return offered(live).get(model_id)
 
 
-def resolve(requested: str | None) -> ModelInfo:
-    """The model a chat request runs on: exact id, else case-insensitive, else `auto`."""
+def resolve(requested: str | None, live: ModeList | None = None) -> ModelInfo:
+    """The model a chat request runs on: exact id, else case-insensitive, else `auto`; a mode
+    grok.com stopped offering is a 404 problem."""
+    models = offered(live)
     if not requested:
-        return MODELS[DEFAULT_MODEL]
-    found = MODELS.get(requested) or MODELS.get(requested.strip().lower())
-    if found is None:
-        log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
-        return MODELS[DEFAULT_MODEL]
-    return found
+        return models.get(DEFAULT_MODEL) or MODELS[DEFAULT_MODEL]
+    for candidate in (requested, requested.strip().lower()):
+        if candidate in models:
+            return models[candidate]
+        if vanished(candidate, live):
+            raise vanished_problem(candidate)
+    log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
+    return models.get(DEFAULT_MODEL) or MODELS[DEFAULT_MODEL]
 
 
-def mode_for(requested: str | None) -> str:
+def mode_for(requested: str | None, live: ModeList | None = None) -> str:
     """The grok.com mode a request for this model id runs on (the pool's quota and cooldowns
     are per mode); quietly, as `resolve` logs an unknown id when the request is planned."""
-    found = MODELS.get(requested or DEFAULT_MODEL) or MODELS.get((requested or "").strip().lower())
+    models = offered(live)
+    found = models.get(requested or DEFAULT_MODEL) or models.get((requested or "").strip().lower())
     return mode_of((found or MODELS[DEFAULT_MODEL]).upstream)
 
 
-def listing() -> dict[str, Any]:
-    return {"object": "list", "data": [m.as_openai() for m in MODELS.values()]}
+def listing(live: ModeList | None = None) -> dict[str, Any]:
+    return {"object": "list", "data": [m.as_openai() for m in offered(live).values()]}

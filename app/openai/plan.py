@@ -19,6 +19,7 @@ from ..engine.answer import AnswerOptions
 from ..engine.plan import Turn, json_instructions, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet
+from ..grok.modes import ModeList
 from ..problems import Problem
 from ..settings import REASONING_OUTPUTS
 from . import models
@@ -80,6 +81,7 @@ def plan_completion(
     headers: Mapping[str, str],
     default_reasoning: str,
     upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
 ) -> ChatPlan:
     """`upload_media(messages)` returns an object with `file_ids` (attachments, in order) and
     `placeholder(message_index, part_index)` (the text standing for a media part)."""
@@ -94,7 +96,7 @@ def plan_completion(
         )
     _log_ignored(body)
     stream = bool(body.get("stream"))
-    model = models.resolve(body.get("model"))
+    model = models.resolve(body.get("model"), live_modes)
     toolset = _toolset(body)
     messages = body["messages"]
     instructions = _format_instructions(body.get("response_format"))

@@ -54,6 +54,8 @@ class OpenAIModelSchema(ma.Schema):
     created = ma.fields.Integer()
     owned_by = ma.fields.String()
     description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
 
 
 class OpenAIModelListSchema(ma.Schema):
@@ -73,16 +75,18 @@ class OpenAIModelListSchema(ma.Schema):
 @admitted
 def create_chat_completion(body):
     reasoning = settings().reasoning_output
+    live = models.live_modes_for(body.get("model"))
 
     def attempt(routed: Routed) -> _Opened:
         # Planned on the account that answers: the request's images and files are uploaded to it.
-        plan = plan_completion(body, request.headers, reasoning, lambda messages: upload_chat_media(messages, routed))
+        upload = lambda messages: upload_chat_media(messages, routed)  # noqa: E731
+        plan = plan_completion(body, request.headers, reasoning, upload, live)
         upstream = routed.client.new_conversation(plan.payload)
         link = services().linker(owner=routed.label)
         return _stream_start(plan, upstream, link) if plan.stream else _complete_run(plan, upstream, link)
 
     opened, _ = on_pool(
-        models.mode_for(body.get("model")), attempt, failed_early=_Opened.early_error, release=_Opened.close
+        models.mode_for(body.get("model"), live), attempt, failed_early=_Opened.early_error, release=_Opened.close
     )
     if opened.plan.stream:
         return _stream_answer(opened)
@@ -116,9 +120,13 @@ def chat_completions_help():
 @blp.route("/models", methods=["GET"])
 @no_upstream
 @blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(summary="List the models (grok.com modes)")
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
 def list_models():
-    return models.listing()
+    return models.listing(models.live_modes())
 
 
 @blp.route("/models/<model_id>", methods=["GET"])
@@ -126,8 +134,11 @@ def list_models():
 @blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
 @blp.doc(summary="One model")
 def get_model(model_id: str):
-    found = models.lookup(model_id)
+    live = models.live_modes()
+    found = models.lookup(model_id, live)
     if found is None:
+        if models.vanished(model_id, live):
+            raise models.vanished_problem(model_id)
         raise Problem(
             404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
         )

@@ -35,7 +35,6 @@ from typing import Any, TextIO
 import gevent
 
 from ..grok.accounts import DEFAULT_LABEL, Account, AccountPool, proxy_display, valid_label
-from ..grok.client import ClientConfig
 from ..settings import DEFAULT_ACCOUNTS_FILE, ENV_FILE_VARIABLE, Settings, SettingsError, cookie, proxy_address
 from .atomicfile import FileLock, remove_stale_temps, write_atomic
 
@@ -196,13 +195,14 @@ def pool_accounts(settings: Settings, file_accounts: list[Account]) -> list[Acco
 
 def build_pool(settings: Settings, file_accounts: list[Account], store, client) -> AccountPool:
     """The pool of these settings and file accounts. Each account gets a client of its own
-    (its cookies, its proxy) sharing `client`'s transport and session state; with no file
-    accounts the settings' account is `client` itself, and the pool only reports (strict=False)."""
+    (its cookies, its proxy) sharing `client`'s configuration otherwise (signer, timeouts),
+    transport, session state and shared values; with no file accounts the settings' account is
+    `client` itself, and the pool only reports (strict=False)."""
     from . import logs
 
     accounts = pool_accounts(settings, file_accounts)
     strict = bool(file_accounts)
-    base = ClientConfig.from_settings(settings)
+    base = client.config  # its signer too: statsig values are per grok.com build, not per account
     clients = {}
     for account in accounts:
         if not strict:

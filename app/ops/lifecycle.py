@@ -5,7 +5,9 @@ reload (one stat) and count the request unless it is an operations probe
 (health, status, setup, metrics: monitoring must not inflate requests_served).
 
 `start_background` (from gunicorn's post_worker_init, i.e. once per worker,
-after fork, never at import or in the master): start the session watcher.
+after fork, never at import or in the master): start the session watcher, and derive
+the statsig values (then read the mode list) before the first request needs them;
+with several workers one of them derives and the others read its result.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ from __future__ import annotations
 import logging
 import os
 
+import gevent
 from flask import Flask, request
 
 from ..grok.errors import GrokError
-from ..grok.statsig import NoSigner
 from ..runtime import EXTENSION, Runtime, runtime
 from .watch import SessionWatcher
 
@@ -47,7 +49,8 @@ def challenge_canary(rt: Runtime) -> None:
     """A cheap signed POST (rate-limits) after a valid session check: grok.com may not check
     the anti-bot token on GETs, so this is what notices stale challenge values while idle.
     A pool's quota sync makes the same POSTs, so a pool needs no canary."""
-    if isinstance(rt.client.config.signer, NoSigner) or rt.pool.strict:
+    signer = rt.client.config.signer
+    if (signer.source == "none" and not getattr(signer, "derives", False)) or rt.pool.strict:
         return
     try:
         rt.client.rate_limits()
@@ -76,4 +79,20 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
             enabled=os.environ.get(NO_WATCHER_ENV) != "1",
         )
     rt.watcher.start()
+    gevent.spawn(warm_up, rt)
     return rt.watcher
+
+
+def warm_up(rt: Runtime) -> None:
+    """Derive the statsig values and read the mode list while no request waits for them."""
+    signer = rt.client.config.signer
+    if not rt.configured or not getattr(signer, "derives", False):
+        return
+    client = rt.default_client()
+    try:
+        signer.prepare(client)
+        rt.modes.current(client, build=signer.build, max_age=rt.settings.statsig_ttl)
+    except GrokError as exc:
+        log.info("statsig warm-up: %s", exc.message)
+    except Exception:
+        log.exception("statsig warm-up failed")

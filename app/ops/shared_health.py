@@ -4,8 +4,9 @@ The server's view of the upstream is split into conditions, each "ok", "unknown"
 or the failure class that last broke it:
 
   session   auth_expired | account_blocked       (the cookies)
-  anti_bot  anti_bot | stale_challenge | cloudflare_challenge   (the statsig values / IP)
-  protocol  payload_outdated                     (our request format)
+  anti_bot  anti_bot | stale_challenge | cloudflare_challenge | statsig_unavailable
+                                                 (the statsig values / IP)
+  protocol  rest_lane_retired                    (404/410 on the REST chat lane, "update your client")
   network   network                              (grok.com unreachable)
 
 Evidence comes from every upstream outcome (this is a `SessionState` observer):
@@ -15,14 +16,20 @@ values and the request format (grok.com may not check the token on GETs).
 The conditions and the last failure live in the shared-state store (app/state: the
 run directory on one host, Redis across hosts), so every worker of every host reports the
 same. A condition changes by an atomic exchange, so exactly one worker (the one that
-observed it first) logs the change, once, at WARNING with the advice of `errors.ADVICE`.
+observed it first) logs the change, once, at WARNING with the advice of `errors.ADVICE` and
+what the server does about it by itself.
+
+`drift()` sums the conditions up as the one thing that is broken now (app.grok.drift's
+classes), with that advice, for /status and /setup.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from typing import Callable
 
+from ..grok import drift
 from ..grok import errors as gerr
 
 log = logging.getLogger("grok_web_api.health")
@@ -35,9 +42,13 @@ COMPONENT_OF = {
     gerr.ANTI_BOT: "anti_bot",
     gerr.STALE_CHALLENGE: "anti_bot",
     gerr.CLOUDFLARE: "anti_bot",
-    gerr.PAYLOAD_OUTDATED: "protocol",
+    gerr.STATSIG_UNAVAILABLE: "anti_bot",
+    gerr.REST_LANE_RETIRED: "protocol",
     gerr.NETWORK: "network",
 }
+# The order in which broken conditions explain each other: with the network down nothing
+# else can be judged; expired cookies make every signed request fail too.
+_DRIFT_ORDER = ("network", "session", "anti_bot", "protocol")
 _BROKEN = {
     "session": "grok.com session problem",
     "anti_bot": "grok.com anti-bot rejections started",
@@ -66,8 +77,10 @@ def _empty() -> dict:
 class SharedHealth:
     """The shared conditions of the server (see the module docstring); `store` is an app.state store."""
 
-    def __init__(self, store):
+    def __init__(self, store, automatic: Callable[[str], str] | None = None):
         self.store = store
+        # automatic(drift state) says what the server does about it by itself (logs, /status).
+        self.automatic = automatic or (lambda state: "")
         self._read_at = -FRESH_SECONDS
         self._view = _empty()
 
@@ -91,7 +104,7 @@ class SharedHealth:
         if outcome.error is None:
             self.success(outcome.method, getattr(outcome, "account", None))
         else:
-            self.failure(outcome.error, outcome.method, getattr(outcome, "account", None))
+            self.failure(outcome.error, outcome.method, getattr(outcome, "account", None), outcome.path)
 
     def success(self, method: str | None, account: str | None = None) -> None:
         proven = {"network": OK}
@@ -104,9 +117,15 @@ class SharedHealth:
             return  # the common case: nothing changes, nothing written
         self._update(proven, None)
 
-    def failure(self, error: gerr.GrokError, method: str | None, account: str | None = None) -> None:
+    def failure(
+        self, error: gerr.GrokError, method: str | None, account: str | None = None, path: str | None = None
+    ) -> None:
         cls = error.failure_class
         component = None if getattr(error, "dropped", False) else COMPONENT_OF.get(cls)
+        value = cls
+        if drift.rest_lane_retired(error, path):
+            # "update your client" or 404/410 where the chat lane lives: the lane itself is gone.
+            component, value = "protocol", gerr.REST_LANE_RETIRED
         if component == "session" and account is not None:
             component = None
         record = {
@@ -119,7 +138,7 @@ class SharedHealth:
         }
         if account is not None:
             record["account"] = account
-        self._update({component: cls} if component else {}, record)
+        self._update({component: value} if component else {}, record)
 
     # ------------------------------------------------------------------ writing
     def _update(self, wanted: dict[str, str], failure: dict | None) -> None:
@@ -133,20 +152,68 @@ class SharedHealth:
             old = self.store.exchange(SPACE, component, {"value": value, "since": now})
             old_value = old.get("value", UNKNOWN) if isinstance(old, dict) else UNKNOWN
             if old_value != value:  # only the writer that saw the old value logs the change
-                _log_transition(component, old_value, value)
+                self._log_transition(component, old_value, value)
         self._read_at = -FRESH_SECONDS
 
+    # ------------------------------------------------------------------ the summary
+    def drift(self) -> dict:
+        """The one thing broken now (app.grok.drift's state), since when, the advice and what the
+        server does about it automatically."""
+        conditions = self.snapshot()["conditions"]
+        for component in _DRIFT_ORDER:
+            entry = conditions.get(component) or {}
+            value = entry.get("value", UNKNOWN)
+            if value in (OK, UNKNOWN):
+                continue
+            state = drift.state_of(value)
+            return {
+                "state": state,
+                "since": entry.get("since"),
+                "failure_class": value,
+                "advice": gerr.ADVICE.get(value, gerr.ADVICE[gerr.UPSTREAM]),
+                "automatic": self.automatic(state),
+            }
+        known = any((conditions.get(c) or {}).get("value") == OK for c in _DRIFT_ORDER)
+        return {
+            "state": drift.OK if known else UNKNOWN,
+            "since": None,
+            "failure_class": None,
+            "advice": None,
+            "automatic": None,
+        }
 
-def _log_transition(component: str, old: str, new: str) -> None:
-    if new == OK:
-        if old == UNKNOWN:
-            if component == "session":
-                log.info("grok.com session valid")
+    def _log_transition(self, component: str, old: str, new: str) -> None:
+        if new == OK:
+            if old == UNKNOWN:
+                if component == "session":
+                    log.info("grok.com session valid")
+                return
+            log.warning("%s (was %s)", _RECOVERED[component], old)
             return
-        log.warning("%s (was %s)", _RECOVERED[component], old)
-        return
-    advice = gerr.ADVICE.get(new, gerr.ADVICE[gerr.UPSTREAM])
-    headline = {gerr.AUTH_EXPIRED: "grok.com session expired", gerr.ACCOUNT_BLOCKED: "grok.com account blocked"}.get(
-        new, _BROKEN[component]
-    )
-    log.warning("%s (%s): %s", headline, new, advice)
+        advice = gerr.ADVICE.get(new, gerr.ADVICE[gerr.UPSTREAM])
+        headline = {
+            gerr.AUTH_EXPIRED: "grok.com session expired",
+            gerr.ACCOUNT_BLOCKED: "grok.com account blocked",
+            gerr.REST_LANE_RETIRED: "grok.com retired the REST chat lane",
+        }.get(new, _BROKEN[component])
+        automatic = self.automatic(drift.state_of(new))
+        log.warning("%s (%s): %s%s", headline, new, advice, f" Automatically: {automatic}" if automatic else "")
+
+
+def automatic_action(state: str, statsig_mode: str, check_interval: int) -> str:
+    """What the server does by itself about a drift state (for the log line and /status)."""
+    derives = statsig_mode in ("auto", "derived")
+    return {
+        drift.COOKIES: f"nothing it can do: the session is checked every {check_interval} s and requests work "
+        "again as soon as new cookies are saved (/setup, or update-keys --reload).",
+        drift.ACCOUNT: "nothing it can do: requests fail until xAI lifts the block.",
+        drift.STALE_STATSIG: (
+            "it re-derives the x-statsig-id values from grok.com's page (once per build for all workers) "
+            "and retries each rejected request once with them; /status shows the outcome."
+            if derives
+            else f"nothing: STATSIG_SOURCE={statsig_mode} pins the values; set STATSIG_SOURCE=auto to derive them."
+        ),
+        drift.CLOUDFLARE: f"nothing it can do: it probes again every {check_interval} s.",
+        drift.REST_LANE_RETIRED: "nothing yet: this version has no other chat lane to switch to.",
+        drift.NETWORK: f"it probes again every {check_interval} s; each new request tries grok.com again.",
+    }.get(state, "")

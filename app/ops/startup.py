@@ -35,11 +35,12 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
             _display_host(settings.host),
             settings.port,
         )
-    if settings.statsig_source == "none":
+    static = settings.static_statsig_source
+    if settings.statsig_mode in ("env", "provider") and static != settings.statsig_mode:
         log.warning(
-            "no challenge values (CHALLENGE_HEADER_HEX + CHALLENGE_SUFFIX) and no "
-            "TOKEN_PROVIDER_URL: grok.com's anti-bot check will reject POST requests. "
-            "Extract the values: http://%s:%s/setup",
+            "STATSIG_SOURCE=%s but its values are not set: grok.com's anti-bot check will reject POST "
+            "requests. Set them, or STATSIG_SOURCE=auto to derive them: http://%s:%s/setup",
+            settings.statsig_mode,
             _display_host(settings.host),
             settings.port,
         )
@@ -49,11 +50,24 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
         "grok-web-api on %s:%s  statsig=%s  api_key=%s  env_file=%s  shared_state=%s",
         settings.host,
         settings.port,
-        settings.statsig_source,
+        statsig_line(settings),
         "set" if settings.api_keys else "unset",
         settings.env_file or "-",
         display_url(settings.redis_url) if settings.redis_url else "run directory",
     )
+
+
+def statsig_line(settings: Settings) -> str:
+    """The statsig part of the startup line: the configured source and, for auto, its fallback.
+    Each worker's first derivation logs the build it derived from (or why it fell back)."""
+    if settings.statsig_mode == "auto":
+        fallback = {"env": "CHALLENGE_* values", "provider": "TOKEN_PROVIDER_URL"}.get(
+            settings.static_statsig_source, "none"
+        )
+        return f"auto (derived from grok.com's page; fallback: {fallback})"
+    if settings.statsig_mode == "derived":
+        return "derived (from grok.com's page; no fallback)"
+    return f"{settings.statsig_mode} (pinned)"
 
 
 def _display_host(host: str) -> str:

@@ -28,6 +28,7 @@ from ..engine.answer import REASONING_CONTENT, AnswerOptions
 from ..engine.plan import Turn, json_instructions, plan_turn
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import CUSTOM, InvalidToolRequest, ToolSet, ToolSpec
+from ..grok.modes import ModeList
 from ..openai import models
 from ..problems import Problem
 
@@ -80,7 +81,9 @@ class ResponsePlan:
     echo: dict[str, Any]
 
 
-def plan_response(body: Mapping[str, Any], upload_media: Callable[[list], Any] | None = None) -> ResponsePlan:
+def plan_response(
+    body: Mapping[str, Any], upload_media: Callable[[list], Any] | None = None, live_modes: ModeList | None = None
+) -> ResponsePlan:
     """`upload_media(history)` uploads the media parts (as chat completions does) and returns an
     object with `file_ids` and `placeholder(message_index, part_index)`."""
     if body.get("previous_response_id"):
@@ -99,7 +102,7 @@ def plan_response(body: Mapping[str, Any], upload_media: Callable[[list], Any] |
     instructions = json_instructions(
         kind, text_format.get("name"), text_format.get("schema"), text_format.get("description")
     )
-    model = models.resolve(body.get("model"))
+    model = models.resolve(body.get("model"), live_modes)
     media = upload_media(history) if upload_media is not None else None
     try:
         turn = plan_turn(

@@ -55,9 +55,11 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
+    live = models.live_modes_for(body.get("model"))
+
     def attempt(routed: Routed) -> _Opened:
         # Planned on the account that answers: the request's images and files are uploaded to it.
-        plan = plan_response(body, lambda history: upload_chat_media(history, routed))
+        plan = plan_response(body, lambda history: upload_chat_media(history, routed), live)
         upstream = routed.client.new_conversation(plan.turn.payload)
         writer = ResponseWriter(plan.model_id, plan.echo)
         answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
@@ -71,7 +73,7 @@ def create_response(body):
         return _Opened(plan, run, writer)
 
     opened, _ = on_pool(
-        models.mode_for(body.get("model")),
+        models.mode_for(body.get("model"), live),
         attempt,
         failed_early=lambda o: o.run.answer.error,
         release=lambda o: o.run.close(),

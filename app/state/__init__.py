@@ -33,6 +33,8 @@ SPACES = {
     "health": "the upstream conditions (anti-bot, protocol, network) and the last failure",
     "check": "session-check results per account",
     "keys": "generated keys every host must share (the asset signing key)",
+    "grok": "what the client library shares (app/grok/shared.py): the derived x-statsig-id values "
+    "of the current grok.com build (statsig) and the account's mode list (modes)",
     "failover": "this host's own record of whether Redis was reachable (local store only)",
 }
 

@@ -20,6 +20,7 @@ import ipaddress
 import os
 import re
 import secrets
+import time
 from urllib.parse import urlencode, urlsplit
 
 import marshmallow as ma
@@ -28,12 +29,13 @@ from flask import Response, make_response, redirect, render_template, request
 
 from ..ops import envfile
 from ..problems import Problem
-from ..runtime import runtime
+from ..runtime import runtime, statsig_status
 from ..settings import TABLE, Settings, SettingsError
 from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
+from .status import DriftSchema, StatsigSchema
 
 
 class _Blueprint(Blueprint):
@@ -80,7 +82,9 @@ class SessionSchema(ma.Schema):
 class SetupInfoSchema(ma.Schema):
     instructions = ma.fields.String(metadata={"description": "the reference's /setup text"})
     configured = ma.fields.Boolean()
-    statsig_source = ma.fields.String(metadata={"enum": ["env", "provider", "none"]})
+    statsig_source = ma.fields.String(metadata={"enum": ["derived", "env", "provider", "none"]})
+    statsig = ma.fields.Nested(StatsigSchema)
+    drift = ma.fields.Nested(DriftSchema)
     settings = ma.fields.List(ma.fields.Nested(SettingStateSchema))
     session = ma.fields.Nested(SessionSchema)
     snippet = ma.fields.String()
@@ -148,7 +152,7 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
         elif raw:
             state = "set"
         elif name == "GROK_SSO_COOKIE" or (
-            name in ("CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX") and not current.token_provider_url
+            name in ("CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX") and current.statsig_mode == "env"
         ):
             state = "missing"
         else:
@@ -205,10 +209,13 @@ def _same_origin() -> bool:
 def _info() -> dict:
     rt = runtime()
     states, _ = setting_states(rt.settings)
+    statsig = statsig_status(rt)
     return {
         "instructions": snippet.INSTRUCTIONS,
         "configured": rt.configured,
-        "statsig_source": rt.settings.statsig_source,
+        "statsig_source": statsig["source"],
+        "statsig": statsig,
+        "drift": rt.health.drift(),
         "settings": states,
         "session": session_report(rt, SESSION_CACHE_SECONDS),
         "snippet": snippet.SNIPPET,
@@ -220,6 +227,10 @@ def _info() -> dict:
             for a in rt.pool.snapshot()
         ],
     }
+
+
+def _utc(timestamp: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
 
 
 def _wants_html() -> bool:
@@ -237,6 +248,7 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
         csrf_token=token,
         form_keys=FORM_KEYS,
         local=client_is_local(),
+        utc=_utc,
     )
     resp = make_response(html, status)
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
@@ -276,7 +288,9 @@ def guard_update(body: dict) -> bool:
 INFO_EXAMPLE = {
     "instructions": "Install the Void client mod, open grok.com, ...",
     "configured": True,
-    "statsig_source": "env",
+    "statsig_source": "derived",
+    "statsig": {"configured": "auto", "source": "derived", "build": "83ad770a1b2c", "fallback_reason": None},
+    "drift": {"state": "ok", "since": None, "failure_class": None, "advice": None, "automatic": None},
     "settings": [
         {
             "name": "GROK_SSO_COOKIE",

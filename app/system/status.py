@@ -15,13 +15,15 @@ import time
 import marshmallow as ma
 
 from .. import __version__
+from ..grok import drift
 from ..ops import counters
 from ..ops.shared_health import OK, UNKNOWN
-from ..runtime import runtime
+from ..runtime import runtime, statsig_status
 from ..web.apidoc import Blueprint
 
 blp = Blueprint("status", __name__, description="Server status")
 
+SOURCES_IN_USE = ["derived", "env", "provider", "none"]
 _SESSION = {OK: "valid", "auth_expired": "expired", "account_blocked": "blocked", UNKNOWN: "unknown"}
 
 
@@ -59,6 +61,36 @@ class AccountSchema(ma.Schema):
     failures = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
 
 
+class StatsigSchema(ma.Schema):
+    configured = ma.fields.String(
+        metadata={"description": "STATSIG_SOURCE", "enum": ["auto", "derived", "env", "provider"]}
+    )
+    source = ma.fields.String(metadata={"description": "what signs requests now", "enum": SOURCES_IN_USE})
+    build = ma.fields.String(
+        allow_none=True, metadata={"description": "the grok.com build the values were derived from"}
+    )
+    release = ma.fields.String(allow_none=True, metadata={"description": "that build's release (grok-web@<sha>)"})
+    derived_at = ma.fields.Float(allow_none=True)
+    index_set = ma.fields.List(ma.fields.Integer(), allow_none=True, metadata={"description": "G, S, t1, t2, t3"})
+    index_source = ma.fields.String(allow_none=True, metadata={"description": "how the index set was found"})
+    verified = ma.fields.Boolean(allow_none=True, metadata={"description": "a canary request accepted the values"})
+    canary = ma.fields.String(allow_none=True)
+    fallback_reason = ma.fields.String(allow_none=True, metadata={"description": "why derived values are not in use"})
+    last_attempt = ma.fields.Dict(
+        allow_none=True, metadata={"description": "the last derivation: ok, at, step, url, found"}
+    )
+    derivations = ma.fields.Integer(metadata={"description": "successful derivations since the server started"})
+    ttl_seconds = ma.fields.Integer(allow_none=True)
+
+
+class DriftSchema(ma.Schema):
+    state = ma.fields.String(metadata={"enum": [*drift.STATES, "unknown"]})
+    since = ma.fields.Float(allow_none=True)
+    failure_class = ma.fields.String(allow_none=True)
+    advice = ma.fields.String(allow_none=True)
+    automatic = ma.fields.String(allow_none=True, metadata={"description": "what the server does about it by itself"})
+
+
 class StatusSchema(ma.Schema):
     version = ma.fields.String()
     uptime_seconds = ma.fields.Integer()
@@ -71,7 +103,9 @@ class StatusSchema(ma.Schema):
     challenge_loaded = ma.fields.Boolean(
         metadata={"description": "a statsig source is configured (challenge values or token provider)"}
     )
-    statsig_source = ma.fields.String(metadata={"enum": ["env", "provider", "none"]})
+    statsig_source = ma.fields.String(metadata={"enum": SOURCES_IN_USE})
+    statsig = ma.fields.Nested(StatsigSchema)
+    drift = ma.fields.Nested(DriftSchema, metadata={"description": "what is broken upstream now, and what is done"})
     conditions = ma.fields.Dict(
         keys=ma.fields.String(),
         values=ma.fields.String(),
@@ -123,7 +157,29 @@ EXAMPLE = {
     "session_valid": True,
     "session": "valid",
     "challenge_loaded": True,
-    "statsig_source": "env",
+    "statsig_source": "derived",
+    "statsig": {
+        "configured": "auto",
+        "source": "derived",
+        "build": "83ad770a1b2c",
+        "release": "83ad770a1b2c3d4e",
+        "derived_at": 1717171600.2,
+        "index_set": [5, 10, 36, 5, 24],
+        "index_source": "read from the generator chunk",
+        "verified": True,
+        "canary": "accepted (HTTP 200 on POST /rest/rate-limits)",
+        "fallback_reason": None,
+        "last_attempt": {"ok": True, "at": 1717171600.2, "reason": "no derived values yet"},
+        "derivations": 1,
+        "ttl_seconds": 3600,
+    },
+    "drift": {
+        "state": "stale_statsig",
+        "since": 1717171700.5,
+        "failure_class": "stale_challenge",
+        "advice": "grok.com shipped a new frontend build and the x-statsig-id values are stale. ...",
+        "automatic": "it re-derives the x-statsig-id values from grok.com's page ...",
+    },
     "conditions": {"session": "ok", "anti_bot": "stale_challenge", "protocol": "ok", "network": "ok"},
     "requests_served": 42,
     "last_request_at": 1717171717,
@@ -135,9 +191,7 @@ EXAMPLE = {
     "last_failure": {
         "failure_class": "stale_challenge",
         "message": "grok.com refused the request: This page is out of date. Please refresh.",
-        "advice": "grok.com shipped a new frontend build and the "
-        "challenge values are stale. Re-run the browser snippet and update the CHALLENGE_* values "
-        "(see /setup).",
+        "advice": "grok.com shipped a new frontend build and the x-statsig-id values are stale. ...",
         "at": 1717171700.5,
         "upstream_status": 403,
         "method": "POST",
@@ -183,6 +237,7 @@ def status():
         session = "not_configured"
     uptime = int(time.time() - rt.server_started_at)
     last_check = rt.session_check.last()
+    statsig = statsig_status(rt)
     return (
         {
             "version": __version__,
@@ -191,8 +246,10 @@ def status():
             "configured": rt.configured,
             "session_valid": session not in ("expired", "blocked"),
             "session": session,
-            "challenge_loaded": rt.settings.statsig_source != "none",
-            "statsig_source": rt.settings.statsig_source,
+            "challenge_loaded": statsig["source"] != "none",
+            "statsig_source": statsig["source"],
+            "statsig": statsig,
+            "drift": rt.health.drift(),
             "conditions": conditions,
             **counters.totals(rt.rundir),
             "worker_pid": os.getpid(),

@@ -77,6 +77,16 @@ Endpoints (under /rest/app-chat unless noted), with non-200 successes
   Seeded after every reset: artifact ``art-demo`` (version ``artv-demo-1``), shared artifact ``shared-art-demo``,
   memories ``mem-demo-1``/``mem-demo-2`` of companion ``companion-demo``, drive files ``gdrive-demo-1``/``-2``.
 
+grok.com's frontend builds (build.py): GET /, /imagine (and /index, 404 with the page) serve the current build's page
+(seed meta, release marker, the curve table in the flight data, script tags); GET /_next/static/chunks/<name>.js its
+chunks (a loader pulling the generator chunk of module 1645e3, decoys; old builds' chunks stay). A token carrying a seed
+of the current build must match that seed's L (the spec's browser-captured values, disguised per build); a retired
+build's seed gets 403 "This page is out of date" (code 7). Config ``accept_static_pair`` (default true) also accepts the
+header_hex/suffix pair; ``page``: ok | broken (no seed, no curves) | cloudflare | login_redirect (a cookie-carrying page
+load is redirected). Control: GET /__fake/build (release, index set, chunks, valid pairs), POST /__fake/build
+{"spec"?, "generator": "plain"|"obfuscated"} ships a new build. POST /rest/modes lists config ``modes`` (default:
+auto, fast, expert, heavy (available false), build (beta)).
+
 Chat scenarios: put ``#scenario:<name>[?k=v&...]`` anywhere in ``message`` (``query`` for quick-answer); the
 LAST marker wins; params end at whitespace or ``<``, URL-decoded (``%20``/``+`` = space). Unknown name -> 400.
   plain (default; text=, tokens=N; names the fileAttachments)  thinking (text=)  multi_agent (agents=Grok,Harper;

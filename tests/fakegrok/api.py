@@ -15,7 +15,10 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from . import agents  # noqa: F401 (registers the agent scenarios)
+from . import (
+    agents,  # noqa: F401 (registers the agent scenarios)
+    build,
+)
 from . import scenarios as sc
 from .scenarios import INVALID_REQUEST, MODEL_NOT_FOUND, Chat, Params, not_found
 from .wire import Resp, Stream, StreamResp
@@ -1215,6 +1218,7 @@ ROUTES = [
     ("GET", APP + "/google-drive/files/{gid}", drive_file),
     ("POST", "/rest/livekit/tokens", livekit_token),
     ("POST", "/rest/rate-limits", rate_limits),
+    ("POST", "/rest/modes", lambda r: build.modes(r)),
 ]
 
 _COMPILED = [(m, p.strip("/").split("/"), fn) for m, p, fn in ROUTES]

@@ -254,6 +254,17 @@ class FakeGrok:
         }
         return self._control("POST", "/__fake/enqueue", item)["queued"]
 
+    def build(self) -> dict:
+        """The current grok.com build (build.py): release, index set, chunks, valid (seed, L) pairs."""
+        return self._control("GET", "/__fake/build")
+
+    def rotate(self, spec: str | None = None, generator: str = "plain") -> dict:
+        """Ship a new build: new seeds, index positions, table order, chunk names and release."""
+        body = {"generator": generator}
+        if spec:
+            body["spec"] = spec
+        return self._control("POST", "/__fake/build", body)
+
     def clear_queue(self):
         self._control("DELETE", "/__fake/enqueue")
 

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import accounts, api, media
+from . import accounts, api, build, media
 from . import scenarios as sc
 from .statsig import DEFAULT_HEADER_HEX, header_bytes, verify
 from .wire import ClientGone, Resp, Stream, StreamResp, dumps
@@ -35,6 +35,9 @@ DEFAULT_CONFIG = {
     "user_id": "00000000-0000-4000-8000-00000000f00d",
     "known_models": list(api.KNOWN_MODELS),  # null = accept any modelName
     "reuse_grace": 10.0,  # see consume_token
+    "page": "ok",  # build.PAGE_MODES: how grok.com's page looks (build.py)
+    "accept_static_pair": True,  # also accept tokens of header_hex/suffix, whatever the build
+    "modes": None,  # POST /rest/modes list (null = build.DEFAULT_MODES)
 }
 
 _CONFIG_TYPES = {
@@ -51,6 +54,9 @@ _CONFIG_TYPES = {
     "auth_failure_status": int,
     "known_models": (list, type(None)),
     "reuse_grace": (int, float),
+    "page": str,
+    "accept_static_pair": bool,
+    "modes": (list, type(None)),
 }
 
 NOT_FOUND_HTML = (
@@ -82,6 +88,8 @@ def validate_config(patch: dict) -> str | None:
         return "clock_window must be >= 0"
     if "reuse_grace" in patch and patch["reuse_grace"] < 0:
         return "reuse_grace must be >= 0"
+    if "page" in patch and patch["page"] not in build.PAGE_MODES:
+        return f"page must be one of {', '.join(build.PAGE_MODES)}"
     return None
 
 
@@ -95,6 +103,7 @@ class State:
         self.verbose = verbose
         self.store = api.Store()
         self.accounts: dict[str, accounts.FakeAccount] = {}  # more accounts (accounts.py)
+        self.builds = build.Builds()
         self.log: list[dict] = []
         self.seq = 0
         self.queue: list[dict] = []
@@ -119,6 +128,7 @@ class State:
         with self.lock:
             self.store.reset()
             self.accounts.clear()
+            self.builds = build.Builds()
             self.log.clear()
             self.queue.clear()
             self.reset_stats()
@@ -338,6 +348,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _statsig(self, method: str, path: str, headers: dict) -> str:
         cfg = self.state.config
+        token = headers.get("x-statsig-id")
+        with self.state.lock:
+            verdict = self.state.builds.verify(token, method, path, float(cfg["clock_window"])) if token else None
+        if verdict is None and not cfg["accept_static_pair"]:
+            verdict = "unknown_seed" if token else "missing"
+        if verdict is not None:
+            if verdict == "ok" and not self.state.consume_token(token.strip(), headers.get("x-xai-request-id", "")):
+                return "reused"
+            return verdict
         ok, reason = verify(
             headers.get("x-statsig-id"),
             method,
@@ -366,6 +385,10 @@ class Handler(BaseHTTPRequestHandler):
         if media.asset_path(path) is not None:
             entry["statsig"] = "n/a"
             return self._asset(method, media.asset_path(path), entry, headers)
+        page = build.serve(state, method, path, headers)
+        if page is not None:
+            entry["statsig"] = "n/a"
+            return page
         if not path.startswith("/rest/"):
             entry["statsig"] = "n/a"
             entry["reject"] = "not_rest"
@@ -388,7 +411,7 @@ class Handler(BaseHTTPRequestHandler):
         # 3. anti-bot challenge token
         verdict = self._statsig(method, path, headers)
         entry["statsig"] = verdict
-        if cfg["stale_build"]:
+        if cfg["stale_build"] or verdict == "stale_build":
             entry["reject"] = "stale_build"
             return Resp(403, sc.OUT_OF_DATE)
         if verdict != "ok":
@@ -679,6 +702,17 @@ class Handler(BaseHTTPRequestHandler):
                 self._write(Resp(400 if err else 404, {"error": err or f"no account {name!r}"}))
                 return
             self._write(Resp(200, described))
+        elif route == ("GET", "/__fake/build"):
+            with state.lock:
+                self._write(Resp(200, state.builds.current.info()))
+        elif route == ("POST", "/__fake/build"):
+            with state.lock:
+                try:
+                    new = state.builds.rotate(data.get("spec"), data.get("generator") or "plain")
+                except ValueError as exc:
+                    self._write(Resp(400, {"error": str(exc)}))
+                    return
+                self._write(Resp(200, new.info()))
         elif route == ("GET", "/__fake/health"):
             self._write(Resp(200, {"ok": True}))
         else:

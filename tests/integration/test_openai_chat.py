@@ -52,7 +52,7 @@ def test_plain_answer(oai, server):
         ("fast", {"modeId": "fast"}),
         ("expert", {"modeId": "expert"}),
         ("heavy", {"modeId": "heavy"}),
-        ("grok-43", {"modelMode": "grok-43"}),
+        ("build", {"modeId": "build"}),  # not built in: grok.com's mode list offers it
     ],
 )
 def test_upstream_payload_per_model(oai, server, model, fields):
@@ -68,6 +68,14 @@ def test_upstream_payload_per_model(oai, server, model, fields):
     assert body["temporary"] is True and body["disableMemory"] is True
     assert body["message"] == "hi"
     assert "customInstructions" not in body
+
+
+def test_a_mode_grok_com_no_longer_offers_is_a_404(oai, server):
+    server.fake.clear()
+    with pytest.raises(openai.NotFoundError) as err:
+        ask(oai, "hi", model="grok-43")
+    assert "no longer offered by grok.com" in err.value.message
+    assert server.fake.requests_log("/rest/app-chat/conversations/new") == []
 
 
 def test_unknown_model_falls_back_to_auto_with_a_warning(oai, server):
@@ -344,11 +352,14 @@ def test_malformed_json_and_wrong_content_type(server, recorder):
 
 # -- models --------------------------------------------------------------------------------------
 def test_models_list_and_get(oai):
-    ids = [m.id for m in oai.models.list()]
-    assert ids == ["auto", "fast", "expert", "heavy", "grok-43"]
+    # The account's modes as grok.com lists them (the fake's list: heavy needs another plan).
+    models = {m.id: m for m in oai.models.list()}
+    assert list(models) == ["auto", "fast", "expert", "heavy", "build"]
+    assert models["heavy"].available is False and models["fast"].available is True
+    assert models["build"].beta is True
     model = oai.models.retrieve("heavy")
     assert model.owned_by == "xai" and model.created == 1720000000
-    assert model.description == "Team of experts \u2014 multi-agent orchestration"
+    assert model.description == "Team of experts"
 
 
 def test_unknown_model_is_a_404_problem(oai, recorder):

@@ -228,7 +228,13 @@ def test_health_session_not_configured(fake, start_server):
 
 def test_status_reference_fields(fake, start_server):
     srv = start_server(
-        app_env(fake, TOKEN_PROVIDER_URL="http://127.0.0.1:9/sign", CHALLENGE_HEADER_HEX="", CHALLENGE_SUFFIX="")
+        app_env(
+            fake,
+            TOKEN_PROVIDER_URL="http://127.0.0.1:9/sign",
+            CHALLENGE_HEADER_HEX="",
+            CHALLENGE_SUFFIX="",
+            STATSIG_SOURCE="provider",
+        )
     )
     status, body = get(srv.url + "/status")
     assert status == 200

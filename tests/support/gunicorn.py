@@ -29,11 +29,16 @@ def app_env(fake, **overrides) -> dict[str, str]:
     env = {
         "GROK_BASE_URL": fake.base_url,
         "GROK_ASSETS_URL": fake.base_url + "/assets",
+        # grok.com's script CDN is the fake too: nothing a page names can reach the real one.
+        "GROK_CDN_URL": fake.base_url,
         "GROK_SSO_COOKIE": fake.sso,
         "GROK_SSO_RW_COOKIE": fake.sso_rw,
         "CHALLENGE_HEADER_HEX": fake.header_hex,
         "CHALLENGE_SUFFIX": fake.suffix,
         "CHALLENGE_TRAILER": str(fake.trailer),
+        # The fake's static pair, pinned: tests of other features never fetch grok.com's page.
+        # The statsig tests (tests/integration/test_statsig_*.py) set STATSIG_SOURCE themselves.
+        "STATSIG_SOURCE": "env",
         # No background session checks: their requests would land in other tests' fake logs.
         # The session watcher's own tests pass GROK_WEB_API_TEST_NO_WATCHER="".
         "GROK_WEB_API_TEST_NO_WATCHER": "1",

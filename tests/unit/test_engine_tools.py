@@ -280,7 +280,7 @@ def test_a_call_streams_its_arguments_as_they_are_written():
 def test_streamed_arguments_are_repaired_on_the_way():
     # Single quotes, Python literals, a trailing comma, a raw newline in a string: what the
     # client concatenates is strict JSON, the same as the one-shot result.
-    text = "<tool_call>{\"name\": \"a\", \"arguments\": {'k': None, 'msg': \"two\nlines\", 'ok': True,}}</tool_call>"
+    text = '<tool_call>{"name": "a", "arguments": {\'k\': None, \'msg\': "two\nlines", \'ok\': True,}}</tool_call>'
     pieces = stream(list(text))
     deltas = "".join(p.text for p in pieces if isinstance(p, CallDelta))
     assert json.loads(deltas) == {"k": None, "msg": "two\nlines", "ok": True}

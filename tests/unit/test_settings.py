@@ -22,7 +22,8 @@ def test_defaults_match_reference():
         3,
     )
     assert s.missing == ["GROK_SSO_COOKIE"] and not s.configured
-    assert s.statsig_source == "none"
+    assert (s.statsig_mode, s.static_statsig_source, s.statsig_ttl) == ("auto", "none", 3600)
+    assert s.grok_cdn_url == "https://cdn.grok.com"
 
 
 def test_empty_values_mean_unset():
@@ -125,10 +126,31 @@ def test_base_url_trailing_slash_trimmed():
 
 def test_statsig_precedence_env_over_provider():
     both = load(CHALLENGE_HEADER_HEX=HEX, CHALLENGE_SUFFIX="!s", TOKEN_PROVIDER_URL="http://p/x")
-    assert both.statsig_source == "env"
-    assert load(TOKEN_PROVIDER_URL="http://p/x").statsig_source == "provider"
+    assert both.static_statsig_source == "env"
+    assert load(TOKEN_PROVIDER_URL="http://p/x").static_statsig_source == "provider"
     half = load(CHALLENGE_HEADER_HEX=HEX)
-    assert half.statsig_source == "none" and any("CHALLENGE_SUFFIX" in n for n in half.notices)
+    assert half.static_statsig_source == "none" and any("CHALLENGE_SUFFIX" in n for n in half.notices)
+
+
+@pytest.mark.parametrize("mode", ["auto", "derived", "env", "provider", "AUTO"])
+def test_statsig_source_values(mode):
+    assert load(STATSIG_SOURCE=mode).statsig_mode == mode.lower()
+
+
+def test_statsig_source_and_cdn_are_validated_and_a_short_ttl_is_clamped():
+    with pytest.raises(SettingsError) as err:
+        load(STATSIG_SOURCE="browser", STATSIG_TTL_SECS="x", GROK_CDN_URL="cdn.grok.com")
+    assert set(err.value.errors) == {"STATSIG_SOURCE", "STATSIG_TTL_SECS", "GROK_CDN_URL"}
+    assert "auto, derived, env, provider" in err.value.errors["STATSIG_SOURCE"]
+    short = load(STATSIG_TTL_SECS="5")
+    assert short.statsig_ttl == 60 and "STATSIG_TTL_SECS=5 too low, clamped to 60" in short.notices
+    assert load(STATSIG_TTL_SECS="5", GROK_WEB_API_TEST_MIN_INTERVAL="1").statsig_ttl == 5
+
+
+def test_pinned_statsig_source_without_its_values_is_a_notice():
+    assert any("STATSIG_SOURCE=env" in n for n in load(STATSIG_SOURCE="env").notices)
+    assert any("STATSIG_SOURCE=provider" in n for n in load(STATSIG_SOURCE="provider").notices)
+    assert not load().notices
 
 
 def test_api_keys_comma_separated():

@@ -1,10 +1,9 @@
-"""grok.com's `x-statsig-id` anti-bot token (reference-behaviour §3).
+"""Signers: where each request's `x-statsig-id` comes from (reference-behaviour §3).
 
-Two sources, in this order of precedence:
-1. `ChallengeSigner`: the in-process generator, enabled when CHALLENGE_HEADER_HEX
-   and CHALLENGE_SUFFIX are both set;
-2. `ProviderSigner`: TOKEN_PROVIDER_URL, an external HTTP service asked per request.
-With neither, `NoSigner` sends an empty token (grok.com then rejects POSTs).
+`ChallengeSigner` makes tokens in-process from one build's values (the env triple or the
+derived ones), `ProviderSigner` asks TOKEN_PROVIDER_URL per request, `NoSigner` sends an
+empty token (grok.com then rejects POSTs). The STATSIG_SOURCE chain that picks among them
+and renews derived values is `chain.StatsigChain`.
 
 Each upstream request gets a fresh token and a fresh request id: a token is bound
 to its method, path and second, and grok.com rejects a reused one.
@@ -12,64 +11,47 @@ to its method, path and second, and grok.com rejects a reused one.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import logging
 import os
-import struct
 import time
 import uuid
 from dataclasses import dataclass
 
-from . import hooks
+from .. import hooks
+from .token import HEADER_LEN, build_token
 
 log = logging.getLogger(__name__)
-
-EPOCH = 1682924400  # 2023-05-01 07:00:00 UTC
-HEADER_LEN = 49
 
 
 @dataclass(frozen=True)
 class Signature:
     statsig_id: str
     request_id: str
+    # Which values made the token (a derived build's id), so a rejection can tell whether
+    # newer values exist already (see StatsigChain.renew).
+    values_id: str | None = None
 
 
 def _new_request_id() -> str:
     return str(uuid.uuid4())
 
 
-def build_token(header: bytes, suffix: str, trailer: int, method: str, path: str, now: float, xor_key: int) -> str:
-    """The token for one request; pure, so it is checked against the §3.3 vectors."""
-    counter = max(0, int(now) - EPOCH)
-    digest = hashlib.sha256(f"{method.upper()}!{path}!{counter}{suffix}".encode()).digest()[:16]
-    raw = header + struct.pack("<I", counter & 0xFFFFFFFF) + digest + bytes((trailer,))
-    if xor_key:
-        raw = bytes(b ^ xor_key for b in raw)
-    return base64.b64encode(raw).decode().rstrip("=")
-
-
-def parse_header_hex(value: str) -> bytes:
-    """CHALLENGE_HEADER_HEX -> 49 bytes; ValueError with a readable message otherwise."""
-    text = value.strip()
-    if not text.isascii():
-        raise ValueError("must contain only hex digits (0-9, a-f)")
-    if len(text) % 2:
-        raise ValueError(f"has an odd number of characters ({len(text)}); expected 98 hex digits")
-    try:
-        raw = bytes.fromhex(text)
-    except ValueError:
-        raise ValueError("must contain only hex digits (0-9, a-f)") from None
-    if len(raw) != HEADER_LEN:
-        raise ValueError(f"must be {HEADER_LEN} bytes (98 hex digits), got {len(raw)} bytes")
-    return raw
-
-
 class Signer:
+    """The interface GrokClient signs through. `prepare` and `renew` matter only to signers
+    whose values can change while the server runs (the derived ones)."""
+
     source = "none"
 
     def sign(self, method: str, path: str) -> Signature:
         raise NotImplementedError
+
+    def prepare(self, client) -> None:
+        """Called before each signed request: make sure values exist (may wait for grok.com)."""
+
+    def renew(self, client, signature: Signature, error) -> bool:
+        """grok.com rejected `signature` as stale or anti-bot: True when new values are ready
+        and the request is worth sending once more."""
+        return False
 
 
 class NoSigner(Signer):

@@ -1,0 +1,161 @@
+"""The STATSIG_SOURCE chain in the client library, through real sockets against the fake
+grok.com's builds: derivation, renewal and its single retry, the fallbacks, the TTL."""
+
+from __future__ import annotations
+
+import gevent
+import pytest
+
+from app.grok import errors as gerr
+from app.grok.client import GrokClient
+from app.grok.statsig.chain import StatsigUnavailable
+from app.settings import Settings
+from tests.support.gunicorn import app_env
+
+PAGES = ("/", "/imagine", "/index")
+LIST = "/rest/app-chat/conversations"
+
+
+def client_for(fake, *, env_triple: bool = False, **overrides) -> GrokClient:
+    """A client of the fake; `env_triple` keeps the fake's static pair as CHALLENGE_* values."""
+    env = app_env(fake, **overrides)
+    if not env_triple:
+        for name in ("CHALLENGE_HEADER_HEX", "CHALLENGE_SUFFIX", "CHALLENGE_TRAILER"):
+            env.pop(name)
+    return GrokClient.from_settings(Settings.from_mapping(env))
+
+
+def page_loads(fake) -> int:
+    return sum(1 for e in fake.requests_log() if e["method"] == "GET" and e["path"] in PAGES)
+
+
+def trail(fake, prefix: str = "/rest/") -> list[tuple[str, str, int, str]]:
+    return [(e["method"], e["path"], e["status"], e["statsig"]) for e in fake.requests_log(prefix)]
+
+
+def test_a_rejected_request_is_retried_once_with_new_values_and_not_counted_as_a_failure(fake):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    first = client.config.signer.status()
+    fake.rotate()
+    fake.clear()
+    client.list_conversations(page_size=1)
+    assert trail(fake, LIST) == [("GET", LIST, 403, "stale_build"), ("GET", LIST, 200, "ok")]
+    assert page_loads(fake) == 1
+    assert client.state.last_failure is None and client.state.failures_by_class == {}
+    now = client.config.signer.status()
+    assert now["build"] == fake.build()["release"][:12] != first["build"] and now["derivations"] == 2
+
+
+def test_streams_are_retried_too(fake):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.rotate()
+    fake.clear()
+    with client.new_conversation({"message": "hi", "temporary": True}) as stream:
+        assert any(stream.events())
+    statuses = [e["status"] for e in fake.requests_log("/rest/app-chat/conversations/new")]
+    assert statuses == [403, 200]
+
+
+def test_a_rejection_that_renewal_cannot_fix_is_raised_after_one_try(fake):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.configure(stale_build=True)  # every signed request is "out of date", whatever it carries
+    fake.clear()
+    with pytest.raises(gerr.AntiBotRejected) as err:
+        client.list_conversations(page_size=1)
+    assert err.value.failure_class == gerr.STALE_CHALLENGE
+    assert [e["status"] for e in fake.requests_log(LIST)] == [403]
+    assert page_loads(fake) == 1  # the renewal tried once (same build), and its canaries all failed
+    assert client.state.failures_by_class == {gerr.STALE_CHALLENGE: 1}
+    attempt = client.config.signer.status()["last_attempt"]
+    assert attempt["ok"] is False and attempt["step"] == "canary"
+    # Another rejection right away: no new derivation (a failure was just seen).
+    with pytest.raises(gerr.AntiBotRejected):
+        client.list_conversations(page_size=1)
+    assert page_loads(fake) == 1
+
+
+def test_auto_falls_back_to_the_env_triple_when_renewal_fails(fake):
+    client = client_for(fake, STATSIG_SOURCE="auto", env_triple=True)  # the fake's static pair
+    client.list_conversations(page_size=1)
+    assert client.config.signer.source == "derived"
+    fake.rotate()
+    fake.configure(page="broken")
+    fake.clear()
+    client.list_conversations(page_size=1)
+    assert [e["statsig"] for e in fake.requests_log(LIST)] == ["stale_build", "ok"]
+    status = client.config.signer.status()
+    assert status["source"] == "env" and "step 'seed'" in status["fallback_reason"]
+
+
+def test_env_pinned_never_fetches_the_page(fake):
+    client = client_for(fake, STATSIG_SOURCE="env", env_triple=True)
+    fake.configure(stale_build=True)
+    with pytest.raises(gerr.AntiBotRejected):
+        client.list_conversations(page_size=1)
+    assert page_loads(fake) == 0 and len(fake.requests_log(LIST)) == 1
+    assert client.config.signer.status()["source"] == "env"
+
+
+def test_derived_pinned_without_values_fails_before_sending(fake):
+    fake.configure(page="broken")
+    client = client_for(fake, STATSIG_SOURCE="derived")
+    with pytest.raises(StatsigUnavailable) as err:
+        client.list_conversations(page_size=1)
+    assert err.value.failure_class == gerr.STATSIG_UNAVAILABLE
+    assert "step 'seed' on " + fake.base_url in err.value.message
+    assert fake.requests_log("/rest/") == []
+    # Until the backoff passes, requests fail at once without another page load.
+    loads = page_loads(fake)
+    with pytest.raises(StatsigUnavailable):
+        client.list_conversations(page_size=1)
+    assert page_loads(fake) == loads
+
+
+def test_a_login_redirect_is_answered_by_the_anonymous_page(fake):
+    fake.configure(page="login_redirect", accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    pages = [(e["path"], "sso=" in e["headers"].get("cookie", ""), e["status"]) for e in fake.requests_log()]
+    assert pages[:2] == [("/", True, 307), ("/", False, 200)]
+    assert client.config.signer.status()["source"] == "derived"
+
+
+def test_page_requests_look_like_a_browser_navigation_and_scripts_carry_no_cookies(fake):
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    page = next(e for e in fake.requests_log() if e["path"] == "/")
+    assert page["headers"]["sec-fetch-mode"] == "navigate" and page["headers"]["accept"].startswith("text/html")
+    assert "Chrome/" in page["headers"]["user-agent"] and "x-statsig-id" not in page["headers"]
+    scripts = [e for e in fake.requests_log("/_next/static/chunks/")]
+    assert scripts and all("cookie" not in e["headers"] for e in scripts)
+    assert all(e["headers"]["sec-fetch-dest"] == "script" for e in scripts)
+
+
+def test_values_older_than_the_ttl_are_renewed_in_the_background(fake):
+    client = client_for(fake, STATSIG_SOURCE="auto", STATSIG_TTL_SECS="1", GROK_WEB_API_TEST_MIN_INTERVAL="1")
+    client.list_conversations(page_size=1)
+    assert page_loads(fake) == 1
+    gevent.sleep(1.1)
+    client.list_conversations(page_size=1)  # signed with the old values while the refresh runs
+    refresh = client.config.signer._refresh
+    assert refresh is not None
+    refresh.join(10)
+    assert page_loads(fake) == 2 and client.config.signer.status()["derivations"] == 2
+    # The same build: its scripts were not fetched again.
+    assert len(fake.requests_log("/_next/static/chunks/")) == 6
+
+
+def test_cloudflare_on_the_page_is_reported_as_such(fake):
+    fake.configure(page="cloudflare")
+    client = client_for(fake, STATSIG_SOURCE="auto", env_triple=True)
+    client.list_conversations(page_size=1)  # signed with the env triple
+    status = client.config.signer.status()
+    assert status["source"] == "env"
+    assert status["last_attempt"]["failure_class"] == gerr.CLOUDFLARE
+    assert "HTTP 403" in status["fallback_reason"] and "Just a moment" in status["fallback_reason"]
