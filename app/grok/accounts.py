@@ -16,8 +16,8 @@ object with the methods of app/state's `Store`), so every worker of every host a
   counts    requests and failures by class, per account
 
 `choose(mode)` picks an enabled account that is neither parked nor cooling down for that
-mode, preferring the most remaining quota (an account never synced counts as full), ties
-spread at random. When none can serve it raises `NoAccountAvailable`: with the earliest time
+mode, preferring the most remaining quota (an account not read yet counts as the best known
+one), ties spread at random. When none can serve it raises `NoAccountAvailable`: with the earliest time
 a cooldown ends when one will, else with the parked accounts' diagnosis.
 
 A pool built from the single-account settings alone (`strict=False`) reports the same
@@ -270,13 +270,16 @@ class AccountPool:
         if len(usable) == 1:
             return usable[0]
         quotas = self.quotas(a.label for a in usable)
-
-        def remaining(account: Account) -> float:
-            value = quotas.get(account.label, {}).get(mode, {}).get("remaining")
-            return float(value) if isinstance(value, int) else float("inf")  # never synced: full
-
-        best = max(remaining(a) for a in usable)
-        return random.choice([a for a in usable if remaining(a) == best])
+        known = {
+            a.label: float(value)
+            for a in usable
+            if isinstance(value := quotas.get(a.label, {}).get(mode, {}).get("remaining"), int)
+        }
+        # An account not read yet shares the requests with the best known one (all, when none is).
+        unknown = max(known.values(), default=float("inf"))
+        remaining = {a.label: known.get(a.label, unknown) for a in usable}
+        best = max(remaining.values())
+        return random.choice([a for a in usable if remaining[a.label] == best])
 
     def default(self) -> Account:
         """The account for a request that is neither a chat nor tied to an owned id: the first
@@ -430,8 +433,8 @@ class AccountPool:
         return True
 
     def sync_due(self, interval: float) -> list[str]:
-        """Sync every enabled, unparked account whose quota is older than `interval`; returns
-        the labels this call synced."""
+        """Sync every enabled, unparked account with a mode worth syncing that was never read or
+        was read more than `interval` ago; returns the labels this call synced."""
         enabled = [a.label for a in self.enabled]
         parked = self.parked(enabled)
         known = self.store.map_get_many("quota", enabled)
@@ -440,10 +443,12 @@ class AccountPool:
         for label in enabled:
             if label in parked:
                 continue
-            times = [q.get("at", 0) for q in known.get(label, {}).values() if isinstance(q, dict)]
-            if times and now - min(times) < interval:
-                continue
-            if self.sync_quota(label):
+            records = known.get(label, {})
+            modes = self.synced_modes(label)
+            stale = [
+                m for m in modes if not isinstance(records.get(m), dict) or now - records[m].get("at", 0) >= interval
+            ]
+            if stale and self.sync_quota(label, modes):
                 synced.append(label)
         return synced
 
