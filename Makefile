@@ -52,8 +52,23 @@ $(REDIS_SERVER):
 		echo "  sudo apt-get install -y redis-server   (or run make test as root)"; exit 1; \
 	fi
 
+# The agent APIs are proven with the real coding agents (Codex CLI, Claude Code) from npm,
+# pinned in tests/agents/package.json and installed there, never globally. Node.js and npm
+# come from Debian when missing (as root); without them those tests skip and say why.
+AGENTS := tests/agents/node_modules/.installed
+
+$(AGENTS): tests/agents/package.json tests/agents/package-lock.json
+	@if ! command -v npm >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	@if command -v npm >/dev/null; then \
+		cd tests/agents && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.installed; \
+	else \
+		echo "no node/npm: the Codex CLI and Claude Code tests will skip (sudo apt-get install -y nodejs npm)"; \
+	fi
+
 # loadscope keeps each module's gunicorn servers in one pytest worker.
-test: $(TEST_STAMP) $(CHROMIUM) $(REDIS_SERVER)
+test: $(TEST_STAMP) $(CHROMIUM) $(REDIS_SERVER) $(AGENTS)
 	$(PY) -m pytest -n 4 --dist loadscope
 
 check: $(STAMP)

@@ -71,8 +71,8 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
 def _register_blueprints(api) -> None:
     # Each package lists its own blueprints, so a new route group touches one file.
-    from . import media, native, openai, responses, system
+    from . import anthropic, media, native, openai, responses, system
 
-    for package in (system, native, openai, responses, media):
+    for package in (system, native, openai, responses, anthropic, media):
         for blueprint in package.blueprints():
             api.register_blueprint(blueprint)

@@ -215,6 +215,11 @@ def _http_exception(exc: HTTPException) -> Problem:
     return Problem(code, type_, exc.description or exc.name)
 
 
+def problem_for_http(exc: HTTPException) -> Problem:
+    """The problem for a werkzeug HTTP error (routing, method, size, validation)."""
+    return _http_exception(exc)
+
+
 def validation_problem(messages: dict, status: int = 422) -> Problem:
     """A problem naming every invalid field (from webargs/marshmallow messages by location)."""
     flat: dict[str, Any] = {}

@@ -26,6 +26,7 @@ from .grok.accounts import AccountPool
 from .grok.client import ClientConfig, GrokClient
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
+from .grok.transport import Transport
 from .ops import rundir as rundirs
 from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
@@ -150,11 +151,11 @@ class Runtime:
     def apply(self, settings: Settings) -> None:
         """Switch to new settings; in-flight requests finish with the old credentials."""
         self.settings = settings
-        self.client.reconfigure(ClientConfig.from_settings(settings))
+        self.client.reconfigure(ClientConfig.from_settings(settings), Transport.from_settings(settings))
         if settings.accounts_path != self.accounts_file.path:
             self.accounts_file = AccountsFile(settings.accounts_path)
             self.accounts_file.poll()
-        self._pool = None
+        self._pool = None  # rebuilt on the new client configuration and transport
 
 
 def statsig_status(rt: Runtime) -> dict:

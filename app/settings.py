@@ -51,6 +51,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+GROK_MODES = ("auto", "fast", "expert", "heavy", "grok-43")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
@@ -201,6 +202,20 @@ def signing_key(value: str) -> str:
     return value
 
 
+def comma_parts(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",")]
+
+
+def cookie_values(text: str) -> list[str]:
+    """The whole cookie string and each cookie's value."""
+    return [text, *(cookie.partition("=")[2].strip() for cookie in text.split(";"))]
+
+
+def url_password(text: str) -> list[str]:
+    """Only a URL's password is secret: the address is what an error or a warning must name."""
+    return [urlsplit(text).password or ""]
+
+
 def header_hex(value: str) -> bytes:
     return parse_header_hex(value)
 
@@ -225,12 +240,20 @@ class Setting:
 
     env: str
     parse: Parser = text
-    secret: bool = False  # never logged, shown or echoed back in an error
+    # Never logged, shown or echoed back in an error. True: the whole value is the secret; a
+    # function: the secret strings within the value's text (the log redactor hides those).
+    secret: bool | Callable[[str], list[str]] = False
     setup: str | None = None  # shown on /setup with this description
     form: bool = False  # editable in the /setup form
     live: bool = True  # a reload applies it; False: only a restart does (read by gunicorn's master)
     attr: str = ""
     default: Any = None
+
+    def secrets_in(self, text: str) -> list[str]:
+        """The strings of this setting's value (as text) that must never appear in a log."""
+        if not self.secret or not text:
+            return []
+        return [text] if self.secret is True else self.secret(text)
 
     def display(self, value: Any) -> Any:
         """The value as the environment would spell it (lists comma-joined, bytes in hex)."""
@@ -258,7 +281,7 @@ class Settings:
         "GROK_SSO_RW_COOKIE", cookie(), secret=True, form=True, setup="the sso-rw cookie (default: the sso value)"
     )
     extra_cookies: str | None = setting(
-        "GROK_EXTRA_COOKIES", cookie(True), secret=True, form=True, setup="extra cookies, e.g. cf_clearance"
+        "GROK_EXTRA_COOKIES", cookie(True), secret=cookie_values, form=True, setup="extra cookies, e.g. cf_clearance"
     )
     # --- the x-statsig-id token
     statsig_mode: str = setting(
@@ -280,7 +303,7 @@ class Settings:
         "TOKEN_PROVIDER_URL", url(), form=True, setup="external statsig signer (auto's last fallback)"
     )
     # --- this server
-    api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=True, setup="client API key(s)")
+    api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=comma_parts, setup="client API key(s)")
     host: str = setting("HOST", host_name, "0.0.0.0", live=False, setup="bind address")
     port: int = setting(
         "PORT", integer(1, 65535, "must be a port number from 1 to 65535"), 3000, live=False, setup="listen port"
@@ -306,7 +329,7 @@ class Settings:
     log_level: str = setting("LOG_LEVEL", choice(LOG_LEVELS), "INFO", setup="log level")
     log_format: str = setting("LOG_FORMAT", choice(("plain", "json"), "must be plain or json"), "plain")
     grok_base_url: str = setting("GROK_BASE_URL", url(base=True), "https://grok.com", setup="upstream base URL")
-    proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, setup="outbound proxy")
+    proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, secret=url_password, setup="outbound proxy")
     # --- timeouts
     connect_timeout: float = setting("CONNECT_TIMEOUT_SECS", seconds(), 10.0)
     request_timeout: float = setting("REQUEST_TIMEOUT_SECS", seconds(), 120.0)
@@ -314,6 +337,8 @@ class Settings:
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
+    # --- the Anthropic Messages API
+    claude_model_mode: str = setting("CLAUDE_MODEL_MODE", choice(GROK_MODES), "expert")
     # --- operations
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", comma_list, ("*",))
     metrics_public: bool = setting("METRICS_PUBLIC", boolean, False)
@@ -339,7 +364,7 @@ class Settings:
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
     quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
     # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
-    redis_url: str | None = setting("REDIS_URL", redis_address, secret=True, live=False)
+    redis_url: str | None = setting("REDIS_URL", redis_address, secret=url_password, live=False)
     redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)
 
     # Not settings: where they were read from, and what startup should warn about

@@ -11,8 +11,13 @@ import pytest
 from app.grok.client import GrokClient
 from app.settings import Settings
 from tests.fakegrok.harness import FakeGrok
+from tests.support.environ import isolate_test_process
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.redis import RedisServer
+
+# Before any test module is imported: a library importing python-dotenv's load_dotenv (LiteLLM)
+# must not copy the checkout's .env into this process, and the shell's settings stay out too.
+isolate_test_process()
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ grok.com takes one message per request (every request is a new temporary convers
 so the history is flattened into tagged text:
 
 * ``system`` and ``developer`` messages become custom instructions, after the tool
-  protocol block and before any ``extra_instructions``, joined by blank lines;
+  protocol block and before any ``extra_instructions``, joined by blank lines; a
+  conversation of system messages alone sends their text as the message instead;
 * a conversation that is a single user message is sent verbatim;
 * otherwise each message is rendered and the renderings joined with ``\\n``:
   ``<u>…</u>`` (user), ``<a>…<tool_call>{json}</tool_call></a>`` (assistant),
@@ -69,10 +70,16 @@ def build_prompt(
             system_parts.append(content_text(message.get("content"), index, part_text))
         else:
             turns.append((index, message))
-    if not turns:
-        raise ValueError("messages must contain at least one non-system message")
-
     instructions = [toolset.protocol_block()] if toolset else []
+    if not turns:
+        # OpenAI answers a conversation of system messages alone. grok.com needs a message, so
+        # the system text is the message (not instructions beside an empty one).
+        text = "\n\n".join(part for part in system_parts if part.strip())
+        if not text:
+            raise ValueError("messages must contain some text: the system messages are empty")
+        instructions += [part for part in extra_instructions if part.strip()]
+        return UpstreamPrompt(message=text, custom_instructions="\n\n".join(instructions) or None)
+
     instructions += [part for part in (*system_parts, *extra_instructions) if part.strip()]
 
     index, first = turns[0]

@@ -16,9 +16,13 @@ ends its stream with its own error form. Closing the upstream stream aborts the 
 
 from __future__ import annotations
 
-from typing import Iterator
+import logging
+from typing import Callable, Iterator
 
+from ..grok.errors import GrokError
 from .answer import Answer
+
+log = logging.getLogger(__name__)
 
 
 class Run:
@@ -27,8 +31,14 @@ class Run:
         self.answer = answer
         self.events = upstream.events(heartbeat) if heartbeat else upstream.events()
         self.ticked = False  # a heartbeat interval passed during start()
+        self.started = False
 
     def start(self) -> None:
+        """Read up to the first output; once (a second call does nothing: the account pool may
+        have started the answer already, to see whether grok.com turned it down)."""
+        if self.started:
+            return
+        self.started = True
         answer = self.answer
         try:
             for event in self.events:
@@ -56,6 +66,45 @@ class Run:
             yield False
             if answer.finished:
                 return
+
+    def relay(
+        self,
+        take: Callable[[], bytes],
+        keepalive: Callable[[], None],
+        finish: Callable[[], None],
+        fail: Callable[[GrokError], None],
+    ) -> Iterator[bytes]:
+        """The body of a streamed answer, for an adapter whose writer buffers its events: what
+        `take()` holds after each event, `keepalive()` at each silent interval, `finish()` after
+        a complete answer, `fail(error)` after an in-band or transport failure. Closing the
+        body (the client went away) aborts the upstream transfer."""
+        answer = self.answer
+        try:
+            if self.ticked:
+                keepalive()
+            yield take()
+            for silent in self.rest():
+                if silent:
+                    keepalive()
+                data = take()
+                if data:
+                    yield data
+            if answer.error is not None:
+                log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
+                fail(answer.error)
+            else:
+                answer.close()
+                finish()
+            yield take()
+        except GrokError as exc:
+            log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
+            fail(exc)
+            yield take()
+        except GeneratorExit:
+            log.info("client went away; aborting the upstream answer")
+            raise
+        finally:
+            self.close()
 
     def complete(self) -> None:
         """Non-streaming: read the whole answer (the caller checks `answer.error`)."""

@@ -313,13 +313,14 @@ class TagFilter:
 class StopMatcher:
     """Cuts a streamed text at the first occurrence of any stop sequence."""
 
-    __slots__ = ("stops", "_hold", "_buf", "matched")
+    __slots__ = ("stops", "_hold", "_buf", "matched", "sequence")
 
     def __init__(self, stops: list[str]):
         self.stops = [s for s in stops if s]
         self._hold = max((len(s) for s in self.stops), default=1) - 1
         self._buf = ""
         self.matched = False
+        self.sequence: str | None = None  # the stop sequence that matched
 
     def feed(self, text: str) -> str:
         if self.matched:
@@ -330,6 +331,7 @@ class StopMatcher:
             k = data.find(stop)
             if k >= 0 and (cut < 0 or k < cut):
                 cut = k
+                self.sequence = stop
         if cut >= 0:
             self.matched = True
             self._buf = ""

@@ -222,7 +222,7 @@ class GrokClient:
     def from_settings(
         cls, settings, transport: Transport | None = None, state: SessionState | None = None
     ) -> "GrokClient":
-        return cls(ClientConfig.from_settings(settings), transport, state)
+        return cls(ClientConfig.from_settings(settings), transport or Transport.from_settings(settings), state)
 
     @classmethod
     def from_cookies(
@@ -255,15 +255,17 @@ class GrokClient:
         state and shared values (derived statsig values and the mode list are not per account)."""
         return GrokClient(config, self._transport, self.state, self.shared)
 
-    def reconfigure(self, config: ClientConfig) -> None:
-        """Apply new credentials; requests already in flight keep the old ones."""
+    def reconfigure(self, config: ClientConfig, transport: Transport | None = None) -> None:
+        """Apply new credentials (and a transport with new options); requests already in
+        flight keep the old ones."""
         self.config = config
+        if transport is not None:
+            self._transport = transport
 
     @property
     def transport(self) -> Transport:
-        # Created on first use so a forked worker never inherits a parent's multi handle.
         if self._transport is None:
-            self._transport = Transport.for_this_process()
+            self._transport = Transport()
         return self._transport
 
     # ------------------------------------------------------------------ plumbing

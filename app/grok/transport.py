@@ -12,8 +12,9 @@ loop methods `call_later`, `add_reader`, `add_writer`, `remove_reader`,
 us to curl_cffi internals, hence the exact version pin in setup.cfg and the
 contract tests in tests/contract.
 
-One `Transport` per worker process, created lazily after fork (see
-`Transport.for_this_process`).
+One libcurl multi handle per worker process and kind (`CurlPool`), created lazily
+after fork; `Transport` objects carry the options (proxy, timeouts) and are built
+from the settings.
 """
 
 from __future__ import annotations
@@ -228,8 +229,9 @@ class _Transfer:
     """One easy handle on the multi: request setup, header parsing, body queueing."""
 
     def __init__(self, transport: "Transport", req: Request, *, total_timeout: float | None):
-        if transport.refusing is not None:
-            raise copy.copy(transport.refusing)
+        pool = self.pool = transport.pool
+        if pool.refusing is not None:
+            raise copy.copy(pool.refusing)
         self.transport = transport
         self.url = req.url
         self.status = 0
@@ -274,9 +276,13 @@ class _Transfer:
         curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
         if total_timeout:
             curl.setopt(CurlOpt.TIMEOUT_MS, int(total_timeout * 1000))
-        proxy = req.proxy if req.proxy is not None else transport.proxy
+        proxy = req.proxy if req.proxy is not None else transport.proxy  # an account's own, else the transport's
         if proxy is not None:  # "" = no proxy at all, not even one from the environment
             curl.setopt(CurlOpt.PROXY, proxy.encode())
+            if proxy.startswith(("http://", "https://")):
+                # Through an HTTP proxy every request is tunnelled (CONNECT), as an https:// one
+                # always is: the proxy sees the host and port, never the request.
+                curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
         if req.resolve:
             curl.setopt(CurlOpt.RESOLVE, [entry.encode() for entry in req.resolve])
         if not transport.verify_tls:
@@ -289,11 +295,11 @@ class _Transfer:
         curl.setopt(CurlOpt.HEADERFUNCTION, self._on_header)
         curl.setopt(CurlOpt.WRITEFUNCTION, self._on_data)
 
-        self.future = transport.multi.add_handle(curl)
+        self.future = pool.multi.add_handle(curl)
         self.future.add_done_callback(self._on_done)
-        transport.transfers.add(self)
+        pool.transfers.add(self)
         # Start at once rather than on libcurl's first timer tick.
-        transport.multi.kick()
+        pool.multi.kick()
 
     # libcurl callbacks: they run inside socket_action on the hub; never block or switch.
     def _on_header(self, line: bytes) -> int:
@@ -357,7 +363,7 @@ class _Transfer:
         if self.paused:
             self.paused = False
             self.curl.pause(CURLPAUSE_CONT)
-            self.transport.multi.kick()
+            self.pool.multi.kick()
         return data
 
     def abort(self) -> bool:
@@ -365,16 +371,16 @@ class _Transfer:
         aborted = False
         if not self.finished and self.curl._curl is not None:
             try:
-                self.transport.multi.remove_handle(self.curl)
+                self.pool.multi.remove_handle(self.curl)
                 aborted = True
             except CurlError:  # pragma: no cover - libcurl refused; the close below still frees it
                 log.debug("remove_handle failed", exc_info=True)
             self.finished = True
         if self.curl._curl is not None:
             self.curl.close()
-        self.transport.transfers.discard(self)
+        self.pool.transfers.discard(self)
         if aborted:
-            self.transport.aborted += 1
+            self.pool.aborted += 1
         return aborted
 
     def fail(self, error: GrokError) -> bool:
@@ -462,15 +468,18 @@ class UpstreamStream:
             timer.close()
 
     def read(self, limit: int | None = None) -> bytes:
-        """Read the rest of the body (at most `limit` bytes, then abort)."""
+        """Read the rest of the body (at most `limit` bytes, then abort); the stream is closed
+        afterwards, also when reading fails."""
         parts: list[bytes] = []
         size = 0
-        for chunk in self.chunks():
-            parts.append(chunk)
-            size += len(chunk)
-            if limit is not None and size >= limit:
-                break
-        self.close()
+        try:
+            for chunk in self.chunks():
+                parts.append(chunk)
+                size += len(chunk)
+                if limit is not None and size >= limit:
+                    break
+        finally:
+            self.close()
         data = b"".join(parts)
         return data[:limit] if limit is not None else data
 
@@ -493,31 +502,19 @@ class UpstreamStream:
                 pass
 
 
-class Transport:
-    """The worker's upstream HTTP client; cooperative under gevent."""
+class CurlPool:
+    """A process's libcurl multi handle: its connection cache and its transfers in flight.
 
-    _instance: "Transport | None" = None
-    _instance_pid: int | None = None
+    One per process and kind ("grok" for grok.com, "fetch" for server-side fetches of client
+    URLs), created on first use in each forked worker and shared by every `Transport` of that
+    kind, so a transport built from reloaded settings reuses the open connections, and the
+    shutdown deadline reaches every transfer.
+    """
 
-    def __init__(
-        self,
-        *,
-        impersonate: str | None = IMPERSONATE,
-        connect_timeout: float = 10.0,
-        request_timeout: float = 120.0,
-        idle_timeout: float = 120.0,
-        max_buffered_bytes: int = 1 << 20,
-        max_idle_connections: int = 64,
-        proxy: str | None = None,
-        verify_tls: bool = True,
-    ):
-        self.impersonate = impersonate
-        self.connect_timeout = connect_timeout
-        self.request_timeout = request_timeout
-        self.idle_timeout = idle_timeout
-        self.max_buffered_bytes = max_buffered_bytes
-        self.proxy = proxy
-        self.verify_tls = verify_tls
+    _pools: dict[str, "CurlPool"] = {}
+    _pid: int | None = None
+
+    def __init__(self, max_idle_connections: int = 64):
         self.multi = _HubMulti(max_idle_connections)
         self.aborted = 0
         # Transfers added to the multi and not yet freed (for abort_all).
@@ -526,20 +523,19 @@ class Transport:
         self.refusing: GrokError | None = None
 
     @classmethod
-    def for_this_process(cls, **options) -> "Transport":
-        """The process-wide instance, created on first use in each (forked) worker."""
+    def for_this_process(cls, kind: str = "grok") -> "CurlPool":
         pid = os.getpid()
-        if cls._instance is None or cls._instance_pid != pid:
-            cls._instance = cls(**options)
-            cls._instance_pid = pid
-        return cls._instance
+        if cls._pid != pid:  # a forked child never uses its parent's multi handle
+            cls._pools, cls._pid = {}, pid
+        pool = cls._pools.get(kind)
+        if pool is None:
+            pool = cls._pools[kind] = cls()
+        return pool
 
     @classmethod
-    def existing(cls) -> "Transport | None":
-        """This process's instance if one was created (never creates one)."""
-        if cls._instance is not None and cls._instance_pid == os.getpid():
-            return cls._instance
-        return None
+    def existing(cls, kind: str = "grok") -> "CurlPool | None":
+        """This process's pool of that kind if one was created (never creates one)."""
+        return cls._pools.get(kind) if cls._pid == os.getpid() else None
 
     @property
     def active_transfers(self) -> int:
@@ -560,6 +556,58 @@ class Transport:
             else:
                 self.transfers.discard(transfer)
         return ended
+
+
+class Transport:
+    """Upstream HTTP with a set of options (impersonation, timeouts, proxy); cooperative under gevent.
+
+    Cheap to build and immutable: the connections live in the process's `CurlPool`. The app
+    builds one from its settings (`from_settings`) and hands it to the client; a reload builds
+    a new one, and transfers already running keep the options they started with.
+    """
+
+    def __init__(
+        self,
+        *,
+        impersonate: str | None = IMPERSONATE,
+        connect_timeout: float = 10.0,
+        request_timeout: float = 120.0,
+        idle_timeout: float = 120.0,
+        max_buffered_bytes: int = 1 << 20,
+        proxy: str | None = "",
+        verify_tls: bool = True,
+        kind: str = "grok",
+        pool: CurlPool | None = None,
+    ):
+        self.impersonate = impersonate
+        self.connect_timeout = connect_timeout
+        self.request_timeout = request_timeout
+        self.idle_timeout = idle_timeout
+        self.max_buffered_bytes = max_buffered_bytes
+        # "" = no proxy at all, not even one from the environment (https_proxy, ALL_PROXY);
+        # None = libcurl's default, which reads the environment.
+        self.proxy = proxy
+        self.verify_tls = verify_tls
+        self.kind = kind
+        self._pool = pool  # a pool of its own (tests); otherwise the process's pool of its kind
+
+    @classmethod
+    def from_settings(cls, settings) -> "Transport":
+        """The grok.com transport of a Settings object (GROK_PROXY_URL, the timeouts)."""
+        return cls(
+            connect_timeout=settings.connect_timeout,
+            request_timeout=settings.request_timeout,
+            idle_timeout=settings.stream_idle_timeout,
+            proxy=settings.proxy_url or "",
+        )
+
+    @property
+    def pool(self) -> CurlPool:
+        return self._pool or CurlPool.for_this_process(self.kind)
+
+    @property
+    def active_transfers(self) -> int:
+        return self.pool.active_transfers
 
     def request(
         self,

@@ -93,18 +93,6 @@ class Fetched:
     hops: list[str] = field(default_factory=list)
 
 
-class FetchTransport(Transport):
-    """The per-process transport of server-side fetches (its own connection pool)."""
-
-    _instance = None
-    _instance_pid = None
-
-    @classmethod
-    def for_this_process(cls, **options) -> "FetchTransport":
-        options.setdefault("proxy", "")
-        return super().for_this_process(**options)
-
-
 def system_resolver(host: str, port: int) -> list[str]:
     """Every address of `host` (cooperative under gevent)."""
     with START_SLOTS.released():
@@ -147,7 +135,8 @@ class Fetcher:
     @property
     def transport(self) -> Transport:
         if self._transport is None:
-            self._transport = FetchTransport.for_this_process(connect_timeout=self.policy.connect_timeout)
+            # Its own connection pool, no proxy (not even one from the environment).
+            self._transport = Transport(connect_timeout=self.policy.connect_timeout, proxy="", kind="fetch")
         return self._transport
 
     def vet(self, hop: _Hop) -> str:

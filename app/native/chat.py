@@ -31,7 +31,7 @@ from .chat_schemas import (
     NewChatSchema,
     QuickAnswerSchema,
 )
-from .replies import passthrough
+from .replies import StatusReplySchema, status_answer
 
 blp = NativeBlueprint(
     "chat", __name__, url_prefix="/v1/chat", description="Native grok.com chat: NDJSON streams relayed as they arrive"
@@ -174,27 +174,20 @@ def reconnect(response_id):
 
 @blp.route("/<gid:conversation_id>/stop", methods=["POST"], parameters=[CONVERSATION_ID])
 @problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
+@blp.response(200, StatusReplySchema, example={"status": "stopped"}, description="Stopped.")
 @blp.doc(
     summary="Stop a conversation's in-flight responses",
-    description="grok.com's answer is passed through unchanged (200 `{}`); the streams end "
-    "with the text generated so far.",
-    responses={
-        200: {
-            "description": "grok.com's answer, unchanged",
-            "content": {"application/json": {"schema": {"type": "object"}, "example": {}}},
-        }
-    },
+    description="The streams end with the text generated so far.",
 )
 def stop(conversation_id):
-    return passthrough(for_owned(CONVERSATION, conversation_id).client.stop_inflight_responses(conversation_id))
+    for_owned(CONVERSATION, conversation_id).client.stop_inflight_responses(conversation_id)
+    return status_answer("stopped")
 
 
 @blp.route("/<gid:response_id>/cancel", methods=["POST"], parameters=[RESPONSE_ID])
 @problem_responses(blp, 400, *UPSTREAM_ERRORS, examples={400: INVALID_PATH})
-@blp.doc(
-    summary="Cancel one in-flight response",
-    description="grok.com's answer is passed through unchanged (204, empty body).",
-    responses={204: {"description": "cancelled (grok.com's answer, unchanged)"}},
-)
+@blp.response(200, StatusReplySchema, example={"status": "cancelled"}, description="Cancelled.")
+@blp.doc(summary="Cancel one in-flight response")
 def cancel(response_id):
-    return passthrough(for_owned(RESPONSE, response_id).client.cancel_response(response_id))
+    for_owned(RESPONSE, response_id).client.cancel_response(response_id)
+    return status_answer("cancelled")

@@ -1,7 +1,8 @@
 """/v1/conversations: list, read, rename/star, delete, restore grok.com conversations.
 
-Every answer is grok.com's own (status and JSON bytes unchanged); deletions
-answer 204 with no body, as grok.com does.
+Reads answer grok.com's own status and JSON bytes; changes that the reference server
+answers with a fixed body (delete, restore) answer `{"status": "deleted"}` or
+`{"status": "restored"}` like it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from .bodies import NativeBlueprint
 from .fields import ForwardedBody, JsonBool, PageQuery, QueryBool, QuerySchema
-from .replies import passthrough, reply_json
+from .replies import StatusReplySchema, passthrough, reply_json, status_answer
 
 blp = NativeBlueprint(
     "conversations",
@@ -114,10 +115,11 @@ def list_conversations(query):
 
 
 @blp.route("", methods=["DELETE"])
-@blp.response(204, description="All conversations deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, description="All conversations deleted.", example={"status": "deleted"})
 @blp.doc(summary="Delete ALL conversations permanently")
 def delete_all_conversations():
-    return passthrough(grok().delete_all_conversations())
+    grok().delete_all_conversations()
+    return status_answer("deleted")
 
 
 @blp.route("/deleted", methods=["GET"])
@@ -162,14 +164,11 @@ def update_conversation(body, conversation_id):
 
 @blp.route("/<gid:conversation_id>", methods=["DELETE"])
 @blp.arguments(DeleteQuery, location="query")
-@blp.response(204, description="Deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, description="Deleted (or moved to the trash).", example={"status": "deleted"})
 @blp.doc(summary="Delete a conversation (permanently, or to the trash with soft=true)")
 def delete_conversation(query, conversation_id):
-    return passthrough(
-        _owner(conversation_id).delete_conversation(
-            conversation_id, soft=query["soft"], delete_media=query["delete_media"]
-        )
-    )
+    _owner(conversation_id).delete_conversation(conversation_id, soft=query["soft"], delete_media=query["delete_media"])
+    return status_answer("deleted")
 
 
 @blp.route("/<gid:conversation_id>/exists", methods=["GET"])
@@ -192,10 +191,11 @@ def conversation_exists(conversation_id):
 
 
 @blp.route("/<gid:conversation_id>/restore", methods=["POST"])
-@blp.response(200, description="Restored (grok.com's answer, usually `{}`).", example={})
+@blp.response(200, StatusReplySchema, description="Restored from the trash.", example={"status": "restored"})
 @blp.doc(summary="Restore a conversation from the trash")
 def restore_conversation(conversation_id):
-    return passthrough(_owner(conversation_id).restore_conversation(conversation_id))
+    _owner(conversation_id).restore_conversation(conversation_id)
+    return status_answer("restored")
 
 
 @blp.route("/<gid:conversation_id>/title", methods=["POST"])

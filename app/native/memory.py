@@ -3,7 +3,8 @@
 Path parameters are named by what they are. Under /v1/memory/v2/{…} the GET takes
 a companion id (it lists that companion's memories) while PUT and DELETE take one
 memory's id; the URLs keep the reference server's shape, the names and summaries
-make the difference visible. Deletions answer grok.com's 204.
+make the difference visible. An edit answers `{"status": "updated"}` and deletions
+`{"status": "deleted"}`, as the reference server does.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from .bodies import NativeBlueprint
 from .fields import ClosedBody, Id, QueryBool, QuerySchema
-from .replies import passthrough
+from .replies import StatusReplySchema, passthrough, status_answer
 
 blp = NativeBlueprint(
     "memory",
@@ -95,31 +96,29 @@ def list_memories(companion_id):
 
 @blp.route("/v2/<gid:memory_id>", methods=["PUT"])
 @blp.arguments(MemoryUpdateBody, example={"content": "The user prefers metric units."})
-@blp.response(
-    200,
-    MemorySchema,
-    example=dict(MEMORY_EXAMPLE, content="The user prefers metric units."),
-    description="The updated memory as grok.com returns it.",
-)
+@blp.response(200, StatusReplySchema, example={"status": "updated"}, description="The memory was changed.")
 @blp.doc(summary="Edit one memory (the id here is a MEMORY id; GET on the same path takes a COMPANION id)")
 def update_memory(body, memory_id):
-    return passthrough(grok().update_memory(memory_id, body["content"]))
+    grok().update_memory(memory_id, body["content"])
+    return status_answer("updated")
 
 
 @blp.route("/v2/<gid:memory_id>", methods=["DELETE"])
 @blp.arguments(SoftQuery, location="query")
-@blp.response(204, description="Deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, example={"status": "deleted"}, description="Deleted.")
 @blp.doc(summary="Delete one memory (the id here is a MEMORY id; GET on the same path takes a COMPANION id)")
 def delete_memory(query, memory_id):
-    return passthrough(grok().delete_memory(memory_id, soft=query["soft"]))
+    grok().delete_memory(memory_id, soft=query["soft"])
+    return status_answer("deleted")
 
 
 @blp.route("/v2/all/<gid:companion_id>", methods=["DELETE"])
 @blp.arguments(SoftQuery, location="query")
-@blp.response(204, description="Deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, example={"status": "deleted"}, description="Deleted.")
 @blp.doc(summary="Delete all memories of a companion")
 def delete_all_memories(query, companion_id):
-    return passthrough(grok().delete_all_memories(companion_id, soft=query["soft"]))
+    grok().delete_all_memories(companion_id, soft=query["soft"])
+    return status_answer("deleted")
 
 
 @blp.route("/by-conversation", methods=["POST"])
@@ -137,11 +136,12 @@ def memories_for_conversations(body):
 
 @blp.route("/by-conversation", methods=["DELETE"])
 @blp.arguments(ConversationIdsQuery, location="query")
-@blp.response(204, description="Deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, example={"status": "deleted"}, description="Deleted, like the other deletions.")
 @blp.doc(summary="Delete the memories of given conversations (grok.com `DELETE memory?conversationIds=…`)")
 def delete_memories_for_conversations(query):
     ids = query["conversation_ids"]
-    return passthrough(_owner_of(ids).delete_memories_for_conversations(ids))
+    _owner_of(ids).delete_memories_for_conversations(ids)
+    return status_answer("deleted")
 
 
 def _owner_of(conversation_ids):

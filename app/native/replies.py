@@ -4,6 +4,11 @@
 (201 and 204 included): key order, numbers and unknown fields survive, and an
 empty body stays empty instead of becoming an error (reference gap 22).
 
+`status_answer` is the exception: where the reference server answers a fixed
+`{"status": "deleted"}` (stopped, cancelled, restored, updated), so do we, whatever
+grok.com's success looked like (usually an empty 204), so clients written against the
+reference keep working.
+
 `relay_bytes` streams a binary upstream body (audio). Binary has no in-band
 error format, so a failure after the first byte aborts the client connection:
 the truncated body is the signal, and the log line says why.
@@ -16,7 +21,8 @@ import json
 import logging
 from typing import Any, Iterator
 
-from flask import Response
+import marshmallow as ma
+from flask import Response, jsonify
 
 from ..grok.client import Reply
 from ..grok.errors import GrokError
@@ -49,6 +55,20 @@ def passthrough(reply: Reply) -> Response:
             upstream_status=reply.status,
         )
     return Response(reply.content, status=reply.status, content_type=content_type or JSON)
+
+
+STATUS_WORDS = ("deleted", "stopped", "cancelled", "restored", "updated")
+
+
+class StatusReplySchema(ma.Schema):
+    status = ma.fields.String(
+        required=True, validate=ma.validate.OneOf(STATUS_WORDS), metadata={"description": "what was done"}
+    )
+
+
+def status_answer(word: str) -> Response:
+    """200 `{"status": word}`: grok.com accepted the change (a failure raised before this)."""
+    return jsonify(status=word)
 
 
 def reply_json(reply: Reply) -> Any:

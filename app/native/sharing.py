@@ -8,7 +8,7 @@ from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from .bodies import NativeBlueprint
 from .fields import ForwardedBody, JsonBool, PageQuery
-from .replies import passthrough
+from .replies import StatusReplySchema, passthrough, status_answer
 
 blp = NativeBlueprint(
     "sharing", __name__, url_prefix="/v1/sharing", description="Share links for conversations and artifacts"
@@ -107,10 +107,11 @@ def get_share_link(share_link_id):
 
 
 @blp.route("/links/<gid:share_link_id>", methods=["DELETE"])
-@blp.response(204, description="Deleted (grok.com's empty answer).")
+@blp.response(200, StatusReplySchema, example={"status": "deleted"}, description="Deleted.")
 @blp.doc(summary="Delete a share link")
 def delete_share_link(share_link_id):
-    return passthrough(grok().delete_share_link(share_link_id))
+    grok().delete_share_link(share_link_id)
+    return status_answer("deleted")
 
 
 @blp.route("/links/<gid:share_link_id>/clone", methods=["POST"])

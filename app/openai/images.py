@@ -99,6 +99,7 @@ EXAMPLE_ANSWER = {"created": 1767225600, "data": [{"url": EXAMPLE_LINK}]}
 @blp.arguments(
     ImageGenerationRequest,
     example={"prompt": "a lighthouse at dusk", "n": 2, "size": "1024x1024", "response_format": "url"},
+    error_status_code=400,  # as OpenAI answers an invalid request
 )
 @blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Create images from a prompt (OpenAI-compatible)")
@@ -131,6 +132,7 @@ def create_images(body):
     location="form",
     content_type="multipart/form-data",
     example={"prompt": "make it night", "n": 1, "size": "1536x1024", "response_format": "url"},
+    error_status_code=400,
 )
 @blp.response(200, ImagesResponseSchema, example=EXAMPLE_ANSWER)
 @blp.doc(summary="Edit images from a prompt (OpenAI-compatible, multipart/form-data)")
@@ -204,9 +206,9 @@ def _aspect_ratio(size: str | None) -> str | None:
 
 def _edit_inputs(uploads) -> list[UploadItem]:
     if not uploads:
-        raise Problem(422, "invalid_request", "an image to edit is required (multipart field 'image')", param="image")
+        raise Problem(400, "invalid_request", "an image to edit is required (multipart field 'image')", param="image")
     if len(uploads) > MAX_EDIT_INPUTS:
-        raise Problem(422, "invalid_request", f"at most {MAX_EDIT_INPUTS} images can be edited together", param="image")
+        raise Problem(400, "invalid_request", f"at most {MAX_EDIT_INPUTS} images can be edited together", param="image")
     limit = services().limits.max_image_bytes
     items = []
     for index, storage in enumerate(uploads):

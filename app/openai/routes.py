@@ -30,7 +30,7 @@ from ..routing import Routed, on_pool
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import answer_stream
 from . import models
 from .plan import ChatPlan, plan_completion
 from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 blp = Blueprint("openai", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions and model list")
 
-EVENT_STREAM = "text/event-stream"
 
 HELP = {
     "message": "POST a ChatCompletion request to this endpoint. See /setup for configuration help.",
@@ -65,7 +64,8 @@ class OpenAIModelListSchema(ma.Schema):
 
 @blp.route("/chat/completions", methods=["POST"])
 @media_body
-@blp.arguments(ChatCompletionRequest, example=HELP["example"])
+# OpenAI answers an invalid request 400 invalid_request_error (its SDKs raise BadRequestError).
+@blp.arguments(ChatCompletionRequest, example=HELP["example"], error_status_code=400)
 @blp.doc(
     summary="Create a chat completion (OpenAI-compatible; `stream: true` for SSE)",
     description="Runs one temporary grok.com conversation. Header `X-Reasoning-Output` "
@@ -247,11 +247,7 @@ def _stream_start(plan: ChatPlan, upstream: ChatStream, link) -> _Opened:
 
 
 def _stream_answer(opened: _Opened):
-    answer = opened.run.answer
-    if answer.error is not None:
-        log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise from_grok_error(answer.error)
-    return streaming_response(_sse(opened.plan, opened.run, opened.sink), EVENT_STREAM)
+    return answer_stream(opened.run, lambda: _sse(opened.plan, opened.run, opened.sink))
 
 
 def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:

@@ -25,11 +25,11 @@ import time
 import weakref
 from contextvars import ContextVar
 from typing import Any, Iterable
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from flask import has_request_context, request
 
-from ..settings import SECRET_SETTINGS, Settings
+from ..settings import BY_ENV_NAME, Settings
 
 REDACTED = "[redacted]"
 PLAIN_FORMAT = "%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"
@@ -48,21 +48,11 @@ REQUEST_ID_KEY = "grok_web_api.request_id"
 
 
 def secret_values(settings: Settings) -> set[str]:
-    """Every secret string in `settings`, split where one setting holds several."""
+    """Every secret string in `settings` (the table's rows say which part of a value is secret)."""
     values: set[str] = set()
     for name, value in settings.by_env_name().items():
-        if name not in SECRET_SETTINGS or not value:
-            continue
-        text = str(value)
-        parts = [text]
-        if name == "API_KEY":
-            parts = text.split(",")
-        elif name == "GROK_EXTRA_COOKIES":
-            parts.extend(cookie.partition("=")[2] for cookie in text.split(";"))
-        elif name == "REDIS_URL":
-            # Only its password is secret: the address itself is what an outage warning must name.
-            parts = [urlsplit(text).password or ""]
-        values.update(p.strip() for p in parts if p.strip())
+        if value:
+            values.update(part for part in BY_ENV_NAME[name].secrets_in(str(value)) if part)
     return values
 
 

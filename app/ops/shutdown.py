@@ -31,7 +31,7 @@ import gevent
 from gevent.event import Event
 
 from ..grok.errors import ServerShuttingDown
-from ..grok.transport import Transport
+from ..grok.transport import CurlPool
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +96,10 @@ connections = ClientConnections()
 
 
 def end_upstream_transfers() -> int:
-    transport = Transport.existing()
-    if transport is None:
+    pool = CurlPool.existing()
+    if pool is None:
         return 0
-    ended = transport.abort_all(ServerShuttingDown("server shutting down"))
+    ended = pool.abort_all(ServerShuttingDown("server shutting down"))
     if ended:
         log.warning("graceful shutdown deadline: ended %d upstream transfer(s) with a shutting_down error", ended)
     return ended

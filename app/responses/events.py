@@ -231,7 +231,7 @@ class ResponseWriter:
         item, self._open = self._open, None
         if item is None:
             return
-        output_index = self.items.index(item)
+        output_index = len(self.items) - 1  # the open item is always the last one
         text = "".join(self._text)
         if item["type"] == "message":
             part = {"type": "output_text", "text": text, "annotations": self._annotations, "logprobs": []}

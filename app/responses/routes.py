@@ -29,7 +29,7 @@ from ..routing import Routed, on_pool
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
-from ..web.streaming import streaming_response
+from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
 from .schemas import CreateResponseRequest
@@ -40,7 +40,6 @@ blp = Blueprint(
     "responses", __name__, url_prefix="/v1", description="OpenAI Responses API (Codex CLI, openai SDKs, agents)"
 )
 
-EVENT_STREAM = "text/event-stream"
 EXAMPLE = {"model": "expert", "input": "Say hi", "stream": False}
 # grok.com's words for a conversation too long for the model.
 _CONTEXT_WORDS = ("context length", "context window", "too long", "too many tokens", "maximum context")
@@ -80,7 +79,7 @@ def create_response(body):
     )
     plan, run, writer = opened.plan, opened.run, opened.writer
     if plan.stream:
-        return _stream(plan, run, writer)
+        return answer_stream(run, lambda: _events(plan, run, writer))
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
@@ -160,39 +159,10 @@ class _Opened:
     writer: ResponseWriter
 
 
-def _stream(plan: ResponsePlan, run: Run, writer: ResponseWriter):
-    answer = run.answer
-    if answer.error is not None:
-        log.warning("grok.com reported an error before the answer started: %s", answer.error.message)
-        raise from_grok_error(answer.error)
-    return streaming_response(_events(plan, run, writer), EVENT_STREAM)
-
-
 def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[bytes]:
-    answer = run.answer
-    try:
-        if run.ticked:
-            writer.keepalive()
-        yield writer.take()
-        for silent in run.rest():
-            if silent:
-                writer.keepalive()
-            if writer.out:
-                yield writer.take()
-        if answer.error is not None:
-            log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
-            writer.fail(*failure(answer.error))
-            yield writer.take()
-            return
-        answer.close()
-        writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
-        yield writer.take()
-    except GrokError as exc:
-        log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
-        writer.fail(*failure(exc))
-        yield writer.take()
-    except GeneratorExit:
-        log.info("client went away; aborting the upstream answer")
-        raise
-    finally:
-        run.close()
+    return run.relay(
+        writer.take,
+        writer.keepalive,
+        lambda: writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length"),
+        lambda exc: writer.fail(*failure(exc)),
+    )

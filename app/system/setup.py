@@ -163,7 +163,7 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
                 "state": state,
                 "error": errors.get(name),
                 "description": row.setup,
-                "secret": row.secret,
+                "secret": bool(row.secret),
             }
         )
     return states, errors

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from typing import Iterator
+from typing import Callable, Iterator
 
 from flask import Response
 
@@ -100,3 +100,17 @@ def streaming_response(
     if content_type:
         return Response(generator, status=status, content_type=content_type, headers=STREAM_HEADERS)
     return Response(generator, status=status, mimetype=mimetype, headers=STREAM_HEADERS)
+
+
+EVENT_STREAM = "text/event-stream"
+
+
+def answer_stream(run, body: Callable[[], Iterator[bytes]]) -> Response:
+    """Starts a streamed model answer (an app.engine.run.Run): its events are read up to the first
+    output, so a failure up to there is still an ordinary HTTP error with its own status; then
+    `body()` streams the rest."""
+    run.start()
+    if run.answer.error is not None:
+        log.warning("grok.com reported an error before the answer started: %s", run.answer.error.message)
+        raise from_grok_error(run.answer.error)
+    return streaming_response(body(), EVENT_STREAM)

@@ -17,7 +17,7 @@ test can see the round trip closed.
   ``*** Begin Patch ***`` envelope some models write);
 * ``pre`` — prose before the call ("Let me run that."); ``think`` — thinking tokens first;
 * ``calls`` — tool rounds before the final answer (default 1); ``done`` — the final answer
-  (default ``Done. The tool said: <first line of the last result>``);
+  (default ``Done. The tool said: <last line of the last result>``);
 * ``file`` / ``line`` — the file a patch adds and its one line.
 """
 
@@ -97,5 +97,5 @@ def _agent(c: Chat, p: Params):
         text = (p.str("pre") + " " if p.str("pre") else "") + call_text(c, p)
     else:
         said = results[-1].strip().splitlines()
-        text = p.str("done") or f"Done. The tool said: {said[0] if said else '(nothing)'}"
+        text = p.str("done") or f"Done. The tool said: {said[-1] if said else '(nothing)'}"
     c.tokens(split_tokens(text, TOKEN_SIZE))

@@ -33,6 +33,7 @@ class Case:
     status: int = 200
     content_type: str | None = "application/json"  # None: no body in the answer
     passthrough: bool = True  # the answer is grok.com's body, unchanged
+    answer: Any = None  # the fixed body answered instead (the reference's {"status": ...} routes)
     on_upstream_404: Any = None  # the JSON answered when grok.com says 404 (None: a 404 problem)
 
     def __str__(self) -> str:
@@ -93,8 +94,8 @@ CONVERSATIONS = [
         "DELETE",
         "/v1/conversations",
         f"DELETE {APP}/conversations",
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "conversations-deleted",
@@ -118,8 +119,8 @@ CONVERSATIONS = [
         "DELETE",
         "/v1/conversations/{conv}",
         f"DELETE {APP}/conversations/{{conv}}",
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "conversation-delete-media",
@@ -128,8 +129,8 @@ CONVERSATIONS = [
         f"DELETE {APP}/conversations/{{conv}}",
         query={"delete_media": "true"},
         upstream_query={"deleteMedia": ["true"]},
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "conversation-delete-soft",
@@ -137,8 +138,8 @@ CONVERSATIONS = [
         "/v1/conversations/{conv}",
         f"DELETE {APP}/conversations/soft/{{conv}}",
         query={"soft": "1"},
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "conversation-exists",
@@ -154,6 +155,8 @@ CONVERSATIONS = [
         "/v1/conversations/{conv}/restore",
         f"POST {APP}/conversations/restore",
         upstream_body={"conversationId": "{conv}"},
+        passthrough=False,
+        answer={"status": "restored"},
     ),
     Case(
         "conversation-title",
@@ -269,14 +272,16 @@ MEMORY = [
         f"PUT {APP}/memory_v2/mem-demo-1",
         json={"content": "Prefers metric units."},
         upstream_body={"content": "Prefers metric units."},
+        passthrough=False,
+        answer={"status": "updated"},
     ),
     Case(
         "memory-delete",
         "DELETE",
         "/v1/memory/v2/mem-demo-1",
         f"DELETE {APP}/memory_v2/mem-demo-1",
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "memory-delete-soft",
@@ -284,16 +289,16 @@ MEMORY = [
         "/v1/memory/v2/mem-demo-1",
         f"DELETE {APP}/memory_v2/soft/mem-demo-1",
         query={"soft": "true"},
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "memory-delete-all",
         "DELETE",
         "/v1/memory/v2/all/companion-demo",
         f"DELETE {APP}/memories_v2/companion-demo",
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "memory-delete-all-soft",
@@ -301,8 +306,8 @@ MEMORY = [
         "/v1/memory/v2/all/companion-demo",
         f"DELETE {APP}/memories_v2/soft/companion-demo",
         query={"soft": "true"},
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "memory-by-conversation",
@@ -319,8 +324,8 @@ MEMORY = [
         f"DELETE {APP}/memory",
         query={"conversation_ids": ["{conv}", "c-2"]},
         upstream_query={"conversationIds": ["{conv}", "c-2"]},
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
 ]
 
@@ -382,8 +387,8 @@ SHARING = [
         "DELETE",
         "/v1/sharing/links/{share}",
         f"DELETE {APP}/share_links/{{share}}",
-        status=204,
-        content_type=None,
+        passthrough=False,
+        answer={"status": "deleted"},
     ),
     Case(
         "share-link-clone",

@@ -7,7 +7,6 @@ import base64
 import hashlib
 import io
 import json
-import os
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 from app.media.signing import AssetSigner
 from tests.fakegrok.harness import FakeGrok
 from tests.fakegrok.media import jpeg, jpeg_comment
+from tests.support.environ import hermetic_environ
 from tests.support.gunicorn import ROOT, GunicornServer, app_env
 
 KEY = "integration-signing-key-0123456789"
@@ -146,8 +146,9 @@ def test_fewer_images_than_asked_makes_another_round(sdk, fake):
 
 
 def test_image_api_errors(sdk, fake):
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError) as info:  # 400, as OpenAI answers
         sdk.images.generate(prompt="too many", n=5)
+    assert info.value.body["param"] == "n" and info.value.body["type"] == "invalid_request_error"
     with pytest.raises(openai.RateLimitError):
         sdk.images.generate(prompt="#scenario:rate_limited?retry_after=7")
     with pytest.raises(openai.APIStatusError) as info:
@@ -327,7 +328,7 @@ print(MediaServices.build(Settings.from_mapping({}), store).signer.link("http://
 
 
 def sign_in_process(runtime_dir: Path) -> str:
-    env = {**os.environ, "GROK_WEB_API_RUNTIME_DIR": str(runtime_dir), "PYTHONPATH": str(ROOT)}
+    env = hermetic_environ(GROK_WEB_API_RUNTIME_DIR=str(runtime_dir), PYTHONPATH=str(ROOT))
     done = subprocess.run(
         [sys.executable, "-c", SIGN_IN_A_PROCESS],
         env=env,

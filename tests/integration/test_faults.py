@@ -446,7 +446,7 @@ def test_ten_thousand_messages(http, server):
     assert sent.count("<u>") + sent.count("<a>") == MAX_MESSAGES
     resp = http.post("/v1/chat/completions", json={"model": "auto", "messages": history + history[-1:]})
     out = Outcome.read("openai", resp.status_code, resp.headers, resp.content)
-    out.assert_problem(422, "invalid_request")
+    out.assert_problem(400, "invalid_request")
     assert out.problem["error"]["param"] == "messages" and str(MAX_MESSAGES) in out.problem["detail"]
     assert len(server.fake.requests_log(NEW)) == 1
 
@@ -479,7 +479,7 @@ def test_five_hundred_tools(server, recorder):
         assert answer.choices[0].finish_reason == "tool_calls"
         instructions = server.fake.requests_log(NEW)[-1]["body"]["customInstructions"]
         assert "fn_0" in instructions and "fn_499" in instructions
-        with pytest.raises(openai.UnprocessableEntityError) as err:
+        with pytest.raises(openai.BadRequestError) as err:
             sdk.chat.completions.create(model="auto", tools=tools * 3, messages=[{"role": "user", "content": "hi"}])
     assert err.value.body["param"] == "tools" and str(MAX_TOOLS) in err.value.message
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from app import create_app
-from app.grok.transport import Transport, _Transfer
+from app.grok.transport import CurlPool, _Transfer
 
 from .faults import MID_STREAM_FAULTS, ROUTES, STATUS_FAULTS, Outcome, request_for
 
@@ -31,7 +31,7 @@ def live_transfers() -> int:
 @pytest.fixture(autouse=True)
 def nothing_leaks(fake):
     yield
-    assert Transport.for_this_process().active_transfers == 0
+    assert CurlPool.for_this_process().active_transfers == 0
     assert live_transfers() == 0
     fake.wait_stats(lambda s: s["active_streams"] == 0, timeout=3)
 
@@ -81,9 +81,9 @@ def test_closing_the_response_mid_stream_aborts_upstream(app_client, fake, route
     chunks = iter(resp.response)
     for _ in range(3):
         next(chunks)
-    assert Transport.for_this_process().active_transfers == 1
+    assert CurlPool.for_this_process().active_transfers == 1
     resp.close()  # what gunicorn does when the client is gone
     closed = time.time()
-    assert Transport.for_this_process().active_transfers == 0
+    assert CurlPool.for_this_process().active_transfers == 0
     stats = fake.wait_stats(lambda s: s["streams_aborted"] == 1, timeout=3)
     assert stats["last_abort_time"] - closed < 1.0

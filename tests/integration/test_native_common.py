@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import http.client
+import json
 
 import pytest
 
@@ -141,7 +142,7 @@ def test_json_bytes_and_status_survive_real_http(server, upstream):
 @pytest.mark.parametrize(
     "method, path, upstream_path, status",
     [
-        ("DELETE", "/v1/sharing/links/s-1", f"{APP}/share_links/s-1", 204),
+        ("POST", "/v1/conversations/c-1/title", f"{APP}/conversations/c-1/title", 204),
         ("POST", "/v1/voice/post-recording", f"{APP}/voice/post-recording", 201),
     ],
 )
@@ -150,6 +151,13 @@ def test_empty_answers_stay_empty_over_real_http(server, upstream, method, path,
     resp, data = request(server, method, path)
     assert (resp.status, data) == (status, b"")
     assert resp.getheader("Content-Type") is None
+
+
+def test_a_deletion_answers_the_reference_status_body_over_real_http(server, upstream):
+    upstream.enqueue(f"{APP}/share_links/s-1", method="DELETE", status=204)
+    resp, data = request(server, "DELETE", "/v1/sharing/links/s-1")
+    assert (resp.status, json.loads(data)) == (200, {"status": "deleted"})
+    assert resp.getheader("Content-Type") == "application/json"
 
 
 def test_non_json_upstream_answer_is_502(server, upstream):

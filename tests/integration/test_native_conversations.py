@@ -71,17 +71,17 @@ def test_exists_reads_grok_com_answer(native_client, fake, grok_client):
 
 def test_trash_and_restore(native_client, fake, grok_client):
     conv = start_conversation(grok_client)["conv"]
-    assert native_client.delete(f"/v1/conversations/{conv}?soft=true").status_code == 204
+    assert native_client.delete(f"/v1/conversations/{conv}?soft=true").get_json() == {"status": "deleted"}
     listed = native_client.get("/v1/conversations").get_json()["conversations"]
     trashed = native_client.get("/v1/conversations/deleted").get_json()["conversations"]
     assert conv not in [c["conversationId"] for c in listed]
     assert conv in [c["conversationId"] for c in trashed]
 
-    assert native_client.post(f"/v1/conversations/{conv}/restore").status_code == 200
+    assert native_client.post(f"/v1/conversations/{conv}/restore").get_json() == {"status": "restored"}
     listed = native_client.get("/v1/conversations").get_json()["conversations"]
     assert conv in [c["conversationId"] for c in listed]
 
-    assert native_client.delete(f"/v1/conversations/{conv}").status_code == 204
+    assert native_client.delete(f"/v1/conversations/{conv}").get_json() == {"status": "deleted"}
     assert_problem(native_client.get(f"/v1/conversations/{conv}"), 404, "not_found")
 
 

@@ -48,6 +48,8 @@ def test_upstream_request_and_success(case, native_client, fake, make_ids):
         assert resp.mimetype == case.content_type
         if case.content_type == "application/json":
             assert isinstance(resp.get_json(), dict)
+    if case.answer is not None:
+        assert resp.get_json() == case.answer
 
 
 @pytest.mark.parametrize("error", list(ERRORS), ids=str)
@@ -66,6 +68,20 @@ def test_error_mapping(case, error, native_client, fake):
     assert resp.get_json()["type"] == type_
     if status == 429:
         assert resp.headers["Retry-After"] == "7"
+    assert only_request(fake)["canned"] is True
+
+
+@pytest.mark.parametrize("case", [c for c in ALL if c.answer is not None], ids=str)
+@pytest.mark.parametrize("upstream", ["empty-204", "json-200"])
+def test_status_routes_answer_the_reference_body_whatever_grok_answered(case, upstream, native_client, fake):
+    # Clients of the reference server read {"status": "deleted"} (stopped, restored, ...), not
+    # grok.com's empty 204 or its JSON.
+    canned = dict(status=204) if upstream == "empty-204" else dict(status=200, body={"memory": {"id": "x"}})
+    fake.enqueue(fill(case.upstream_path, DUMMY_IDS), method=case.upstream_method, **canned)
+
+    resp = case.send(native_client, DUMMY_IDS)
+
+    assert (resp.status_code, resp.mimetype, resp.get_json()) == (200, "application/json", case.answer)
     assert only_request(fake)["canned"] is True
 
 

@@ -55,13 +55,13 @@ def test_memory_lifecycle(native_client, fake):
     listed = native_client.get("/v1/memory/v2/companion-demo").get_json()["memories"]
     assert {m["memoryId"] for m in listed} == {"mem-demo-1", "mem-demo-2"}
 
-    edited = native_client.put("/v1/memory/v2/mem-demo-1", json={"content": "Metric units."}).get_json()
-    assert (edited["memoryId"], edited["content"]) == ("mem-demo-1", "Metric units.")
-    assert native_client.delete("/v1/memory/v2/mem-demo-2?soft=true").status_code == 204
+    edited = native_client.put("/v1/memory/v2/mem-demo-1", json={"content": "Metric units."})
+    assert (edited.status_code, edited.get_json()) == (200, {"status": "updated"})
+    assert native_client.delete("/v1/memory/v2/mem-demo-2?soft=true").get_json() == {"status": "deleted"}
     listed = native_client.get("/v1/memory/v2/companion-demo").get_json()["memories"]
     assert [m["content"] for m in listed] == ["Metric units."]
 
-    assert native_client.delete("/v1/memory/v2/all/companion-demo").status_code == 204
+    assert native_client.delete("/v1/memory/v2/all/companion-demo").get_json() == {"status": "deleted"}
     assert native_client.get("/v1/memory/v2/companion-demo").get_json() == {"memories": []}
     assert_problem(native_client.put("/v1/memory/v2/mem-demo-1", json={"content": "x"}), 404, "not_found")
 
@@ -71,10 +71,8 @@ def test_memories_by_conversation(native_client, fake, grok_client):
     made = native_client.post("/v1/memory/by-conversation", json={"conversationIds": [conv]}).get_json()
     assert [m["conversationId"] for m in made["memories"]] == [conv]
 
-    assert (
-        native_client.delete(f"/v1/memory/by-conversation?conversation_ids={conv}&conversation_ids=c-2").status_code
-        == 204
-    )
+    deleted = native_client.delete(f"/v1/memory/by-conversation?conversation_ids={conv}&conversation_ids=c-2")
+    assert deleted.get_json() == {"status": "deleted"}
     assert fake.requests_log(f"{APP}/memory")[-1]["query"] == {"conversationIds": [conv, "c-2"]}
     assert not [m for m in fake.store()["memories"] if m.get("conversationId") == conv]
 

@@ -40,7 +40,7 @@ def test_share_link_lifecycle(native_client, fake, grok_client):
     assert clone.status_code == 201
     assert clone.get_json()["conversation"]["conversationId"] != ids["conv"]
 
-    assert native_client.delete(f"/v1/sharing/links/{link}").status_code == 204
+    assert native_client.delete(f"/v1/sharing/links/{link}").get_json() == {"status": "deleted"}
     assert_problem(native_client.get(f"/v1/sharing/links/{link}"), 404, "not_found")
 
 

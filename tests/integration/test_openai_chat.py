@@ -301,16 +301,23 @@ def test_n_greater_than_one_is_refused_with_the_reason(oai):
     assert err.value.body["param"] == "n" and "one answer per request" in err.value.message
 
 
-def test_invalid_fields_are_named(oai):
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+def test_invalid_fields_are_named_in_a_400_like_openai(oai):
+    # OpenAI answers 400 invalid_request_error; the SDKs raise BadRequestError for it.
+    with pytest.raises(openai.BadRequestError) as err:
         oai.chat.completions.create(model="auto", messages=[{"role": "robot", "content": "hi"}])
-    assert err.value.body["param"] == "messages[0].role"
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+    assert err.value.body["param"] == "messages[0].role" and err.value.body["type"] == "invalid_request_error"
+    with pytest.raises(openai.BadRequestError) as err:
         ask(oai, "hi", temperature="hot")
     assert err.value.body["param"] == "temperature"
-    with pytest.raises(openai.UnprocessableEntityError) as err:
+    with pytest.raises(openai.BadRequestError) as err:
         oai.chat.completions.create(model="auto", messages=[])
     assert err.value.body["param"] == "messages"
+
+
+def test_a_conversation_of_system_messages_alone_is_answered(oai, server):
+    resp = oai.chat.completions.create(model="auto", messages=[{"role": "system", "content": "Write a haiku."}])
+    assert resp.choices[0].message.content == "Hello from fake grok. You said: Write a haiku."
+    assert last_upstream(server)["message"] == "Write a haiku."
 
 
 def test_an_image_part_that_cannot_be_used_is_a_400_naming_it(oai):

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.environ import hermetic_environ
 from tests.support.oai import client, recorder, scenario  # noqa: F401  (fixtures)
 
 # LiteLLM fetches its model price list from GitHub at import unless told not to.
@@ -93,9 +94,7 @@ def llm_env(server, tmp_path):
     (tmp_path / "extra-openai-models.yaml").write_text(
         f'- model_id: grok-expert\n  model_name: expert\n  api_base: "{server.url}/v1"\n  supports_tools: true\n'
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI")}
-    env["LLM_USER_PATH"] = str(tmp_path)
-    return env
+    return hermetic_environ(LLM_USER_PATH=str(tmp_path))
 
 
 def run_llm(env, *args) -> subprocess.CompletedProcess:

@@ -122,7 +122,7 @@ def test_every_kind_of_output_is_validated(oai, recorder, server):
         )
     with pytest.raises(openai.RateLimitError):
         oai.chat.completions.create(model="auto", messages=[{"role": "user", "content": scenario("rate_limited")}])
-    with pytest.raises(openai.UnprocessableEntityError):
+    with pytest.raises(openai.BadRequestError):
         oai.chat.completions.create(model="auto", messages=[{"role": "nobody", "content": "x"}])
     oai.models.list()
     oai.models.retrieve("auto")

@@ -18,6 +18,7 @@ from dotenv import dotenv_values
 
 from app.settings import Settings
 from app.system.snippet import SNIPPET
+from tests.support.environ import hermetic_environ
 from tests.support.gunicorn import ROOT, app_env
 
 CHROMIUM = "/usr/bin/chromium"
@@ -165,7 +166,7 @@ def test_snippet_and_bookmarklet_extract_the_challenge_values(fake, start_server
     shim = f'grok-web-api() {{ PYTHONPATH="{ROOT}" "{sys.executable}" -m app "$@"; }}; '
     run = subprocess.run(
         ["bash", "-c", shim + command],
-        env={**os.environ, "ENV_FILE": str(env_file)},
+        env=hermetic_environ(ENV_FILE=str(env_file)),
         capture_output=True,
         text=True,
         timeout=60,

@@ -103,8 +103,9 @@ class GunicornServer:
                         return
             except OSError:
                 time.sleep(0.05)
+        logs = self.logs()
         self.stop()
-        raise RuntimeError(f"gunicorn did not become ready:\n{self.logs()}")
+        raise RuntimeError(f"gunicorn did not become ready:\n{logs}")
 
     def logs(self) -> str:
         self._log.flush()

@@ -4,7 +4,7 @@
     GET /__debug/transport  ->  {"active_transfers", "aborted", "live_transfers",
                                  "paused_transfers", "buffered_bytes", "greenlets", "objects", "pid"}
 
-`active_transfers` is the worker's `Transport.active_transfers` (transfers on the libcurl
+`active_transfers` is the worker's `CurlPool.active_transfers` (transfers on the libcurl
 multi handle); `live_transfers` counts every transfer object still reachable after a
 garbage collection, so a greenlet parked on an upstream stream, or a forgotten reference,
 shows up even when the multi handle no longer lists it; `greenlets` counts the live
@@ -26,7 +26,7 @@ import greenlet  # noqa: E402
 from flask import request  # noqa: E402
 
 from app import create_app  # noqa: E402
-from app.grok.transport import Transport, _Transfer  # noqa: E402
+from app.grok.transport import CurlPool, _Transfer  # noqa: E402
 
 app = create_app()
 
@@ -38,7 +38,7 @@ def transport_state():
         # Hand freed heap pages back to the OS, so RSS shows memory in use rather than the
         # allocator's high-water mark (glibc keeps freed pages below the top of the heap).
         ctypes.CDLL(ctypes.util.find_library("c")).malloc_trim(0)
-    transport = Transport.for_this_process()
+    transport = CurlPool.for_this_process()
     objects = gc.get_objects()
     # type(), not isinstance(): isinstance asks proxies such as flask_smorest's current_api
     # for their __class__, which fails outside their context.

@@ -188,9 +188,18 @@ def test_custom_instructions_assembly_order():
     assert build_prompt([{"role": "system", "content": " "}, user("q")], None).custom_instructions is None
 
 
-def test_only_system_messages_is_an_error():
-    with pytest.raises(ValueError, match="^messages must contain at least one non-system message$"):
-        build_prompt([{"role": "system", "content": "x"}, {"role": "developer", "content": "y"}], None)
+def test_only_system_messages_are_the_message():
+    # OpenAI answers a conversation of system messages alone; grok.com needs a message.
+    prompt = build_prompt([{"role": "system", "content": "x"}, {"role": "developer", "content": "y"}], None)
+    assert (prompt.message, prompt.custom_instructions) == ("x\n\ny", None)
+    prompt = build_prompt([{"role": "system", "content": "Write a haiku."}], WEATHER_TOOLS, ["Answer in JSON."])
+    assert prompt.message == "Write a haiku."
+    assert prompt.custom_instructions == WEATHER_TOOLS.protocol_block() + "\n\nAnswer in JSON."
+
+
+def test_only_empty_system_messages_is_an_error():
+    with pytest.raises(ValueError, match="^messages must contain some text: the system messages are empty$"):
+        build_prompt([{"role": "system", "content": " "}, {"role": "developer", "content": None}], None)
 
 
 def test_message_name_is_ignored_with_a_debug_log(caplog):

@@ -32,12 +32,13 @@ def test_env_example_documents_every_setting_in_table_order():
 @pytest.mark.parametrize("name", sorted(SECRET_SETTINGS))
 def test_every_secret_setting_is_hidden_from_views_and_logs(name):
     secret = "s3cret-value-0123456789"
-    value = {"CHALLENGE_HEADER_HEX": HEX, "REDIS_URL": f"redis://:{secret}@cache:6379/0"}.get(name, secret)
+    urls = {"REDIS_URL": f"redis://:{secret}@cache:6379/0", "GROK_PROXY_URL": f"http://me:{secret}@proxy:3128"}
+    value = {"CHALLENGE_HEADER_HEX": HEX, **urls}.get(name, secret)
     settings = Settings.from_mapping({name: value})
     shown = repr(settings) + json.dumps(settings.redacted())
     assert value not in shown and secret not in shown and settings.redacted()[name] == "<set>"
-    # Of a Redis URL only the password is a secret: logs still name the address.
-    assert (secret if name == "REDIS_URL" else value) in logs.secret_values(settings)
+    # Of a URL only the password is a secret: logs still name the address.
+    assert (secret if name in urls else value) in logs.secret_values(settings)
 
 
 def test_an_invalid_secret_is_not_echoed():

@@ -1,0 +1,199 @@
+"""POST /v1/messages and /v1/messages/count_tokens: the Anthropic Messages API (Claude Code,
+the anthropic SDKs). Claude Code adds `?beta=true`, which changes nothing here.
+
+Like a chat completion, a message is one temporary grok.com conversation planned by the
+engine; `MessageWriter` renders the answer as a Message or its event stream. Any
+`anthropic-version` and `anthropic-beta` are accepted. Errors have Anthropic's shape
+(`{"type": "error", "error": {"type", "message"}}`) with the same statuses as elsewhere;
+after the stream started, a failure is an `event: error`. count_tokens is estimated
+locally from the prompt the request would send, without calling grok.com.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterator
+
+import marshmallow as ma
+from flask import Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from ..engine.answer import Answer
+from ..engine.run import Run
+from ..grok.accounts import mode_of
+from ..grok.errors import GrokError
+from ..media.services import media_body, services, upload_chat_media
+from ..problems import Problem, from_grok_error, problem_for_http
+from ..routing import Routed, on_pool
+from ..runtime import no_upstream, settings
+from ..web.admission import admitted
+from ..web.apidoc import Blueprint
+from ..web.streaming import answer_stream
+from .events import MessageWriter, usage_object
+from .request import MessagesPlan, count_plan, model_for, plan_messages
+from .schemas import CountTokensRequest, MessagesRequest
+
+log = logging.getLogger(__name__)
+
+blp = Blueprint("anthropic", __name__, url_prefix="/v1", description="Anthropic Messages API (Claude Code, SDKs)")
+
+EXAMPLE = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [{"role": "user", "content": "Hello"}]}
+ERROR_EXAMPLES = {
+    400: "invalid field 'max_tokens': Not a valid integer.",
+    401: "Missing API key: send 'Authorization: Bearer <key>' or 'x-api-key: <key>'",
+    429: "grok.com rate limited the request: Too many requests. Retry after the indicated delay.",
+    503: "Grok session cookies expired. Refresh the cookies (see /setup).",
+}
+# Anthropic's error types by HTTP status.
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
+
+
+def error_type(status: int) -> str:
+    return ERROR_TYPES.get(status, "api_error" if status >= 500 else "invalid_request_error")
+
+
+class CountTokensResponse(ma.Schema):
+    input_tokens = ma.fields.Integer()
+
+
+class AnthropicErrorDetail(ma.Schema):
+    type = ma.fields.String(metadata={"description": "Anthropic's error type vocabulary"})
+    message = ma.fields.String()
+
+
+class AnthropicError(ma.Schema):
+    """Every error of these routes (Anthropic's shape, application/json)."""
+
+    type = ma.fields.String(metadata={"example": "error"})
+    error = ma.fields.Nested(AnthropicErrorDetail)
+
+
+def anthropic_errors(*statuses: int):
+    """Documents the Anthropic-shaped errors of a view (with examples)."""
+
+    def decorate(view):
+        for status in statuses:
+            example = {"type": "error", "error": {"type": error_type(status), "message": ERROR_EXAMPLES[status]}}
+            view = blp.alt_response(status, schema=AnthropicError, description=error_type(status), example=example)(
+                view
+            )
+        return view
+
+    return decorate
+
+
+@blp.route("/messages", methods=["POST"])
+@anthropic_errors(400, 401, 429, 503)
+@media_body
+@blp.arguments(MessagesRequest, example=EXAMPLE, error_status_code=400)
+@blp.doc(
+    summary="Create a message (Anthropic Messages API; `stream: true` for server-sent events)",
+    responses={200: {"description": "a Message object, or a text/event-stream of Messages events"}},
+)
+@admitted
+def create_message(body):
+    claude_mode = settings().claude_model_mode
+
+    def attempt(routed: Routed) -> _Opened:
+        # Planned on the account that answers: the request's images and files are uploaded to it.
+        plan = plan_messages(body, claude_mode, lambda history: upload_chat_media(history, routed))
+        upstream = routed.client.new_conversation(plan.turn.payload)
+        writer = MessageWriter(plan.model_id)
+        answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
+        if plan.stream:
+            writer.start(plan.turn.prompt_tokens())
+            run = Run(upstream, answer, settings().heartbeat_interval)
+            run.start()
+        else:
+            run = Run(upstream, answer)
+            run.complete()
+        return _Opened(plan, run, writer)
+
+    mode = mode_of(model_for(body.get("model"), claude_mode).upstream)
+    opened, _ = on_pool(mode, attempt, failed_early=lambda o: o.run.answer.error, release=lambda o: o.run.close())
+    plan, run, writer = opened.plan, opened.run, opened.writer
+    if plan.stream:
+        return answer_stream(run, lambda: _events(plan, run, writer))
+    answer = run.answer
+    if answer.error is not None:
+        log.warning("grok.com reported an error in its answer: %s", answer.error.message)
+        raise from_grok_error(answer.error)
+    answer.close()
+    return _finish(plan, answer, writer)
+
+
+@dataclass
+class _Opened:
+    """A message read up to its first output (streams) or to its end."""
+
+    plan: MessagesPlan
+    run: Run
+    writer: MessageWriter
+
+
+@blp.route("/messages/count_tokens", methods=["POST"])
+@anthropic_errors(400, 401)
+@no_upstream
+@blp.arguments(
+    CountTokensRequest,
+    error_status_code=400,
+    example={"model": "claude-opus-5-5", "messages": [{"role": "user", "content": "foo"}]},
+)
+@blp.response(200, CountTokensResponse, example={"input_tokens": 12})
+@blp.doc(summary="Count the input tokens of a message request (estimated locally, no grok.com call)")
+def count_tokens(body):
+    return {"input_tokens": count_plan(body, settings().claude_model_mode).prompt_tokens()}
+
+
+# -- errors in Anthropic's shape ---------------------------------------------------------------------
+def error_body(problem: Problem) -> dict:
+    return {"type": "error", "error": {"type": error_type(problem.status), "message": problem.detail}}
+
+
+def _error_response(problem: Problem) -> Response:
+    response = jsonify(error_body(problem))
+    response.status_code = problem.status
+    for name, value in problem.headers.items():
+        response.headers[name] = value
+    return response
+
+
+@blp.errorhandler(Problem)
+def _problem(problem: Problem):
+    return _error_response(problem)
+
+
+@blp.errorhandler(GrokError)
+def _upstream_failure(exc: GrokError):
+    log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
+    return _error_response(from_grok_error(exc))
+
+
+@blp.errorhandler(HTTPException)
+def _http(exc: HTTPException):
+    return _error_response(problem_for_http(exc))
+
+
+# -- streaming -------------------------------------------------------------------------------------------
+def _finish(plan: MessagesPlan, answer: Answer, writer: MessageWriter) -> dict:
+    usage = usage_object(answer.usage(plan.turn.prompt_tokens()))
+    sequence = answer.stop.sequence if answer.stop is not None and answer.stop.matched else None
+    return writer.finish(answer.finish_reason or "stop", sequence, usage)
+
+
+def _events(plan: MessagesPlan, run: Run, writer: MessageWriter) -> Iterator[bytes]:
+    def fail(exc: GrokError) -> None:
+        problem = from_grok_error(exc)
+        writer.fail(error_type(problem.status), problem.detail)
+
+    return run.relay(writer.take, writer.ping, lambda: _finish(plan, run.answer, writer), fail)
