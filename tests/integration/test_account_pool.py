@@ -15,7 +15,8 @@ from app.grok.accounts import DEFAULT_COOLDOWN, Account
 from app.ops import logs, rundir
 from app.ops.accounts import add_account
 from app.settings import Settings
-from tests.support.gunicorn import app_env
+from tests.support.gunicorn import app_env, free_port
+from tests.support.proxies import ConnectProxy, Socks5Proxy
 
 APP = "/rest/app-chat"
 
@@ -35,14 +36,14 @@ def _own_run_directory(monkeypatch):
 class Pool:
     """An app on an accounts file, with the fake's accounts behind it."""
 
-    def __init__(self, fake, tmp_path, names, **settings):
+    def __init__(self, fake, tmp_path, names, proxies=None, **settings):
         self.fake = fake
         self.path = tmp_path / "accounts.json"
         self.cookies = {}
         for name, options in names.items():
             made = fake.add_account(name, **options)
             self.cookies[name] = made
-            add_account(self.path, Account(name, made["sso"], made["sso_rw"]))
+            add_account(self.path, Account(name, made["sso"], made["sso_rw"], (proxies or {}).get(name)))
         env = app_env(fake, GROK_SSO_COOKIE="", GROK_SSO_RW_COOKIE="", ACCOUNTS_FILE=str(self.path), **settings)
         self.app = create_app(Settings.from_mapping(env))
         self.client = self.app.test_client()
@@ -267,3 +268,32 @@ def test_a_native_chat_refused_in_band_moves_to_another_account(fake, tmp_path):
     first = json.loads(response.get_data().splitlines()[0])
     cid = first["result"]["conversation"]["conversationId"]
     assert pool.app.extensions["grok_web_api"].pool.owner("conv", cid) == "home"
+
+
+def test_an_account_with_a_proxy_of_its_own_uses_it_and_only_it(fake, tmp_path):
+    # grok.com is named by an address nothing listens on: only work's own proxy reaches the fake;
+    # the settings' proxy (for every other account) refuses everything.
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    fake.configure(base_url=base)
+    target = f"127.0.0.1:{port}"
+    with ConnectProxy({}) as shared, Socks5Proxy({target: fake.port}) as own:
+        pool = Pool(
+            fake,
+            tmp_path,
+            {"work": {}, "home": {}},
+            proxies={"work": own.url},
+            GROK_BASE_URL=base,
+            GROK_ASSETS_URL=base + "/assets",
+            GROK_PROXY_URL=shared.url,
+            ACCOUNT_RETRIES="0",
+        )
+        for _ in range(2):
+            assert pool.chat(**{"X-Grok-Account": "work"}).status_code == 200
+            assert pool.client.get("/v1/conversations", headers={"X-Grok-Account": "work"}).status_code == 200
+            refused = pool.client.get("/v1/conversations", headers={"X-Grok-Account": "home"})
+            assert refused.status_code == 503 and refused.get_json()["failure_class"] == "network"
+        assert set(own.tunnels) == {target} and shared.refused and set(shared.refused) == {target}
+        assert {e["account"] for e in fake.requests_log(APP)} == {"work"}
+        status = pool.status()
+        assert status["work"]["proxy"] == own.url and status["home"]["proxy"] is None
