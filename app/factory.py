@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     api = init_extensions(app)
     from .native import params
-    from .ops import metrics
     from .web import auth, cors, telemetry
 
     # The client library waits for grok.com through the start slots (a start frees its slot).
@@ -55,7 +54,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     # before_request order matters: telemetry notes the route first, then the settings
     # reload poll and request count (app/ops/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
-    telemetry.register(app, metrics.register(app, client.state), client.state)
+    telemetry.register(app, client.state)
     from .ops import lifecycle
 
     lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys

@@ -1,14 +1,17 @@
-"""The per-worker runtime: current settings, the one GrokClient, process counters.
+"""The per-worker runtime: the one object that owns a worker's services.
 
 Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 `create_app`. Nothing here is per-request: request state lives in locals.
 
-The operations parts live here too: `store` (the shared-state store, app/state: the
-run directory's, or Redis across hosts), `pool` (the grok.com accounts, rebuilt when the
-settings or the accounts file change), `counters` (this host's requests, streams,
-failures, in files of the runtime directory), `health` (the shared upstream conditions
-and last failure), `session_check` (the single-flight, cached session check) and
-`reloader` (applies a settings reload requested by update-keys --reload or /setup).
+What it owns: `settings` (swapped by a reload), `client` (the GrokClient and its
+transport), `state` (the client's session state), `store` (the shared-state store,
+app/state: the run directory's, or Redis across hosts), `pool` (the grok.com accounts,
+rebuilt when the settings or the accounts file change), `metrics` (every count, for
+/metrics and /status alike, app/ops/metrics.py), `health` (the shared upstream
+conditions and last failure), `session_check` (the single-flight, cached session
+check), `modes` (grok.com's mode list), `reloader` (applies a settings reload
+requested by update-keys --reload or /setup), `watcher` (the background session
+check, started once per worker) and `media` (app/media's services, built on first use).
 """
 
 from __future__ import annotations
@@ -27,10 +30,10 @@ from .grok.client import ClientConfig, GrokClient
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
 from .grok.transport import Transport
+from .ops import metrics
 from .ops import rundir as rundirs
 from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
-from .ops.counters import ACTIVE_STREAMS, STREAMS, WorkerCounters
 from .ops.shared_health import SharedHealth, automatic_action
 from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
@@ -62,7 +65,10 @@ class Runtime:
 
         if self.store is None:
             self.store = open_store(self.settings.redis_url, self.rundir, self.settings.redis_prefix)
-        self.counters = WorkerCounters(self.rundir)
+        self.metrics = metrics.create()
+        self.metrics.observe(self.state)
+        self.metrics.worker_started()
+        self.media = None  # app/media's services, built on first use (media.services)
         # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
         self.client.shared = StoreValues(self.store)
         self.health = SharedHealth(
@@ -81,7 +87,7 @@ class Runtime:
             log.error("accounts file refused, only the settings' own account is used: %s", exc)
         self._pool: AccountPool | None = None
         self._checks: tuple[AccountPool, dict[str, SessionCheck]] | None = None
-        self.state.observers.extend([self.health.observe, self._count_failure, self._pool_observes])
+        self.state.observers.extend([self.health.observe, self._pool_observes])
 
     # ------------------------------------------------------------------ the accounts
     @property
@@ -125,21 +131,6 @@ class Runtime:
     @property
     def missing(self) -> list[str]:
         return [] if self.configured else self.settings.missing
-
-    @property
-    def active_streams(self) -> int:
-        """Streams this worker is relaying right now (in the shared counters, for /status)."""
-        return self.counters.get(ACTIVE_STREAMS)
-
-    @active_streams.setter
-    def active_streams(self, value: int) -> None:
-        if value > self.counters.get(ACTIVE_STREAMS):
-            self.counters.add(STREAMS)
-        self.counters.set(ACTIVE_STREAMS, value)
-
-    def _count_failure(self, state, outcome) -> None:
-        if outcome.error is not None:
-            self.counters.failure(outcome.error.failure_class)
 
     @property
     def server_started_at(self) -> float:

@@ -13,6 +13,7 @@ Scenarios (issue 6):
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
+  count_tokens Claude Code's /context: bursts of 26 parallel /v1/messages/count_tokens calls, ms per burst
 
 With two CPUs or more, the gunicorn workers are pinned to the first and the fake grok.com and
 this client to the others, and /health is probed from a process of its own (bench/probe.py).
@@ -268,6 +269,39 @@ def run_small(target, clients=20, per_client=50):
     }
 
 
+def run_count_tokens(host, port, bursts=20):
+    """Claude Code's /context: 26 count_tokens requests at once, each one system-prompt section
+    (0.5-20 KB) with none, one or all of its tools. The figure is the time a whole burst takes."""
+    request = json.loads((ROOT / "tests" / "data" / "agents" / "claude_code_request.json").read_text())
+    tools = request["tools"]
+    bodies = [
+        json.dumps(
+            {
+                "model": "claude-opus-5-5",
+                "messages": [{"role": "user", "content": "Section text, as a system prompt has. " * (12 + 20 * i)}],
+                "tools": [tools[:0], tools[:1], tools][i % 3],
+            }
+        )
+        for i in range(26)
+    ]
+    headers = {"Content-Type": "application/json", "anthropic-version": "2023-06-01"}
+
+    def one(body):
+        conn = http.client.HTTPConnection(host, port, timeout=30)
+        conn.request("POST", "/v1/messages/count_tokens?beta=true", body=body, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        conn.close()
+        return resp.status
+
+    walls, failed = [], 0
+    for _ in range(bursts):
+        start = time.perf_counter()
+        failed += sum(status != 200 for status in Pool(26).map(one, bodies))
+        walls.append((time.perf_counter() - start) * 1000)
+    return {"bursts": bursts, "failed": failed, "p50_ms": round(pct(walls, 50), 1), "max_ms": round(max(walls), 1)}
+
+
 def pin(server, load) -> bool:
     """The gunicorn workers on CPU 0, the fake grok.com and the load client on the others.
 
@@ -295,7 +329,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,throughput,small")
+    parser.add_argument("--only", default="ttft,concurrency,throughput,small,count_tokens")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -355,6 +389,9 @@ def main(argv=None):
             if "small" in only:
                 report["small"] = run_small(app_targets[0], per_client=10 if quick else 50)
                 print_table("Small non-streaming requests", {app_targets[0].name: report["small"]})
+            if "count_tokens" in only and has_route(app_srv.url, "/v1/messages/count_tokens"):
+                report["count_tokens"] = run_count_tokens(host, app_srv.port, bursts=5 if quick else 20)
+                print_table("count_tokens: bursts of 26 at once (ms per burst)", {"messages": report["count_tokens"]})
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(

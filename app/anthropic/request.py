@@ -28,6 +28,7 @@ from ..engine.answer import HIDDEN, REASONING_CONTENT, AnswerOptions
 from ..engine.plan import Turn, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet, ToolSpec
+from ..grok.modes import ModeList
 from ..openai import models
 from ..problems import Problem
 
@@ -46,22 +47,26 @@ class MessagesPlan:
     turn: Turn
 
 
-def model_for(name: str | None, claude_mode: str) -> models.ModelInfo:
+def model_for(name: str | None, claude_mode: str, live_modes: ModeList | None = None) -> models.ModelInfo:
     lowered = (name or "").strip().lower()
     if lowered.startswith("claude"):
-        return models.MODELS["fast" if "haiku" in lowered else claude_mode]
-    return models.resolve(name)
+        return models.resolve("fast" if "haiku" in lowered else claude_mode, live_modes)
+    return models.resolve(name, live_modes)
 
 
 def plan_messages(
-    body: Mapping[str, Any], claude_mode: str, upload_media: Callable[[list], Any] | None = None
+    body: Mapping[str, Any],
+    claude_mode: str,
+    upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
 ) -> MessagesPlan:
+    """`live_modes`: the account's mode list (None: the built-in one)."""
     stream = bool(body.get("stream"))
     history = to_history(body.get("system"), body.get("messages") or [])
     toolset, single = _toolset(body)
     thinking = _wants_thinking(body.get("thinking"))
     media = upload_media(history) if upload_media is not None else None
-    turn = _turn(history, model_for(body.get("model"), claude_mode), toolset, media)
+    turn = _turn(history, model_for(body.get("model"), claude_mode, live_modes), toolset, media)
     options = AnswerOptions(
         reasoning=REASONING_CONTENT if thinking else HIDDEN,
         stop=stop_sequences(body.get("stop_sequences")),

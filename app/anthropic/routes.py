@@ -24,6 +24,7 @@ from ..engine.run import Run
 from ..grok.accounts import mode_of
 from ..grok.errors import GrokError
 from ..media.services import media_body, services, upload_chat_media
+from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
 from ..routing import Routed, on_pool
 from ..runtime import no_upstream, settings
@@ -103,10 +104,12 @@ def anthropic_errors(*statuses: int):
 @admitted
 def create_message(body):
     claude_mode = settings().claude_model_mode
+    requested = body.get("model") or ""
+    live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
 
     def attempt(routed: Routed) -> _Opened:
         # Planned on the account that answers: the request's images and files are uploaded to it.
-        plan = plan_messages(body, claude_mode, lambda history: upload_chat_media(history, routed))
+        plan = plan_messages(body, claude_mode, lambda history: upload_chat_media(history, routed), live)
         upstream = routed.client.new_conversation(plan.turn.payload)
         writer = MessageWriter(plan.model_id)
         answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
@@ -119,7 +122,7 @@ def create_message(body):
             run.complete()
         return _Opened(plan, run, writer)
 
-    mode = mode_of(model_for(body.get("model"), claude_mode).upstream)
+    mode = mode_of(model_for(body.get("model"), claude_mode, live).upstream)
     opened, _ = on_pool(mode, attempt, failed_early=lambda o: o.run.answer.error, release=lambda o: o.run.close())
     plan, run, writer = opened.plan, opened.run, opened.writer
     if plan.stream:

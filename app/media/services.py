@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from flask import current_app, request
+from flask import request
 
 from ..grok.accounts import FAILS_OVER
 from ..grok.errors import GrokError
@@ -28,7 +28,6 @@ from .fetch import Fetcher, FetchPolicy
 from .inputs import ChatMedia, MediaError, MediaLimits, UploadFailed, prepare_chat_media
 from .signing import AssetSigner, asset_path_of, load_key
 
-EXTENSION = "grok_web_api.media"
 KEY_REFRESH_SECONDS = 60.0
 
 
@@ -91,9 +90,9 @@ class MediaServices:
 
 def services() -> MediaServices:
     rt = runtime()
-    built = current_app.extensions.get(EXTENSION)
+    built = rt.media
     if built is None or built.settings is not rt.settings:
-        built = current_app.extensions[EXTENSION] = MediaServices.build(rt.settings, rt.store)
+        built = rt.media = MediaServices.build(rt.settings, rt.store)
     elif time.monotonic() - built.key_read_at > KEY_REFRESH_SECONDS:
         built.refresh_key(rt.store)
     return built

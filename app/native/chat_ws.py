@@ -23,6 +23,7 @@ import dataclasses
 import json
 import logging
 import re
+import time
 
 import gevent
 from flask import request
@@ -42,6 +43,8 @@ from .chat_schemas import CONTINUE_CHAT_EXAMPLE, NEW_CHAT_EXAMPLE, ContinueChatS
 from .params import id_problem
 
 log = logging.getLogger(__name__)
+# The route label of the turns in the metrics: each turn counts as a stream of the WebSocket route.
+WS_ROUTE = "/v1/chat/ws"
 
 blp = Blueprint("chat_ws", __name__, url_prefix="/v1/chat", description="Native grok.com chat over a WebSocket")
 
@@ -275,7 +278,8 @@ class ChatSocket:
 
     def relay(self, turn: Turn, open_stream) -> None:
         """The turn's greenlet: upstream events -> frames, then done or error."""
-        self.rt.active_streams += 1
+        self.rt.metrics.stream_started(WS_ROUTE)
+        started, outcome = time.perf_counter(), "closed_early"
         stream = None
         try:
             stream = turn.stream = open_stream()
@@ -289,7 +293,9 @@ class ChatSocket:
                     return
             if not turn.stopped:
                 self.send(turn.summary("completed"))
+                outcome = "completed"
         except GrokError as exc:
+            outcome = "error"
             if not turn.stopped:
                 log.warning("websocket chat turn failed: %s", exc.message)
                 self.send(error_frame(from_grok_error(exc)))
@@ -297,7 +303,7 @@ class ChatSocket:
             turn.finished = True
             if stream is not None:
                 stream.close()
-            self.rt.active_streams -= 1
+            self.rt.metrics.stream_finished(WS_ROUTE, time.perf_counter() - started, outcome)
             if turn.conversation_id:
                 self.conversation_id = turn.conversation_id
 

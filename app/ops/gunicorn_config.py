@@ -91,17 +91,12 @@ def post_worker_init(worker):
 
 
 def child_exit(server, worker):
-    # A dead worker's live gauges (active streams, session validity) must not be reported.
+    # The one dead-worker rule (app/ops/metrics.py): its counts stay in the totals, its live
+    # gauges (the worker itself, its active streams, session validity) go.
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
-    # Its request and failure counts stay in /status.
-    from app.ops import counters, rundir
-
-    directory = rundir.shared()
-    if directory is not None:
-        counters.fold_dead(directory, pids={worker.pid})
 
 
 def on_exit(server):

@@ -1,8 +1,7 @@
 """Per-request and per-worker operations hooks.
 
 `init_app` (from create_app): before every request, apply a pending settings
-reload (one stat) and count the request unless it is an operations probe
-(health, status, setup, metrics: monitoring must not inflate requests_served).
+reload (one stat). Requests are counted by app.web.telemetry (app/ops/metrics.py).
 
 `start_background` (from gunicorn's post_worker_init, i.e. once per worker,
 after fork, never at import or in the master): start the session watcher, and derive
@@ -16,7 +15,7 @@ import logging
 import os
 
 import gevent
-from flask import Flask, request
+from flask import Flask
 
 from ..grok.errors import GrokError
 from ..runtime import EXTENSION, Runtime, runtime
@@ -24,25 +23,18 @@ from .watch import SessionWatcher
 
 log = logging.getLogger("grok_web_api.lifecycle")
 
-PROBE_PATHS = ("/health", "/status", "/setup", "/metrics")
 # Test-only: the shared test harness turns the background session checks off so their
 # requests never show up in other tests' fake grok.com logs (reload polling stays on);
 # the watcher's own tests turn them on.
 NO_WATCHER_ENV = "GROK_WEB_API_TEST_NO_WATCHER"
 
 
-def is_probe(path: str) -> bool:
-    return any(path == p or path.startswith(p + "/") for p in PROBE_PATHS)
-
-
 def init_app(app: Flask) -> None:
     @app.before_request
-    def _operations_bookkeeping():
+    def _apply_pending_reload():
         rt = runtime()
         rt.reloader.poll()
-        rt.poll_accounts()
-        if not is_probe(request.path):
-            rt.counters.request()
+        rt.poll_accounts()  # and a changed accounts file
 
 
 def challenge_canary(rt: Runtime) -> None:
@@ -63,7 +55,6 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
     if rt is None:
         (logger or log).warning("session watcher not started: the WSGI app is not a grok-web-api app")
         return None
-    rt.counters.open()
     if rt.watcher is None:
 
         def on_tick() -> None:

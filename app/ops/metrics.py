@@ -1,16 +1,20 @@
-"""Prometheus metrics, served at /metrics.
+"""Prometheus metrics: the one place requests, streams and upstream failures are counted.
+
+/metrics serves them, and /status reads its figures from the same collectors
+(`status_figures`), so the two never disagree.
 
 Under gunicorn every worker writes its samples to files in
 PROMETHEUS_MULTIPROC_DIR (`<runtime dir>/metrics`, set by the master in
-app.ops.gunicorn_config before any worker imports prometheus_client), and a scrape
-answered by any worker aggregates all of them: counters and histograms add up,
-`active_streams` sums the live workers, `session_valid` shows each live worker.
-Without that directory (Flask test client, scripts) each app has a registry of
-its own, so many apps can live in one process.
+app.ops.gunicorn_config before any worker imports prometheus_client), and a read
+answered by any worker aggregates all of them. One rule for dead workers: their
+counters and histograms keep counting in the totals (their files stay), their live
+gauges (active streams, the worker itself, session validity) go when the master
+marks them dead (`child_exit`). Without that directory (Flask test client,
+scripts) each app has a registry of its own, so many apps can live in one process.
 
-Requests and streams are measured by app.web.telemetry for every route; the
-routes themselves never call this module. Upstream failures are counted by
-observing the app's SessionState.
+Requests and streams are measured by app.web.telemetry for every route (the
+WebSocket chat counts its turns as streams); the routes themselves never call
+this module. Upstream failures are counted by observing the app's SessionState.
 """
 
 from __future__ import annotations
@@ -18,19 +22,25 @@ from __future__ import annotations
 import logging
 import os
 import struct
-
-from flask import Flask, current_app
+import time
 
 from ..grok.session import Outcome, SessionState
 
 log = logging.getLogger(__name__)
 
-EXTENSION = "grok_web_api.metrics"
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"})
 _REQUEST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 _FIRST_BYTE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120)
 _STREAM_BUCKETS = (1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
+
+
+# Operations probes (by route): monitoring must not inflate /status's requests_served.
+PROBE_ROUTES = ("/health", "/status", "/setup", "/metrics")
+
+
+def is_probe(route: str) -> bool:
+    return any(route == probe or route.startswith(probe + "/") for probe in PROBE_ROUTES)
 
 
 def multiprocess_dir() -> str | None:
@@ -74,8 +84,26 @@ class Metrics:
         )
         self.active_streams = Gauge(
             "grok_web_api_active_streams",
-            "Streaming responses in progress",
+            "Streaming responses (and WebSocket chat turns) in progress",
             ["route"],
+            multiprocess_mode="livesum",
+            registry=registry,
+        )
+        self.streams_started = Counter(
+            "grok_web_api_streams_started",
+            "Streaming responses (and WebSocket chat turns) started",
+            ["route"],
+            registry=registry,
+        )
+        self.last_request = Gauge(
+            "grok_web_api_last_request_timestamp_seconds",
+            "When the last API request was answered (health, status, setup and metrics probes aside)",
+            multiprocess_mode="max",
+            registry=registry,
+        )
+        self.workers = Gauge(
+            "grok_web_api_workers",
+            "Worker processes serving (1 per live worker)",
             multiprocess_mode="livesum",
             registry=registry,
         )
@@ -98,9 +126,12 @@ class Metrics:
         method = method if method in _METHODS else "other"
         self.requests.labels(route, method, str(status)).inc()
         self.request_seconds.labels(route, method).observe(seconds)
+        if not is_probe(route):
+            self.last_request.set(time.time())
 
     def stream_started(self, route: str) -> None:
         self.active_streams.labels(route).inc()
+        self.streams_started.labels(route).inc()
 
     def first_byte(self, route: str, seconds: float) -> None:
         self.first_byte_seconds.labels(route).observe(seconds)
@@ -108,6 +139,9 @@ class Metrics:
     def stream_finished(self, route: str, seconds: float, outcome: str) -> None:
         self.active_streams.labels(route).dec()
         self.stream_seconds.labels(route, outcome).observe(seconds)
+
+    def worker_started(self) -> None:
+        self.workers.set(1)
 
     # -- SessionState observer ---------------------------------------------------------------
     def observe(self, state: SessionState) -> None:
@@ -119,23 +153,66 @@ class Metrics:
             self.upstream_failures.labels(outcome.error.failure_class).inc()
         self.session_valid.set(1 if state.valid else 0)
 
+    def _registry(self):
+        """This app's registry, or one reading every worker's sample files."""
+        from prometheus_client import CollectorRegistry
+
+        if self.registry is not None:
+            return self.registry
+        registry = CollectorRegistry()
+        registry.register(_WorkerFilesCollector(multiprocess_dir()))
+        return registry
+
     def exposition(self, accounts: list[dict] | None = None) -> tuple[bytes, str]:
         """The text exposition of every worker's samples (and of the pool's `accounts`, as
         /status shows them), and its content type."""
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        registry = CollectorRegistry()
-        if self.registry is None:
-            registry.register(_WorkerFilesCollector(multiprocess_dir()))
-        else:
-            registry.register(_Merged(self.registry))
+        registry = self._registry()
         if accounts is not None:
-            registry.register(_AccountsCollector(accounts))
+            combined = CollectorRegistry()
+            combined.register(_Merged(registry))
+            combined.register(_AccountsCollector(accounts))
+            registry = combined
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+    def status_figures(self) -> dict:
+        """/status's counts, read from the samples /metrics serves (every worker's)."""
+        totals: dict[str, float] = {}
+        requests = 0.0
+        failures: dict[str, int] = {}
+        for family in self._registry().collect():
+            for sample in family.samples:
+                if sample.name == "grok_web_api_requests_total":
+                    if not is_probe(sample.labels["route"]):
+                        requests += sample.value
+                elif sample.name == "grok_web_api_upstream_failures_total" and sample.value:
+                    failures[sample.labels["failure_class"]] = int(sample.value)
+                elif sample.name in _FIGURES:
+                    totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+        last = totals.get("grok_web_api_last_request_timestamp_seconds", 0.0)
+        return {
+            "requests_served": int(requests),
+            "last_request_at": int(last) or None,
+            "active_streams": max(0, int(totals.get("grok_web_api_active_streams", 0))),
+            "streams_started": int(totals.get("grok_web_api_streams_started_total", 0)),
+            "failures_by_class": failures,
+            "workers": int(totals.get("grok_web_api_workers", 0)),
+        }
+
+
+_FIGURES = frozenset(
+    {
+        "grok_web_api_active_streams",
+        "grok_web_api_streams_started_total",
+        "grok_web_api_last_request_timestamp_seconds",
+        "grok_web_api_workers",
+    }
+)
 
 
 class _Merged:
-    """Another registry's samples (the app's own, outside gunicorn), in a scrape's registry."""
+    """Another registry's samples (every worker's, or the app's own), in a scrape's registry."""
 
     def __init__(self, registry):
         self.registry = registry
@@ -242,17 +319,10 @@ def _for_this_process() -> Metrics:
     return _process_metrics[1]
 
 
-def register(app: Flask, state: SessionState) -> Metrics:
+def create() -> Metrics:
+    """The metrics of a new app: this worker's (under gunicorn), else a registry of its own."""
     if multiprocess_dir():
-        metrics = _for_this_process()
-    else:
-        from prometheus_client import CollectorRegistry
+        return _for_this_process()
+    from prometheus_client import CollectorRegistry
 
-        metrics = Metrics(CollectorRegistry(auto_describe=True))
-    metrics.observe(state)
-    app.extensions[EXTENSION] = metrics
-    return metrics
-
-
-def metrics_for(app: Flask | None = None) -> Metrics:
-    return (app or current_app).extensions[EXTENSION]
+    return Metrics(CollectorRegistry(auto_describe=True))

@@ -2,7 +2,6 @@
 
 from flask import Response
 
-from ..ops.metrics import metrics_for
 from ..runtime import runtime
 from ..web.apidoc import Blueprint
 
@@ -30,5 +29,6 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics")
     },
 )
 def metrics():
-    body, content_type = metrics_for().exposition(runtime().pool.snapshot())
+    rt = runtime()
+    body, content_type = rt.metrics.exposition(rt.pool.snapshot())
     return Response(body, content_type=content_type)

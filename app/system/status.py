@@ -1,10 +1,9 @@
 """/status: uptime, session and anti-bot state, counters and the last upstream failure.
 
-Every gunicorn worker answers the same: counters are summed over the host's workers
-(dead ones included, from the runtime directory), conditions and the last failure come
-from the shared-state store (every host agrees when REDIS_URL is set), uptime is the
-master's. No upstream
-call, never a secret value.
+Every gunicorn worker answers the same: the counts are the host's, read from the samples
+/metrics serves (app/ops/metrics.py: dead workers' counts included), conditions and the
+last failure come from the shared-state store (every host agrees when REDIS_URL is set),
+uptime is the master's. No upstream call, never a secret value.
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ import marshmallow as ma
 
 from .. import __version__
 from ..grok import drift
-from ..ops import counters
 from ..ops.shared_health import OK, UNKNOWN
 from ..runtime import runtime, statsig_status
 from ..web.apidoc import Blueprint
@@ -251,7 +249,7 @@ def status():
             "statsig": statsig,
             "drift": rt.health.drift(),
             "conditions": conditions,
-            **counters.totals(rt.rundir),
+            **rt.metrics.status_figures(),
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,

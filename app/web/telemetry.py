@@ -111,7 +111,6 @@ class Exchange:
             metrics.request_answered(self.route, self.environ.get("REQUEST_METHOD", ""), self.status, elapsed)
             if self.streaming:
                 metrics.stream_started(self.route)
-                self.telemetry.runtime.active_streams += 1
         return start_response(status, headers, exc_info)
 
     def sent(self, chunk: bytes) -> None:
@@ -128,7 +127,8 @@ class Exchange:
         ended = time.perf_counter()
         if self.streaming:
             self.telemetry.metrics.stream_finished(self.route, ended - self.started, outcome)
-            self.telemetry.runtime.active_streams -= 1
+        elif self.status is None and outcome == "websocket":  # a WebSocket session: answered by 101
+            self.telemetry.metrics.request_answered(self.route, "GET", 101, ended - self.started)
         self._log(ended, outcome)
         logs.unbind_request(self.environ)
 
@@ -212,10 +212,9 @@ class ObservedBody:
 class RequestTelemetry:
     """WSGI middleware around the Flask app (installed by `register`)."""
 
-    def __init__(self, app: Flask, wsgi_app, metrics: Metrics):
+    def __init__(self, app: Flask, wsgi_app):
         self.wsgi_app = wsgi_app
-        self.metrics = metrics
-        self.runtime = app.extensions[RUNTIME]
+        self.metrics: Metrics = app.extensions[RUNTIME].metrics
 
     def __call__(self, environ: dict, start_response):
         exchange = Exchange(self, environ)
@@ -259,9 +258,9 @@ def _note_upstream(state: SessionState, outcome: Outcome) -> None:
         environ[_UPSTREAM_FAILURE_KEY] = outcome.error.failure_class if outcome.error else None
 
 
-def register(app: Flask, metrics: Metrics, state: SessionState) -> None:
+def register(app: Flask, state: SessionState) -> None:
     """Call before any other before_request hook, so the route is known to all of them."""
     app.before_request(_note_route)
     app.after_request(_note_streaming)
     state.observers.append(_note_upstream)
-    app.wsgi_app = RequestTelemetry(app, app.wsgi_app, metrics)  # type: ignore[method-assign]
+    app.wsgi_app = RequestTelemetry(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -229,3 +229,33 @@ def test_litellm_reaches_the_responses_and_messages_routes(agent_server):
     lines = agent_server.logs().splitlines()[before:]
     routes = [line for line in lines if "route=/v1/responses" in line or "route=/v1/messages" in line]
     assert len(routes) == 2
+
+
+# -- pydantic-ai ------------------------------------------------------------------------------------------------
+def test_pydantic_ai_run_stream_runs_the_tool_despite_prose_before_the_call(agent_server):
+    # run_stream takes the first streamed text as the final answer: Grok's "Let me check that."
+    # before its call must not stream as text, or the tool result never goes back to Grok.
+    import asyncio
+
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("expert", provider=OpenAIProvider(base_url=agent_server.url + "/v1", api_key=KEY))
+    agent = Agent(model, instructions="Be terse.")
+    calls = []
+
+    @agent.tool_plain
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return f"sunny in {city}"
+
+    question = "Weather in Paris? " + marker(prop="city", args=json.dumps({"city": "Paris"}), pre="Let me check that.")
+
+    async def ask():
+        async with agent.run_stream(question) as result:
+            return await result.get_output()
+
+    assert asyncio.run(ask()) == "Done. The tool said: sunny in Paris"
+    assert calls == ["Paris"]

@@ -1,14 +1,13 @@
-"""The files workers share: conditions with one log line per transition, and summed counters."""
+"""The state workers share: conditions with one log line per transition."""
 
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 
 from app.grok import errors as e
-from app.ops import counters, logs
+from app.ops import logs
 from app.ops.shared_health import SharedHealth
 from app.state import open_store
 from app.state.local import LocalStore
@@ -76,25 +75,3 @@ def test_transient_failures_change_no_condition(tmp_path, caplog):
     assert health.snapshot()["conditions"] == {}
     assert health.snapshot()["last_failure"]["failure_class"] == "network"
     assert transitions(caplog) == []
-
-
-def test_counters_are_summed_and_dead_workers_folded(tmp_path):
-    mine = counters.WorkerCounters(tmp_path)
-    mine.request()
-    mine.request()
-    mine.failure("anti_bot")
-    mine.failure("something_new")
-    # A worker that died (its pid no longer exists) left counts behind.
-    pid = os.fork()
-    if pid == 0:
-        child = counters.WorkerCounters(tmp_path)
-        child.request()
-        child.add(counters.ACTIVE_STREAMS)
-        os._exit(0)
-    os.waitpid(pid, 0)
-    total = counters.totals(tmp_path)
-    assert total["requests_served"] == 3 and total["workers"] == 1
-    assert total["active_streams"] == 0  # the dead worker's streams are gone with it
-    assert total["failures_by_class"] == {"anti_bot": 1, "other": 1}
-    assert not (tmp_path / "counters" / f"worker-{pid}.bin").exists()
-    assert counters.totals(tmp_path)["requests_served"] == 3  # folded once, not twice
