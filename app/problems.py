@@ -48,6 +48,7 @@ TITLES = {
     "upgrade_required": "Upgrade Required",
     "turn_in_progress": "Turn In Progress",
     "no_active_turn": "No Active Turn",
+    "previous_response_not_found": "Previous Response Not Found",
     "internal": "Internal Server Error",
 }
 

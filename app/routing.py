@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator, TypeVar
 
 from flask import request
 
+from .engine.continuity import Continuity
 from .grok.accounts import AccountPool, NoAccountAvailable, UnknownAccount, valid_label
 from .grok.client import GrokClient
 from .grok.errors import GrokError
@@ -37,6 +38,7 @@ log = logging.getLogger("grok_web_api.accounts")
 ACCOUNT_HEADER = "X-Grok-Account"
 CONVERSATION, RESPONSE, FILE, ASSET = "conv", "resp", "file", "asset"
 T = TypeVar("T")
+P = TypeVar("P")
 # Conversation and response ids in grok.com's NDJSON, wherever they appear.
 _IDS = re.compile(rb'"(conversationId|responseId)"\s*:\s*"([0-9A-Za-z-]{8,64})"')
 
@@ -159,6 +161,60 @@ def on_pool(
             release(result)
         log.info("account %s refused by grok.com (%s); trying another account", account.label, error.failure_class)
         tried.append(account.label)
+
+
+class _NoUpload:
+    """A dry plan's media: named, never uploaded."""
+
+    file_ids = ()
+
+    def placeholder(self, message_index: int, part_index: int) -> str:
+        return "[attachment]"
+
+
+def uploader(routed: Routed | None) -> Callable[[list], object]:
+    """The media upload of a model request planned on `routed` (None: a dry plan, no upload)."""
+    if routed is None:
+        return lambda messages: _NoUpload()
+    from .media.services import upload_chat_media
+
+    return lambda messages: upload_chat_media(messages, routed)
+
+
+def model_answer(
+    mode: str,
+    continuity: Continuity,
+    plan: Callable[[Continuity, Routed | None], P],
+    start: Callable[[P, Routed], T],
+) -> tuple[T, Routed]:
+    """A model answer (chat completion, response, message) on the pool.
+
+    `plan(continuity, routed)` plans the request with `uploader(routed)` for its media;
+    `start(plan, routed)` opens the thread and reads the answer up to its first output (or
+    whole), returning an object whose `run` is the engine's Run. A conversation this request
+    continues stays on its account: named by the client (previous_response_id, the
+    conversation header), or found by its history while that account can serve the mode (a
+    plan without uploads finds it); otherwise the pool chooses, and each try plans anew on its
+    account, so media go to the account that answers."""
+    accounts = pool()
+    pinned = None
+    if accounts.strict:
+        if continuity.target is not None:
+            pinned = continuity.target.account
+        elif continuity.ledger is not None and requested_account() is None:
+            dry = plan(replace(continuity, usable=lambda label: accounts.can_serve(label, mode)), None)
+            if dry.turn.follow_up is not None:
+                pinned = dry.turn.follow_up.account
+
+    def attempt(routed: Routed) -> T:
+        on_account = continuity
+        if accounts.strict:
+            on_account = replace(continuity, account=routed.label, usable=lambda label: label == routed.label)
+        return start(plan(on_account, routed), routed)
+
+    return on_pool(
+        mode, attempt, pinned=pinned, failed_early=lambda o: o.run.answer.error, release=lambda o: o.run.close()
+    )
 
 
 def _refuse_if_none_can_serve(accounts, mode, pinned, result, release) -> None:

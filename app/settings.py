@@ -339,6 +339,15 @@ class Settings:
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
     # --- the Anthropic Messages API
     claude_model_mode: str = setting("CLAUDE_MODEL_MODE", choice(GROK_MODES), "expert")
+    # --- conversations of the model APIs (docs/continuity.md)
+    continuity: bool = setting("CONTINUITY", boolean, True)
+    continuity_ttl: int = setting(
+        "CONTINUITY_TTL_SECS", integer(60, error="must be a number of seconds >= 60"), 6 * 3600
+    )
+    continuity_max_entries: int = setting(
+        "CONTINUITY_MAX_ENTRIES", integer(100, error="must be a number of entries >= 100"), 10_000
+    )
+    keep_conversations: bool = setting("KEEP_CONVERSATIONS", boolean, False)
     # --- operations
     cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", comma_list, ("*",))
     metrics_public: bool = setting("METRICS_PUBLIC", boolean, False)

@@ -14,6 +14,8 @@ Scenarios (issue 6):
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
   count_tokens Claude Code's /context: bursts of 26 parallel /v1/messages/count_tokens calls, ms per burst
+  continuity   a 20-turn agent loop (20 KB system prompt, tools, 1 KB tool results) with and without
+               conversation continuity: upstream request bytes and time to first token per turn
 
 With two CPUs or more, the gunicorn workers are pinned to the first and the fake grok.com and
 this client to the others, and /health is probed from a process of its own (bench/probe.py).
@@ -37,6 +39,7 @@ from pathlib import Path  # noqa: E402
 import gevent  # noqa: E402
 from gevent.pool import Pool  # noqa: E402
 
+from bench.continuity import per_turn_table, run_continuity  # noqa: E402
 from bench.proc import cpu_seconds, rss_kb, wait_worker  # noqa: E402
 from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
@@ -329,7 +332,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,throughput,small,count_tokens")
+    parser.add_argument("--only", default="ttft,concurrency,throughput,small,count_tokens,continuity")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -392,6 +395,13 @@ def main(argv=None):
             if "count_tokens" in only and has_route(app_srv.url, "/v1/messages/count_tokens"):
                 report["count_tokens"] = run_count_tokens(host, app_srv.port, bursts=5 if quick else 20)
                 print_table("count_tokens: bursts of 26 at once (ms per burst)", {"messages": report["count_tokens"]})
+            if "continuity" in only and has_openai:
+                report["continuity"] = run_continuity(host, app_srv.port, fake)
+                summary = {k: {c: v for c, v in r.items() if c != "per_turn"} for k, r in report["continuity"].items()}
+                print_table(
+                    "Agent loop, 20 tool turns: upstream bytes and TTFT per turn", per_turn_table(report["continuity"])
+                )
+                print_table("Agent loop, 20 tool turns", summary)
             if "concurrency" in only:
                 levels = [50, 100] if quick else [100, 250, 500, 1000]
                 report["concurrency"] = run_concurrency(

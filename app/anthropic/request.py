@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..engine.answer import HIDDEN, REASONING_CONTENT, AnswerOptions
+from ..engine.continuity import Continuity
 from ..engine.plan import Turn, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet, ToolSpec
@@ -59,14 +60,17 @@ def plan_messages(
     claude_mode: str,
     upload_media: Callable[[list], Any] | None = None,
     live_modes: ModeList | None = None,
+    continuity: Continuity | None = None,
 ) -> MessagesPlan:
-    """`live_modes`: the account's mode list (None: the built-in one)."""
+    """`live_modes`: the account's mode list (None: the built-in one). `upload_media(history)`
+    uploads the media parts (called only when the upstream request needs them);
+    `continuity`: app/engine/continuity.py."""
     stream = bool(body.get("stream"))
     history = to_history(body.get("system"), body.get("messages") or [])
     toolset, single = _toolset(body)
     thinking = _wants_thinking(body.get("thinking"))
-    media = upload_media(history) if upload_media is not None else None
-    turn = _turn(history, model_for(body.get("model"), claude_mode, live_modes), toolset, media)
+    media = (lambda: upload_media(history)) if upload_media is not None else None
+    turn = _turn(history, model_for(body.get("model"), claude_mode, live_modes), toolset, media, continuity)
     options = AnswerOptions(
         reasoning=REASONING_CONTENT if thinking else HIDDEN,
         stop=stop_sequences(body.get("stop_sequences")),
@@ -96,9 +100,9 @@ class _NamedMedia:
         return "[attachment]"
 
 
-def _turn(history: list[dict], model, toolset: ToolSet | None, media) -> Turn:
+def _turn(history: list[dict], model, toolset: ToolSet | None, media, continuity: Continuity | None = None) -> Turn:
     try:
-        return plan_turn(history, model, toolset, media=media)
+        return plan_turn(history, model, toolset, media=media, continuity=continuity)
     except UnsupportedContent as exc:
         raise Problem(
             400, "bad_request", f"messages: {exc.part_type} content is not supported", param="messages"
@@ -117,23 +121,29 @@ def _wants_thinking(thinking: Any) -> bool:
 
 # -- messages -> history -------------------------------------------------------------------------
 def to_history(system: Any, messages: list) -> list[dict]:
-    system_parts = [_system_text(system)]
+    """The engine's history: `system` first, system messages where they stand (the engine joins
+    them all into the custom instructions; in place, one that arrives with a new turn leaves
+    the earlier turns as they were, so the conversation can still be continued)."""
     conversation: list[dict] = []
+    text = _system_text(system)
+    if text.strip():
+        conversation.append({"role": "system", "content": text})
     for message in messages:
         if not isinstance(message, dict):
             continue
         role = message.get("role")
         content = message.get("content")
         if role == "system":
-            system_parts.append(_system_text(content))
+            text = _system_text(content)
+            if text.strip():
+                conversation.append({"role": "system", "content": text})
         elif role == "assistant":
             _add_assistant(conversation, content)
         elif role == "user":
             _add_user(conversation, content)
         else:
             log.info("a message with role %r was skipped", role)
-    text = "\n\n".join(part for part in system_parts if part.strip())
-    return ([{"role": "system", "content": text}] if text else []) + conversation
+    return conversation
 
 
 def _system_text(system: Any) -> str:

@@ -1,8 +1,9 @@
 """POST /v1/messages and /v1/messages/count_tokens: the Anthropic Messages API (Claude Code,
 the anthropic SDKs). Claude Code adds `?beta=true`, which changes nothing here.
 
-Like a chat completion, a message is one temporary grok.com conversation planned by the
-engine; `MessageWriter` renders the answer as a Message or its event stream. Any
+Like a chat completion, a message is a new turn in the grok.com conversation its history
+continues, or a new temporary conversation (docs/continuity.md), planned by the engine;
+`MessageWriter` renders the answer as a Message or its event stream. Any
 `anthropic-version` and `anthropic-beta` are accepted. Errors have Anthropic's shape
 (`{"type": "error", "error": {"type", "message"}}`) with the same statuses as elsewhere;
 after the stream started, a failure is an `event: error`. count_tokens is estimated
@@ -16,20 +17,22 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import marshmallow as ma
-from flask import Response, jsonify
+from flask import Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from ..engine.answer import Answer
 from ..engine.run import Run
+from ..engine.thread import Thread
 from ..grok.accounts import mode_of
 from ..grok.errors import GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
-from ..routing import Routed, on_pool
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import MessageWriter, usage_object
 from .request import MessagesPlan, count_plan, model_for, plan_messages
@@ -103,16 +106,19 @@ def anthropic_errors(*statuses: int):
 )
 @admitted
 def create_message(body):
+    continuity = request_continuity(request.headers)
     claude_mode = settings().claude_model_mode
     requested = body.get("model") or ""
     live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
 
-    def attempt(routed: Routed) -> _Opened:
-        # Planned on the account that answers: the request's images and files are uploaded to it.
-        plan = plan_messages(body, claude_mode, lambda history: upload_chat_media(history, routed), live)
-        upstream = routed.client.new_conversation(plan.turn.payload)
+    def plan(cont, routed):
+        return plan_messages(body, claude_mode, uploader(routed), live, cont)
+
+    def start(plan: MessagesPlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
         writer = MessageWriter(plan.model_id)
-        answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
+        link = services().linker(owner=routed.label)
+        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
         if plan.stream:
             writer.start(plan.turn.prompt_tokens())
             run = Run(upstream, answer, settings().heartbeat_interval)
@@ -120,18 +126,19 @@ def create_message(body):
         else:
             run = Run(upstream, answer)
             run.complete()
-        return _Opened(plan, run, writer)
+        return _Opened(plan, thread, run, writer)
 
-    mode = mode_of(model_for(body.get("model"), claude_mode, live).upstream)
-    opened, _ = on_pool(mode, attempt, failed_early=lambda o: o.run.answer.error, release=lambda o: o.run.close())
-    plan, run, writer = opened.plan, opened.run, opened.writer
+    mode = mode_of(model_for(requested, claude_mode, live).upstream)
+    opened, _ = model_answer(mode, continuity, plan, start)
+    plan, thread, run, writer = opened.plan, opened.thread, opened.run, opened.writer
     if plan.stream:
-        return answer_stream(run, lambda: _events(plan, run, writer))
+        return answer_stream(run, lambda: _events(plan, run, writer, thread))
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer)
     return _finish(plan, answer, writer)
 
 
@@ -140,6 +147,7 @@ class _Opened:
     """A message read up to its first output (streams) or to its end."""
 
     plan: MessagesPlan
+    thread: Thread
     run: Run
     writer: MessageWriter
 
@@ -194,9 +202,13 @@ def _finish(plan: MessagesPlan, answer: Answer, writer: MessageWriter) -> dict:
     return writer.finish(answer.finish_reason or "stop", sequence, usage)
 
 
-def _events(plan: MessagesPlan, run: Run, writer: MessageWriter) -> Iterator[bytes]:
+def _events(plan: MessagesPlan, run: Run, writer: MessageWriter, thread: Thread) -> Iterator[bytes]:
+    def finish() -> None:
+        thread.finish(run.answer)
+        _finish(plan, run.answer, writer)
+
     def fail(exc: GrokError) -> None:
         problem = from_grok_error(exc)
         writer.fail(error_type(problem.status), problem.detail)
 
-    return run.relay(writer.take, writer.ping, lambda: _finish(plan, run.answer, writer), fail)
+    return run.relay(writer.take, writer.ping, finish, fail)

@@ -15,13 +15,18 @@ Tool calls in the history are rendered with ``json.dumps`` so they are always va
 with the alias the model knows when the function is offered in this request. The
 ``id`` attribute of a tool result is written as a JSON string literal (quotes and
 backslashes escaped), the same convention as the ids inside ``<tool_call>``.
+
+A follow-up in an existing grok.com conversation (app/engine/continuity.py) sends only the
+messages from ``start`` on, rendered the same way; its tool results also name the function
+they answer (``name="fn_0"``), because the model's own calls upstream carry no ids of ours.
+The custom instructions are always those of the whole history.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,13 +67,17 @@ def build_prompt(
     toolset: ToolSet | None,
     extra_instructions: Sequence[str] = (),
     part_text: PartText | None = None,
+    start: int = 0,
+    result_names: Mapping[str, str] | None = None,
 ) -> UpstreamPrompt:
+    """The upstream message (the messages from `start` on) and custom instructions (from every
+    system message); `result_names` maps call ids to the function a tool result names."""
     system_parts: list[str] = []
     turns: list[tuple[int, dict]] = []
     for index, message in enumerate(messages):
         if message.get("role") in SYSTEM_ROLES:
             system_parts.append(content_text(message.get("content"), index, part_text))
-        else:
+        elif index >= start:
             turns.append((index, message))
     instructions = [toolset.protocol_block()] if toolset else []
     if not turns:
@@ -87,7 +96,7 @@ def build_prompt(
         text = content_text(first.get("content"), index, part_text)
         _note_ignored_name(first, index)
     else:
-        text = "\n".join(_render(message, index, toolset, part_text) for index, message in turns)
+        text = "\n".join(_render(message, index, toolset, part_text, result_names) for index, message in turns)
     return UpstreamPrompt(
         message=text,
         custom_instructions="\n\n".join(instructions) or None,
@@ -118,7 +127,13 @@ def content_text(content: Any, message_index: int, part_text: PartText | None = 
     return "\n".join(texts)
 
 
-def _render(message: dict, index: int, toolset: ToolSet | None, part_text: PartText | None) -> str:
+def _render(
+    message: dict,
+    index: int,
+    toolset: ToolSet | None,
+    part_text: PartText | None,
+    result_names: Mapping[str, str] | None = None,
+) -> str:
     role = message.get("role")
     content = content_text(message.get("content"), index, part_text)
     _note_ignored_name(message, index)
@@ -129,7 +144,9 @@ def _render(message: dict, index: int, toolset: ToolSet | None, part_text: PartT
         return f"<a>{content}{calls}</a>"
     if role == "tool":
         call_id = message.get("tool_call_id") or "unknown"
-        return f"<tool_result id={json.dumps(call_id, ensure_ascii=False)}>{content}</tool_result>"
+        name = result_names.get(call_id) if result_names else None
+        named = f" name={json.dumps(name, ensure_ascii=False)}" if name else ""
+        return f"<tool_result id={json.dumps(call_id, ensure_ascii=False)}{named}>{content}</tool_result>"
     return f"<{role}>{content}</{role}>"
 
 
@@ -153,6 +170,19 @@ def _render_call(call: dict, toolset: ToolSet | None) -> str:
     alias = toolset.alias_for(name, namespace) if toolset else None
     body = dumps_compact({"id": call.get("id", ""), "name": alias or name, "arguments": arguments})
     return f"{OPEN_TAG}{body}{CLOSE_TAG}"
+
+
+def result_names(messages: Sequence[dict], toolset: ToolSet | None) -> dict[str, str]:
+    """Call id -> the name the model knows the called function by (its alias when offered)."""
+    names = {}
+    for message in messages:
+        for call in message.get("tool_calls") or []:
+            fn = call.get("custom") if call.get("type") == "custom" or "custom" in call else call.get("function")
+            name = (fn or {}).get("name") or ""
+            if call.get("id") and name:
+                alias = toolset.alias_for(name, call.get("namespace")) if toolset else None
+                names[call["id"]] = alias or name
+    return names
 
 
 def _call_ids(messages: list[dict]):

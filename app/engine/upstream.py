@@ -53,9 +53,13 @@ PAYLOAD_DEFAULTS: dict[str, Any] = {
 }
 
 
-def upstream_payload(model: Mode, message: str, custom_instructions: str | None) -> dict[str, Any]:
-    """The `conversations/new` body for one model request."""
+def upstream_payload(
+    model: Mode, message: str, custom_instructions: str | None, temporary: bool = True
+) -> dict[str, Any]:
+    """The `conversations/new` body for one model request (a follow-up adds its parent to it);
+    `temporary` False keeps the conversation in the account's history (KEEP_CONVERSATIONS)."""
     payload = dict(PAYLOAD_DEFAULTS)
+    payload["temporary"] = temporary
     payload["message"] = message
     payload.update(model.upstream)
     if custom_instructions:

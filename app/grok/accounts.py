@@ -266,6 +266,13 @@ class AccountPool:
         names = ", ".join(f"{d['account']} ({d.get('failure_class')})" for d in diagnoses)
         raise NoAccountAvailable(f"every grok.com account is parked: {names}", parked=diagnoses)
 
+    def can_serve(self, label: str, mode: str) -> bool:
+        """Whether `label` could take a request on `mode` now (enabled, not parked, not cooling)."""
+        account = self.accounts.get(label)
+        if account is None or not account.enabled:
+            return False
+        return label not in self.parked([label]) and mode not in self.cooldowns([label]).get(label, {})
+
     def _best(self, usable: list[Account], mode: str) -> Account:
         if len(usable) == 1:
             return usable[0]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..engine.answer import AnswerOptions
+from ..engine.continuity import Continuity
 from ..engine.plan import Turn, json_instructions, plan_turn, stop_sequences
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import InvalidToolRequest, ToolSet
@@ -82,9 +83,11 @@ def plan_completion(
     default_reasoning: str,
     upload_media: Callable[[list], Any] | None = None,
     live_modes: ModeList | None = None,
+    continuity: Continuity | None = None,
 ) -> ChatPlan:
     """`upload_media(messages)` returns an object with `file_ids` (attachments, in order) and
-    `placeholder(message_index, part_index)` (the text standing for a media part)."""
+    `placeholder(message_index, part_index)` (the text standing for a media part); it is called
+    only when the upstream request needs it. `continuity`: see app/engine/continuity.py."""
     n = body.get("n")
     if n is not None and n > 1:
         raise Problem(
@@ -101,7 +104,7 @@ def plan_completion(
     messages = body["messages"]
     instructions = _format_instructions(body.get("response_format"))
     reasoning = _reasoning_mode(headers, default_reasoning)
-    media = upload_media(messages) if upload_media is not None else None
+    media = (lambda: upload_media(messages)) if upload_media is not None else None
     try:
         turn = plan_turn(
             messages,
@@ -109,6 +112,7 @@ def plan_completion(
             toolset,
             extra_instructions=instructions,
             media=media,
+            continuity=continuity,
         )
     except UnsupportedContent as exc:
         param = f"messages[{exc.message_index}].content[{exc.part_index}]"

@@ -1,12 +1,13 @@
 """/v1/chat/completions and /v1/models: the OpenAI-compatible surface.
 
-A chat completion is one temporary grok.com conversation carrying the flattened
-history. The upstream request is made, and its first events read, before any byte
-goes to the client: upstream failures up to the first output become ordinary
-problem+json errors with the right status (429 + Retry-After, 503, 403, 502, 504).
-After that, a failure is sent as an SSE `data: {"error": ...}` event (the openai SDKs
-raise it as APIError) and the stream ends without a finish_reason and without
-`[DONE]`, so an upstream error never looks like a clean stop.
+A chat completion is a new turn in the grok.com conversation its history continues, or a
+new temporary conversation carrying the flattened history (docs/continuity.md). The
+upstream request is made, and its first events read, before any byte goes to the
+client: upstream failures up to the first output become ordinary problem+json errors with
+the right status (429 + Retry-After, 503, 403, 502, 504). After that, a failure is sent as
+an SSE `data: {"error": ...}` event (the openai SDKs raise it as APIError) and the stream
+ends without a finish_reason and without `[DONE]`, so an upstream error never looks like a
+clean stop.
 """
 
 from __future__ import annotations
@@ -22,14 +23,15 @@ from flask import request
 
 from ..engine.answer import Answer
 from ..engine.run import Run
-from ..grok.client import ChatStream
+from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..problems import Problem, from_grok_error
-from ..routing import Routed, on_pool
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from . import models
 from .plan import ChatPlan, plan_completion
@@ -74,22 +76,23 @@ class OpenAIModelListSchema(ma.Schema):
 )
 @admitted
 def create_chat_completion(body):
-    reasoning = settings().reasoning_output
+    continuity = request_continuity(request.headers)
     live = models.live_modes_for(body.get("model"))
+    reasoning = settings().reasoning_output
 
-    def attempt(routed: Routed) -> _Opened:
-        # Planned on the account that answers: the request's images and files are uploaded to it.
-        upload = lambda messages: upload_chat_media(messages, routed)  # noqa: E731
-        plan = plan_completion(body, request.headers, reasoning, upload, live)
-        upstream = routed.client.new_conversation(plan.payload)
+    def plan(cont, routed):
+        return plan_completion(body, request.headers, reasoning, uploader(routed), live, cont)
+
+    def start(plan: ChatPlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
         link = services().linker(owner=routed.label)
-        return _stream_start(plan, upstream, link) if plan.stream else _complete_run(plan, upstream, link)
+        return (
+            _stream_start(plan, thread, upstream, link) if plan.stream else _complete_run(plan, thread, upstream, link)
+        )
 
-    opened, _ = on_pool(
-        models.mode_for(body.get("model"), live), attempt, failed_early=_Opened.early_error, release=_Opened.close
-    )
+    opened, _ = model_answer(models.mode_for(body.get("model"), live), continuity, plan, start)
     if opened.plan.stream:
-        return _stream_answer(opened)
+        return answer_stream(opened.run, lambda: _sse(opened.plan, opened.thread, opened.run, opened.sink))
     return _complete_answer(opened)
 
 
@@ -98,16 +101,9 @@ class _Opened:
     """A completion read up to its first output (streams) or to its end: what the response needs."""
 
     plan: ChatPlan
+    thread: Thread
     run: Run
     sink: "_SSESink | None" = None
-
-    def early_error(self) -> GrokError | None:
-        """An error grok.com reported before any output reached the client (another account may
-        serve the request): a stream's before its first output, a whole answer's any time."""
-        return self.run.answer.error
-
-    def close(self) -> None:
-        self.run.close()
 
 
 @blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
@@ -172,20 +168,21 @@ class _Collector:
         pass
 
 
-def _complete_run(plan: ChatPlan, upstream: ChatStream, link) -> _Opened:
-    answer = Answer(plan.options, _Collector(), plan.turn.extractor(), asset_link=link)
+def _complete_run(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link) -> _Opened:
+    answer = Answer(thread.answer_options(plan.options), _Collector(), plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer)
     run.complete()
-    return _Opened(plan, run)
+    return _Opened(plan, thread, run)
 
 
 def _complete_answer(opened: _Opened):
-    plan, answer = opened.plan, opened.run.answer
+    plan, thread, answer = opened.plan, opened.thread, opened.run.answer
     completion_id, created = _new_ids()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer)
     return completion_body(
         completion_id=completion_id,
         created=created,
@@ -234,23 +231,19 @@ class _SSESink:
         return data
 
 
-def _stream_start(plan: ChatPlan, upstream: ChatStream, link) -> _Opened:
+def _stream_start(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link) -> _Opened:
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
-    answer = Answer(plan.options, sink, plan.turn.extractor(), asset_link=link)
+    answer = Answer(thread.answer_options(plan.options), sink, plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer, settings().heartbeat_interval)
-    # Read up to the first output (or the first heartbeat interval) before answering, so
-    # early failures still get a proper HTTP status (or go to another account).
+    # Read up to the first output (or the first heartbeat interval) before answering, so an
+    # early failure is still an HTTP error, or goes to another account.
     run.start()
-    return _Opened(plan, run, sink)
+    return _Opened(plan, thread, run, sink)
 
 
-def _stream_answer(opened: _Opened):
-    return answer_stream(opened.run, lambda: _sse(opened.plan, opened.run, opened.sink))
-
-
-def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
+def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[bytes]:
     writer, answer = sink.writer, run.answer
     try:
         yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
@@ -264,6 +257,7 @@ def _sse(plan: ChatPlan, run: Run, sink: _SSESink) -> Iterator[bytes]:
             yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
+        thread.finish(answer)
         writer.set_fingerprint(answer.fingerprint)
         tail = sink.take() + writer.finish(answer.finish_reason)
         if plan.include_usage:

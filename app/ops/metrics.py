@@ -107,6 +107,13 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=registry,
         )
+        self.model_turns = Counter(
+            "grok_web_api_model_turns",
+            "Model API requests by how their grok.com conversation was found (X-Grok-Continuity): "
+            "continued, new, fallback or off",
+            ["route", "continuity"],
+            registry=registry,
+        )
         self.upstream_failures = Counter(
             "grok_web_api_upstream_failures",
             "Failed grok.com requests, by failure class",
@@ -128,6 +135,9 @@ class Metrics:
         self.request_seconds.labels(route, method).observe(seconds)
         if not is_probe(route):
             self.last_request.set(time.time())
+
+    def model_turn(self, route: str, continuity: str) -> None:
+        self.model_turns.labels(route, continuity).inc()
 
     def stream_started(self, route: str) -> None:
         self.active_streams.labels(route).inc()

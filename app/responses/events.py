@@ -77,7 +77,7 @@ class ResponseWriter:
             "model": self.model,
             "output": list(self.items) if status != "in_progress" else [],
             "parallel_tool_calls": echo.get("parallel_tool_calls", True),
-            "previous_response_id": None,
+            "previous_response_id": echo.get("previous_response_id"),
             "reasoning": echo.get("reasoning"),
             "store": echo.get("store", False),
             "temperature": echo.get("temperature"),

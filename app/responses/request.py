@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..engine.answer import REASONING_CONTENT, AnswerOptions
+from ..engine.continuity import Continuity
 from ..engine.plan import Turn, json_instructions, plan_turn
 from ..engine.prompt import UnsupportedContent
 from ..engine.tools import CUSTOM, InvalidToolRequest, ToolSet, ToolSpec
@@ -82,18 +83,15 @@ class ResponsePlan:
 
 
 def plan_response(
-    body: Mapping[str, Any], upload_media: Callable[[list], Any] | None = None, live_modes: ModeList | None = None
+    body: Mapping[str, Any],
+    upload_media: Callable[[list], Any] | None = None,
+    live_modes: ModeList | None = None,
+    continuity: Continuity | None = None,
 ) -> ResponsePlan:
     """`upload_media(history)` uploads the media parts (as chat completions does) and returns an
-    object with `file_ids` and `placeholder(message_index, part_index)`."""
-    if body.get("previous_response_id"):
-        raise Problem(
-            400,
-            "bad_request",
-            "previous_response_id is not supported: this server stores no responses. "
-            "Send the whole conversation in `input` (as Codex and the agents SDK do with store: false).",
-            param="previous_response_id",
-        )
+    object with `file_ids` and `placeholder(message_index, part_index)`; it is called only when
+    the upstream request needs it. `continuity` (app/engine/continuity.py) carries the place a
+    previous_response_id names: `input` is then the new turn."""
     stream = bool(body.get("stream"))
     history = to_history(body.get("instructions"), body.get("input"))
     toolset = _toolset(body)
@@ -103,7 +101,7 @@ def plan_response(
         kind, text_format.get("name"), text_format.get("schema"), text_format.get("description")
     )
     model = models.resolve(body.get("model"), live_modes)
-    media = upload_media(history) if upload_media is not None else None
+    media = (lambda: upload_media(history)) if upload_media is not None else None
     try:
         turn = plan_turn(
             history,
@@ -111,6 +109,7 @@ def plan_response(
             toolset,
             extra_instructions=instructions,
             media=media,
+            continuity=continuity,
         )
     except UnsupportedContent as exc:
         raise Problem(400, "bad_request", f"input: {exc.part_type} content is not supported", param="input") from None

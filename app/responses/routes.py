@@ -1,12 +1,14 @@
 """POST /v1/responses: the OpenAI Responses API (Codex CLI, the openai SDKs, openai-agents).
 
-One temporary grok.com conversation per request, like a chat completion: the engine plans
-it from the request's input items and reads the answer; `ResponseWriter` renders it as a
-Response object or as its stream of events. Failures before the first output are HTTP errors
-(400 for bad input, which Codex does not retry; 429 with Retry-After); after the stream has
-started, every stream still ends with `response.completed`, `response.incomplete` or
-`response.failed`, whose error codes are the ones Codex acts on (`rate_limit_exceeded` with
-"try again in Ns", `insufficient_quota`, `context_length_exceeded`, else `server_error`).
+Like a chat completion, a request is a new turn in the grok.com conversation its input
+continues (or that previous_response_id names), else a new temporary conversation
+(docs/continuity.md): the engine plans it from the request's input items and reads the
+answer; `ResponseWriter` renders it as a Response object or as its stream of events.
+Failures before the first output are HTTP errors (400 for bad input, which Codex does not
+retry; 429 with Retry-After); after the stream has started, every stream still ends with
+`response.completed`, `response.incomplete` or `response.failed`, whose error codes are the
+ones Codex acts on (`rate_limit_exceeded` with "try again in Ns", `insufficient_quota`,
+`context_length_exceeded`, else `server_error`).
 
 `GET /v1/responses` with `Upgrade: websocket` (Codex's built-in provider tries a WebSocket
 first) is answered at once with 426, so the client falls back to HTTP.
@@ -19,16 +21,20 @@ import logging
 from dataclasses import dataclass
 from typing import Iterator
 
+from flask import request
+
 from ..engine.answer import Answer
 from ..engine.run import Run
+from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import USAGE_LIMIT, GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error
-from ..routing import Routed, on_pool
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.apidoc import Blueprint
+from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
@@ -54,14 +60,17 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 )
 @admitted
 def create_response(body):
+    continuity = request_continuity(request.headers, body.get("previous_response_id"))
     live = models.live_modes_for(body.get("model"))
 
-    def attempt(routed: Routed) -> _Opened:
-        # Planned on the account that answers: the request's images and files are uploaded to it.
-        plan = plan_response(body, lambda history: upload_chat_media(history, routed), live)
-        upstream = routed.client.new_conversation(plan.turn.payload)
+    def plan(cont, routed):
+        return plan_response(body, uploader(routed), live, cont)
+
+    def start(plan: ResponsePlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
         writer = ResponseWriter(plan.model_id, plan.echo)
-        answer = Answer(plan.options, writer, plan.turn.extractor(), asset_link=services().linker(routed.label))
+        link = services().linker(owner=routed.label)
+        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
         if plan.stream:
             writer.start()  # response.created goes first; nothing is sent before the first output
             run = Run(upstream, answer, settings().heartbeat_interval)
@@ -69,23 +78,31 @@ def create_response(body):
         else:
             run = Run(upstream, answer)
             run.complete()
-        return _Opened(plan, run, writer)
+        return _Opened(plan, thread, run, writer)
 
-    opened, _ = on_pool(
-        models.mode_for(body.get("model"), live),
-        attempt,
-        failed_early=lambda o: o.run.answer.error,
-        release=lambda o: o.run.close(),
-    )
-    plan, run, writer = opened.plan, opened.run, opened.writer
+    opened, _ = model_answer(models.mode_for(body.get("model"), live), continuity, plan, start)
+    plan, thread, run, writer = opened.plan, opened.thread, opened.run, opened.writer
+    # store: false (Codex) keeps no id to continue from with previous_response_id.
+    stored_id = writer.id if body.get("store") is not False else None
     if plan.stream:
-        return answer_stream(run, lambda: _events(plan, run, writer))
+        return answer_stream(run, lambda: _events(plan, run, writer, thread, stored_id))
     answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
+    thread.finish(answer, stored_id)
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
+
+
+@dataclass
+class _Opened:
+    """A response read up to its first output (streams) or to its end."""
+
+    plan: ResponsePlan
+    thread: Thread
+    run: Run
+    writer: ResponseWriter
 
 
 @blp.route("/responses", methods=["GET"], websocket=True)
@@ -109,6 +126,8 @@ def _problem(problem: Problem):
 @blp.errorhandler(GrokError)
 def _upstream_failure(exc: GrokError):
     log.warning("upstream failure: %s (%s)", exc.message, exc.failure_class)
+    if isinstance(exc, ConversationGone) and exc.named_by == "previous_response_id":
+        return _error_response(Problem(400, "previous_response_not_found", exc.message, param="previous_response_id"))
     return _error_response(from_grok_error(exc))
 
 
@@ -150,19 +169,11 @@ def _usage(plan: ResponsePlan, answer: Answer) -> dict:
     return usage_object(answer.usage(plan.turn.prompt_tokens()))
 
 
-@dataclass
-class _Opened:
-    """A response read up to its first output (streams) or to its end."""
+def _events(
+    plan: ResponsePlan, run: Run, writer: ResponseWriter, thread: Thread, stored_id: str | None
+) -> Iterator[bytes]:
+    def finish() -> None:
+        thread.finish(run.answer, stored_id)
+        writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length")
 
-    plan: ResponsePlan
-    run: Run
-    writer: ResponseWriter
-
-
-def _events(plan: ResponsePlan, run: Run, writer: ResponseWriter) -> Iterator[bytes]:
-    return run.relay(
-        writer.take,
-        writer.keepalive,
-        lambda: writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length"),
-        lambda exc: writer.fail(*failure(exc)),
-    )
+    return run.relay(writer.take, writer.keepalive, finish, lambda exc: writer.fail(*failure(exc)))

@@ -9,7 +9,7 @@ One interface (`base.Store`), two backends:
 
 What lives here: account cooldowns, quota and parking, conversation/file/asset owners, the
 shared upstream conditions, per-account counters, the session-check results and their
-single-flight locks, the asset signing key. Callers name what they store by space
+single-flight locks, the asset signing key, the conversation-continuity records. Callers name what they store by space
 (`SPACES` lists them) and never know which backend answers.
 """
 
@@ -35,6 +35,8 @@ SPACES = {
     "keys": "generated keys every host must share (the asset signing key)",
     "grok": "what the client library shares (app/grok/shared.py): the derived x-statsig-id values "
     "of the current grok.com build (statsig) and the account's mode list (modes)",
+    "continuity": "bounded: h:<history digest>, p:<our response id> -> grok.com conversation, response, account, "
+    "temporary flag; c:<conversation> -> its last recorded response (docs/continuity.md)",
     "failover": "this host's own record of whether Redis was reachable (local store only)",
 }
 

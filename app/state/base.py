@@ -14,6 +14,10 @@ and a `key` (which one):
   locks     try_lock / unlock: a named lock with a time to live, for single-flight work
             (one session check per interval across every worker of every host).
 
+A space can be bounded (`bound`): `put` then keeps at most about that many values in it,
+dropping the least recently written, so a space keyed by what clients send (conversation
+fingerprints) stays small whatever the traffic.
+
 Values are JSON (dicts, lists, strings, numbers); one value may take at most
 MAX_VALUE_BYTES encoded, a key at most MAX_KEY_CHARS, so a caller storing what a client
 sent can never grow the store without bound. Expired entries are never returned.
@@ -87,6 +91,17 @@ class Store(ABC):
 
     @abstractmethod
     def delete(self, space: str, key: str) -> None: ...
+
+    def bound(self, space: str, limit: int) -> None:
+        """From now on, `put` keeps at most about `limit` values in `space` (the least recently
+        written go first; a few more may live between two trims)."""
+        if limit < 1:
+            raise ValueError("a bounded space holds at least one value")
+        self._bounds = {**getattr(self, "_bounds", {}), space: limit}
+
+    def limit_of(self, space: str) -> int | None:
+        """The bound of `space`, None when it has none."""
+        return getattr(self, "_bounds", {}).get(space)
 
     # -- maps ---------------------------------------------------------------------------------
     @abstractmethod

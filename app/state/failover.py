@@ -164,6 +164,11 @@ class FailoverStore(Store):
             self.local.put(space, key, value, ttl)
         return old
 
+    def bound(self, space: str, limit: int) -> None:
+        super().bound(space, limit)
+        self.primary.bound(space, limit)
+        self.local.bound(space, limit)
+
     def delete(self, space: str, key: str) -> None:
         _, remote = self._write("delete", (space, key), ("v", space, key))
         if remote:

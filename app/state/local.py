@@ -7,7 +7,8 @@ microseconds; gevent cannot switch inside one, so a connection per process serve
 greenlets, and no transaction spans a switch.
 
 Bounded: expired rows are pruned as writes go by, and a space holding more than
-MAX_ROWS_PER_SPACE values loses its least recently written ones.
+MAX_ROWS_PER_SPACE values (or its own bound, see Store.bound) loses its least recently
+written ones.
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ class LocalStore(Store):
         self._db: sqlite3.Connection | None = None
         self._pid: int | None = None
         self._writes = 0
+        self._bounded_puts: dict[str, int] = {}
 
     # -- connection ---------------------------------------------------------------------------
     @property
@@ -90,6 +92,17 @@ class LocalStore(Store):
                 "ORDER BY written DESC LIMIT -1 OFFSET ?)",
                 (space, space, MAX_ROWS_PER_SPACE),
             )
+
+    def _trim(self, space: str, limit: int) -> None:
+        """Every few puts into a bounded space, drop its least recently written values beyond the bound."""
+        puts = self._bounded_puts[space] = self._bounded_puts.get(space, 0) + 1
+        if puts % max(1, min(100, limit // 20)):
+            return
+        self.db.execute(
+            "DELETE FROM kv WHERE space = ? AND key IN (SELECT key FROM kv WHERE space = ? "
+            "ORDER BY written DESC LIMIT -1 OFFSET ?)",
+            (space, space, limit),
+        )
 
     def _expiry(self, ttl: float | None) -> float | None:
         return None if ttl is None else self._clock() + max(0.0, ttl)
@@ -131,6 +144,9 @@ class LocalStore(Store):
             (space, key, encode(value), self._expiry(ttl), self._clock()),
         )
         self._wrote()
+        limit = self.limit_of(space)
+        if limit is not None:
+            self._trim(space, limit)
 
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         check_name(space, key)

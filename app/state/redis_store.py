@@ -7,6 +7,7 @@ share one Redis):
   <prefix>m:<space>:<key>   a map (hash, one field per entry)
   <prefix>c:<space>:<key>   counters (hash of integers, HINCRBY)
   <prefix>l:<name>          a lock (SET NX PX; released by a compare-and-delete script)
+  <prefix>i:<space>         a bounded space's index (sorted set of its value keys by write time)
 
 Every failure to reach Redis (refused, reset, timed out, loading, read-only replica) is
 raised as StateUnavailable, which the failover store turns into per-host state. Timeouts
@@ -30,6 +31,24 @@ from .base import StateUnavailable, Store, check_name, decode, encode
 CONNECT_TIMEOUT = 0.5
 COMMAND_TIMEOUT = 1.0
 MAX_CONNECTIONS = 64  # per worker; greenlets wait (briefly) for a free one beyond that
+
+# SET a value of a bounded space, index it by write time (Redis' clock, the same for every
+# host), and delete the oldest values beyond the bound.
+_PUT_BOUNDED = """
+if ARGV[2] == '' then
+  redis.call('SET', KEYS[1], ARGV[1])
+else
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+end
+local now = redis.call('TIME')
+redis.call('ZADD', KEYS[2], tonumber(now[1]) + tonumber(now[2]) / 1000000, KEYS[1])
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[3])
+if over > 0 then
+  local oldest = redis.call('ZPOPMIN', KEYS[2], over)
+  for i = 1, #oldest, 2 do redis.call('DEL', oldest[i]) end
+end
+return 1
+"""
 
 _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -67,6 +86,7 @@ class RedisStore(Store):
         )
         self.client = redis.Redis(connection_pool=pool, retry=Retry(NoBackoff(), 1))
         self._unlock = self.client.register_script(_UNLOCK)
+        self._put_bounded = self.client.register_script(_PUT_BOUNDED)
 
     def _call(self, fn, *args, **kwargs):
         try:
@@ -101,7 +121,16 @@ class RedisStore(Store):
 
     def put(self, space: str, key: str, value: Any, ttl: float | None = None) -> None:
         check_name(space, key)
-        self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl))
+        limit = self.limit_of(space)
+        if limit is None:
+            self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl))
+            return
+        ms = _ms(ttl)
+        self._call(
+            self._put_bounded,
+            keys=[self._v(space, key), f"{self.prefix}i:{space}"],
+            args=[encode(value), "" if ms is None else str(ms), str(limit)],
+        )
 
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         check_name(space, key)
@@ -113,6 +142,8 @@ class RedisStore(Store):
 
     def delete(self, space: str, key: str) -> None:
         self._call(self.client.delete, self._v(space, key))
+        if self.limit_of(space) is not None:
+            self._call(self.client.zrem, f"{self.prefix}i:{space}", self._v(space, key))
 
     # -- maps ---------------------------------------------------------------------------------
     def map_get(self, space: str, key: str) -> dict[str, Any]:

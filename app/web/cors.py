@@ -16,8 +16,18 @@ from flask import Flask, Response, request
 from ..runtime import settings
 
 ALLOWED_METHODS = "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS"
-ALLOWED_HEADERS = ("Authorization", "x-api-key", "Content-Type", "X-Request-ID", "X-Reasoning-Output")
-EXPOSED_HEADERS = "X-Request-ID, X-Response-Time, Retry-After, WWW-Authenticate"
+ALLOWED_HEADERS = (
+    "Authorization",
+    "x-api-key",
+    "Content-Type",
+    "X-Request-ID",
+    "X-Reasoning-Output",
+    "X-Grok-Continuity",
+    "X-Grok-Conversation-Id",
+)
+EXPOSED_HEADERS = (
+    "X-Request-ID, X-Response-Time, Retry-After, WWW-Authenticate, X-Grok-Conversation-Id, X-Grok-Continuity"
+)
 MAX_AGE_SECONDS = "600"
 # A comma-separated list of header names (RFC 9110 tokens).
 _HEADER_LIST = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+(?:\s*,\s*[!#$%&'*+.^_`|~0-9A-Za-z-]+)*$")

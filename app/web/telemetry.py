@@ -40,6 +40,8 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _VALID_REQUEST_ID = re.compile(r"^[\x21-\x7e]{1,128}$")
 _ROUTE_KEY = "grok_web_api.route"
 _STREAM_KEY = "grok_web_api.stream"
+_CONTINUITY_HEADER = "x-grok-continuity"
+_CONTINUITY_OUTCOMES = frozenset({"continued", "new", "fallback", "off"})
 _UPSTREAM_STATUS_KEY = "grok_web_api.upstream_status"
 _UPSTREAM_FAILURE_KEY = "grok_web_api.upstream_failure"
 UNMATCHED_ROUTE = "unmatched"
@@ -76,6 +78,7 @@ class Exchange:
         "first_byte_at",
         "bytes",
         "done",
+        "continuity",
     )
 
     def __init__(self, telemetry: "RequestTelemetry", environ: dict):
@@ -92,6 +95,7 @@ class Exchange:
         self.first_byte_at: float | None = None
         self.bytes = 0
         self.done = False
+        self.continuity: str | None = None
 
     @property
     def route(self) -> str:
@@ -109,6 +113,10 @@ class Exchange:
             self.streaming = bool(self.environ.get(_STREAM_KEY))
             metrics = self.telemetry.metrics
             metrics.request_answered(self.route, self.environ.get("REQUEST_METHOD", ""), self.status, elapsed)
+            # The model APIs say how their grok.com conversation was found (docs/continuity.md).
+            self.continuity = next((v for k, v in headers if k.lower() == _CONTINUITY_HEADER), None)
+            if self.continuity in _CONTINUITY_OUTCOMES:
+                metrics.model_turn(self.route, self.continuity)
             if self.streaming:
                 metrics.stream_started(self.route)
         return start_response(status, headers, exc_info)
@@ -152,6 +160,8 @@ class Exchange:
         for key, name in ((_UPSTREAM_STATUS_KEY, "upstream_status"), (_UPSTREAM_FAILURE_KEY, "upstream_failure")):
             if environ.get(key) is not None:
                 fields[name] = environ[key]
+        if self.continuity is not None:
+            fields["continuity"] = self.continuity
         auth_failure = environ.get(AUTH_FAILURE_KEY)
         if auth_failure:
             fields["auth"] = auth_failure

@@ -7,6 +7,7 @@ CLI options (all also settable later through ``POST /__fake/config``)
   --port N (0 = ephemeral)   --host (127.0.0.1)   --sso (test-sso)   --sso-rw (test-sso-rw)
   --header-hex (98 hex chars, default bytes 00..30)   --suffix (!test-suffix)   --trailer (3)
   --clock-window (30 s)   --auth-failure-status (401|403)   --stale-build   --verbose (access log on stderr)
+  (config only) temporary_ttl: seconds a temporary conversation lives after its last message (3600)
 
 Checks on every /rest/ request, in this order (the request log's ``reject`` says which one fired)
   1. ``user-agent`` contains ``Chrome/``              else 403 text/html Cloudflare "Just a moment..." page
@@ -36,8 +37,10 @@ mime type) and every image the image scenarios emit (previews ``-part-0/1`` and 
 
 Endpoints (under /rest/app-chat unless noted), with non-200 successes
   POST conversations/new                        200 NDJSON stream (framing: result.response.*)
-  POST conversations/{id}/responses             200 stream, continuation framing result.* (no "response");
-                                                404 unknown/soft-deleted conv or unknown parentResponseId
+  POST conversations/{id}/responses             200 stream, continuation framing result.* (no "response"),
+                                                answering the thread (threads.py); 404 unknown/soft-deleted/
+                                                expired temporary conv or unknown parentResponseId; 400 code 3
+                                                for a parent that is not an answer or a temporary flag change
   GET  conversations/{id}/responses[?includeThreads=true]   {"responses":[...]} (threaded ones only with flag)
   POST quick-answer {query}                     200 stream (result.response.*, no conversation/userResponse)
   GET  conversations/reconnect-response-v2/{rid} 200 stream replaying the stored answer; 404 unknown rid
@@ -105,7 +108,8 @@ Stream line order (new): conversation, userResponse, uiLayout, [scenario lines],
 message, metadata.llm_info.modelHash, ...}, title{newTitle}, {"token":"","isSoftStop":true}. Streams use
 ``content-type: application/json`` + chunked encoding, one line per chunk (gzip: one sync-flushed chunk per line).
 
-Control API (no auth): GET/DELETE /__fake/requests[?path_prefix=]  GET/POST /__fake/config  GET /__fake/asset?path=
+Control API (no auth): GET/DELETE /__fake/requests[?path_prefix=] (each entry: method, path, headers, body,
+  bytes = the request body's size, status, scenario, reject, ...)  GET/POST /__fake/config  GET /__fake/asset?path=
   (raw asset bytes, not logged)
   POST/GET/DELETE /__fake/enqueue  GET /__fake/stats  POST /__fake/reset  GET /__fake/store  GET /__fake/health
   Enqueued canned responses ({path (prefix), method?, status, body?, body_base64?, headers?, times, delay?,

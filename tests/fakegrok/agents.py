@@ -1,8 +1,9 @@
 """Agent scenarios of the fake grok.com: Grok answering a tool protocol as it really does.
 
 The gateway offers tools in the custom instructions (``fns: [...]`` under aliases ``fn_0``…)
-and renders earlier tool results into the message as ``<tool_result id="…">…</tool_result>``.
-These scenarios read both, like the model: while the conversation has fewer tool results than
+and renders earlier tool results into the message as ``<tool_result id="…">…</tool_result>``
+(a follow-up in a conversation sends only the new results; the scenario reads the thread,
+threads.py). These scenarios read both, like the model: while the conversation has fewer tool results than
 ``calls``, they call a tool; then they answer in prose, quoting the last tool result, so a
 test can see the round trip closed.
 
@@ -28,7 +29,7 @@ import re
 
 from .scenarios import Chat, Params, scenario, split_tokens
 
-RESULT = re.compile(r'<tool_result id="[^"]*">(.*?)</tool_result>', re.S)
+RESULT = re.compile(r'<tool_result id="[^"]*"[^>]*>(.*?)</tool_result>', re.S)
 TOKEN_SIZE = 7
 
 

@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from . import (
     agents,  # noqa: F401 (registers the agent scenarios)
     build,
+    threads,
 )
 from . import scenarios as sc
 from .scenarios import INVALID_REQUEST, MODEL_NOT_FOUND, Chat, Params, not_found
@@ -234,6 +235,7 @@ class Store:
             "_deleted": False,
             "_responses": [],
         }
+        threads.touch(conv)
         self.conversations[cid] = conv
         return conv
 
@@ -273,6 +275,7 @@ class Store:
         if conv_id in self.conversations:
             self.conversations[conv_id]["_responses"].append(r["responseId"])
             self.conversations[conv_id]["modifyTime"] = r["createTime"]
+            threads.touch(self.conversations[conv_id])
         return r
 
     def live_conv(self, cid) -> dict | None:
@@ -507,10 +510,12 @@ def model_meta(req, body) -> dict:
 
 
 def chat_continue(req):
+    """A follow-up: the rules of threads.py, then an answer to the thread it continues."""
     store = req.state.store
+    threads.purge_expired(req.state)
     conv = store.live_conv(req.params["cid"])
     if conv is None:
-        return not_found("Conversation not found")
+        return threads.check_follow_up(req, None, {})
     body = req.json
     err = check_chat_body(req, body)
     if err:
@@ -520,23 +525,26 @@ def chat_continue(req):
     err = check_attachments(req, body)
     if err:
         return err
+    err = threads.check_follow_up(req, conv, body)
+    if err:
+        return err
     parent = body.get("parentResponseId")
-    if parent and parent not in conv["_responses"]:
-        return not_found("Parent response not found")
     if not parent and conv["_responses"]:
         parent = conv["_responses"][-1]
-    picked = pick_scenario(req, body["message"])
+    thread = threads.thread_text(store, parent, body["message"])
+    picked = pick_scenario(req, thread)
     if isinstance(picked, Resp):
         return picked
     name, params = picked
     params["_attachments"] = [store.files[f]["fileName"] for f in body.get("fileAttachments") or []]
+    params["_instructions"] = body.get("customInstructions") or ""
     err = sc.error_response(name, params, req.state)
     if err:
         return err
     user = store.new_response(conv["conversationId"], "human", body["message"], parent, body)
     model = store.new_response(conv["conversationId"], "ASSISTANT", "", user["responseId"])
     model["metadata"] = model_meta(req, body)
-    return chat_stream(req, "cont", name, params, None, pub(user), model, body["message"])
+    return chat_stream(req, "cont", name, params, None, pub(user), model, thread)
 
 
 def quick_answer(req):
@@ -638,6 +646,7 @@ def list_deleted(req):
 
 
 def get_conversation(req):
+    threads.purge_expired(req.state)
     conv = req.state.store.conversations.get(req.params["cid"])
     return Resp(200, conv_pub(conv)) if conv else not_found("Conversation not found")
 
@@ -684,6 +693,7 @@ def soft_delete_conversation(req):
 
 
 def conversation_exists(req):
+    threads.purge_expired(req.state)
     if req.params["cid"] in req.state.store.conversations:
         return Resp(200, {"exists": True})
     return not_found("Conversation not found")
@@ -719,15 +729,16 @@ def generate_title(req):
 
 
 def list_responses(req):
+    threads.purge_expired(req.state)
     store = req.state.store
     conv = store.conversations.get(req.params["cid"])
     if conv is None:
         return not_found("Conversation not found")
-    threads = bool_q(req, "includeThreads")
-    if isinstance(threads, Resp):
-        return threads
+    include_threads = bool_q(req, "includeThreads")
+    if isinstance(include_threads, Resp):
+        return include_threads
     out = [pub(store.responses[r]) for r in conv["_responses"] if r in store.responses]
-    if not threads:
+    if not include_threads:
         out = [r for r in out if not r.get("threadParentId")]
     return Resp(200, {"responses": out})
 

@@ -38,6 +38,7 @@ DEFAULT_CONFIG = {
     "page": "ok",  # build.PAGE_MODES: how grok.com's page looks (build.py)
     "accept_static_pair": True,  # also accept tokens of header_hex/suffix, whatever the build
     "modes": None,  # POST /rest/modes list (null = build.DEFAULT_MODES)
+    "temporary_ttl": 3600.0,  # see threads.py
 }
 
 _CONFIG_TYPES = {
@@ -57,6 +58,7 @@ _CONFIG_TYPES = {
     "page": str,
     "accept_static_pair": bool,
     "modes": (list, type(None)),
+    "temporary_ttl": (int, float),
 }
 
 NOT_FOUND_HTML = (
@@ -328,6 +330,7 @@ class Handler(BaseHTTPRequestHandler):
                 "query": urllib.parse.parse_qs(qs, keep_blank_values=True),
                 "headers": headers,
                 "body": (json_value if json_ok else {"base64": base64.b64encode(body).decode()}) if body else None,
+                "bytes": len(body),
                 "statsig": None,
                 "status": None,
                 "scenario": None,

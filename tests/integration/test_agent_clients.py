@@ -118,13 +118,22 @@ def codex(server, tmp_path: Path, model: str, prompt: str) -> tuple[subprocess.C
     return run(args, env, work), work
 
 
+def chats(fake) -> list[dict]:
+    """The chat requests grok.com got: new conversations and follow-ups."""
+    return [e for e in fake.requests_log("/rest/app-chat/conversations/") if e["path"].endswith(("/new", "/responses"))]
+
+
 def test_codex_exec_runs_a_shell_command(agent_server, tmp_path):
     prompt = "Compute six times seven in the shell. " + marker(prop="cmd", args=json.dumps({"cmd": COMMAND}))
     result, work = codex(agent_server, tmp_path, "expert", prompt)
     assert "Done. The tool said: 42" in result.stdout
     assert (work / "proof.txt").read_text() == "42\n"
-    calls = agent_server.fake.requests_log(NEW)
+    calls = chats(agent_server.fake)
     assert len(calls) == 2  # the call, then the answer: no retries
+    # Codex replays the whole history (store: false); the second turn continues the first's
+    # grok.com conversation with only the command's output (docs/continuity.md).
+    assert calls[0]["path"] == NEW and calls[1]["path"].endswith("/responses")
+    assert calls[1]["body"]["message"].startswith("<tool_result")
     assert "Process exited with code 0" in calls[1]["body"]["message"]
     assert all(c["body"]["modeId"] == "expert" for c in calls)
 
@@ -158,7 +167,9 @@ def test_claude_code_runs_a_shell_command_streaming_only(agent_server, tmp_path)
     result = run([cli("claude"), "-p", prompt, "--allowedTools", "Bash"], env, work)
     assert "Done. The tool said: 42" in result.stdout
     assert (work / "proof.txt").read_text() == "42\n"
-    assert len(agent_server.fake.requests_log(NEW)) == 2
+    calls = chats(agent_server.fake)
+    assert [c["path"] == NEW for c in calls] == [True, False]  # the second turn is a follow-up
+    assert calls[1]["body"]["message"].startswith("<tool_result") and "42" in calls[1]["body"]["message"]
     posts = [line for line in agent_server.logs().splitlines()[before:] if "path=/v1/messages " in line]
     assert len(posts) == 2 and all("stream=true" in line for line in posts), posts  # never a stream:false repeat
 

@@ -34,7 +34,7 @@ def test_actual_response_exposes_request_id_and_retry_after(server):
     resp = requests.get(server.url + "/health", headers={"Origin": "https://chat.example"}, timeout=10)
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
-    assert {"x-request-id", "retry-after", "x-response-time"} <= exposed
+    assert {"x-request-id", "retry-after", "x-response-time", "x-grok-conversation-id", "x-grok-continuity"} <= exposed
     assert "Access-Control-Allow-Credentials" not in resp.headers
 
 

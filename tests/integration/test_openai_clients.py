@@ -112,7 +112,8 @@ def test_llm_cli_plain_and_streaming(llm_env, server):
 
 def test_llm_cli_tool_loop(llm_env, server):
     # llm runs the function itself and sends its result back; the result carries the
-    # scenario of the second turn (the last marker in the flattened history wins).
+    # scenario of the second turn (the last marker in the conversation wins). llm echoes the
+    # call as it received it, so the second turn is a follow-up carrying only the result.
     function = (
         "def get_weather(city: str) -> str:\n"
         "    return '18C in ' + city + ' " + scenario("plain", text="It is 18C in Paris.") + "'\n"
@@ -120,6 +121,8 @@ def test_llm_cli_tool_loop(llm_env, server):
     done = run_llm(llm_env, "-m", "grok-expert", "--functions", function, "Weather in Paris? " + scenario("tool_call"))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "It is 18C in Paris."
-    first, second = server.fake.requests_log(NEW)[-2:]
-    assert '"name":"fn_0"' in first["body"]["customInstructions"]
-    assert "<tool_result" in second["body"]["message"] and "18C in Paris" in second["body"]["message"]
+    first, second = server.fake.requests_log("/rest/app-chat/conversations/")[-2:]
+    assert first["path"] == NEW and '"name":"fn_0"' in first["body"]["customInstructions"]
+    assert second["path"].endswith("/responses") and second["body"]["parentResponseId"]
+    assert second["body"]["message"].startswith("<tool_result") and "18C in Paris" in second["body"]["message"]
+    assert second["body"]["customInstructions"] == first["body"]["customInstructions"]

@@ -145,8 +145,10 @@ def test_function_tool_round_trip(oai, server):
     history.append({"type": "function_call_output", "call_id": call.call_id, "output": "hi\n"})
     second = oai.responses.create(model="expert", input=history, tools=tools)
     assert second.output_text == "Done. The tool said: hi"
-    message = upstream(server)["message"]
-    assert f'<tool_result id="{call.call_id}">hi\n</tool_result>' in message
+    # The echoed history extends the first answer: only the result goes, as a follow-up.
+    follow_up = server.fake.requests_log("/rest/app-chat/conversations/")[-1]
+    assert follow_up["path"].endswith("/responses")
+    assert follow_up["body"]["message"] == f'<tool_result id="{call.call_id}" name="fn_1">hi\n</tool_result>'
 
 
 def test_streamed_function_call_events(server):
@@ -348,10 +350,11 @@ def test_bad_input_is_a_400_in_openais_shape(oai):
     assert err.value.status_code == 400 and err.value.body["param"] == "max_output_tokens"
 
 
-def test_previous_response_id_is_a_clear_400(oai):
+def test_an_unknown_previous_response_id_is_a_clear_400(oai):
     with pytest.raises(openai.BadRequestError) as err:
         oai.responses.create(model="expert", input="hi", previous_response_id="resp_1")
-    assert "previous_response_id" in err.value.message
+    assert err.value.code == "previous_response_not_found" and err.value.param == "previous_response_id"
+    assert "resp_1" in err.value.message
 
 
 def test_rate_limit_before_the_stream_is_a_429_with_retry_after(oai):

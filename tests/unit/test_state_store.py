@@ -57,6 +57,21 @@ def test_values_expire(store):
     assert store.get_many("check", ["a", "b"]) == {"b": 2}
 
 
+def test_a_bounded_space_keeps_its_most_recent_values(store):
+    store.bound("continuity", 40)
+    for n in range(100):
+        store.put("continuity", f"h{n}", n, ttl=60)
+    kept = store.get_many("continuity", [f"h{n}" for n in range(100)])
+    # Trimmed as puts go by (every 2 puts for a bound of 40): never far beyond the bound,
+    # and what stays is the most recent.
+    assert 40 <= len(kept) <= 42
+    assert all(f"h{n}" in kept for n in range(60, 100))
+    store.put("owner", "unbounded", 1)
+    assert store.get("owner", "unbounded") == 1  # other spaces are not affected
+    with pytest.raises(ValueError):
+        store.bound("continuity", 0)
+
+
 def test_first_writer_wins_and_an_expired_value_is_replaced(store):
     assert store.put_new("keys", "signing", "one") is True
     assert store.put_new("keys", "signing", "two") is False
