@@ -297,3 +297,24 @@ def test_an_account_with_a_proxy_of_its_own_uses_it_and_only_it(fake, tmp_path):
         assert {e["account"] for e in fake.requests_log(APP)} == {"work"}
         status = pool.status()
         assert status["work"]["proxy"] == own.url and status["home"]["proxy"] is None
+
+
+def test_a_continued_conversation_stays_on_its_account(fake, tmp_path):
+    pool = Pool(fake, tmp_path, {"work": {}, "home": {}})
+    for _ in range(6):  # the pool picks at random: a follow-up on the other account would be a 404
+        messages = [{"role": "user", "content": "hello there"}]
+        first = pool.client.post("/v1/chat/completions", json={"model": "expert", "messages": messages})
+        owner = fake.requests_log(APP + "/conversations/new")[-1]["account"]
+        messages += [first.get_json()["choices"][0]["message"], {"role": "user", "content": "and then?"}]
+        second = pool.client.post("/v1/chat/completions", json={"model": "expert", "messages": messages})
+        assert second.status_code == 200 and second.headers["X-Grok-Continuity"] == "continued"
+        conversation = first.headers["X-Grok-Conversation-Id"]
+        follow_up = fake.requests_log(f"{APP}/conversations/{conversation}/responses")
+        assert [e["account"] for e in follow_up] == [owner]
+    # While its account cannot serve the mode, the next turn is a new conversation elsewhere.
+    fake.change_account(owner, quota={"expert": {"total": 0, "window": 600}})
+    pool.app.extensions["grok_web_api"].pool.cool_down(owner, "expert", 600, "rate_limited")
+    messages += [second.get_json()["choices"][0]["message"], {"role": "user", "content": "still there?"}]
+    third = pool.client.post("/v1/chat/completions", json={"model": "expert", "messages": messages})
+    assert third.status_code == 200 and third.headers["X-Grok-Continuity"] == "new"
+    assert fake.requests_log(APP + "/conversations/new")[-1]["account"] != owner
