@@ -62,10 +62,10 @@ class Pool:
 
 def test_requests_spread_over_the_accounts_and_prefer_the_most_quota(fake, tmp_path):
     pool = Pool(fake, tmp_path, {"work": {}, "home": {}})
-    for _ in range(12):
+    for _ in range(30):
         assert pool.chat().status_code == 200
     used = {name for name, _ in pool.served_by()}
-    assert used == {"work", "home"}  # ties spread
+    assert used == {"work", "home"}  # ties spread (at random: 30 picks all alike are a 1 in 10^9 chance)
     # After a quota sync the account with more queries left gets the requests.
     fake.change_account("work", quota={"auto": {"total": 100, "window": 7200}})
     runtime = pool.app.extensions["grok_web_api"]
@@ -177,7 +177,7 @@ def test_conversations_files_and_assets_stay_with_their_account(fake, tmp_path):
     pool = Pool(fake, tmp_path, {"work": {}, "home": {}})
     client = pool.client
     ids = {}
-    for _ in range(8):  # conversations on both accounts
+    while set(ids.values()) != {"work", "home"} and len(ids) < 40:  # conversations on both accounts
         lines = [json.loads(x) for x in client.post("/v1/chat", json={"message": "hi"}).get_data().splitlines() if x]
         cid = lines[0]["result"]["conversation"]["conversationId"]
         ids[cid] = fake.requests_log(APP + "/conversations/new")[-1]["account"]
@@ -251,8 +251,10 @@ def test_setup_adds_an_account_through_the_guarded_form(fake, tmp_path):
     assert made["sso"] not in done.get_data(as_text=True)
     bad = pool.client.post("/setup/accounts", json={**body, "label": "no good"}, base_url="http://localhost")
     assert bad.status_code == 422
-    for _ in range(8):
+    for _ in range(40):
         pool.chat()
+        if "home" in {n for n, _ in pool.served_by()}:
+            break
     assert "home" in {n for n, _ in pool.served_by()}
 
 
