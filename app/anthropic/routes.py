@@ -31,7 +31,7 @@ from ..problems import Problem, from_grok_error, problem_for_http
 from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import MessageWriter, usage_object

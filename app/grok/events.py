@@ -9,12 +9,14 @@ Both framings are understood:
 * ``{"result": {"response": {...}}}`` -- ``POST conversations/new``;
 * ``{"result": {...}}`` -- ``POST conversations/{id}/responses`` (no wrapper).
 
-Events produced for one line always come in this order: errors, response
-ids, conversation / title, metadata, reasoning / answer tokens / Done,
-tool usage, search results, cards, images, video, model response.
+Events produced for one line always come in this order, one step of
+``NDJSONDecoder._events`` each: 1. errors, 2. response ids, 3. conversation /
+title, 4. metadata, 5. reasoning / answer tokens / Done and tool usage,
+6. search results, 7. cards, 8. images and video, 9. the final model response.
+A line holding only a token takes a shorter path with the same result.
 
-Field names grok.com uses are gathered in the constants and ``_handle_*``
-helpers below so that an upstream rename is a one-line change.  Unknown
+Field names grok.com uses are gathered in the constants and the step methods
+below so that an upstream rename is a one-line change.  Unknown
 fields are ignored; fields with an unexpected type are ignored as if absent;
 nothing in here raises on bad input.
 """
@@ -462,57 +464,71 @@ class NDJSONDecoder:
         return self._events(obj, line)
 
     def _events(self, obj: dict, text: str) -> list[Event]:
-        events: list[Event] = []
+        """One line's events, in the order of the module docstring, one step per kind."""
         result = obj.get("result")
         if not isinstance(result, dict):
             err = _error_event(obj.get("error"))
-            if err is not None:
-                events.append(err)
-            return events
+            return [err] if err is not None else []
         response = result.get("response")
         payload = response if isinstance(response, dict) else result
-
+        events: list[Event] = []
         if len(obj) == 1 and (payload is result or len(result) == 1) and payload.keys() <= _HOT_KEYS:
-            # Hot path: a plain token line (same results as the full path).
-            rid = payload.get("responseId")
-            if isinstance(rid, str) and rid and rid not in self._response_ids and rid not in self._user_response_ids:
-                self._response_ids.add(rid)
-                events.append(ResponseIds(rid))
-            token = payload.get("token")
-            if isinstance(token, str):
-                self._token(payload, token, events)
+            self._token_line(payload, events)  # the hot path: a plain token line
             return events
-
-        # 1. errors ---------------------------------------------------------
-        if "error" in obj:
-            err = _error_event(obj["error"])
-            if err is not None:
-                events.append(err)
-        if "error" in result:
-            err = _error_event(result["error"])
-            if err is not None:
-                events.append(err)
-        if payload is not result and "error" in payload:
-            err = _error_event(payload["error"])
-            if err is not None:
-                events.append(err)
         model = payload.get("modelResponse")
         if not isinstance(model, dict):
             model = None
-        else:
-            stream_errors = model.get("streamErrors")
-            if isinstance(stream_errors, list):
-                for entry in stream_errors:
-                    err = _error_event(entry)
-                    if err is not None:
-                        events.append(err)
-
-        # 2. response ids ---------------------------------------------------
+        self._errors(obj, result, payload, model, events)  # 1.
         user = payload.get("userResponse")
         if "responseId" in payload or model is not None or isinstance(user, dict):
-            self._ids(payload, user, model, events)
+            self._ids(payload, user, model, events)  # 2.
+        self._conversation(result, events)  # 3.
+        self._metadata(payload, events)  # 4.
+        self._answer(payload, events)  # 5.
+        for key, kind, cited in SEARCH_FIELDS:  # 6.
+            if key in payload:
+                self._search(payload[key], kind, cited, events)
+        self._cards_and_media(payload, model, text, events)  # 7. and 8.
+        if model is not None:  # 9.
+            events.append(
+                ModelResponse(
+                    _str(model.get("responseId")),
+                    model.get("message") if isinstance(model.get("message"), str) else None,
+                    self._model_hash(payload, model),
+                    model,
+                )
+            )
+        return events
 
-        # 3. conversation / title (always on ``result``) --------------------
+    # -- the steps ---------------------------------------------------------
+
+    def _token_line(self, payload: dict, events: list[Event]) -> None:
+        """A line with only a token (and its response id): the same events as the full path."""
+        rid = payload.get("responseId")
+        if isinstance(rid, str) and rid and rid not in self._response_ids and rid not in self._user_response_ids:
+            self._response_ids.add(rid)
+            events.append(ResponseIds(rid))
+        token = payload.get("token")
+        if isinstance(token, str):
+            self._token(payload, token, events)
+
+    @staticmethod
+    def _errors(obj: dict, result: dict, payload: dict, model: dict | None, events: list[Event]) -> None:
+        """1. errors, wherever grok.com puts them: beside the result, in it, in the response,
+        in the final model response's streamErrors."""
+        places = [obj.get("error"), result.get("error")]
+        if payload is not result:
+            places.append(payload.get("error"))
+        if model is not None and isinstance(model.get("streamErrors"), list):
+            places.extend(model["streamErrors"])
+        for value in places:
+            err = _error_event(value)
+            if err is not None:
+                events.append(err)
+
+    @staticmethod
+    def _conversation(result: dict, events: list[Event]) -> None:
+        """3. a new conversation, a title (always on ``result``)."""
         conversation = result.get("conversation")
         if isinstance(conversation, dict):
             conversation_id = _str(conversation.get("conversationId"))
@@ -527,27 +543,25 @@ class NDJSONDecoder:
             if title is not None:
                 events.append(Title(title))
 
-        # 4. metadata -------------------------------------------------------
+    @staticmethod
+    def _metadata(payload: dict, events: list[Event]) -> None:
+        """4. metadata blocks (UI layout, model info, final metadata)."""
         for key, kind in METADATA_FIELDS:
             value = payload.get(key)
             if isinstance(value, dict):
                 events.append(Metadata(kind, value))
 
-        # 5. tokens ---------------------------------------------------------
+    def _answer(self, payload: dict, events: list[Event]) -> None:
+        """5. reasoning / answer tokens / Done, then the tool usage card."""
         token = payload.get("token")
         if isinstance(token, str):
             self._token(payload, token, events)
-
         card = payload.get("toolUsageCard")
         if isinstance(card, dict) and any(k != "toolUsageCardId" for k in card):
             events.append(ToolUsage(card))
 
-        # 6. search ---------------------------------------------------------
-        for key, kind, cited in SEARCH_FIELDS:
-            if key in payload:
-                self._search(payload[key], kind, cited, events)
-
-        # 7. cards, 8. images -----------------------------------------------
+    def _cards_and_media(self, payload: dict, model: dict | None, text: str, events: list[Event]) -> None:
+        """7. cards, 8. images (from cards and from the response, each once), then video."""
         images: list[Event] = []
         seen_urls: set[str] = set()
         attachment = payload.get("cardAttachment")
@@ -555,22 +569,9 @@ class NDJSONDecoder:
             self._card(attachment["jsonData"], text, events, images, seen_urls)
         self._images(payload, model, images, seen_urls)
         events.extend(images)
-
         video = payload.get("streamingVideoGenerationResponse")
         if isinstance(video, dict):
             events.append(VideoGenerated(_str(video.get("videoUrl")), _int(video.get("progress")), video))
-
-        # 9. final model response -------------------------------------------
-        if model is not None:
-            events.append(
-                ModelResponse(
-                    _str(model.get("responseId")),
-                    model.get("message") if isinstance(model.get("message"), str) else None,
-                    self._model_hash(payload, model),
-                    model,
-                )
-            )
-        return events
 
     # -- field handlers ----------------------------------------------------
 

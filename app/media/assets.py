@@ -23,8 +23,8 @@ from flask import Response
 
 from ..problems import Problem
 from ..routing import ASSET, for_owned
-from ..web.apidoc import Blueprint
 from ..web.auth import public_route
+from ..web.blueprint import Blueprint
 from ..web.streaming import STREAM_HEADERS
 from . import sniff
 from .services import services

@@ -6,11 +6,11 @@ import marshmallow as ma
 
 from ..problems import Problem
 from ..runtime import grok
-from .bodies import NativeBlueprint
+from ..web.blueprint import Blueprint
 from .fields import ForwardedBody
 from .replies import passthrough, reply_json
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "artifacts", __name__, url_prefix="/v1/artifacts", description="Artifacts (documents, code) and their versions"
 )
 

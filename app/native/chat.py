@@ -18,8 +18,8 @@ from ..routing import CONVERSATION, FILE, RESPONSE, OwnedStream, for_owned, on_p
 from ..runtime import settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
+from ..web.blueprint import Blueprint
 from ..web.streaming import ndjson_relay, read_opening, streaming_response
-from .bodies import NativeBlueprint
 from .chat_schemas import (
     CONTINUE_CHAT_EXAMPLE,
     CONTINUE_STREAM_EXAMPLE,
@@ -33,7 +33,7 @@ from .chat_schemas import (
 )
 from .replies import StatusReplySchema, status_answer
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "chat", __name__, url_prefix="/v1/chat", description="Native grok.com chat: NDJSON streams relayed as they arrive"
 )
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 
 import marshmallow as ma
+from marshmallow import validate
 
-from .fields import ClosedBody, ForwardedBody, JsonBool, JsonInt
+from ..web.fields import StrictBoolean, StrictInteger
+from .fields import ClosedBody, ForwardedBody
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ def _doc(description: str | None) -> dict:
 
 
 def boolean(description: str | None = None):
-    return JsonBool(allow_none=True, metadata=_doc(description))
+    return StrictBoolean(allow_none=True, metadata=_doc(description))
 
 
 def string(description: str | None = None):
@@ -44,7 +46,7 @@ def strings(description: str | None = None):
 
 
 def integer(high: int, description: str | None = None):
-    return JsonInt(low=0, high=high, allow_none=True, metadata=_doc(description))
+    return StrictInteger(validate=validate.Range(0, high), allow_none=True, metadata=_doc(description))
 
 
 def any_list(description: str | None = None):

@@ -37,7 +37,7 @@ from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
 from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request
 from ..runtime import EXTENSION, Runtime, runtime, settings
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.extensions import sock
 from .chat_schemas import CONTINUE_CHAT_EXAMPLE, NEW_CHAT_EXAMPLE, ContinueChatSchema, NewChatSchema
 from .params import id_problem

@@ -13,11 +13,12 @@ from flask import jsonify
 from ..grok.errors import NotFound
 from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
-from .bodies import NativeBlueprint
-from .fields import ForwardedBody, JsonBool, PageQuery, QueryBool, QuerySchema
+from ..web.blueprint import Blueprint
+from ..web.fields import QueryBool, StrictBoolean
+from .fields import ForwardedBody, PageQuery, QuerySchema
 from .replies import StatusReplySchema, passthrough, reply_json, status_answer
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "conversations",
     __name__,
     url_prefix="/v1/conversations",
@@ -59,7 +60,7 @@ class ConversationListQuery(PageQuery):
 
 class ConversationUpdateBody(ForwardedBody):
     title = ma.fields.String(metadata={"description": "New title."})
-    starred = JsonBool(metadata={"description": "Star or unstar."})
+    starred = StrictBoolean(metadata={"description": "Star or unstar."})
 
 
 class DeleteQuery(QuerySchema):

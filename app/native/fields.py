@@ -1,86 +1,17 @@
-"""Schema building blocks shared by the native route groups.
+"""Schema building blocks of the native route groups: ids, query and body bases.
 
-Query parameters are strings on the wire, so their booleans and integers are
-parsed from text (`true`/`false`/`1`/`0`, non-negative u32 like the reference
-server). JSON bodies are typed like grok.com's proto3 JSON: a boolean must be a
-JSON boolean, not a string or a number.
+The scalar fields are the shared strict ones (app/web/fields.py): JSON bodies are
+typed like grok.com's proto3 JSON (a boolean must be a JSON boolean), query
+parameters are parsed from text.
 """
 
 from __future__ import annotations
 
-import binascii
-
 import marshmallow as ma
-from marshmallow import validate
 
-from .bodies import log_dropped_fields
+from ..web.blueprint import log_dropped_fields
+from ..web.fields import UInt32
 from .params import id_problem
-
-U32_MAX = 2**32 - 1
-
-
-class QueryBool(ma.fields.Boolean):
-    """A query-string boolean: `true`/`false` (and `1`/`0`), nothing else."""
-
-    def __init__(self, **kwargs):
-        super().__init__(truthy={"true", "1"}, falsy={"false", "0"}, **kwargs)
-
-
-class UInt32(ma.fields.Integer):
-    """A non-negative 32-bit integer (the reference server's `u32`)."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("validate", validate.Range(min=0, max=U32_MAX))
-        super().__init__(**kwargs)
-
-
-class JsonBool(ma.fields.Boolean):
-    """A JSON boolean and only that (`"true"` or `1` are type errors, as upstream)."""
-
-    default_error_messages = {"invalid": "Not a valid boolean (expected true or false)."}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class JsonInt(ma.fields.Integer):
-    """A JSON integer and only that (no booleans, strings or fractions), optionally bounded."""
-
-    default_error_messages = {"invalid": "Not a valid integer.", "range": "Must be between {low} and {high}."}
-
-    def __init__(self, *, low: int | None = None, high: int | None = None, **kwargs):
-        super().__init__(strict=True, **kwargs)
-        self.low, self.high = low, high
-        if low is not None:
-            self.metadata.setdefault("minimum", low)
-        if high is not None:
-            self.metadata.setdefault("maximum", high)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.make_error("invalid")
-        if (self.low is not None and value < self.low) or (self.high is not None and value > self.high):
-            raise self.make_error("range", low=self.low, high=self.high)
-        return value
-
-
-def _strict_base64(value: str) -> None:
-    try:
-        binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
-    except (binascii.Error, UnicodeEncodeError):
-        raise ma.ValidationError(
-            "not valid base64 (standard alphabet, '=' padding, no data: prefix or whitespace)"
-        ) from None
-
-
-class Base64(ma.fields.String):
-    """Bytes as a base64 string, checked strictly here rather than by a 400 from grok.com."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("validate", _strict_base64)
-        super().__init__(**kwargs)
 
 
 def _plausible_id(value: str) -> None:

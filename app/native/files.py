@@ -1,4 +1,4 @@
-"""/v1/files and /v1/code: upload files to grok.com, read their metadata, run code.
+"""/v1/files: upload files to grok.com and read their metadata.
 
 POST /v1/files takes the reference JSON body (bytes as base64 `content`) or a
 multipart/form-data upload with a `file` part, which we base64-encode; either
@@ -11,16 +11,16 @@ import marshmallow as ma
 from flask import request
 
 from ..routing import FILE, for_owned, for_request, own
-from ..runtime import grok
-from .bodies import MULTIPART, NativeBlueprint
-from .fields import Base64, ClosedBody, ForwardedBody, JsonBool
+from ..web.blueprint import MULTIPART, Blueprint
+from ..web.fields import Base64, StrictBoolean
+from .fields import ForwardedBody
 from .replies import passthrough, reply_json
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "files",
     __name__,
     url_prefix="/v1",
-    description="Files uploaded to grok.com (for chat attachments) and code execution",
+    description="Files uploaded to grok.com (for chat attachments)",
 )
 
 UPLOAD_LIMIT = 64 * 1024 * 1024
@@ -51,7 +51,7 @@ class UploadBody(ForwardedBody):
             "multipart upload sends them as the `file` part)."
         },
     )
-    makePublic = JsonBool()
+    makePublic = StrictBoolean()
     fileSource = ma.fields.String(metadata={"description": "e.g. SELF_UPLOAD_FILE_SOURCE"})
     thirdPartyFileId = ma.fields.String()
 
@@ -97,14 +97,6 @@ MULTIPART_DOC = {
 }
 
 
-class RunCodeBody(ClosedBody):
-    language = ma.fields.String(
-        required=True,
-        metadata={"description": "python, javascript, typescript, rust, go, bash (other values are passed on)"},
-    )
-    code = ma.fields.String(required=True)
-
-
 @blp.route("/files", methods=["POST"])
 @blp.arguments(
     UploadBody,
@@ -129,15 +121,3 @@ def upload_file(body):
 @blp.doc(summary="Get an uploaded file's metadata")
 def file_metadata(file_id):
     return passthrough(for_owned(FILE, file_id).client.file_metadata(file_id))
-
-
-@blp.route("/code/run", methods=["POST"])
-@blp.arguments(RunCodeBody, example={"language": "python", "code": "print(6 * 7)"})
-@blp.response(
-    200,
-    description="grok.com's execution result, unchanged.",
-    example={"success": True, "stdout": "42\n", "stderr": "", "outputFiles": [], "exitCode": 0},
-)
-@blp.doc(summary="Run code in grok.com's sandbox")
-def run_code(body):
-    return passthrough(grok().run_code(body["language"], body["code"]))

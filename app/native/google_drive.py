@@ -5,11 +5,11 @@ from __future__ import annotations
 import marshmallow as ma
 
 from ..runtime import grok
-from .bodies import NativeBlueprint
+from ..web.blueprint import Blueprint
 from .fields import QuerySchema
 from .replies import passthrough
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "google_drive", __name__, url_prefix="/v1/google-drive", description="Google Drive files (connected account)"
 )
 

@@ -13,11 +13,12 @@ import marshmallow as ma
 
 from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
-from .bodies import NativeBlueprint
-from .fields import ClosedBody, Id, QueryBool, QuerySchema
+from ..web.blueprint import Blueprint
+from ..web.fields import QueryBool
+from .fields import ClosedBody, Id, QuerySchema
 from .replies import StatusReplySchema, passthrough, status_answer
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "memory",
     __name__,
     url_prefix="/v1/memory",

@@ -27,7 +27,8 @@ from ..grok.client import APP, NO_BODY, ChatStream
 from ..grok.errors import NOT_FOUND, STREAM, UPSTREAM, GrokError, UpstreamHTTPError
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, settings
-from ..web.apidoc import UPSTREAM_ERRORS, Blueprint, problem_responses
+from ..web.apidoc import UPSTREAM_ERRORS, problem_responses
+from ..web.blueprint import Blueprint, reads_its_own_body
 from ..web.streaming import ndjson_relay, read_opening, streaming_response
 from .replies import relay_bytes
 
@@ -230,6 +231,7 @@ RAW_PATH = {
         }
     },
 )
+@reads_its_own_body
 def raw(subpath):
     if request.method == "HEAD":
         raise Problem(

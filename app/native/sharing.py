@@ -6,11 +6,12 @@ import marshmallow as ma
 
 from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
-from .bodies import NativeBlueprint
-from .fields import ForwardedBody, JsonBool, PageQuery
+from ..web.blueprint import Blueprint
+from ..web.fields import StrictBoolean
+from .fields import ForwardedBody, PageQuery
 from .replies import StatusReplySchema, passthrough, status_answer
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "sharing", __name__, url_prefix="/v1/sharing", description="Share links for conversations and artifacts"
 )
 
@@ -20,9 +21,9 @@ LINK_ID = "6a0f2d7e-3b1c-4c8e-9f00-1d2e3f4a5b6c"
 class ShareConversationBody(ForwardedBody):
     responseId = ma.fields.String(metadata={"description": "Share up to this response (default: all)."})
     teamMembersToShare = ma.fields.List(ma.fields.String())
-    shareWithTeamMembers = JsonBool()
-    sharePublicly = JsonBool()
-    allowIndexing = JsonBool(metadata={"description": "Let search engines index the page."})
+    shareWithTeamMembers = StrictBoolean()
+    sharePublicly = StrictBoolean()
+    allowIndexing = StrictBoolean(metadata={"description": "Let search engines index the page."})
 
 
 class ShareArtifactBody(ForwardedBody):

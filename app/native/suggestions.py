@@ -5,11 +5,12 @@ from __future__ import annotations
 import marshmallow as ma
 
 from ..runtime import grok
-from .bodies import NativeBlueprint
-from .fields import ForwardedBody, QuerySchema, UInt32
+from ..web.blueprint import Blueprint
+from ..web.fields import UInt32
+from .fields import ForwardedBody, QuerySchema
 from .replies import passthrough
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "suggestions",
     __name__,
     url_prefix="/v1/suggestions",

@@ -11,11 +11,12 @@ import marshmallow as ma
 
 from ..routing import RESPONSE, for_owned
 from ..runtime import grok
-from .bodies import NativeBlueprint
-from .fields import Base64, ClosedBody, ForwardedBody, JsonBool, QuerySchema
+from ..web.blueprint import Blueprint
+from ..web.fields import Base64, StrictBoolean
+from .fields import ClosedBody, ForwardedBody, QuerySchema
 from .replies import passthrough, stream_bytes
 
-blp = NativeBlueprint(
+blp = Blueprint(
     "voice",
     __name__,
     url_prefix="/v1/voice",
@@ -33,9 +34,9 @@ class TtsBody(ForwardedBody):
     articles = ma.fields.List(
         ma.fields.Raw(), required=True, metadata={"description": "Texts (or grok.com article objects) to speak."}
     )
-    sanitize = JsonBool()
+    sanitize = StrictBoolean()
     voice = ma.fields.String()
-    enableAlignment = JsonBool()
+    enableAlignment = StrictBoolean()
 
 
 class VoiceShareBody(ClosedBody):

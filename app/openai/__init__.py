@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import images, routes
+    from . import chat_completions, images, models
 
-    return [routes.blp, images.blp]
+    return [chat_completions.blp, models.blp, images.blp]

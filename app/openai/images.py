@@ -1,4 +1,5 @@
-"""POST /v1/images/generations and /v1/images/edits: OpenAI's Images API over grok.com.
+"""/v1/images: OpenAI's Images API over grok.com (POST /generations, POST /edits), and the
+list of the account's generated images (GET /v1/images, grok.com's own answer).
 
 Generation is grok.com's chat image generation (a temporary conversation with the image
 tool forced on and `imageGenerationCount: n`); an edit is grok.com's Imagine image edit
@@ -32,15 +33,19 @@ from ..media.inputs import Upload as UploadItem
 from ..media.inputs import UploadFailed, run_concurrently, upload
 from ..media.services import media_body, services, upload_problem
 from ..media.signing import asset_path_of
+from ..native.replies import passthrough
 from ..problems import Problem
 from ..routing import Routed, on_pool
-from ..runtime import runtime
-from ..web.apidoc import Blueprint
+from ..runtime import grok, runtime
+from ..web.blueprint import Blueprint
 
 log = logging.getLogger(__name__)
 
 blp = Blueprint(
-    "openai_images", __name__, url_prefix="/v1/images", description="OpenAI-compatible image generation and editing"
+    "images",
+    __name__,
+    url_prefix="/v1/images",
+    description="Images: OpenAI-compatible generation and editing, and the account's generated images",
 )
 
 MAX_IMAGES = 4
@@ -93,6 +98,26 @@ EXAMPLE_LINK = (
     "?exp=1767225600&sig=3_a5eimlRHVi0NWpo8xw6NCenoFer66KYu6mk4UDEk0"
 )
 EXAMPLE_ANSWER = {"created": 1767225600, "data": [{"url": EXAMPLE_LINK}]}
+
+
+@blp.route("", methods=["GET"])
+@blp.response(
+    200,
+    description="grok.com's list of generated images, newest first.",
+    example={
+        "generations": [
+            {
+                "imageId": "img-1",
+                "conversationId": "c-1",
+                "imageUrl": "users/u-1/generated/img-1/image.jpg",
+                "createTime": "2026-01-02T10:00:00.000000Z",
+            }
+        ]
+    },
+)
+@blp.doc(summary="List generated images")
+def list_images():
+    return passthrough(grok().image_generations())
 
 
 @blp.route("/generations", methods=["POST"])

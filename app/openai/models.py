@@ -1,4 +1,4 @@
-"""The OpenAI model ids this server offers and what each one asks grok.com for.
+"""/v1/models: the OpenAI model ids this server offers and what each one asks grok.com for.
 
 The ids are grok.com's mode ids. The live list comes from the account's mode list
 (app/grok/modes.py, `POST /rest/modes`, cached per grok.com build): a new upstream mode
@@ -19,10 +19,14 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+import marshmallow as ma
+
 from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
 from ..grok.accounts import mode_of
 from ..grok.modes import ModeList
 from ..problems import Problem
+from ..runtime import no_upstream, runtime
+from ..web.blueprint import Blueprint
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +79,6 @@ MODELS: dict[str, ModelInfo] = {
 def live_modes(fetch: bool = True) -> ModeList | None:
     """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
     asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
-    from ..runtime import runtime  # the request's app: imported late, this module is plain data
-
     rt = runtime()
     if not rt.configured:
         return None
@@ -159,3 +161,50 @@ def mode_for(requested: str | None, live: ModeList | None = None) -> str:
 
 def listing(live: ModeList | None = None) -> dict[str, Any]:
     return {"object": "list", "data": [m.as_openai() for m in offered(live).values()]}
+
+
+# -- the routes ------------------------------------------------------------------------------------
+blp = Blueprint("models", __name__, url_prefix="/v1", description="OpenAI-compatible model list")
+
+
+class OpenAIModelSchema(ma.Schema):
+    id = ma.fields.String()
+    object = ma.fields.String()
+    created = ma.fields.Integer()
+    owned_by = ma.fields.String()
+    description = ma.fields.String()
+    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
+    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
+
+
+class OpenAIModelListSchema(ma.Schema):
+    object = ma.fields.String()
+    data = ma.fields.List(ma.fields.Nested(OpenAIModelSchema))
+
+
+@blp.route("/models", methods=["GET"])
+@no_upstream
+@blp.response(200, OpenAIModelListSchema, example=listing())
+@blp.doc(
+    summary="List the models (grok.com modes)",
+    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
+    "while there are no cookies or grok.com does not answer.",
+)
+def list_models():
+    return listing(live_modes())
+
+
+@blp.route("/models/<model_id>", methods=["GET"])
+@no_upstream
+@blp.response(200, OpenAIModelSchema, example=MODELS["expert"].as_openai())
+@blp.doc(summary="One model")
+def get_model(model_id: str):
+    live = live_modes()
+    found = lookup(model_id, live)
+    if found is None:
+        if vanished(model_id, live):
+            raise vanished_problem(model_id)
+        raise Problem(
+            404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available ", param="model"
+        )
+    return found.as_openai()

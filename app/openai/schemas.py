@@ -11,162 +11,43 @@ ignored is the view's business (docs/api.md: parameters).
 
 from __future__ import annotations
 
-import numbers
 from typing import Any
 
 import marshmallow as ma
-from marshmallow import ValidationError, fields, validate
+from marshmallow import fields, validate
 
-
-# -- strict scalar fields --------------------------------------------------------------------------
-class StrictBoolean(fields.Boolean):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, bool):
-            raise self.make_error("invalid")
-        return value
-
-
-class StrictInteger(fields.Integer):
-    def __init__(self, **kwargs):
-        super().__init__(strict=True, **kwargs)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class StrictNumber(fields.Float):
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise self.make_error("invalid")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-def _enum(*choices: str, **kwargs) -> fields.String:
-    return fields.String(
-        validate=validate.OneOf(choices, error="must be one of: {choices}"), metadata={"enum": list(choices)}, **kwargs
-    )
+from ..web.fields import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr, Tagged, one_of
 
 
 def _nullable(field_cls, *args, **kwargs):
     return field_cls(*args, allow_none=True, **kwargs)
 
 
-# -- union fields ----------------------------------------------------------------------------------
-class Tagged(fields.Field):
-    """An object whose schema is picked by one of its keys (OpenAI's discriminated `oneOf`)."""
-
-    def __init__(self, key: str, choices: dict[str, type[ma.Schema]], default_tag: str | None = None, **kwargs):
-        names = ", ".join(choices)
-        kwargs.setdefault("metadata", {"type": "object", "description": f"`{key}` is one of: {names}"})
-        super().__init__(**kwargs)
-        self.key = key
-        self.default_tag = default_tag
-        self.choices = {tag: schema() for tag, schema in choices.items()}
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if not isinstance(value, dict):
-            raise ValidationError("must be an object")
-        tag = value.get(self.key, self.default_tag)
-        schema = self.choices.get(tag) if isinstance(tag, str) else None
-        if schema is None:
-            if self.key not in value:
-                raise ValidationError({self.key: ["Missing data for required field."]})
-            raise ValidationError({self.key: [f"must be one of: {', '.join(self.choices)}"]})
-        return schema.load(value)
-
-
-class StringOr(fields.Field):
-    """A string (optionally limited to `choices`), or a value of another field."""
-
-    def __init__(self, other: fields.Field, choices: tuple[str, ...] | None = None, **kwargs):
-        kwargs.setdefault(
-            "metadata",
-            {"description": "a string" + (f" ({', '.join(choices)})" if choices else "") + " or an object/array"},
-        )
-        super().__init__(**kwargs)
-        self.other = other
-        self.choices = choices
-
-    def _bind_to_schema(self, field_name, parent):
-        super()._bind_to_schema(field_name, parent)
-        self.other._bind_to_schema(field_name, parent)
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, str):
-            if self.choices is not None and value not in self.choices:
-                raise ValidationError(f"must be one of: {', '.join(self.choices)}, or an object")
-            return value
-        expected, noun = (list, "an array") if isinstance(self.other, fields.List) else (dict, "an object")
-        if not isinstance(value, expected):
-            raise ValidationError(f"must be a string or {noun}")
-        return self.other.deserialize(value, attr, data, **kwargs)
-
-
-class BoundedList(fields.List):
-    """A list refused for its length before its items are validated.
-
-    Validating one message or tool costs ~0.1 ms of CPU on the worker's only thread,
-    so a body of tiny items (a 10 MiB body holds ~300,000 of them) must be refused
-    by count first, not after validating every item.
-    """
-
-    def __init__(self, cls_or_instance, *, max_items: int, **kwargs):
-        validators = kwargs.pop("validate", None)
-        validators = [validators] if callable(validators) else list(validators or [])
-        # Also documents maxItems in the OpenAPI schema.
-        validators.append(validate.Length(max=max_items))
-        super().__init__(cls_or_instance, validate=validators, **kwargs)
-        self.max_items = max_items
-
-    def _deserialize(self, value, attr, data, **kwargs):
-        if isinstance(value, list) and len(value) > self.max_items:
-            raise ValidationError(f"at most {self.max_items} items are accepted (got {len(value)})")
-        return super()._deserialize(value, attr, data, **kwargs)
-
-
-class Loose(ma.Schema):
-    """Unknown keys are kept (and passed on), never an error. An optional field may be
-    null, which means absent (clients such as `llm` send `"description": null`)."""
-
-    class Meta:
-        unknown = ma.INCLUDE
-
-    def on_bind_field(self, field_name: str, field_obj: fields.Field) -> None:
-        if not field_obj.required:
-            field_obj.allow_none = True
-
-    @ma.post_load
-    def _drop_nulls(self, data: dict, **kwargs) -> dict:
-        return {key: value for key, value in data.items() if value is not None}
-
-
 # -- content parts ---------------------------------------------------------------------------------
 class TextPart(Loose):
-    type = _enum("text", required=True)
+    type = one_of("text", required=True)
     text = fields.String(required=True)
     prompt_cache_breakpoint = fields.Dict()
 
 
 class ImageURL(Loose):
     url = fields.String(required=True)
-    detail = _enum("auto", "low", "high")
+    detail = one_of("auto", "low", "high")
 
 
 class ImagePart(Loose):
-    type = _enum("image_url", required=True)
+    type = one_of("image_url", required=True)
     image_url = fields.Nested(ImageURL, required=True)
     prompt_cache_breakpoint = fields.Dict()
 
 
 class InputAudio(Loose):
     data = fields.String(required=True)
-    format = _enum("wav", "mp3", required=True)
+    format = one_of("wav", "mp3", required=True)
 
 
 class AudioPart(Loose):
-    type = _enum("input_audio", required=True)
+    type = one_of("input_audio", required=True)
     input_audio = fields.Nested(InputAudio, required=True)
     prompt_cache_breakpoint = fields.Dict()
 
@@ -178,13 +59,13 @@ class FileRef(Loose):
 
 
 class FilePart(Loose):
-    type = _enum("file", required=True)
+    type = one_of("file", required=True)
     file = fields.Nested(FileRef, required=True)
     prompt_cache_breakpoint = fields.Dict()
 
 
 class RefusalPart(Loose):
-    type = _enum("refusal", required=True)
+    type = one_of("refusal", required=True)
     refusal = fields.String(required=True)
 
 
@@ -206,7 +87,7 @@ class FunctionCallRef(Loose):
 
 class FunctionToolCall(Loose):
     id = fields.String(required=True)
-    type = _enum("function")
+    type = one_of("function")
     function = fields.Nested(FunctionCallRef, required=True)
 
 
@@ -217,24 +98,24 @@ class CustomCallRef(Loose):
 
 class CustomToolCall(Loose):
     id = fields.String(required=True)
-    type = _enum("custom", required=True)
+    type = one_of("custom", required=True)
     custom = fields.Nested(CustomCallRef, required=True)
 
 
 class SystemMessage(Loose):
-    role = _enum("system", required=True)
+    role = one_of("system", required=True)
     content = _content(TEXT_PARTS, required=True)
     name = fields.String()
 
 
 class DeveloperMessage(Loose):
-    role = _enum("developer", required=True)
+    role = one_of("developer", required=True)
     content = _content(TEXT_PARTS, required=True)
     name = fields.String()
 
 
 class UserMessage(Loose):
-    role = _enum("user", required=True)
+    role = one_of("user", required=True)
     content = _content(USER_PARTS, required=True)
     name = fields.String()
 
@@ -244,7 +125,7 @@ class AudioRef(Loose):
 
 
 class AssistantMessage(Loose):
-    role = _enum("assistant", required=True)
+    role = one_of("assistant", required=True)
     content = _content(ASSISTANT_PARTS)
     name = fields.String()
     refusal = _nullable(fields.String)
@@ -256,13 +137,13 @@ class AssistantMessage(Loose):
 
 
 class ToolMessage(Loose):
-    role = _enum("tool", required=True)
+    role = one_of("tool", required=True)
     content = _content(TEXT_PARTS, required=True)
     tool_call_id = fields.String(required=True)
 
 
 class FunctionMessage(Loose):
-    role = _enum("function", required=True)
+    role = one_of("function", required=True)
     content = _nullable(fields.String, required=True)
     name = fields.String(required=True)
 
@@ -286,7 +167,7 @@ class FunctionDefinition(Loose):
 
 
 class FunctionTool(Loose):
-    type = _enum("function")
+    type = one_of("function")
     function = fields.Nested(FunctionDefinition, required=True)
 
 
@@ -297,7 +178,7 @@ class CustomToolDefinition(Loose):
 
 
 class CustomTool(Loose):
-    type = _enum("custom", required=True)
+    type = one_of("custom", required=True)
     custom = fields.Nested(CustomToolDefinition, required=True)
 
 
@@ -306,32 +187,32 @@ class NamedFunction(Loose):
 
 
 class NamedFunctionChoice(Loose):
-    type = _enum("function", required=True)
+    type = one_of("function", required=True)
     function = fields.Nested(NamedFunction, required=True)
 
 
 class NamedCustomChoice(Loose):
-    type = _enum("custom", required=True)
+    type = one_of("custom", required=True)
     custom = fields.Nested(NamedFunction, required=True)
 
 
 class AllowedTools(Loose):
-    mode = _enum("auto", "required", required=True)
+    mode = one_of("auto", "required", required=True)
     tools = fields.List(fields.Dict(), required=True)
 
 
 class AllowedToolsChoice(Loose):
-    type = _enum("allowed_tools", required=True)
+    type = one_of("allowed_tools", required=True)
     allowed_tools = fields.Nested(AllowedTools, required=True)
 
 
 # -- response format and other options ----------------------------------------------------------------
 class TextFormat(Loose):
-    type = _enum("text", required=True)
+    type = one_of("text", required=True)
 
 
 class JsonObjectFormat(Loose):
-    type = _enum("json_object", required=True)
+    type = one_of("json_object", required=True)
 
 
 class JsonSchemaSpec(Loose):
@@ -342,7 +223,7 @@ class JsonSchemaSpec(Loose):
 
 
 class JsonSchemaFormat(Loose):
-    type = _enum("json_schema", required=True)
+    type = one_of("json_schema", required=True)
     json_schema = fields.Nested(JsonSchemaSpec, required=True)
 
 
@@ -353,21 +234,21 @@ class StreamOptions(Loose):
 
 class AudioOutput(Loose):
     voice = StringOr(fields.Dict(), required=True)
-    format = _enum("wav", "aac", "mp3", "flac", "opus", "pcm16", required=True)
+    format = one_of("wav", "aac", "mp3", "flac", "opus", "pcm16", required=True)
 
 
 class Prediction(Loose):
-    type = _enum("content", required=True)
+    type = one_of("content", required=True)
     content = _content(TEXT_PARTS, required=True)
 
 
 class UserLocation(Loose):
-    type = _enum("approximate", required=True)
+    type = one_of("approximate", required=True)
     approximate = fields.Dict(required=True)
 
 
 class WebSearchOptions(Loose):
-    search_context_size = _enum("low", "medium", "high")
+    search_context_size = one_of("low", "medium", "high")
     user_location = _nullable(fields.Nested, UserLocation)
 
 
@@ -431,16 +312,16 @@ class ChatCompletionRequest(Loose):
     user = fields.String()
     safety_identifier = _nullable(fields.String)
     prompt_cache_key = _nullable(fields.String)
-    prompt_cache_retention = _nullable(_enum, "in_memory", "24h")
+    prompt_cache_retention = _nullable(one_of, "in_memory", "24h")
     prompt_cache_options = _nullable(fields.Dict)
     metadata = _nullable(fields.Dict, keys=fields.String(), values=fields.String())
     store = _nullable(StrictBoolean)
-    service_tier = _nullable(_enum, "auto", "default", "flex", "scale", "priority", "fast")
-    modalities = _nullable(fields.List, _enum("text", "audio"))
+    service_tier = _nullable(one_of, "auto", "default", "flex", "scale", "priority", "fast")
+    modalities = _nullable(fields.List, one_of("text", "audio"))
     audio = _nullable(fields.Nested, AudioOutput)
     prediction = _nullable(fields.Nested, Prediction)
-    reasoning_effort = _nullable(_enum, "none", "minimal", "low", "medium", "high", "xhigh", "max")
-    verbosity = _nullable(_enum, "low", "medium", "high")
+    reasoning_effort = _nullable(one_of, "none", "minimal", "low", "medium", "high", "xhigh", "max")
+    verbosity = _nullable(one_of, "low", "medium", "high")
     web_search_options = _nullable(fields.Nested, WebSearchOptions)
     moderation = _nullable(fields.Dict)
 

@@ -33,7 +33,7 @@ from ..problems import Problem, from_grok_error
 from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from .events import ResponseWriter, usage_object

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from ..openai.schemas import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr
+from ..web.fields import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr
 
 MAX_INPUT_ITEMS = 10_000
 MAX_TOOLS = 1_000

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Response, current_app, render_template_string
 
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 blp = Blueprint("docs", __name__, description="API reference")
 

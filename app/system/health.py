@@ -13,7 +13,7 @@ import marshmallow as ma
 from ..grok import errors as gerr
 from ..ops.watch import EXPIRED, NOT_CONFIGURED, VALID
 from ..runtime import Runtime, runtime
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 blp = Blueprint("health", __name__, description="Liveness and session health")
 

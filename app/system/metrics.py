@@ -3,7 +3,7 @@
 from flask import Response
 
 from ..runtime import runtime
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 blp = Blueprint("metrics", __name__, description="Prometheus metrics")
 

@@ -31,22 +31,13 @@ from ..ops import envfile
 from ..problems import Problem
 from ..runtime import runtime, statsig_status
 from ..settings import TABLE, Settings, SettingsError
-from ..web.apidoc import Blueprint
 from ..web.auth import key_is_valid, presented_key
+from ..web.blueprint import Blueprint
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
 from .status import DriftSchema, StatsigSchema
 
-
-class _Blueprint(Blueprint):
-    # The update takes a JSON body or a browser form; document it as a request body.
-    DEFAULT_LOCATION_CONTENT_TYPE_MAPPING = {
-        **Blueprint.DEFAULT_LOCATION_CONTENT_TYPE_MAPPING,
-        "json_or_form": "application/json",
-    }
-
-
-blp = _Blueprint(
+blp = Blueprint(
     "setup",
     __name__,
     template_folder="templates",

@@ -17,7 +17,7 @@ from .. import __version__
 from ..grok import drift
 from ..ops.shared_health import OK, UNKNOWN
 from ..runtime import runtime, statsig_status
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 
 blp = Blueprint("status", __name__, description="Server status")
 

@@ -6,54 +6,10 @@ document cannot drift from what clients receive.
 
 from __future__ import annotations
 
-import flask_smorest
-from flask import request
-from webargs import core
-from webargs.flaskparser import FlaskParser, is_json_request
-
 from ..grok import errors as gerr
 from ..problems import PROBLEM_JSON, Problem, ProblemSchema, from_grok_error, validation_problem
 
 NDJSON = "application/x-ndjson"
-
-
-def unsupported_media_type(expected: str) -> Problem:
-    got = request.mimetype or "no Content-Type"
-    return Problem(415, "unsupported_media_type", f"the request body must be {expected} (got {got})")
-
-
-class JsonBodyParser(FlaskParser):
-    """A body sent with a non-JSON content type is a 415 (webargs would read it as "no
-    body" and report missing fields instead)."""
-
-    def _raw_load_json(self, req):
-        data = req.get_data(cache=True)
-        if not data:
-            return core.missing
-        if not is_json_request(req):
-            raise unsupported_media_type("application/json")
-        return core.parse_json(data)
-
-    def load_json_or_form(self, req, schema):
-        # Where a form is welcome too (the /setup form), a non-JSON body is read as a form.
-        return self.load_json(req, schema) if is_json_request(req) else self.load_form(req, schema)
-
-
-class Blueprint(flask_smorest.Blueprint):
-    """The project's blueprint: JSON bodies must say so (JsonBodyParser), and schemas
-    given as classes are instantiated once, here.
-
-    webargs instantiates a schema class on every request (a deep copy of every field:
-    about 1.3 ms for the chat completion schema); a bound instance is reused, and
-    marshmallow's load keeps no per-call state on it.
-    """
-
-    ARGUMENTS_PARSER = JsonBodyParser()
-
-    def arguments(self, schema, *args, **kwargs):
-        if isinstance(schema, type):
-            schema = schema()
-        return super().arguments(schema, *args, **kwargs)
 
 
 INVALID_PATH = Problem(

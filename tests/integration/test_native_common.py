@@ -39,11 +39,13 @@ def openapi(native_app):
 
 
 NATIVE_BLUEPRINTS = {blueprint.name for blueprint in native.blueprints()}
+# Native routes that live with their URL's other routes: GET /v1/images in app/openai/images.py.
+NATIVE_ELSEWHERE = {"images.list_images"}
 
 
 def is_native(rule) -> bool:
     # /v1 also holds the OpenAI surface and the asset proxy: only native blueprints count here.
-    return (
+    return rule.endpoint in NATIVE_ELSEWHERE or (
         rule.endpoint.split(".", 1)[0] in NATIVE_BLUEPRINTS
         and rule.rule.startswith("/v1/")
         and not rule.rule.startswith("/v1/chat")

@@ -132,7 +132,7 @@ def test_wrong_method_is_405_problem_with_allow(native_client, fake):
 
 
 def test_unknown_query_parameters_are_ignored_with_a_log_line(native_client, fake, caplog):
-    with caplog.at_level(logging.DEBUG, logger="app.native.bodies"):
+    with caplog.at_level(logging.DEBUG, logger="app.web.blueprint"):
         resp = native_client.get("/v1/conversations?page_size=1&pageSize=7&colour=red")
     assert resp.status_code == 200
     assert fake.requests_log()[0]["query"] == {"pageSize": ["1"]}
@@ -141,7 +141,7 @@ def test_unknown_query_parameters_are_ignored_with_a_log_line(native_client, fak
 
 def test_a_body_sent_to_a_route_without_one_is_logged(native_client, fake, grok_client, caplog):
     conv = start_conversation(grok_client)["conv"]
-    with caplog.at_level(logging.INFO, logger="app.native.bodies"):
+    with caplog.at_level(logging.INFO, logger="app.web.blueprint"):
         resp = native_client.post(f"/v1/conversations/{conv}/title", json={"title": "mine"})
     assert resp.status_code == 200
     assert "takes no body" in caplog.text

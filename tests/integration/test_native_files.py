@@ -157,7 +157,7 @@ def test_bad_code_run_bodies(native_client, fake, body, param):
 
 
 def test_code_run_drops_unknown_fields_with_a_log_line(native_client, fake, caplog):
-    with caplog.at_level(logging.INFO, logger="app.native.bodies"):
+    with caplog.at_level(logging.INFO, logger="app.web.blueprint"):
         resp = native_client.post("/v1/code/run", json={"language": "go", "code": "x", "timeout": 5})
     assert resp.status_code == 200
     assert fake.requests_log()[0]["body"] == {"language": "go", "code": "x"}

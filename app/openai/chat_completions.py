@@ -1,4 +1,4 @@
-"""/v1/chat/completions and /v1/models: the OpenAI-compatible surface.
+"""/v1/chat/completions: OpenAI's chat completions over grok.com.
 
 A chat completion is a new turn in the grok.com conversation its history continues, or a
 new temporary conversation carrying the flattened history (docs/continuity.md). The
@@ -18,7 +18,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Iterator
 
-import marshmallow as ma
 from flask import request
 
 from ..engine.answer import Answer
@@ -26,11 +25,11 @@ from ..engine.run import Run
 from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError
 from ..media.services import media_body, services
-from ..problems import Problem, from_grok_error
+from ..problems import from_grok_error
 from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
-from ..web.apidoc import Blueprint
+from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream
 from . import models
@@ -40,28 +39,13 @@ from .schemas import ChatCompletionRequest
 
 log = logging.getLogger(__name__)
 
-blp = Blueprint("openai", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions and model list")
+blp = Blueprint("openai", __name__, url_prefix="/v1", description="OpenAI-compatible chat completions")
 
 
 HELP = {
     "message": "POST a ChatCompletion request to this endpoint. See /setup for configuration help.",
     "example": {"model": "auto", "messages": [{"role": "user", "content": "Hello"}], "stream": False},
 }
-
-
-class OpenAIModelSchema(ma.Schema):
-    id = ma.fields.String()
-    object = ma.fields.String()
-    created = ma.fields.Integer()
-    owned_by = ma.fields.String()
-    description = ma.fields.String()
-    available = ma.fields.Boolean(metadata={"description": "false: the account's grok.com plan cannot use this mode"})
-    beta = ma.fields.Boolean(metadata={"description": "grok.com marks the mode as a beta"})
-
-
-class OpenAIModelListSchema(ma.Schema):
-    object = ma.fields.String()
-    data = ma.fields.List(ma.fields.Nested(OpenAIModelSchema))
 
 
 @blp.route("/chat/completions", methods=["POST"])
@@ -111,34 +95,6 @@ class _Opened:
 @blp.doc(summary="How to use the chat completions endpoint")
 def chat_completions_help():
     return HELP
-
-
-@blp.route("/models", methods=["GET"])
-@no_upstream
-@blp.response(200, OpenAIModelListSchema, example=models.listing())
-@blp.doc(
-    summary="List the models (grok.com modes)",
-    description="The account's modes as grok.com lists them (cached per grok.com build); the built-in list "
-    "while there are no cookies or grok.com does not answer.",
-)
-def list_models():
-    return models.listing(models.live_modes())
-
-
-@blp.route("/models/<model_id>", methods=["GET"])
-@no_upstream
-@blp.response(200, OpenAIModelSchema, example=models.MODELS["expert"].as_openai())
-@blp.doc(summary="One model")
-def get_model(model_id: str):
-    live = models.live_modes()
-    found = models.lookup(model_id, live)
-    if found is None:
-        if models.vanished(model_id, live):
-            raise models.vanished_problem(model_id)
-        raise Problem(
-            404, "not_found", f"Model '{model_id}' not found. Use GET /v1/models for available models.", param="model"
-        )
-    return found.as_openai()
 
 
 def _new_ids() -> tuple[str, int]:
