@@ -17,9 +17,10 @@ from flask import redirect
 from ..ops.accounts import AccountsFileError, add_account, entry_account
 from ..problems import Problem
 from ..runtime import runtime
-from .setup import _Blueprint, _info, _page, _StrictSchema, _wants_html, guard_update
+from ..web.blueprint import Blueprint
+from .setup import _info, _page, _StrictSchema, _wants_html, guard_update
 
-blp = _Blueprint("setup_accounts", __name__, description="Setup helper: add a grok.com account to the pool")
+blp = Blueprint("setup_accounts", __name__, description="Setup helper: add a grok.com account to the pool")
 
 
 class AccountFormSchema(_StrictSchema):
