@@ -27,6 +27,7 @@ from flask import current_app, request
 
 from .grok.accounts import AccountPool
 from .grok.client import ClientConfig, GrokClient
+from .grok.lanes import describe as describe_lane
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
 from .grok.transport import Transport
@@ -34,6 +35,7 @@ from .ops import metrics
 from .ops import rundir as rundirs
 from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
+from .ops.lane_switch import StoreLaneSwitch
 from .ops.shared_health import SharedHealth, automatic_action
 from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
@@ -74,10 +76,12 @@ class Runtime:
         self.health = SharedHealth(
             self.store,
             automatic=lambda state: automatic_action(
-                state, self.settings.statsig_mode, self.settings.session_check_interval
+                state, self.settings.statsig_mode, self.settings.session_check_interval, self.settings.chat_lane
             ),
         )
         self.session_check = SessionCheck(self.store, self.client)
+        # The auto chat-lane choice is shared like the rest: every worker of every host sees it.
+        self.client.lane_switch = StoreLaneSwitch(self.store)
         self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
         self.accounts_file = AccountsFile(self.settings.accounts_path)
@@ -131,6 +135,10 @@ class Runtime:
     @property
     def missing(self) -> list[str]:
         return [] if self.configured else self.settings.missing
+
+    def chat_lane(self) -> dict:
+        """The chat lane setting and the lane in use (for /status and /setup)."""
+        return describe_lane(self.settings.chat_lane, self.client.lane_switch)
 
     @property
     def server_started_at(self) -> float:
