@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench soak check clean
+.PHONY: run test bench bench-hostile soak check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grok-web-api needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -83,3 +83,7 @@ bench: $(STAMP)
 
 soak: $(STAMP)
 	$(PY) -m bench.soak
+
+# /health while hostile requests run (huge images, tool and stop floods): docs/benchmarks.md
+bench-hostile: $(STAMP)
+	$(PY) -m bench.hostile

@@ -14,6 +14,7 @@ from .ops import logs
 from .runtime import EXTENSION, Runtime, reject_unconfigured
 from .settings import Settings
 from .web.admission import START_SLOTS, AdmissionMiddleware
+from .web.body_guard import BodyGuard
 from .web.extensions import init_extensions
 from .web.request_limits import LimitedRequest
 
@@ -45,7 +46,7 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
 
     api = init_extensions(app)
     from .native import params
-    from .web import auth, cors, telemetry
+    from .web import access, auth, cors, telemetry
 
     # The client library waits for grok.com through the start slots (a start frees its slot).
     hooks.install_waits(START_SLOTS)
@@ -55,9 +56,12 @@ def create_app(settings: Settings | None = None, client: GrokClient | None = Non
     # reload poll and request count (app/ops/lifecycle.py), CORS answers
     # preflights, the API key is checked before any validation (401 wins over 400/422).
     telemetry.register(app, client.state)
+    # Outermost: it gets the server's own start_response (to close instead of draining a body).
+    app.wsgi_app = BodyGuard(app, app.wsgi_app)  # type: ignore[method-assign]
     from .ops import lifecycle
 
     lifecycle.init_app(app)  # applies a pending settings reload, so the key check uses the new keys
+    access.register(app)  # who may connect at all (access mode, Origin, Host), before CORS answers anything
     cors.register(app)
     auth.register(app)
     params.register(app, api)

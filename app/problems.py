@@ -33,6 +33,8 @@ TITLES = {
     "invalid_query": "Invalid Query Parameters",
     "invalid_path": "Invalid Path Parameter",
     "payload_too_large": "Payload Too Large",
+    "settings_not_writable": "Settings File Not Writable",
+    "request_timeout": "Request Timeout",
     "unsupported_media_type": "Unsupported Media Type",
     "not_configured": "Not Configured",
     "auth_expired": "Session Expired",
@@ -208,6 +210,8 @@ def _http_exception(exc: HTTPException) -> Problem:
         return Problem(413, "payload_too_large", detail, **({"limit_bytes": limit} if limit else {}))
     if code == 415:
         return Problem(415, "unsupported_media_type", exc.description or "unsupported media type")
+    if code == 408:
+        return Problem(408, "request_timeout", exc.description or "the request body did not arrive in time")
     if code == 422 or code == 400:
         messages = getattr(exc, "data", {}).get("messages") if hasattr(exc, "data") else None
         if messages:

@@ -58,6 +58,7 @@ _HOSTNAME = re.compile(
     r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
 )
 _PROXY_URL = re.compile(r"^(https?|socks5h?|socks4a?)://[^\s]+$")
+_ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 
 # A parser turns a setting's (stripped, non-empty) text into its value, or raises
 # ValueError with a message that never repeats the value (it may be a secret).
@@ -177,14 +178,40 @@ def host_name(value: str) -> str:
     return value
 
 
-def key_list(value: str) -> tuple[str, ...] | None:
+def key_list(value: str) -> tuple[str, ...]:
     if any(ch in value for ch in "\r\n\0"):
         raise ValueError("must not contain CR, LF or NUL characters")
-    return comma_list(value)
+    keys = comma_list(value)
+    if keys is None:
+        # e.g. "," — running without authentication would be the worst way to read it.
+        raise ValueError("holds no key (only commas and spaces): set a key, or leave API_KEY empty")
+    return keys
 
 
 def comma_list(value: str) -> tuple[str, ...] | None:
     return tuple(item.strip() for item in value.split(",") if item.strip()) or None
+
+
+def origin_list(value: str) -> tuple[str, ...]:
+    """CORS_ORIGINS: `*` or origins as browsers send them (scheme://host[:port]; a trailing / is dropped)."""
+    origins = tuple(o.rstrip("/") for o in comma_list(value) or ())
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.match(origin):
+            raise ValueError(
+                f"{origin[:80]!r} is not an origin: write scheme://host[:port] (no path), comma-separated, or *"
+            )
+    return origins
+
+
+def networks(value: str) -> tuple[str, ...]:
+    """Addresses or networks (CIDR), normalised."""
+    found = []
+    for entry in comma_list(value) or ():
+        try:
+            found.append(str(ipaddress.ip_network(entry, strict=False)))
+        except ValueError:
+            raise ValueError(f"{entry[:80]!r} is not an IP address or network (e.g. 10.0.0.5, 172.16.0.0/12)") from None
+    return tuple(found)
 
 
 def host_ports(value: str) -> tuple[str, ...]:
@@ -305,7 +332,12 @@ class Settings:
     )
     # --- this server
     api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=comma_parts, setup="client API key(s)")
-    host: str = setting("HOST", host_name, "0.0.0.0", live=False, setup="bind address")
+    # Default 0.0.0.0 with an API key, 127.0.0.1 without (docs/security.md; _between_settings).
+    host: str = setting("HOST", host_name, "127.0.0.1", live=False, setup="bind address")
+    # Serve other machines without an API key (docs/security.md).
+    allow_unauthenticated_network: bool = setting("ALLOW_UNAUTHENTICATED_NETWORK", boolean, False)
+    # Reverse proxies whose X-Forwarded-For is believed (app/web/access.py).
+    trusted_proxies: tuple[str, ...] = setting("TRUSTED_PROXIES", networks, ())
     port: int = setting(
         "PORT", integer(1, 65535, "must be a port number from 1 to 65535"), 3000, live=False, setup="listen port"
     )
@@ -337,6 +369,9 @@ class Settings:
     request_timeout: float = setting("REQUEST_TIMEOUT_SECS", seconds(), 120.0)
     stream_idle_timeout: float = setting("STREAM_IDLE_TIMEOUT_SECS", seconds(), 120.0)
     heartbeat_interval: float = setting("HEARTBEAT_SECS", seconds(), 15.0)
+    # Clients sending a request body (app/web/body_guard.py): the longest pause, the longest whole.
+    body_idle_timeout: float = setting("BODY_IDLE_TIMEOUT_SECS", seconds(), 30.0)
+    body_timeout: float = setting("BODY_TIMEOUT_SECS", seconds(), 300.0)
     # --- the OpenAI-compatible API
     reasoning_output: str = setting("REASONING_OUTPUT", choice(REASONING_OUTPUTS), "reasoning_content")
     # --- the Anthropic Messages API
@@ -351,12 +386,15 @@ class Settings:
     )
     keep_conversations: bool = setting("KEEP_CONVERSATIONS", boolean, False)
     # --- operations
-    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", comma_list, ("*",))
+    # Default any origin with an API key, none without (docs/security.md; _between_settings).
+    cors_origins: tuple[str, ...] = setting("CORS_ORIGINS", origin_list, ())
     metrics_public: bool = setting("METRICS_PUBLIC", boolean, False)
     public_base_url: str | None = setting("PUBLIC_BASE_URL", url(base=True))
     # --- images and files: asset proxy, signed links, remote-image fetching, input limits
     grok_assets_url: str = setting("GROK_ASSETS_URL", url(base=True), "https://assets.grok.com")
     asset_signing_key: str | None = setting("ASSET_SIGNING_KEY", signing_key, secret=True)
+    # Where a generated signing key is kept across restarts (default: beside the settings file).
+    asset_key_file: str | None = setting("ASSET_KEY_FILE", live=False)
     asset_url_ttl: int = setting(
         "ASSET_URL_TTL_SECS", integer(60, error="must be a number of seconds >= 60"), 7 * 24 * 3600
     )
@@ -417,6 +455,15 @@ class Settings:
         return "none"
 
     @property
+    def access_mode(self) -> str:
+        """Who may use the server (docs/security.md): `api_key` (clients need a key), `local`
+        (no key: this machine only) or `open_network` (no key, other machines allowed by
+        ALLOW_UNAUTHENTICATED_NETWORK)."""
+        if self.api_keys:
+            return "api_key"
+        return "local" if is_loopback_host(self.host) else "open_network"
+
+    @property
     def missing(self) -> list[str]:
         """Settings without which Grok-backed routes cannot work."""
         return [] if self.sso_cookie else ["GROK_SSO_COOKIE"]
@@ -474,15 +521,33 @@ class Settings:
                 continue
             if value is not None:
                 values[row.attr] = value
+        notices = _between_settings(values, source, errors)
         if errors:
             raise SettingsError(errors)
-        notices = _between_settings(values, source)
         return cls(**values, env_file=env_file, notices=tuple(notices))
 
 
-def _between_settings(values: dict[str, Any], source: Mapping[str, str]) -> list[str]:
-    """The rules that involve more than one value; returns notices, may adjust `values`."""
+def _between_settings(values: dict[str, Any], source: Mapping[str, str], errors: dict[str, str]) -> list[str]:
+    """The rules that involve more than one value; returns notices, may adjust `values` and add `errors`."""
     notices = []
+    # Safe by default (docs/security.md): without a key, this machine only and no foreign web page.
+    keyed = bool(values.get("api_keys"))
+    host = values.get("host")
+    if host is None:
+        values["host"] = "0.0.0.0" if keyed else "127.0.0.1"
+    elif not keyed and not values.get("allow_unauthenticated_network") and not is_loopback_host(host):
+        errors["HOST"] = (
+            f"{host} would let other machines use the grok.com account without an API key: set API_KEY "
+            "(recommended), or bind 127.0.0.1, or set ALLOW_UNAUTHENTICATED_NETWORK=true to accept that"
+        )
+    origins = values.get("cors_origins")
+    if origins is None:
+        values["cors_origins"] = ("*",) if keyed else ()
+    elif "*" in origins and not keyed:
+        errors["CORS_ORIGINS"] = (
+            "* without API_KEY would let every web page you visit use the grok.com account: "
+            "set API_KEY, or list the origins you trust"
+        )
     pair = {"CHALLENGE_HEADER_HEX": "challenge_header" in values, "CHALLENGE_SUFFIX": "challenge_suffix" in values}
     if len(set(pair.values())) == 2:
         present = next(name for name, given in pair.items() if given)
@@ -533,6 +598,19 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
 def _min_interval(source: Mapping[str, str], normal: int) -> int:
     value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
     return max(1, int(value)) if value.isdigit() else normal
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether a host name or address only ever means this machine (localhost, 127/8, ::1)."""
+    name = host.strip().lower().rstrip(".")
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def valid_host(name: str) -> bool:

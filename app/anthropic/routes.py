@@ -33,7 +33,7 @@ from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
-from ..web.streaming import answer_stream
+from ..web.streaming import answer_stream, note_stream_error
 from .events import MessageWriter, usage_object
 from .request import MessagesPlan, count_plan, model_for, plan_messages
 from .schemas import CountTokensRequest, MessagesRequest
@@ -208,6 +208,7 @@ def _events(plan: MessagesPlan, run: Run, writer: MessageWriter, thread: Thread)
         _finish(plan, run.answer, writer)
 
     def fail(exc: GrokError) -> None:
+        note_stream_error(exc.failure_class)
         problem = from_grok_error(exc)
         writer.fail(error_type(problem.status), problem.detail)
 

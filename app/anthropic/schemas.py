@@ -10,17 +10,28 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from ..web.fields import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr
+from ..web.fields import (
+    MAX_MESSAGES,
+    MAX_STOP_CHARS,
+    MAX_TOOLS,
+    MAX_TOOLS_BYTES,
+    BoundedList,
+    Loose,
+    StrictBoolean,
+    StrictInteger,
+    StrictNumber,
+    StringOr,
+)
 
-MAX_MESSAGES = 10_000
-MAX_TOOLS = 1_000
+# Anthropic documents no count; every streamed token is matched against each sequence.
+MAX_STOP_SEQUENCES = 16
 
 
 class CountTokensRequest(Loose):
     model = fields.String(metadata={"description": "claude-* names run on CLAUDE_MODEL_MODE; or a Grok mode"})
     messages = BoundedList(fields.Dict(), required=True, max_items=MAX_MESSAGES)
     system = StringOr(BoundedList(fields.Raw(), max_items=MAX_MESSAGES))
-    tools = BoundedList(fields.Dict(), max_items=MAX_TOOLS)
+    tools = BoundedList(fields.Dict(), max_items=MAX_TOOLS, max_bytes=MAX_TOOLS_BYTES)
     tool_choice = fields.Dict()
     thinking = fields.Dict()
 
@@ -28,7 +39,9 @@ class CountTokensRequest(Loose):
 class MessagesRequest(CountTokensRequest):
     max_tokens = StrictInteger(validate=validate.Range(min=1))
     stream = StrictBoolean()
-    stop_sequences = fields.List(fields.String())
+    stop_sequences = BoundedList(
+        fields.String(validate=validate.Length(max=MAX_STOP_CHARS)), max_items=MAX_STOP_SEQUENCES
+    )
     temperature = StrictNumber(validate=validate.Range(0, 2))
     top_p = StrictNumber(validate=validate.Range(0, 1))
     top_k = StrictInteger(validate=validate.Range(min=0))

@@ -338,13 +338,17 @@ class StopMatcher:
             return data[:cut]
         if self._hold == 0:
             return data
-        # Hold back the longest tail that is a prefix of some stop sequence.
+        # Hold back the longest tail that is a prefix of some stop sequence. Only tails that start
+        # with a stop's first character are tried (str.find): trying every length was quadratic in
+        # the stop's length for every streamed token.
         keep = 0
         for stop in self.stops:
-            for size in range(min(len(stop) - 1, len(data)), keep, -1):
-                if data.endswith(stop[:size]):
-                    keep = size
+            k = data.find(stop[0], max(len(data) - len(stop) + 1, 0))
+            while k != -1 and len(data) - k > keep:
+                if stop.startswith(data[k:]):
+                    keep = len(data) - k
                     break
+                k = data.find(stop[0], k + 1)
         self._buf = data[len(data) - keep :] if keep else ""
         return data[: len(data) - keep] if keep else data
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
@@ -35,6 +36,7 @@ LIVEKIT_TOKENS = "/rest/livekit/tokens"
 RATE_LIMITS = "/rest/rate-limits"
 MODES = "/rest/modes"
 ERROR_BODY_LIMIT = 64 * 1024
+_ESCAPE = re.compile(r"%[0-9a-fA-F]{2}")
 DOCUMENT_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"
 
 __all__ = ["GrokClient", "ClientConfig", "ChatStream", "Reply", "NO_BODY", "seg"]
@@ -307,6 +309,8 @@ class GrokClient:
 
     def _prepare(self, method: str, path: str, query, body, page: str = "/", signer: Signer | None = None):
         config = self.config
+        # libcurl sends percent escapes in upper case (%c3 -> %C3): sign the path it will send.
+        path = _ESCAPE.sub(lambda m: m.group().upper(), path)
         url = config.base_url + path
         if query:
             url += "?" + (query if isinstance(query, str) else urlencode(_query_pairs(query), doseq=True))
@@ -349,7 +353,7 @@ class GrokClient:
                 )
             except GrokError as exc:
                 if record:
-                    self.state.record_failure(exc, method, path, config.account)
+                    self.state.record_failure(exc, method, path, account=config.account)
                 raise
             if 200 <= reply.status < 300:
                 break
@@ -357,10 +361,10 @@ class GrokClient:
             if attempt == 1 and signer is None and self._renewed(config, signature, error):
                 continue
             if record:
-                self.state.record_failure(error, method, path, config.account)
+                self.state.record_failure(error, method, path, account=config.account)
             raise error
         if record:
-            self.state.record_success(reply.status, method, path, config.account)
+            self.state.record_success(reply.status, method, path, account=config.account)
         return reply
 
     def stream(
@@ -385,21 +389,30 @@ class GrokClient:
                 if attempt == 1 and getattr(exc, "status", None) and self._renewed(config, signature, exc):
                     continue
                 if getattr(exc, "status", None):
-                    self.state.record_failure(exc, method, path, config.account)
+                    self.state.record_failure(exc, method, path, account=config.account)
                 raise
         raise AssertionError("unreachable")
 
     def _open(
-        self, method: str, url: str, headers, payload, idle_timeout: float | None, *, record_http: bool = True
+        self,
+        method: str,
+        url: str,
+        headers,
+        payload,
+        idle_timeout: float | None,
+        *,
+        record_http: bool = True,
+        source: str = "grok",
     ) -> UpstreamStream:
-        """Open a stream; an HTTP error is recorded here only with `record_http` (else by the caller)."""
+        """Open a stream; an HTTP error is recorded here only with `record_http` (else by the caller).
+        `source` names the host for the session state (see Outcome.source)."""
         path = urlsplit(url).path
         try:
             upstream = self.transport.stream(
                 method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout, proxy=self.config.proxy
             )
         except GrokError as exc:
-            self.state.record_failure(exc, method, path, self.config.account)
+            self.state.record_failure(exc, method, path, source, account=self.config.account)
             raise
         if not upstream.ok:
             try:
@@ -408,9 +421,9 @@ class GrokClient:
                 content = b""
             error = self._fail(upstream.status, upstream.headers, content)
             if record_http:
-                self.state.record_failure(error, method, path, self.config.account)
+                self.state.record_failure(error, method, path, source, account=self.config.account)
             raise error
-        self.state.record_success(upstream.status, method, path, self.config.account)
+        self.state.record_success(upstream.status, method, path, source, account=self.config.account)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
@@ -534,7 +547,7 @@ class GrokClient:
             ("upgrade-insecure-requests", None),
             ("sec-fetch-user", None),
         ]
-        return self._open("GET", f"{config.assets_url}/{path}", headers, None, idle_timeout)
+        return self._open("GET", f"{config.assets_url}/{path}", headers, None, idle_timeout, source="assets")
 
     def file_metadata(self, file_id: str) -> Reply:
         return self._json("POST", f"file-metadata/{seg(file_id)}", {})

@@ -13,6 +13,7 @@ Callers see only these types, never curl_cffi's::
     │   ├── UpstreamTimeout       no answer, or silence, for too long
     │   ├── UpstreamConnectionError   connecting failed, or (.dropped) the connection broke
     │   └── ServerShuttingDown    this server ended the transfer at its shutdown deadline
+    ├── ResponseTooLarge          an answer read whole was over the transport's limit
     └── StreamError               an error grok.com reported inside its answer (.code)
 
 Every error carries a `failure_class` (which layer broke, the same whatever form
@@ -65,7 +66,8 @@ ADVICE = {
     "cf_clearance cookie obtained with the same User-Agent.",
     USAGE_LIMIT: "The grok.com account reached its usage limit for this model; wait for the "
     "limit window to reset or use another model.",
-    RATE_LIMITED: "grok.com is rate limiting this account; retry after the indicated delay.",
+    RATE_LIMITED: "grok.com is rate limiting this account and said not when it will accept requests "
+    "again; wait a little before retrying.",
     ACCOUNT_BLOCKED: "grok.com reports this account as blocked; it cannot be used until xAI lifts the block.",
     PAYLOAD_OUTDATED: "grok.com rejected the request format as outdated ('please update your "
     "client'): the upstream protocol changed; update grok-web-api.",
@@ -144,6 +146,14 @@ class RateLimited(UpstreamHTTPError):
         self.retry_after = retry_after
         super().__init__(status, body, **kw)
 
+    @property
+    def advice(self) -> str:
+        if self.failure_class != RATE_LIMITED or self.retry_after is None:
+            return super().advice
+        # Only when grok.com named a delay is there one to point at (Retry-After says it too).
+        seconds = max(1, round(self.retry_after))
+        return f"grok.com is rate limiting this account; retry after {seconds} s (Retry-After)."
+
 
 class NotFound(UpstreamHTTPError):
     failure_class = NOT_FOUND
@@ -165,6 +175,14 @@ class UpstreamConnectionError(TransportError):
     def __init__(self, message: str, *, dropped: bool = False):
         self.dropped = dropped
         super().__init__(message)
+
+
+class ResponseTooLarge(GrokError):
+    """An answer read whole (not streamed) was larger than the transport keeps (a 502)."""
+
+    @property
+    def advice(self) -> str:
+        return "Read it through /raw/..., which streams grok.com's answer instead of keeping it whole."
 
 
 class ServerShuttingDown(TransportError):

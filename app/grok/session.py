@@ -40,6 +40,9 @@ class Outcome:
     at: float
     method: str | None = None  # the upstream HTTP method, when known
     path: str | None = None  # the upstream path (no query), when known
+    # Which host answered: "grok" (grok.com) or "assets" (the asset host, GROK_ASSETS_URL),
+    # so a failing asset host is not taken for grok.com being down.
+    source: str = "grok"
     account: str | None = None  # the pool account's label (None: the single-account settings)
 
 
@@ -55,15 +58,27 @@ class SessionState:
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
     def record_success(
-        self, status: int | None = None, method: str | None = None, path: str | None = None, account: str | None = None
+        self,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        source: str = "grok",
+        *,
+        account: str | None = None,
     ) -> None:
         if account is None:  # a pool account's session is the pool's (app/grok/accounts.py)
             self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at, method, path, account))
+        self._notify(Outcome(True, status, None, self.last_success_at, method, path, source, account))
 
     def record_failure(
-        self, error: GrokError, method: str | None = None, path: str | None = None, account: str | None = None
+        self,
+        error: GrokError,
+        method: str | None = None,
+        path: str | None = None,
+        source: str = "grok",
+        *,
+        account: str | None = None,
     ) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
@@ -71,7 +86,7 @@ class SessionState:
         self.last_failure = Failure(cls, error.message, time.time(), status)
         if cls == AUTH_EXPIRED and account is None:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, account))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, source, account))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

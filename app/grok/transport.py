@@ -35,7 +35,7 @@ from curl_cffi.curl import CURL_WRITEFUNC_PAUSE, CURLPAUSE_CONT, DEFAULT_CACERT,
 from gevent.event import Event
 
 from . import hooks
-from .errors import GrokError, TransportError, UpstreamConnectionError, UpstreamTimeout
+from .errors import GrokError, ResponseTooLarge, TransportError, UpstreamConnectionError, UpstreamTimeout
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,9 @@ ACCEPT_ENCODING = b"gzip, deflate, br, zstd"
 
 _HTTP_VERSION_2TLS = 4  # CURL_HTTP_VERSION_2TLS
 _UPLOAD_BUFFER_BYTES = 16 * 1024  # libcurl's minimum
+# The most a buffered (non-streamed) answer may hold: far above any grok.com JSON answer (a long
+# conversation is a few MB); beyond it the request fails with ResponseTooLarge (a 502).
+MAX_BUFFERED_RESPONSE_BYTES = 64 * 1024 * 1024
 _READ = 1
 _WRITE = 2
 
@@ -276,7 +279,9 @@ def configure(curl: Curl, transport: "Transport", req: Request) -> None:
 class _Transfer:
     """One easy handle on the multi: request setup, header parsing, body queueing."""
 
-    def __init__(self, transport: "Transport", req: Request, *, total_timeout: float | None):
+    def __init__(
+        self, transport: "Transport", req: Request, *, total_timeout: float | None, max_body: int | None = None
+    ):
         pool = self.pool = transport.pool
         if pool.refusing is not None:
             raise copy.copy(pool.refusing)
@@ -291,7 +296,10 @@ class _Transfer:
         self.data_ready = Event()
         self.paused = False
         self.finished = False
-        self.error: TransportError | None = None
+        self.error: GrokError | None = None
+        # A buffered transfer keeps the whole body (up to max_body, then fails); a streamed one
+        # (None) pauses while its reader is behind.
+        self.max_body = max_body
 
         curl = self.curl = Curl()
         method = req.method.upper()
@@ -356,7 +364,14 @@ class _Transfer:
         self.headers_ready.set()
 
     def _on_data(self, chunk: bytes) -> int:
-        if self.buffered >= self.transport.max_buffered_bytes:
+        if self.max_body is not None:
+            if self.buffered + len(chunk) > self.max_body:
+                self.error = ResponseTooLarge(
+                    f"the upstream answer is larger than {self.max_body} bytes, the most this server "
+                    "keeps of an answer it does not stream"
+                )
+                return 0  # libcurl ends the transfer (a write error)
+        elif self.buffered >= self.transport.max_buffered_bytes:
             # Slow reader: stop receiving until the consumer drains (bounded memory).
             self.paused = True
             return CURL_WRITEFUNC_PAUSE
@@ -605,6 +620,7 @@ class Transport:
         request_timeout: float = 120.0,
         idle_timeout: float = 120.0,
         max_buffered_bytes: int = 1 << 20,
+        max_response_bytes: int = MAX_BUFFERED_RESPONSE_BYTES,
         proxy: str | None = "",
         verify_tls: bool = True,
         kind: str = "grok",
@@ -615,6 +631,7 @@ class Transport:
         self.request_timeout = request_timeout
         self.idle_timeout = idle_timeout
         self.max_buffered_bytes = max_buffered_bytes
+        self.max_response_bytes = max_response_bytes
         # "" = no proxy at all, not even one from the environment (https_proxy, ALL_PROXY);
         # None = libcurl's default, which reads the environment.
         self.proxy = proxy
@@ -650,9 +667,15 @@ class Transport:
         resolve: Sequence[str] = (),
         proxy: str | None = None,
     ) -> Response:
-        """A buffered request with a total deadline (connect to last byte)."""
+        """A buffered request with a total deadline (connect to last byte) and a size limit
+        (max_response_bytes: ResponseTooLarge beyond it)."""
         deadline = timeout or self.request_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body, resolve, proxy), total_timeout=deadline)
+        transfer = _Transfer(
+            self,
+            Request(method, url, headers, body, resolve, proxy),
+            total_timeout=deadline,
+            max_body=self.max_response_bytes,
+        )
         try:
             # libcurl enforces the deadline; the margin only guards against a lost callback.
             if not hooks.waits.wait(transfer.future, deadline + 5):

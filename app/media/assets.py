@@ -6,9 +6,10 @@ fingerprint, streams it to the client while writing it to the disk cache, and se
 requests from the cache. The link's signature is the credential (no API key): an unsigned,
 tampered or expired link gets 403 problem+json.
 
-The content type comes from the bytes (magic numbers), never from upstream headers alone,
-and responses carry `nosniff` and a sandboxing CSP, so an asset can never run as a page of
-this server.
+The content type comes from the bytes (magic numbers), never from upstream headers alone;
+only types that cannot run script are served inline (INLINE_TYPES), everything else as an
+attachment, and every response carries `nosniff` and a sandboxing CSP, so an asset can never
+run as a page of this server.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from typing import Iterator
 import marshmallow as ma
 from flask import Response
 
-from ..problems import Problem
+from ..grok.errors import TransportError
+from ..problems import Problem, from_grok_error
 from ..routing import ASSET, for_owned
 from ..web.auth import public_route
 from ..web.blueprint import Blueprint
@@ -41,7 +43,29 @@ blp = Blueprint(
 
 CHUNK = 64 * 1024
 HEAD_BYTES = sniff.SNIFF_BYTES + 1  # read before answering, to tell the content type
-INLINE_PREFIXES = ("image/", "video/", "audio/", "application/pdf", "text/plain")
+# Shown in the browser: raster images, PDF, plain text, audio and video, none of which can run
+# script. Everything else (SVG, HTML, XML, JavaScript, archives, unknown bytes) is a download:
+# as a page of this server's origin it could act with the user's access to it.
+INLINE_TYPES = frozenset(
+    {
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "image/avif",
+        "image/bmp",
+        "image/x-icon",
+        "application/pdf",
+        "text/plain",
+        "audio/mpeg",
+        "audio/ogg",
+        "audio/wav",
+        "audio/flac",
+        "video/mp4",
+        "video/webm",
+        "video/quicktime",
+    }
+)
 MAX_BROWSER_CACHE = 24 * 3600
 
 
@@ -82,14 +106,25 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
     if why is not None:
         raise Problem(403, "forbidden", f"{why}; ask for a new link (chat answer or /v1/images)")
     max_age = max(0, min(MAX_BROWSER_CACHE, int(exp) - int(time.time())))
-    # Fetched with the account that made the asset (recorded when its link was made).
-    head, size, chunks, declared = open_asset(path, media.cache, for_owned(ASSET, path).client)
+    try:
+        # Fetched with the account that made the asset (recorded when its link was made).
+        head, size, chunks, declared = open_asset(path, media.cache, for_owned(ASSET, path).client)
+    except TransportError as exc:
+        # The asset host is not grok.com: its failures must not read as "grok.com is unreachable".
+        problem = from_grok_error(exc)
+        raise Problem(
+            problem.status,
+            problem.type,
+            f"the asset host (GROK_ASSETS_URL) did not answer: {exc.message}. grok.com itself may be fine; "
+            "check this host's network and DNS, then open the link again",
+            failure_class=exc.failure_class,
+        ) from None
     mime = sniff.refine(sniff.sniff(head), declared)
     headers = {
         "Cache-Control": f"private, max-age={max_age}",
         "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; sandbox",
-        "Content-Disposition": ("inline" if mime.startswith(INLINE_PREFIXES) else "attachment")
+        "Content-Disposition": ("inline" if mime.split(";")[0].strip().lower() in INLINE_TYPES else "attachment")
         + f'; filename="{_filename(path)}"',
         "X-Accel-Buffering": STREAM_HEADERS["X-Accel-Buffering"],
     }

@@ -1,9 +1,14 @@
 """Fetching a client-supplied URL (an `image_url` part) safely: the SSRF guard.
 
-For each hop the host is resolved here (gevent's cooperative resolver), every address
-it resolves to is checked (`addresses.refusal`), and libcurl is told to connect to the
-vetted address (CURLOPT_RESOLVE), so a DNS answer that changes between the check and the
-connection (DNS rebinding) cannot redirect the fetch. Redirects are followed by hand,
+For each hop the host name is first put in the one spelling libcurl will use (a Unicode
+name converted by UTS #46, as libcurl's IDN support does, so `straße` is `xn--strae-oqa`
+and not the `strasse` of Python's IDNA 2003 codec; lowercase; numeric IPv4 forms such as
+`0x7f.1` as dotted quads; no trailing dot), and the URL handed to libcurl is rebuilt with
+that name, so libcurl never converts anything itself. That name is resolved here (gevent's
+cooperative resolver), every address it resolves to is checked (`addresses.refusal`), and
+libcurl is told to connect to the vetted address for exactly that name (CURLOPT_RESOLVE),
+so a DNS answer that changes between the check and the connection (DNS rebinding) cannot
+redirect the fetch. Redirects are followed by hand,
 each new hop checked the same way. The body is capped while it streams (per-item limit
 and an optional shared budget for the whole request); nothing is trusted from the
 response headers except the status, the Location and an early Content-Length refusal.
@@ -15,6 +20,7 @@ one from the environment), so it never interferes with the grok.com connections.
 from __future__ import annotations
 
 import logging
+import re
 import socket
 import time
 from dataclasses import dataclass, field
@@ -22,6 +28,7 @@ from typing import Callable, Sequence
 from urllib.parse import urljoin, urlsplit
 
 import gevent.socket
+import idna
 
 from ..grok.errors import GrokError
 from ..grok.transport import Transport
@@ -102,10 +109,37 @@ def system_resolver(host: str, port: int) -> list[str]:
 
 @dataclass(frozen=True)
 class _Hop:
-    url: str
-    host: str  # lowercase; IPv6 without brackets
+    url: str  # rebuilt with the canonical host: what libcurl is given
+    host: str  # canonical (see canonical_host); IPv6 without brackets
     port: int
     netloc_key: str  # "host:port" as FETCH_PRIVATE_ALLOWLIST writes it
+
+
+# What an ASCII host name may hold once canonical (DNS names with `_` exist in the wild).
+_ASCII_NAME = re.compile(r"^[a-z0-9_](?:[a-z0-9_-]{0,62})(?:\.[a-z0-9_](?:[a-z0-9_-]{0,62}))*$")
+
+
+def canonical_host(host: str) -> str:
+    """`host` as libcurl will look it up and connect to it; raises FetchRefused when no such
+    spelling exists (percent escapes, spaces, a Unicode name UTS #46 refuses)."""
+    address = addresses.parse(host) if ":" in host else None
+    if address is not None:
+        return str(address)
+    name = host.rstrip(".")
+    if not name.isascii():
+        try:
+            name = idna.encode(name, uts46=True, transitional=False).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            raise FetchRefused("the URL's host is not a valid international domain name") from None
+    name = name.lower()
+    try:
+        # The forms inet_aton reads (127.1, 0x7f.0.0.1, 2130706433), which libcurl normalises the same way.
+        return socket.inet_ntoa(socket.inet_aton(name))
+    except OSError:
+        pass
+    if not _ASCII_NAME.match(name) or len(name) > 253:
+        raise FetchRefused("the URL's host is not a valid host name")
+    return name
 
 
 def _parse(url: str) -> _Hop:
@@ -114,16 +148,19 @@ def _parse(url: str) -> _Hop:
         port = parts.port
     except ValueError:
         raise FetchRefused("the URL is not valid") from None
-    if parts.scheme not in ("http", "https"):
+    if parts.scheme.lower() not in ("http", "https"):
         raise FetchRefused("only http:// and https:// URLs can be fetched")
     if not parts.hostname:
         raise FetchRefused("the URL has no host")
     if parts.username is not None or parts.password is not None:
         raise FetchRefused("URLs with credentials are not fetched")
-    host = parts.hostname.lower()
-    port = port or (443 if parts.scheme == "https" else 80)
+    scheme = parts.scheme.lower()
+    host = canonical_host(parts.hostname)
     shown = f"[{host}]" if ":" in host else host
-    return _Hop(url, host, port, f"{shown}:{port}")
+    authority = shown if port is None else f"{shown}:{port}"
+    port = port or (443 if scheme == "https" else 80)
+    rebuilt = f"{scheme}://{authority}{parts.path or '/'}" + (f"?{parts.query}" if parts.query else "")
+    return _Hop(rebuilt, host, port, f"{shown}:{port}")
 
 
 class Fetcher:
@@ -166,6 +203,7 @@ class Fetcher:
         current = url
         for _ in range(self.policy.max_redirects + 1):
             hop = _parse(current)
+            current = hop.url
             address = self.vet(hop)
             hops.append(current)
             pin = (
@@ -192,7 +230,10 @@ class Fetcher:
                     location = upstream.headers.get("location")
                     if not location:
                         raise FetchError(f"{hop.host} answered {upstream.status} without a Location")
-                    current = urljoin(current, location.strip())
+                    try:
+                        current = urljoin(current, location.strip())
+                    except ValueError:
+                        raise FetchError(f"{hop.host} redirected to an invalid URL") from None
                     continue
                 if not upstream.ok:
                     raise FetchError(f"{hop.host} answered HTTP {upstream.status}")

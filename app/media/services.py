@@ -31,6 +31,13 @@ from .signing import AssetSigner, asset_path_of, load_key
 KEY_REFRESH_SECONDS = 60.0
 
 
+def key_file_of(settings: Settings) -> str | None:
+    """Where a generated signing key is kept: ASSET_KEY_FILE, else beside the settings file."""
+    if settings.asset_key_file:
+        return settings.asset_key_file
+    return f"{settings.env_file}.asset-key" if settings.env_file else None
+
+
 @dataclass
 class MediaServices:
     settings: Settings
@@ -46,7 +53,9 @@ class MediaServices:
         cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else runtime_dir / "assets"
         return cls(
             settings=settings,
-            signer=AssetSigner(load_key(settings.asset_signing_key, store), settings.asset_url_ttl),
+            signer=AssetSigner(
+                load_key(settings.asset_signing_key, store, key_file_of(settings)), settings.asset_url_ttl
+            ),
             cache=AssetCache(cache_dir, int(settings.asset_cache_max_mb * MIB)),
             fetcher=Fetcher(FetchPolicy.from_settings(settings)),
             limits=MediaLimits.from_settings(settings),
@@ -57,7 +66,7 @@ class MediaServices:
         self.key_read_at = time.monotonic()
         if self.settings.asset_signing_key:
             return
-        key = load_key(None, store)
+        key = load_key(None, store, key_file_of(self.settings))
         if key != self.signer.key:
             self.signer = AssetSigner(key, self.settings.asset_url_ttl, older_keys=(self.signer.key,))
 

@@ -7,8 +7,9 @@ it is checked in constant time.
 
 The key is ASSET_SIGNING_KEY, or else a random key made by the first worker that needs one
 and kept in the shared-state store (the run directory, or Redis across hosts), so every
-worker of every host signs and verifies alike. Without Redis such links stop working when
-the server restarts (set ASSET_SIGNING_KEY to keep them valid). A signer verifies with
+worker of every host signs and verifies alike. A generated key is also written once to a
+key file (ASSET_KEY_FILE, by default beside the settings file, mode 0600) and read back
+from it at the next start, so links keep working across restarts (docs/security.md). A signer verifies with
 every key it was given, so a key that changed (a host that made its own while Redis was
 away, then learned the shared one) does not break the links it already handed out.
 """
@@ -18,11 +19,16 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import logging
+import os
 import re
 import secrets
 import time
+from pathlib import Path
 from typing import Sequence
 from urllib.parse import quote
+
+log = logging.getLogger(__name__)
 
 KEY_SPACE, KEY_NAME = "keys", "asset-signing"
 _MESSAGE_TAG = b"grok-web-api asset link v1"
@@ -105,15 +111,50 @@ def asset_path_of(url: str, assets_base: str) -> str | None:
     return clean_asset_path(text.lstrip("/"))
 
 
-def load_key(configured: str | None, store) -> bytes:
-    """ASSET_SIGNING_KEY, or the shared generated key (the first writer's wins) from `store`."""
+def load_key(configured: str | None, store, key_file: str | os.PathLike | None = None) -> bytes:
+    """ASSET_SIGNING_KEY, or the generated key: the one kept in `key_file` from an earlier start,
+    else the shared one (the first writer's wins) from `store`, which is then kept in `key_file`."""
     if configured:
         return configured.encode("utf-8")
-    store.put_new(KEY_SPACE, KEY_NAME, secrets.token_hex(32))
+    kept = _read_key_file(key_file)
+    store.put_new(KEY_SPACE, KEY_NAME, kept or secrets.token_hex(32))
     value = store.get(KEY_SPACE, KEY_NAME)
     try:
-        return bytes.fromhex(value)
+        key = bytes.fromhex(value)
     except (TypeError, ValueError):  # not ours (a hand-edited Redis): replace it
-        fresh = secrets.token_hex(32)
-        store.put(KEY_SPACE, KEY_NAME, fresh)
-        return bytes.fromhex(fresh)
+        value = kept or secrets.token_hex(32)
+        store.put(KEY_SPACE, KEY_NAME, value)
+        key = bytes.fromhex(value)
+    if key_file is not None and kept is None:
+        _keep(Path(key_file), value)
+    return key
+
+
+def _read_key_file(key_file) -> str | None:
+    if key_file is None:
+        return None
+    try:
+        text = Path(key_file).read_text().strip()
+        bytes.fromhex(text)
+    except (OSError, ValueError):
+        return None
+    return text if len(text) >= 32 else None
+
+
+def _keep(path: Path, value: str) -> None:
+    """Write the generated key to `path` (0600, created exclusively: the first worker's stays)."""
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        log.warning(
+            "ASSET_SIGNING_KEY is not set and the generated key cannot be kept in %s (%s): asset links "
+            "stop working when the server restarts. Set ASSET_SIGNING_KEY, or ASSET_KEY_FILE to a "
+            "writable path that persists",
+            path,
+            exc.strerror or exc,
+        )
+        return
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(value + "\n")

@@ -37,8 +37,9 @@ from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
 from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request
 from ..runtime import EXTENSION, Runtime, runtime, settings
-from ..web.blueprint import Blueprint
+from ..web.blueprint import Blueprint, json_value_refusal
 from ..web.extensions import sock
+from ..web.request_limits import MAX_JSON_DEPTH, nests_too_deeply
 from .chat_schemas import CONTINUE_CHAT_EXAMPLE, NEW_CHAT_EXAMPLE, ContinueChatSchema, NewChatSchema
 from .params import id_problem
 
@@ -193,10 +194,17 @@ class ChatSocket:
     def handle(self, data) -> None:
         if not isinstance(data, str):
             return self.refuse(Problem(400, "bad_request", "frames must be JSON text frames"))
+        if nests_too_deeply(data.encode()):
+            # json.loads recurses per level: a deep frame would end the socket with 1011 (RecursionError).
+            return self.refuse(
+                Problem(400, "bad_request", f"the frame nests arrays/objects deeper than {MAX_JSON_DEPTH} levels")
+            )
         try:
             frame = json.loads(data)
-        except ValueError:
+        except json.JSONDecodeError:
             return self.refuse(Problem(400, "bad_request", "the frame is not valid JSON"))
+        except ValueError as exc:  # valid syntax Python will not read, e.g. a 5000-digit number
+            return self.refuse(Problem(400, "bad_request", json_value_refusal(exc).replace("the JSON", "the frame")))
         kind = frame.get("type") if isinstance(frame, dict) else None
         handler = {"chat": self.on_chat, "message": self.on_message, "stop": self.on_stop, "ping": self.on_ping}.get(
             kind

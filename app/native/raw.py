@@ -86,7 +86,10 @@ def raw_request_path() -> str:
         # (and is then rejected as such).
         return request.script_root + env.get("PATH_INFO", "")
     if not raw.startswith("/"):  # absolute-form request target (a proxy-style request line)
-        raw = urlsplit(raw).path
+        try:
+            raw = urlsplit(raw).path
+        except ValueError:
+            raise reject("the request target is not a valid URL") from None
     return raw.split("?", 1)[0].split("#", 1)[0]
 
 

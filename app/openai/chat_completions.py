@@ -31,7 +31,7 @@ from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
-from ..web.streaming import answer_stream
+from ..web.streaming import answer_stream, note_stream_error
 from . import models
 from .plan import ChatPlan, plan_completion
 from .render import DONE, HEARTBEAT, ChunkWriter, comment, completion_body, error_event
@@ -210,6 +210,7 @@ def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[b
                 yield sink.take()
         if answer.error is not None:
             log.warning("grok.com reported an error mid-answer: %s", answer.error.message)
+            note_stream_error(answer.error.failure_class)
             yield sink.take() + error_event(from_grok_error(answer.error).body()["error"])
             return
         answer.close()
@@ -221,6 +222,7 @@ def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[b
         yield tail + DONE
     except GrokError as exc:
         log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
+        note_stream_error(exc.failure_class)
         yield sink.take() + error_event(from_grok_error(exc).body()["error"])
     except GeneratorExit:
         log.info("client went away; aborting the upstream answer")

@@ -16,7 +16,21 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from ..web.fields import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr, Tagged, one_of
+from ..web.fields import (
+    MAX_MESSAGES,
+    MAX_STOP_SEQUENCES,
+    MAX_TOOLS,
+    MAX_TOOLS_BYTES,
+    BoundedList,
+    Loose,
+    StrictBoolean,
+    StrictInteger,
+    StrictNumber,
+    StringOr,
+    Tagged,
+    one_of,
+    stop_sequences,
+)
 
 
 def _nullable(field_cls, *args, **kwargs):
@@ -259,10 +273,6 @@ class LegacyFunction(Loose):
 
 
 # -- the request -------------------------------------------------------------------------------------
-# Far above real use (OpenAI itself accepts 128 tools), low enough that validating a
-# full request stays around a second of CPU (docs/troubleshooting.md: limits).
-MAX_MESSAGES = 10_000
-MAX_TOOLS = 1_000
 
 
 class ChatCompletionRequest(Loose):
@@ -280,7 +290,7 @@ class ChatCompletionRequest(Loose):
     stream = _nullable(StrictBoolean)
     stream_options = _nullable(fields.Nested, StreamOptions)
     n = _nullable(StrictInteger, validate=validate.Range(1, 128))
-    stop = _nullable(StringOr, fields.List(fields.String()))
+    stop = _nullable(StringOr, BoundedList(fields.String(), max_items=MAX_STOP_SEQUENCES), validate=stop_sequences)
     max_tokens = _nullable(StrictInteger, validate=validate.Range(min=1))
     max_completion_tokens = _nullable(StrictInteger, validate=validate.Range(min=1))
     response_format = Tagged(
@@ -290,6 +300,7 @@ class ChatCompletionRequest(Loose):
         BoundedList,
         Tagged("type", {"function": FunctionTool, "custom": CustomTool}, default_tag="function"),
         max_items=MAX_TOOLS,
+        max_bytes=MAX_TOOLS_BYTES,
     )
     tool_choice = _nullable(
         StringOr,

@@ -159,20 +159,38 @@ def read_generation(stamp: Path) -> int:
     return value if isinstance(value, int) else 0
 
 
-def request_reload(env_path: str | os.PathLike, requested_by: str) -> int:
-    """Bump the reload generation next to the settings file; returns the new generation."""
+def request_reload(env_path: str | os.PathLike, requested_by: str, keys=()) -> int:
+    """Bump the reload generation next to the settings file; returns the new generation.
+
+    `keys` (names only, never values) are the settings just written: the server reports
+    what became of each. Keys of earlier requests no server has acknowledged yet are kept,
+    so one reload that covers several requests reports on all of them."""
     path = Path(os.path.realpath(env_path))
     stamp = reload_stamp_path(path)
     with lock_for(path):
+        previous = read_json(stamp, {})
+        previous = previous if isinstance(previous, dict) else {}
         generation = read_generation(stamp) + 1
-        write_json(stamp, {"generation": generation, "at": time.time(), "by": requested_by}, fsync=True)
+        pending = list(keys)
+        if read_generation(applied_stamp_path(path)) < generation - 1:
+            pending = list(dict.fromkeys([*(previous.get("keys") or []), *keys]))
+        record = {"generation": generation, "at": time.time(), "by": requested_by, "keys": pending}
+        write_json(stamp, record, fsync=True)
     return generation
 
 
-def acknowledge(env_path: str | os.PathLike, generation: int, pid: int) -> None:
+def reload_keys(stamp: Path) -> list[str]:
+    """The setting names the pending reload request wrote (see request_reload)."""
+    data = read_json(stamp, {})
+    keys = data.get("keys") if isinstance(data, dict) else None
+    return [k for k in keys if isinstance(k, str)] if isinstance(keys, list) else []
+
+
+def acknowledge(env_path: str | os.PathLike, generation: int, pid: int, report: dict | None = None) -> None:
+    """Tell writers that `generation` was applied; `report` says what became of each written key."""
     stamp = applied_stamp_path(env_path)
     if read_generation(stamp) < generation:
-        write_json(stamp, {"generation": generation, "pid": pid, "at": time.time()})
+        write_json(stamp, {"generation": generation, "pid": pid, "at": time.time(), "report": report or {}})
 
 
 def wait_applied(env_path: str | os.PathLike, generation: int, timeout: float) -> dict | None:

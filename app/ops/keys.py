@@ -18,7 +18,7 @@ import sys
 from typing import TextIO
 
 from ..settings import BY_ENV_NAME, Settings, SettingsError
-from . import envfile
+from . import envfile, reloader
 
 USAGE = "usage: grok-web-api update-keys [--stdin] [--reload] KEY=VALUE [KEY=VALUE ...]"
 RELOAD_WAIT_SECONDS = 5.0
@@ -88,7 +88,10 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
         print(f"set {key}", file=stdout)
     print(f"wrote {written}", file=stdout)
     if "--reload" in flags:
-        generation = envfile.request_reload(written, "update-keys")
+        try:
+            generation = envfile.request_reload(written, "update-keys", list(values))
+        except (OSError, TimeoutError) as exc:
+            raise UpdateKeysError(f"wrote {written} but could not ask the server to reload: {exc}") from None
         ack = envfile.wait_applied(written, generation, RELOAD_WAIT_SECONDS)
         if ack is None:
             print(
@@ -96,9 +99,23 @@ def run(argv: list[str], stdin: TextIO, stdout: TextIO, stderr: TextIO) -> int:
                 f"{RELOAD_WAIT_SECONDS:g} s; the new values apply when the server starts",
                 file=stderr,
             )
-        else:
-            print(f"reloaded: the running server applied the new values (worker pid {ack.get('pid')})", file=stdout)
+            return 0
+        return report_reload(ack, values, stdout, stderr)
     return 0
+
+
+def report_reload(ack: dict, values: dict[str, str], stdout: TextIO, stderr: TextIO) -> int:
+    """What the running server did with each written key; 2 when any of them is not in effect."""
+    report = ack.get("report") if isinstance(ack.get("report"), dict) else {}
+    statuses = {key: report.get(key, reloader.APPLIED) for key in values}
+    for key, status in statuses.items():
+        stream = stdout if status in (reloader.APPLIED, reloader.UNCHANGED) else stderr
+        print(f"{key}: {reloader.WHY.get(status, status)}", file=stream)
+    if all(status in (reloader.APPLIED, reloader.UNCHANGED) for status in statuses.values()):
+        print(f"reloaded: the running server uses the new values (worker pid {ack.get('pid')})", file=stdout)
+        return 0
+    print("reloaded, but not every value is in effect (see above)", file=stderr)
+    return 2
 
 
 def main(argv: list[str] | None = None) -> int:

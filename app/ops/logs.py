@@ -12,6 +12,12 @@ rotated-out values stay redacted).
 
 Request logs carry their fields in `extra={"fields": {...}}`: JSON lines get
 them as top-level keys, plain lines as ` key=value` pairs after the message.
+
+Messages and fields often hold text a client chose (a model name, a field name, an
+upstream error). Every record is bounded (MAX_MESSAGE_CHARS, MAX_FIELD_CHARS,
+MAX_TRACE_CHARS), and a plain line cannot be split by such text: control characters in
+the message are escaped (`\n`), field values with them are JSON-quoted, and the lines of
+a traceback are indented, so every line that starts in column 0 is a record of its own.
 """
 
 from __future__ import annotations
@@ -45,6 +51,21 @@ _CREDENTIAL_SHAPES = re.compile(
     r"[^\s\"',;&]+"
 )
 REQUEST_ID_KEY = "grok_web_api.request_id"
+MAX_MESSAGE_CHARS = 4000
+MAX_FIELD_CHARS = 1000
+MAX_TRACE_CHARS = 20000
+# Control characters other than tab, escaped in plain lines.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_ESCAPES = {"\n": "\\n", "\r": "\\r"}
+
+
+def bounded(text: str, limit: int) -> str:
+    return text if len(text) <= limit else f"{text[:limit]}...[{len(text) - limit} more characters]"
+
+
+def one_line(text: str) -> str:
+    """`text` with its line breaks and other control characters escaped."""
+    return _CONTROL.sub(lambda m: _ESCAPES.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
 
 
 def secret_values(settings: Settings) -> set[str]:
@@ -142,17 +163,20 @@ class RedactionFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        record.msg = redactor.redact(message)
+        # Redacted before it is cut: a secret across the cut would otherwise leave its head.
+        record.msg = bounded(redactor.redact(message), MAX_MESSAGE_CHARS)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redactor.redact(record.exc_text)
+            record.exc_text = bounded(redactor.redact(record.exc_text), MAX_TRACE_CHARS)
         if record.stack_info:
-            record.stack_info = redactor.redact(record.stack_info)
+            record.stack_info = bounded(redactor.redact(record.stack_info), MAX_TRACE_CHARS)
         fields = getattr(record, "fields", None)
         if fields:
-            record.fields = {k: redactor.redact(v) if isinstance(v, str) else v for k, v in fields.items()}
+            record.fields = {
+                k: bounded(redactor.redact(v), MAX_FIELD_CHARS) if isinstance(v, str) else v for k, v in fields.items()
+            }
         request_id = getattr(record, "request_id", None) or current_request_id()
         # A client-chosen id is echoed to that client, but logged like any other text.
         record.request_id = redactor.redact(request_id) if request_id else None
@@ -191,7 +215,15 @@ class PlainFormatter(logging.Formatter):
     def __init__(self):
         super().__init__(PLAIN_FORMAT)
 
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        line, _, trace = text.partition("\n")  # the message line has no raw line break left
+        if not trace:
+            return line
+        return line + "".join(f"\n    {part}" for part in trace.split("\n"))
+
     def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
         line = super().formatMessage(record)
         fields = getattr(record, "fields", None)
         if fields:

@@ -24,6 +24,22 @@ from . import envfile, logs
 log = logging.getLogger("grok_web_api.reload")
 
 
+# What became of a setting written to the file (the keys of ReloadOutcome.report).
+APPLIED = "applied"  # the server uses the new value now
+UNCHANGED = "unchanged"  # the server already used this value
+OVERRIDDEN = "overridden"  # the server's process environment sets it, and wins over the file
+RESTART = "restart"  # read only at startup (HOST, PORT, the worker settings)
+REFUSED = "refused"  # the file holds invalid values: nothing was applied
+WHY = {
+    APPLIED: "applied",
+    UNCHANGED: "already in effect (the server used this value)",
+    OVERRIDDEN: "NOT applied: the server's process environment sets it and wins over the file "
+    "(change it there and restart, or remove it from the environment)",
+    RESTART: "NOT applied yet: read only at startup, it takes effect after a restart",
+    REFUSED: "NOT applied: the settings file holds invalid values, the running settings stay",
+}
+
+
 @dataclass
 class ReloadOutcome:
     generation: int
@@ -33,6 +49,13 @@ class ReloadOutcome:
     # Set in .env but overridden by the process environment, which always wins.
     shadowed: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    # Each setting the reload request wrote -> APPLIED, UNCHANGED, OVERRIDDEN, RESTART or REFUSED.
+    report: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def all_applied(self) -> bool:
+        """Whether every written value is in effect now."""
+        return self.applied and all(status in (APPLIED, UNCHANGED) for status in self.report.values())
 
 
 class SettingsReloader:
@@ -63,24 +86,32 @@ class SettingsReloader:
         if generation <= self.generation:
             return None
         self.generation = generation
-        return self.apply(generation)
+        return self.apply(generation, envfile.reload_keys(self.stamp))
 
-    def apply(self, generation: int) -> ReloadOutcome:
+    def apply(self, generation: int, keys: list[str] = ()) -> ReloadOutcome:
         old = self.runtime.settings
         try:
             new = Settings.load(env_file=self.env_file)
         except SettingsError as exc:
             log.error("settings reload (generation %d) refused, the running settings stay: %s", generation, exc)
-            return ReloadOutcome(generation, False, errors=exc.errors)
+            report = {key: REFUSED for key in keys}
+            envfile.acknowledge(self.env_file, generation, os.getpid(), report)
+            return ReloadOutcome(generation, False, errors=exc.errors, report=report)
         before, after = old.by_env_name(), new.by_env_name()
         changed = [name for name, value in after.items() if before.get(name) != value]
-        outcome = ReloadOutcome(
-            generation, True, changed, [name for name in changed if name in RESTART_ONLY], self._shadowed()
-        )
+        shadowed = self._shadowed()
+        outcome = ReloadOutcome(generation, True, changed, [name for name in changed if name in RESTART_ONLY], shadowed)
+        for key in keys:
+            if key in shadowed:
+                outcome.report[key] = OVERRIDDEN
+            elif key in outcome.restart_required:
+                outcome.report[key] = RESTART
+            else:
+                outcome.report[key] = APPLIED if key in changed else UNCHANGED
         self.runtime.apply(new)
         if new.log_level != old.log_level or new.log_format != old.log_format:
             logs.configure(new)
-        envfile.acknowledge(self.env_file, generation, os.getpid())
+        envfile.acknowledge(self.env_file, generation, os.getpid(), outcome.report)
         log.info(
             "settings reloaded (generation %d): %s",
             generation,

@@ -102,6 +102,11 @@ class SharedHealth:
     # ------------------------------------------------------------------ evidence
     def observe(self, state, outcome) -> None:
         """The SessionState observer: every upstream outcome is evidence."""
+        if getattr(outcome, "source", "grok") == "assets":
+            # The asset host is another host: its failures say nothing about grok.com.
+            if outcome.error is not None:
+                self._update({}, asset_failure(outcome.error, outcome.method))
+            return
         if outcome.error is None:
             self.success(outcome.method, getattr(outcome, "account", None))
         else:
@@ -199,6 +204,25 @@ class SharedHealth:
         }.get(new, _BROKEN[component])
         automatic = self.automatic(drift.state_of(new))
         log.warning("%s (%s): %s%s", headline, new, advice, f" Automatically: {automatic}" if automatic else "")
+
+
+def asset_failure(error: gerr.GrokError, method: str | None) -> dict:
+    """The last-failure record of a request to the asset host (GROK_ASSETS_URL)."""
+    advice = error.advice
+    if isinstance(error, gerr.TransportError):
+        advice = (
+            "The asset host (GROK_ASSETS_URL, assets.grok.com) could not be reached: images and files "
+            "cannot be proxied meanwhile; grok.com itself may be fine. Check this host's network and DNS."
+        )
+    return {
+        "failure_class": error.failure_class,
+        "message": f"asset host: {error.message}",
+        "advice": advice,
+        "at": time.time(),
+        "upstream_status": getattr(error, "status", None),
+        "method": method,
+        "upstream": "assets",
+    }
 
 
 def automatic_action(state: str, statsig_mode: str, check_interval: int, chat_lane: str = "auto") -> str:

@@ -47,14 +47,41 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
     from ..state.redis_store import display_url
 
     log.info(
-        "grok-web-api on %s:%s  statsig=%s  api_key=%s  env_file=%s  shared_state=%s",
+        "grok-web-api on %s:%s  statsig=%s  api_key=%s  access=%s  env_file=%s  shared_state=%s",
         settings.host,
         settings.port,
         statsig_line(settings),
         "set" if settings.api_keys else "unset",
+        settings.access_mode,
         settings.env_file or "-",
         display_url(settings.redis_url) if settings.redis_url else "run directory",
     )
+    access = access_report(settings)
+    (log.warning if access["warning"] else log.info)("access: %s", access["summary"])
+
+
+def access_report(settings: Settings) -> dict:
+    """Who may use the server and why, for the startup log, /status and /setup (no secret)."""
+    mode = settings.access_mode
+    origins = ", ".join(settings.cors_origins) or "none besides this server's own pages"
+    if mode == "api_key":
+        summary = (
+            f"API key required on every route but /health, /setup and the docs; "
+            f"listening on {settings.host}; browser origins allowed: {origins}"
+        )
+    elif mode == "local":
+        summary = (
+            f"local only: no API_KEY is set, so the server listens on {settings.host} and serves only "
+            "clients on this machine, addressed as localhost or by IP address; web pages of other "
+            f"origins are refused (allowed: {origins}). Set API_KEY to serve other machines"
+        )
+    else:
+        summary = (
+            f"OPEN TO THE NETWORK WITHOUT AN API KEY (ALLOW_UNAUTHENTICATED_NETWORK=true): anyone who can "
+            f"reach {settings.host}:{settings.port} can use the grok.com account. Set API_KEY unless "
+            f"every machine on that network is trusted; browser origins allowed: {origins}"
+        )
+    return {"mode": mode, "summary": summary, "warning": mode == "open_network"}
 
 
 def statsig_line(settings: Settings) -> str:

@@ -35,7 +35,7 @@ from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
-from ..web.streaming import answer_stream
+from ..web.streaming import answer_stream, note_stream_error
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
 from .schemas import CreateResponseRequest
@@ -176,4 +176,8 @@ def _events(
         thread.finish(run.answer, stored_id)
         writer.finish(_usage(plan, run.answer), incomplete=run.answer.finish_reason == "length")
 
-    return run.relay(writer.take, writer.keepalive, finish, lambda exc: writer.fail(*failure(exc)))
+    def fail(exc: GrokError) -> None:
+        note_stream_error(exc.failure_class)  # logged as outcome=error, not completed
+        writer.fail(*failure(exc))
+
+    return run.relay(writer.take, writer.keepalive, finish, fail)

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from ..web.fields import BoundedList, Loose, StrictBoolean, StrictInteger, StrictNumber, StringOr
+from ..web.fields import (
+    MAX_TOOLS,
+    MAX_TOOLS_BYTES,
+    BoundedList,
+    Loose,
+    StrictBoolean,
+    StrictInteger,
+    StrictNumber,
+    StringOr,
+)
 
 MAX_INPUT_ITEMS = 10_000
-MAX_TOOLS = 1_000
 
 
 class CreateResponseRequest(Loose):
@@ -26,7 +34,7 @@ class CreateResponseRequest(Loose):
     )
     instructions = StringOr(BoundedList(fields.Raw(), max_items=MAX_INPUT_ITEMS))
     stream = StrictBoolean()
-    tools = BoundedList(fields.Dict(), max_items=MAX_TOOLS)
+    tools = BoundedList(fields.Dict(), max_items=MAX_TOOLS, max_bytes=MAX_TOOLS_BYTES)
     tool_choice = StringOr(fields.Dict(), choices=("none", "auto", "required"))
     parallel_tool_calls = StrictBoolean()
     max_output_tokens = StrictInteger(validate=validate.Range(min=1))

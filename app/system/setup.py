@@ -5,9 +5,11 @@ default (never a value), shows the live session state (the cached single-flight
 check), the statsig source, the browser snippet, the bookmarklet and the
 update-keys command. HTML for browsers, JSON for `Accept: application/json`.
 
-POST takes new cookie and challenge values (form or JSON). Only a loopback
-client (addressed by a loopback host name, no forwarding headers) or a client
-presenting a configured API key may use it. A browser form must also echo the
+POST takes new cookie and challenge values (form or JSON). Only a client on this
+machine (judged by its address: the peer, or the one a TRUSTED_PROXIES proxy
+forwarded; addressed as localhost or by IP) or a client presenting a configured API
+key may use it: any of the keys, so every key holder can replace the cookies
+(docs/security.md). A browser form must also echo the
 CSRF token it got with the page, and a cross-origin Origin/Referer is refused.
 Values are validated as at startup, written to the settings file atomically and
 applied in this worker at once and in every other worker by their next request.
@@ -16,9 +18,7 @@ applied in this worker at once and in every other worker by their next request.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
-import re
 import secrets
 import time
 from urllib.parse import urlencode, urlsplit
@@ -27,15 +27,19 @@ import marshmallow as ma
 from dotenv import dotenv_values
 from flask import Response, make_response, redirect, render_template, request
 
-from ..ops import envfile
+from ..ops import envfile, reloader
+from ..ops.commands import cli_prefix
+from ..ops.startup import access_report
 from ..problems import Problem
 from ..runtime import runtime, statsig_status
-from ..settings import TABLE, Settings, SettingsError
+from ..settings import BY_ENV_NAME, TABLE, Settings, SettingsError
+from ..web import access
 from ..web.auth import key_is_valid, presented_key
 from ..web.blueprint import Blueprint
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
-from .status import ChatLaneSchema, DriftSchema, StatsigSchema
+from .status import EXAMPLE as STATUS_EXAMPLE
+from .status import AccessSchema, ChatLaneSchema, DriftSchema, StatsigSchema
 
 blp = Blueprint(
     "setup",
@@ -49,8 +53,6 @@ CSRF_COOKIE = "grok_setup_csrf"
 # for .env or update-keys); the page shows the settings a newcomer needs, with what each is for.
 FORM_KEYS = tuple(row.env for row in TABLE if row.form)
 DISPLAYED = tuple(row for row in TABLE if row.setup)
-_LOOPBACK_NAMES = {"localhost", "127.0.0.1", "::1"}
-_FORWARDED_FOR = re.compile(r"for=\"?\[?([^\]\";,]+)", re.IGNORECASE)
 
 
 # ---------------------------------------------------------------------- schemas
@@ -81,7 +83,11 @@ class SetupInfoSchema(ma.Schema):
     snippet = ma.fields.String()
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
+    cli = ma.fields.String(
+        metadata={"description": "how this installation's command line is run from the server's directory"}
+    )
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
+    access = ma.fields.Nested(AccessSchema)
     chat_lane = ma.fields.Nested(ChatLaneSchema)
     accounts = ma.fields.List(
         ma.fields.Dict(),
@@ -112,6 +118,11 @@ class SetupResultSchema(ma.Schema):
     restart_required = ma.fields.List(ma.fields.String())
     shadowed = ma.fields.List(
         ma.fields.String(), metadata={"description": "set in the file but overridden by the server's environment"}
+    )
+    results = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "what became of each saved setting: applied, or why not"},
     )
 
 
@@ -161,25 +172,11 @@ def setting_states(settings: Settings) -> tuple[list[dict], dict[str, str]]:
     return states, errors
 
 
-def _is_loopback_address(value: str) -> bool:
-    try:
-        return ipaddress.ip_address(value.strip().strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def client_is_local() -> bool:
-    """A loopback client, talking to a loopback host name (no DNS rebinding), not proxied."""
-    if not _is_loopback_address(request.remote_addr or ""):
-        return False
-    forwarded = [a for a in (request.headers.get("X-Forwarded-For") or "").split(",") if a.strip()]
-    forwarded += _FORWARDED_FOR.findall(request.headers.get("Forwarded") or "")
-    if request.headers.get("X-Real-IP"):
-        forwarded.append(request.headers["X-Real-IP"])
-    if not all(_is_loopback_address(a) for a in forwarded):
-        return False
-    host = (urlsplit("//" + request.host).hostname or "").lower()
-    return host in _LOOPBACK_NAMES or _is_loopback_address(host)
+    """A client on this machine (by address: the peer, or what a TRUSTED_PROXIES proxy forwarded),
+    addressed by a name no web page can rebind to this machine."""
+    current = runtime().settings
+    return access.client_is_local(request.environ, current) and access.host_is_trusted(request.environ, current)
 
 
 def may_update(form_key: str | None = None) -> bool:
@@ -194,7 +191,10 @@ def _same_origin() -> bool:
     claimed = request.headers.get("Origin") or request.headers.get("Referer")
     if not claimed:
         return True
-    parts = urlsplit(claimed)
+    try:
+        parts = urlsplit(claimed)
+    except ValueError:  # e.g. "http://[::1": not an origin at all
+        return False
     return f"{parts.scheme}://{parts.netloc}" == request.host_url.rstrip("/")
 
 
@@ -203,7 +203,7 @@ def _info() -> dict:
     states, _ = setting_states(rt.settings)
     statsig = statsig_status(rt)
     return {
-        "instructions": snippet.INSTRUCTIONS,
+        "instructions": snippet.instructions(cli_prefix()),
         "configured": rt.configured,
         "statsig_source": statsig["source"],
         "statsig": statsig,
@@ -211,15 +211,21 @@ def _info() -> dict:
         "settings": states,
         "session": session_report(rt, SESSION_CACHE_SECONDS),
         "snippet": snippet.SNIPPET,
-        "bookmarklet": snippet.BOOKMARKLET,
-        "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
+        "bookmarklet": snippet.bookmarklet(cli_prefix()),
+        "update_keys_command": snippet.update_keys_command(cli_prefix()),
+        "cli": cli_prefix(),
         "can_update": may_update(),
+        "access": access_report(rt.settings),
         "chat_lane": rt.chat_lane(),
         "accounts": [
             {k: a[k] for k in ("label", "source", "enabled", "state", "tier", "quota", "cooldowns", "parked")}
             for a in rt.pool.snapshot()
         ],
     }
+
+
+def _setting_names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name in BY_ENV_NAME]
 
 
 def _utc(timestamp: float) -> str:
@@ -233,6 +239,8 @@ def _wants_html() -> bool:
 
 def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dict | None = None) -> Response:
     token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+    # The page's own <style> and <script> carry this nonce; nothing else may run or style it.
+    nonce = secrets.token_urlsafe(16)
     html = render_template(
         "setup.html",
         info=info,
@@ -241,16 +249,18 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
         csrf_token=token,
         form_keys=FORM_KEYS,
         local=client_is_local(),
+        nonce=nonce,
         utc=_utc,
     )
     resp = make_response(html, status)
     resp.headers["Content-Type"] = "text/html; charset=utf-8"
     resp.headers["Cache-Control"] = "no-store"
     resp.headers["Content-Security-Policy"] = (
-        "default-src 'none'; style-src 'unsafe-inline'; "
-        "script-src 'unsafe-inline'; form-action 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'"
+        f"default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
     )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "same-origin"
     resp.headers["X-Frame-Options"] = "DENY"
     resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/setup")
     return resp
@@ -303,9 +313,10 @@ INFO_EXAMPLE = {
     "session": {"session": "valid", "message": None, "failure_class": None, "advice": None, "checked_at": 1717171717.5},
     "snippet": 'var m=Void.findByProps("chatApi"),...',
     "bookmarklet": "javascript:(async()=>{...})()",
-    "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
+    "update_keys_command": ".venv/bin/grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
+    "access": STATUS_EXAMPLE["access"],
     "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
@@ -318,12 +329,16 @@ def setup_page():
     if _wants_html():
         notice = {}
         if request.args.get("saved"):
+            # Only setting names are shown: the query is anyone's to write (a link could make the
+            # banner say anything otherwise).
             notice = {
-                "saved": request.args["saved"].split(","),
-                "shadowed": [k for k in request.args.get("shadowed", "").split(",") if k],
-                "restart": [k for k in request.args.get("restart", "").split(",") if k],
+                "saved": _setting_names(request.args["saved"]),
+                "shadowed": _setting_names(request.args.get("shadowed", "")),
+                "restart": _setting_names(request.args.get("restart", "")),
                 "unapplied": bool(request.args.get("unapplied")),
             }
+            if not notice["saved"]:
+                notice = {}
         if request.args.get("account"):
             notice = {"account": request.args["account"][:64], "added": bool(request.args.get("added"))}
         return _page(info, notice=notice)
@@ -345,6 +360,11 @@ def setup_page():
         "generation": 4,
         "restart_required": [],
         "shadowed": [],
+        "results": {
+            "CHALLENGE_HEADER_HEX": "applied",
+            "CHALLENGE_SUFFIX": "applied",
+            "CHALLENGE_TRAILER": "already in effect (the server used this value)",
+        },
     },
 )
 @blp.doc(
@@ -371,22 +391,42 @@ def setup_update(body):
         raise Problem(422, "invalid_request", f"invalid value for {name}: {errors[name]}", param=name, errors=errors)
     if not rt.settings.env_file:
         raise Problem(409, "not_configured", "this server was not started with a settings file")
-    envfile.update(rt.settings.env_file, values)
-    generation = envfile.request_reload(rt.settings.env_file, "setup")
+    try:
+        envfile.update(rt.settings.env_file, values)
+        generation = envfile.request_reload(rt.settings.env_file, "setup", list(values))
+    except (OSError, TimeoutError, envfile.EnvFileError) as exc:
+        problem = unwritable(rt.settings.env_file, exc)
+        if from_form and _wants_html():
+            return _page(_info(), problem.status, errors={"settings file": problem.detail})
+        raise problem from None
     outcome = rt.reloader.poll()  # this worker at once; the others at their next request
+    report = outcome.report if outcome else {key: reloader.APPLIED for key in values}
     result = {
         "updated": list(values),
-        "applied": bool(outcome and outcome.applied),
+        "applied": bool(outcome and outcome.all_applied),
         "generation": generation,
-        "restart_required": outcome.restart_required if outcome else [],
-        "shadowed": outcome.shadowed if outcome else [],
+        "restart_required": [key for key, status in report.items() if status == reloader.RESTART],
+        "shadowed": [key for key, status in report.items() if status == reloader.OVERRIDDEN],
+        "results": {key: reloader.WHY[status] for key, status in report.items()},
     }
     if from_form and _wants_html():
         query = {
             "saved": ",".join(values),
             "shadowed": ",".join(result["shadowed"]),
             "restart": ",".join(result["restart_required"]),
-            "unapplied": "" if result["applied"] else "1",
+            "unapplied": "" if outcome is None or outcome.applied else "1",
         }
         return redirect("/setup?" + urlencode({k: v for k, v in query.items() if v}), 303)
     return result
+
+
+def unwritable(path: str, exc: BaseException) -> Problem:
+    """The problem of a settings file the server may not write (a container, a hardened unit)."""
+    reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc) or type(exc).__name__
+    return Problem(
+        409,
+        "settings_not_writable",
+        f"nothing was saved: the settings file {path} cannot be written here ({reason}). Set the values "
+        "where this server's settings come from (the file, or the container's or unit's environment) "
+        "and restart it",
+    )

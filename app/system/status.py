@@ -16,6 +16,7 @@ import marshmallow as ma
 from .. import __version__
 from ..grok import drift
 from ..ops.shared_health import OK, UNKNOWN
+from ..ops.startup import access_report
 from ..runtime import runtime, statsig_status
 from ..web.blueprint import Blueprint
 
@@ -57,6 +58,12 @@ class AccountSchema(ma.Schema):
     )
     requests = ma.fields.Integer()
     failures = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
+class AccessSchema(ma.Schema):
+    mode = ma.fields.String(metadata={"enum": ["api_key", "local", "open_network"]})
+    summary = ma.fields.String(metadata={"description": "who may use the server, and why"})
+    warning = ma.fields.Boolean(metadata={"description": "true when the server is open without an API key"})
 
 
 class StatsigSchema(ma.Schema):
@@ -133,6 +140,7 @@ class StatusSchema(ma.Schema):
         ma.fields.Nested(AccountSchema),
         metadata={"description": "the grok.com accounts (every host agrees with REDIS_URL); never a cookie"},
     )
+    access = ma.fields.Nested(AccessSchema)
     shared_state = ma.fields.Dict(
         metadata={
             "description": "where shared state lives: backend local (this host's run directory) or redis; "
@@ -225,6 +233,12 @@ EXAMPLE = {
             "failures": {"usage_limit": 1},
         }
     ],
+    "access": {
+        "mode": "api_key",
+        "summary": "API key required on every route but /health, /setup and the docs; listening on 0.0.0.0; "
+        "browser origins allowed: *",
+        "warning": False,
+    },
     "shared_state": {"backend": "redis", "redis": "redis://redis:6379/0", "redis_reachable": True},
     "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
@@ -267,6 +281,7 @@ def status():
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
             "accounts": accounts,
+            "access": access_report(rt.settings),
             "shared_state": rt.store.describe(),
             "chat_lane": rt.chat_lane(),
         },

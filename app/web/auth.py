@@ -2,7 +2,8 @@
 
 When API_KEY is set, every request needs one of its keys except the public paths
 below, views marked `public_route` (they check a credential of their own) and CORS
-preflights. The check runs app-wide before any route (and before
+preflights (answered before this check; other OPTIONS requests need a key). Without
+API_KEY, app.web.access decides who may connect. The check runs app-wide before any route (and before
 validation, so a keyless request gets 401, never a 400/422 that reveals how the
 route parses input; a WebSocket upgrade gets its 401 before the upgrade). Unknown
 paths need the key too, so an unauthenticated client cannot probe routes.
@@ -31,11 +32,16 @@ AUTH_FAILURE_KEY = "grok_web_api.auth_failure"
 
 def presented_key(request: Request) -> str | None:
     """The key the client sent, from either header (None when absent)."""
-    header = request.headers.get("Authorization", "")
+    return key_in_environ(request.environ)
+
+
+def key_in_environ(environ: dict) -> str | None:
+    """The key a request carries, read from the WSGI environ (usable before Flask runs)."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
         return value.strip()
-    key = request.headers.get("x-api-key", "").strip()
+    key = environ.get("HTTP_X_API_KEY", "").strip()
     return key or None
 
 
@@ -82,9 +88,10 @@ def unauthorized(presented: str | None) -> Problem:
 
 
 def enforce_api_key() -> None:
-    """before_request: 401 problem+json unless the request is public or carries a key."""
-    if request.method == "OPTIONS":  # CORS preflights never carry credentials
-        return
+    """before_request: 401 problem+json unless the request is public or carries a key.
+
+    CORS preflights never reach this hook (app.web.cors answers them first); any other
+    OPTIONS request needs a key like every other method."""
     current = settings()
     if not current.api_keys or not path_needs_key(request.path, current) or routes_to_public_view():
         return

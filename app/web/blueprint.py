@@ -17,8 +17,10 @@ Every route group builds its blueprint from `Blueprint`, which
 from __future__ import annotations
 
 import base64
+import json
 import logging
 import mimetypes
+import sys
 from typing import Any
 
 import flask_smorest
@@ -36,6 +38,14 @@ BODY_LOCATIONS = ("json", "json_or_form", "upload", "form", "files")
 MULTIPART = "multipart/form-data"
 
 
+def json_value_refusal(exc: ValueError) -> str:
+    """What to tell a client whose JSON text Python refused for its content, not its syntax: a
+    number of more than 4300 digits (Python's guard against quadratic int conversion)."""
+    if "digits" in str(exc):
+        return f"the JSON holds a number with more than {sys.get_int_max_str_digits()} digits"
+    return "the JSON cannot be read"
+
+
 def unsupported_media_type(expected: str) -> Problem:
     got = request.mimetype or "no Content-Type"
     return Problem(415, "unsupported_media_type", f"the request body must be {expected} (got {got})")
@@ -50,7 +60,12 @@ class BodyParser(FlaskParser):
             return core.missing
         if not is_json_request(req):
             raise unsupported_media_type("application/json")
-        return core.parse_json(data)
+        try:
+            return core.parse_json(data)
+        except json.JSONDecodeError:
+            raise
+        except ValueError as exc:  # valid syntax Python will not read: webargs would let it be a 500
+            raise Problem(400, "invalid_request", json_value_refusal(exc), param="body") from None
 
     def load_json_or_form(self, req, schema):
         return self.load_json(req, schema) if is_json_request(req) else self.load_form(req, schema)

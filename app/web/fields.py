@@ -10,6 +10,7 @@ path: `messages[0].role`).
 from __future__ import annotations
 
 import binascii
+import json
 import numbers
 
 import marshmallow as ma
@@ -144,25 +145,52 @@ class StringOr(fields.Field):
 
 
 class BoundedList(fields.List):
-    """A list refused for its length before its items are validated.
+    """A list refused for its length (and optionally its size as JSON) before its items are
+    validated.
 
     Validating one message or tool costs ~0.1 ms of CPU on the worker's only thread,
     so a body of tiny items (a 10 MiB body holds ~300,000 of them) must be refused
     by count first, not after validating every item.
     """
 
-    def __init__(self, cls_or_instance, *, max_items: int, **kwargs):
+    def __init__(self, cls_or_instance, *, max_items: int, max_bytes: int | None = None, **kwargs):
         validators = kwargs.pop("validate", None)
         validators = [validators] if callable(validators) else list(validators or [])
         # Also documents maxItems in the OpenAPI schema.
         validators.append(validate.Length(max=max_items))
         super().__init__(cls_or_instance, validate=validators, **kwargs)
         self.max_items = max_items
+        self.max_bytes = max_bytes
 
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, list) and len(value) > self.max_items:
             raise ValidationError(f"at most {self.max_items} items are accepted (got {len(value)})")
+        if self.max_bytes is not None and isinstance(value, list):
+            size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+            if size > self.max_bytes:
+                raise ValidationError(f"at most {self.max_bytes} bytes of JSON are accepted (got {size})")
         return super()._deserialize(value, attr, data, **kwargs)
+
+
+# -- request limits of the model APIs (docs/troubleshooting.md: limits) ------------------------------
+# OpenAI's own: 128 tools, 4 stop sequences. The rest keep one request's CPU bounded: validating a
+# message costs ~0.1 ms, the tool definitions go into the prompt whole (each KB is tokens to count
+# and text to build), every streamed token is matched against every stop sequence.
+MAX_MESSAGES = 10_000
+MAX_TOOLS = 128
+MAX_TOOLS_BYTES = 1024 * 1024
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_CHARS = 1_000
+
+
+def stop_sequences(value) -> None:
+    """OpenAI's `stop`: at most 4 sequences; each also bounded in length, since every streamed
+    token is matched against every sequence."""
+    sequences = [value] if isinstance(value, str) else value
+    if len(sequences) > MAX_STOP_SEQUENCES:
+        raise ValidationError(f"at most {MAX_STOP_SEQUENCES} stop sequences are accepted (got {len(sequences)})")
+    if any(len(s) > MAX_STOP_CHARS for s in sequences):
+        raise ValidationError(f"a stop sequence may hold at most {MAX_STOP_CHARS} characters")
 
 
 # -- schema bases ------------------------------------------------------------------------------------

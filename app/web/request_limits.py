@@ -25,7 +25,6 @@ into a different valid one).
 
 from __future__ import annotations
 
-import re
 from itertools import accumulate
 
 from flask import Request
@@ -35,9 +34,7 @@ from ..problems import Problem
 
 MAX_JSON_DEPTH = 128
 
-# A complete JSON string (escapes included): brackets inside strings do not nest.
-_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(b"[]{}")))
+_QUOTES_AND_BRACKETS = bytes(sorted(set(range(256)) - set(b'"[]{}')))
 # Opening bracket +1, closing -1, as signed bytes.
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
@@ -50,8 +47,19 @@ def nests_too_deeply(data: bytes) -> bool:
 
 
 def json_depth(data: bytes) -> int:
-    """The deepest array/object nesting in JSON text (an unterminated string counts its brackets)."""
-    brackets = _STRING.sub(b"", data).translate(None, _NOT_BRACKETS)
+    """The deepest array/object nesting in JSON text; brackets inside strings do not count.
+
+    Only C-speed bytes operations (a regex over the strings of a 10 MB body took half a second
+    of the worker's only thread): escaped backslashes, then escaped quotes are dropped, after
+    which every quote opens or closes a string; what lies between the 1st and 2nd quote, the
+    3rd and 4th, ... is inside strings. Text after an unterminated string is not counted, as
+    the parser stops there too."""
+    if b"\\" in data:
+        data = data.replace(b"\\\\", b"").replace(b'\\"', b"")
+    # Two quotes in a row hold no bracket between them (an empty string, or the end of one string
+    # and the start of the next): dropping them keeps the pairing and leaves few quotes to split on.
+    plain = data.translate(None, _QUOTES_AND_BRACKETS).replace(b'""', b"")
+    brackets = b"".join(plain.split(b'"')[::2])
     if not brackets:
         return 0
     return max(0, max(accumulate(memoryview(brackets.translate(_STEPS)).cast("b"))))

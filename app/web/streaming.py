@@ -14,9 +14,11 @@ from typing import Callable, Iterator
 
 from flask import Response
 
+from ..grok import events as ev
 from ..grok.client import Opening
-from ..grok.errors import GrokError
+from ..grok.errors import GrokError, inband_error
 from ..problems import from_grok_error
+from .telemetry import note_stream_error
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +46,17 @@ def read_opening(stream, heartbeat: float) -> Opening:
     if opening.error is not None:
         log.warning("grok.com reported an error before answering: %s", opening.error.message)
     return opening
+
+
+def _note_inband_errors(data: bytes) -> None:
+    """grok.com's own error lines pass through unchanged; the request still ended in an error."""
+    decoder = ev.NDJSONDecoder()
+    for line in data.splitlines():
+        if b'"error"' not in line:
+            continue
+        for event in decoder.feed(line + b"\n"):
+            if isinstance(event, ev.UpstreamError):
+                note_stream_error(inband_error(event.message, event.code).failure_class)
 
 
 def ndjson_relay(stream, heartbeat: float, opening: bytes = b"") -> Iterator[bytes]:
@@ -75,6 +88,8 @@ def ndjson_relay(stream, heartbeat: float, opening: bytes = b"") -> Iterator[byt
                 out, pending = data, b""  # the rest of an overlong line, or a new one
             if out:
                 mid_line = not out.endswith(b"\n")
+                if b'"error"' in out:
+                    _note_inband_errors(out)
                 yield out
         if pending:
             yield pending  # a last line without a newline is still a line
@@ -82,6 +97,7 @@ def ndjson_relay(stream, heartbeat: float, opening: bytes = b"") -> Iterator[byt
         if pending:
             log.warning("dropping an unfinished %d-byte line of the failed upstream stream", len(pending))
         log.warning("upstream stream failed after the response started: %s", exc.message)
+        note_stream_error(exc.failure_class)
         yield (b"\n" if mid_line else b"") + error_line(exc)
     finally:
         stream.close()

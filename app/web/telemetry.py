@@ -44,6 +44,7 @@ _CONTINUITY_HEADER = "x-grok-continuity"
 _CONTINUITY_OUTCOMES = frozenset({"continued", "new", "fallback", "off"})
 _UPSTREAM_STATUS_KEY = "grok_web_api.upstream_status"
 _UPSTREAM_FAILURE_KEY = "grok_web_api.upstream_failure"
+_STREAM_ERROR_KEY = "grok_web_api.stream_error"
 UNMATCHED_ROUTE = "unmatched"
 _MAX_LOGGED_PATH = 512
 
@@ -132,6 +133,8 @@ class Exchange:
         if self.done:
             return
         self.done = True
+        if outcome == "completed" and self.environ.get(_STREAM_ERROR_KEY):
+            outcome = "error"  # the body ended normally, with an error event as its last word
         ended = time.perf_counter()
         if self.streaming:
             self.telemetry.metrics.stream_finished(self.route, ended - self.started, outcome)
@@ -171,6 +174,8 @@ class Exchange:
             fields["stream_ms"] = _ms(ended - self.started)
             fields["bytes"] = self.bytes
             fields["outcome"] = outcome
+            if environ.get(_STREAM_ERROR_KEY):
+                fields["stream_error"] = environ[_STREAM_ERROR_KEY]
         elif outcome != "completed":
             fields["outcome"] = outcome
         log.info("request", extra={"fields": fields, "request_id": self.request_id})
@@ -249,6 +254,15 @@ class RequestTelemetry:
             exchange.finish("completed")
             return body
         return ObservedBody(body, exchange)
+
+
+def note_stream_error(failure_class: str) -> None:
+    """A streamed body is about to end with an error event (NDJSON line, SSE event, response.failed):
+    its request is logged and counted with outcome=error, not completed. Works without Flask's
+    request context (the environ is bound to the greenlet)."""
+    environ = logs.current_environ()
+    if environ is not None:
+        environ[_STREAM_ERROR_KEY] = failure_class
 
 
 def _note_route() -> None:

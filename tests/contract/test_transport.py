@@ -5,7 +5,7 @@ import time
 import gevent
 import pytest
 
-from app.grok.errors import UpstreamConnectionError, UpstreamTimeout
+from app.grok.errors import ResponseTooLarge, UpstreamConnectionError, UpstreamTimeout
 from app.grok.transport import Transport
 
 CHAT = "/rest/app-chat/conversations/new"
@@ -186,3 +186,26 @@ def test_a_large_request_body_arrives_whole_through_the_small_send_buffer(fake, 
         assert upstream.status == 200
         upstream.read()
     assert fake.requests_log(CHAT)[-1]["body"]["message"] == message
+
+
+def _big_conversation(fake, size: int) -> str:
+    path = "/rest/app-chat/conversations/c-big"
+    fake.enqueue(path, body={"conversationId": "c-big", "title": "x" * size})
+    return path
+
+
+def test_a_buffered_answer_over_the_stream_buffer_arrives_whole(fake):
+    # The stream buffer (1 MiB) pauses a transfer until its reader drains it; a buffered request
+    # has no reader until the end, so a 1.5 MB answer used to stall until the deadline.
+    path = _big_conversation(fake, 1_500_000)
+    transport = Transport(request_timeout=5)
+    reply = transport.request("GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()))
+    assert reply.status == 200 and len(reply.content) > 1_500_000
+
+
+def test_a_buffered_answer_over_the_response_limit_fails_at_once(fake):
+    path = _big_conversation(fake, 300_000)
+    transport = Transport(request_timeout=30, max_response_bytes=100_000)
+    with pytest.raises(ResponseTooLarge, match="larger than 100000 bytes") as info:
+        transport.request("GET", fake.url(path), headers=list(fake.grok_headers("GET", path, False).items()))
+    assert "/raw/" in info.value.advice and transport.active_transfers == 0

@@ -18,14 +18,45 @@ from urllib.parse import quote
 from hypothesis import strategies as st
 
 # -- JSON values ---------------------------------------------------------------------------------
+# Stands for a number Python will not read (more than 4300 digits) wherever a JSON value may go;
+# `encode` writes it out as digits (json.dumps itself cannot).
+HUGE_NUMBER = "\ue000huge-number\ue000"
+_HUGE_NUMBER_JSON = json.dumps(HUGE_NUMBER)
+# Strings that broke parsers before: an unterminated IPv6 literal (urlsplit raises), Unicode and
+# percent-encoded host names, a header injection.
+ODD_STRINGS = st.sampled_from(
+    [
+        "http://[::1",
+        "http://[::1]:port/x.png",
+        "https://straße.example/x.png",
+        "http://%6c%6fcalhost/x.png",
+        "http://0x7f.1/x.png",
+        "data:",
+        "data:image/png;base64,%%%",
+        "x\r\nX-Injected: 1",
+    ]
+)
 SHORT_TEXT = st.text(max_size=40)
-SCALARS = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | SHORT_TEXT
+SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=False)
+    | SHORT_TEXT
+    | ODD_STRINGS
+    | st.just(HUGE_NUMBER)
+)
 JSON = st.recursive(
     SCALARS, lambda inner: st.lists(inner, max_size=4) | st.dictionaries(SHORT_TEXT, inner, max_size=4), max_leaves=12
 )
 # Printable ASCII: what an HTTP client can put in a header value.
 HEADER_TEXT = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=40)
 ID_TEXT = st.from_regex(r"\A[A-Za-z0-9_-]{1,40}\Z")
+
+
+def encode(value: Any) -> bytes:
+    """JSON text of a drawn value (HUGE_NUMBER written as 4400 digits)."""
+    return json.dumps(value).replace(_HUGE_NUMBER_JSON, "9" * 4400).encode()
 
 
 def resolve(schema: dict, doc: dict) -> dict:
@@ -66,9 +97,9 @@ def _from_schema(schema: dict, doc: dict, depth: int) -> st.SearchStrategy:
         return st.lists(from_schema(schema.get("items"), doc, depth + 1), min_size=low, max_size=high)
     if kind == "string":
         low = schema.get("minLength", 0)
-        return st.text(min_size=low, max_size=max(low, min(schema.get("maxLength", 40), 40)))
+        return st.text(min_size=low, max_size=max(low, min(schema.get("maxLength", 40), 40))) | ODD_STRINGS
     if kind == "integer":
-        return st.integers(schema.get("minimum"), schema.get("maximum"))
+        return st.integers(schema.get("minimum"), schema.get("maximum")) | st.just(HUGE_NUMBER)
     if kind == "number":
         return st.floats(schema.get("minimum"), schema.get("maximum"), allow_nan=False, allow_infinity=False)
     if kind == "boolean":
@@ -96,6 +127,46 @@ def mutated(value: Any) -> st.SearchStrategy:
     )
 
 
+# Typed content parts as chat APIs take them (OpenAI, Anthropic), with odd URLs and payloads.
+CONTENT_PARTS = st.lists(
+    st.one_of(
+        st.fixed_dictionaries({"type": st.just("image_url"), "image_url": st.fixed_dictionaries({"url": ODD_STRINGS})}),
+        st.fixed_dictionaries({"type": st.just("image_url"), "image_url": ODD_STRINGS}),
+        st.fixed_dictionaries({"type": st.just("file"), "file": st.fixed_dictionaries({"file_data": ODD_STRINGS})}),
+        st.fixed_dictionaries(
+            {"type": st.just("image"), "source": st.fixed_dictionaries({"type": st.just("url"), "url": ODD_STRINGS})}
+        ),
+    ),
+    min_size=1,
+    max_size=2,
+)
+# What `poisoned` puts in place of one value of a valid body.
+POISON = st.one_of(st.just(HUGE_NUMBER), ODD_STRINGS, CONTENT_PARTS, st.just([[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]))
+
+
+def _leaf_paths(value: Any, path: tuple = ()) -> list[tuple]:
+    if isinstance(value, dict) and value:
+        return [p for key, inner in value.items() for p in _leaf_paths(inner, (*path, key))]
+    if isinstance(value, list) and value:
+        return [p for index, inner in enumerate(value) for p in _leaf_paths(inner, (*path, index))]
+    return [path]
+
+
+def _replaced(value: Any, path: tuple, new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replaced(value[head], rest, new)}
+    return [_replaced(item, rest, new) if index == head else item for index, item in enumerate(value)]
+
+
+def poisoned(value: Any) -> st.SearchStrategy:
+    """A valid body with one value, however deep, replaced by something that broke a parser once."""
+    paths = _leaf_paths(value)
+    return st.tuples(st.sampled_from(paths), POISON).map(lambda pair: _replaced(value, *pair))
+
+
 def nested(depth: int) -> bytes:
     return b'{"a":' * depth + b"1" + b"}" * depth
 
@@ -117,6 +188,8 @@ ODD_BODIES = st.sampled_from(
         nested(128),
         nested(129),
         b"[" * 5000,
+        b"9" * 4400,
+        b'{"n":' + b"1" * 4301 + b"}",
     ]
 ) | st.binary(max_size=200)
 
@@ -149,12 +222,14 @@ EXTRA_HEADERS = st.dictionaries(
             "Accept-Encoding",
             "X-Request-Id",
             "Origin",
+            "Referer",
             "Range",
             "If-None-Match",
             "Cookie",
         ]
     ),
-    st.sampled_from(["reasoning_content", "think_tags", "hidden", "Bearer x", "*/*", "gzip"]) | HEADER_TEXT,
+    st.sampled_from(["reasoning_content", "think_tags", "hidden", "Bearer x", "*/*", "gzip", "http://[::1", "null"])
+    | HEADER_TEXT,
     max_size=3,
 )
 
@@ -254,8 +329,9 @@ def _bodies(op: Operation, doc: dict) -> st.SearchStrategy:
     if op.example is not None:
         valid.append(st.just(op.example))
         broken.append(mutated(op.example))
-    as_json = (st.one_of(valid) if valid else JSON).map(lambda value: json.dumps(value).encode())
-    broken_json = st.one_of(broken).map(lambda value: json.dumps(value).encode())
+        broken.append(poisoned(op.example))
+    as_json = (st.one_of(valid) if valid else JSON).map(encode)
+    broken_json = st.one_of(broken).map(encode)
     return st.one_of(as_json, as_json, broken_json, ODD_BODIES)
 
 

@@ -287,6 +287,38 @@ def test_links_without_a_valid_signature_are_403(sdk, server, fake):
     assert status in (400, 404) and json.loads(body)["status"] == status
 
 
+def _uploaded(server, content: bytes, mime: str) -> str:
+    """A file uploaded to the fake grok.com through POST /v1/files; returns its asset path."""
+    body = json.dumps({"fileName": "f", "fileMimeType": mime, "content": base64.b64encode(content).decode()})
+    request = urllib.request.Request(
+        server.url + "/v1/files",
+        data=body.encode(),
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_KEY}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as resp:
+        return json.loads(resp.read())["fileUri"]
+
+
+@pytest.mark.parametrize(
+    "content, declared, disposition",
+    [
+        (jpeg("inline photo"), "image/jpeg", "inline"),
+        (b"%PDF-1.4 a document", "application/pdf", "inline"),
+        (b"plain notes", "text/plain", "inline"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "image/svg+xml", "attachment"),
+        (b"<!doctype html><script>alert(document.domain)</script>", "text/html", "attachment"),
+        (b"alert(document.cookie)", "application/javascript", "attachment"),
+        (b"\x00\x01\x02 unknown bytes", "application/octet-stream", "attachment"),
+    ],
+)
+def test_only_types_that_cannot_run_script_are_shown_inline(sdk, server, content, declared, disposition):
+    path = _uploaded(server, content, declared)
+    status, headers, body = get(AssetSigner(KEY.encode(), ttl=600).link(server.url, path))
+    assert status == 200 and body == content
+    assert headers["Content-Disposition"].split(";")[0] == disposition
+    assert headers["X-Content-Type-Options"] == "nosniff" and "sandbox" in headers["Content-Security-Policy"]
+
+
 def test_upstream_failures_of_an_asset(sdk, server, fake):
     signer = AssetSigner(KEY.encode(), ttl=600)
     status, _, body = get(signer.link(server.url, "users/nobody/generated/none/image.jpg"))
@@ -353,6 +385,50 @@ def test_worker_processes_of_one_server_share_the_generated_signing_key(tmp_path
     assert other != first
 
 
+def test_links_with_a_generated_key_survive_a_restart(fake, tmp_path):
+    # No ASSET_SIGNING_KEY: the key generated at the first start is kept beside the settings file
+    # (chat UIs keep the links in saved chats; they used to break at every restart).
+    env = {k: v for k, v in app_env(fake).items()}
+    env["ENV_FILE"] = str(tmp_path / ".env")
+    (tmp_path / ".env").write_text("")
+
+    def generate(url: str) -> str:
+        request = urllib.request.Request(
+            url + "/v1/images/generations",
+            data=json.dumps({"prompt": "a cat", "n": 1}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return json.loads(resp.read())["data"][0]["url"]
+
+    with GunicornServer(env) as first:
+        link = generate(first.url).replace(first.url, "{base}")
+        assert get(link.format(base=first.url))[0] == 200
+    assert (tmp_path / ".env.asset-key").stat().st_mode & 0o777 == 0o600
+    with GunicornServer(env) as second:
+        status, headers, body = get(link.format(base=second.url))
+    assert status == 200 and headers["Content-Type"].startswith("image/")
+
+
 def test_the_hub_was_never_blocked(server):
     # Last in this module: covers every request above.
     assert "appears to be blocked" not in server.logs(), server.logs()[-3000:]
+
+
+def test_an_unreachable_asset_host_is_not_reported_as_grok_com_down(fake, tmp_path, caplog):
+    from app import create_app
+    from app.settings import Settings
+    from tests.support.gunicorn import free_port
+
+    dead = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    app = create_app(Settings.from_mapping(app_env(fake, GROK_ASSETS_URL=dead, ASSET_SIGNING_KEY=KEY)))
+    client = app.test_client()
+    link = AssetSigner(KEY.encode(), ttl=600).link("http://localhost", "users/u/generated/g/image.jpg")
+    resp = client.get(link.replace("http://localhost", ""))
+    assert resp.status_code == 503
+    detail = resp.get_json()["detail"]
+    assert "asset host" in detail and "grok.com could not be reached" not in detail
+    status = client.get("/status").get_json()
+    assert status["conditions"]["network"] != "network"
+    assert status["last_failure"]["message"].startswith("asset host:")
+    assert "grok.com is unreachable" not in caplog.text

@@ -1,9 +1,14 @@
-"""CORS: preflights answered before auth, origins from CORS_ORIGINS, exposed headers, no credentials."""
+"""CORS: preflights answered before auth, origins from CORS_ORIGINS, exposed headers, no credentials.
+
+With an API key the default is any origin (a page cannot send the key without the user's help);
+without one, see test_access.py."""
 
 from __future__ import annotations
 
 import pytest
 import requests
+
+from tests.support.gunicorn import GunicornServer, app_env
 
 PREFLIGHT = {
     "Origin": "https://chat.example",
@@ -12,7 +17,14 @@ PREFLIGHT = {
 }
 
 
-def test_preflight_over_real_http(server):
+@pytest.fixture(scope="module")
+def keyed_server(fake_module):
+    with GunicornServer(app_env(fake_module, API_KEY="cors-key-0123456789")) as srv:
+        yield srv
+
+
+def test_preflight_over_real_http(keyed_server):
+    server = keyed_server
     resp = requests.options(server.url + "/v1/chat", headers=PREFLIGHT, timeout=10)
     assert resp.status_code == 204 and resp.content == b""
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
@@ -30,7 +42,8 @@ def test_preflight_over_real_http(server):
     assert "Access-Control-Allow-Credentials" not in resp.headers
 
 
-def test_actual_response_exposes_request_id_and_retry_after(server):
+def test_actual_response_exposes_request_id_and_retry_after(keyed_server):
+    server = keyed_server
     resp = requests.get(server.url + "/health", headers={"Origin": "https://chat.example"}, timeout=10)
     assert resp.headers["Access-Control-Allow-Origin"] == "*"
     exposed = {h.strip().lower() for h in resp.headers["Access-Control-Expose-Headers"].split(",")}
@@ -70,5 +83,7 @@ def test_errors_carry_cors_headers_so_browsers_can_read_them(listed):
 
 
 def test_plain_options_without_preflight_headers_is_not_a_preflight(listed):
-    resp = listed.options("/v1/chat")
+    # Not a preflight, so not exempt from the key: it answers like any other method.
+    assert listed.options("/v1/chat").status_code == 401
+    resp = listed.options("/v1/chat", headers={"Authorization": "Bearer cors-key"})
     assert resp.status_code == 200 and "POST" in resp.headers["Allow"]

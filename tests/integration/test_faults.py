@@ -435,7 +435,7 @@ def test_deeply_nested_json_is_a_400(http, server, path):
 
 def test_ten_thousand_messages(http, server):
     """(Raw HTTP: the openai SDK itself spends seconds preparing 10,000 messages.)"""
-    from app.openai.schemas import MAX_MESSAGES
+    from app.web.fields import MAX_MESSAGES
 
     history = [{"role": ("user", "assistant")[i % 2], "content": f"turn {i}"} for i in range(MAX_MESSAGES - 1)]
     history.append({"role": "user", "content": "last question"})
@@ -451,8 +451,8 @@ def test_ten_thousand_messages(http, server):
     assert len(server.fake.requests_log(NEW)) == 1
 
 
-def test_five_hundred_tools(server, recorder):
-    from app.openai.schemas import MAX_TOOLS
+def test_as_many_tools_as_openai_accepts(server, recorder):
+    from app.web.fields import MAX_TOOLS
 
     tools = [
         {
@@ -463,9 +463,10 @@ def test_five_hundred_tools(server, recorder):
                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
             },
         }
-        for i in range(500)
+        for i in range(MAX_TOOLS)
     ]
-    call_text = '<tool_call>{"name":"fn_499","arguments":{"city":"Paris"}}</tool_call>'
+    last = f"fn_{MAX_TOOLS - 1}"
+    call_text = f'<tool_call>{{"name":"{last}","arguments":{{"city":"Paris"}}}}</tool_call>'
     from urllib.parse import quote
 
     with oai_client(server.url, recorder, max_retries=0) as sdk:
@@ -475,12 +476,12 @@ def test_five_hundred_tools(server, recorder):
             messages=[{"role": "user", "content": f"weather? #scenario:tool_call?text={quote(call_text, safe='')}"}],
         )
         [tool_call] = answer.choices[0].message.tool_calls
-        assert tool_call.function.name == "fn_499" and json.loads(tool_call.function.arguments) == {"city": "Paris"}
+        assert tool_call.function.name == last and json.loads(tool_call.function.arguments) == {"city": "Paris"}
         assert answer.choices[0].finish_reason == "tool_calls"
         instructions = server.fake.requests_log(NEW)[-1]["body"]["customInstructions"]
-        assert "fn_0" in instructions and "fn_499" in instructions
+        assert "fn_0" in instructions and last in instructions
         with pytest.raises(openai.BadRequestError) as err:
-            sdk.chat.completions.create(model="auto", tools=tools * 3, messages=[{"role": "user", "content": "hi"}])
+            sdk.chat.completions.create(model="auto", tools=tools * 4, messages=[{"role": "user", "content": "hi"}])
     assert err.value.body["param"] == "tools" and str(MAX_TOOLS) in err.value.message
 
 

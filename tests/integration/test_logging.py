@@ -127,6 +127,11 @@ def test_no_secret_is_ever_logged_and_every_line_is_json(secret_fake, start_serv
     # A failure grok.com reports mid-stream (after the view returned) is on that request's line.
     [midway_line] = [r for r in requests_logged if r["request_id"] == "trace-midway"]
     assert midway_line["stream"] is True and midway_line.get("upstream_failure"), midway_line
+    # Streams that ended with an error event are not "completed".
+    assert midway_line["outcome"] == "error" and midway_line["stream_error"], midway_line
+    for name in ("trace-drop", "trace-inband_error"):
+        [failed] = [r for r in requests_logged if r["request_id"] == name]
+        assert failed["status"] == 200 and failed["outcome"] == "error" and failed["stream_error"], failed
 
 
 def test_plain_request_line_and_response_headers(server):

@@ -14,6 +14,7 @@ import urllib.parse
 import pytest
 
 from app.grok.client import GrokClient
+from app.media import addresses
 from app.media.fetch import Fetcher, FetchError, FetchPolicy, FetchRefused, TooLarge
 from app.media.inputs import MediaError, MediaLimits, UploadFailed, prepare_chat_media
 from tests.fakegrok.media import jpeg
@@ -82,6 +83,91 @@ def test_the_vetted_address_is_pinned(remote):
     assert got.content == PNG
     assert seen == [("images.test", remote.port)]
     assert remote.requests[-1]["host"] == f"images.test:{remote.port}"
+
+
+class PinnedOnly:
+    """A stand-in in front of the fetch transport: a transfer whose host libcurl would have to
+    resolve itself (its name not pinned exactly) is refused, so no test ever leaks a DNS lookup."""
+
+    def __init__(self):
+        self.transfers: list[tuple[str, tuple[str, ...]]] = []
+
+    def stream(self, method, url, headers, body, idle_timeout=None, resolve=()):
+        parts = urllib.parse.urlsplit(url)
+        self.transfers.append((url, tuple(resolve)))
+        pinned = {entry.rsplit(":", 2)[0] + ":" + entry.rsplit(":", 2)[1] for entry in resolve}
+        literal = addresses.parse(parts.hostname) is not None  # an address: nothing to resolve
+        assert literal or f"{parts.hostname}:{parts.port}" in pinned, f"{url} would be resolved by libcurl ({resolve})"
+        return Fetcher(FetchPolicy()).transport.stream(method, url, headers, body, idle_timeout, resolve)
+
+
+def system_like(table: dict[str, str]):
+    """A resolver answering from `table`, spelling a Unicode name as the system resolver did
+    (Python's IDNA 2003 codec: straße -> strasse)."""
+    seen = []
+
+    def resolve(host, port):
+        seen.append(host)
+        name = host if host.isascii() else host.encode("idna").decode()
+        if name not in table:
+            raise OSError(f"{name} not in the stand-in table")
+        return [table[name]]
+
+    resolve.seen = seen
+    return resolve
+
+
+def test_a_unicode_host_is_vetted_under_the_name_libcurl_uses(remote):
+    # The bypass: IDNA 2003 spells straße.test as strasse.test (public here), libcurl as
+    # xn--strae-oqa.test (loopback here). The guard must judge the second.
+    resolver = system_like({"strasse.test": "93.184.216.34", "xn--strae-oqa.test": "127.0.0.1"})
+    transport = PinnedOnly()
+    with pytest.raises(FetchRefused, match="loopback address"):
+        Fetcher(FetchPolicy(), transport, resolver).fetch(f"http://straße.test:{remote.port}/img.png", 10_000)
+    assert resolver.seen == ["xn--strae-oqa.test"] and transport.transfers == [] and remote.requests == []
+
+
+def test_a_unicode_host_is_fetched_through_its_pinned_ascii_name(remote):
+    resolver = system_like({"xn--strae-oqa.test": "127.0.0.1"})
+    transport = PinnedOnly()
+    got = Fetcher(FetchPolicy(allow_private=True), transport, resolver).fetch(
+        f"http://STRAẞE.test:{remote.port}/img.png", 10_000
+    )
+    assert got.content == PNG and got.url == f"http://xn--strae-oqa.test:{remote.port}/img.png"
+    assert transport.transfers == [(got.url, (f"xn--strae-oqa.test:{remote.port}:127.0.0.1",))]
+    assert remote.requests[-1]["host"] == f"xn--strae-oqa.test:{remote.port}"
+
+
+def test_every_redirect_hop_is_spelled_and_pinned_the_same_way(remote, other):
+    resolver = system_like({"strasse.test": "93.184.216.34", "xn--strae-oqa.test": "127.0.0.1"})
+    transport = PinnedOnly()
+    policy = FetchPolicy(allowlist=frozenset({f"127.0.0.1:{remote.port}"}))
+    with pytest.raises(FetchRefused, match="loopback address"):
+        Fetcher(policy, transport, resolver).fetch(redirect(remote, f"http://straße.test:{other.port}/img.png"), 10_000)
+    assert resolver.seen == ["xn--strae-oqa.test"] and other.requests == []
+
+
+@pytest.mark.parametrize(
+    "url, why",
+    [
+        ("http://[::1/x.png", "not valid"),
+        ("http://%6c%6fcalhost/x.png", "not a valid host name"),
+        ("http://exa mple.test/x.png", "not a valid host name"),
+        ("http://\u2764\ufe0f.test/x.png", "not a valid international domain name"),
+    ],
+)
+def test_hosts_without_one_spelling_are_refused_before_any_lookup(url, why):
+    resolver = system_like({})
+    with pytest.raises(FetchRefused, match=why):
+        Fetcher(FetchPolicy(), PinnedOnly(), resolver).fetch(url, 1000)
+    assert resolver.seen == []
+
+
+def test_numeric_ipv4_forms_are_judged_as_the_address_they_are(remote):
+    for host in ("0x7f.1", "2130706433", "127.1", "0177.0.0.1"):
+        with pytest.raises(FetchRefused, match="loopback address"):
+            Fetcher(FetchPolicy(), PinnedOnly(), system_like({})).fetch(f"http://{host}:{remote.port}/x", 1000)
+    assert remote.requests == []
 
 
 def test_size_caps_apply_while_streaming_and_to_a_declared_length(remote):

@@ -290,6 +290,16 @@ def test_max_tokens_and_stop_sequences(claude):
 
 
 # -- errors ------------------------------------------------------------------------------------------------------
+def test_tool_and_stop_floods_are_an_anthropic_400(server):
+    from app.web.fields import MAX_TOOLS
+
+    tool = {"name": "t", "description": "d", "input_schema": {"type": "object"}}
+    base = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    for extra in ({"tools": [tool] * (MAX_TOOLS + 1)}, {"stop_sequences": [f"s{i}" for i in range(20_000)]}):
+        resp = post(server, {**base, **extra})
+        assert resp.status_code == 400 and resp.json()["error"]["type"] == "invalid_request_error", resp.text
+
+
 def test_bad_input_is_an_anthropic_400(server):
     resp = post(server, {"model": "claude-x", "max_tokens": "lots", "messages": [{"role": "user", "content": "x"}]})
     assert resp.status_code == 400

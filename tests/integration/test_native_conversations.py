@@ -152,3 +152,12 @@ def test_without_credentials_every_route_is_503_not_configured(fake):
     resp = app.test_client().get("/v1/conversations")
     assert_problem(resp, 503, "not_configured")
     assert fake.requests_log() == []
+
+
+def test_a_conversation_larger_than_the_stream_buffer_is_served_whole(native_client, fake):
+    # A typed route reads grok.com's answer whole: over 1 MiB it used to stall until the
+    # request deadline and answer 504 (transport limit: docs/troubleshooting.md, Limits).
+    cid = "c0ffee00-1111-4222-8333-444455556666"
+    fake.enqueue(f"{APP}/conversations/{cid}", body={"conversationId": cid, "title": "t" * 1_500_000})
+    resp = native_client.get(f"/v1/conversations/{cid}")
+    assert resp.status_code == 200 and len(resp.get_json()["title"]) == 1_500_000

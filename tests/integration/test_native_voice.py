@@ -88,7 +88,7 @@ def test_client_disconnect_aborts_the_upstream(server, upstream):
         line_delay=0.05,
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"GET /v1/voice/audio/r-slow HTTP/1.1\r\nHost: test\r\n\r\n")
+        sock.sendall(b"GET /v1/voice/audio/r-slow HTTP/1.1\r\nHost: localhost\r\n\r\n")
         received = b""
         while b"frame-0" not in received:  # headers and the first chunk may come in separate reads
             data = sock.recv(65536)

@@ -148,6 +148,19 @@ def test_ping_pong_and_refused_frames(ws, live):
     assert live.fake.requests_log(APP) == []
 
 
+def test_frames_python_cannot_parse_are_refused_and_the_socket_lives_on(ws, live):
+    # A deep nest used to end the socket with close code 1011 (RecursionError in json.loads).
+    ws.send("[" * 200_000)
+    problem = receive(ws)["problem"]
+    assert problem["status"] == 400 and "deeper than 128" in problem["detail"]
+    ws.send('{"type": "chat", "message": "x", "seed": ' + "9" * 5000 + "}")
+    problem = receive(ws)["problem"]
+    assert problem["status"] == 400 and "more than 4300 digits" in problem["detail"]
+    send(ws, {"type": "ping"})
+    assert receive(ws) == {"type": "pong"}
+    assert live.fake.requests_log(APP) == []
+
+
 def test_one_turn_at_a_time(ws, live):
     send(ws, {"type": "chat", "message": "#scenario:slow?n=10&delay=0.1"})
     send(ws, {"type": "chat", "message": "second"})

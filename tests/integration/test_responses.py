@@ -350,6 +350,15 @@ def test_bad_input_is_a_400_in_openais_shape(oai):
     assert err.value.status_code == 400 and err.value.body["param"] == "max_output_tokens"
 
 
+def test_tools_beyond_openais_limit_are_a_400(oai):
+    from app.web.fields import MAX_TOOLS
+
+    tools = [{**WEATHER, "name": f"tool_{i}"} for i in range(MAX_TOOLS + 1)]
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.responses.create(model="expert", input="hi", tools=tools)
+    assert err.value.body["param"] == "tools" and str(MAX_TOOLS) in err.value.message
+
+
 def test_an_unknown_previous_response_id_is_a_clear_400(oai):
     with pytest.raises(openai.BadRequestError) as err:
         oai.responses.create(model="expert", input="hi", previous_response_id="resp_1")

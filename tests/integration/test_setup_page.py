@@ -7,7 +7,6 @@ import http.client
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -160,12 +159,17 @@ def test_snippet_and_bookmarklet_extract_the_challenge_values(fake, start_server
     href = page.get_attribute("#bookmarklet", "href")
     assert href.startswith("javascript:")
     page.evaluate(unquote(href[len("javascript:") :]))
-    page.wait_for_function("navigator.clipboard.readText().then(t => t.startsWith('grok-web-api update-keys'))")
+    page.wait_for_function("navigator.clipboard.readText().then(t => t.includes(' update-keys CHALLENGE_'))")
     command = page.evaluate("navigator.clipboard.readText()")
+    # Run exactly as copied, in the server's directory, with the server's PATH: after `make run`
+    # the command line is not on PATH, so the copied command names the script's path.
+    with urllib.request.urlopen(srv.url + "/setup", timeout=10) as resp:
+        cli = json.loads(resp.read())["cli"]
+    assert command.startswith(cli + " update-keys ")
     env_file = tmp_path / ".env"
-    shim = f'grok-web-api() {{ PYTHONPATH="{ROOT}" "{sys.executable}" -m app "$@"; }}; '
     run = subprocess.run(
-        ["bash", "-c", shim + command],
+        ["bash", "-c", command],
+        cwd=ROOT,
         env=hermetic_environ(ENV_FILE=str(env_file)),
         capture_output=True,
         text=True,
@@ -262,8 +266,10 @@ def test_form_access_rules(fake, start_server, tmp_path):
     status, body = post(srv, json.dumps({"GROK_SSO_COOKIE": "x", "nonsense": "1"}).encode(), "application/json")
     assert status == 422 and "nonsense" in body["errors"]
     status, body = post(srv, good, "application/json")
-    assert status == 200 and body["updated"] == ["CHALLENGE_TRAILER"] and body["applied"] is True
-    assert body["shadowed"] == ["CHALLENGE_TRAILER"]  # the test environment sets it too, and wins
+    # The test environment sets CHALLENGE_TRAILER too, and wins: saved, but not applied.
+    assert status == 200 and body["updated"] == ["CHALLENGE_TRAILER"] and body["applied"] is False
+    assert body["shadowed"] == ["CHALLENGE_TRAILER"]
+    assert body["results"]["CHALLENGE_TRAILER"].startswith("NOT applied: the server's process environment")
     # A page on another origin, even from this machine, may not.
     assert post(srv, good, "application/json", {"Origin": "http://evil.example"})[0] == 403
     # A form post needs the page's token (cookie + field).
@@ -281,3 +287,46 @@ def test_form_access_rules(fake, start_server, tmp_path):
         == 403
     )
     assert dotenv_values(srv.settings_file) == {"CHALLENGE_TRAILER": "5"}
+
+
+# -- what the pages let other sites do -------------------------------------------------------------
+def test_the_saved_banner_shows_setting_names_only(client):
+    html = {"Accept": "text/html"}
+    forged = client.get("/setup?saved=Your+account+is+locked%2C+call+555-0100", headers=html).get_data(as_text=True)
+    assert "saved-notice" not in forged and "555-0100" not in forged
+    mixed = client.get("/setup?saved=GROK_SSO_COOKIE,Call+555-0100&shadowed=Evil+text", headers=html)
+    text = mixed.get_data(as_text=True)
+    assert 'id="saved-notice"' in text and "GROK_SSO_COOKIE" in text
+    assert "555-0100" not in text and "Evil text" not in text
+
+
+def test_setup_and_docs_cannot_be_framed_and_setup_runs_only_its_own_script(client):
+    setup = client.get("/setup", headers={"Accept": "text/html"})
+    policy = setup.headers["Content-Security-Policy"]
+    assert "'unsafe-inline'" not in policy and "frame-ancestors 'none'" in policy
+    nonce = policy.split("script-src 'nonce-", 1)[1].split("'", 1)[0]
+    assert f'<script nonce="{nonce}">' in setup.get_data(as_text=True)
+    assert client.get("/setup", headers={"Accept": "text/html"}).headers["Content-Security-Policy"] != policy
+    docs = client.get("/docs")
+    assert (
+        docs.headers["X-Frame-Options"] == "DENY"
+        and "frame-ancestors 'none'" in docs.headers["Content-Security-Policy"]
+    )
+
+
+def test_an_unwritable_settings_file_is_a_clear_refusal_not_a_500(settings_for, tmp_path):
+    # As in a container or a hardened unit: the file's directory cannot be written.
+    from app import create_app
+
+    folder = tmp_path / "conf"
+    folder.mkdir()
+    settings = Settings.from_mapping(
+        {k: v for k, v in settings_for().as_source().items()}, env_file=str(folder / ".env")
+    )
+    client = create_app(settings).test_client()
+    folder.rmdir()
+    resp = client.post("/setup", json={"CHALLENGE_TRAILER": "5"})
+    assert resp.status_code == 409 and resp.headers["Content-Type"] == "application/problem+json"
+    problem = resp.get_json()
+    assert problem["type"] == "settings_not_writable" and "nothing was saved" in problem["detail"]
+    assert str(folder / ".env") in problem["detail"] and "Traceback" not in resp.get_data(as_text=True)

@@ -192,7 +192,8 @@ def test_reload_applies_new_cookies_to_a_running_server(fake, start_server, tmp_
         env_file=env_file,
     )
     assert run.returncode == 0, run.stderr
-    assert "reloaded: the running server applied the new values" in run.stdout
+    assert "GROK_SSO_COOKIE: applied" in run.stdout and "GROK_SSO_RW_COOKIE: applied" in run.stdout
+    assert "reloaded: the running server uses the new values" in run.stdout
     fake.clear()
     assert all(_chat(srv.url) == 200 for _ in range(8))  # new connections: both workers
     sent = {r["headers"]["cookie"] for r in fake.requests_log("/rest/app-chat/conversations/new")}
@@ -200,6 +201,29 @@ def test_reload_applies_new_cookies_to_a_running_server(fake, start_server, tmp_
     assert "stale-sso" not in srv.logs() and cookies["GROK_SSO_COOKIE"] not in srv.logs()
     status = json.loads(urllib.request.urlopen(srv.url + "/status").read())
     assert status["session"] == "valid"
+
+
+def test_reload_says_exactly_what_was_not_applied_and_why(fake, start_server, tmp_path):
+    # GROK_SSO_COOKIE also comes from the server's process environment (a systemd Environment=, a
+    # container's -e): the file cannot change it. WORKER_CONNECTIONS is read at startup only.
+    env_file = tmp_path / ".env"
+    env_file.write_text("")
+    srv = start_server({**app_env(fake), "ENV_FILE": str(env_file)})
+    run = update_keys(
+        "GROK_SSO_COOKIE=a-new-cookie", "LOG_LEVEL=debug", "WORKER_CONNECTIONS=500", "--reload", env_file=env_file
+    )
+    assert run.returncode == 2, (run.stdout, run.stderr)
+    assert "LOG_LEVEL: applied" in run.stdout
+    assert "GROK_SSO_COOKIE: NOT applied: the server's process environment sets it" in run.stderr
+    assert "WORKER_CONNECTIONS: NOT applied yet: read only at startup" in run.stderr
+    assert "reloaded: the running server uses the new values" not in run.stdout
+    assert "not every value is in effect" in run.stderr
+    fake.clear()
+    assert _chat(srv.url) == 200  # still the environment's cookie
+    [sent] = fake.requests_log("/rest/app-chat/conversations/new")
+    assert "a-new-cookie" not in sent["headers"]["cookie"]
+    again = update_keys("LOG_LEVEL=debug", "--reload", env_file=env_file)
+    assert again.returncode == 0 and "LOG_LEVEL: already in effect" in again.stdout
 
 
 def test_reload_without_a_server_says_so(tmp_path):

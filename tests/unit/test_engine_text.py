@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app.engine.text import Sources, StopMatcher, TagFilter, asset_url, extract_json
 
@@ -187,3 +191,18 @@ def test_stop_matcher_holds_back_only_a_possible_prefix():
 )
 def test_extract_json(answer, expected, ok):
     assert extract_json(answer) == (expected, ok)
+
+
+@settings(max_examples=300, derandomize=True, database=None)
+@given(
+    text=st.text(alphabet="abST", max_size=40),
+    stops=st.lists(st.text(alphabet="abST", min_size=1, max_size=6), min_size=1, max_size=4),
+    cuts=st.lists(st.integers(0, 40), max_size=6),
+)
+def test_stop_matching_streamed_equals_cutting_the_whole_text(text, stops, cuts):
+    found = [k for k in (text.find(s) for s in stops) if k >= 0]
+    expected = text[: min(found)] if found else text
+    bounds = sorted({0, len(text), *(c for c in cuts if c <= len(text))})
+    matcher = StopMatcher(stops)
+    out = "".join(matcher.feed(text[a:b]) for a, b in itertools.pairwise(bounds)) + matcher.finish()
+    assert out == expected

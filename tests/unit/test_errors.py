@@ -62,6 +62,15 @@ def test_retry_after_seconds_and_http_date():
     assert e.parse_retry_after(email.utils.formatdate(time.time() - 60, usegmt=True)) == 0
 
 
+def test_rate_limit_advice_points_at_a_delay_only_when_grok_com_gave_one():
+    with_delay = e.error_for_status(429, "Too many requests", {"retry-after": "30"})
+    assert "retry after 30 s" in with_delay.advice
+    without = e.error_for_status(429, "Too many requests", {})
+    assert "indicated delay" not in without.advice and "said not when" in without.advice
+    inband = e.inband_error("Too many requests", 8)
+    assert inband.failure_class == e.RATE_LIMITED and "said not when" in inband.advice
+
+
 def test_usage_limit_text_is_rate_limit_class():
     err = e.error_for_status(429, '{"error":{"message":"You\'ve reached your usage limit."}}')
     assert err.failure_class == e.USAGE_LIMIT

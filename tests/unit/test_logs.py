@@ -1,6 +1,7 @@
 import base64
 import json
 import logging
+import sys
 from urllib.parse import quote
 
 import pytest
@@ -109,6 +110,43 @@ def test_json_lines_have_stable_keys_and_plain_lines_key_value_pairs():
     assert data["time"].endswith("Z") and data["request_id"] == "abc" and data["stream"] is True
     plain = logs.PlainFormatter().format(record)
     assert plain.endswith('request request_id=abc path="/a b" status=200 stream=true')
+
+
+FORGED = "2026-01-01 00:00:00,000 INFO [1] grok_web_api.request: request path=/v1/admin status=200"
+
+
+def _emitted(record, formatter) -> str:
+    assert logs.RedactionFilter().filter(record)
+    return formatter.format(record)
+
+
+def test_client_text_cannot_forge_a_plain_line():
+    record = logging.LogRecord("t", logging.WARNING, __file__, 1, "unknown model %s", ("zq-model\n" + FORGED,), None)
+    record.fields = {"model": "zq-model\r\n" + FORGED}
+    line = _emitted(record, logs.PlainFormatter())
+    assert "\n" not in line and "\r" not in line  # the forged text stays inside this one line
+    assert "unknown model zq-model\\n2026-01-01" in line and 'model="zq-model\\r\\n2026-01-01' in line
+
+
+def test_a_traceback_with_client_text_stays_inside_its_record():
+    try:
+        raise ValueError("bad value\n" + FORGED)
+    except ValueError:
+        record = logging.LogRecord("t", logging.ERROR, __file__, 1, "failed", None, sys.exc_info())
+    text = _emitted(record, logs.PlainFormatter())
+    first, *rest = text.split("\n")
+    assert " t: failed" in first and rest and all(line.startswith("    ") for line in rest)
+
+
+def test_every_record_is_bounded():
+    huge = "x" * 1_000_000
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "got %s", (huge,), None)
+    record.fields = {"detail": huge, "status": 200}
+    for formatter in (logs.PlainFormatter(), logs.JSONFormatter()):
+        copy = logging.makeLogRecord(record.__dict__)
+        out = _emitted(copy, formatter)
+        assert len(out) < logs.MAX_MESSAGE_CHARS + logs.MAX_FIELD_CHARS + 500
+        assert "more characters]" in out
 
 
 @pytest.mark.parametrize(

@@ -232,6 +232,22 @@ def test_generated_key_is_shared_and_configured_key_wins(tmp_path):
     assert len(set(results)) == 1 and len(results[0]) == 32
 
 
+def test_a_generated_key_is_kept_in_its_file_and_read_back_after_a_restart(tmp_path):
+    key_file = tmp_path / ".env.asset-key"
+    first = load_key(None, LocalStore(tmp_path / "run1"), key_file)
+    assert key_file.stat().st_mode & 0o777 == 0o600 and bytes.fromhex(key_file.read_text()) == first
+    # A restart: a new run directory (the old one is gone), the same key file.
+    assert load_key(None, LocalStore(tmp_path / "run2"), key_file) == first
+    assert load_key("configured-key-0123456789", LocalStore(tmp_path / "run3"), key_file) != first
+
+
+def test_a_key_file_that_cannot_be_written_is_said_at_startup(tmp_path, caplog):
+    missing_dir = tmp_path / "no-such-dir" / ".env.asset-key"
+    key = load_key(None, LocalStore(tmp_path / "run"), missing_dir)
+    assert len(key) == 32 and not missing_dir.exists()
+    assert "links stop working when the server restarts" in caplog.text and "ASSET_KEY_FILE" in caplog.text
+
+
 def test_a_signer_accepts_the_links_of_its_older_keys():
     old = AssetSigner(b"o" * 32, ttl=600)
     exp, sig = old.sign("users/u/a.jpg", now=1000)
@@ -352,6 +368,26 @@ def test_load_sniffs_the_type_and_checks_images():
         _load({"type": "file", "file": {"file_data": "data:text/plain;base64,"}})
     text = _load({"type": "file", "file": {"file_data": data_uri("text/csv", b"a,b\n1,2\n"), "filename": "t.csv"}})
     assert (text.mime, text.name, text.content) == ("text/csv", "t.csv", b"a,b\n1,2\n")
+
+
+def test_base64_over_several_slices_decodes_exactly_and_strictly(monkeypatch):
+    from app.media import inputs
+
+    monkeypatch.setattr(inputs, "CODEC_SLICE", 8)  # many slices for a small input
+    part = parse_part({"type": "file", "file": {"file_data": "x"}}, 0, 0)
+    data = bytes(range(256)) * 3 + b"tail"
+    for alphabet in (base64.b64encode, base64.urlsafe_b64encode):
+        encoded = alphabet(data).decode()
+        assert inputs._decode_base64(part, encoded, 10_000) == data
+        assert inputs._decode_base64(part, encoded.rstrip("="), 10_000) == data
+        spaced = " \n".join(encoded[i : i + 7] for i in range(0, len(encoded), 7))
+        assert inputs._decode_base64(part, spaced, 10_000) == data
+    # Padding inside the text: every 8-character slice alone would decode.
+    with pytest.raises(MediaError, match="not valid base64"):
+        inputs._decode_base64(part, "QQ==QUFBQUFB", 10_000)
+    with pytest.raises(MediaError, match="not valid base64"):
+        inputs._decode_base64(part, "QUFBQUFB" + "QU@B", 10_000)
+    assert inputs.b64encode_cooperatively(data) == base64.b64encode(data).decode()
 
 
 def test_load_enforces_the_image_cap_and_the_request_budget():

@@ -189,7 +189,7 @@ def test_upstream_payload_is_the_defaults_plus_the_mode():
 
 # -- list limits: refused by count before the items are validated -----------------------------------
 def test_message_and_tool_counts_are_limited():
-    from app.openai.schemas import MAX_MESSAGES, MAX_TOOLS
+    from app.web.fields import MAX_MESSAGES, MAX_TOOLS
 
     assert len(load({"messages": USER * MAX_MESSAGES})["messages"]) == MAX_MESSAGES
     found = errors({"messages": USER * (MAX_MESSAGES + 1)})
@@ -199,8 +199,27 @@ def test_message_and_tool_counts_are_limited():
     assert list(errors({"messages": USER, "tools": [tool] * (MAX_TOOLS + 1)})) == ["tools"]
 
 
+def test_stop_sequences_are_limited_as_openai_limits_them():
+    from app.web.fields import MAX_STOP_CHARS, MAX_STOP_SEQUENCES
+
+    assert load({"messages": USER, "stop": ["a", "b", "c", "d"]})["stop"] == ["a", "b", "c", "d"]
+    assert list(errors({"messages": USER, "stop": ["s"] * (MAX_STOP_SEQUENCES + 1)})) == ["stop"]
+    assert list(errors({"messages": USER, "stop": [str(i) for i in range(20_000)]})) == ["stop"]
+    assert list(errors({"messages": USER, "stop": "x" * (MAX_STOP_CHARS + 1)})) == ["stop"]
+    assert list(errors({"messages": USER, "stop": ["ok", "x" * (MAX_STOP_CHARS + 1)]})) == ["stop"]
+
+
+def test_tool_definitions_are_limited_in_size():
+    from app.web.fields import MAX_TOOLS_BYTES
+
+    big = {"type": "function", "function": {"name": "f", "description": "d" * (MAX_TOOLS_BYTES // 4)}}
+    assert len(load({"messages": USER, "tools": [big] * 3})["tools"]) == 3
+    found = errors({"messages": USER, "tools": [big] * 5})
+    assert list(found) == ["tools"] and f"at most {MAX_TOOLS_BYTES} bytes" in found["tools"][0]
+
+
 def test_an_over_long_list_is_refused_without_validating_its_items():
-    from app.openai.schemas import MAX_MESSAGES
+    from app.web.fields import MAX_MESSAGES
 
     # Invalid items beyond the limit would otherwise be reported one by one.
     found = errors({"messages": [{"role": "robot"}] * (MAX_MESSAGES + 1)})

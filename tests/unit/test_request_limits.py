@@ -3,6 +3,8 @@
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from app import create_app
 from app.settings import Settings
@@ -29,6 +31,27 @@ def test_depth_of_json_text(text, depth):
     assert json_depth(text.encode()) == depth
     if depth:
         assert json.loads(text) is not None
+
+
+def _depth(value) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
+
+
+_JSON = st.recursive(
+    st.none() | st.integers() | st.text(alphabet='[]{}"\\ab'),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(alphabet='[]{}"\\ab'), inner, max_size=3),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=500, derandomize=True, database=None)
+@given(value=_JSON, ascii_only=st.booleans())
+def test_depth_agrees_with_the_parsed_value(value, ascii_only):
+    assert json_depth(json.dumps(value, ensure_ascii=ascii_only).encode()) == _depth(value)
 
 
 def test_the_limit_is_inclusive():

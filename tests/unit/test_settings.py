@@ -12,7 +12,7 @@ def load(**env):
 
 
 def test_defaults_match_reference():
-    s = load()
+    s = load(API_KEY="a-key-for-the-defaults")
     assert (s.host, s.port, s.session_check_interval, s.log_level, s.grok_base_url, s.challenge_trailer) == (
         "0.0.0.0",
         3000,
@@ -111,7 +111,67 @@ def test_every_error_reported_at_once():
 
 @pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "::1", "[::1]", "my-host.example.com", "0.0.0.0"])
 def test_host_accepts_hostnames_and_ips(host):
-    assert load(HOST=host).host == host
+    assert load(HOST=host, API_KEY="some-client-key").host == host
+
+
+# Safe by default: without an API key the server is this machine's alone (docs/security.md).
+def test_without_a_key_the_server_binds_loopback_and_allows_no_foreign_origin():
+    s = load()
+    assert (s.host, s.cors_origins, s.access_mode) == ("127.0.0.1", (), "local")
+
+
+def test_with_a_key_it_binds_every_interface_and_any_origin_as_before():
+    s = load(API_KEY="k-0123456789")
+    assert (s.host, s.cors_origins, s.access_mode) == ("0.0.0.0", ("*",), "api_key")
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.168.1.5", "my-host.example.com"])
+def test_a_keyless_network_bind_needs_the_explicit_opt_in(host):
+    with pytest.raises(SettingsError) as info:
+        load(HOST=host)
+    assert "API_KEY" in info.value.errors["HOST"] and "ALLOW_UNAUTHENTICATED_NETWORK" in info.value.errors["HOST"]
+    opened = load(HOST=host, ALLOW_UNAUTHENTICATED_NETWORK="true")
+    assert (opened.host, opened.access_mode) == (host, "open_network")
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.1.2.3", "::1", "[::1]"])
+def test_a_keyless_loopback_bind_needs_nothing(host):
+    assert load(HOST=host).access_mode == "local"
+
+
+@pytest.mark.parametrize("value", [",", " , ,", "  ,  "])
+def test_an_api_key_value_without_a_key_is_refused(value):
+    with pytest.raises(SettingsError) as info:
+        load(API_KEY=value)
+    assert "no key" in info.value.errors["API_KEY"]
+
+
+def test_cors_star_without_a_key_is_refused_but_listed_origins_are_fine():
+    with pytest.raises(SettingsError) as info:
+        load(CORS_ORIGINS="*")
+    assert "API_KEY" in info.value.errors["CORS_ORIGINS"]
+    assert load(CORS_ORIGINS="https://chat.example/, http://localhost:5173").cors_origins == (
+        "https://chat.example",
+        "http://localhost:5173",
+    )
+
+
+@pytest.mark.parametrize("value", ["chat.example", "https://chat.example/path", "null", "ftp://x.example"])
+def test_cors_origins_must_be_origins(value):
+    with pytest.raises(SettingsError) as info:
+        load(CORS_ORIGINS=value, API_KEY="k-0123456789")
+    assert "CORS_ORIGINS" in info.value.errors
+
+
+def test_trusted_proxies_are_addresses_or_networks():
+    assert load(TRUSTED_PROXIES="10.0.0.5, 172.16.0.0/12,::1").trusted_proxies == (
+        "10.0.0.5/32",
+        "172.16.0.0/12",
+        "::1/128",
+    )
+    with pytest.raises(SettingsError) as info:
+        load(TRUSTED_PROXIES="proxy.lan")
+    assert "TRUSTED_PROXIES" in info.value.errors
 
 
 def test_interval_clamped_with_notice():
@@ -177,7 +237,7 @@ def test_env_file_loaded_without_overriding_real_environment(tmp_path):
     env_file = tmp_path / ".env"
     env_file.write_text('PORT=4000\nGROK_SSO_COOKIE="from-file"\nHOST=\n')
     s = Settings.load(environ={"PORT": "5000"}, env_file=env_file)
-    assert s.port == 5000 and s.sso_cookie == "from-file" and s.host == "0.0.0.0"
+    assert s.port == 5000 and s.sso_cookie == "from-file" and s.host == "127.0.0.1"
     assert s.env_file == str(env_file)
 
 

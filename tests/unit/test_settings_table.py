@@ -93,7 +93,7 @@ def test_gunicorn_reads_its_settings_through_settings_including_the_env_file(tmp
         tmp_path, "WEB_CONCURRENCY=3\nWORKER_CONNECTIONS=123\nGRACEFUL_TIMEOUT=7\nWORKER_TIMEOUT=9\nPORT=4321\n"
     )
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == [3, 123, 7, 9, ["0.0.0.0:4321"]]
+    assert json.loads(run.stdout) == [3, 123, 7, 9, ["127.0.0.1:4321"]]  # no API_KEY: loopback
 
 
 def test_a_bad_gunicorn_setting_stops_startup_and_check_with_the_settings_message(tmp_path):
