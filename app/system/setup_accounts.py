@@ -17,6 +17,7 @@ from flask import redirect
 from ..ops.accounts import AccountsFileError, add_account, entry_account
 from ..problems import Problem
 from ..runtime import runtime
+from ..web.auth import public_route
 from ..web.blueprint import Blueprint
 from .setup import _info, _page, _StrictSchema, _wants_html, guard_update
 
@@ -39,6 +40,7 @@ class AccountAddedSchema(ma.Schema):
 
 
 @blp.route("/setup/accounts", methods=["POST"])
+@public_route  # guard_update checks the credential itself, as the settings form does
 @blp.arguments(AccountFormSchema, location="json_or_form", example={"label": "work", "sso": "eyJ..."})
 @blp.response(200, AccountAddedSchema, example={"label": "work", "added": True, "accounts": ["default", "work"]})
 @blp.doc(

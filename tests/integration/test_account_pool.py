@@ -240,19 +240,25 @@ def test_status_metrics_and_setup_report_each_account_without_secrets(fake, tmp_
 
 
 def test_setup_adds_an_account_through_the_guarded_form(fake, tmp_path):
-    pool = Pool(fake, tmp_path, {"work": {}})
+    pool = Pool(fake, tmp_path, {"work": {}}, API_KEY="k-0123456789abcdef")
     made = fake.add_account("home")
     body = {"label": "home", "sso": made["sso"], "sso_rw": made["sso_rw"]}
-    # Not loopback and no API key: refused, nothing written.
-    refused = pool.client.post("/setup/accounts", json=body, environ_base={"REMOTE_ADDR": "203.0.113.9"})
+    # Neither loopback nor an API key: refused, nothing written.
+    remote = {"REMOTE_ADDR": "203.0.113.9"}
+    refused = pool.client.post("/setup/accounts", json=body, environ_base=remote)
     assert refused.status_code == 403 and "home" not in pool.path.read_text()
+    # From the server itself no key is needed (as for the settings form); elsewhere the key is.
     done = pool.client.post("/setup/accounts", json=body, base_url="http://localhost")
     assert done.status_code == 200 and done.get_json() == {"label": "home", "added": True, "accounts": ["work", "home"]}
     assert made["sso"] not in done.get_data(as_text=True)
+    keyed = pool.client.post(
+        "/setup/accounts", json=body, environ_base=remote, headers={"Authorization": "Bearer k-0123456789abcdef"}
+    )
+    assert keyed.status_code == 200 and keyed.get_json()["added"] is False  # new cookies for the same label
     bad = pool.client.post("/setup/accounts", json={**body, "label": "no good"}, base_url="http://localhost")
     assert bad.status_code == 422
     for _ in range(40):
-        pool.chat()
+        pool.chat(Authorization="Bearer k-0123456789abcdef")
         if "home" in {n for n, _ in pool.served_by()}:
             break
     assert "home" in {n for n, _ in pool.served_by()}
