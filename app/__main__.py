@@ -1,4 +1,4 @@
-"""Command line: `grok-web-api serve | check | update-keys | statsig` (also `python -m app`)."""
+"""Command line: `grok-web-api serve | check | update-keys | statsig | accounts` (also `python -m app`)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,14 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .ops.accounts import AccountsFileError, read_accounts
     from .ops.startup import report
     from .settings import Settings, SettingsError
 
     try:
         settings = Settings.load()
-    except SettingsError as exc:
+        read_accounts(settings.accounts_path) if settings.accounts_path else None
+    except (SettingsError, AccountsFileError) as exc:
         print(f"grok-web-api: {exc}", file=sys.stderr)
         return 1
     import logging
@@ -32,6 +34,11 @@ def _check(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "accounts":
+        # A fixed command line of its own (app/ops/accounts.py), which scripts rely on.
+        from .ops.accounts import main as accounts
+
+        return accounts(argv[1:])
     if argv and argv[0] == "update-keys":
         # Own argument rules (KEY=VALUE pairs, reference-behaviour §10.3), so not argparse.
         from .ops.keys import main as update_keys
@@ -47,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check", help="validate the settings and report what is missing")
     sub.add_parser("update-keys", help="set KEY=VALUE pairs in the .env file (--stdin, --reload)")
     sub.add_parser("statsig", help="derive the x-statsig-id values from grok.com and print them (--check)")
+    sub.add_parser("accounts", help="add, list, remove, enable or disable grok.com accounts of the pool")
     args = parser.parse_args(argv)
     if args.command == "check":
         return _check(args)

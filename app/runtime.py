@@ -5,7 +5,8 @@ Stored on the app (`app.extensions["grok_web_api"]`), created once per app in
 
 What it owns: `settings` (swapped by a reload), `client` (the GrokClient and its
 transport), `state` (the client's session state), `store` (the shared-state store,
-app/state: the run directory's, or Redis across hosts), `metrics` (every count, for
+app/state: the run directory's, or Redis across hosts), `pool` (the grok.com accounts,
+rebuilt when the settings or the accounts file change), `metrics` (every count, for
 /metrics and /status alike, app/ops/metrics.py), `health` (the shared upstream
 conditions and last failure), `session_check` (the single-flight, cached session
 check), `modes` (grok.com's mode list), `reloader` (applies a settings reload
@@ -15,6 +16,7 @@ check, started once per worker) and `media` (app/media's services, built on firs
 
 from __future__ import annotations
 
+import logging
 import shutil
 import time
 import weakref
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from flask import current_app, request
 
+from .grok.accounts import AccountPool
 from .grok.client import ClientConfig, GrokClient
 from .grok.lanes import describe as describe_lane
 from .grok.modes import ModeCatalogue
@@ -30,6 +33,7 @@ from .grok.session import SessionState
 from .grok.transport import Transport
 from .ops import metrics
 from .ops import rundir as rundirs
+from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
 from .ops.lane_switch import StoreLaneSwitch
 from .ops.shared_health import SharedHealth, automatic_action
@@ -40,6 +44,7 @@ from .settings import Settings
 from .state import Store, open_store
 
 EXTENSION = "grok_web_api"
+log = logging.getLogger("grok_web_api.accounts")
 
 
 @dataclass
@@ -79,7 +84,57 @@ class Runtime:
         self.client.lane_switch = StoreLaneSwitch(self.store)
         self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
-        self.state.observers.append(self.health.observe)
+        self.accounts_file = AccountsFile(self.settings.accounts_path)
+        try:
+            self.accounts_file.load()
+        except AccountsFileError as exc:
+            log.error("accounts file refused, only the settings' own account is used: %s", exc)
+        self._pool: AccountPool | None = None
+        self._checks: tuple[AccountPool, dict[str, SessionCheck]] | None = None
+        self.state.observers.extend([self.health.observe, self._pool_observes])
+
+    # ------------------------------------------------------------------ the accounts
+    @property
+    def pool(self) -> AccountPool:
+        if self._pool is None:
+            self._pool = build_pool(self.settings, self.accounts_file.accounts, self.store, self.client)
+        return self._pool
+
+    def session_checks(self) -> list[SessionCheck]:
+        """The session checks the watcher keeps fresh: the settings' account, or each enabled
+        account of a pool (each once per interval across every worker and host)."""
+        pool = self.pool
+        if not pool.strict:
+            return [self.session_check]
+        if self._checks is None or self._checks[0] is not pool:
+            checks = {a.label: SessionCheck(self.store, pool.client(a.label), a.label) for a in pool.enabled}
+            self._checks = (pool, checks)
+        return list(self._checks[1].values())
+
+    def poll_accounts(self) -> None:
+        """Pick up a new accounts file (one stat); the next request uses the new pool."""
+        if self.accounts_file.poll():
+            self._pool = None
+
+    def _pool_observes(self, state, outcome) -> None:
+        if self._pool is not None:
+            self._pool.observe(state, outcome)
+
+    def default_client(self) -> GrokClient:
+        """The client for work that is no request's (the mode list, statsig derivation, the
+        canary): the settings' account, else the pool's default account."""
+        if self.settings.configured or not self.configured:
+            return self.client
+        return self.pool.client(self.pool.default().label)
+
+    @property
+    def configured(self) -> bool:
+        """Some account can be used: GROK_SSO_COOKIE, or an enabled account of the accounts file."""
+        return self.settings.configured or any(a.enabled for a in self.accounts_file.accounts)
+
+    @property
+    def missing(self) -> list[str]:
+        return [] if self.configured else self.settings.missing
 
     def chat_lane(self) -> dict:
         """The chat lane setting and the lane in use (for /status and /setup)."""
@@ -96,6 +151,10 @@ class Runtime:
         """Switch to new settings; in-flight requests finish with the old credentials."""
         self.settings = settings
         self.client.reconfigure(ClientConfig.from_settings(settings), Transport.from_settings(settings))
+        if settings.accounts_path != self.accounts_file.path:
+            self.accounts_file = AccountsFile(settings.accounts_path)
+            self.accounts_file.poll()
+        self._pool = None  # rebuilt on the new client configuration and transport
 
 
 def statsig_status(rt: Runtime) -> dict:
@@ -115,11 +174,12 @@ def settings() -> Settings:
 
 
 def grok() -> GrokClient:
-    """The upstream client, or a 503 not_configured problem when credentials are missing."""
-    rt = runtime()
-    if not rt.settings.configured:
-        raise not_configured(rt.settings.missing)
-    return rt.client
+    """The client of the account this request goes to when nothing ties it to one (the
+    X-Grok-Account header's, else the pool's default: app/routing.py), or a 503
+    not_configured problem when no account is configured."""
+    from .routing import for_request
+
+    return for_request().client
 
 
 def no_upstream(view):
@@ -136,5 +196,5 @@ def reject_unconfigured() -> None:
     if view is None or not getattr(view, "uses_upstream", True):
         return
     rt = runtime()
-    if not rt.settings.configured:
-        raise not_configured(rt.settings.missing)
+    if not rt.configured:
+        raise not_configured(rt.missing)

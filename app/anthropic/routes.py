@@ -13,6 +13,7 @@ locally from the prompt the request would send, without calling grok.com.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Iterator
 
 import marshmallow as ma
@@ -22,17 +23,19 @@ from werkzeug.exceptions import HTTPException
 from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import Thread
+from ..grok.accounts import mode_of
 from ..grok.errors import GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
 from ..web.continuity import open_thread, request_continuity
 from ..web.streaming import answer_stream, note_stream_error
 from .events import MessageWriter, usage_object
-from .request import MessagesPlan, count_plan, plan_messages
+from .request import MessagesPlan, count_plan, model_for, plan_messages
 from .schemas import CountTokensRequest, MessagesRequest
 
 log = logging.getLogger(__name__)
@@ -107,21 +110,46 @@ def create_message(body):
     claude_mode = settings().claude_model_mode
     requested = body.get("model") or ""
     live = models.live_modes_for(claude_mode if requested.lower().startswith("claude") else requested)
-    plan = plan_messages(body, claude_mode, upload_chat_media, live, continuity)
-    thread, upstream = open_thread(plan.turn)
-    writer = MessageWriter(plan.model_id)
-    answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=services().linker())
+
+    def plan(cont, routed):
+        return plan_messages(body, claude_mode, uploader(routed), live, cont)
+
+    def start(plan: MessagesPlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
+        writer = MessageWriter(plan.model_id)
+        link = services().linker(owner=routed.label)
+        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
+        if plan.stream:
+            writer.start(plan.turn.prompt_tokens())
+            run = Run(upstream, answer, settings().heartbeat_interval)
+            run.start()
+        else:
+            run = Run(upstream, answer)
+            run.complete()
+        return _Opened(plan, thread, run, writer)
+
+    mode = mode_of(model_for(requested, claude_mode, live).upstream)
+    opened, _ = model_answer(mode, continuity, plan, start)
+    plan, thread, run, writer = opened.plan, opened.thread, opened.run, opened.writer
     if plan.stream:
-        writer.start(plan.turn.prompt_tokens())
-        run = Run(upstream, answer, settings().heartbeat_interval)
         return answer_stream(run, lambda: _events(plan, run, writer, thread))
-    Run(upstream, answer).complete()
+    answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
     thread.finish(answer)
     return _finish(plan, answer, writer)
+
+
+@dataclass
+class _Opened:
+    """A message read up to its first output (streams) or to its end."""
+
+    plan: MessagesPlan
+    thread: Thread
+    run: Run
+    writer: MessageWriter
 
 
 @blp.route("/messages/count_tokens", methods=["POST"])

@@ -31,8 +31,14 @@ class Run:
         self.answer = answer
         self.events = upstream.events(heartbeat) if heartbeat else upstream.events()
         self.ticked = False  # a heartbeat interval passed during start()
+        self.started = False
 
     def start(self) -> None:
+        """Read up to the first output; once (a second call does nothing: the account pool may
+        have started the answer already, to see whether grok.com turned it down)."""
+        if self.started:
+            return
+        self.started = True
         answer = self.answer
         try:
             for event in self.events:

@@ -71,6 +71,9 @@ class ClientConfig:
     chat_lane: str = "auto"  # GROK_CHAT_LANE: auto | rest | ws (app.grok.lanes)
     # The page's keep-alive `ping` event on the WebSocket lane (peers: every 25 s; the page ~3 s).
     ws_ping_interval: float = 25.0
+    # A pool account's requests: its label (reported with every outcome) and its own proxy.
+    account: str | None = None
+    proxy: str | None = None
 
     @classmethod
     def from_settings(cls, settings) -> "ClientConfig":
@@ -141,9 +144,11 @@ class ChatStream:
         upstream: UpstreamStream,
         max_line_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
         state: SessionState | None = None,
+        account: str | None = None,
     ):
         self.upstream = upstream
         self.state = state
+        self.account = account
         self.status = upstream.status
         self.headers = upstream.headers
         self._max_line_bytes = max_line_bytes
@@ -205,7 +210,7 @@ class ChatStream:
     def _note(self, event: ev.Event) -> None:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
-            self.state.record_failure(inband_error(event.message, event.code), "POST")
+            self.state.record_failure(inband_error(event.message, event.code), "POST", account=self.account)
 
     def close(self) -> None:
         self.upstream.close()
@@ -267,6 +272,11 @@ class GrokClient:
                 signer=make_signer(header, challenge_suffix, challenge_trailer, mode=statsig_source),
             )
         )
+
+    def sibling(self, config: ClientConfig) -> "GrokClient":
+        """A client with other credentials (a pool account) on this client's transport, session
+        state and shared values (derived statsig values and the mode list are not per account)."""
+        return GrokClient(config, self._transport, self.state, self.shared, self.lane_switch)
 
     def reconfigure(self, config: ClientConfig, transport: Transport | None = None) -> None:
         """Apply new credentials (and a transport with new options); requests already in
@@ -354,10 +364,12 @@ class GrokClient:
         for attempt in (1, 2):
             url, headers, payload, signature = self._prepare(method, path, query, body, signer=signer)
             try:
-                reply = self.transport.request(method, url, headers, payload, timeout or config.request_timeout)
+                reply = self.transport.request(
+                    method, url, headers, payload, timeout or config.request_timeout, proxy=config.proxy
+                )
             except GrokError as exc:
                 if record:
-                    self.state.record_failure(exc, method, path)
+                    self.state.record_failure(exc, method, path, account=config.account)
                 raise
             if 200 <= reply.status < 300:
                 break
@@ -365,10 +377,10 @@ class GrokClient:
             if attempt == 1 and signer is None and self._renewed(config, signature, error):
                 continue
             if record:
-                self.state.record_failure(error, method, path)
+                self.state.record_failure(error, method, path, account=config.account)
             raise error
         if record:
-            self.state.record_success(reply.status, method, path)
+            self.state.record_success(reply.status, method, path, account=config.account)
         return reply
 
     def stream(
@@ -393,7 +405,7 @@ class GrokClient:
                 if attempt == 1 and getattr(exc, "status", None) and self._renewed(config, signature, exc):
                     continue
                 if getattr(exc, "status", None):
-                    self.state.record_failure(exc, method, path)
+                    self.state.record_failure(exc, method, path, account=config.account)
                 raise
         raise AssertionError("unreachable")
 
@@ -413,10 +425,10 @@ class GrokClient:
         path = urlsplit(url).path
         try:
             upstream = self.transport.stream(
-                method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout
+                method, url, headers, payload, idle_timeout or self.config.stream_idle_timeout, proxy=self.config.proxy
             )
         except GrokError as exc:
-            self.state.record_failure(exc, method, path, source)
+            self.state.record_failure(exc, method, path, source, account=self.config.account)
             raise
         if not upstream.ok:
             try:
@@ -425,16 +437,19 @@ class GrokClient:
                 content = b""
             error = self._fail(upstream.status, upstream.headers, content)
             if record_http:
-                self.state.record_failure(error, method, path, source)
+                self.state.record_failure(error, method, path, source, account=self.config.account)
             raise error
-        self.state.record_success(upstream.status, method, path, source)
+        self.state.record_success(upstream.status, method, path, source, account=self.config.account)
         return upstream
 
     def _json(self, method: str, endpoint: str, body: Any = _NO_BODY, **kw) -> Reply:
         return self.request(method, f"{APP}/{endpoint}", body=body, **kw)
 
     def _chat(self, method: str, endpoint: str, body: Any = None) -> ChatStream:
-        return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body), state=self.state)
+        return self._answer(self.stream(method, f"{APP}/{endpoint}", body=body))
+
+    def _answer(self, upstream: UpstreamStream) -> ChatStream:
+        return ChatStream(upstream, state=self.state, account=self.config.account)
 
     # ------------------------------------------------------------------ chat
     def new_conversation(self, body: Mapping[str, Any]) -> ChatStream | WsChatStream:
@@ -443,7 +458,7 @@ class GrokClient:
 
     def edit_image(self, body: Mapping[str, Any]) -> ChatStream:
         """An image edit (`mediaGenInput.imageToImage`), sent from the Imagine page as the browser does."""
-        return ChatStream(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
+        return self._answer(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
 
     def add_response(
         self, conversation_id: str, body: Mapping[str, Any], *, instructions_known: bool = False
@@ -458,9 +473,8 @@ class GrokClient:
         return self._chat("POST", "quick-answer", {"query": query})
 
     def reconnect_response(self, response_id: str) -> ChatStream:
-        return ChatStream(
-            self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}", body=_NO_BODY),
-            state=self.state,
+        return self._answer(
+            self.stream("GET", f"{APP}/conversations/reconnect-response-v2/{seg(response_id)}", body=_NO_BODY)
         )
 
     def stop_inflight_responses(self, conversation_id: str) -> Reply:

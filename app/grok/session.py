@@ -43,6 +43,7 @@ class Outcome:
     # Which host answered: "grok" (grok.com) or "assets" (the asset host, GROK_ASSETS_URL),
     # so a failing asset host is not taken for grok.com being down.
     source: str = "grok"
+    account: str | None = None  # the pool account's label (None: the single-account settings)
 
 
 Observer = Callable[["SessionState", Outcome], None]
@@ -57,22 +58,35 @@ class SessionState:
     observers: list[Observer] = field(default_factory=list, repr=False, compare=False)
 
     def record_success(
-        self, status: int | None = None, method: str | None = None, path: str | None = None, source: str = "grok"
+        self,
+        status: int | None = None,
+        method: str | None = None,
+        path: str | None = None,
+        source: str = "grok",
+        *,
+        account: str | None = None,
     ) -> None:
-        self.valid = True
+        if account is None:  # a pool account's session is the pool's (app/grok/accounts.py)
+            self.valid = True
         self.last_success_at = time.time()
-        self._notify(Outcome(True, status, None, self.last_success_at, method, path, source))
+        self._notify(Outcome(True, status, None, self.last_success_at, method, path, source, account))
 
     def record_failure(
-        self, error: GrokError, method: str | None = None, path: str | None = None, source: str = "grok"
+        self,
+        error: GrokError,
+        method: str | None = None,
+        path: str | None = None,
+        source: str = "grok",
+        *,
+        account: str | None = None,
     ) -> None:
         cls = error.failure_class
         self.failures_by_class[cls] = self.failures_by_class.get(cls, 0) + 1
         status = getattr(error, "status", None)
         self.last_failure = Failure(cls, error.message, time.time(), status)
-        if cls == AUTH_EXPIRED:
+        if cls == AUTH_EXPIRED and account is None:
             self.valid = False
-        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, source))
+        self._notify(Outcome(False, status, error, self.last_failure.at, method, path, source, account))
 
     def _notify(self, outcome: Outcome) -> None:
         for observer in self.observers:

@@ -230,6 +230,8 @@ class Request:
     body: bytes | None = None
     # "host:port:address" entries: connect to that address, never resolving the host (CURLOPT_RESOLVE).
     resolve: Sequence[str] = ()
+    # This request's proxy (an account's own), instead of the transport's; None: the transport's.
+    proxy: str | None = None
 
 
 def _map_curl_error(exc: BaseException, url: str) -> TransportError:
@@ -260,9 +262,10 @@ def configure(curl: Curl, transport: "Transport", req: Request) -> None:
         if curl.impersonate(transport.impersonate, default_headers=True) != 0:
             raise TransportError(f"impersonation target {transport.impersonate!r} unsupported")
     curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
-    if transport.proxy is not None:  # "" = no proxy at all, not even one from the environment
-        curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
-        if transport.proxy.startswith(("http://", "https://")):
+    proxy = req.proxy if req.proxy is not None else transport.proxy  # an account's own, else the transport's
+    if proxy is not None:  # "" = no proxy at all, not even one from the environment
+        curl.setopt(CurlOpt.PROXY, proxy.encode())
+        if proxy.startswith(("http://", "https://")):
             # Through an HTTP proxy every request is tunnelled (CONNECT), as an https:// one
             # always is: the proxy sees the host and port, never the request.
             curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
@@ -662,13 +665,14 @@ class Transport:
         body: bytes | None = None,
         timeout: float | None = None,
         resolve: Sequence[str] = (),
+        proxy: str | None = None,
     ) -> Response:
         """A buffered request with a total deadline (connect to last byte) and a size limit
         (max_response_bytes: ResponseTooLarge beyond it)."""
         deadline = timeout or self.request_timeout
         transfer = _Transfer(
             self,
-            Request(method, url, headers, body, resolve),
+            Request(method, url, headers, body, resolve, proxy),
             total_timeout=deadline,
             max_body=self.max_response_bytes,
         )
@@ -691,6 +695,7 @@ class Transport:
         body: bytes | None = None,
         idle_timeout: float | None = None,
         resolve: Sequence[str] = (),
+        proxy: str | None = None,
     ) -> UpstreamStream:
         """Start a request and return once the response headers arrived.
 
@@ -698,7 +703,7 @@ class Transport:
         `idle_timeout`; the stream's total length is not.
         """
         idle = idle_timeout or self.idle_timeout
-        transfer = _Transfer(self, Request(method, url, headers, body, resolve), total_timeout=None)
+        transfer = _Transfer(self, Request(method, url, headers, body, resolve, proxy), total_timeout=None)
         try:
             if not hooks.waits.wait(transfer.headers_ready, idle):
                 raise UpstreamTimeout(f"no response headers from upstream within {idle:g} s")
@@ -716,9 +721,10 @@ class Transport:
         timeout: float | None = None,
         resolve: Sequence[str] = (),
         max_message_bytes: int | None = None,
+        proxy: str | None = None,
     ):
         """Open a WebSocket (app.grok.websocket.WebSocket) with this transport's browser profile,
-        proxy and connect timeout; `timeout` bounds the whole upgrade."""
+        proxy (or `proxy`, an account's own) and connect timeout; `timeout` bounds the whole upgrade."""
         from .websocket import connect
 
         return connect(
@@ -728,4 +734,5 @@ class Transport:
             timeout=timeout or self.request_timeout,
             resolve=resolve,
             max_message_bytes=max_message_bytes,
+            proxy=proxy,
         )

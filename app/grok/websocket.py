@@ -88,7 +88,9 @@ class _Handshake:
         return out
 
 
-def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_message_bytes: int | None = None):
+def connect(
+    transport, url: str, headers, *, timeout: float, resolve=(), max_message_bytes: int | None = None, proxy=None
+):
     """Open a WebSocket to `url` (ws:// or wss://) and return it once the upgrade is done.
 
     `headers` are (name, value) pairs as for `Transport.request` (None removes a header the
@@ -105,7 +107,7 @@ def connect(transport, url: str, headers, *, timeout: float, resolve=(), max_mes
     curl = Curl()
     answer = _Handshake()
     try:
-        configure(curl, transport, Request("GET", url, headers, None, resolve))
+        configure(curl, transport, Request("GET", url, headers, None, resolve, proxy))
         curl.setopt(CurlOpt.HTTP_VERSION, _HTTP_VERSION_1_1)
         curl.setopt(CurlOpt.CONNECT_ONLY, _CONNECT_ONLY_WS)
         curl.setopt(CurlOpt.TCP_NODELAY, 1)

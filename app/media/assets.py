@@ -24,7 +24,7 @@ from flask import Response
 
 from ..grok.errors import TransportError
 from ..problems import Problem, from_grok_error
-from ..runtime import grok
+from ..routing import ASSET, for_owned
 from ..web.auth import public_route
 from ..web.blueprint import Blueprint
 from ..web.streaming import STREAM_HEADERS
@@ -107,7 +107,8 @@ def get_asset(asset_path: str, exp: str | None = None, sig: str | None = None):
         raise Problem(403, "forbidden", f"{why}; ask for a new link (chat answer or /v1/images)")
     max_age = max(0, min(MAX_BROWSER_CACHE, int(exp) - int(time.time())))
     try:
-        head, size, chunks, declared = open_asset(path, media.cache, grok())
+        # Fetched with the account that made the asset (recorded when its link was made).
+        head, size, chunks, declared = open_asset(path, media.cache, for_owned(ASSET, path).client)
     except TransportError as exc:
         # The asset host is not grok.com: its failures must not read as "grok.com is unreachable".
         problem = from_grok_error(exc)

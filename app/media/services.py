@@ -17,6 +17,7 @@ from typing import Callable
 
 from flask import request
 
+from ..grok.accounts import FAILS_OVER
 from ..grok.errors import GrokError
 from ..ops import rundir
 from ..problems import Problem, from_grok_error
@@ -73,12 +74,14 @@ class MediaServices:
         """Where clients reach this server: PUBLIC_BASE_URL, else the request's own scheme and host."""
         return self.settings.public_base_url or request.host_url.rstrip("/")
 
-    def linker(self) -> Callable[[str], str]:
+    def linker(self, owner: str | None = None) -> Callable[[str], str]:
         """For one response: asset reference from grok.com -> a URL the client can open (a signed
         link to our proxy; any other absolute URL unchanged). The same asset always gets the same
-        link within a response, so an image is recognised (and shown) once."""
+        link within a response, so an image is recognised (and shown) once. The asset is recorded
+        as `owner`'s (the account that made it), so the proxy fetches it with that account."""
         base = self.base_url()
         assets_url = self.settings.grok_assets_url
+        accounts = runtime().pool if owner else None  # now: the link may be made after the request
         made: dict[str, str] = {}
 
         def link(reference: str) -> str:
@@ -87,6 +90,8 @@ class MediaServices:
                 return reference
             if path not in made:
                 made[path] = self.signer.link(base, path)
+                if accounts is not None:
+                    accounts.own("asset", path, owner)
             return made[path]
 
         return link
@@ -127,13 +132,17 @@ def upload_problem(where: str, error: GrokError) -> Problem:
     return problem
 
 
-def upload_chat_media(messages: list) -> ChatMedia:
-    """Upload the image and file parts of a chat request's latest user turn (see inputs.py);
-    a part that cannot be used is a 400 naming it."""
+def upload_chat_media(messages: list, routed=None) -> ChatMedia:
+    """Upload the image and file parts of a chat request's latest user turn (see inputs.py) to
+    the account that will answer (`routed`, else the request's); a part that cannot be used is
+    a 400 naming it. In a pool, a refusal another account may not meet is raised as it is, so
+    the request moves to another account (app/routing.py)."""
     media = services()
     try:
-        return prepare_chat_media(messages, grok(), media.fetcher, media.limits)
+        return prepare_chat_media(messages, routed.client if routed else grok(), media.fetcher, media.limits)
     except MediaError as exc:
         raise Problem(400, "bad_request", str(exc), param=exc.where) from None
     except UploadFailed as exc:
+        if runtime().pool.strict and exc.error.failure_class in FAILS_OVER:
+            raise exc.error from None
         raise upload_problem(exc.where, exc.error) from None

@@ -8,7 +8,14 @@ at /v1/chat/ws lives in chat_ws.py.
 
 from __future__ import annotations
 
-from ..runtime import grok, settings
+from dataclasses import dataclass
+from typing import Any
+
+from ..grok.accounts import mode_of
+from ..grok.client import Opening
+from ..grok.errors import GrokError
+from ..routing import CONVERSATION, FILE, RESPONSE, OwnedStream, for_owned, on_pool, owner_of_any, pool
+from ..runtime import settings
 from ..web.admission import admitted
 from ..web.apidoc import INVALID_PATH, UPSTREAM_ERRORS, problem_responses, stream_response
 from ..web.blueprint import Blueprint
@@ -55,13 +62,43 @@ RESPONSE_ID = {
 }
 
 
-def relay(stream):
+@dataclass
+class Opened:
+    """A chat stream read up to grok.com's first answer event (or the error it sent instead)."""
+
+    stream: Any
+    opening: Opening
+
+    def error(self) -> GrokError | None:
+        return self.opening.error
+
+    def close(self) -> None:
+        self.stream.close()
+
+
+def open_stream(stream) -> Opened:
+    return Opened(stream, read_opening(stream, settings().heartbeat_interval))
+
+
+def answer(opened: Opened):
+    if opened.opening.error is not None:
+        opened.close()
+        raise opened.opening.error  # the failure's problem, as on every route
     heartbeat = settings().heartbeat_interval
-    opening = read_opening(stream, heartbeat)
-    if opening.error is not None:
-        stream.close()
-        raise opening.error  # the failure's problem, as on every route
-    return streaming_response(ndjson_relay(stream, heartbeat, opening.data), NDJSON)
+    return streaming_response(ndjson_relay(opened.stream, heartbeat, opened.opening.data), NDJSON)
+
+
+def relay(stream):
+    return answer(open_stream(stream))
+
+
+def on_accounts(mode: str, start, pinned: str | None = None):
+    """A chat started on an account the pool chooses: an in-band refusal before grok.com's
+    first answer event (usage limit, expired account) moves it to another (app/routing.py)."""
+    opened, _ = on_pool(
+        mode, lambda r: open_stream(start(r)), pinned=pinned, failed_early=Opened.error, release=Opened.close
+    )
+    return answer(opened)
 
 
 def streams(example: str):
@@ -85,7 +122,9 @@ def streams(example: str):
 )
 @admitted
 def new_chat(body):
-    return relay(grok().new_conversation(body))
+    # Attached files live in the account they were uploaded to: the chat goes there too.
+    pinned = owner_of_any(FILE, body.get("fileAttachments"))
+    return on_accounts(mode_of(body), lambda r: OwnedStream(r.client.new_conversation(body), r.label, pool()), pinned)
 
 
 @blp.route("/quick", methods=["POST"])
@@ -101,7 +140,7 @@ def new_chat(body):
 )
 @admitted
 def quick_answer(body):
-    return relay(grok().quick_answer(body["query"]))
+    return on_accounts("auto", lambda r: r.client.quick_answer(body["query"]))
 
 
 @blp.route("/<gid:conversation_id>/message", methods=["POST"], parameters=[CONVERSATION_ID])
@@ -114,7 +153,8 @@ def quick_answer(body):
 )
 @admitted
 def continue_chat(body, conversation_id):
-    return relay(grok().add_response(conversation_id, body))
+    routed = for_owned(CONVERSATION, conversation_id)
+    return relay(OwnedStream(routed.client.add_response(conversation_id, body), routed.label, pool()))
 
 
 @blp.route("/<gid:response_id>/reconnect", methods=["GET"], parameters=[RESPONSE_ID])
@@ -129,7 +169,7 @@ def continue_chat(body, conversation_id):
     ),
 )
 def reconnect(response_id):
-    return relay(grok().reconnect_response(response_id))
+    return relay(for_owned(RESPONSE, response_id).client.reconnect_response(response_id))
 
 
 @blp.route("/<gid:conversation_id>/stop", methods=["POST"], parameters=[CONVERSATION_ID])
@@ -140,7 +180,7 @@ def reconnect(response_id):
     description="The streams end with the text generated so far.",
 )
 def stop(conversation_id):
-    grok().stop_inflight_responses(conversation_id)
+    for_owned(CONVERSATION, conversation_id).client.stop_inflight_responses(conversation_id)
     return status_answer("stopped")
 
 
@@ -149,5 +189,5 @@ def stop(conversation_id):
 @blp.response(200, StatusReplySchema, example={"status": "cancelled"}, description="Cancelled.")
 @blp.doc(summary="Cancel one in-flight response")
 def cancel(response_id):
-    grok().cancel_response(response_id)
+    for_owned(RESPONSE, response_id).client.cancel_response(response_id)
     return status_answer("cancelled")

@@ -33,10 +33,10 @@ from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from ..grok import events as ev
-from ..grok.client import GrokClient
 from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
-from ..runtime import EXTENSION, Runtime, grok, runtime, settings
+from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request
+from ..runtime import EXTENSION, Runtime, runtime, settings
 from ..web.blueprint import Blueprint, json_value_refusal
 from ..web.extensions import sock
 from ..web.request_limits import MAX_JSON_DEPTH, nests_too_deeply
@@ -148,10 +148,13 @@ class ChatSocket:
     """The frames of one socket. Runs in the request's greenlet; each turn's upstream relay runs
     in a greenlet of its own, so stop and ping frames are read while an answer streams."""
 
-    def __init__(self, ws, client: GrokClient, rt: Runtime, heartbeat: float):
+    def __init__(self, ws, routed: Routed, rt: Runtime, heartbeat: float, route=None):
         self.ws = ws
         ws.sock = SendAllSocket(ws.sock)
-        self.client = client
+        self.routed = routed
+        self.client = routed.client
+        # conversation id -> the Routed of the account that owns it (default: this socket's)
+        self.route = route or (lambda conversation_id: routed)
         self.rt = rt
         self.heartbeat = heartbeat
         self.conversation_id: str | None = None
@@ -224,7 +227,8 @@ class ChatSocket:
     def on_chat(self, body: dict) -> None:
         loaded = self.load(NewChatSchema(), body)
         if loaded is not None:
-            self.start(lambda: self.client.new_conversation(loaded), conversation_id=None)
+            # The socket's account; the conversation is recorded as its own as it starts.
+            self.start(lambda: self.owned(self.routed, self.routed.client.new_conversation(loaded)), None)
 
     def on_message(self, body: dict) -> None:
         conversation_id = body.pop("conversationId", None) or self.conversation_id
@@ -244,7 +248,11 @@ class ChatSocket:
             )
         loaded = self.load(ContinueChatSchema(), body)
         if loaded is not None:
-            self.start(lambda: self.client.add_response(conversation_id, loaded), conversation_id)
+            routed = self.route(conversation_id)  # the account that owns the conversation
+            self.start(lambda: self.owned(routed, routed.client.add_response(conversation_id, loaded)), conversation_id)
+
+    def owned(self, routed: Routed, stream):
+        return OwnedStream(stream, routed.label, self.rt.pool)
 
     def load(self, schema, body: dict) -> dict | None:
         try:
@@ -329,7 +337,7 @@ class ChatSocket:
         if conversation_id is None:
             return False  # stopped before grok.com named the conversation: the abort is all we can do
         try:
-            self.client.stop_inflight_responses(conversation_id)
+            self.route(conversation_id).client.stop_inflight_responses(conversation_id)
             return True
         except GrokError as exc:
             log.warning("websocket chat: grok.com's stop-inflight-responses failed: %s", exc.message)
@@ -399,11 +407,11 @@ FRAME_EXAMPLES = {
 )
 def chat_socket(ws):
     try:
-        client = grok()
+        routed = for_request()  # the X-Grok-Account header's account, else the pool's default
     except Problem as problem:  # not configured: say why, then close
         ws.send(json.dumps(error_frame(problem)))
         return
-    session = ChatSocket(ws, client, runtime(), settings().heartbeat_interval)
+    session = ChatSocket(ws, routed, runtime(), settings().heartbeat_interval, lambda cid: for_owned(CONVERSATION, cid))
     log.info("websocket chat opened from %s", request.remote_addr)
     try:
         session.serve()

@@ -11,6 +11,7 @@ import marshmallow as ma
 from flask import jsonify
 
 from ..grok.errors import NotFound
+from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from ..web.blueprint import Blueprint
 from ..web.fields import QueryBool, StrictBoolean
@@ -92,6 +93,11 @@ class ExistsSchema(ma.Schema):
     exists = ma.fields.Boolean(required=True)
 
 
+def _owner(conversation_id: str):
+    """The client of the account that owns the conversation (app/routing.py)."""
+    return for_owned(CONVERSATION, conversation_id).client
+
+
 @blp.route("", methods=["GET"])
 @blp.arguments(ConversationListQuery, location="query")
 @blp.response(
@@ -136,7 +142,7 @@ def list_deleted_conversations(query):
 )
 @blp.doc(summary="Get a conversation")
 def get_conversation(conversation_id):
-    return passthrough(grok().get_conversation(conversation_id))
+    return passthrough(_owner(conversation_id).get_conversation(conversation_id))
 
 
 @blp.route("/<gid:conversation_id>", methods=["PUT"])
@@ -154,7 +160,7 @@ def get_conversation(conversation_id):
 )
 @blp.doc(summary="Rename and/or star a conversation")
 def update_conversation(body, conversation_id):
-    return passthrough(grok().update_conversation(conversation_id, body))
+    return passthrough(_owner(conversation_id).update_conversation(conversation_id, body))
 
 
 @blp.route("/<gid:conversation_id>", methods=["DELETE"])
@@ -162,7 +168,7 @@ def update_conversation(body, conversation_id):
 @blp.response(200, StatusReplySchema, description="Deleted (or moved to the trash).", example={"status": "deleted"})
 @blp.doc(summary="Delete a conversation (permanently, or to the trash with soft=true)")
 def delete_conversation(query, conversation_id):
-    grok().delete_conversation(conversation_id, soft=query["soft"], delete_media=query["delete_media"])
+    _owner(conversation_id).delete_conversation(conversation_id, soft=query["soft"], delete_media=query["delete_media"])
     return status_answer("deleted")
 
 
@@ -176,7 +182,7 @@ def delete_conversation(query, conversation_id):
 @blp.doc(summary="Does a conversation exist?")
 def conversation_exists(conversation_id):
     try:
-        reply = grok().conversation_exists(conversation_id)
+        reply = _owner(conversation_id).conversation_exists(conversation_id)
     except NotFound:
         return jsonify(exists=False)
     body = reply_json(reply)
@@ -189,7 +195,7 @@ def conversation_exists(conversation_id):
 @blp.response(200, StatusReplySchema, description="Restored from the trash.", example={"status": "restored"})
 @blp.doc(summary="Restore a conversation from the trash")
 def restore_conversation(conversation_id):
-    grok().restore_conversation(conversation_id)
+    _owner(conversation_id).restore_conversation(conversation_id)
     return status_answer("restored")
 
 
@@ -197,7 +203,7 @@ def restore_conversation(conversation_id):
 @blp.response(200, description="The generated title.", example={"newTitle": "Quantum computing basics"})
 @blp.doc(summary="Let grok.com generate a title from the conversation")
 def generate_title(conversation_id):
-    return passthrough(grok().generate_title(conversation_id))
+    return passthrough(_owner(conversation_id).generate_title(conversation_id))
 
 
 @blp.route("/<gid:conversation_id>/responses", methods=["GET"])
@@ -226,7 +232,7 @@ def generate_title(conversation_id):
 )
 @blp.doc(summary="List a conversation's responses")
 def list_responses(query, conversation_id):
-    return passthrough(grok().list_responses(conversation_id, query["include_threads"]))
+    return passthrough(_owner(conversation_id).list_responses(conversation_id, query["include_threads"]))
 
 
 @blp.route("/<gid:conversation_id>/artifacts", methods=["GET"])
@@ -237,4 +243,4 @@ def list_responses(query, conversation_id):
 )
 @blp.doc(summary="List a conversation's artifacts (metadata)")
 def list_artifacts(conversation_id):
-    return passthrough(grok().artifacts_metadata(conversation_id))
+    return passthrough(_owner(conversation_id).artifacts_metadata(conversation_id))

@@ -10,11 +10,11 @@ from __future__ import annotations
 import marshmallow as ma
 from flask import request
 
-from ..runtime import grok
+from ..routing import FILE, for_owned, for_request, own
 from ..web.blueprint import MULTIPART, Blueprint
 from ..web.fields import Base64, StrictBoolean
 from .fields import ForwardedBody
-from .replies import passthrough
+from .replies import passthrough, reply_json
 
 blp = Blueprint(
     "files",
@@ -108,11 +108,16 @@ MULTIPART_DOC = {
 @blp.response(200, FileMetadataSchema, example=FILE_EXAMPLE, description="grok.com's file metadata, unchanged.")
 @blp.doc(summary="Upload a file (JSON base64 or multipart)", **MULTIPART_DOC)
 def upload_file(body):
-    return passthrough(grok().upload_file(body))
+    routed = for_request()
+    reply = routed.client.upload_file(body)
+    uploaded = reply_json(reply)
+    if isinstance(uploaded, dict) and isinstance(uploaded.get("fileMetadataId"), str):
+        own(FILE, uploaded["fileMetadataId"], routed.label)  # chats attaching it go to this account
+    return passthrough(reply)
 
 
 @blp.route("/files/<gid:file_id>/metadata", methods=["GET"])
 @blp.response(200, FileMetadataSchema, example=FILE_EXAMPLE, description="grok.com's file metadata, unchanged.")
 @blp.doc(summary="Get an uploaded file's metadata")
 def file_metadata(file_id):
-    return passthrough(grok().file_metadata(file_id))
+    return passthrough(for_owned(FILE, file_id).client.file_metadata(file_id))

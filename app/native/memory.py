@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from ..web.blueprint import Blueprint
 from ..web.fields import QueryBool
@@ -131,7 +132,7 @@ def delete_all_memories(query, companion_id):
 )
 @blp.doc(summary="Memories of given conversations (grok.com `POST memory`)")
 def memories_for_conversations(body):
-    return passthrough(grok().memories_for_conversations(body["conversationIds"]))
+    return passthrough(_owner_of(body["conversationIds"]).memories_for_conversations(body["conversationIds"]))
 
 
 @blp.route("/by-conversation", methods=["DELETE"])
@@ -139,5 +140,12 @@ def memories_for_conversations(body):
 @blp.response(200, StatusReplySchema, example={"status": "deleted"}, description="Deleted, like the other deletions.")
 @blp.doc(summary="Delete the memories of given conversations (grok.com `DELETE memory?conversationIds=…`)")
 def delete_memories_for_conversations(query):
-    grok().delete_memories_for_conversations(query["conversation_ids"])
+    ids = query["conversation_ids"]
+    _owner_of(ids).delete_memories_for_conversations(ids)
     return status_answer("deleted")
+
+
+def _owner_of(conversation_ids):
+    """The account owning the first known of these conversations (else the request's)."""
+    ids = list(conversation_ids or ())
+    return for_owned(CONVERSATION, ids[0]).client if ids else grok()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from ..routing import CONVERSATION, for_owned
 from ..runtime import grok
 from ..web.blueprint import Blueprint
 from ..web.fields import StrictBoolean
@@ -51,7 +52,7 @@ class ShareLinkSchema(ma.Schema):
 )
 @blp.doc(summary="Share a conversation")
 def share_conversation(body, conversation_id):
-    return passthrough(grok().share_conversation(conversation_id, body))
+    return passthrough(for_owned(CONVERSATION, conversation_id).client.share_conversation(conversation_id, body))
 
 
 @blp.route("/<gid:conversation_id>/artifact", methods=["POST"])
@@ -65,7 +66,7 @@ def share_conversation(body, conversation_id):
 )
 @blp.doc(summary="Share one artifact version of a conversation")
 def share_artifact(body, conversation_id):
-    return passthrough(grok().share_artifact(conversation_id, body))
+    return passthrough(for_owned(CONVERSATION, conversation_id).client.share_artifact(conversation_id, body))
 
 
 @blp.route("/links", methods=["GET"])

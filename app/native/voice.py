@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import marshmallow as ma
 
+from ..routing import RESPONSE, for_owned
 from ..runtime import grok
 from ..web.blueprint import Blueprint
 from ..web.fields import Base64, StrictBoolean
@@ -70,7 +71,7 @@ def _audio(read, response_id: str, query: dict, fallback_type: str):
 )
 @blp.doc(summary="Read an assistant response aloud (streamed audio)", **AUDIO_DOC)
 def read_response(query, response_id):
-    return _audio(grok().read_response, response_id, query, "application/octet-stream")
+    return _audio(for_owned(RESPONSE, response_id).client.read_response, response_id, query, "application/octet-stream")
 
 
 @blp.route("/audio/<gid:response_id>", methods=["GET"])
@@ -81,7 +82,7 @@ def read_response(query, response_id):
 )
 @blp.doc(summary="Audio of an assistant response (streamed)", **AUDIO_DOC)
 def read_response_audio(query, response_id):
-    return _audio(grok().read_response_audio, response_id, query, "audio/mpeg")
+    return _audio(for_owned(RESPONSE, response_id).client.read_response_audio, response_id, query, "audio/mpeg")
 
 
 @blp.route("/tts", methods=["POST"])

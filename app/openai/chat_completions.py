@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Iterator
 
 from flask import request
@@ -23,8 +24,9 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..problems import from_grok_error
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
@@ -60,12 +62,32 @@ HELP = {
 def create_chat_completion(body):
     continuity = request_continuity(request.headers)
     live = models.live_modes_for(body.get("model"))
-    plan = plan_completion(body, request.headers, settings().reasoning_output, upload_chat_media, live, continuity)
-    thread, upstream = open_thread(plan.turn)
-    link = services().linker()
-    if plan.stream:
-        return _stream(plan, thread, upstream, link)
-    return _complete(plan, thread, upstream, link)
+    reasoning = settings().reasoning_output
+
+    def plan(cont, routed):
+        return plan_completion(body, request.headers, reasoning, uploader(routed), live, cont)
+
+    def start(plan: ChatPlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
+        link = services().linker(owner=routed.label)
+        return (
+            _stream_start(plan, thread, upstream, link) if plan.stream else _complete_run(plan, thread, upstream, link)
+        )
+
+    opened, _ = model_answer(models.mode_for(body.get("model"), live), continuity, plan, start)
+    if opened.plan.stream:
+        return answer_stream(opened.run, lambda: _sse(opened.plan, opened.thread, opened.run, opened.sink))
+    return _complete_answer(opened)
+
+
+@dataclass
+class _Opened:
+    """A completion read up to its first output (streams) or to its end: what the response needs."""
+
+    plan: ChatPlan
+    thread: Thread
+    run: Run
+    sink: "_SSESink | None" = None
 
 
 @blp.route("/chat/completions", methods=["GET"], endpoint="chat_completions_help")
@@ -102,10 +124,16 @@ class _Collector:
         pass
 
 
-def _complete(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
-    completion_id, created = _new_ids()
+def _complete_run(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link) -> _Opened:
     answer = Answer(thread.answer_options(plan.options), _Collector(), plan.turn.extractor(), asset_link=link)
-    Run(upstream, answer).complete()
+    run = Run(upstream, answer)
+    run.complete()
+    return _Opened(plan, thread, run)
+
+
+def _complete_answer(opened: _Opened):
+    plan, thread, answer = opened.plan, opened.thread, opened.run.answer
+    completion_id, created = _new_ids()
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
@@ -159,13 +187,16 @@ class _SSESink:
         return data
 
 
-def _stream(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link):
+def _stream_start(plan: ChatPlan, thread: Thread, upstream: ThreadStream, link) -> _Opened:
     completion_id, created = _new_ids()
     writer = ChunkWriter(completion_id, created, plan.model_id)
     sink = _SSESink(writer)
     answer = Answer(thread.answer_options(plan.options), sink, plan.turn.extractor(), asset_link=link)
     run = Run(upstream, answer, settings().heartbeat_interval)
-    return answer_stream(run, lambda: _sse(plan, thread, run, sink))
+    # Read up to the first output (or the first heartbeat interval) before answering, so an
+    # early failure is still an HTTP error, or goes to another account.
+    run.start()
+    return _Opened(plan, thread, run, sink)
 
 
 def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[bytes]:

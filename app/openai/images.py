@@ -25,6 +25,7 @@ from flask import request
 from flask_smorest.fields import Upload
 
 from ..grok import events as ev
+from ..grok.accounts import FAILS_OVER, MEDIA_MODE, mode_of
 from ..grok.errors import GrokError, inband_error
 from ..media import sniff
 from ..media.assets import read_asset
@@ -34,7 +35,8 @@ from ..media.services import media_body, services, upload_problem
 from ..media.signing import asset_path_of
 from ..native.replies import passthrough
 from ..problems import Problem
-from ..runtime import grok
+from ..routing import Routed, on_pool
+from ..runtime import grok, runtime
 from ..web.blueprint import Blueprint
 
 log = logging.getLogger(__name__)
@@ -142,9 +144,10 @@ def create_images(body):
     }
     if options["size"]:
         log.info("images: size %s is not supported by grok.com's chat image generation; ignored", options["size"])
-    client = grok()
-    paths = _collect(lambda: client.new_conversation(payload), options["n"])
-    return _answer(paths, options["response_format"])
+    paths, routed = on_pool(
+        mode_of(payload), lambda routed: _collect(lambda: routed.client.new_conversation(payload), options["n"])
+    )
+    return _answer(paths, options["response_format"], routed)
 
 
 @blp.route("/edits", methods=["POST"])
@@ -168,34 +171,40 @@ def edit_images(form):
             param="mask",
         )
     items = _edit_inputs(request.files.getlist("image") + request.files.getlist("image[]"))
-    client = grok()
+    strict = runtime().pool.strict
 
-    def send(item: UploadItem) -> str:
+    def attempt(routed: Routed) -> list[str]:
+        # The images are uploaded to the account that edits them.
+        def send(item: UploadItem) -> str:
+            try:
+                return upload(routed.client, item)
+            except GrokError as exc:
+                raise UploadFailed(item.where, exc) from None
+
         try:
-            return upload(client, item)
-        except GrokError as exc:
-            raise UploadFailed(item.where, exc) from None
+            ids = run_concurrently([lambda item=item: send(item) for item in items])
+        except UploadFailed as exc:
+            if strict and exc.error.failure_class in FAILS_OVER:
+                raise exc.error from None  # another account may take it
+            raise upload_problem(exc.where, exc.error) from None
+        edit = {"prompt": form["prompt"], "inputAssets": ids}
+        ratio = _aspect_ratio(options["size"])
+        if ratio:
+            edit["aspectRatio"] = ratio
+        payload = {
+            "modelName": "imagine-image-edit",
+            "message": form["prompt"],
+            "temporary": True,
+            "enableImageStreaming": True,
+            "enableSideBySide": True,
+            "sendFinalMetadata": True,
+            "imageGenerationCount": options["n"],
+            "mediaGenInput": {"imageToImage": edit},
+        }
+        return _collect(lambda: routed.client.edit_image(payload), options["n"])
 
-    try:
-        ids = run_concurrently([lambda item=item: send(item) for item in items])
-    except UploadFailed as exc:
-        raise upload_problem(exc.where, exc.error) from None
-    edit = {"prompt": form["prompt"], "inputAssets": ids}
-    ratio = _aspect_ratio(options["size"])
-    if ratio:
-        edit["aspectRatio"] = ratio
-    payload = {
-        "modelName": "imagine-image-edit",
-        "message": form["prompt"],
-        "temporary": True,
-        "enableImageStreaming": True,
-        "enableSideBySide": True,
-        "sendFinalMetadata": True,
-        "imageGenerationCount": options["n"],
-        "mediaGenInput": {"imageToImage": edit},
-    }
-    paths = _collect(lambda: client.edit_image(payload), options["n"])
-    return _answer(paths, options["response_format"])
+    paths, routed = on_pool(MEDIA_MODE, attempt)
+    return _answer(paths, options["response_format"], routed)
 
 
 def _options(body: dict) -> dict:
@@ -288,12 +297,13 @@ def _collect(open_stream, wanted: int) -> list[str]:
     )
 
 
-def _answer(paths: list[str], response_format: str) -> dict:
+def _answer(paths: list[str], response_format: str, routed: Routed) -> dict:
     media = services()
     if response_format == "b64_json":
-        client = grok()
+        client = routed.client
         contents = run_concurrently([lambda p=p: read_asset(p, media.cache, client) for p in paths])
         data = [{"b64_json": base64.b64encode(content).decode("ascii")} for content in contents]
     else:
-        data = [{"url": media.signer.link(media.base_url(), path)} for path in paths]
+        link = media.linker(owner=routed.label)
+        data = [{"url": link(path)} for path in paths]
     return {"created": int(time.time()), "data": data}

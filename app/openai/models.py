@@ -22,6 +22,7 @@ from typing import Any, Mapping
 import marshmallow as ma
 
 from ..engine.upstream import PAYLOAD_DEFAULTS, upstream_payload  # noqa: F401 (re-exported)
+from ..grok.accounts import mode_of
 from ..grok.modes import ModeList
 from ..problems import Problem
 from ..runtime import no_upstream, runtime
@@ -79,12 +80,13 @@ def live_modes(fetch: bool = True) -> ModeList | None:
     """The account's mode list (cached per grok.com build for every worker; `fetch=False` never
     asks grok.com), or None without cookies or without an answer: the built-in list then serves."""
     rt = runtime()
-    if not rt.settings.configured:
+    if not rt.configured:
         return None
+    client = rt.default_client()
     if not fetch:
-        return rt.modes.cached(rt.client)
-    build = getattr(rt.client.config.signer, "build", None)
-    return rt.modes.current(rt.client, build=build, max_age=rt.settings.statsig_ttl)
+        return rt.modes.cached(client)
+    build = getattr(client.config.signer, "build", None)
+    return rt.modes.current(client, build=build, max_age=rt.settings.statsig_ttl)
 
 
 def live_modes_for(requested: str | None) -> ModeList | None:
@@ -147,6 +149,14 @@ def resolve(requested: str | None, live: ModeList | None = None) -> ModelInfo:
             raise vanished_problem(candidate)
     log.warning("unknown model %r: using %r (GET /v1/models lists the available ids)", requested, DEFAULT_MODEL)
     return models.get(DEFAULT_MODEL) or MODELS[DEFAULT_MODEL]
+
+
+def mode_for(requested: str | None, live: ModeList | None = None) -> str:
+    """The grok.com mode a request for this model id runs on (the pool's quota and cooldowns
+    are per mode); quietly, as `resolve` logs an unknown id when the request is planned."""
+    models = offered(live)
+    found = models.get(requested or DEFAULT_MODEL) or models.get((requested or "").strip().lower())
+    return mode_of((found or MODELS[DEFAULT_MODEL]).upstream)
 
 
 def listing(live: ModeList | None = None) -> dict[str, Any]:

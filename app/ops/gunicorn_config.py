@@ -11,11 +11,15 @@ import sys
 
 from gunicorn import glogging
 
+from app.ops.accounts import AccountsFileError, read_accounts
 from app.settings import Settings, SettingsError
 
 try:
     _settings = Settings.load()
-except SettingsError as _exc:
+    # An accounts file the server could not use stops startup too (a running server keeps
+    # its accounts when the file goes bad later).
+    read_accounts(_settings.accounts_path) if _settings.accounts_path else None
+except (SettingsError, AccountsFileError) as _exc:
     sys.stderr.write(f"grok-web-api: cannot start, {_exc}\n")
     sys.exit(1)
 

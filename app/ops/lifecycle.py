@@ -32,14 +32,17 @@ NO_WATCHER_ENV = "GROK_WEB_API_TEST_NO_WATCHER"
 def init_app(app: Flask) -> None:
     @app.before_request
     def _apply_pending_reload():
-        runtime().reloader.poll()
+        rt = runtime()
+        rt.reloader.poll()
+        rt.poll_accounts()  # and a changed accounts file
 
 
 def challenge_canary(rt: Runtime) -> None:
     """A cheap signed POST (rate-limits) after a valid session check: grok.com may not check
-    the anti-bot token on GETs, so this is what notices stale challenge values while idle."""
+    the anti-bot token on GETs, so this is what notices stale challenge values while idle.
+    A pool's quota sync makes the same POSTs, so a pool needs no canary."""
     signer = rt.client.config.signer
-    if signer.source == "none" and not getattr(signer, "derives", False):
+    if (signer.source == "none" and not getattr(signer, "derives", False)) or rt.pool.strict:
         return
     try:
         rt.client.rate_limits()
@@ -53,12 +56,18 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
         (logger or log).warning("session watcher not started: the WSGI app is not a grok-web-api app")
         return None
     if rt.watcher is None:
+
+        def on_tick() -> None:
+            rt.reloader.poll()
+            rt.poll_accounts()
+
         rt.watcher = SessionWatcher(
-            rt.session_check,
+            rt.session_checks,
             lambda: rt.settings.session_check_interval,
-            on_tick=rt.reloader.poll,
+            on_tick=on_tick,
             canary=lambda: challenge_canary(rt),
-            checks=os.environ.get(NO_WATCHER_ENV) != "1",
+            after=lambda: rt.pool.sync_due(rt.settings.quota_sync_interval),
+            enabled=os.environ.get(NO_WATCHER_ENV) != "1",
         )
     rt.watcher.start()
     gevent.spawn(warm_up, rt)
@@ -68,11 +77,12 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
 def warm_up(rt: Runtime) -> None:
     """Derive the statsig values and read the mode list while no request waits for them."""
     signer = rt.client.config.signer
-    if not rt.settings.configured or not getattr(signer, "derives", False):
+    if not rt.configured or not getattr(signer, "derives", False):
         return
+    client = rt.default_client()
     try:
-        signer.prepare(rt.client)
-        rt.modes.current(rt.client, build=signer.build, max_age=rt.settings.statsig_ttl)
+        signer.prepare(client)
+        rt.modes.current(client, build=signer.build, max_age=rt.settings.statsig_ttl)
     except GrokError as exc:
         log.info("statsig warm-up: %s", exc.message)
     except Exception:

@@ -101,7 +101,11 @@ class Redactor:
         self._followed: list[list[Any]] = []
 
     def learn(self, settings: Settings) -> None:
-        new = secret_values(settings) - self._values
+        self.learn_values(secret_values(settings))
+
+    def learn_values(self, values: Iterable[str]) -> None:
+        """Secrets that are not settings (a pool account's cookies and proxy password)."""
+        new = {v for v in values if v} - self._values
         if new:
             self._values |= new
             self._compile()

@@ -173,11 +173,18 @@ class Metrics:
         registry.register(_WorkerFilesCollector(multiprocess_dir()))
         return registry
 
-    def exposition(self) -> tuple[bytes, str]:
-        """The text exposition of every worker's samples, and its content type."""
-        from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+    def exposition(self, accounts: list[dict] | None = None) -> tuple[bytes, str]:
+        """The text exposition of every worker's samples (and of the pool's `accounts`, as
+        /status shows them), and its content type."""
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-        return generate_latest(self._registry()), CONTENT_TYPE_LATEST
+        registry = self._registry()
+        if accounts is not None:
+            combined = CollectorRegistry()
+            combined.register(_Merged(registry))
+            combined.register(_AccountsCollector(accounts))
+            registry = combined
+        return generate_latest(registry), CONTENT_TYPE_LATEST
 
     def status_figures(self) -> dict:
         """/status's counts, read from the samples /metrics serves (every worker's)."""
@@ -212,6 +219,69 @@ _FIGURES = frozenset(
         "grok_web_api_workers",
     }
 )
+
+
+class _Merged:
+    """Another registry's samples (every worker's, or the app's own), in a scrape's registry."""
+
+    def __init__(self, registry):
+        self.registry = registry
+
+    def collect(self):
+        return self.registry.collect()
+
+
+class _AccountsCollector:
+    """The pool's accounts, read from the shared-state store at scrape time (so every worker of
+    every host on one Redis reports the same figures, counted once)."""
+
+    STATES = ("active", "cooling", "parked", "disabled")
+
+    def __init__(self, accounts: list[dict]):
+        self.accounts = accounts
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        state = GaugeMetricFamily(
+            "grok_web_api_account_state", "1 for each account's current state", labels=["account", "state"]
+        )
+        remaining = GaugeMetricFamily(
+            "grok_web_api_account_quota_remaining",
+            "Queries left per account and grok.com mode (estimated since the last rate-limits sync)",
+            labels=["account", "mode"],
+        )
+        total = GaugeMetricFamily(
+            "grok_web_api_account_quota_total", "Queries per window per account and mode", labels=["account", "mode"]
+        )
+        cooling = GaugeMetricFamily(
+            "grok_web_api_account_cooldown_seconds",
+            "Seconds until an account may serve a mode again",
+            labels=["account", "mode"],
+        )
+        requests = CounterMetricFamily(
+            "grok_web_api_account_requests", "Requests grok.com accepted, per account", labels=["account"]
+        )
+        failures = CounterMetricFamily(
+            "grok_web_api_account_failures",
+            "Failed grok.com requests per account and failure class",
+            labels=["account", "failure_class"],
+        )
+        for account in self.accounts:
+            label = account["label"]
+            for name in self.STATES:
+                state.add_metric([label, name], 1.0 if account["state"] == name else 0.0)
+            for mode, quota in account["quota"].items():
+                if quota.get("remaining") is not None:
+                    remaining.add_metric([label, mode], quota["remaining"])
+                if quota.get("total") is not None:
+                    total.add_metric([label, mode], quota["total"])
+            for mode, cooldown in account["cooldowns"].items():
+                cooling.add_metric([label, mode], max(0.0, cooldown["seconds_left"]))
+            requests.add_metric([label], account["requests"])
+            for failure_class, count in account["failures"].items():
+                failures.add_metric([label, failure_class], count)
+        return [state, remaining, total, cooling, requests, failures]
 
 
 class _WorkerFilesCollector:

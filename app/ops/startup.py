@@ -8,10 +8,26 @@ from ..settings import Settings
 
 
 def report(settings: Settings, logger: logging.Logger | None = None) -> None:
+    from .accounts import AccountsFileError, read_accounts
+
     log = logger or logging.getLogger("grok_web_api")
     for notice in settings.notices:
         log.warning(notice)
-    if settings.missing:
+    try:
+        accounts = read_accounts(settings.accounts_path) if settings.accounts_path else []
+    except AccountsFileError as exc:
+        log.error("%s", exc)
+        accounts = []
+    if accounts:
+        enabled = [a.label for a in accounts if a.enabled]
+        log.info(
+            "accounts file %s: %d account(s), enabled: %s%s",
+            settings.accounts_path,
+            len(accounts),
+            ", ".join(enabled) or "none",
+            " (and 'default' from GROK_SSO_COOKIE)" if settings.sso_cookie else "",
+        )
+    if settings.missing and not any(a.enabled for a in accounts):
         log.warning(
             "not configured: %s is not set; Grok-backed routes answer 503 not_configured "
             "until it is. See http://%s:%s/setup",
@@ -28,14 +44,17 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
             _display_host(settings.host),
             settings.port,
         )
+    from ..state.redis_store import display_url
+
     log.info(
-        "grok-web-api on %s:%s  statsig=%s  api_key=%s  access=%s  env_file=%s",
+        "grok-web-api on %s:%s  statsig=%s  api_key=%s  access=%s  env_file=%s  shared_state=%s",
         settings.host,
         settings.port,
         statsig_line(settings),
         "set" if settings.api_keys else "unset",
         settings.access_mode,
         settings.env_file or "-",
+        display_url(settings.redis_url) if settings.redis_url else "run directory",
     )
     access = access_report(settings)
     (log.warning if access["warning"] else log.info)("access: %s", access["summary"])

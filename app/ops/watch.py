@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import gevent
 from gevent.event import AsyncResult
@@ -185,22 +185,27 @@ class SessionCheck:
 
 
 class SessionWatcher:
-    """The per-worker background greenlet (see the module docstring)."""
+    """The per-worker background greenlet (see the module docstring).
+
+    `checks()` gives the session checks to keep fresh (one per account of a pool); `after`
+    runs at the end of every tick (the pool's quota sync)."""
 
     def __init__(
         self,
-        check: SessionCheck,
+        checks: Callable[[], Sequence[SessionCheck]],
         interval: Callable[[], float],
         *,
         on_tick: Callable[[], None] | None = None,
         canary: Callable[[], None] | None = None,
-        checks: bool = True,
+        after: Callable[[], None] | None = None,
+        enabled: bool = True,
     ):
-        self.check = check
         self.checks = checks
+        self.enabled = enabled
         self.interval = interval
         self.on_tick = on_tick
         self.canary = canary
+        self.after = after
         self._greenlet: gevent.Greenlet | None = None
 
     def tick_seconds(self) -> float:
@@ -216,12 +221,20 @@ class SessionWatcher:
             self._greenlet.kill(block=False)
             self._greenlet = None
 
-    def run_once(self) -> CheckResult | None:
+    def run_once(self) -> list[CheckResult]:
+        """One tick; returns the checks this worker performed."""
         if self.on_tick is not None:
             self.on_tick()  # apply a pending settings reload before deciding what to check
-        if not self.checks:
-            return None
-        return self.check.run_if_due(self.interval(), after_valid=self.canary)
+        if not self.enabled:
+            return []
+        done = []
+        for check in self.checks():
+            result = check.run_if_due(self.interval(), after_valid=self.canary)
+            if result is not None:
+                done.append(result)
+        if self.after is not None:
+            self.after()
+        return done
 
     def _run(self) -> None:
         # Workers start together: spread their first look over one tick.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 from typing import Iterator
 
 from flask import request
@@ -26,9 +27,10 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import USAGE_LIMIT, GrokError
-from ..media.services import media_body, services, upload_chat_media
+from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error
+from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
@@ -59,23 +61,48 @@ _CONTEXT_WORDS = ("context length", "context window", "too long", "too many toke
 @admitted
 def create_response(body):
     continuity = request_continuity(request.headers, body.get("previous_response_id"))
-    plan = plan_response(body, upload_chat_media, models.live_modes_for(body.get("model")), continuity)
-    thread, upstream = open_thread(plan.turn)
-    writer = ResponseWriter(plan.model_id, plan.echo)
+    live = models.live_modes_for(body.get("model"))
+
+    def plan(cont, routed):
+        return plan_response(body, uploader(routed), live, cont)
+
+    def start(plan: ResponsePlan, routed: Routed) -> _Opened:
+        thread, upstream = open_thread(plan.turn)
+        writer = ResponseWriter(plan.model_id, plan.echo)
+        link = services().linker(owner=routed.label)
+        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
+        if plan.stream:
+            writer.start()  # response.created goes first; nothing is sent before the first output
+            run = Run(upstream, answer, settings().heartbeat_interval)
+            run.start()
+        else:
+            run = Run(upstream, answer)
+            run.complete()
+        return _Opened(plan, thread, run, writer)
+
+    opened, _ = model_answer(models.mode_for(body.get("model"), live), continuity, plan, start)
+    plan, thread, run, writer = opened.plan, opened.thread, opened.run, opened.writer
     # store: false (Codex) keeps no id to continue from with previous_response_id.
     stored_id = writer.id if body.get("store") is not False else None
-    answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=services().linker())
     if plan.stream:
-        writer.start()  # response.created goes first; nothing is sent before the first output
-        run = Run(upstream, answer, settings().heartbeat_interval)
         return answer_stream(run, lambda: _events(plan, run, writer, thread, stored_id))
-    Run(upstream, answer).complete()
+    answer = run.answer
     if answer.error is not None:
         log.warning("grok.com reported an error in its answer: %s", answer.error.message)
         raise from_grok_error(answer.error)
     answer.close()
     thread.finish(answer, stored_id)
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
+
+
+@dataclass
+class _Opened:
+    """A response read up to its first output (streams) or to its end."""
+
+    plan: ResponsePlan
+    thread: Thread
+    run: Run
+    writer: ResponseWriter
 
 
 @blp.route("/responses", methods=["GET"], websocket=True)

@@ -2,6 +2,6 @@
 
 
 def blueprints():
-    from . import docs, health, metrics, setup, status
+    from . import docs, health, metrics, setup, setup_accounts, status
 
-    return [health.blp, status.blp, setup.blp, metrics.blp, docs.blp]
+    return [health.blp, status.blp, setup.blp, setup_accounts.blp, metrics.blp, docs.blp]

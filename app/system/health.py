@@ -33,6 +33,11 @@ class SessionHealthSchema(ma.Schema):
     failure_class = ma.fields.String()
     advice = ma.fields.String()
     checked_at = ma.fields.Float(metadata={"description": "Unix time of the (cached) check"})
+    accounts = ma.fields.Dict(
+        keys=ma.fields.String(),
+        values=ma.fields.String(),
+        metadata={"description": "with an accounts file: each enabled account's session (valid while one is)"},
+    )
 
 
 @blp.route("/health", methods=["GET"])
@@ -44,7 +49,7 @@ def health():
 
 def session_report(rt: Runtime, max_age: float) -> dict:
     """The session state for a reader: a check no older than max_age (performed if needed)."""
-    if not rt.settings.configured:
+    if not rt.configured:
         return {
             "session": NOT_CONFIGURED,
             "message": "grok.com cookies are not configured: set GROK_SSO_COOKIE (see /setup)",
@@ -52,14 +57,19 @@ def session_report(rt: Runtime, max_age: float) -> dict:
             "advice": gerr.ADVICE[gerr.NOT_CONFIGURED],
             "checked_at": None,
         }
-    result = rt.session_check.result(max_age)
-    return {
+    checks = rt.session_checks()
+    results = {check.label: check.result(max_age) for check in checks}
+    result = next((r for r in results.values() if r.session == VALID), next(iter(results.values())))
+    report = {
         "session": result.session,
         "message": result.message,
         "failure_class": result.failure_class,
         "advice": result.advice,
         "checked_at": result.at,
     }
+    if rt.pool.strict:
+        report["accounts"] = {label: r.session for label, r in results.items()}
+    return report
 
 
 @blp.route("/health/session", methods=["GET"])
@@ -103,4 +113,6 @@ def health_session():
         body.update({k: report[k] for k in ("failure_class", "advice") if report[k]})
         if report["checked_at"]:
             body["checked_at"] = report["checked_at"]
+    if "accounts" in report:
+        body["accounts"] = report["accounts"]
     return body, _STATUS.get(report["session"], 502), {"Cache-Control": "no-store"}

@@ -29,5 +29,6 @@ blp = Blueprint("metrics", __name__, description="Prometheus metrics")
     },
 )
 def metrics():
-    body, content_type = runtime().metrics.exposition()
+    rt = runtime()
+    body, content_type = rt.metrics.exposition(rt.pool.snapshot())
     return Response(body, content_type=content_type)

@@ -89,6 +89,10 @@ class SetupInfoSchema(ma.Schema):
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
     access = ma.fields.Nested(AccessSchema)
     chat_lane = ma.fields.Nested(ChatLaneSchema)
+    accounts = ma.fields.List(
+        ma.fields.Dict(),
+        metadata={"description": "the grok.com accounts: label, source, enabled, state, tier, quota (never a cookie)"},
+    )
 
 
 class _StrictSchema(ma.Schema):
@@ -200,7 +204,7 @@ def _info() -> dict:
     statsig = statsig_status(rt)
     return {
         "instructions": snippet.instructions(cli_prefix()),
-        "configured": rt.settings.configured,
+        "configured": rt.configured,
         "statsig_source": statsig["source"],
         "statsig": statsig,
         "drift": rt.health.drift(),
@@ -213,6 +217,10 @@ def _info() -> dict:
         "can_update": may_update(),
         "access": access_report(rt.settings),
         "chat_lane": rt.chat_lane(),
+        "accounts": [
+            {k: a[k] for k in ("label", "source", "enabled", "state", "tier", "quota", "cooldowns", "parked")}
+            for a in rt.pool.snapshot()
+        ],
     }
 
 
@@ -256,6 +264,27 @@ def _page(info: dict, status: int = 200, errors: dict | None = None, notice: dic
     resp.headers["X-Frame-Options"] = "DENY"
     resp.set_cookie(CSRF_COOKIE, token, httponly=True, samesite="Strict", path="/setup")
     return resp
+
+
+def guard_update(body: dict) -> bool:
+    """The checks every change made through /setup passes: same origin, the page's CSRF token
+    (forms), a loopback client or an API key. Returns whether the body came from a form."""
+    from_form = not request.is_json
+    if not _same_origin():
+        raise Problem(403, "forbidden", "cross-origin request refused: submit the form from /setup itself")
+    if from_form:
+        sent = body.get("csrf_token") or ""
+        expected = request.cookies.get(CSRF_COOKIE) or ""
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise Problem(403, "forbidden", "missing or stale form token: reload /setup and submit again")
+    if not may_update(body.get("api_key") if from_form else None):
+        raise Problem(
+            403,
+            "forbidden",
+            "only a loopback client (http://localhost:PORT/setup on the server "
+            "itself) or a client with a configured API key may change the settings",
+        )
+    return from_form
 
 
 # ---------------------------------------------------------------------- views
@@ -310,6 +339,8 @@ def setup_page():
             }
             if not notice["saved"]:
                 notice = {}
+        if request.args.get("account"):
+            notice = {"account": request.args["account"][:64], "added": bool(request.args.get("added"))}
         return _page(info, notice=notice)
     return info
 
@@ -342,21 +373,7 @@ def setup_page():
     "(application/x-www-form-urlencoded) with its csrf_token.",
 )
 def setup_update(body):
-    from_form = not request.is_json
-    if not _same_origin():
-        raise Problem(403, "forbidden", "cross-origin request refused: submit the form from /setup itself")
-    if from_form:
-        sent = body.get("csrf_token") or ""
-        expected = request.cookies.get(CSRF_COOKIE) or ""
-        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
-            raise Problem(403, "forbidden", "missing or stale form token: reload /setup and submit again")
-    if not may_update(body.get("api_key") if from_form else None):
-        raise Problem(
-            403,
-            "forbidden",
-            "only a loopback client (http://localhost:PORT/setup on the server "
-            "itself) or a client with a configured API key may change the settings",
-        )
+    from_form = guard_update(body)
     rt = runtime()
     values = {k: v.strip() for k, v in body.items() if k in FORM_KEYS and v and v.strip()}
     if body.get("snippet_output"):

@@ -42,6 +42,24 @@ class CheckSchema(ma.Schema):
     failure_class = ma.fields.String(allow_none=True)
 
 
+class AccountSchema(ma.Schema):
+    label = ma.fields.String()
+    source = ma.fields.String(metadata={"enum": ["env", "file"], "description": "settings file or accounts file"})
+    enabled = ma.fields.Boolean()
+    state = ma.fields.String(metadata={"enum": ["active", "cooling", "parked", "disabled"]})
+    tier = ma.fields.String(allow_none=True, metadata={"description": "free, super or heavy, from the quota totals"})
+    proxy = ma.fields.String(allow_none=True, metadata={"description": "the account's proxy, without credentials"})
+    quota = ma.fields.Dict(
+        metadata={"description": "per grok.com mode: remaining (estimated since the last sync), total, window, at"}
+    )
+    cooldowns = ma.fields.Dict(metadata={"description": "per mode cooling down: seconds_left, reason"})
+    parked = ma.fields.Dict(
+        allow_none=True, metadata={"description": "why the account is parked: failure_class, message, advice, since"}
+    )
+    requests = ma.fields.Integer()
+    failures = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
 class AccessSchema(ma.Schema):
     mode = ma.fields.String(metadata={"enum": ["api_key", "local", "open_network"]})
     summary = ma.fields.String(metadata={"description": "who may use the server, and why"})
@@ -118,6 +136,10 @@ class StatusSchema(ma.Schema):
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
     last_check = ma.fields.Nested(CheckSchema, allow_none=True)
+    accounts = ma.fields.List(
+        ma.fields.Nested(AccountSchema),
+        metadata={"description": "the grok.com accounts (every host agrees with REDIS_URL); never a cookie"},
+    )
     access = ma.fields.Nested(AccessSchema)
     shared_state = ma.fields.Dict(
         metadata={
@@ -126,6 +148,17 @@ class StatusSchema(ma.Schema):
         }
     )
     chat_lane = ma.fields.Nested(ChatLaneSchema)
+
+
+def pool_session(accounts: list[dict]) -> str:
+    """The session condition of a pool: ok while an enabled account is not parked, else why."""
+    enabled = [a for a in accounts if a["enabled"]]
+    if not enabled:
+        return UNKNOWN
+    if any(a["state"] != "parked" for a in enabled):
+        return OK
+    classes = {a["parked"]["failure_class"] for a in enabled}
+    return "account_blocked" if classes == {"account_blocked"} else "auth_expired"
 
 
 def format_uptime(seconds: int) -> str:
@@ -182,6 +215,24 @@ EXAMPLE = {
         "method": "POST",
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
+    "accounts": [
+        {
+            "label": "work",
+            "source": "file",
+            "enabled": True,
+            "state": "cooling",
+            "tier": "super",
+            "proxy": None,
+            "quota": {
+                "auto": {"remaining": 0, "total": 50, "window": 7200, "at": 1717171500.0},
+                "fast": {"remaining": 121, "total": 140, "window": 7200, "at": 1717171500.0},
+            },
+            "cooldowns": {"auto": {"seconds_left": 1734.0, "reason": "usage_limit"}},
+            "parked": None,
+            "requests": 57,
+            "failures": {"usage_limit": 1},
+        }
+    ],
     "access": {
         "mode": "api_key",
         "summary": "API key required on every route but /health, /setup and the docs; listening on 0.0.0.0; "
@@ -203,8 +254,11 @@ def status():
         name: (shared["conditions"].get(name) or {}).get("value", UNKNOWN)
         for name in ("session", "anti_bot", "protocol", "network")
     }
+    accounts = rt.pool.snapshot()
+    if rt.pool.strict:  # a pool's session is its accounts': valid while one of them is usable
+        conditions["session"] = pool_session(accounts)
     session = _SESSION.get(conditions["session"], conditions["session"])
-    if not rt.settings.configured:
+    if not rt.configured:
         session = "not_configured"
     uptime = int(time.time() - rt.server_started_at)
     last_check = rt.session_check.last()
@@ -214,7 +268,7 @@ def status():
             "version": __version__,
             "uptime_seconds": uptime,
             "uptime": format_uptime(uptime),
-            "configured": rt.settings.configured,
+            "configured": rt.configured,
             "session_valid": session not in ("expired", "blocked"),
             "session": session,
             "challenge_loaded": statsig["source"] != "none",
@@ -226,6 +280,7 @@ def status():
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
+            "accounts": accounts,
             "access": access_report(rt.settings),
             "shared_state": rt.store.describe(),
             "chat_lane": rt.chat_lane(),

@@ -24,12 +24,13 @@ from typing import Any, Mapping
 
 from flask import after_this_request, current_app
 
-from ..engine.continuity import DEFAULT_ACCOUNT, SPACE, Continuity, Ledger, Place
+from ..engine.continuity import SPACE, Continuity, Ledger, Place
 from ..engine.plan import Turn
 from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError, NotFound
 from ..problems import Problem, from_grok_error
-from ..runtime import grok, runtime
+from ..routing import CONVERSATION, for_owned
+from ..runtime import runtime
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,16 @@ def ledger() -> Ledger:
 
 
 def usable(account: str) -> bool:
-    """Whether a conversation's account can serve a request (one account until the pool)."""
-    return account == DEFAULT_ACCOUNT
+    """Whether a conversation's account is an enabled account of the pool (app/routing.py
+    narrows this to the account a request runs on)."""
+    known = runtime().pool.accounts.get(account)
+    return known is not None and known.enabled
 
 
 def client_for(account: str):
     if not usable(account):
         raise Problem(503, "upstream_unavailable", "the account that owns this conversation is not configured")
-    return grok()
+    return runtime().pool.client(account)
 
 
 def request_continuity(headers: Mapping[str, str], previous_response_id: str | None = None) -> Continuity:
@@ -115,7 +118,8 @@ def _conversation_place(records: Ledger, conversation_id: str) -> Place:
     place = Place.from_value({**known, "c": conversation_id}) if known else None
     if place is not None and usable(place.account):
         return place
-    client = grok()
+    owner = for_owned(CONVERSATION, conversation_id)  # the account that created it, if this server knows
+    client = owner.client
     try:
         conversation = _json(client.get_conversation(conversation_id))
         responses = _json(client.list_responses(conversation_id)).get("responses") or []
@@ -140,7 +144,7 @@ def _conversation_place(records: Ledger, conversation_id: str) -> Place:
             f"grok.com conversation {conversation_id} has no answer to continue from",
             param=CONVERSATION_HEADER,
         )
-    return Place(conversation_id, str(answers[-1]), DEFAULT_ACCOUNT, bool(conversation.get("temporary", False)))
+    return Place(conversation_id, str(answers[-1]), owner.label, bool(conversation.get("temporary", False)))
 
 
 def _json(reply) -> dict[str, Any]:

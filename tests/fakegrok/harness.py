@@ -271,6 +271,29 @@ class FakeGrok:
     def stats(self) -> dict:
         return self._control("GET", "/__fake/stats")
 
+    # -- more accounts (accounts.py) ---------------------------------------------------------------
+    def add_account(
+        self,
+        name: str,
+        *,
+        quota: dict | None = None,
+        status: str = "ok",
+        limit: str = "http",
+        sso: str | None = None,
+        sso_rw: str | None = None,
+    ) -> dict:
+        """Another grok.com account: its own cookies (returned as sso / sso_rw), store and quota."""
+        body = {"name": name, "quota": quota or {}, "status": status, "limit": limit}
+        body.update({k: v for k, v in (("sso", sso), ("sso_rw", sso_rw)) if v})
+        return self._control("POST", "/__fake/accounts", body)
+
+    def change_account(self, name: str, **changes) -> dict:
+        """status=, quota=, limit=, reset_usage=True."""
+        return self._control("POST", f"/__fake/accounts/{name}", changes)
+
+    def accounts(self) -> dict[str, dict]:
+        return {a["name"]: a for a in self._control("GET", "/__fake/accounts")}
+
     def store(self) -> dict:
         return self._control("GET", "/__fake/store")
 

@@ -14,7 +14,7 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import api, build, media, mgw
+from . import accounts, api, build, media, mgw
 from . import scenarios as sc
 from .statsig import DEFAULT_HEADER_HEX, header_bytes, verify
 from .wire import ClientGone, Resp, Stream, StreamResp, dumps
@@ -125,6 +125,7 @@ class State:
         self.config.update(config)
         self.verbose = verbose
         self.store = api.Store()
+        self.accounts: dict[str, accounts.FakeAccount] = {}  # more accounts (accounts.py)
         self.builds = build.Builds()
         self.log: list[dict] = []
         self.seq = 0
@@ -149,6 +150,7 @@ class State:
     def reset(self):
         with self.lock:
             self.store.reset()
+            self.accounts.clear()
             self.builds = build.Builds()
             self.log.clear()
             self.queue.clear()
@@ -356,6 +358,7 @@ class Handler(BaseHTTPRequestHandler):
                 "reject": None,
                 "canned": False,
                 "stream": None,
+                "account": None,  # the name of a non-default account (accounts.py)
             }
             state.log.append(entry)
         self._entry = entry
@@ -421,10 +424,17 @@ class Handler(BaseHTTPRequestHandler):
         if "Chrome/" not in headers.get("user-agent", ""):
             entry["reject"] = "cloudflare_ua"
             return sc.cloudflare_resp()
-        # 2. session cookies
-        if not self._session_cookies_ok(headers):
+        # 2. session cookies: the default account's, or another account's (accounts.py)
+        account = self._account(headers)
+        if account is False:
             entry["reject"] = "cookie"
             return Resp(cfg["auth_failure_status"], sc.BAD_CREDENTIALS)
+        if account is not None:
+            entry["account"] = account.name
+            refused = accounts.refusal(account, state)
+            if refused is not None:
+                entry["reject"] = "account_" + account.status
+                return refused
         # 3. anti-bot challenge token
         verdict = self._statsig(method, path, headers)
         entry["statsig"] = verdict
@@ -472,20 +482,42 @@ class Handler(BaseHTTPRequestHandler):
                 headers={"Allow": ", ".join(found[1])},
             )
         fn, params = found
-        req = api.Req(self, state, method, path, entry["query"], headers, body, json_value, entry)
+        seen_as = state if account is None else accounts.AccountState(state, account)
+        req = api.Req(self, seen_as, method, path, entry["query"], headers, body, json_value, entry)
         req.params = params
         req.forced_scenario = forced
         with state.lock:
-            return fn(req)
+            if account is None:
+                return fn(req)
+            if fn is api.rate_limits:
+                return accounts.rate_limits(account, req)
+            chat_start = accounts.is_chat_start(method, path)
+            if chat_start:
+                refused = accounts.refuse_when_spent(account, req)
+                if refused is not None:
+                    return refused
+            resp = fn(req)
+            if chat_start and isinstance(resp, StreamResp):
+                accounts.spend(account, req)
+            return resp
 
     def _session_cookies_ok(self, headers: dict) -> bool:
+        """The default account's cookies (the mgw lane serves that account only)."""
+        return self._account(headers) is None
+
+    def _account(self, headers: dict):
+        """None for the default account's cookies, the FakeAccount of another's, False for none."""
         cfg = self.state.config
         cookies: dict[str, str] = {}
         for part in headers.get("cookie", "").split(";"):
             name, eq, value = part.strip().partition("=")
             if eq and name not in cookies:
                 cookies[name] = value
-        return cookies.get("sso") == cfg["sso"] and cookies.get("sso-rw") == cfg["sso_rw"]
+        if cookies.get("sso") == cfg["sso"] and cookies.get("sso-rw") == cfg["sso_rw"]:
+            return None
+        with self.state.lock:
+            found = accounts.by_cookies(self.state, cookies)
+        return found if found is not None else False
 
     def _asset(self, method: str, path: str, entry: dict, headers: dict):
         """The asset host (assets.grok.com): a browser-looking UA and the session cookies, no statsig."""
@@ -495,11 +527,19 @@ class Handler(BaseHTTPRequestHandler):
         if "Chrome/" not in headers.get("user-agent", ""):
             entry["reject"] = "cloudflare_ua"
             return sc.cloudflare_resp()
-        if not self._session_cookies_ok(headers):
+        account = self._account(headers)
+        if account is False:
             entry["reject"] = "cookie"
             return Resp(self.state.config["auth_failure_status"], sc.BAD_CREDENTIALS)
+        if account is not None:
+            entry["account"] = account.name
+            refused = accounts.refusal(account, self.state)
+            if refused is not None:
+                entry["reject"] = "account_" + account.status
+                return refused
         with self.state.lock:
-            found = self.state.store.assets.get(path)
+            store = self.state.store if account is None else account.store
+            found = store.assets.get(path)
         if found is None:
             entry["reject"] = "no_asset"
             return Resp(
@@ -679,6 +719,29 @@ class Handler(BaseHTTPRequestHandler):
             with state.lock:
                 found = state.store.assets.get((query.get("path") or [""])[0])
             self._write(Resp(200, found[0], found[1]) if found else Resp(404, {"error": "no such asset"}))
+        elif route == ("POST", "/__fake/accounts"):
+            err = accounts.validate(data, creating=True)
+            if err:
+                self._write(Resp(400, {"error": err}))
+                return
+            with state.lock:
+                made = accounts.add(state, data).describe()
+            self._write(Resp(200, made))
+        elif route == ("GET", "/__fake/accounts"):
+            with state.lock:
+                self._write(Resp(200, [a.describe() for a in state.accounts.values()]))
+        elif method == "POST" and path.startswith("/__fake/accounts/"):
+            name = path[len("/__fake/accounts/") :]
+            err = accounts.validate(data, creating=False)
+            with state.lock:
+                account = state.accounts.get(name)
+                if account is not None and not err:
+                    accounts.change(account, data)
+                    described = account.describe()
+            if err or account is None:
+                self._write(Resp(400 if err else 404, {"error": err or f"no account {name!r}"}))
+                return
+            self._write(Resp(200, described))
         elif route == ("GET", "/__fake/build"):
             with state.lock:
                 self._write(Resp(200, state.builds.current.info()))

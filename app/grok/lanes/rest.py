@@ -7,7 +7,8 @@ from ..client import APP, ChatStream, seg
 
 
 def open_rest(client, body: dict, conversation_id: str | None = None) -> ChatStream:
-    return ChatStream(client.stream("POST", rest_path(conversation_id), body=dict(body)), state=client.state)
+    upstream = client.stream("POST", rest_path(conversation_id), body=dict(body))
+    return ChatStream(upstream, state=client.state, account=client.config.account)
 
 
 def rest_path(conversation_id: str | None = None) -> str:

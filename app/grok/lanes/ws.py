@@ -124,13 +124,15 @@ def fetch_user_id(client) -> str:
         ("sec-fetch-user", None),
     ]
     try:
-        reply = client.transport.request("GET", config.base_url + SESSION_PATH, headers, None, config.request_timeout)
+        reply = client.transport.request(
+            "GET", config.base_url + SESSION_PATH, headers, None, config.request_timeout, proxy=config.proxy
+        )
     except GrokError as exc:
-        client.state.record_failure(exc, "GET")
+        client.state.record_failure(exc, "GET", account=config.account)
         raise
     if not 200 <= reply.status < 300:
         error = error_for_status(reply.status, reply.content[:65536].decode("utf-8", "replace"), reply.headers)
-        client.state.record_failure(error, "GET")
+        client.state.record_failure(error, "GET", account=config.account)
         raise error
     try:
         data = json.loads(reply.content)
@@ -138,12 +140,12 @@ def fetch_user_id(client) -> str:
         data = None
     error = _session_problem(data)
     if error is not None:
-        client.state.record_failure(error, "GET")
+        client.state.record_failure(error, "GET", account=config.account)
         raise error
     uid = user_id_of(data)
     if uid is None:
         error = GrokError("grok.com's session answer names no user id: the WebSocket lane cannot be used")
-        client.state.record_failure(error, "GET")
+        client.state.record_failure(error, "GET", account=config.account)
         raise error
     return uid
 
@@ -214,9 +216,10 @@ def open_ws(client, body: dict, conversation_id: str | None = None, instructions
             gateway_url(config.base_url, uid),
             upgrade_headers(config, uid),
             timeout=min(HANDSHAKE_TIMEOUT, config.stream_idle_timeout),
+            proxy=config.proxy,
         )
     except GrokError as exc:
-        state.record_failure(exc, METHOD)
+        state.record_failure(exc, METHOD, account=config.account)
         raise
     stream = WsChatStream(
         socket,
@@ -224,17 +227,18 @@ def open_ws(client, body: dict, conversation_id: str | None = None, instructions
         idle_timeout=config.stream_idle_timeout,
         ping_interval=config.ws_ping_interval,
         state=state,
+        account=config.account,
     )
     try:
         stream.start(body, conversation_id, instructions_known)
     except GrokError as exc:
         stream.close()
-        state.record_failure(exc, METHOD)
+        state.record_failure(exc, METHOD, account=config.account)
         raise
     except BaseException:
         stream.close()
         raise
-    state.record_success(101, METHOD)
+    state.record_success(101, METHOD, account=config.account)
     return stream
 
 
@@ -257,12 +261,14 @@ class WsChatStream:
         ping_interval: float,
         state=None,
         max_message_bytes: int = ev.DEFAULT_MAX_LINE_BYTES,
+        account: str | None = None,
     ):
         self.socket = socket
         self.translator = translator
         self.idle_timeout = idle_timeout
         self.ping_interval = ping_interval
         self.state = state
+        self.account = account
         self.status = 101
         self.headers = socket.headers
         self.splitter = mgw.EventSplitter(max_message_bytes)
@@ -456,7 +462,7 @@ class WsChatStream:
     def _note(self, event: ev.Event) -> None:
         # In-band errors (usage limit, overload, ...) are failures too, for /status and metrics.
         if self.state is not None and isinstance(event, ev.UpstreamError):
-            self.state.record_failure(inband_error(event.message, event.code), METHOD)
+            self.state.record_failure(inband_error(event.message, event.code), METHOD, account=self.account)
 
     def close(self) -> None:
         self.finished = True
