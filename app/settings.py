@@ -436,9 +436,6 @@ class Settings:
         """The settings as environment text that reads back to the same values."""
         return {name: str(value) for name, value in self.by_env_name().items() if value is not None}
 
-    def with_values(self, **changes) -> "Settings":
-        return replace(self, **changes)
-
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = "auto") -> "Settings":
         """Read and validate settings; raises SettingsError listing every bad value.

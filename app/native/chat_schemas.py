@@ -170,7 +170,8 @@ QUICK_EXAMPLE = {"query": "What is the capital of Australia?"}
 NEW_CHAT_STREAM_EXAMPLE = (
     "\n".join(
         [
-            '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666","title":"New conversation"}}}',
+            '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666",'
+            '"title":"New conversation"}}}',
             '{"result":{"response":{"userResponse":{"responseId":"aaaa1111-2222-4333-8444-555566667777",'
             '"message":"Explain HTTP/2 multiplexing in two sentences.","sender":"human"}}}}',
             '{"result":{"response":{"token":"HTTP/2 ","isThinking":false,"isSoftStop":false,'

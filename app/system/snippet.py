@@ -34,7 +34,8 @@ BOOKMARKLET_SOURCE = (
     "finally{Math.random=r;Date.now=d;crypto.subtle.digest=g}"
     'var t=new Uint8Array([...atob(s.init.headers["x-statsig-id"])].map(x=>x.charCodeAt(0))),'
     "q=v=>\"'\"+String(v).replace(/'/g,\"'\\\\''\")+\"'\";"
-    'c="grok-web-api update-keys CHALLENGE_HEADER_HEX="+[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")'
+    'c="grok-web-api update-keys CHALLENGE_HEADER_HEX="'
+    '+[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")'
     '+" CHALLENGE_SUFFIX="+q(h.split("!").slice(2).join("!").replace(/^-?\\d+/,""))'
     '+" CHALLENGE_TRAILER="+t[69]+" --reload";console.log(c);'
     'try{await navigator.clipboard.writeText(c);alert("grok-web-api: the update-keys command is on the clipboard; '
