@@ -33,7 +33,7 @@ def _check(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "update-keys":
-        # Own argument rules (KEY=VALUE pairs, reference-behaviour §10.3), so not argparse.
+        # Own argument rules (KEY=VALUE pairs, docs/configuration.md: update-keys), so not argparse.
         from .ops.keys import main as update_keys
 
         return update_keys(argv[1:])

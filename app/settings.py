@@ -368,7 +368,7 @@ class Settings:
     max_request_media_bytes: int = setting(
         "MAX_REQUEST_MEDIA_BYTES", integer(1, error="must be a number of bytes >= 1"), 64 * MIB
     )
-    # --- several accounts and several hosts (docs/accounts.md, docs/scaling.md)
+    # --- several accounts and several hosts (docs/scaling.md)
     accounts_file: str | None = setting("ACCOUNTS_FILE")  # default: see `accounts_path`
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
     quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)

@@ -1,4 +1,4 @@
-"""grok.com's mode list (`POST /rest/modes`, grok-wire.md §9 D5): what the account can pick.
+"""grok.com's mode list (`POST /rest/modes`, docs/grok-protocol.md): what the account can pick.
 
 The list's exact shape is not documented anywhere public, so `parse_modes` reads it
 liberally: a list of objects under `modes` (or a bare list), each with an id (`id`,

@@ -1,4 +1,4 @@
-"""The session check (reference-behaviour §2.5) and the background session watcher.
+"""The session check (docs/grok-protocol.md: the session check) and the background session watcher.
 
 `SessionCheck` performs `GrokClient.check_session()` at most once at a time per
 account across every worker of every host: within a worker, concurrent callers share

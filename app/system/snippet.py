@@ -1,4 +1,4 @@
-"""The browser helper that extracts the challenge values (reference-behaviour §3.5).
+"""The browser helper that extracts the challenge values (docs/configuration.md: the setup page).
 
 `SNIPPET` is the reference's one-line devtools snippet, unchanged: it needs the
 "Void" client mod on grok.com, runs grok's own request middleware for a fake
@@ -49,7 +49,7 @@ UPDATE_KEYS_COMMAND = (
     "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... CHALLENGE_TRAILER=3 --reload"
 )
 
-# The reference's /setup text (§9.4): two instruction lines, a blank line, the snippet.
+# The reference implementation's /setup text: two instruction lines, a blank line, the snippet.
 INSTRUCTIONS = (
     "Install the Void client mod, open grok.com, open the devtools console and paste this snippet; "
     "it prints the three CHALLENGE_* lines for .env (or pipe them to `grok-web-api update-keys --stdin --reload`).\n"

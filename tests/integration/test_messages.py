@@ -1,6 +1,6 @@
 """POST /v1/messages and /v1/messages/count_tokens through the official anthropic SDK (and raw
 HTTP where the SDK hides the wire) against the app under gunicorn and the fake grok.com:
-every item of agent-apis.md §7.2. Every Message, stream and error is checked against the
+every input shape of docs/agents.md. Every Message, stream and error is checked against the
 SDK's own types and Anthropic's event order (tests/support/anthropic_client.py)."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """POST /v1/responses through the official openai SDK (and raw HTTP where the SDK hides the
-wire) against the app under gunicorn and the fake grok.com: every item of agent-apis.md §7.1.
+wire) against the app under gunicorn and the fake grok.com: every input shape of docs/agents.md.
 Every Response object, stream event and error is validated against OpenAI's published
 schemas, and every stream against the full event order (tests/support/oai.py)."""
 
@@ -201,7 +201,7 @@ def test_apply_patch_comes_back_as_a_custom_tool_call(server, shape):
 
 
 def test_every_history_item_a_client_sends_is_accepted(oai, server):
-    # What Codex replays (agent-apis.md §1.4-1.5): reasoning, custom tool calls, tool search and
+    # What Codex replays (docs/agents.md: Codex CLI): reasoning, custom tool calls, tool search and
     # web search items, extra keys, and tool history on a request with no tools (compaction).
     history = [
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "do it"}], "id": "msg_1"},
