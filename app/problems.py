@@ -145,6 +145,7 @@ FAILURE_PROBLEMS: dict[str, tuple[int, str, dict[str, str]]] = {
     gerr.ANTI_BOT: (403, "anti_bot", {}),
     gerr.STALE_CHALLENGE: (403, "anti_bot", {}),
     gerr.CLOUDFLARE: (403, "anti_bot", {}),
+    gerr.CASTLE: (403, "anti_bot", {}),
     gerr.ACCOUNT_BLOCKED: (403, "account_blocked", {}),
     gerr.USAGE_LIMIT: (429, "rate_limited", {}),
     gerr.RATE_LIMITED: (429, "rate_limited", {}),

@@ -24,12 +24,14 @@ from pathlib import Path
 from flask import current_app, request
 
 from .grok.client import ClientConfig, GrokClient
+from .grok.lanes import describe as describe_lane
 from .grok.modes import ModeCatalogue
 from .grok.session import SessionState
 from .grok.transport import Transport
 from .ops import metrics
 from .ops import rundir as rundirs
 from .ops.atomicfile import read_json
+from .ops.lane_switch import StoreLaneSwitch
 from .ops.shared_health import SharedHealth, automatic_action
 from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
@@ -69,13 +71,19 @@ class Runtime:
         self.health = SharedHealth(
             self.store,
             automatic=lambda state: automatic_action(
-                state, self.settings.statsig_mode, self.settings.session_check_interval
+                state, self.settings.statsig_mode, self.settings.session_check_interval, self.settings.chat_lane
             ),
         )
         self.session_check = SessionCheck(self.store, self.client)
+        # The auto chat-lane choice is shared like the rest: every worker of every host sees it.
+        self.client.lane_switch = StoreLaneSwitch(self.store)
         self.modes = ModeCatalogue()
         self.reloader = SettingsReloader(self)
         self.state.observers.append(self.health.observe)
+
+    def chat_lane(self) -> dict:
+        """The chat lane setting and the lane in use (for /status and /setup)."""
+        return describe_lane(self.settings.chat_lane, self.client.lane_switch)
 
     @property
     def server_started_at(self) -> float:

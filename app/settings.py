@@ -51,6 +51,7 @@ LOG_LEVELS = {
     "critical": "CRITICAL",
 }
 REASONING_OUTPUTS = ("reasoning_content", "think_tags", "hidden")
+CHAT_LANES = ("auto", "rest", "ws")  # app.grok.lanes
 GROK_MODES = ("auto", "fast", "expert", "heavy", "grok-43")
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -330,6 +331,7 @@ class Settings:
     log_format: str = setting("LOG_FORMAT", choice(("plain", "json"), "must be plain or json"), "plain")
     grok_base_url: str = setting("GROK_BASE_URL", url(base=True), "https://grok.com", setup="upstream base URL")
     proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, secret=url_password, setup="outbound proxy")
+    chat_lane: str = setting("GROK_CHAT_LANE", choice(CHAT_LANES), "auto", setup="chat lane: auto, rest or ws")
     # --- timeouts
     connect_timeout: float = setting("CONNECT_TIMEOUT_SECS", seconds(), 10.0)
     request_timeout: float = setting("REQUEST_TIMEOUT_SECS", seconds(), 120.0)

@@ -18,6 +18,8 @@ Scenarios (issue 6):
   count_tokens Claude Code's /context: bursts of 26 parallel /v1/messages/count_tokens calls, ms per burst
   continuity   a 20-turn agent loop (20 KB system prompt, tools, 1 KB tool results) with and without
                conversation continuity: upstream request bytes and time to first token per turn
+  ws           the same chats on the mgw WebSocket lane (GROK_CHAT_LANE=ws, a server of its own):
+               time to first token, throughput and 100/250/500 concurrent OpenAI streams
 
 With two CPUs or more, the gunicorn workers are pinned to the first and the fake grok.com and
 this client to the others, and /health is probed from a process of its own (bench/probe.py).
@@ -325,6 +327,25 @@ def run_count_tokens(host, port, bursts=20):
     return {"bursts": bursts, "failed": failed, "p50_ms": round(pct(walls, 50), 1), "max_ms": round(max(walls), 1)}
 
 
+def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp):
+    """The WebSocket lane's rows: the same scenarios as the REST lane's, on a server of its own."""
+    host = "127.0.0.1"
+    openai_ws = Target("openai-ws", host, srv.port, "/v1/chat/completions", openai_body())
+    native_ws = Target("native-ws", host, srv.port, "/v1/chat", native_body)
+    out = {"ttft": run_ttft([openai_ws, native_ws], 20 if quick else 200)}
+    print_table("WebSocket lane: time to first token (ms)", out["ttft"])
+    workers = {"openai-ws": worker, "native-ws": worker, "raw-relay": relay_worker}
+    out["throughput"] = run_throughput([relay_t, openai_ws, native_ws], workers, tokens=1000 if quick else 5000)
+    base = out["throughput"]["raw-relay"]["tokens_per_s"]
+    for row in out["throughput"].values():
+        row["ratio_to_raw"] = round(row["tokens_per_s"] / base, 2) if base else None
+    print_table("WebSocket lane: throughput (20 streams)", out["throughput"])
+    levels = [50, 100] if quick else [100, 250, 500]
+    out["concurrency"] = run_concurrency(openai_ws, srv.url, worker, levels, ramp=ramp, fake_pid=fake.proc.pid)
+    print_table("WebSocket lane: concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in out["concurrency"]})
+    return out
+
+
 def pin(server, load) -> bool:
     """The gunicorn workers on CPU 0, the fake grok.com and the load client on the others.
 
@@ -352,7 +373,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,admission,throughput,small,count_tokens,continuity")
+    parser.add_argument("--only", default="ttft,concurrency,admission,throughput,small,count_tokens,continuity,ws")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -377,11 +398,13 @@ def main(argv=None):
         app_srv = GunicornServer(env, workers=1)
         relay_srv = GunicornServer(env, workers=1, app_module="bench.raw_relay:app")
         before_srv = GunicornServer(env, workers=1, app_module="bench.returning_first:app")
+        ws_srv = GunicornServer(dict(env, GROK_CHAT_LANE="ws"), workers=1) if "ws" in only else None
         try:
             host = "127.0.0.1"
             app_worker = wait_worker(app_srv.proc.pid)
             relay_worker = wait_worker(relay_srv.proc.pid)
             before_worker = wait_worker(before_srv.proc.pid)
+            ws_worker = wait_worker(ws_srv.proc.pid) if ws_srv else None
             has_openai = has_route(app_srv.url, "/v1/chat/completions")
             openai_t = Target("openai", host, app_srv.port, "/v1/chat/completions", openai_body())
             native_t = Target("native", host, app_srv.port, "/v1/chat", native_body)
@@ -397,7 +420,8 @@ def main(argv=None):
             app_targets = [openai_t, native_t] if has_openai else [native_t]
             workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
             report["pinned"] = not args.no_pin and pin(
-                server=[app_worker, relay_worker, before_worker], load=[fake.proc.pid, os.getpid()]
+                server=[p for p in (app_worker, relay_worker, before_worker, ws_worker) if p],
+                load=[fake.proc.pid, os.getpid()],
             )
 
             if "ttft" in only:
@@ -435,10 +459,14 @@ def main(argv=None):
                     openai_t, app_srv, app_worker, before_srv, before_worker, 200 if quick else 1000, fake.proc.pid
                 )
                 print_table("Admission in a burst: before and after, same run", report["admission"])
+            if ws_srv is not None:
+                report["ws"] = run_ws(ws_srv, ws_worker, relay_t, relay_worker, fake, quick, args.ramp)
         finally:
             app_srv.close()
             relay_srv.close()
             before_srv.close()
+            if ws_srv is not None:
+                ws_srv.close()
 
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

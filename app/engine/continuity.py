@@ -27,7 +27,9 @@ Nothing but digests and upstream ids is stored (`Ledger`, the shared-state space
 the account and the temporary flag; ``c:<conversation>`` -> its tip (the last response this
 server recorded, or none once a turn there did not complete: a follow-up is only sent from the
 tip, so a truncated, retried or edited history never continues); ``p:<response id>`` -> the
-same for the Responses API's previous_response_id.
+same for the Responses API's previous_response_id. A conversation keeps one ``h:`` record, its
+tip's: recording a new tip deletes the previous one, so the space holds about two records per
+live conversation.
 """
 
 from __future__ import annotations
@@ -284,8 +286,11 @@ class Ledger:
 
     def record(self, place: Place, digest: str | None = None, response_id: str | None = None) -> None:
         """`place` is now its conversation's tip; `digest` (the history it answered) and
-        `response_id` (our id for that answer) lead to it."""
-        self._put("c:" + place.conversation_id, {"r": place.response_id, "a": place.account, "t": place.temporary})
+        `response_id` (our id for that answer) lead to it. The record of the conversation's
+        previous tip goes: nothing continues from there any more."""
+        self._move_tip(
+            place.conversation_id, {"r": place.response_id, "a": place.account, "t": place.temporary, "h": digest}
+        )
         if digest is not None:
             self._put("h:" + digest, place.value())
         if response_id is not None:
@@ -294,13 +299,27 @@ class Ledger:
     def diverged(self, conversation_id: str, account: str, temporary: bool) -> None:
         """A turn in this conversation did not complete: grok.com may hold a response this server
         never recorded, so nothing continues there transparently any more."""
-        self._put("c:" + conversation_id, {"r": None, "a": account, "t": temporary})
+        self._move_tip(conversation_id, {"r": None, "a": account, "t": temporary, "h": None})
 
     def forget(self, conversation_id: str) -> None:
+        """grok.com no longer has this conversation."""
+        previous = self.conversation(conversation_id)
+        self._delete("c:" + conversation_id)
+        if previous and isinstance(previous.get("h"), str):
+            self._delete("h:" + previous["h"])
+
+    def _move_tip(self, conversation_id: str, value: dict) -> None:
+        previous = self.conversation(conversation_id)
+        self._put("c:" + conversation_id, value)
+        old = previous.get("h") if previous else None
+        if isinstance(old, str) and old != value["h"]:
+            self._delete("h:" + old)
+
+    def _delete(self, key: str) -> None:
         try:
-            self.store.delete(SPACE, "c:" + conversation_id)
+            self.store.delete(SPACE, key)
         except Exception as exc:
-            log.warning("could not forget conversation %s (%s)", conversation_id, exc)
+            log.warning("could not delete a continuity record (%s)", exc)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,8 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from . import events as ev
 from .errors import ConfigurationError, GrokError, error_for_status, inband_error
+from .lanes import LaneSwitch, MemoryLaneSwitch, open_chat
+from .lanes.ws import UserIds, WsChatStream
 from .session import SessionState
 from .shared import MemoryValues, SharedValues
 from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signature, Signer
@@ -64,6 +66,9 @@ class ClientConfig:
     request_timeout: float = 120.0
     stream_idle_timeout: float = 120.0
     assets_url: str = "https://assets.grok.com"
+    chat_lane: str = "auto"  # GROK_CHAT_LANE: auto | rest | ws (app.grok.lanes)
+    # The page's keep-alive `ping` event on the WebSocket lane (peers: every 25 s; the page ~3 s).
+    ws_ping_interval: float = 25.0
 
     @classmethod
     def from_settings(cls, settings) -> "ClientConfig":
@@ -82,6 +87,7 @@ class ClientConfig:
             ),
             request_timeout=settings.request_timeout,
             stream_idle_timeout=settings.stream_idle_timeout,
+            chat_lane=settings.chat_lane,
         )
 
 
@@ -205,6 +211,7 @@ class GrokClient:
         transport: Transport | None = None,
         state: SessionState | None = None,
         shared: SharedValues | None = None,
+        lane_switch: LaneSwitch | None = None,
     ):
         self.config = config
         self._transport = transport
@@ -212,6 +219,9 @@ class GrokClient:
         # Values every worker of the host shares (derived statsig values, the mode list); the
         # server puts its run directory's store here.
         self.shared: SharedValues = shared or MemoryValues()
+        # Where GROK_CHAT_LANE=auto remembers a switch to the WebSocket (the app shares it).
+        self.lane_switch: LaneSwitch = lane_switch or MemoryLaneSwitch()
+        self.user_ids = UserIds()
 
     @classmethod
     def from_settings(
@@ -398,15 +408,17 @@ class GrokClient:
         return ChatStream(self.stream(method, f"{APP}/{endpoint}", body=body), state=self.state)
 
     # ------------------------------------------------------------------ chat
-    def new_conversation(self, body: Mapping[str, Any]) -> ChatStream:
-        return self._chat("POST", "conversations/new", dict(body))
+    def new_conversation(self, body: Mapping[str, Any]) -> ChatStream | WsChatStream:
+        """A new conversation, on the chat lane GROK_CHAT_LANE chooses (app.grok.lanes)."""
+        return open_chat(self, dict(body))
 
     def edit_image(self, body: Mapping[str, Any]) -> ChatStream:
         """An image edit (`mediaGenInput.imageToImage`), sent from the Imagine page as the browser does."""
         return ChatStream(self.stream("POST", f"{APP}/conversations/new", body=dict(body), page="/imagine"))
 
-    def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream:
-        return self._chat("POST", f"conversations/{seg(conversation_id)}/responses", dict(body))
+    def add_response(self, conversation_id: str, body: Mapping[str, Any]) -> ChatStream | WsChatStream:
+        """A new message in a conversation, on the chat lane GROK_CHAT_LANE chooses."""
+        return open_chat(self, dict(body), conversation_id)
 
     def quick_answer(self, query: str) -> ChatStream:
         return self._chat("POST", "quick-answer", {"query": query})

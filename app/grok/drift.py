@@ -28,13 +28,24 @@ _GONE = (404, 410)
 
 def rest_lane_retired(error: gerr.GrokError, path: str | None = None) -> bool:
     """grok.com's signs that the REST chat lane is gone: an 'update your client' answer, or
-    404/410 on a lane endpoint that is not about one resource (a listing or a chat start)."""
+    404/410 on a lane endpoint that is not about one resource (a listing, a chat start, a new
+    message). A 404 that names what it did not find ("Conversation not found") is about that
+    thing, wherever it comes from."""
     if error.failure_class in (gerr.PAYLOAD_OUTDATED, gerr.REST_LANE_RETIRED):
         return True
     status = getattr(error, "status", None)
     if status not in _GONE or not path or not path.startswith(CHAT_LANE_PREFIX):
         return False
-    return status == 410 or path.rstrip("/").endswith(("/conversations", "/conversations/new", "/quick-answer"))
+    if status == 410:
+        return True
+    said = (getattr(error, "message", "") or "").lower()
+    if any(thing in said for thing in _MISSING_THINGS):
+        return False
+    return path.rstrip("/").endswith(("/conversations", "/conversations/new", "/quick-answer", "/responses"))
+
+
+# What a 404 names when one thing is missing rather than the endpoint.
+_MISSING_THINGS = ("conversation", "response", "parent", "file", "attachment", "model", "user", "asset")
 
 
 def classify(error: gerr.GrokError | None, path: str | None = None) -> str:

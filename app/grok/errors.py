@@ -47,6 +47,7 @@ NOT_CONFIGURED = "not_configured"
 SHUTTING_DOWN = "shutting_down"
 STATSIG_UNAVAILABLE = "statsig_unavailable"
 REST_LANE_RETIRED = "rest_lane_retired"
+CASTLE = "castle_rejected"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
@@ -82,7 +83,12 @@ ADVICE = {
     "(STATSIG_SOURCE=derived): /status names the failing step. It retries by itself; to keep working "
     "meanwhile, set STATSIG_SOURCE=auto with CHALLENGE_* values as the fallback (docs/statsig.md).",
     REST_LANE_RETIRED: "grok.com no longer answers the REST chat endpoint this server uses (404/410 or "
-    "'update your client'): the upstream protocol changed; update grok-web-api.",
+    "'update your client'): the upstream protocol changed. With GROK_CHAT_LANE=auto (the default) chats "
+    "move to grok.com's WebSocket lane by themselves (docs/websocket-lane.md).",
+    CASTLE: "grok.com's WebSocket chat refused the turn for want of a Castle anti-bot token "
+    "(castle_request_token), which only grok.com's page can mint. The cookies and the statsig values are "
+    "not the cause. While grok.com's REST chat still answers, set GROK_CHAT_LANE=rest; otherwise "
+    "update grok-web-api (see docs/websocket-lane.md).",
 }
 
 # Every failure class, in the order /status and /metrics list them.
@@ -219,6 +225,8 @@ def classify_text(text: str, code=None) -> str | None:
         return STALE_CHALLENGE
     if "update your client" in lower:
         return PAYLOAD_OUTDATED
+    if "castle" in lower:
+        return CASTLE
     if "anti-bot" in lower:
         return ANTI_BOT
     if "model is not found" in lower or "model not found" in lower:
@@ -258,6 +266,14 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
             parse_retry_after(headers.get("retry-after")),
             message=f"grok.com rate limited the request: {message}",
             failure_class=USAGE_LIMIT if known == USAGE_LIMIT else RATE_LIMITED,
+            content_type=content_type,
+        )
+    if known == CASTLE:
+        return AntiBotRejected(
+            status,
+            body,
+            f"grok.com's Castle anti-bot check refused the request: {message}",
+            failure_class=CASTLE,
             content_type=content_type,
         )
     if status in (401, 403):

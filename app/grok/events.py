@@ -448,6 +448,10 @@ class NDJSONDecoder:
             return []
         return self._parse(line) if line else []
 
+    def decode_object(self, obj: dict) -> list[Event]:
+        """The events of one line already decoded from JSON (the WebSocket lane's lines)."""
+        return self._events(obj, "")
+
     def _parse(self, line: bytes | str) -> list[Event]:
         line = line.decode("utf-8", "replace") if isinstance(line, bytes) else line
         text = line

@@ -167,6 +167,7 @@ class _HubMulti(AsyncCurl):
         self._curl2future = {}
         self._curl2curl = {}
         self._sockfds = set()
+        self._attached: set[Curl] = set()
         self.loop = _HubLoop()
         self._timer = None
         self._setup()
@@ -178,6 +179,26 @@ class _HubMulti(AsyncCurl):
     def kick(self) -> None:
         if self._curlm:
             self.process_data(CURL_SOCKET_TIMEOUT, CURL_POLL_NONE)
+
+    def keep_attached(self, curl: Curl) -> None:
+        """Leave `curl` on the multi when its transfer completes.
+
+        A CONNECT_ONLY transfer (a WebSocket) completes once the upgrade is done, and libcurl
+        closes such a connection when its handle leaves the multi: the handle must stay until
+        the socket is no longer wanted (then `remove_handle` closes it).
+        """
+        self._attached.add(curl)
+
+    def _pop_future(self, curl: Curl):
+        if curl in self._attached:
+            self._attached.discard(curl)
+            self._curl2curl.pop(curl._curl, None)
+            return self._curl2future.pop(curl, None)
+        return super()._pop_future(curl)
+
+    def remove_handle(self, curl: Curl):
+        self._attached.discard(curl)
+        super().remove_handle(curl)
 
     @property
     def active(self) -> int:
@@ -223,6 +244,32 @@ def _short(exc: BaseException) -> str:
     return text.replace("Failed to perform, ", "")
 
 
+def configure(curl: Curl, transport: "Transport", req: Request) -> None:
+    """What every transfer shares: URL, headers, the browser's TLS profile, proxy, timeouts."""
+    curl.setopt(CurlOpt.URL, req.url.encode())
+    curl.setopt(CurlOpt.NOSIGNAL, 1)
+    curl.setopt(CurlOpt.FOLLOWLOCATION, 0)
+    # "name;" sends an empty header; "name:" removes one the impersonation profile adds.
+    lines = [f"{k}:" if v is None else f"{k};" if v == "" else f"{k}: {v}" for k, v in req.headers]
+    lines.append("Expect:")
+    curl.setopt(CurlOpt.HTTPHEADER, [line.encode() for line in lines])
+    if transport.impersonate:
+        if curl.impersonate(transport.impersonate, default_headers=True) != 0:
+            raise TransportError(f"impersonation target {transport.impersonate!r} unsupported")
+    curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
+    if transport.proxy is not None:  # "" = no proxy at all, not even one from the environment
+        curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
+        if transport.proxy.startswith(("http://", "https://")):
+            # Through an HTTP proxy every request is tunnelled (CONNECT), as an https:// one
+            # always is: the proxy sees the host and port, never the request.
+            curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
+    if req.resolve:
+        curl.setopt(CurlOpt.RESOLVE, [entry.encode() for entry in req.resolve])
+    if not transport.verify_tls:
+        curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
+        curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
+
+
 class _Transfer:
     """One easy handle on the multi: request setup, header parsing, body queueing."""
 
@@ -245,9 +292,7 @@ class _Transfer:
 
         curl = self.curl = Curl()
         method = req.method.upper()
-        curl.setopt(CurlOpt.URL, req.url.encode())
-        curl.setopt(CurlOpt.NOSIGNAL, 1)
-        curl.setopt(CurlOpt.FOLLOWLOCATION, 0)
+        configure(curl, transport, req)
         body = req.body
         if method == "POST":
             curl.setopt(CurlOpt.POST, 1)
@@ -261,30 +306,11 @@ class _Transfer:
             curl.setopt(CurlOpt.POSTFIELDSIZE, len(payload))
             if method == "GET":
                 curl.setopt(CurlOpt.CUSTOMREQUEST, b"GET")
-        # "name;" sends an empty header; "name:" removes one the impersonation profile adds.
-        lines = [f"{k}:" if v is None else f"{k};" if v == "" else f"{k}: {v}" for k, v in req.headers]
-        lines.append("Expect:")
-        curl.setopt(CurlOpt.HTTPHEADER, [line.encode() for line in lines])
-        if transport.impersonate:
-            if curl.impersonate(transport.impersonate, default_headers=True) != 0:
-                raise TransportError(f"impersonation target {transport.impersonate!r} unsupported")
         curl.setopt(CurlOpt.ACCEPT_ENCODING, ACCEPT_ENCODING)
         # As a browser: HTTP/2 only over TLS (ALPN), never an h2c upgrade on cleartext.
         curl.setopt(CurlOpt.HTTP_VERSION, _HTTP_VERSION_2TLS)
-        curl.setopt(CurlOpt.CONNECTTIMEOUT_MS, int(transport.connect_timeout * 1000))
         if total_timeout:
             curl.setopt(CurlOpt.TIMEOUT_MS, int(total_timeout * 1000))
-        if transport.proxy is not None:  # "" = no proxy at all, not even one from the environment
-            curl.setopt(CurlOpt.PROXY, transport.proxy.encode())
-            if transport.proxy.startswith(("http://", "https://")):
-                # Through an HTTP proxy every request is tunnelled (CONNECT), as an https:// one
-                # always is: the proxy sees the host and port, never the request.
-                curl.setopt(CurlOpt.HTTPPROXYTUNNEL, 1)
-        if req.resolve:
-            curl.setopt(CurlOpt.RESOLVE, [entry.encode() for entry in req.resolve])
-        if not transport.verify_tls:
-            curl.setopt(CurlOpt.SSL_VERIFYPEER, 0)
-            curl.setopt(CurlOpt.SSL_VERIFYHOST, 0)
         # libcurl's send buffer defaults to 64 KB per transfer and stays with it for the whole
         # stream; request bodies here are small, so its minimum (16 KB) saves ~30 KB of RSS
         # per concurrent stream (python -m bench) at no measurable cost.
@@ -516,6 +542,8 @@ class CurlPool:
         self.aborted = 0
         # Transfers added to the multi and not yet freed (for abort_all).
         self.transfers: set[_Transfer] = set()
+        # Open WebSockets (app.grok.websocket), for abort_all.
+        self.websockets: set = set()
         # Set by abort_all: new transfers fail at once with this error.
         self.refusing: GrokError | None = None
 
@@ -552,6 +580,9 @@ class CurlPool:
                 ended += 1
             else:
                 self.transfers.discard(transfer)
+        for socket in list(self.websockets):
+            if socket.fail(error):
+                ended += 1
         return ended
 
 
@@ -654,3 +685,24 @@ class Transport:
             transfer.abort()
             raise
         return UpstreamStream(transfer, idle)
+
+    def websocket(
+        self,
+        url: str,
+        headers: Sequence[tuple[str, str | None]] = (),
+        timeout: float | None = None,
+        resolve: Sequence[str] = (),
+        max_message_bytes: int | None = None,
+    ):
+        """Open a WebSocket (app.grok.websocket.WebSocket) with this transport's browser profile,
+        proxy and connect timeout; `timeout` bounds the whole upgrade."""
+        from .websocket import connect
+
+        return connect(
+            self,
+            url,
+            headers,
+            timeout=timeout or self.request_timeout,
+            resolve=resolve,
+            max_message_bytes=max_message_bytes,
+        )

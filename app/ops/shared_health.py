@@ -42,6 +42,7 @@ COMPONENT_OF = {
     gerr.ANTI_BOT: "anti_bot",
     gerr.STALE_CHALLENGE: "anti_bot",
     gerr.CLOUDFLARE: "anti_bot",
+    gerr.CASTLE: "anti_bot",
     gerr.STATSIG_UNAVAILABLE: "anti_bot",
     gerr.REST_LANE_RETIRED: "protocol",
     gerr.NETWORK: "network",
@@ -200,7 +201,7 @@ class SharedHealth:
         log.warning("%s (%s): %s%s", headline, new, advice, f" Automatically: {automatic}" if automatic else "")
 
 
-def automatic_action(state: str, statsig_mode: str, check_interval: int) -> str:
+def automatic_action(state: str, statsig_mode: str, check_interval: int, chat_lane: str = "auto") -> str:
     """What the server does by itself about a drift state (for the log line and /status)."""
     derives = statsig_mode in ("auto", "derived")
     return {
@@ -214,6 +215,14 @@ def automatic_action(state: str, statsig_mode: str, check_interval: int) -> str:
             else f"nothing: STATSIG_SOURCE={statsig_mode} pins the values; set STATSIG_SOURCE=auto to derive them."
         ),
         drift.CLOUDFLARE: f"nothing it can do: it probes again every {check_interval} s.",
-        drift.REST_LANE_RETIRED: "nothing yet: this version has no other chat lane to switch to.",
+        drift.REST_LANE_RETIRED: {
+            "auto": "each chat refused this way is retried at once on grok.com's WebSocket lane, and the "
+            "server then switches to it (GROK_CHAT_LANE=auto; /status shows chat_lane).",
+            "ws": "nothing needed: GROK_CHAT_LANE=ws already sends chats over grok.com's WebSocket lane.",
+        }.get(
+            chat_lane,
+            f"nothing: GROK_CHAT_LANE={chat_lane} pins the REST lane; set it to auto or ws to chat over "
+            "grok.com's WebSocket lane.",
+        ),
         drift.NETWORK: f"it probes again every {check_interval} s; each new request tries grok.com again.",
     }.get(state, "")

@@ -38,6 +38,7 @@ SPACES = {
     "continuity": "bounded: h:<history digest>, p:<our response id> -> grok.com conversation, response, account, "
     "temporary flag; c:<conversation> -> its last recorded response (docs/continuity.md)",
     "failover": "this host's own record of whether Redis was reachable (local store only)",
+    "lane": "the chat lane switch: once grok.com's REST chat answered like a retired endpoint (app/ops/lane_switch.py)",
 }
 
 

@@ -35,7 +35,7 @@ from ..web.auth import key_is_valid, presented_key
 from ..web.blueprint import Blueprint
 from . import snippet
 from .health import SESSION_CACHE_SECONDS, session_report
-from .status import DriftSchema, StatsigSchema
+from .status import ChatLaneSchema, DriftSchema, StatsigSchema
 
 blp = Blueprint(
     "setup",
@@ -82,6 +82,7 @@ class SetupInfoSchema(ma.Schema):
     bookmarklet = ma.fields.String()
     update_keys_command = ma.fields.String()
     can_update = ma.fields.Boolean(metadata={"description": "whether this client may POST new values"})
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 class _StrictSchema(ma.Schema):
@@ -209,6 +210,7 @@ def _info() -> dict:
         "bookmarklet": snippet.BOOKMARKLET,
         "update_keys_command": snippet.UPDATE_KEYS_COMMAND,
         "can_update": may_update(),
+        "chat_lane": rt.chat_lane(),
     }
 
 
@@ -275,6 +277,7 @@ INFO_EXAMPLE = {
     "update_keys_command": "grok-web-api update-keys CHALLENGE_HEADER_HEX=... CHALLENGE_SUFFIX=... "
     "CHALLENGE_TRAILER=3 --reload",
     "can_update": True,
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 

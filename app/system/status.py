@@ -71,6 +71,17 @@ class DriftSchema(ma.Schema):
     automatic = ma.fields.String(allow_none=True, metadata={"description": "what the server does about it by itself"})
 
 
+class ChatLaneSchema(ma.Schema):
+    setting = ma.fields.String(metadata={"enum": ["auto", "rest", "ws"], "description": "GROK_CHAT_LANE"})
+    active = ma.fields.String(metadata={"enum": ["rest", "ws"], "description": "the lane new chats use"})
+    switched_at = ma.fields.Float(
+        allow_none=True, metadata={"description": "auto: when this host switched to the WebSocket lane"}
+    )
+    switch_reason = ma.fields.String(
+        allow_none=True, metadata={"description": "auto: what grok.com's REST chat answered"}
+    )
+
+
 class StatusSchema(ma.Schema):
     version = ma.fields.String()
     uptime_seconds = ma.fields.Integer()
@@ -106,6 +117,7 @@ class StatusSchema(ma.Schema):
             "with REDIS_URL, its address (never the password) and whether it answers now"
         }
     )
+    chat_lane = ma.fields.Nested(ChatLaneSchema)
 
 
 def format_uptime(seconds: int) -> str:
@@ -163,6 +175,7 @@ EXAMPLE = {
     },
     "last_check": {"session": "valid", "at": 1717171600.1, "message": None, "failure_class": None},
     "shared_state": {"backend": "redis", "redis": "redis://redis:6379/0", "redis_reachable": True},
+    "chat_lane": {"setting": "auto", "active": "rest", "switched_at": None, "switch_reason": None},
 }
 
 
@@ -200,6 +213,7 @@ def status():
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,
             "shared_state": rt.store.describe(),
+            "chat_lane": rt.chat_lane(),
         },
         200,
         {"Cache-Control": "no-store"},

@@ -14,11 +14,12 @@ import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from . import api, build, media
+from . import api, build, media, mgw
 from . import scenarios as sc
 from .statsig import DEFAULT_HEADER_HEX, header_bytes, verify
 from .wire import ClientGone, Resp, Stream, StreamResp, dumps
 
+REST_CHAT = re.compile(r"^/rest/app-chat/conversations/(new|[^/]+/responses)$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 DEFAULT_CONFIG = {
@@ -39,6 +40,14 @@ DEFAULT_CONFIG = {
     "accept_static_pair": True,  # also accept tokens of header_hex/suffix, whatever the build
     "modes": None,  # POST /rest/modes list (null = build.DEFAULT_MODES)
     "temporary_ttl": 3600.0,  # see threads.py
+    # REST chat endpoints answer like retired ones: None (live), "404", "410" or "outdated" (400)
+    "rest_chat_retired": None,
+    # the mgw WebSocket lane (mgw.py)
+    "mgw_strict": True,
+    "mgw_handshake": None,  # None, "cloudflare" or "forbidden_json"
+    "mgw_batch": 3,
+    "mgw_fragment": 0,
+    "mgw_require_castle": False,
 }
 
 _CONFIG_TYPES = {
@@ -59,6 +68,12 @@ _CONFIG_TYPES = {
     "accept_static_pair": bool,
     "modes": (list, type(None)),
     "temporary_ttl": (int, float),
+    "rest_chat_retired": (str, type(None)),
+    "mgw_strict": bool,
+    "mgw_handshake": (str, type(None)),
+    "mgw_batch": int,
+    "mgw_fragment": int,
+    "mgw_require_castle": bool,
 }
 
 NOT_FOUND_HTML = (
@@ -92,6 +107,12 @@ def validate_config(patch: dict) -> str | None:
         return "reuse_grace must be >= 0"
     if "page" in patch and patch["page"] not in build.PAGE_MODES:
         return f"page must be one of {', '.join(build.PAGE_MODES)}"
+    if patch.get("rest_chat_retired") not in (None, "404", "410", "outdated"):
+        return "rest_chat_retired must be null, 404, 410 or outdated"
+    if patch.get("mgw_handshake") not in (None, "cloudflare", "forbidden_json"):
+        return "mgw_handshake must be null, cloudflare or forbidden_json"
+    if patch.get("mgw_batch", 1) < 1 or patch.get("mgw_fragment", 0) < 0:
+        return "mgw_batch must be >= 1 and mgw_fragment >= 0"
     return None
 
 
@@ -389,6 +410,9 @@ class Handler(BaseHTTPRequestHandler):
         if page is not None:
             entry["statsig"] = "n/a"
             return page
+        if path in mgw.PATHS:
+            entry["statsig"] = "n/a"  # neither the session endpoint nor the upgrade carries one
+            return mgw.route(self, method, path, entry, headers)
         if not path.startswith("/rest/"):
             entry["statsig"] = "n/a"
             entry["reject"] = "not_rest"
@@ -430,6 +454,12 @@ class Handler(BaseHTTPRequestHandler):
                 entry["reject"] = "json"
                 return Resp(400, sc.INVALID_REQUEST)
         # 5. the endpoint
+        retired = cfg.get("rest_chat_retired")
+        if retired and method == "POST" and REST_CHAT.match(path):
+            entry["reject"] = "rest_chat_retired"
+            if retired == "outdated":
+                return Resp(400, sc.INVALID_REQUEST)
+            return Resp(int(retired), {"code": 5, "message": "Not found", "details": []})
         found = api.match(method, path)
         if found is None:
             entry["reject"] = "no_route"
@@ -514,6 +544,9 @@ class Handler(BaseHTTPRequestHandler):
     # -- output ----------------------------------------------------------------------------------
     def _write(self, resp):
         if resp is None:
+            return
+        if isinstance(resp, mgw.Upgrade):
+            resp.run(self)
             return
         if isinstance(resp, StreamResp):
             self._write_stream(resp)

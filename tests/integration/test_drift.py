@@ -106,12 +106,20 @@ def test_a_404_on_the_chat_start_marks_the_lane_but_keeps_the_failure(tmp_path):
         (drift.STALE_STATSIG, "env", "STATSIG_SOURCE=env pins the values"),
         (drift.COOKIES, "auto", "checked every 60 s"),
         (drift.CLOUDFLARE, "auto", "probes again every 60 s"),
-        (drift.REST_LANE_RETIRED, "auto", "no other chat lane"),
+        (drift.REST_LANE_RETIRED, "auto", "retried at once on grok.com's WebSocket lane"),
         (drift.NETWORK, "auto", "probes again"),
     ],
 )
 def test_automatic_action_texts(state, mode, words):
     assert words in automatic_action(state, mode, 60)
+
+
+@pytest.mark.parametrize(
+    "lane, words",
+    [("auto", "then switches to it"), ("ws", "already sends chats"), ("rest", "=rest pins the REST lane")],
+)
+def test_what_the_chat_lane_setting_does_about_a_retired_rest_lane(lane, words):
+    assert words in automatic_action(drift.REST_LANE_RETIRED, "auto", 60, lane)
 
 
 # ---------------------------------------------------------------------- the canary, live
@@ -133,7 +141,7 @@ def test_the_watcher_reports_a_retired_rest_lane_once_and_its_return(fake, start
     fake.enqueue(LIST, method="GET", status=410, body={"code": 5, "message": "Gone"}, times=1000)
     status = wait_for(lambda: (s := get(srv.url + "/status"))["drift"]["state"] == drift.REST_LANE_RETIRED and s)
     assert status["drift"]["advice"] == gerr.ADVICE[gerr.REST_LANE_RETIRED]
-    assert "no other chat lane" in status["drift"]["automatic"]
+    assert "WebSocket lane" in status["drift"]["automatic"]
     setup = get(srv.url + "/setup")
     assert setup["drift"]["state"] == drift.REST_LANE_RETIRED
     time.sleep(2.5)  # more failing checks, by both workers

@@ -24,6 +24,16 @@ from tests.fakegrok.scenarios import (
 from tests.support.gunicorn import live_server_fixtures
 
 NEW = "/rest/app-chat/conversations/new"
+# The failures are produced as grok.com's REST chat answers them; on GROK_CHAT_LANE=auto an
+# "update your client" answer would be retried on the WebSocket lane instead (tested there).
+LANE = "rest"
+
+
+@pytest.fixture
+def client(settings_for):
+    from app import create_app
+
+    return create_app(settings_for(GROK_CHAT_LANE=LANE)).test_client()
 
 
 def _inner(body: dict) -> dict:
@@ -120,7 +130,7 @@ def test_a_failure_gets_one_status_on_every_http_route(client, fake, failure, fo
     assert (problem["type"], problem["failure_class"]) == (type_, failure_class)
 
 
-module_server, live = live_server_fixtures(HEARTBEAT_SECS="0.5")
+module_server, live = live_server_fixtures(HEARTBEAT_SECS="0.5", GROK_CHAT_LANE=LANE)
 
 
 @pytest.mark.parametrize("form", FORMS)

@@ -1,7 +1,7 @@
-"""Images and files in /v1/chat/completions under gunicorn, through the openai SDK: uploads of the
-latest turn's parts (bodies, order, attachments), the SSRF guard on remote URLs (a local HTTP
-server as the remote host), 400s naming the part, and generated images in answers and streams
-(signed proxy links that open, moderation notices, progress)."""
+"""Images and files in /v1/chat/completions under gunicorn, on both chat lanes, through the
+openai SDK: uploads of the latest turn's parts (bodies, order, attachments), the SSRF guard
+on remote URLs (a local HTTP server as the remote host), 400s naming the part, and generated
+images in answers and streams (signed proxy links that open, moderation notices, progress)."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ from tests.fakegrok.harness import FakeGrok
 from tests.fakegrok.media import jpeg
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.imageserver import PHOTO, PNG, other, remote  # noqa: F401  (fixtures)
+from tests.support.lanes import LANES, chat_requests, upstream_chat
 from tests.support.oai import client, recorder, scenario  # noqa: F401  (fixtures)
 
-NEW = "/rest/app-chat/conversations/new"
 UPLOAD = "/rest/app-chat/upload-file"
 
 
@@ -31,18 +31,23 @@ def fake():
         yield f
 
 
-@pytest.fixture(scope="module")
-def guarded(fake, remote):
+@pytest.fixture(scope="module", params=LANES)
+def guarded(request, fake, remote):
     """Default SSRF guard, except the exact host:port of `remote` (standing in for a public host)."""
-    env = app_env(fake, FETCH_PRIVATE_ALLOWLIST=f"127.0.0.1:{remote.port}", HEARTBEAT_SECS="0.5")
+    env = app_env(
+        fake,
+        FETCH_PRIVATE_ALLOWLIST=f"127.0.0.1:{remote.port}",
+        HEARTBEAT_SECS="0.5",
+        GROK_CHAT_LANE=request.param,
+    )
     with GunicornServer(env) as srv:
         yield srv
 
 
-@pytest.fixture(scope="module")
-def open_server(fake):
+@pytest.fixture(scope="module", params=LANES)
+def open_server(request, fake):
     """FETCH_ALLOW_PRIVATE=true: loopback image hosts can be fetched."""
-    with GunicornServer(app_env(fake, FETCH_ALLOW_PRIVATE="true")) as srv:
+    with GunicornServer(app_env(fake, FETCH_ALLOW_PRIVATE="true", GROK_CHAT_LANE=request.param)) as srv:
         yield srv
 
 
@@ -98,7 +103,7 @@ def test_latest_turn_images_and_files_are_uploaded_and_attached_in_order(open_se
     assert base64.b64decode(sent["image-2-0.jpg"]["content"]) == first
     assert base64.b64decode(sent["image-2-2.jpg"]["content"]) == PHOTO
     assert sent["image-2-2.jpg"]["fileMimeType"] == "image/jpeg" and sent["notes.txt"]["fileMimeType"] == "text/plain"
-    body = fake.requests_log(NEW)[-1]["body"]
+    body = upstream_chat(fake)
     names = {f["fileMetadataId"]: f["fileName"] for f in fake.store()["files"]}
     assert [names[i] for i in body["fileAttachments"]] == [
         "image-2-0.jpg",
@@ -153,7 +158,7 @@ def test_the_ssrf_guard_refuses_with_a_400_naming_the_part(oai, fake, remote, ot
     assert err.value.body["param"] == "messages[0].content[2]"
     assert words in err.value.message
     assert other.requests == []
-    assert fake.requests_log(NEW) == []
+    assert chat_requests(fake) == []
 
 
 def test_the_allowlisted_host_itself_is_fetched(oai, fake, remote):
@@ -179,7 +184,7 @@ def test_unusable_parts_are_400s_naming_them(oai, fake, part, words):
         chat(oai, [{"type": "text", "text": "see"}, part])
     assert err.value.body["param"] == "messages[0].content[1]"
     assert words in err.value.message
-    assert fake.requests_log(NEW) == []
+    assert chat_requests(fake) == []
 
 
 def test_a_refused_upload_keeps_grok_errors_type_and_names_the_part(oai, fake):
@@ -190,7 +195,7 @@ def test_a_refused_upload_keeps_grok_errors_type_and_names_the_part(oai, fake):
         chat(oai, [image_part(data_uri("image/png", PNG))])
     assert err.value.body["param"] == "messages[0].content[0]"
     assert "messages[0].content[0]: uploading to grok.com failed" in err.value.message
-    assert fake.requests_log(NEW) == []
+    assert chat_requests(fake) == []
 
 
 # -- generated images in answers ---------------------------------------------------------------------

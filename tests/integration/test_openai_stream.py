@@ -1,7 +1,7 @@
 """POST /v1/chat/completions with `stream: true` through the official openai SDK against the
-app under gunicorn and the fake grok.com: chunk shapes, reasoning, usage, stop/length,
-errors before and after the first byte, heartbeats, idle and dropped upstreams, and a
-client that goes away. Every chunk and error event is schema-checked."""
+app under gunicorn and the fake grok.com, on both chat lanes: chunk shapes, reasoning,
+usage, stop/length, errors before and after the first byte, heartbeats, idle and dropped
+upstreams, and a client that goes away. Every chunk and error event is schema-checked."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.lanes import LANES, server  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import client, oai, recorder, scenario  # noqa: F401  (fixtures)
 
 
@@ -21,10 +22,10 @@ def clean_fake(server):
     server.fake.reset()
 
 
-@pytest.fixture(scope="module")
-def quick_server(fake_module):
+@pytest.fixture(scope="module", params=LANES)
+def quick_server(request, fake_module):
     """Heartbeats every 0.3 s and a 1.5 s upstream idle timeout."""
-    env = app_env(fake_module, HEARTBEAT_SECS="0.3", STREAM_IDLE_TIMEOUT_SECS="1.5")
+    env = app_env(fake_module, HEARTBEAT_SECS="0.3", STREAM_IDLE_TIMEOUT_SECS="1.5", GROK_CHAT_LANE=request.param)
     with GunicornServer(env) as srv:
         yield srv
 
@@ -47,7 +48,7 @@ def collect(chunks):
     return "".join(content), "".join(reasoning), finish
 
 
-def test_chunk_sequence(oai, recorder):
+def test_chunk_sequence(oai, recorder, server):
     chunks = list(stream(oai, "hello there", model="fast"))
     content, _, finish = collect(chunks)
     assert content == "Hello from fake grok. You said: hello there"
@@ -56,7 +57,9 @@ def test_chunk_sequence(oai, recorder):
     assert chunks[-1].choices[0].finish_reason == "stop" and chunks[-1].choices[0].delta.content is None
     assert all(c.finish_reason is None for chunk in chunks[:-1] for c in chunk.choices)
     assert {c.id for c in chunks} == {chunks[0].id} and all(c.model == "fast" for c in chunks)
-    assert chunks[-1].system_fingerprint == "fakegrok-model-hash-0001"
+    # grok.com names its model build on the REST lane only (modelResponse's llm_info).
+    expected = "fakegrok-model-hash-0001" if server.lane == "rest" else None
+    assert chunks[-1].system_fingerprint == expected
     exchange = recorder.exchanges[-1]
     assert exchange.headers["content-type"].startswith("text/event-stream")
     assert exchange.headers["cache-control"] == "no-cache"

@@ -9,9 +9,8 @@ import json
 import openai
 import pytest
 
+from tests.support.lanes import server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import oai, recorder, scenario  # noqa: F401  (fixtures)
-
-NEW = "/rest/app-chat/conversations/new"
 
 WEATHER = {
     "type": "function",
@@ -37,7 +36,7 @@ def clean_fake(server):
 
 
 def upstream(server) -> dict:
-    return server.fake.requests_log(NEW)[-1]["body"]
+    return upstream_chat(server.fake)
 
 
 def call_text(*calls) -> str:

@@ -1,5 +1,6 @@
 """POST /v1/responses through the official openai SDK (and raw HTTP where the SDK hides the
-wire) against the app under gunicorn and the fake grok.com: every input shape of docs/agents.md.
+wire) against the app under gunicorn and the fake grok.com, on both chat lanes: every input shape of
+docs/agents.md.
 Every Response object, stream event and error is validated against OpenAI's published
 schemas, and every stream against the full event order (tests/support/oai.py)."""
 
@@ -13,9 +14,9 @@ import pytest
 import requests
 
 from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
 
-NEW = "/rest/app-chat/conversations/new"
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -59,15 +60,15 @@ def clean_fake(server):
     server.fake.reset()
 
 
-@pytest.fixture(scope="module")
-def quick_server(fake_module):
+@pytest.fixture(scope="module", params=LANES)
+def quick_server(request, fake_module):
     """Heartbeats every 0.3 s."""
-    with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3")) as srv:
+    with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3", GROK_CHAT_LANE=request.param)) as srv:
         yield srv
 
 
 def upstream(server) -> dict:
-    return server.fake.requests_log(NEW)[-1]["body"]
+    return upstream_chat(server.fake)
 
 
 def post(server, body: dict, **kw) -> requests.Response:
@@ -146,9 +147,9 @@ def test_function_tool_round_trip(oai, server):
     second = oai.responses.create(model="expert", input=history, tools=tools)
     assert second.output_text == "Done. The tool said: hi"
     # The echoed history extends the first answer: only the result goes, as a follow-up.
-    follow_up = server.fake.requests_log("/rest/app-chat/conversations/")[-1]
-    assert follow_up["path"].endswith("/responses")
-    assert follow_up["body"]["message"] == f'<tool_result id="{call.call_id}" name="fn_1">hi\n</tool_result>'
+    continued, follow_up = last_chat(server.fake)
+    assert continued
+    assert follow_up["message"] == f'<tool_result id="{call.call_id}" name="fn_1">hi\n</tool_result>'
 
 
 def test_streamed_function_call_events(server):

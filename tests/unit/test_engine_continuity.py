@@ -189,7 +189,7 @@ def test_no_record_no_tip_or_another_account_is_a_new_conversation(ledger):
     assert plan(usable=lambda account: account != "default").follow_up is None
     ledger.record(Place("conv-1", "resp-2", "default", True))  # the conversation moved on
     assert plan().follow_up is None
-    ledger.record(place)
+    assert recorded(ledger, history()) == place
     ledger.diverged("conv-1", "default", True)  # a turn there did not complete
     assert plan().follow_up is None
 
@@ -263,6 +263,17 @@ def test_media_are_uploaded_only_when_the_request_needs_them(ledger):
 
 
 # -- the ledger ---------------------------------------------------------------------------------------------
+def test_a_conversation_keeps_only_its_tips_record(ledger):
+    first = history()
+    second = history({"role": "user", "content": "more"}, {"role": "assistant", "content": "ok"})
+    recorded(ledger, first)
+    recorded(ledger, second, response="resp-2")
+    assert ledger.store.get(ct.SPACE, "h:" + digest(first)) is None  # superseded, deleted
+    assert ledger.find(digest(second)) == Place("conv-1", "resp-2", "default", True)
+    ledger.forget("conv-1")
+    assert ledger.store.get(ct.SPACE, "h:" + digest(second)) is None
+
+
 def test_the_ledger_stores_digests_and_ids_only(ledger, tmp_path):
     messages = history({"role": "user", "content": "SECRET-PROMPT-TEXT"})
     ledger.record(Place("conv-1", "resp-1", "default", True), digest(messages), response_id="resp_ours")
