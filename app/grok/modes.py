@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from gevent.event import AsyncResult
 
 from . import errors as gerr
+from . import hooks
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class ModeCatalogue:
         if _fresh(cached, build, max_age) or not _due(record):
             return cached
         if self._inflight is not None:
-            return self._inflight.get()
+            with hooks.waits.released():  # another request is fetching: no start slot needed meanwhile
+                return self._inflight.get()
         self._inflight = inflight = AsyncResult()
         result = cached
         try:

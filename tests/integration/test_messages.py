@@ -18,6 +18,8 @@ from tests.support.anthropic_client import check_messages_stream, claude, claude
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.oai import scenario, sse_events
 
+pytestmark = pytest.mark.usefixtures("clean_fake")
+
 NEW = "/rest/app-chat/conversations/new"
 BASH = {
     "name": "Bash",
@@ -39,11 +41,6 @@ PLACEHOLDER = {
     "strict": True,
 }
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219,oauth-2025"}
-
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,8 @@ from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
 
+pytestmark = pytest.mark.usefixtures("clean_fake")
+
 WEATHER = {
     "type": "function",
     "name": "get_weather",
@@ -53,11 +55,6 @@ AGENTS = {
         },
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
 
 
 @pytest.fixture(scope="module", params=LANES)

@@ -172,6 +172,33 @@ def test_with_starts_in_line_an_upstream_wait_hands_the_slot_on_at_once():
     assert order == ["second", "first"]
 
 
+def test_a_start_waiting_for_another_starts_work_frees_its_slot_so_that_work_can_finish():
+    # As a request waits for a derivation another request runs (app/grok/statsig/chain.py).
+    slots = StartSlots(slots=1, hold_through=0, max_wait=5)
+    upstream, derived = Event(), Event()
+    order = []
+
+    def deriver():
+        with slots.hold():
+            slots.wait(upstream)  # hands the slot to the waiter in line
+            order.append("derived")
+            derived.set()
+
+    def waiter():
+        with slots.hold():
+            with slots.released():
+                derived.wait()
+            order.append("waiter goes on")
+
+    g1 = gevent.spawn(deriver)
+    settle()
+    g2 = gevent.spawn(waiter)
+    settle()
+    upstream.set()
+    gevent.joinall([g1, g2], timeout=2)
+    assert order == ["derived", "waiter goes on"]  # without released(): stuck until max_wait
+
+
 def test_waits_and_holds_outside_a_slot_are_plain():
     slots = StartSlots(slots=1)
     ready = Event()
