@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test bench bench-hostile soak check clean
+.PHONY: run test lint bench bench-hostile soak check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grok-web-api needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -68,8 +68,13 @@ $(AGENTS): tests/agents/package.json tests/agents/package-lock.json
 	fi
 
 # loadscope keeps each module's gunicorn servers in one pytest worker.
-test: $(TEST_STAMP) $(CHROMIUM) $(REDIS_SERVER) $(AGENTS)
+# The linter and the formatter first: a finding stops the run before the (long) suite.
+test: $(TEST_STAMP) $(CHROMIUM) $(REDIS_SERVER) $(AGENTS) lint
 	$(PY) -m pytest -n 4 --dist loadscope
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 check: $(STAMP)
 	$(VENV)/bin/grok-web-api check

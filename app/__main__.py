@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return accounts(argv[1:])
     if argv and argv[0] == "update-keys":
-        # Own argument rules (KEY=VALUE pairs, reference-behaviour §10.3), so not argparse.
+        # Own argument rules (KEY=VALUE pairs, docs/configuration.md: update-keys), so not argparse.
         from .ops.keys import main as update_keys
 
         return update_keys(argv[1:])

@@ -408,7 +408,7 @@ class Settings:
     max_request_media_bytes: int = setting(
         "MAX_REQUEST_MEDIA_BYTES", integer(1, error="must be a number of bytes >= 1"), 64 * MIB
     )
-    # --- several accounts and several hosts (docs/accounts.md, docs/scaling.md)
+    # --- several accounts and several hosts (docs/scaling.md)
     accounts_file: str | None = setting("ACCOUNTS_FILE")  # default: see `accounts_path`
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
     quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
@@ -484,9 +484,6 @@ class Settings:
     def as_source(self) -> dict[str, str]:
         """The settings as environment text that reads back to the same values."""
         return {name: str(value) for name, value in self.by_env_name().items() if value is not None}
-
-    def with_values(self, **changes) -> "Settings":
-        return replace(self, **changes)
 
     @classmethod
     def load(cls, environ: Mapping[str, str] | None = None, env_file: str | os.PathLike | None = "auto") -> "Settings":

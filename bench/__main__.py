@@ -9,7 +9,9 @@
 Scenarios (issue 6):
   ttft         time to first token, client -> server -> fake vs client -> fake, 200 requests
   concurrency  100/250/500/1000 concurrent OpenAI streams (40 tokens, 100 ms apart): completion,
-               errors, /health p50/p99 meanwhile, worker RSS and RSS per stream
+               errors, first-token p50/p99, /health p50/p99 meanwhile, worker RSS and RSS per stream
+  admission    the 1000-stream burst once more, with the admission policy before arrival order
+               (bench/returning_first.py) and with today's, in the same run: first-token p99/p50
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
@@ -132,7 +134,7 @@ def run_ttft(targets, n):
     out = {}
     for t in targets:
         stream_ttft, once = [], []
-        for i in range(n):
+        for _ in range(n):
             status, first, _, _, _ = t.stream("#scenario:first_token_delay?delay=0.05&text=hello%20there")
             if status == 200 and first is not None:
                 stream_ttft.append(first * 1000)
@@ -175,12 +177,12 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         )
         gevent.sleep(0.3)
 
-        def sample():
+        def sample(done=done, peak=peak):
             while not done.is_set():
                 peak[0] = max(peak[0], rss_kb(worker))
                 gevent.sleep(0.1)
 
-        def one(i):
+        def one(i, n=n):
             if ramp:
                 gevent.sleep(ramp * i / n)  # arrivals spread evenly over `ramp` seconds
             try:
@@ -201,6 +203,7 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
         prober.send_signal(signal.SIGTERM)
         health = json.loads(prober.communicate()[0])
         ok = sum(1 for r in results if r[0] == 200 and r[4] and r[3] == 40)
+        first = [r[1] * 1000 for r in results if r[0] == 200 and r[1] is not None]
         rows.append(
             {
                 "streams": n,
@@ -213,11 +216,28 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
                 "wall_s": round(wall, 2),
                 "health_p50_ms": round(pct(health, 50), 1),
                 "health_p99_ms": round(pct(health, 99), 1),
+                "first_token_p50_ms": round(pct(first, 50)),
+                "first_token_p99_ms": round(pct(first, 99)),
+                "first_token_p99_over_p50": round(pct(first, 99) / pct(first, 50), 2) if first else None,
                 "rss_idle_mb": round(base_rss / 1024, 1),
                 "rss_peak_mb": round(peak[0] / 1024, 1),
                 "rss_per_stream_kb": round((peak[0] - base_rss) / n, 1),
             }
         )
+    return rows
+
+
+def run_admission(target, now_srv, now_worker, before_srv, before_worker, streams, fake_pid):
+    """The same burst against the app with the old admission policy and with today's, twice
+    each, alternating, so both see the same machine; every run is reported."""
+    before = Target("before", target.host, before_srv.port, target.path, target.body_for)
+    rows = {}
+    for run in (1, 2):
+        for name, t, srv, worker in (
+            ("returning first (before)", before, before_srv, before_worker),
+            ("arrival order (now)", target, now_srv, now_worker),
+        ):
+            rows[f"{name} #{run}"] = run_concurrency(t, srv.url, worker, [streams], fake_pid=fake_pid)[0]
     return rows
 
 
@@ -231,7 +251,7 @@ def run_throughput(targets, workers, streams=20, tokens=5000):
         pid = workers[t.name]
         cpu0 = cpu_seconds(pid)
         start = time.perf_counter()
-        results = Pool(streams).map(lambda _: t.stream(f"#scenario:long?n={tokens}&size=8"), range(streams))
+        results = Pool(streams).map(lambda _, t=t: t.stream(f"#scenario:long?n={tokens}&size=8"), range(streams))
         wall = time.perf_counter() - start
         cpu = cpu_seconds(pid) - cpu0
         got = sum(r[3] for r in results)
@@ -359,7 +379,7 @@ def has_route(url, path):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--only", default="ttft,concurrency,throughput,small,count_tokens,continuity,ws")
+    parser.add_argument("--only", default="ttft,concurrency,admission,throughput,small,count_tokens,continuity,ws")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     parser.add_argument(
         "--no-pin", action="store_true", help="let the workers share every CPU with the fake grok.com and this client"
@@ -383,11 +403,13 @@ def main(argv=None):
         env = app_env(fake, LOG_LEVEL="warn", SESSION_CHECK_INTERVAL_SECS="3600")
         app_srv = GunicornServer(env, workers=1)
         relay_srv = GunicornServer(env, workers=1, app_module="bench.raw_relay:app")
+        before_srv = GunicornServer(env, workers=1, app_module="bench.returning_first:app")
         ws_srv = GunicornServer(dict(env, GROK_CHAT_LANE="ws"), workers=1) if "ws" in only else None
         try:
             host = "127.0.0.1"
             app_worker = wait_worker(app_srv.proc.pid)
             relay_worker = wait_worker(relay_srv.proc.pid)
+            before_worker = wait_worker(before_srv.proc.pid)
             ws_worker = wait_worker(ws_srv.proc.pid) if ws_srv else None
             has_openai = has_route(app_srv.url, "/v1/chat/completions")
             openai_t = Target("openai", host, app_srv.port, "/v1/chat/completions", openai_body())
@@ -404,7 +426,8 @@ def main(argv=None):
             app_targets = [openai_t, native_t] if has_openai else [native_t]
             workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
             report["pinned"] = not args.no_pin and pin(
-                server=[p for p in (app_worker, relay_worker, ws_worker) if p], load=[fake.proc.pid, os.getpid()]
+                server=[p for p in (app_worker, relay_worker, before_worker, ws_worker) if p],
+                load=[fake.proc.pid, os.getpid()],
             )
 
             if "ttft" in only:
@@ -436,6 +459,11 @@ def main(argv=None):
                     app_targets[0], app_srv.url, app_worker, levels, ramp=args.ramp, fake_pid=fake.proc.pid
                 )
                 print_table("Concurrency (40 tokens x 100 ms)", {str(r["streams"]): r for r in report["concurrency"]})
+            if "admission" in only and has_openai:
+                report["admission"] = run_admission(
+                    openai_t, app_srv, app_worker, before_srv, before_worker, 200 if quick else 1000, fake.proc.pid
+                )
+                print_table("Admission in a burst: before and after, same run", report["admission"])
             if ws_srv is not None:
                 report["ws"] = run_ws(
                     ws_srv, ws_worker, relay_t, relay_worker, fake, quick, args.ramp, continuity="continuity" in only
@@ -443,6 +471,7 @@ def main(argv=None):
         finally:
             app_srv.close()
             relay_srv.close()
+            before_srv.close()
             if ws_srv is not None:
                 ws_srv.close()
 
@@ -458,9 +487,10 @@ def print_table(title, rows):
         return
     cols = list(dict.fromkeys(k for r in rows.values() for k in r))
     width = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows.values())) + 2 for c in cols}
-    print(f"{'':14}" + "".join(f"{c:>{width[c]}}" for c in cols))
+    first = max(14, *(len(name) for name in rows))
+    print(f"{'':{first}}" + "".join(f"{c:>{width[c]}}" for c in cols))
     for name, r in rows.items():
-        print(f"{name:14}" + "".join(f"{_fmt(r.get(c)):>{width[c]}}" for c in cols))
+        print(f"{name:{first}}" + "".join(f"{_fmt(r.get(c)):>{width[c]}}" for c in cols))
 
 
 def _fmt(v):

@@ -131,7 +131,7 @@ def main(argv=None) -> int:
                 started = time.monotonic()
                 leave = [args.leave_after if i % 2 else None for i in range(args.streams)]
                 results = Pool(args.streams).map(
-                    lambda i: one_stream(srv.port, scenario, args.tokens, leave[i]), range(args.streams)
+                    lambda i, leave=leave: one_stream(srv.port, scenario, args.tokens, leave[i]), range(args.streams)
                 )
                 wall = time.monotonic() - started
                 stats, state, settled = settle(srv.url, fake)
@@ -162,8 +162,9 @@ def main(argv=None) -> int:
                 rows.append(row)
                 print(
                     f"{number:>5} {wall:>7.2f} {row['completed']:>5}/{row['stayed']:<4} {row['left']:>5} "
-                    f"{row['errors']:>6} {row['aborts']:>6} {row['upstream_done']:>7} {settled:>8.2f} {row['fake_open']:>9} "
-                    f"{row['worker_open']:>11} {row['reachable']:>9} {row['greenlets']:>9} {row['objects']:>8} {rss:>7.2f} {in_use:>7.2f}"
+                    f"{row['errors']:>6} {row['aborts']:>6} {row['upstream_done']:>7} {settled:>8.2f} "
+                    f"{row['fake_open']:>9} {row['worker_open']:>11} {row['reachable']:>9} {row['greenlets']:>9} "
+                    f"{row['objects']:>8} {rss:>7.2f} {in_use:>7.2f}"
                 )
             logs = srv.logs()
 
@@ -182,7 +183,8 @@ def main(argv=None) -> int:
     objects = sorted({r["objects"] for r in rows})
     print(
         f"verdict: {'PASS' if ok else 'FAIL'}: RSS growth after round 1 {trimmed * 100:+.1f}% trimmed "
-        f"(limit {RSS_GROWTH_LIMIT * 100:.0f}%; {raw * 100:+.1f}% before trimming), transfers left open after rounds {leaks or 'none'}, "
+        f"(limit {RSS_GROWTH_LIMIT * 100:.0f}%; {raw * 100:+.1f}% before trimming), "
+        f"transfers left open after rounds {leaks or 'none'}, "
         f"{errors} errors for clients that stayed, worker {'restarted' if restarted else 'never restarted'}; "
         f"Python objects after the rounds {objects[0]}..{objects[-1]}"
     )

@@ -1,6 +1,6 @@
 """A Messages API request -> the engine's history, tools and options (pure, no I/O).
 
-Accepted as Claude Code and the anthropic SDK send it (agent-apis.md §2-3, §7.2):
+Accepted as Claude Code and the anthropic SDK send it (docs/agents.md):
 
 * ``system`` is a string or text blocks (``cache_control`` ignored; Claude Code's
   ``x-anthropic-billing-header`` line is dropped); ``role: "system"`` messages anywhere in

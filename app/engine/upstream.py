@@ -1,7 +1,8 @@
 """The `conversations/new` body every model API sends: grok.com's browser-like defaults plus a mode.
 
-Data-driven: `PAYLOAD_DEFAULTS` is the body of grok-wire §4.1 without the per-request fields
-(message, mode, customInstructions), so a field grok.com renames or adds is a one-line change.
+Data-driven: `PAYLOAD_DEFAULTS` is the page's body (docs/grok-protocol.md: the new-chat body)
+without the per-request fields (message, mode, customInstructions), so a field grok.com renames
+or adds is a one-line change.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ class Mode(Protocol):
     upstream: Mapping[str, Any]
 
 
-# The body grok.com's web client sends for a new chat (grok-wire §4.1), minus the
+# The body grok.com's web client sends for a new chat, minus the
 # per-request fields (message, mode, customInstructions).
 PAYLOAD_DEFAULTS: dict[str, Any] = {
     "temporary": True,  # nothing is saved in the user's grok.com history

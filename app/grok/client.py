@@ -1,6 +1,6 @@
-"""GrokClient: one method per grok.com endpoint (reference-behaviour §6), no Flask.
+"""GrokClient: one method per grok.com endpoint (docs/grok-protocol.md), no Flask.
 
-Every request carries the browser headers of §2.2, a fresh `x-statsig-id` and
+Every request carries the browser headers (docs/grok-protocol.md: requests), a fresh `x-statsig-id` and
 `x-xai-request-id`, and goes through the worker's gevent-native transport.
 Non-2xx answers are raised as the exceptions of `errors` (classified once, here).
 
@@ -688,12 +688,12 @@ class GrokClient:
         return self.request("POST", RATE_LIMITS, body={"modelName": model_name})
 
     def modes(self) -> Reply:
-        """The account's mode list (grok-wire §9 D5): ids, titles, availability, the default."""
+        """The account's mode list (docs/grok-protocol.md: the mode list): ids, titles, availability, the default."""
         return self.request("POST", MODES, body={"locale": "en"})
 
     def canary(self, signer: Signer) -> Reply:
         """One signed quota-free call with `signer`'s values, kept out of the session state:
-        whether grok.com accepts a derivation's candidate values (statsig-derivation §7.4)."""
+        whether grok.com accepts a derivation's candidate values (docs/grok-protocol.md: the canary)."""
         return self.request("POST", RATE_LIMITS, body={"modelName": "fast"}, signer=signer, record=False)
 
     def fetch_document(self, path: str, *, anonymous: bool = False, limit: int) -> Reply:
@@ -734,7 +734,7 @@ class GrokClient:
         return Reply(upstream.status, upstream.headers, content, url)
 
     def check_session(self) -> bool:
-        """The §2.5 session check: True when valid; raises AuthExpired or another GrokError."""
+        """The session check (docs/grok-protocol.md): True when valid; raises AuthExpired or another GrokError."""
         self._json("GET", "conversations", _NO_BODY, query={"pageSize": 1})
         return True
 

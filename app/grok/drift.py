@@ -1,10 +1,10 @@
 """What broke, when grok.com stops answering the way this server expects.
 
-grok.com changes without notice (grok-wire.md §9): cookies expire, a new frontend build makes
-the x-statsig-id values stale, Cloudflare starts challenging, the REST chat endpoints may be
-retired for the WebSocket lane. `classify` names which of these an upstream failure is, for
-the session watcher's canary, /status, and any lane that wants to switch (the WebSocket
-lane asks `rest_lane_retired`).
+grok.com changes without notice (docs/grok-protocol.md: when grok.com changes): cookies
+expire, a new frontend build makes the x-statsig-id values stale, Cloudflare starts
+challenging, the REST chat endpoints may be retired for the WebSocket lane. `classify` names
+which of these an upstream failure is, for the session watcher's canary, /status, and any
+lane that wants to switch (the WebSocket lane asks `rest_lane_retired`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""grok.com's mode list (`POST /rest/modes`, grok-wire.md §9 D5): what the account can pick.
+"""grok.com's mode list (`POST /rest/modes`, docs/grok-protocol.md): what the account can pick.
 
 The list's exact shape is not documented anywhere public, so `parse_modes` reads it
 liberally: a list of objects under `modes` (or a bare list), each with an id (`id`,
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from gevent.event import AsyncResult
 
 from . import errors as gerr
+from . import hooks
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class ModeCatalogue:
         if _fresh(cached, build, max_age) or not _due(record):
             return cached
         if self._inflight is not None:
-            return self._inflight.get()
+            with hooks.waits.released():  # another request is fetching: no start slot needed meanwhile
+                return self._inflight.get()
         self._inflight = inflight = AsyncResult()
         result = cached
         try:

@@ -1,4 +1,4 @@
-"""What the client has learned about the grok.com session (reference-behaviour §2.5).
+"""What the client has learned about the grok.com session (docs/grok-protocol.md: the session check).
 
 Any 2xx marks the session valid; an auth failure marks it expired. It is reported
 (in /status, /health/session, metrics), never used to short-circuit a request.

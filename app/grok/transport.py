@@ -1,7 +1,7 @@
 """gevent-native HTTP transport: libcurl's multi socket API driven by the gevent hub.
 
 Every stock curl_cffi call blocks the whole hub for the length of a transfer
-(measured in design/gevent-curl.md). Here libcurl's sockets and timers are
+(measured; docs/design.md: the transport). Here libcurl's sockets and timers are
 registered as gevent watchers instead, so transfers progress cooperatively
 while the worker keeps serving other requests, with one OS thread.
 

@@ -1,7 +1,7 @@
 """GET /v1/assets/<path>?exp=&sig=: grok.com's generated images and files, through this server.
 
 grok.com's asset host only answers with the account's cookies, so its URLs are useless to
-clients (grok-wire §4.4). This route fetches the asset with the cookies and the browser
+clients (docs/grok-protocol.md: assets). This route fetches the asset with the cookies and the browser
 fingerprint, streams it to the client while writing it to the disk cache, and serves later
 requests from the cache. The link's signature is the credential (no API key): an unsigned,
 tampered or expired link gets 403 problem+json.

@@ -1,4 +1,4 @@
-"""/v1/chat: grok.com's chat endpoints (reference-behaviour §6.1).
+"""/v1/chat: grok.com's chat endpoints (docs/api.md: native chat streams).
 
 Answers are grok.com's NDJSON lines, relayed as they arrive (`application/x-ndjson`);
 the stream's idle timeout applies, never a total one. A failure after the first

@@ -1,4 +1,4 @@
-"""Request bodies of the native chat routes (reference-behaviour §7), camelCase as upstream.
+"""Request bodies of the native chat routes (docs/api.md), camelCase as upstream.
 
 Known fields are typed (a wrong type is a 422 naming the field, never an opaque
 upstream 400); unknown fields are forwarded unchanged on both new and continued
@@ -73,7 +73,7 @@ class ForwardingSchema(ForwardedBody):
 
 
 class ChatOptionsSchema(ForwardingSchema):
-    """§7.1: options valid for new and continued conversations."""
+    """Options valid for new and continued conversations."""
 
     message = ma.fields.String(required=True, metadata=_doc("The user's message."))
     modelName = string(f"Model; known values: {MODEL_NAMES}. Any other string is forwarded.")
@@ -110,7 +110,7 @@ class ChatOptionsSchema(ForwardingSchema):
 
 
 class NewChatSchema(ChatOptionsSchema):
-    """§7.2: `POST /v1/chat` -> `conversations/new`."""
+    """`POST /v1/chat` -> `conversations/new`."""
 
     temporary = boolean("true = not saved to the conversation history.")
     sendFinalMetadata = boolean()
@@ -143,7 +143,7 @@ class NewChatSchema(ChatOptionsSchema):
 
 
 class ContinueChatSchema(ChatOptionsSchema):
-    """§7.3: `POST /v1/chat/{conversation_id}/message` -> `conversations/{id}/responses`."""
+    """`POST /v1/chat/{conversation_id}/message` -> `conversations/{id}/responses`."""
 
     parentResponseId = string("The response to answer after (default: the conversation's last one).")
     parentQuotedText = string()
@@ -170,7 +170,8 @@ QUICK_EXAMPLE = {"query": "What is the capital of Australia?"}
 NEW_CHAT_STREAM_EXAMPLE = (
     "\n".join(
         [
-            '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666","title":"New conversation"}}}',
+            '{"result":{"conversation":{"conversationId":"c0ffee00-1111-4222-8333-444455556666",'
+            '"title":"New conversation"}}}',
             '{"result":{"response":{"userResponse":{"responseId":"aaaa1111-2222-4333-8444-555566667777",'
             '"message":"Explain HTTP/2 multiplexing in two sentences.","sender":"human"}}}}',
             '{"result":{"response":{"token":"HTTP/2 ","isThinking":false,"isSoftStop":false,'

@@ -1,4 +1,4 @@
-"""/raw/<path>: any grok.com app-chat endpoint, passed through (reference-behaviour §9.5).
+"""/raw/<path>: any grok.com app-chat endpoint, passed through (docs/api.md: raw passthrough).
 
 `/raw/<path>?<query>` -> `GROK_BASE_URL/rest/app-chat/<path>?<query>`, same method
 (GET, POST, PUT, PATCH, DELETE), JSON or empty body up to 10 MiB. grok.com's status,

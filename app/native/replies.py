@@ -2,7 +2,8 @@
 
 `passthrough` returns the upstream JSON bytes unchanged with the upstream status
 (201 and 204 included): key order, numbers and unknown fields survive, and an
-empty body stays empty instead of becoming an error (reference gap 22).
+empty body stays empty instead of becoming an error (where the reference implementation
+answered 502).
 
 `status_answer` is the exception: where the reference server answers a fixed
 `{"status": "deleted"}` (stopped, cancelled, restored, updated), so do we, whatever

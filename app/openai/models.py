@@ -5,7 +5,7 @@ The ids are grok.com's mode ids. The live list comes from the account's mode lis
 appears without a release, a mode the account's tier cannot use is listed with
 `available: false`, and a mode that vanished upstream answers a clear 404 instead of
 quietly running as `auto`. Without a live list (no cookies yet, grok.com unreachable)
-the built-in list below serves, as in reference-behaviour §8.2 / §8.8: five ids, where
+the built-in list below serves, as in the reference implementation (docs/models.md): five ids, where
 `grok-43` is sent as `modelMode` without `modeId`. An id in neither list falls back to
 `auto` with a warning, and the requested id is still echoed back in responses.
 

@@ -1,6 +1,6 @@
 """Rewriting the settings file (.env) and asking a running server to re-read it.
 
-The rules follow the reference's `update-keys` (reference-behaviour §10.3):
+The rules follow the reference implementation's `update-keys` (docs/configuration.md: update-keys):
 a line whose left-trimmed text is KEY, optional spaces, `=` is replaced (all such
 lines; `# KEY=`, `export KEY=`, `KEYX=` are left alone), other lines are kept
 byte for byte, missing keys are appended in order, every line ends with `\\n`.

@@ -1,7 +1,7 @@
 """`grok-web-api update-keys KEY=VALUE ...`: set values in the server's .env file.
 
 Same argument rules, messages and file rewrite as the reference's subcommand
-(reference-behaviour §10.3, see app/ops/envfile.py), with these differences:
+(docs/configuration.md: update-keys; the rules in app/ops/envfile.py), with these differences:
 
 * the file is ENV_FILE, else ./.env — the file the server itself reads — instead
   of the first .env found walking up from the working directory;

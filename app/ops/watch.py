@@ -1,4 +1,4 @@
-"""The session check (reference-behaviour §2.5) and the background session watcher.
+"""The session check (docs/grok-protocol.md: the session check) and the background session watcher.
 
 `SessionCheck` performs `GrokClient.check_session()` at most once at a time per
 account across every worker of every host: within a worker, concurrent callers share
@@ -30,6 +30,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from ..grok import errors as gerr
+from ..grok import hooks
 from ..grok.client import GrokClient
 
 log = logging.getLogger("grok_web_api.watch")
@@ -103,7 +104,8 @@ class SessionCheck:
         if last is not None and last.fresh(fp, max_age):
             return last
         if self._inflight is not None:  # this worker is already checking: share it
-            return self._inflight.get()
+            with hooks.waits.released():  # no start slot is needed while waiting for it
+                return self._inflight.get()
         self._inflight = inflight = AsyncResult()
         try:
             result, _ = self._across_workers(fp, max_age, wait=True)

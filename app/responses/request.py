@@ -1,6 +1,6 @@
 """A Responses API request -> the engine's history, tools and options (pure, no I/O).
 
-What real clients send is accepted, never refused for its shape (agent-apis.md §7.1):
+What real clients send is accepted, never refused for its shape (docs/agents.md):
 
 * ``input`` is a string or a list of items, with or without ``type`` (a typeless
   ``{role, content}`` is a message); roles developer and system join ``instructions`` as

@@ -1,6 +1,6 @@
 """Request schema of POST /v1/responses: OpenAI's CreateResponse, read leniently.
 
-Agents send many fields and item shapes (agent-apis.md §1, §4); refusing one breaks the
+Agents send many fields and item shapes (docs/agents.md); refusing one breaks the
 client, so unknown fields and keys are kept and the items themselves are read by
 app/responses/request.py, which skips what it cannot use. Only what would otherwise give a
 wrong answer is refused: wrong types of the fields this server acts on.

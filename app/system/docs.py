@@ -242,7 +242,8 @@ When <code>API_KEY</code> is set, <code>/v1/*</code> and <code>/raw/*</code> nee
 {% if op.params %}<h4>Parameters</h4>
 <table><tr><th>name</th><th>in</th><th>type</th><th>description</th><th>example</th></tr>
 {% for p in op.params %}<tr><td><code>{{ p.name }}</code>{% if p.required %} <span class="req">*</span>{% endif %}</td>
-<td>{{ p.in }}</td><td>{{ p.type }}</td><td>{{ p.description }}</td><td><code>{{ p.example }}</code></td></tr>{% endfor %}
+<td>{{ p.in }}</td><td>{{ p.type }}</td><td>{{ p.description }}</td>
+<td><code>{{ p.example }}</code></td></tr>{% endfor %}
 </table>{% endif %}
 {% for c in op.body %}<h4>Request body{% if op.body_required %} <span class="req">*</span>{% endif %}
 <code>{{ c.type }}</code>: {{ c.schema }}</h4>

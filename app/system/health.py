@@ -1,6 +1,6 @@
 """/health: liveness only, never an upstream call. /health/session: the session check.
 
-/health/session answers with the reference's bodies (§9.2), but the check is
+/health/session answers with the reference implementation's bodies (docs/operations.md), but the check is
 single-flight and cached for SESSION_CACHE_SECONDS across all workers (see
 app/ops/watch.py), so this public endpoint cannot be used to hammer the user's
 grok.com account.

@@ -1,4 +1,4 @@
-"""The browser helper that extracts the challenge values (reference-behaviour §3.5).
+"""The browser helper that extracts the challenge values (docs/configuration.md: the setup page).
 
 `SNIPPET` is the reference's one-line devtools snippet, unchanged: it needs the
 "Void" client mod on grok.com, runs grok's own request middleware for a fake
@@ -36,7 +36,8 @@ _BOOKMARKLET_SOURCE = (
     "finally{Math.random=r;Date.now=d;crypto.subtle.digest=g}"
     'var t=new Uint8Array([...atob(s.init.headers["x-statsig-id"])].map(x=>x.charCodeAt(0))),'
     "q=v=>\"'\"+String(v).replace(/'/g,\"'\\\\''\")+\"'\";"
-    'c=COMMAND+" update-keys CHALLENGE_HEADER_HEX="+[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")'
+    'c=COMMAND+" update-keys CHALLENGE_HEADER_HEX="'
+    '+[...t.slice(0,49)].map(b=>b.toString(16).padStart(2,"0")).join("")'
     '+" CHALLENGE_SUFFIX="+q(h.split("!").slice(2).join("!").replace(/^-?\\d+/,""))'
     '+" CHALLENGE_TRAILER="+t[69]+" --reload";console.log(c);'
     'try{await navigator.clipboard.writeText(c);alert("grok-web-api: the update-keys command is on the clipboard; '
@@ -59,7 +60,7 @@ def update_keys_command(command: str) -> str:
 
 
 def instructions(command: str) -> str:
-    """The reference's /setup text (§9.4): two instruction lines, a blank line, the snippet."""
+    """The /setup text: two instruction lines, a blank line, the snippet."""
     return (
         "Install the Void client mod, open grok.com, open the devtools console and paste this snippet; "
         f"it prints the three CHALLENGE_* lines for .env (or pipe them to `{command} update-keys --stdin --reload`).\n"

@@ -9,10 +9,16 @@ so does every `/health` probe and every token of the streams already running: a 
 `START_SLOTS.hold()` around a chat view bounds how many starts use the CPU at once. A
 start gives its slot back while it waits for grok.com (the transport calls
 `START_SLOTS.wait()` for each upstream wait; one longer than `HOLD_THROUGH` frees the
-slot) and takes one again to go on, ahead of new requests; the view's response body (the
-relay of the tokens) runs after the slot is released.
-Requests waiting for a slot are parked outside the run queue, so cheap requests and
-running streams are served meanwhile. Measured with `python -m bench` (docs/benchmarks.md).
+slot) and takes one again to go on; the view's response body (the relay of the tokens)
+runs after the slot is released. Requests waiting for a slot are parked outside the run
+queue, so cheap requests and running streams are served meanwhile.
+
+There is one line, in the order starts join it: a new request never overtakes an older
+one that is waiting, and a start coming back from grok.com joins the end of the line like
+any other (it does not jump ahead of the requests that waited while it was away). So in a
+burst every start moves forward at the same pace, as requests on an event loop do, and
+their first tokens arrive close together instead of the first few starts racing to the
+end while the last ones wait for all of them (docs/benchmarks.md: first-token p99/p50).
 
 Admission is an optimisation, never a reason to fail: a request that waited
 `MAX_WAIT` seconds for a slot goes on without one (logged).
@@ -47,14 +53,13 @@ HOLD_THROUGH = 0.05  # seconds; grok.com's headers usually take longer, a local 
 
 
 class StartSlots:
-    def __init__(self, slots: int = SLOTS, max_wait: float = MAX_WAIT):
+    def __init__(self, slots: int = SLOTS, max_wait: float = MAX_WAIT, hold_through: float = HOLD_THROUGH):
         self.slots = slots
         self.max_wait = max_wait
+        self.hold_through = hold_through
         self._free = slots
-        # Starts coming back from a wait for grok.com go before new ones, so a burst of new
-        # requests cannot hold up the starts already under way.
-        self._returning: deque[Event] = deque()
-        self._arriving: deque[Event] = deque()
+        # The one line of waiting starts, oldest first: each entry is the event its start waits on.
+        self._line: deque[Event] = deque()
         # The greenlets holding a slot right now (each entry lives only while its holder runs).
         self._holders: set = set()
 
@@ -64,16 +69,20 @@ class StartSlots:
 
     @property
     def queued(self) -> int:
-        return len(self._returning) + len(self._arriving)
+        return len(self._line)
 
-    def _take(self, holder, returning: bool) -> None:
-        if self._free and not self._returning and (returning or not self._arriving):
+    @property
+    def free(self) -> int:
+        """Slots nobody holds or has been handed (a newcomer takes one of these at once)."""
+        return self._free
+
+    def _take(self, holder) -> None:
+        if self._free and not self._line:
             self._free -= 1
             self._holders.add(holder)
             return
         turn = Event()
-        queue = self._returning if returning else self._arriving
-        queue.append(turn)
+        self._line.append(turn)
         try:
             # A turn handed over just as the wait timed out still counts.
             handed = turn.wait(self.max_wait) or turn.is_set()
@@ -81,18 +90,17 @@ class StartSlots:
             if turn.is_set():
                 self._hand_over()
             else:
-                queue.remove(turn)
+                self._line.remove(turn)
             raise
         if handed:
             self._holders.add(holder)
         else:
-            queue.remove(turn)
+            self._line.remove(turn)
             log.warning("no start slot free after %g s; going on without one", self.max_wait)
 
     def _hand_over(self) -> None:
-        queue = self._returning or self._arriving
-        if queue:
-            queue.popleft().set()  # the slot passes straight to the next in line
+        if self._line:
+            self._line.popleft().set()  # the slot passes straight to the oldest in line
         else:
             self._free += 1
 
@@ -108,7 +116,7 @@ class StartSlots:
         if holder in self._holders:
             yield
             return
-        self._take(holder, returning=False)
+        self._take(holder)
         try:
             yield
         finally:
@@ -119,22 +127,24 @@ class StartSlots:
         holder = getcurrent()
         if holder not in self._holders:
             return event.wait(timeout)
-        # A quick answer is waited for with the slot held: handing it over and taking it
-        # back costs more than it saves, and during a burst it paces new starts to what
-        # grok.com answers instead of sending it all of them at once (measured: releasing at
-        # once, or only while others queue, left /health p99 at 100-400 ms at 1000 streams).
-        first = HOLD_THROUGH if timeout is None else min(HOLD_THROUGH, timeout)
+        # With nobody waiting, a quick answer is waited for with the slot held (handing it
+        # over and taking it back would cost more than it saves). With starts in line, the slot
+        # goes to the oldest of them at once: in a burst every start then moves a step at a
+        # time, and their first tokens come together (docs/benchmarks.md).
+        first = 0 if self._line else self.hold_through
+        if timeout is not None:
+            first = min(first, timeout)
         if event.wait(first):
             return True
         self._give_back(holder)
         ready = event.wait(None if timeout is None else timeout - first)
-        self._take(holder, returning=True)
+        self._take(holder)
         return ready
 
     @contextmanager
     def released(self) -> Iterator[None]:
         """Around another blocking call (a DNS lookup, the token provider): the slot is free
-        meanwhile and taken again afterwards."""
+        meanwhile and taken again afterwards (at the end of the line)."""
         holder = getcurrent()
         if holder not in self._holders:
             yield
@@ -143,7 +153,7 @@ class StartSlots:
         try:
             yield
         finally:  # the caller may go on after an error it handles, so the slot comes back
-            self._take(holder, returning=True)
+            self._take(holder)
 
 
 START_SLOTS = StartSlots()

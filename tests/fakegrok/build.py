@@ -1,7 +1,7 @@
 """grok.com's frontend builds, as the fake serves them: the page, its script chunks, the mode
 list, and which ``x-statsig-id`` tokens a build accepts.
 
-A build is what statsig-derivation.md describes: a page with the seed meta, a release marker
+A build is what docs/grok-protocol.md (the token) describes: a page with the seed meta, a release marker
 and the curve table in the flight data; script chunks (a loader that pulls the generator chunk
 for module 1645e3, and decoys); a generator whose ``f(n[i],16)`` / ``q[n[g]%4]`` reads give the
 index set. The fake does not compute fingerprints. Every build stands on one of the spec's
@@ -327,7 +327,7 @@ def serve(state, method: str, path: str, headers: dict) -> Resp | None:
         return Resp(307, b"", "text/plain", {"Location": "https://accounts.x.ai/mfa?redirect=grok-com"})
     with state.lock:
         html = state.builds.page(state.config["base_url"], mode)
-    # /index answers 404 with the full page since 2026-08-13 (statsig-derivation §3.1).
+    # /index answers 404 with the full page since 2026-08-13.
     return Resp(404 if path == "/index" else 200, html.encode(), "text/html; charset=utf-8")
 
 

@@ -1,6 +1,6 @@
 """The ``x-statsig-id`` challenge token, as the fake grok.com checks it.
 
-Layout of the 70 plaintext bytes (reference-behaviour.md section 3.2)::
+Layout of the 70 plaintext bytes (docs/grok-protocol.md: the token)::
 
     0..48   static header (49 bytes, configured as 98 hex chars)
     49..52  counter = now - 1682924400, uint32 little-endian

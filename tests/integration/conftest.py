@@ -1,4 +1,5 @@
-"""Fixtures for the native-route tests: upstream resources created directly on the fake."""
+"""Fixtures the integration tests share: the module server's fake grok.com reset around a test,
+and for the native-route tests, upstream resources created directly on the fake."""
 
 from __future__ import annotations
 
@@ -55,3 +56,19 @@ def native_app(fake_session):
 @pytest.fixture
 def native_client(native_app, fake):
     return native_app.test_client()
+
+
+@pytest.fixture
+def upstream(server):
+    """The module server's fake grok.com, reset before and after the test."""
+    server.fake.reset()
+    yield server.fake
+    server.fake.reset()
+
+
+@pytest.fixture
+def clean_fake(server):
+    """The module server's fake grok.com, reset before the test (modules that want it for every
+    test say `pytestmark = pytest.mark.usefixtures("clean_fake")`)."""
+    server.fake.reset()
+    return server.fake

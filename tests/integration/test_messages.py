@@ -1,6 +1,6 @@
 """POST /v1/messages and /v1/messages/count_tokens through the official anthropic SDK (and raw
 HTTP where the SDK hides the wire) against the app under gunicorn and the fake grok.com:
-every item of agent-apis.md §7.2. Every Message, stream and error is checked against the
+every input shape of docs/agents.md. Every Message, stream and error is checked against the
 SDK's own types and Anthropic's event order (tests/support/anthropic_client.py)."""
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from tests.fakegrok.media import jpeg
 from tests.support.anthropic_client import check_messages_stream, claude, claude_recorder, client  # noqa: F401
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.oai import scenario, sse_events
+
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 NEW = "/rest/app-chat/conversations/new"
 BASH = {
@@ -39,11 +41,6 @@ PLACEHOLDER = {
     "strict": True,
 }
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01", "anthropic-beta": "claude-code-20250219,oauth-2025"}
-
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
 
 
 @pytest.fixture(scope="module")

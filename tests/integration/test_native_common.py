@@ -112,13 +112,6 @@ def test_openapi_documents_query_parameters_in_snake_case(openapi):
 
 
 # ---------------------------------------------------------------- over real HTTP
-@pytest.fixture
-def upstream(server):
-    server.fake.reset()
-    yield server.fake
-    server.fake.reset()
-
-
 def request(server, method: str, path: str, body: bytes | None = None, headers: dict | None = None):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
     conn.request(method, path, body=body, headers=headers or {})

@@ -45,13 +45,6 @@ def test_unknown_response_audio_is_404(native_client, fake):
 
 
 # ---------------------------------------------------------------- over real HTTP
-@pytest.fixture
-def upstream(server):
-    server.fake.reset()
-    yield server.fake
-    server.fake.reset()
-
-
 def response_id(fake) -> str:
     client = GrokClient.from_settings(Settings.from_mapping(app_env(fake)))
     return start_conversation(client)["resp"]

@@ -20,7 +20,7 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402  (after the environment setting above)
 
 # LiteLLM's pydantic models warn about typing details at import; not ours to fix.
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"), pytest.mark.usefixtures("clean_fake")]
 
 NEW = "/rest/app-chat/conversations/new"
 WEATHER = {
@@ -32,11 +32,6 @@ WEATHER = {
     },
 }
 LLM_BIN = Path(sys.executable).with_name("llm")
-
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
 
 
 @pytest.fixture

@@ -16,10 +16,7 @@ from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.lanes import LANES, server  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import client, oai, recorder, scenario  # noqa: F401  (fixtures)
 
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 
 @pytest.fixture(scope="module", params=LANES)

@@ -1,5 +1,6 @@
 """POST /v1/responses through the official openai SDK (and raw HTTP where the SDK hides the
-wire) against the app under gunicorn and the fake grok.com, on both chat lanes: every item of agent-apis.md §7.1.
+wire) against the app under gunicorn and the fake grok.com, on both chat lanes: every input shape of
+docs/agents.md.
 Every Response object, stream event and error is validated against OpenAI's published
 schemas, and every stream against the full event order (tests/support/oai.py)."""
 
@@ -15,6 +16,8 @@ import requests
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("clean_fake")
 
 WEATHER = {
     "type": "function",
@@ -52,11 +55,6 @@ AGENTS = {
         },
     ],
 }
-
-
-@pytest.fixture(autouse=True)
-def clean_fake(server):
-    server.fake.reset()
 
 
 @pytest.fixture(scope="module", params=LANES)
@@ -201,7 +199,7 @@ def test_apply_patch_comes_back_as_a_custom_tool_call(server, shape):
 
 
 def test_every_history_item_a_client_sends_is_accepted(oai, server):
-    # What Codex replays (agent-apis.md §1.4-1.5): reasoning, custom tool calls, tool search and
+    # What Codex replays (docs/agents.md: Codex CLI): reasoning, custom tool calls, tool search and
     # web search items, extra keys, and tool history on a request with no tools (compaction).
     history = [
         {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "do it"}], "id": "msg_1"},

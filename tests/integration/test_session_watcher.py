@@ -64,7 +64,7 @@ def warnings(srv, word: str) -> list[str]:
 
 
 def test_first_check_runs_at_startup_in_the_background(fake, start_server):
-    # grok.com takes 6 s to answer the check: the server serves meanwhile (gap 32).
+    # grok.com takes 6 s to answer the check: the server serves meanwhile.
     fake.enqueue(CHECK_PATH, method="GET", status=200, body={"conversations": []}, delay=6)
     srv = start_server(watcher_env(fake, interval=60), workers=2)
     wait_for(lambda: checks(fake), timeout=5)  # the check is in flight
@@ -146,7 +146,7 @@ def test_every_worker_reports_the_same_state(fake, start_server):
         view.pop("uptime_seconds")
     assert all(view == views[0] for view in views), "workers disagree"
     first = views[0]
-    # 12 unknown routes + 3 chats; /status and /health probes are not counted (gap 33).
+    # 12 unknown routes + 3 chats; /status and /health probes are not counted.
     assert first["requests_served"] == 15
     assert first["failures_by_class"] == {"rate_limited": 3}
     assert first["last_failure"]["failure_class"] == "rate_limited"
@@ -239,7 +239,7 @@ def test_status_reference_fields(fake, start_server):
     status, body = get(srv.url + "/status")
     assert status == 200
     assert re.fullmatch(r"\d+h \d+m \d+s", body["uptime"]) and body["uptime_seconds"] >= 0
-    # The token provider counts as a loaded challenge source (gap 33).
+    # The token provider counts as a loaded challenge source.
     assert body["challenge_loaded"] is True and body["statsig_source"] == "provider"
     assert body["version"] and body["requests_served"] == 0 and body["last_request_at"] is None
     assert body["active_streams"] == 0

@@ -33,7 +33,7 @@ CHROMIUM_ARGS = [
 ]
 
 # A stand-in for grok.com's page: the Void client mod's findByProps and a request middleware that
-# signs like grok's (reference-behaviour §3.2), using Math.random, Date.now and crypto.subtle.digest.
+# signs like grok's (docs/grok-protocol.md: the token), using Math.random, Date.now and crypto.subtle.digest.
 FAKE_GROK_PAGE_JS = """([headerHex, suffix, trailer]) => {
   const header = Uint8Array.from(headerHex.match(/../g).map(h => parseInt(h, 16)));
   const pre = async (ctx) => {

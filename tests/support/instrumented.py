@@ -10,7 +10,8 @@ garbage collection, so a greenlet parked on an upstream stream, or a forgotten r
 shows up even when the multi handle no longer lists it; `greenlets` counts the live
 greenlets other than the one answering; `objects` the objects the garbage collector
 tracks (flat across rounds of the same load = no Python-level leak). `?trim=1` first returns
-freed heap pages to the OS (malloc_trim), for RSS figures without allocator high-water. The figures are per worker: run one worker.
+freed heap pages to the OS (malloc_trim), for RSS figures without allocator high-water. The
+figures are per worker: run one worker.
 """
 
 from gevent import monkey

@@ -10,7 +10,7 @@ Responses API streams are checked event by event against the schema of the event
 for the full order (created first, every item added before its deltas and done after them,
 increasing sequence numbers, `event:` lines naming the type, one terminal event last). The
 published `ResponseErrorCode` enum lacks `context_length_exceeded` and `insufficient_quota`,
-which OpenAI's API sends in `response.failed` and Codex acts on (agent-apis.md §1.6); the
+which OpenAI's API sends in `response.failed` and Codex acts on (docs/agents.md: errors); the
 test copy of the schema admits them.
 
 The schema file is OpenAPI 3.1 but still uses OpenAPI 3.0's `nullable: true` in places

@@ -83,3 +83,29 @@ def test_readme_is_a_first_page_with_a_table_of_contents():
     text = README.read_text()
     for must in ("make run", "make test", "GROK_SSO_COOKIE", "/v1"):
         assert must in text
+
+
+CODE = sorted(p for folder in ("app", "tests", "bench") for p in (ROOT / folder).rglob("*.py"))
+# Documents that live outside the repository (the project's input specs): a comment naming one
+# cannot be followed by a reader of the code, so comments point at docs/ instead.
+OUTSIDE_DOCUMENTS = re.compile(
+    r"reference-behaviour|grok-wire|statsig-derivation|agent-apis|grok-mgw|gevent-curl|\bspec §|§\s*\d"
+)
+DOCS_REFERENCE = re.compile(r"\bdocs/([\w.-]+\.md)")
+
+
+def test_code_comments_refer_only_to_documents_in_the_repository():
+    outside, missing = [], []
+    for path in CODE:
+        if path == Path(__file__):
+            continue
+        text = path.read_text()
+        where = path.relative_to(ROOT)
+        outside += [f"{where}: {m.group(0)}" for m in OUTSIDE_DOCUMENTS.finditer(text)]
+        missing += [
+            f"{where}: docs/{name}" for name in DOCS_REFERENCE.findall(text) if not (ROOT / "docs" / name).exists()
+        ]
+    assert not outside, "comments citing documents outside the repository (write the note in docs/):\n" + "\n".join(
+        outside
+    )
+    assert not missing, "comments citing docs pages that do not exist:\n" + "\n".join(missing)

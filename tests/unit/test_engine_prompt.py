@@ -1,7 +1,7 @@
 """Golden tests for app.engine.prompt: OpenAI messages -> one upstream message.
 
-Reference behaviours are named ``test_refNN_…`` (spec §12); deliberate differences name
-the gap (spec §13) they close.
+Reference behaviours are named ``test_refNN_…`` after the reference implementation's own
+tests; deliberate differences name the gap they close.
 """
 
 from __future__ import annotations

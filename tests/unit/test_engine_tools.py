@@ -1,7 +1,7 @@
 """Golden tests for app.engine.tools: the tool protocol block and tool-call extraction.
 
-Reference behaviours are named ``test_refNN_…`` after the reference test list (spec §12);
-where we deliberately differ, the test says which gap (spec §13) it closes.
+Reference behaviours are named ``test_refNN_…`` after the reference implementation's own tests;
+where we deliberately differ, the test says which of its gaps it closes.
 """
 
 from __future__ import annotations

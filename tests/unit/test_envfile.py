@@ -1,5 +1,5 @@
-"""The .env rewrite rules of update-keys (reference-behaviour §10.3, Rust tests 33-38) and the
-pasted-snippet parser."""
+"""The .env rewrite rules of update-keys (docs/configuration.md: update-keys; the reference
+implementation's tests 33-38) and the pasted-snippet parser."""
 
 from __future__ import annotations
 

@@ -25,7 +25,12 @@ CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><
         (403, EXPIRED, e.AuthExpired, e.AUTH_EXPIRED),
         (403, ANTI_BOT, e.AntiBotRejected, e.ANTI_BOT),
         (403, "request blocked by anti-bot protection", e.AntiBotRejected, e.ANTI_BOT),
-        (403, MODEL_NOT_FOUND, e.UpstreamHTTPError, e.MODEL_UNAVAILABLE),  # code 7, but not anti-bot (§2.4)
+        (
+            403,
+            MODEL_NOT_FOUND,
+            e.UpstreamHTTPError,
+            e.MODEL_UNAVAILABLE,
+        ),  # code 7, but not anti-bot (docs/grok-protocol.md: error answers)
         (403, '{"code":7,"message":"Permission denied"}', e.AntiBotRejected, e.ANTI_BOT),  # other code 7
         (400, EMAIL_REJECTED, e.AntiBotRejected, e.ACCOUNT_BLOCKED),
         (503, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),

@@ -39,7 +39,7 @@ def stream(*chunks: bytes, **kwargs) -> list[Event]:
 
 
 # ---------------------------------------------------------------------------
-# grok-wire.md section 3.3, verbatim lines
+# lines as grok.com sends them (docs/grok-protocol.md: answer streams)
 # ---------------------------------------------------------------------------
 
 WIRE_LINES = r"""
@@ -157,7 +157,7 @@ def test_issue_498_first_frame_and_in_band_error():
 
 
 # ---------------------------------------------------------------------------
-# reference-behaviour.md section 12, tests 16-28 (+ section 4.2 lines)
+# the reference implementation's parser tests 16-28, and its sample lines
 # ---------------------------------------------------------------------------
 
 

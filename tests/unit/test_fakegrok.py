@@ -2,7 +2,7 @@
 
 Only the harness, urllib/http.client and the standard library are used. The statsig signer below is
 written independently from the fake's own (tests/fakegrok/statsig.py) and checked against the test
-vector of reference-behaviour.md section 3.3 first.
+vector of the token (docs/grok-protocol.md) first.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Reading grok.com's page and script chunks (statsig-derivation.md §3, §4, §7.2): the forms
+"""Reading grok.com's page and script chunks (docs/grok-protocol.md: the token): the forms
 the spec lists, the ways a page can be broken, and hostile input."""
 
 from __future__ import annotations

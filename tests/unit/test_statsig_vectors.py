@@ -1,4 +1,4 @@
-"""Every test vector of statsig-derivation.md §10, byte for byte (tests/data/statsig-vectors.json
+"""Every published test vector of the token (docs/grok-protocol.md), byte for byte (tests/data/statsig-vectors.json
 holds them as the spec prints them: seeds, curve tables, index sets and the browsers' own L)."""
 
 from __future__ import annotations

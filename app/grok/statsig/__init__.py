@@ -1,11 +1,12 @@
 """grok.com's `x-statsig-id` anti-bot token: the generator, the derivation of its per-build
-values from grok.com's own page, and the STATSIG_SOURCE chain (docs/statsig.md).
+values from grok.com's own page, and the STATSIG_SOURCE chain (docs/statsig.md; how the
+token is made: docs/grok-protocol.md).
 
   token        the 70-byte token from one build's values (seed, fingerprint L)
-  fingerprint  L from the seed, the page's curve table and the build's index set (spec §6)
+  fingerprint  L from the seed, the page's curve table and the build's index set
   page         reading the seed, the curve table, script URLs and build markers from the HTML
-  chunks       finding the generator script and the index set it reads (spec §4, §7)
-  derive       fetching and putting it all together, validated by a live canary (spec §7.4)
+  chunks       finding the generator script and the index set it reads
+  derive       fetching and putting it all together, validated by a live canary
   signers      env / provider / none signers
   chain        STATSIG_SOURCE=auto|derived|env|provider, cached per build, renewed on rejection
 """

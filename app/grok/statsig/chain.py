@@ -27,6 +27,7 @@ import gevent
 from gevent.event import AsyncResult
 
 from .. import errors as gerr
+from .. import hooks
 from .derive import BUDGET_SECONDS, DerivationError, Derived, Deriver
 from .signers import ChallengeSigner, NoSigner, Signature, Signer
 
@@ -160,7 +161,10 @@ class StatsigChain(Signer):
         """Derive (or adopt what another worker derived) once for every caller of this worker."""
         self._bind(client)
         if self._inflight is not None:
-            return self._inflight.get()
+            # Waiting for another request's derivation: the application's start slot (if any)
+            # is free meanwhile, or the waiters could hold every slot the deriver needs.
+            with hooks.waits.released():
+                return self._inflight.get()
         self._inflight = inflight = AsyncResult()
         derived = None
         try:

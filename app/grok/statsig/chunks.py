@@ -1,4 +1,4 @@
-"""Finding the build's index set in its JavaScript (statsig-derivation.md §4, §5, §7).
+"""Finding the build's index set in its JavaScript (docs/grok-protocol.md: the token).
 
 The page's signer lazily loads a generator module (id 1645000, written `1645e3` by the
 minifier) from a chunk of its own; the chunk names change every release. The generator
@@ -6,7 +6,7 @@ reads five seed bytes: one picks the curve group (`x[n[5] % 4]`), four are reduc
 by an obfuscated helper (`f(n[21],16)`): the segment, then the three time factors.
 
 The generator is obfuscated and the patterns below may stop matching any day, so what they
-find is only a candidate: the deriver tries it with a live canary, then the sets of §5 that
+find is only a candidate: the deriver tries it with a live canary, then the sets that
 grok.com used before (`KNOWN_INDEX_SETS`), newest first.
 """
 
@@ -26,10 +26,10 @@ _MOD16 = re.compile(r"\([\w$]+\[(\d+)\]\s*,\s*16\)")
 _MOD4_GROUP = re.compile(r"\[[\w$]+\[(\d+)\]\s*%\s*4\]")
 _OBFUSCATOR_MARKS = ("String.fromCharCode", "charCodeAt")
 GENERATOR_MAX_BYTES = 256 * 1024
-DEFAULT_GROUP_BYTE = 5  # every source, 2025-2026 (spec §5)
+DEFAULT_GROUP_BYTE = 5  # every build seen, 2025-2026
 
-# The index sets grok.com used (G, S, t1, t2, t3), newest first (spec §5); each was checked
-# against browser-captured values except where the spec says otherwise.
+# The index sets grok.com used (G, S, t1, t2, t3), newest first; each was checked
+# against browser-captured values.
 KNOWN_INDEX_SETS: tuple[tuple[str, IndexSet], ...] = (
     ("2026-09-15", IndexSet(5, 10, (36, 5, 24))),
     ("2026-09-09b", IndexSet(5, 33, (1, 14, 37))),

@@ -1,8 +1,8 @@
-"""Deriving a build's statsig values from grok.com itself (statsig-derivation.md §3-§7).
+"""Deriving a build's statsig values from grok.com itself (docs/grok-protocol.md: the token).
 
 1. page      GET / with the account's cookies (as every request: same impersonation), then
              anonymously, then /imagine: the first page with a seed and a curve table wins
-             (a 404 that still carries them counts, spec §3.1);
+             (a 404 that still carries them counts);
 2. scripts   the page's /_next/static/chunks/*.js from grok.com's own origins, to find the
              generator chunk (module 1645e3) and read its index set;
 3. canary    each candidate index set gives an L; one signed POST /rest/rate-limits per

@@ -1,4 +1,4 @@
-"""The fingerprint string L of an `x-statsig-id` (statsig-derivation.md §6), in plain Python.
+"""The fingerprint string L of an `x-statsig-id` (docs/grok-protocol.md: the token), in plain Python.
 
 grok.com's page animates a spinner from a per-build curve table, reads the animated element's
 computed style at a seed-dependent moment and hashes the numbers it reads. This module does the
@@ -184,7 +184,7 @@ def computed_style(segment: Segment, time_ms: int, *, browser_precision: bool = 
         cos, sin = six_digits(cos), six_digits(sin)
     if sin and abs(sin) < 1e-6:
         # A browser may print such a value in exponent form, which the page would read as two
-        # numbers; no capture shows what happens then (spec §6, last paragraph).
+        # numbers; no capture shows what happens then.
         log.warning("statsig fingerprint: rotation sine %.3g may be printed in exponent form by a browser", sin)
     return [float(c) for c in colour] + [cos, sin, -sin, cos, 0.0, 0.0]
 

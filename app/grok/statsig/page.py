@@ -1,4 +1,4 @@
-"""Reading a build's statsig inputs out of grok.com's HTML (statsig-derivation.md §3, §8).
+"""Reading a build's statsig inputs out of grok.com's HTML (docs/grok-protocol.md: the token).
 
 What the page carries: the 48-byte seed in `<meta name="grok-site-verification">`, the curve
 table (4 groups x 16 segments) inside the Next.js flight data (`"curves":[[{"color":...}]]`,
@@ -29,7 +29,7 @@ GROUPS = 4
 SEGMENTS = 16
 SEED_LEN = 48
 META_NAME = "grok-site-verification"
-# Unicode hyphens and dashes grok.com has put in the meta's name (spec §3.2).
+# Unicode hyphens and dashes grok.com has put in the meta's name.
 _DASHES = dict.fromkeys(range(0x2010, 0x2016), "-")
 _RSC_SEED = re.compile(r'\\*"name\\*"\s*:\s*\\*"grok-site-verification\\*"\s*,\s*\\*"content\\*"\s*:\s*\\*"([^"\\]+)')
 _CURVES_KEY = re.compile(r'\\*"curves\\*"\s*:')

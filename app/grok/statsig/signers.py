@@ -1,4 +1,4 @@
-"""Signers: where each request's `x-statsig-id` comes from (reference-behaviour §3).
+"""Signers: where each request's `x-statsig-id` comes from (docs/configuration.md: anti-bot signing sources).
 
 `ChallengeSigner` makes tokens in-process from one build's values (the env triple or the
 derived ones), `ProviderSigner` asks TOKEN_PROVIDER_URL per request, `NoSigner` sends an

@@ -1,4 +1,4 @@
-"""The `x-statsig-id` token itself (statsig-derivation.md §2, §11), given a build's values.
+"""The `x-statsig-id` token itself (docs/grok-protocol.md: the token), given a build's values.
 
 A token is 70 bytes, base64 without padding: a random nonce byte, the 48-byte seed, a
 seconds counter, 16 bytes of sha256 over "METHOD!path!counter" + salt + L, and a version
@@ -22,7 +22,7 @@ TRAILER = 3
 
 
 def build_token(header: bytes, suffix: str, trailer: int, method: str, path: str, now: float, xor_key: int) -> str:
-    """The token for one request; pure, so it is checked against the spec's vectors."""
+    """The token for one request; pure, so it is checked against published test vectors."""
     counter = max(0, int(now) - EPOCH)
     digest = hashlib.sha256(f"{method.upper()}!{path}!{counter}{suffix}".encode()).digest()[:16]
     raw = header + struct.pack("<I", counter & 0xFFFFFFFF) + digest + bytes((trailer,))
