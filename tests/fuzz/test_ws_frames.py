@@ -15,6 +15,7 @@ from app import create_app
 from app.grok.errors import UpstreamConnectionError
 from app.native.chat_ws import ChatSocket
 from app.problems import TITLES
+from app.routing import Routed
 from app.runtime import EXTENSION
 from app.settings import Settings
 from tests.support.gunicorn import app_env
@@ -68,7 +69,7 @@ def runtime(fake_session):
 @given(frame=FRAMES, as_text=st.booleans())
 def test_every_frame_gets_frames_back_never_an_exception(runtime, frame, as_text):
     ws = RecordingSocket()
-    session = ChatSocket(ws, FailingClient(), runtime, heartbeat=5)
+    session = ChatSocket(ws, Routed("default", FailingClient()), runtime, heartbeat=5)
     data = frame.decode("utf-8", "replace") if as_text else frame
     session.handle(data)
     if session.turn is not None:
