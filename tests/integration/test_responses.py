@@ -13,6 +13,7 @@ import openai
 import pytest
 import requests
 
+from tests.fakegrok.scenarios import TOO_LONG_MSG, USAGE_LIMIT_MSG
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
 from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
@@ -61,6 +62,7 @@ AGENTS = {
 def quick_server(request, fake_module):
     """Heartbeats every 0.3 s."""
     with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3", GROK_CHAT_LANE=request.param)) as srv:
+        srv.lane = request.param
         yield srv
 
 
@@ -382,10 +384,8 @@ def test_usage_limit_is_insufficient_quota(oai):
     [
         (scenario("inband_error", code=13, message="model crashed"), "server_error"),
         (scenario("inband_error", code=8, message="Too many requests"), "rate_limit_exceeded"),
-        (
-            scenario("inband_error", code=3, message="The conversation is too long for this model"),
-            "context_length_exceeded",
-        ),
+        (scenario("inband_error", code=3, message=TOO_LONG_MSG), "context_length_exceeded"),
+        (scenario("inband_error", message=USAGE_LIMIT_MSG), "insufficient_quota"),
         (scenario("drop"), "server_error"),
     ],
 )
@@ -394,6 +394,24 @@ def test_failures_mid_stream_end_with_response_failed(server, marker, code):
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["code"] == code
     assert any(e["type"] == "response.output_text.delta" for e in events)  # it failed after starting
+
+
+@pytest.mark.parametrize("where", ["status", "response"])
+def test_a_conversation_too_long_for_grok_is_context_length_exceeded(oai, where):
+    # Codex stops on this code instead of retrying (and compacts its history when it can).
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.responses.create(model="expert", input="x " + scenario("too_long", where=where), stream=True)
+    assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
+    assert "shorten" in err.value.message
+
+
+def test_a_rate_limit_after_a_long_silence_is_still_a_429_with_retry_after(quick_server):
+    # grok.com may take longer than a heartbeat to refuse a turn. The WebSocket lane waits for grok.com
+    # to accept the turn before the stream starts, so Codex still gets the status and the delay.
+    marker = scenario("rate_limited", retry_after=12, refuse_after=1)
+    resp = post(quick_server, {"model": "expert", "input": "x " + marker, "stream": True})
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "12"
+    assert resp.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_keepalives_are_events_not_comments(quick_server):
