@@ -171,6 +171,43 @@ def test_tool_choice(server, choice, expected):
     assert expected in upstream(server)["customInstructions"]
 
 
+def test_auto_choice_without_parallel_calls_keeps_one_call(server):
+    calls = "".join(
+        "<tool_call>" + json.dumps({"name": "fn_0", "arguments": {"command": c}}) + "</tool_call>"
+        for c in ("ls", "pwd")
+    )
+    body = {
+        "model": "claude-x",
+        "max_tokens": 100,
+        "tools": [BASH],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        "messages": [{"role": "user", "content": scenario("tool_call", text=calls)}],
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "top_k": 40,
+    }
+    resp = post(server, body)
+    assert resp.status_code == 200, resp.text
+    assert [(b["type"], b["input"]) for b in resp.json()["content"]] == [("tool_use", {"command": "ls"})]
+    assert resp.json()["stop_reason"] == "tool_use"
+    assert "Call when it fits." in upstream(server)["customInstructions"]
+
+
+def test_compaction_text_reaches_the_client_unfiltered(server):
+    # Claude Code's /compact offers its tools and retries once when <summary> is missing.
+    summary = "<analysis>\nThe user wanted x.\n</analysis>\n\n<summary>\n1. Primary Request: x\n</summary>"
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 20000,
+        "stream": True,
+        "tools": [BASH],
+        "messages": [{"role": "user", "content": "compact " + scenario("plain", text=summary)}],
+    }
+    events = stream_events(post(server, body))
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == summary and events[-2]["delta"]["stop_reason"] == "end_turn"
+
+
 def test_tool_choice_none_and_server_tools_offer_nothing(server):
     web = {"type": "web_search_20250305", "name": "web_search", "max_uses": 5}
     post(
