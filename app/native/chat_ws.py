@@ -409,13 +409,49 @@ def pooled_chats():
         stream, _ = run_on_pool(
             accounts,
             mode_of(body),
-            lambda r: OwnedStream(r.client.new_conversation(body), r.label, accounts),
+            lambda r: ReadAhead(OwnedStream(r.client.new_conversation(body), r.label, accounts)),
             pinned=pinned,
             retries=retries,
+            failed_early=ReadAhead.refusal,
+            release=ReadAhead.close,
         )
         return stream
 
     return new_chat
+
+
+class ReadAhead:
+    """A chat stream read up to grok.com's first answer event before the turn relays it, so a
+    refusal grok.com sends inside the answer (a usage limit, an expired account) still moves the
+    chat to another account; `events()` then yields what was read and goes on."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self._events = stream.events()
+        self._read: list = []
+        self._refusal: GrokError | None = None
+        try:
+            for event in self._events:
+                self._read.append(event)
+                if isinstance(event, ev.UpstreamError):
+                    self._refusal = inband_error(event.message, event.code)
+                    break
+                if event is not None and not isinstance(event, ev.BOOKKEEPING_EVENTS):
+                    break
+        except BaseException:
+            stream.close()
+            raise
+
+    def refusal(self) -> GrokError | None:
+        return self._refusal
+
+    def events(self):
+        while self._read:
+            yield self._read.pop(0)
+        yield from self._events
+
+    def close(self) -> None:
+        self.stream.close()
 
 
 @sock.route("/ws", bp=blp)

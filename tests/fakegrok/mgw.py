@@ -26,6 +26,13 @@ What it does, as a faithful fake of the lane must:
 * ``castle_request_token`` is accepted silently; ``mgw_require_castle`` refuses a
   ``response.create`` without it (``error {code:7, message:"...castle..."}``).
 
+Accounts (accounts.py) are served as on the REST lane: an added account's cookies open a socket
+on that account's store and user id; an expired or blocked account is refused at the session
+endpoint and on the upgrade; a spent quota refuses ``response.create`` with grok.com's
+``error {code: 8}`` (RetryInfo: the seconds until a query comes back) or, with ``limit:
+"inband"``, answers with the in-stream usage-limit error; every other turn uses one query of
+the session's model.
+
 Accounting is the REST lane's: a turn is a stream (started at ``response.created``,
 completed at ``response.done``, aborted when the client leaves before, dropped by the
 ``drop`` scenario). The request log entry of the upgrade carries ``ws``: the client's
@@ -41,7 +48,7 @@ import time
 import uuid
 from types import SimpleNamespace
 
-from . import api, threads
+from . import accounts, api, threads
 from . import scenarios as sc
 from .scenarios import Chat, Params
 from .wire import ClientGone, Resp, dumps
@@ -79,11 +86,19 @@ def _auth_session(handler, method: str, entry: dict, headers: dict):
     if "Chrome/" not in headers.get("user-agent", ""):
         entry["reject"] = "cloudflare_ua"
         return sc.cloudflare_resp()
-    if not handler._session_cookies_ok(headers):
+    account = handler._account(headers)
+    if account is False:
         entry["reject"] = "cookie"
         return Resp(200, {"status": "unauthenticated"})
+    user_id = cfg["user_id"]
+    if account is not None:
+        entry["account"] = account.name
+        if account.status != "ok":
+            entry["reject"] = "account_" + account.status
+            return Resp(200, {"status": "unauthenticated" if account.status == "expired" else "blocked"})
+        user_id = account.user_id
     expires = api.iso(time.time() + 30 * 86400)
-    return Resp(200, {"status": "authenticated", "session": {"userId": cfg["user_id"], "expires": expires}})
+    return Resp(200, {"status": "authenticated", "session": {"userId": user_id, "expires": expires}})
 
 
 def _upgrade(handler, method: str, entry: dict, headers: dict):
@@ -99,9 +114,11 @@ def _upgrade(handler, method: str, entry: dict, headers: dict):
     if fault == "forbidden_json":
         entry["reject"] = "forbidden"
         return Resp(403, {"code": 7, "message": "Forbidden", "details": []})
-    if not handler._session_cookies_ok(headers):
-        entry["reject"] = "cookie"
-        return Resp(cfg["auth_failure_status"], sc.BAD_CREDENTIALS)
+    account, refused = handler._admit_account(headers, entry)
+    if refused is not None:
+        return refused
+    if account is not None:
+        cfg = {**cfg, "user_id": account.user_id}
     uid = (entry["query"].get("uid") or [""])[0]
     if cfg.get("mgw_strict", True):
         cookies = _cookies(headers)
@@ -117,15 +134,16 @@ def _upgrade(handler, method: str, entry: dict, headers: dict):
         if problem:
             entry["reject"] = problem
             return Resp(403, sc.ANTI_BOT)
-    return Upgrade(entry, headers)
+    return Upgrade(entry, headers, account)
 
 
 class Upgrade:
     """The 101 answer; `run` then serves the socket on the connection's own thread."""
 
-    def __init__(self, entry: dict, headers: dict):
+    def __init__(self, entry: dict, headers: dict, account=None):
         self.entry = entry
         self.headers = headers
+        self.account = account
 
     def run(self, handler) -> None:
         handler.close_connection = True
@@ -138,7 +156,7 @@ class Upgrade:
             handler.wfile.flush()
         except OSError:
             return
-        session = MgwSession(handler, WsConn(handler.connection), self.entry)
+        session = MgwSession(handler, WsConn(handler.connection), self.entry, self.account)
         try:
             session.serve()
         except (ClientGone, ProtocolError):
@@ -150,9 +168,10 @@ class Upgrade:
 class MgwSession:
     """One socket: its session, conversation and turns (one at a time, like the page)."""
 
-    def __init__(self, handler, conn: WsConn, entry: dict):
+    def __init__(self, handler, conn: WsConn, entry: dict, account=None):
         self.handler = handler
-        self.state = handler.state
+        self.account = account  # None: the default account (main store, no quota)
+        self.state = handler.state if account is None else accounts.AccountState(handler.state, account)
         self.conn = conn
         self.entry = entry
         self.ws = entry["ws"] = {"frames": [], "pings": 0, "protocol_pings": 0, "bytes": 0}
@@ -332,6 +351,8 @@ class MgwSession:
         text = item["text"]
         forced = self.state.take_canned("GET", GATEWAY)
         req = SimpleNamespace(state=self.state, entry=self.entry, forced_scenario=(forced or {}).get("scenario"))
+        if self.account is not None and not self.spend_query(req):
+            return
         overrides = self.x_grok.get("tool_overrides") if isinstance(self.x_grok.get("tool_overrides"), dict) else {}
         default = "image" if overrides.get("image_gen") is True else "plain"
         picked = api.pick_scenario(req, text, default)
@@ -351,6 +372,24 @@ class MgwSession:
             self.error(**refusal)
             return
         self.run_turn(name, params, user, text, event.get("event_id"))
+
+    def spend_query(self, req) -> bool:
+        """The turn's query of the account's quota: False when refused (the error is sent), or
+        True, with the in-band usage-limit answer forced when the account says so."""
+        with self.state.lock:
+            self.entry["mode"] = self.model
+            left, retry = self.account.remaining(self.model, time.time())
+            if left > 0:
+                self.account.used.setdefault(self.model, []).append(time.time())
+                return True
+            self.entry["reject"] = "quota"
+        if self.account.limit == "inband":
+            req.forced_scenario = "usage_limit"
+            return True
+        seconds = max(1, int(retry or 1) + 1)
+        retry_info = {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{seconds}s"}
+        self.error(8, "Too many requests", details=[retry_info])
+        return False
 
     # -- the answer ----------------------------------------------------------------------------
     def run_turn(self, name: str, params: Params, user: dict, text: str, client_event_id) -> None:

@@ -425,16 +425,9 @@ class Handler(BaseHTTPRequestHandler):
             entry["reject"] = "cloudflare_ua"
             return sc.cloudflare_resp()
         # 2. session cookies: the default account's, or another account's (accounts.py)
-        account = self._account(headers)
-        if account is False:
-            entry["reject"] = "cookie"
-            return Resp(cfg["auth_failure_status"], sc.BAD_CREDENTIALS)
-        if account is not None:
-            entry["account"] = account.name
-            refused = accounts.refusal(account, state)
-            if refused is not None:
-                entry["reject"] = "account_" + account.status
-                return refused
+        account, refused = self._admit_account(headers, entry)
+        if refused is not None:
+            return refused
         # 3. anti-bot challenge token
         verdict = self._statsig(method, path, headers)
         entry["statsig"] = verdict
@@ -501,9 +494,20 @@ class Handler(BaseHTTPRequestHandler):
                 accounts.spend(account, req)
             return resp
 
-    def _session_cookies_ok(self, headers: dict) -> bool:
-        """The default account's cookies (the mgw lane serves that account only)."""
-        return self._account(headers) is None
+    def _admit_account(self, headers: dict, entry: dict):
+        """(the account the cookies are of, None for the default one; the refusal when they are
+        nobody's, or an expired or blocked account's, else None)."""
+        account = self._account(headers)
+        if account is False:
+            entry["reject"] = "cookie"
+            return None, Resp(self.state.config["auth_failure_status"], sc.BAD_CREDENTIALS)
+        if account is not None:
+            entry["account"] = account.name
+            refused = accounts.refusal(account, self.state)
+            if refused is not None:
+                entry["reject"] = "account_" + account.status
+                return account, refused
+        return account, None
 
     def _account(self, headers: dict):
         """None for the default account's cookies, the FakeAccount of another's, False for none."""
