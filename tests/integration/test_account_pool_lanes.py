@@ -10,11 +10,10 @@ import json
 
 import pytest
 
-from tests.integration.test_account_pool import (  # noqa: F401 (the module's autouse fixtures apply here too)
+from tests.integration.test_account_pool import (  # noqa: F401 (the module's autouse fixture applies here too)
     APP,
     Pool,
     _fresh_redactor,
-    _own_run_directory,
 )
 
 GATEWAY = "/ws/mgw/"
