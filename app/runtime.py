@@ -36,6 +36,7 @@ from .ops import rundir as rundirs
 from .ops.accounts import AccountsFile, AccountsFileError, build_pool
 from .ops.atomicfile import read_json
 from .ops.lane_switch import StoreLaneSwitch
+from .ops.pooled_figures import PooledFigures
 from .ops.shared_health import SharedHealth, automatic_action
 from .ops.shared_values import StoreValues
 from .ops.watch import SessionCheck, SessionWatcher
@@ -70,6 +71,8 @@ class Runtime:
         self.metrics = metrics.create()
         self.metrics.observe(self.state)
         self.metrics.worker_started()
+        # /status's counts: this host's, plus every other host's on the same Redis.
+        self.figures = PooledFigures(self.store, self.metrics)
         self.media = None  # app/media's services, built on first use (media.services)
         # Derived statsig values and the mode list: one copy for every worker (every host with Redis).
         self.client.shared = StoreValues(self.store)

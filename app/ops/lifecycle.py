@@ -4,7 +4,8 @@
 reload (one stat). Requests are counted by app.web.telemetry (app/ops/metrics.py).
 
 `start_background` (from gunicorn's post_worker_init, i.e. once per worker,
-after fork, never at import or in the master): start the session watcher, and derive
+after fork, never at import or in the master): start the session watcher and the
+publication of the host's counts (with REDIS_URL, app/ops/pooled_figures.py), and derive
 the statsig values (then read the mode list) before the first request needs them;
 with several workers one of them derives and the others read its result.
 """
@@ -70,6 +71,7 @@ def start_background(app, logger: logging.Logger | None = None) -> SessionWatche
             enabled=os.environ.get(NO_WATCHER_ENV) != "1",
         )
     rt.watcher.start()
+    rt.figures.start()  # with REDIS_URL: this host's counts for the other hosts' /status
     gevent.spawn(warm_up, rt)
     return rt.watcher
 

@@ -37,6 +37,8 @@ SPACES = {
     "of the current grok.com build (statsig) and the account's mode list (modes)",
     "continuity": "bounded: h:<history digest>, p:<our response id> -> grok.com conversation, response, account, "
     "temporary flag; c:<conversation> -> its last recorded response (docs/continuity.md)",
+    "host-figures": "map: host id -> that host's /status counts and when it published them (app/ops/pooled_figures.py)",
+    "host": "this host's id (local store only)",
     "failover": "this host's own record of whether Redis was reachable (local store only)",
     "lane": "the chat lane switch: once grok.com's REST chat answered like a retired endpoint (app/ops/lane_switch.py)",
 }

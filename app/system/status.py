@@ -1,7 +1,8 @@
 """/status: uptime, session and anti-bot state, counters and the last upstream failure.
 
 Every gunicorn worker answers the same: the counts are the host's, read from the samples
-/metrics serves (app/ops/metrics.py: dead workers' counts included), conditions and the
+/metrics serves (app/ops/metrics.py: dead workers' counts included), summed with the other
+hosts' when REDIS_URL is set (app/ops/pooled_figures.py), conditions and the
 last failure come from the shared-state store (every host agrees when REDIS_URL is set),
 uptime is the master's. No upstream call, never a secret value.
 """
@@ -107,6 +108,15 @@ class ChatLaneSchema(ma.Schema):
     )
 
 
+class HostFiguresSchema(ma.Schema):
+    requests_served = ma.fields.Integer()
+    last_request_at = ma.fields.Integer(allow_none=True)
+    active_streams = ma.fields.Integer()
+    streams_started = ma.fields.Integer()
+    workers = ma.fields.Integer()
+    failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
+
+
 class StatusSchema(ma.Schema):
     version = ma.fields.String()
     uptime_seconds = ma.fields.Integer()
@@ -127,11 +137,19 @@ class StatusSchema(ma.Schema):
         values=ma.fields.String(),
         metadata={"description": "session / anti_bot / protocol / network: ok, unknown or the failure class"},
     )
-    requests_served = ma.fields.Integer(metadata={"description": "API requests, not health/status/setup"})
+    requests_served = ma.fields.Integer(
+        metadata={"description": "API requests, not health/status/setup (with REDIS_URL: every host's)"}
+    )
     last_request_at = ma.fields.Integer(allow_none=True)
     active_streams = ma.fields.Integer()
     streams_started = ma.fields.Integer()
-    workers = ma.fields.Integer()
+    workers = ma.fields.Integer(metadata={"description": "this host's worker processes"})
+    hosts = ma.fields.Integer(
+        metadata={"description": "with REDIS_URL: the hosts whose counts are summed (those that reported lately)"}
+    )
+    host = ma.fields.Nested(
+        HostFiguresSchema, metadata={"description": "with REDIS_URL: this host's own counts (the rest are summed)"}
+    )
     worker_pid = ma.fields.Integer(metadata={"description": "the worker that answered (all agree on the rest)"})
     failures_by_class = ma.fields.Dict(keys=ma.fields.String(), values=ma.fields.Integer())
     last_failure = ma.fields.Nested(FailureSchema, allow_none=True)
@@ -206,6 +224,15 @@ EXAMPLE = {
     "workers": 2,
     "worker_pid": 4242,
     "failures_by_class": {"stale_challenge": 3},
+    "hosts": 2,
+    "host": {
+        "requests_served": 25,
+        "last_request_at": 1717171717,
+        "active_streams": 1,
+        "streams_started": 9,
+        "workers": 2,
+        "failures_by_class": {"stale_challenge": 2},
+    },
     "last_failure": {
         "failure_class": "stale_challenge",
         "message": "grok.com refused the request: This page is out of date. Please refresh.",
@@ -276,7 +303,7 @@ def status():
             "statsig": statsig,
             "drift": rt.health.drift(),
             "conditions": conditions,
-            **rt.metrics.status_figures(),
+            **rt.figures.view(),
             "worker_pid": os.getpid(),
             "last_failure": shared.get("last_failure"),
             "last_check": last_check.to_json() if last_check else None,

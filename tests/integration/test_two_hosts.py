@@ -154,6 +154,26 @@ def test_an_asset_link_signed_by_one_host_is_served_by_the_other(setup):
     assert b.call("GET", tampered)[0] == 403
 
 
+def test_the_counts_on_status_are_both_hosts(setup):
+    _, _, a, b = setup
+    before = b.status()
+    assert before["hosts"] == 2 and before["host"]["requests_served"] <= before["requests_served"]
+    for _ in range(3):
+        assert a.chat()[0] == 200
+    assert a.call("POST", "/v1/chat", {"message": "hi"})[0] == 200  # a stream
+    # b learns a's counts within a publication interval or two, without serving any of it.
+    after = wait_for(lambda: (s := b.status())["requests_served"] >= before["requests_served"] + 4 and s, timeout=5)
+    assert after["streams_started"] >= before["streams_started"] + 1
+    assert after["host"]["requests_served"] == before["host"]["requests_served"]
+    own = a.status()
+    assert (
+        after["requests_served"]
+        == own["requests_served"]
+        == own["host"]["requests_served"] + after["host"]["requests_served"]
+    )
+    assert after["failures_by_class"].get("rate_limited", 0) >= own["host"]["failures_by_class"].get("rate_limited", 0)
+
+
 def test_one_session_check_per_interval_and_account_across_both_hosts(setup):
     fake, _, a, b = setup
     wait_for(lambda: len(fake.requests_log(CHECK)) > 0, timeout=10)
@@ -196,6 +216,8 @@ def test_redis_killed_and_restarted_mid_traffic_loses_no_request(setup):
     time.sleep(1.0)
     redis.kill()
     time.sleep(2.0)
+    alone = b.status()  # only its own counts while Redis is away, and no failure
+    assert alone["requests_served"] == alone["host"]["requests_served"] and alone["hosts"] == 1
     during = len(results)
     redis.start()  # empty: the outage lost every key
     time.sleep(3.0)
