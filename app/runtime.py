@@ -128,7 +128,7 @@ class Runtime:
         canary): the settings' account, else the pool's default account."""
         if self.settings.configured or not self.configured:
             return self.client
-        return self.pool.client(self.pool.default().label)
+        return self.pool.client(self.pool.default(recent=True).label)
 
     @property
     def configured(self) -> bool:

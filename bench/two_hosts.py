@@ -137,6 +137,22 @@ def pin(hosts: list[Host], load: list[int]) -> bool:
     return True
 
 
+def pool_env(fake, directory: Path) -> dict:
+    """A host's settings: the fake's two ACCOUNTS (quota never decides) in an accounts file."""
+    accounts_file = directory / "accounts.json"
+    for name in ACCOUNTS:
+        made = fake.add_account(name, quota=PLENTY)
+        add_account(accounts_file, Account(name, made["sso"], made["sso_rw"]))
+    return app_env(
+        fake,
+        LOG_LEVEL="warn",
+        SESSION_CHECK_INTERVAL_SECS="3600",
+        GROK_SSO_COOKIE="",
+        GROK_SSO_RW_COOKIE="",
+        ACCOUNTS_FILE=str(accounts_file),
+    )
+
+
 def run_two_hosts(quick: bool = False) -> dict:
     levels = [100, 200] if quick else [500, 1000]
     report: dict = {"levels": levels, "configurations": {}}
@@ -144,18 +160,7 @@ def run_two_hosts(quick: bool = False) -> dict:
         redis = stack.enter_context(RedisServer())
         fake = stack.enter_context(FakeGrok(extra_args=[]))
         fake.configure(reuse_grace=3600)
-        accounts_file = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hosts-"))) / "accounts.json"
-        for name in ACCOUNTS:
-            made = fake.add_account(name, quota=PLENTY)
-            add_account(accounts_file, Account(name, made["sso"], made["sso_rw"]))
-        base = app_env(
-            fake,
-            LOG_LEVEL="warn",
-            SESSION_CHECK_INTERVAL_SECS="3600",
-            GROK_SSO_COOKIE="",
-            GROK_SSO_RW_COOKIE="",
-            ACCOUNTS_FILE=str(accounts_file),
-        )
+        base = pool_env(fake, Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-hosts-"))))
         configurations = {
             "one host, run-dir store": (1, {}),
             "one host, Redis": (1, {"REDIS_URL": redis.url}),

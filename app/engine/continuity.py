@@ -267,12 +267,6 @@ class Ledger:
             log.warning("continuity records unavailable (%s): answering in a new conversation", exc)
             return None
 
-    def _put(self, key: str, value: Any) -> None:
-        try:
-            self.store.put(SPACE, key, value, self.ttl)
-        except Exception as exc:
-            log.warning("could not record a conversation for continuity (%s)", exc)
-
     def find(self, digest: str) -> Place | None:
         """The place a history with this digest continues from, if it is still its conversation's tip."""
         place = Place.from_value(self._get("h:" + digest))
@@ -299,11 +293,12 @@ class Ledger:
         """`place` is now its conversation's tip; `digest` (the history it answered) and
         `response_id` (our id for that answer) lead to it. The record of the conversation's
         previous tip goes: nothing continues from there any more."""
-        self._move_tip(place.conversation_id, {**place.value(), "h": digest})
+        leads = {}
         if digest is not None:
-            self._put("h:" + digest, place.value())
+            leads["h:" + digest] = place.value()
         if response_id is not None:
-            self._put("p:" + response_id, place.value())
+            leads["p:" + response_id] = place.value()
+        self._move_tip(place.conversation_id, {**place.value(), "h": digest}, leads)
 
     def diverged(self, conversation_id: str, account: str, temporary: bool) -> None:
         """A turn in this conversation did not complete: grok.com may hold a response this server
@@ -317,9 +312,13 @@ class Ledger:
         if previous and isinstance(previous.get("h"), str):
             self._delete("h:" + previous["h"])
 
-    def _move_tip(self, conversation_id: str, value: dict) -> None:
+    def _move_tip(self, conversation_id: str, value: dict, leads: dict | None = None) -> None:
+        """The conversation's record is now `value`, and `leads` are written with it (one write)."""
         previous = self.conversation(conversation_id)
-        self._put("c:" + conversation_id, value)
+        try:
+            self.store.put_many(SPACE, {"c:" + conversation_id: value, **(leads or {})}, self.ttl)
+        except Exception as exc:
+            log.warning("could not record a conversation for continuity (%s)", exc)
         old = previous.get("h") if previous else None
         if isinstance(old, str) and old != value["h"]:
             self._delete("h:" + old)

@@ -186,7 +186,9 @@ class AccountPool:
     def parked(self, labels: Iterable[str] | None = None) -> dict[str, dict]:
         """The parked accounts' records, by label (a record whose credentials changed is void)."""
         labels = list(self.accounts if labels is None else labels)
-        found = self.store.get_many("account", labels)
+        return self._parked_of(self.store.get_many("account", labels))
+
+    def _parked_of(self, found: dict) -> dict[str, dict]:
         out = {}
         for label, record in found.items():
             account = self.accounts.get(label)
@@ -200,16 +202,22 @@ class AccountPool:
         return out
 
     def _is_parked_cached(self, label: str) -> bool:
-        # Read at most once a second per worker: a success on a parked account is rare.
+        # A success on a parked account is rare: a view at most a second old will do.
+        return label in self._recent_parked()
+
+    def _recent_parked(self) -> dict[str, dict]:
+        """The parked accounts, read at most once a second per worker."""
         at, view = self._parked_view
         if self.clock() - at > 1.0:
             view = self.parked()
             self._parked_view = (self.clock(), view)
-        return label in view
+        return view
 
     def cooldowns(self, labels: Iterable[str]) -> dict[str, dict[str, dict]]:
+        return self._cooling_of(self.store.map_get_many("cooldown", list(labels)))
+
+    def _cooling_of(self, maps: dict) -> dict[str, dict[str, dict]]:
         now = self.clock()
-        maps = self.store.map_get_many("cooldown", list(labels))
         return {
             label: {mode: c for mode, c in found.items() if isinstance(c, dict) and c.get("until", 0) > now}
             for label, found in maps.items()
@@ -217,8 +225,11 @@ class AccountPool:
 
     def quotas(self, labels: Iterable[str]) -> dict[str, dict[str, dict]]:
         labels = list(labels)
-        maps = self.store.map_get_many("quota", labels)
-        counts = self.store.counts_many("account-counts", labels)
+        return self._quotas_of(
+            labels, self.store.map_get_many("quota", labels), self.store.counts_many("account-counts", labels)
+        )
+
+    def _quotas_of(self, labels: list[str], maps: dict, counts: dict) -> dict[str, dict[str, dict]]:
         out = {}
         for label in labels:
             spent = counts.get(label, {})
@@ -247,13 +258,12 @@ class AccountPool:
         if not candidates:
             raise NoAccountAvailable("no enabled grok.com account is configured")
         labels = [a.label for a in candidates]
-        parked = self.parked(labels)
-        cooling = self.cooldowns(labels)
+        parked, cooling, quotas = self._view(labels, with_quota=self.strict and len(labels) > 1)
         usable = [a for a in candidates if a.label not in parked and mode not in cooling.get(a.label, {})]
         if not self.strict:
             return (usable or candidates)[0]
         if usable:
-            return self._best(usable, mode)
+            return self._best(usable, mode, quotas or {})
         waits = [c[mode]["until"] - self.clock() for label, c in cooling.items() if mode in c and label not in parked]
         if waits:
             wait = max(1.0, min(waits))
@@ -273,10 +283,19 @@ class AccountPool:
             return False
         return label not in self.parked([label]) and mode not in self.cooldowns([label]).get(label, {})
 
-    def _best(self, usable: list[Account], mode: str) -> Account:
+    def _view(self, labels: list[str], with_quota: bool) -> tuple[dict, dict, dict | None]:
+        """(parked, cooling, and with `with_quota` the quotas) of `labels`, in one read of the
+        store: choosing an account is one Redis round trip."""
+        reads = [("get_many", "account", labels), ("map_get_many", "cooldown", labels)]
+        if with_quota:
+            reads += [("map_get_many", "quota", labels), ("counts_many", "account-counts", labels)]
+        found = self.store.read_many(*reads)
+        quotas = self._quotas_of(labels, found[2], found[3]) if with_quota else None
+        return self._parked_of(found[0]), self._cooling_of(found[1]), quotas
+
+    def _best(self, usable: list[Account], mode: str, quotas: dict[str, dict[str, dict]]) -> Account:
         if len(usable) == 1:
             return usable[0]
-        quotas = self.quotas(a.label for a in usable)
         known = {
             a.label: float(value)
             for a in usable
@@ -288,14 +307,15 @@ class AccountPool:
         best = max(remaining.values())
         return random.choice([a for a in usable if remaining[a.label] == best])
 
-    def default(self) -> Account:
+    def default(self, *, recent: bool = False) -> Account:
         """The account for a request that is neither a chat nor tied to an owned id: the first
-        enabled one that is not parked (file order), else the first enabled one."""
+        enabled one that is not parked (file order), else the first enabled one. `recent`: as
+        parked a second ago will do (the client whose cached mode list a chat reads)."""
         enabled = self.enabled
         if not enabled:
             raise NoAccountAvailable("no enabled grok.com account is configured")
         if len(enabled) > 1:
-            parked = self.parked(a.label for a in enabled)
+            parked = self._recent_parked() if recent else self.parked(a.label for a in enabled)
             for account in enabled:
                 if account.label not in parked:
                     return account
@@ -304,8 +324,7 @@ class AccountPool:
     # ------------------------------------------------------------------ what happened
     def started(self, label: str, mode: str) -> None:
         """A request on (label, mode) was accepted by grok.com."""
-        self.store.incr("account-counts", label, "requests")
-        self.store.incr("account-counts", label, _SPENT + mode)
+        self.store.incr_many("account-counts", label, {"requests": 1, _SPENT + mode: 1})
 
     def failed(self, label: str, mode: str | None, error: gerr.GrokError) -> bool:
         """Record a failure of `label`; True when another account may succeed where it failed."""

@@ -30,6 +30,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Iterable
 
 MAX_VALUE_BYTES = 64 * 1024
+BATCHED_READS = ("get_many", "map_get_many", "counts_many")
 MAX_KEY_CHARS = 256
 
 
@@ -81,6 +82,11 @@ class Store(ABC):
     @abstractmethod
     def put(self, space: str, key: str, value: Any, ttl: float | None = None) -> None: ...
 
+    def put_many(self, space: str, values: dict[str, Any], ttl: float | None = None) -> None:
+        """`put` of several keys of one space (one round trip where the backend allows)."""
+        for key, value in values.items():
+            self.put(space, key, value, ttl)
+
     @abstractmethod
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         """Store `value` unless the key holds one already; True when this call stored it."""
@@ -126,6 +132,20 @@ class Store(ABC):
 
     def counts_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return {key: self.counts(space, key) for key in keys}
+
+    def incr_many(self, space: str, key: str, amounts: dict[str, int]) -> None:
+        """Add to several counters of one key (one round trip where the backend allows)."""
+        for field, amount in amounts.items():
+            self.incr(space, key, field, amount)
+
+    # -- several reads at once ----------------------------------------------------------------
+    def read_many(self, *reads: tuple[str, str, list[str]]) -> list[dict]:
+        """Several of `get_many`, `map_get_many` and `counts_many`, each given as (method name,
+        space, keys), answered in order (in one round trip where the backend allows)."""
+        for method, _, _ in reads:
+            if method not in BATCHED_READS:
+                raise ValueError(f"read_many reads with {', '.join(BATCHED_READS)}, not {method}")
+        return [getattr(self, method)(space, keys) for method, space, keys in reads]
 
     # -- locks --------------------------------------------------------------------------------
     @abstractmethod

@@ -151,6 +151,19 @@ class FailoverStore(Store):
         if remote:
             self.local.put(space, key, value, ttl)
 
+    def put_many(self, space: str, values: dict[str, Any], ttl: float | None = None) -> None:
+        if self._use_primary():
+            try:
+                self.primary.put_many(space, values, ttl)
+            except StateUnavailable as exc:
+                self._went_away(exc)
+            else:
+                self.local.put_many(space, values, ttl)
+                return
+        self.local.put_many(space, values, ttl)
+        for key in values:
+            self.local.journal("v", space, key)
+
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         # Replayed as a put_new too: a value another host stored meanwhile still wins.
         stored, remote = self._write("put_new", (space, key, value, ttl), ("n", space, key))
@@ -206,6 +219,27 @@ class FailoverStore(Store):
 
     def counts_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         return self._read("counts_many", space, list(keys))
+
+    def incr_many(self, space: str, key: str, amounts: dict[str, int]) -> None:
+        if self._use_primary():
+            try:
+                return self.primary.incr_many(space, key, amounts)
+            except StateUnavailable as exc:
+                self._went_away(exc)
+        for field, amount in amounts.items():
+            self.local.incr(space, key, field, amount)
+            self.local.journal("c", space, key, field, amount)
+
+    # -- several reads at once ----------------------------------------------------------------
+    def read_many(self, *reads: tuple[str, str, list[str]]) -> list[dict]:
+        reads = tuple((method, space, list(keys)) for method, space, keys in reads)
+        results = self._read("read_many", *reads)
+        if not self.degraded:  # values missing in Redis: the mirror's, as get_many does
+            for (method, space, keys), found in zip(reads, results, strict=True):
+                missing = [key for key in keys if key not in found] if method == "get_many" else []
+                if missing:
+                    found.update(self.local.get_many(space, missing))
+        return results
 
     # -- locks --------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl: float) -> str | None:

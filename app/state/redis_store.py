@@ -66,6 +66,19 @@ def display_url(url: str) -> str:
     return f"{parts.scheme}://{user}{host}{parts.path}"
 
 
+def _maps(keys: list[str], hashes: list[dict[bytes, bytes]]) -> dict[str, dict[str, Any]]:
+    return {
+        key: {field.decode(): decode(value) for field, value in raw.items()}
+        for key, raw in zip(keys, hashes, strict=True)
+    }
+
+
+def _counts(keys: list[str], hashes: list[dict[bytes, bytes]]) -> dict[str, dict[str, int]]:
+    return {
+        key: {field.decode(): int(value) for field, value in raw.items()} for key, raw in zip(keys, hashes, strict=True)
+    }
+
+
 def _ms(ttl: float | None) -> int | None:
     return None if ttl is None else max(1, int(ttl * 1000))
 
@@ -132,6 +145,33 @@ class RedisStore(Store):
             args=[encode(value), "" if ms is None else str(ms), str(limit)],
         )
 
+    def put_many(self, space: str, values: dict[str, Any], ttl: float | None = None) -> None:
+        check_name(space, *values)
+        limit = self.limit_of(space)
+        ms = _ms(ttl)
+        encoded = {key: encode(value) for key, value in values.items()}
+
+        def write():
+            pipe = self.client.pipeline(transaction=False)
+            for key, value in encoded.items():
+                if limit is None:
+                    pipe.set(self._v(space, key), value, px=ms)
+                else:
+                    # EVALSHA itself: a pipeline given the Script asks SCRIPT EXISTS first (a round trip).
+                    index = f"{self.prefix}i:{space}"
+                    ttl_ms = "" if ms is None else str(ms)
+                    pipe.evalsha(self._put_bounded.sha, 2, self._v(space, key), index, value, ttl_ms, str(limit))
+            return pipe.execute()
+
+        def write_loading_the_script():
+            try:
+                return write()
+            except redis.exceptions.NoScriptError:  # a Redis restarted since: load it, write again
+                self.client.script_load(_PUT_BOUNDED)
+                return write()
+
+        self._call(write_loading_the_script)
+
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         check_name(space, key)
         return bool(self._call(self.client.set, self._v(space, key), encode(value), px=_ms(ttl), nx=True))
@@ -159,11 +199,7 @@ class RedisStore(Store):
 
     def map_get_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         keys = list(keys)
-        results = self._hashes([self._m(space, key) for key in keys])
-        return {
-            key: {field.decode(): decode(value) for field, value in raw.items()}
-            for key, raw in zip(keys, results, strict=True)
-        }
+        return _maps(keys, self._hashes([self._m(space, key) for key in keys]))
 
     def map_set(self, space: str, key: str, field: str, value: Any) -> None:
         check_name(space, key, field)
@@ -186,11 +222,42 @@ class RedisStore(Store):
 
     def counts_many(self, space: str, keys: Iterable[str]) -> dict[str, dict[str, int]]:
         keys = list(keys)
-        results = self._hashes([self._c(space, key) for key in keys])
-        return {
-            key: {field.decode(): int(value) for field, value in raw.items()}
-            for key, raw in zip(keys, results, strict=True)
-        }
+        return _counts(keys, self._hashes([self._c(space, key) for key in keys]))
+
+    def incr_many(self, space: str, key: str, amounts: dict[str, int]) -> None:
+        check_name(space, key, *amounts)
+        pipe = self.client.pipeline(transaction=False)
+        for field, amount in amounts.items():
+            pipe.hincrby(self._c(space, key), field, int(amount))
+        self._call(pipe.execute)
+
+    # -- several reads at once ----------------------------------------------------------------
+    def read_many(self, *reads: tuple[str, str, list[str]]) -> list[dict]:
+        """One pipeline for all of them: the pool's view of its accounts is one round trip."""
+        pipe = self.client.pipeline(transaction=False)
+        shapes = []
+        for method, space, keys in reads:
+            keys = list(keys)
+            shapes.append((method, keys))
+            if method == "get_many":
+                if keys:
+                    pipe.mget([self._v(space, key) for key in keys])
+            elif method in ("map_get_many", "counts_many"):
+                name = self._m if method == "map_get_many" else self._c
+                for key in keys:
+                    pipe.hgetall(name(space, key))
+            else:
+                raise ValueError(f"read_many cannot read with {method}")
+        results = iter(self._call(pipe.execute))
+        out: list[dict] = []
+        for method, keys in shapes:
+            if method == "get_many":
+                values = next(results) if keys else []
+                out.append({key: decode(raw) for key, raw in zip(keys, values, strict=True) if raw is not None})
+            else:
+                hashes = [next(results) for _ in keys]
+                out.append((_maps if method == "map_get_many" else _counts)(keys, hashes))
+        return out
 
     # -- locks --------------------------------------------------------------------------------
     def try_lock(self, name: str, ttl: float) -> str | None:

@@ -72,6 +72,40 @@ def test_a_bounded_space_keeps_its_most_recent_values(store):
         store.bound("continuity", 0)
 
 
+def test_several_reads_and_writes_at_once_match_the_single_calls(store):
+    store.bound("continuity", 40)
+    store.put_many("continuity", {"c:1": {"r": "a"}, "h:x": 1}, ttl=60)
+    store.put_many("owner", {"conv:1": "work", "conv:2": "home"})
+    store.map_set("cooldown", "work", "fast", {"until": 9})
+    store.incr_many("account-counts", "work", {"requests": 1, "spent.fast": 2})
+    store.incr_many("account-counts", "work", {"requests": 1})
+    owners, cooling, counts, none = store.read_many(
+        ("get_many", "owner", ["conv:1", "conv:2", "conv:3"]),
+        ("map_get_many", "cooldown", ["work", "home"]),
+        ("counts_many", "account-counts", ["work"]),
+        ("get_many", "owner", []),
+    )
+    assert owners == store.get_many("owner", ["conv:1", "conv:2", "conv:3"]) == {"conv:1": "work", "conv:2": "home"}
+    assert cooling == store.map_get_many("cooldown", ["work", "home"]) == {"work": {"fast": {"until": 9}}, "home": {}}
+    assert counts == {"work": {"requests": 2, "spent.fast": 2}} and none == {}
+    assert store.get_many("continuity", ["c:1", "h:x"]) == {"c:1": {"r": "a"}, "h:x": 1}
+    for _ in range(30):  # a bounded space stays bounded when written several keys at a time
+        store.put_many("continuity", {f"k{n}": n for n in range(_ * 3, _ * 3 + 3)}, ttl=60)
+    assert len(store.get_many("continuity", [f"k{n}" for n in range(90)])) <= 42
+    with pytest.raises(ValueError):
+        store.read_many(("get", "owner", ["conv:1"]))
+
+
+def test_several_bounded_writes_survive_a_redis_that_forgot_its_scripts(redis_session, redis_prefix):
+    store = RedisStore(redis_session.url, redis_prefix)
+    store.bound("continuity", 10)
+    store.put_many("continuity", {"a": 1})
+    store.client.script_flush()  # as after a restart
+    store.put_many("continuity", {"b": 2, "c": 3})
+    assert store.get_many("continuity", ["a", "b", "c"]) == {"a": 1, "b": 2, "c": 3}
+    assert store.client.zcard(f"{redis_prefix}i:continuity") == 3  # indexed: the bound still holds
+
+
 def test_first_writer_wins_and_an_expired_value_is_replaced(store):
     assert store.put_new("keys", "signing", "one") is True
     assert store.put_new("keys", "signing", "two") is False
@@ -209,6 +243,9 @@ def test_an_outage_degrades_to_the_run_directory_and_recovers(own_redis, tmp_pat
     store.map_set("cooldown", "work", "fast", {"until": 99})
     for _ in range(3):
         store.incr("account-counts", "work", "requests")
+    store.incr_many("account-counts", "work", {"requests": 2, "spent.fast": 1})
+    store.put_many("owner", {"many": "home"})
+    assert store.read_many(("get_many", "owner", ["before", "many"]))[0] == {"before": "work", "many": "home"}
     assert store.put_new("keys", "signing", "local-key") is False  # the mirror knows the shared one
     assert store.put_new("keys", "fresh", "local-value") is True
     token = store.try_lock("session-check:work", 5)
@@ -225,7 +262,8 @@ def test_an_outage_degrades_to_the_run_directory_and_recovers(own_redis, tmp_pat
     # What this host wrote during the outage reached Redis, for every other host.
     assert other.get("owner", "during") == "home"
     assert other.map_get("cooldown", "work") == {"fast": {"until": 99}}
-    assert other.counts("account-counts", "work") == {"requests": 3}
+    assert other.counts("account-counts", "work") == {"requests": 5, "spent.fast": 1}
+    assert other.get("owner", "many") == "home"
     assert other.get("keys", "fresh") == "local-value"
     # A value written before the outage and lost with Redis is still known to its writer.
     assert store.get("owner", "before") == "work"
