@@ -49,3 +49,21 @@ def test_store_values_live_in_their_own_space(tmp_path):
     store = open_store(None, tmp_path)
     StoreValues(store).put("statsig", {"x": 1})
     assert store.get("grok", "statsig") == {"x": 1} and store.get("health", "statsig") is None
+
+
+def test_a_worker_reads_the_store_again_after_a_while_and_always_under_the_lock(tmp_path):
+    one, two = StoreValues(open_store(None, tmp_path), fresh_seconds=0.3), StoreValues(open_store(None, tmp_path))
+    one.put("modes", {"list": ["auto"]})
+    assert two.get("modes") == {"list": ["auto"]}
+    one.put("modes", {"list": ["auto", "fast"]})
+    assert one.get("modes") == {"list": ["auto", "fast"]}  # its own write at once
+    got = two.get("modes")
+    got["list"].append("changed by the caller")
+    assert two.get("modes") == {"list": ["auto"]}  # still the copy read a moment ago, unchanged
+    with two.lock("modes", timeout=5):
+        assert two.get("modes") == {"list": ["auto", "fast"]}  # where a refresh is decided: the store's
+    other = StoreValues(open_store(None, tmp_path), fresh_seconds=0.3)
+    assert other.get("statsig") is None
+    one.put("statsig", {"build": "b2"})
+    gevent.sleep(0.35)
+    assert other.get("statsig") == {"build": "b2"}
