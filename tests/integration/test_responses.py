@@ -160,6 +160,20 @@ def test_an_image_codex_attaches_reaches_grok_as_a_file(oai, server):
     assert len(sent["fileAttachments"]) == 1 and "describe" in sent["message"]
 
 
+def test_input_files_are_attached_or_named(oai, server):
+    notes = base64.b64encode(b"line 1\n").decode()
+    content = [
+        {"type": "input_file", "filename": "notes.txt", "file_data": "data:text/plain;base64," + notes},
+        {"type": "input_file", "file_id": "file-abc"},  # no Files API here: named, not refused
+        {"type": "input_text", "text": "read them " + scenario("plain", text="Read.")},
+    ]
+    resp = oai.responses.create(model="expert", input=[{"role": "user", "content": content}])
+    assert resp.output_text == "Read."
+    [upload] = [e["body"] for e in server.fake.requests_log("/rest/app-chat/upload-file")]
+    assert upload["fileName"] == "notes.txt" and base64.b64decode(upload["content"]) == b"line 1\n"
+    assert "[file: file-abc]" in upstream(server)["message"]
+
+
 def test_the_api_key_guards_the_route(start_server, fake_module):
     srv = start_server(app_env(fake_module, API_KEY="secret-key"))
     keyless = openai.OpenAI(base_url=srv.url + "/v1", api_key="wrong", max_retries=0)
