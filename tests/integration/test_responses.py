@@ -510,6 +510,14 @@ def test_keepalives_are_events_not_comments(quick_server):
     assert events[-1]["type"] == "response.completed"
 
 
+def test_the_sdk_stream_helper_takes_the_keepalives(quick_server, recorder):
+    sdk = client(quick_server.url, recorder)
+    with sdk.responses.stream(model="expert", input=scenario("first_token_delay", delay=1.2, text="late")) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.in_progress") >= 3 and final.output_text == "late"
+
+
 def test_websocket_upgrade_is_refused_at_once(server):
     started = time.monotonic()
     resp = requests.get(
