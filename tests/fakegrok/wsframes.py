@@ -51,6 +51,7 @@ class WsConn:
         self.buf = bytearray()
         self.closed = False
         self.pings_received = 0  # protocol-level pings from the client
+        self.pongs: list[bytes] = []  # payloads of the client's pongs
         self.client_close_code: int | None = None  # the code of the client's close frame
         self._message: list[bytes] = []
         self._opcode = OP_TEXT
@@ -119,7 +120,7 @@ class WsConn:
                 self.pings_received += 1
                 self.send_raw(frame(OP_PONG, payload))
             elif opcode == OP_PONG:
-                pass
+                self.pongs.append(payload)
             elif opcode == OP_CLOSE:
                 self.client_close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 self.close(1000)
