@@ -51,6 +51,7 @@ TITLES = {
     "turn_in_progress": "Turn In Progress",
     "no_active_turn": "No Active Turn",
     "previous_response_not_found": "Previous Response Not Found",
+    "context_length_exceeded": "Context Length Exceeded",
     "internal": "Internal Server Error",
 }
 
@@ -162,6 +163,8 @@ FAILURE_PROBLEMS: dict[str, tuple[int, str, dict[str, str]]] = {
     gerr.NOT_CONFIGURED: (503, "not_configured", {}),
     gerr.STATSIG_UNAVAILABLE: (503, "upstream_unavailable", {}),
     gerr.REST_LANE_RETIRED: (502, "upstream_error", {}),
+    # The client's request is what is too big (OpenAI's own code for it; agents compact on it).
+    gerr.CONTEXT_TOO_LONG: (400, "context_length_exceeded", {}),
 }
 # A connection that broke mid-answer is grok.com failing, not grok.com out of reach.
 _DROPPED = (502, "upstream_error", {})

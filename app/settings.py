@@ -1,10 +1,10 @@
 """Settings: every setting declared once, read once from the environment (and .env), validated.
 
 The `Settings` dataclass below is the one table of settings: each field names its
-environment variable, its parser (which validates and converts the text), its
+environment variable, its reading (environs parses and validates the value), its
 default and how the rest of the server treats it (secret, shown or editable on
 /setup, applied by a reload or only by a restart). Everything else is derived from
-that table: reading and validation (`Settings.from_mapping`), the redacted view,
+that table: reading and validation (`Settings.from_env`), the redacted view,
 the list of secrets the logs hide, the /setup page and form, the reload rules, the
 keys update-keys accepts, and the test that .env.example documents every setting.
 Adding a setting is one field plus its use (docs/development.md).
@@ -17,7 +17,6 @@ so an untouched copy of .env.example starts cleanly.
 from __future__ import annotations
 
 import ipaddress
-import math
 import os
 import re
 from dataclasses import dataclass, field, fields, replace
@@ -25,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
-from dotenv import dotenv_values
+from environs import Env, EnvValidationError
+from marshmallow import ValidationError, validate
 
 from .grok.statsig import parse_header_hex
 from .grok.statsig.chain import SOURCES as STATSIG_SOURCES
@@ -60,10 +60,16 @@ _HOSTNAME = re.compile(
 _PROXY_URL = re.compile(r"^(https?|socks5h?|socks4a?)://[^\s]+$")
 _ORIGIN = re.compile(r"^https?://(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$")
 
-# A parser turns a setting's (stripped, non-empty) text into its value, or raises
-# ValueError with a message that never repeats the value (it may be a secret).
-# Returning None means "as if unset": the default applies.
-Parser = Callable[[str], Any]
+# A reading gets one setting's value out of the environs `Env` (below) by its variable name:
+# environs parses the type (env.int, env.float, env.bool, env.str, env.list), marshmallow
+# validators check the range or the form, and the formats of our own (cookies, URLs, hosts, the
+# challenge header, ...) are text checks run as an environs parser (`checked`). A reading runs
+# only for a variable that is set (stripped, non-empty); it raises EnvValidationError or
+# ValueError with a message that says what the value must be and never repeats it (it may be a
+# secret). Returning None means "as if unset": the default applies.
+Reading = Callable[[Env, str], Any]
+# A text check: the (stripped) text to its value, or ValueError; also used for accounts.json.
+TextCheck = Callable[[str], Any]
 
 
 class SettingsError(Exception):
@@ -75,83 +81,110 @@ class SettingsError(Exception):
         super().__init__(f"invalid settings:\n{lines}")
 
 
-# ---------------------------------------------------------------------- parsers
-def text(value: str) -> str:
-    return value
+class SettingsEnv(Env):
+    """environs over the given variables first (the process environment, or a test's mapping), then
+    the .env file `read_env` loaded, which therefore never overrides them. Values are read stripped,
+    and an empty value means unset, so an untouched copy of .env.example starts cleanly.
+
+    environs itself looks in os.environ (`Env._get_value`, overridden here; the version is pinned
+    in setup.cfg): settings are built from an explicit mapping so that a reload, a validation of
+    /setup's form or a test never reads, nor writes, the process's globals."""
+
+    def __init__(self, variables: Mapping[str, str]):
+        super().__init__(eager=True, expand_vars=False)
+        self._variables = variables
+        self.add_parser("checked", _run_check)
+
+    def given(self, name: str) -> str | None:
+        """The variable's stripped text; None when it is unset or empty."""
+        raw = self._variables[name] if name in self._variables else self._environ.get(name)
+        return (raw or "").strip() or None
+
+    def _get_value(self, env_key: str, default: Any) -> Any:
+        value = self.given(env_key)
+        return default if value is None else value
 
 
-def integer(low: int | None = None, high: int | None = None, error: str | None = None) -> Parser:
-    def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError("must be an integer") from None
-        if (low is not None and number < low) or (high is not None and number > high):
-            raise ValueError(error or f"must be an integer from {low} to {high}")
-        return number
-
-    return parse
+def _run_check(value: str, check: TextCheck) -> Any:
+    try:
+        return check(value)
+    except ValueError as exc:
+        raise ValidationError(str(exc)) from None
 
 
-def number(low: float, error: str) -> Parser:
-    def parse(value: str) -> float:
-        try:
-            result = float(value)
-        except ValueError:
-            raise ValueError("must be a number") from None
-        if not math.isfinite(result):
-            raise ValueError("must be a number")
-        if result < low:
-            raise ValueError(error)
-        return result
-
-    return parse
+def _reason(exc: EnvValidationError) -> str:
+    """What environs and marshmallow found wrong, without the 'Environment variable X invalid' prefix."""
+    messages = exc.error_messages
+    if isinstance(messages, Mapping):
+        messages = [m for found in messages.values() for m in (found if isinstance(found, list) else [found])]
+    return "; ".join(str(m) for m in messages)
 
 
-def seconds(low: float = 0.1) -> Parser:
+class OneOfAnyCase(validate.OneOf):
+    """marshmallow's OneOf for lower-case choices, whatever the letter case of the value."""
+
+    def __call__(self, value: str) -> str:
+        return super().__call__(value.lower())
+
+
+# ---------------------------------------------------------------------- readings
+def text(env: Env, name: str) -> str:
+    return env.str(name)
+
+
+def checked(check: TextCheck) -> Reading:
+    """Read the variable through one of our text checks (an environs parser)."""
+    return lambda env, name: env.checked(name, check=check)
+
+
+def integer(low: int | None = None, high: int | None = None, error: str | None = None) -> Reading:
+    in_range = validate.Range(low, high, error=error or f"must be an integer from {low} to {high}")
+    return lambda env, name: env.int(name, validate=in_range, error_messages={"invalid": "must be an integer"})
+
+
+# float() reads "1e999" as infinity and accepts "nan": marshmallow calls both "special".
+_NOT_A_NUMBER = {"invalid": "must be a number", "special": "must be a number", "too_large": "must be a number"}
+
+
+def number(low: float, error: str) -> Reading:
+    at_least = validate.Range(min=low, error=error)
+    return lambda env, name: env.float(name, validate=at_least, error_messages=_NOT_A_NUMBER)
+
+
+def seconds(low: float = 0.1) -> Reading:
     return number(low, f"must be a number of seconds >= {low}")
 
 
-_TRUE = {"1", "true", "t", "yes", "y", "on"}
-_FALSE = {"0", "false", "f", "no", "n", "off"}
+def boolean(env: Env, name: str) -> bool:
+    # marshmallow's spellings: true/false, yes/no, on/off, y/n, t/f, 1/0 (lower, Title or UPPER case)
+    return env.bool(name, error_messages={"invalid": "must be true or false"})
 
 
-def boolean(value: str) -> bool:
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ValueError("must be true or false")
-
-
-def choice(options: Mapping[str, str] | tuple[str, ...], error: str | None = None) -> Parser:
-    """One of `options` (case-insensitive); a mapping also gives each option's value."""
+def choice(options: Mapping[str, str] | tuple[str, ...], error: str | None = None) -> Reading:
+    """One of `options` (lower case, matched in any case); a mapping also gives each option's value."""
     values = options if isinstance(options, Mapping) else {o: o for o in options}
-
-    def parse(value: str) -> str:
-        try:
-            return values[value.lower()]
-        except KeyError:
-            raise ValueError(error or f"must be one of {', '.join(values)}") from None
-
-    return parse
+    one_of = OneOfAnyCase(tuple(values), error=error or f"must be one of {', '.join(values)}")
+    return lambda env, name: values[env.str(name, validate=one_of).lower()]
 
 
-def cookie(allow_separators: bool = False) -> Parser:
-    def parse(value: str) -> str:
+def cookie(allow_separators: bool = False) -> TextCheck:
+    def check(value: str) -> str:
         if any(ch in value for ch in "\r\n\0"):
             raise ValueError("must not contain CR, LF or NUL characters")
         if not allow_separators and (";" in value or any(ch.isspace() for ch in value)):
             raise ValueError("must be the bare cookie value (no ';' or spaces); copy only the Value column")
         return value
 
-    return parse
+    return check
 
 
-def url(base: bool = False) -> Parser:
-    """An http(s) URL; a base URL has no query or fragment and loses its trailing slash."""
+def url(base: bool = False) -> Reading:
+    """An http(s) URL; a base URL has no query or fragment and loses its trailing slash.
 
-    def parse(value: str) -> str:
+    Checked with urlsplit, as libcurl reads it, rather than env.url: marshmallow's URL pattern
+    refuses host names with '_', which Docker networks resolve (a signer in a compose file)."""
+
+    def check(value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
             raise ValueError("must be an http:// or https:// URL")
@@ -163,7 +196,7 @@ def url(base: bool = False) -> Parser:
             raise ValueError("has an invalid port") from None
         return value.rstrip("/") if base else value
 
-    return parse
+    return checked(check)
 
 
 def proxy_address(value: str) -> str:
@@ -178,23 +211,24 @@ def host_name(value: str) -> str:
     return value
 
 
-def key_list(value: str) -> tuple[str, ...]:
-    if any(ch in value for ch in "\r\n\0"):
+def _items(env: Env, name: str, lower: bool = False) -> list[str]:
+    """A comma-separated variable's entries (env.list), trimmed, empty ones dropped."""
+    return [item.strip().lower() if lower else item.strip() for item in env.list(name) if item.strip()]
+
+
+def key_list(env: Env, name: str) -> tuple[str, ...]:
+    if any(ch in item for item in env.list(name) for ch in "\r\n\0"):
         raise ValueError("must not contain CR, LF or NUL characters")
-    keys = comma_list(value)
-    if keys is None:
+    keys = tuple(_items(env, name))
+    if not keys:
         # e.g. "," — running without authentication would be the worst way to read it.
         raise ValueError("holds no key (only commas and spaces): set a key, or leave API_KEY empty")
     return keys
 
 
-def comma_list(value: str) -> tuple[str, ...] | None:
-    return tuple(item.strip() for item in value.split(",") if item.strip()) or None
-
-
-def origin_list(value: str) -> tuple[str, ...]:
+def origin_list(env: Env, name: str) -> tuple[str, ...]:
     """CORS_ORIGINS: `*` or origins as browsers send them (scheme://host[:port]; a trailing / is dropped)."""
-    origins = tuple(o.rstrip("/") for o in comma_list(value) or ())
+    origins = tuple(o.rstrip("/") for o in _items(env, name))
     for origin in origins:
         if origin != "*" and not _ORIGIN.match(origin):
             raise ValueError(
@@ -203,10 +237,10 @@ def origin_list(value: str) -> tuple[str, ...]:
     return origins
 
 
-def networks(value: str) -> tuple[str, ...]:
+def networks(env: Env, name: str) -> tuple[str, ...]:
     """Addresses or networks (CIDR), normalised."""
     found = []
-    for entry in comma_list(value) or ():
+    for entry in _items(env, name):
         try:
             found.append(str(ipaddress.ip_network(entry, strict=False)))
         except ValueError:
@@ -214,22 +248,37 @@ def networks(value: str) -> tuple[str, ...]:
     return tuple(found)
 
 
-def host_ports(value: str) -> tuple[str, ...]:
-    entries = []
-    for entry in comma_list(value.lower()) or ():
-        name, sep, port = entry.rpartition(":")
-        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not valid_host(name):
+def host_ports(env: Env, name: str) -> tuple[str, ...]:
+    entries = _items(env, name, lower=True)
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if not sep or not port.isdigit() or not 0 < int(port) < 65536 or not valid_host(host):
             raise ValueError("must be comma-separated host:port entries, e.g. images.lan:8080")
-        entries.append(entry)
     return tuple(entries)
 
 
-def signing_key(value: str) -> str:
-    if len(value) < MIN_SIGNING_KEY_CHARS:
-        raise ValueError(f"must be at least {MIN_SIGNING_KEY_CHARS} characters (use a long random string)")
+def signing_key(env: Env, name: str) -> str:
+    long_enough = validate.Length(
+        min=MIN_SIGNING_KEY_CHARS,
+        error=f"must be at least {MIN_SIGNING_KEY_CHARS} characters (use a long random string)",
+    )
+    return env.str(name, validate=long_enough)
+
+
+def redis_address(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
+        raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0")
     return value
 
 
+def key_prefix(env: Env, name: str) -> str:
+    return env.str(
+        name, validate=validate.Regexp(r"[A-Za-z0-9_.:-]{1,32}\Z", error="must be 1 to 32 letters, digits or _ . : -")
+    )
+
+
+# What in a secret setting's text is secret (Setting.secret).
 def comma_parts(text: str) -> list[str]:
     return [part.strip() for part in text.split(",")]
 
@@ -244,30 +293,13 @@ def url_password(text: str) -> list[str]:
     return [urlsplit(text).password or ""]
 
 
-def header_hex(value: str) -> bytes:
-    return parse_header_hex(value)
-
-
-def redis_address(value: str) -> str:
-    parts = urlsplit(value)
-    if parts.scheme not in ("redis", "rediss", "unix") or (parts.scheme != "unix" and not parts.hostname):
-        raise ValueError("must be a redis://, rediss:// or unix:// URL, e.g. redis://localhost:6379/0")
-    return value
-
-
-def key_prefix(value: str) -> str:
-    if not re.fullmatch(r"[A-Za-z0-9_.:-]{1,32}", value):
-        raise ValueError("must be 1 to 32 letters, digits or _ . : -")
-    return value
-
-
 # ---------------------------------------------------------------------- the table
 @dataclass(frozen=True)
 class Setting:
     """One row of the settings table (declared with `setting()` on a Settings field)."""
 
     env: str
-    parse: Parser = text
+    read: Reading = text
     # Never logged, shown or echoed back in an error. True: the whole value is the secret; a
     # function: the secret strings within the value's text (the log redactor hides those).
     secret: bool | Callable[[str], list[str]] = False
@@ -295,21 +327,29 @@ class Setting:
 _ROW = "setting"
 
 
-def setting(env: str, parse: Parser = text, default: Any = None, **flags: Any) -> Any:
-    return field(default=default, repr=False, metadata={_ROW: Setting(env, parse, **flags)})
+def setting(env: str, read: Reading = text, default: Any = None, **flags: Any) -> Any:
+    return field(default=default, repr=False, metadata={_ROW: Setting(env, read, **flags)})
 
 
 @dataclass(frozen=True)
 class Settings:
     # --- the grok.com session
     sso_cookie: str | None = setting(
-        "GROK_SSO_COOKIE", cookie(), secret=True, form=True, setup="the grok.com sso cookie (required)"
+        "GROK_SSO_COOKIE", checked(cookie()), secret=True, form=True, setup="the grok.com sso cookie (required)"
     )
     sso_rw_cookie: str | None = setting(
-        "GROK_SSO_RW_COOKIE", cookie(), secret=True, form=True, setup="the sso-rw cookie (default: the sso value)"
+        "GROK_SSO_RW_COOKIE",
+        checked(cookie()),
+        secret=True,
+        form=True,
+        setup="the sso-rw cookie (default: the sso value)",
     )
     extra_cookies: str | None = setting(
-        "GROK_EXTRA_COOKIES", cookie(True), secret=cookie_values, form=True, setup="extra cookies, e.g. cf_clearance"
+        "GROK_EXTRA_COOKIES",
+        checked(cookie(True)),
+        secret=cookie_values,
+        form=True,
+        setup="extra cookies, e.g. cf_clearance",
     )
     # --- the x-statsig-id token
     statsig_mode: str = setting(
@@ -321,7 +361,11 @@ class Settings:
     statsig_ttl: int = setting("STATSIG_TTL_SECS", integer(1, error="must be a number of seconds >= 1"), 3600)
     grok_cdn_url: str = setting("GROK_CDN_URL", url(base=True), "https://cdn.grok.com")
     challenge_header: bytes | None = setting(
-        "CHALLENGE_HEADER_HEX", header_hex, secret=True, form=True, setup="challenge header, 98 hex digits"
+        "CHALLENGE_HEADER_HEX",
+        checked(parse_header_hex),
+        secret=True,
+        form=True,
+        setup="challenge header, 98 hex digits",
     )
     challenge_suffix: str | None = setting("CHALLENGE_SUFFIX", secret=True, form=True, setup="challenge suffix")
     challenge_trailer: int = setting(
@@ -333,7 +377,7 @@ class Settings:
     # --- this server
     api_keys: tuple[str, ...] = setting("API_KEY", key_list, (), secret=comma_parts, setup="client API key(s)")
     # Default 0.0.0.0 with an API key, 127.0.0.1 without (docs/security.md; _between_settings).
-    host: str = setting("HOST", host_name, "127.0.0.1", live=False, setup="bind address")
+    host: str = setting("HOST", checked(host_name), "127.0.0.1", live=False, setup="bind address")
     # Serve other machines without an API key (docs/security.md).
     allow_unauthenticated_network: bool = setting("ALLOW_UNAUTHENTICATED_NETWORK", boolean, False)
     # Reverse proxies whose X-Forwarded-For is believed (app/web/access.py).
@@ -362,7 +406,9 @@ class Settings:
     log_level: str = setting("LOG_LEVEL", choice(LOG_LEVELS), "INFO", setup="log level")
     log_format: str = setting("LOG_FORMAT", choice(("plain", "json"), "must be plain or json"), "plain")
     grok_base_url: str = setting("GROK_BASE_URL", url(base=True), "https://grok.com", setup="upstream base URL")
-    proxy_url: str | None = setting("GROK_PROXY_URL", proxy_address, secret=url_password, setup="outbound proxy")
+    proxy_url: str | None = setting(
+        "GROK_PROXY_URL", checked(proxy_address), secret=url_password, setup="outbound proxy"
+    )
     chat_lane: str = setting("GROK_CHAT_LANE", choice(CHAT_LANES), "auto", setup="chat lane: auto, rest or ws")
     # --- timeouts
     connect_timeout: float = setting("CONNECT_TIMEOUT_SECS", seconds(), 10.0)
@@ -413,7 +459,7 @@ class Settings:
     account_retries: int = setting("ACCOUNT_RETRIES", integer(0, 10), 2)
     quota_sync_interval: int = setting("QUOTA_SYNC_SECS", integer(30, error="must be a number of seconds >= 30"), 600)
     # Secret for its password (app/ops/logs.py redacts only that part); read when a worker starts.
-    redis_url: str | None = setting("REDIS_URL", redis_address, secret=url_password, live=False)
+    redis_url: str | None = setting("REDIS_URL", checked(redis_address), secret=url_password, live=False)
     redis_prefix: str = setting("REDIS_PREFIX", key_prefix, "gwa:", live=False)
 
     # Not settings: where they were read from, and what startup should warn about
@@ -498,33 +544,40 @@ class Settings:
             path = real.get(ENV_FILE_VARIABLE) or str(Path.cwd() / ".env")
         elif env_file is not None:
             path = os.fspath(env_file)
-        file_values: dict[str, str] = {}
+        env = SettingsEnv(real)
         if path and os.path.isfile(path):
-            file_values = {k: v for k, v in dotenv_values(path).items() if v is not None}
-        return cls.from_mapping({**file_values, **real}, env_file=path)
+            env.read_env(path, recurse=False)
+        return cls.from_env(env, env_file=path)
 
     @classmethod
     def from_mapping(cls, source: Mapping[str, str], env_file: str | None = None) -> "Settings":
+        """Settings from these variables alone (no .env file)."""
+        return cls.from_env(SettingsEnv(source), env_file=env_file)
+
+    @classmethod
+    def from_env(cls, env: SettingsEnv, env_file: str | None = None) -> "Settings":
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         for row in TABLE:
-            raw = (source.get(row.env) or "").strip()
-            if not raw:
+            if env.given(row.env) is None:
                 continue
             try:
-                value = row.parse(raw)
+                value = row.read(env, row.env)
+            except EnvValidationError as exc:
+                errors[row.env] = _reason(exc)
+                continue
             except ValueError as exc:
                 errors[row.env] = str(exc)
                 continue
             if value is not None:
                 values[row.attr] = value
-        notices = _between_settings(values, source, errors)
+        notices = _between_settings(values, env, errors)
         if errors:
             raise SettingsError(errors)
         return cls(**values, env_file=env_file, notices=tuple(notices))
 
 
-def _between_settings(values: dict[str, Any], source: Mapping[str, str], errors: dict[str, str]) -> list[str]:
+def _between_settings(values: dict[str, Any], env: SettingsEnv, errors: dict[str, str]) -> list[str]:
     """The rules that involve more than one value; returns notices, may adjust `values` and add `errors`."""
     notices = []
     # Safe by default (docs/security.md): without a key, this machine only and no foreign web page.
@@ -565,7 +618,7 @@ def _between_settings(values: dict[str, Any], source: Mapping[str, str], errors:
         ("STATSIG_TTL_SECS", "statsig_ttl", MIN_STATSIG_TTL),
     ):
         value = values.get(attr)
-        minimum = _min_interval(source, normal)
+        minimum = _min_interval(env, normal)
         if value is not None and value < minimum:
             notices.append(f"{name}={value} too low, clamped to {minimum}")
             values[attr] = minimum
@@ -592,8 +645,8 @@ def validate_values(values: Mapping[str, str], base: Settings | None = None) -> 
     return {}
 
 
-def _min_interval(source: Mapping[str, str], normal: int) -> int:
-    value = (source.get(TEST_MIN_INTERVAL_ENV) or "").strip()
+def _min_interval(env: SettingsEnv, normal: int) -> int:
+    value = env.given(TEST_MIN_INTERVAL_ENV) or ""
     return max(1, int(value)) if value.isdigit() else normal
 
 

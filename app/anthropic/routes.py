@@ -24,7 +24,7 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import Thread
 from ..grok.accounts import mode_of
-from ..grok.errors import GrokError
+from ..grok.errors import CONTEXT_TOO_LONG, GrokError
 from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
@@ -168,7 +168,14 @@ def count_tokens(body):
 
 # -- errors in Anthropic's shape ---------------------------------------------------------------------
 def error_body(problem: Problem) -> dict:
-    return {"type": "error", "error": {"type": error_type(problem.status), "message": problem.detail}}
+    return {"type": "error", "error": {"type": error_type(problem.status), "message": error_message(problem)}}
+
+
+def error_message(problem: Problem) -> str:
+    # Anthropic's words for an over-long request, which Claude Code answers by compacting.
+    if problem.extra.get("failure_class") == CONTEXT_TOO_LONG:
+        return f"prompt is too long: {problem.detail}"
+    return problem.detail
 
 
 def _error_response(problem: Problem) -> Response:
@@ -210,6 +217,6 @@ def _events(plan: MessagesPlan, run: Run, writer: MessageWriter, thread: Thread)
     def fail(exc: GrokError) -> None:
         note_stream_error(exc.failure_class)
         problem = from_grok_error(exc)
-        writer.fail(error_type(problem.status), problem.detail)
+        writer.fail(error_type(problem.status), error_message(problem))
 
     return run.relay(writer.take, writer.ping, finish, fail)

@@ -11,7 +11,8 @@ A model request is answered in two phases:
 
 The adapter renders what the Answer's sink received; failures after the start arrive as
 `answer.error` (in-band) or as a GrokError raised by `rest()` (transport), and the adapter
-ends its stream with its own error form. Closing the upstream stream aborts the transfer.
+ends its stream with its own error form, as it does after a failure of this server's own
+(`RelayFailed`). Closing the upstream stream aborts the transfer.
 """
 
 from __future__ import annotations
@@ -23,6 +24,19 @@ from ..grok.errors import GrokError
 from .answer import Answer
 
 log = logging.getLogger(__name__)
+
+
+class RelayFailed(GrokError):
+    """This server's own failure while relaying an answer that had started (a bug: logged with
+    its traceback). It still ends the stream the adapter's way: a stream that just stops makes
+    Codex repeat the whole request, tools included."""
+
+    def __init__(self):
+        super().__init__("the answer broke off")
+
+    @property
+    def advice(self) -> str:
+        return "This server failed while relaying grok.com's answer (its log has the details); retry the request."
 
 
 class Run:
@@ -99,6 +113,10 @@ class Run:
         except GrokError as exc:
             log.warning("upstream stream failed mid-answer: %s (%s)", exc.message, exc.failure_class)
             fail(exc)
+            yield take()
+        except Exception:
+            log.exception("relaying the answer failed")
+            fail(RelayFailed())
             yield take()
         except GeneratorExit:
             log.info("client went away; aborting the upstream answer")

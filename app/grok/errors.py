@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import re
 import time
 
 # failure_class values (documented in docs/troubleshooting.md)
@@ -49,6 +50,7 @@ SHUTTING_DOWN = "shutting_down"
 STATSIG_UNAVAILABLE = "statsig_unavailable"
 REST_LANE_RETIRED = "rest_lane_retired"
 CASTLE = "castle_rejected"
+CONTEXT_TOO_LONG = "context_too_long"
 
 ADVICE = {
     AUTH_EXPIRED: "The grok.com session cookies expired: log in to grok.com again and update "
@@ -87,6 +89,8 @@ ADVICE = {
     REST_LANE_RETIRED: "grok.com no longer answers the REST chat endpoint this server uses (404/410 or "
     "'update your client'): the upstream protocol changed. With GROK_CHAT_LANE=auto (the default) chats "
     "move to grok.com's WebSocket lane by themselves (docs/websocket-lane.md).",
+    CONTEXT_TOO_LONG: "grok.com refused the conversation as longer than the model accepts: shorten it "
+    "(compact the history, drop old tool output or attachments) or start a new conversation.",
     CASTLE: "grok.com's WebSocket chat refused the turn for want of a Castle anti-bot token "
     "(castle_request_token), which only grok.com's page can mint. The cookies and the statsig values are "
     "not the cause. While grok.com's REST chat still answers, set GROK_CHAT_LANE=rest; otherwise "
@@ -230,6 +234,16 @@ def _error_code(body: str):
     return None
 
 
+# How grok.com (and the xAI models behind it) word a request longer than the model takes: the
+# web app's own refusal ("your request is as expansive as the galaxy itself"), and the API's
+# "maximum prompt length is N but the request contains M tokens". Bounded alternations only.
+_TOO_LONG = re.compile(
+    r"as expansive as the galaxy|make it more terrestrial|maximum (?:prompt|context) length"
+    r"|context (?:length|window) exceeded|too many tokens"
+    r"|(?:prompt|conversation|message|request|input) (?:is |was )?too (?:long|large)"
+)
+
+
 def classify_text(text: str, code=None) -> str | None:
     """The failure class a grok.com error message points at, if it is a known one."""
     lower = text.lower()
@@ -249,6 +263,8 @@ def classify_text(text: str, code=None) -> str | None:
         return ANTI_BOT
     if "model is not found" in lower or "model not found" in lower:
         return MODEL_UNAVAILABLE
+    if _TOO_LONG.search(lower):
+        return CONTEXT_TOO_LONG
     if "usage limit" in lower:
         return USAGE_LIMIT
     if code == 8 or "too many requests" in lower or "resourceexhausted" in lower:
@@ -274,6 +290,8 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
     content_type = headers.get("content-type")
     code = _error_code(body)
     known = classify_text(body, code)
+    if status == 413:  # the request itself (the whole conversation is in it) was too big
+        known = CONTEXT_TOO_LONG
     if (headers.get("cf-mitigated") or "").lower() == "challenge":
         known = CLOUDFLARE
     message = _upstream_message(body) or f"HTTP {status}"
@@ -340,7 +358,7 @@ def error_for_status(status: int, body: str, headers: dict[str, str] | None = No
         status,
         body,
         f"grok.com returned HTTP {status}: {message}",
-        failure_class=known if known == PAYLOAD_OUTDATED else None,
+        failure_class=known if known in (PAYLOAD_OUTDATED, CONTEXT_TOO_LONG) else None,
         content_type=content_type,
     )
 

@@ -26,7 +26,7 @@ from flask import request
 from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import ConversationGone, Thread
-from ..grok.errors import USAGE_LIMIT, GrokError
+from ..grok.errors import CONTEXT_TOO_LONG, USAGE_LIMIT, GrokError
 from ..media.services import media_body, services
 from ..openai import models
 from ..problems import Problem, from_grok_error
@@ -47,8 +47,6 @@ blp = Blueprint(
 )
 
 EXAMPLE = {"model": "expert", "input": "Say hi", "stream": False}
-# grok.com's words for a conversation too long for the model.
-_CONTEXT_WORDS = ("context length", "context window", "too long", "too many tokens", "maximum context")
 
 
 @blp.route("/responses", methods=["POST"])
@@ -148,7 +146,7 @@ def _code(problem: Problem) -> str | None:
         return None
     if problem.status == 429:
         return "insufficient_quota" if failure == USAGE_LIMIT else "rate_limit_exceeded"
-    if any(word in problem.detail.lower() for word in _CONTEXT_WORDS):
+    if failure == CONTEXT_TOO_LONG:
         return "context_length_exceeded"
     return "server_error"
 

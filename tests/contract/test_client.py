@@ -9,6 +9,7 @@ from app.grok import errors as gerr
 from app.grok import events as ev
 from app.grok.client import GrokClient
 from app.settings import Settings
+from tests.unit.test_statsig import X1_FALLBACK
 
 APP = "/rest/app-chat"
 
@@ -284,11 +285,11 @@ def test_without_cookie_nothing_is_sent(fake):
     assert fake.requests_log() == []
 
 
-def test_no_signer_sends_empty_statsig_header(fake, settings_for):
+def test_no_signer_sends_the_pages_error_value(fake, settings_for):
     client = GrokClient.from_settings(settings_for(CHALLENGE_HEADER_HEX="", CHALLENGE_SUFFIX=""))
     with pytest.raises(gerr.AntiBotRejected):
         client.list_conversations()
-    assert fake.requests_log()[-1]["headers"]["x-statsig-id"] == ""
+    assert fake.requests_log()[-1]["headers"]["x-statsig-id"] == X1_FALLBACK
 
 
 def test_inband_error_and_malformed_line_are_events(fake, grok_client):

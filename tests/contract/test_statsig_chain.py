@@ -3,6 +3,10 @@ grok.com's builds: derivation, renewal and its single retry, the fallbacks, the 
 
 from __future__ import annotations
 
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import gevent
 import pytest
 
@@ -10,7 +14,9 @@ from app.grok import errors as gerr
 from app.grok.client import GrokClient
 from app.grok.statsig.chain import StatsigUnavailable
 from app.settings import Settings
+from tests.fakegrok.statsig import sign
 from tests.support.gunicorn import app_env
+from tests.unit.test_statsig import X1_FALLBACK
 
 PAGES = ("/", "/imagine", "/index")
 LIST = "/rest/app-chat/conversations"
@@ -159,3 +165,77 @@ def test_cloudflare_on_the_page_is_reported_as_such(fake):
     assert status["source"] == "env"
     assert status["last_attempt"]["failure_class"] == gerr.CLOUDFLARE
     assert "HTTP 403" in status["fallback_reason"] and "Just a moment" in status["fallback_reason"]
+
+
+# ---------------------------------------------------------------------- the chain's end
+class TokenProvider:
+    """A TOKEN_PROVIDER_URL on loopback that signs with the fake's static pair, as an external
+    signer would, and counts what it was asked."""
+
+    def __init__(self, fake):
+        provider = self
+        self.asked: list[dict] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 (http.server's name)
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                provider.asked.append(body)
+                token = sign(body["method"], body["path"], fake.header_hex, fake.suffix, fake.trailer)
+                answer = json.dumps({"x-statsig-id": token}).encode()
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(answer)))
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/sign"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_auto_falls_back_to_the_token_provider_when_there_is_no_env_triple(fake):
+    fake.configure(page="broken")
+    provider = TokenProvider(fake)
+    try:
+        client = client_for(fake, STATSIG_SOURCE="auto", TOKEN_PROVIDER_URL=provider.url)
+        client.list_conversations(page_size=1)
+    finally:
+        provider.close()
+    assert trail(fake, LIST) == [("GET", LIST, 200, "ok")]
+    assert provider.asked == [{"path": LIST, "method": "GET"}]
+    status = client.config.signer.status()
+    assert status["source"] == "provider" and status["fallback_reason"].startswith("derivation failed: step 'seed'")
+
+
+def test_auto_with_nothing_left_sends_the_pages_error_value_and_says_why(fake, settings_for):
+    """The chain's end: no derived values, no env triple, no provider. Requests carry the value
+    grok.com's page sends when its generator fails (docs/statsig.md: nothing left), and /status
+    and /setup say that and why."""
+    from app import create_app
+
+    fake.configure(page="broken")
+    env = {"STATSIG_SOURCE": "auto", "CHALLENGE_HEADER_HEX": "", "CHALLENGE_SUFFIX": "", "CHALLENGE_TRAILER": ""}
+    app = create_app(settings_for(**env))
+    web = app.test_client()
+    answer = web.get("/v1/models/fast")  # no upstream call; then a chat, which is signed
+    assert answer.status_code == 200
+    chat = web.post("/v1/chat/completions", json={"model": "fast", "messages": [{"role": "user", "content": "hi"}]})
+    assert chat.status_code >= 400 and "Traceback" not in chat.get_data(as_text=True)
+    sent = fake.requests_log("/rest/app-chat/conversations/new")
+    assert len(sent) == 1  # the fake refuses the value; nothing is retried with the same nothing
+    assert sent[0]["headers"]["x-statsig-id"] == X1_FALLBACK and sent[0]["status"] == 403
+    for page in ("/status", "/setup"):
+        body = web.get(page, headers={"accept": "application/json"}).get_json()
+        statsig = body["statsig"]
+        assert body["statsig_source"] == statsig["source"] == "none" and statsig["configured"] == "auto"
+        reason = statsig["fallback_reason"]
+        assert reason.startswith(f"derivation failed: step 'seed' on {fake.base_url}/")
+        assert "neither CHALLENGE_* values nor TOKEN_PROVIDER_URL are set" in reason and "degraded" in reason
+    assert page_loads(fake) == 3  # one derivation: the page with cookies, without, /imagine

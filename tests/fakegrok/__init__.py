@@ -100,10 +100,12 @@ LAST marker wins; params end at whitespace or ``<``, URL-decoded (``%20``/``+`` 
   ``edit-of-<sha256 of the first input>:<imageId>``)  artifact (title=, content=)  tool_call (text=)
   slow (n=20, delay=0.1)  long (n=5000, size=8)  first_token_delay (delay=2)  idle (gap=600)
   empty_answer  inband_error (message=, code=8, where=response|top)  usage_limit (where=)
+  too_long (where=status|response|top: 400 code 3 "…as expansive as the galaxy…", or that error in the stream)
   drop (rst=1 for RST instead of FIN)  malformed  huge_line (size=16 MiB+1)  invalid_utf8  gzip
   slow_headers (delay=2, then plain)
   status answers: rate_limited (retry_after=30, date=1)  expired (status=)  anti_bot  cloudflare  blocked
-  outdated  model_not_found  server_error (status=500|502|503)
+  outdated  model_not_found  server_error (status=500|502|503); on the WebSocket lane they refuse the turn
+  with an error event, after refuse_after=S seconds of silence when given
 Stream line order (new): conversation, userResponse, uiLayout, [scenario lines], modelResponse{responseId,
 message, metadata.llm_info.modelHash, ...}, title{newTitle}, {"token":"","isSoftStop":true}. Streams use
 ``content-type: application/json`` + chunked encoding, one line per chunk (gzip: one sync-flushed chunk per line).

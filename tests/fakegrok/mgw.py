@@ -346,6 +346,8 @@ class MgwSession:
         params["_instructions"] = item["instructions"]
         refusal = status_error(name, params, self.state)
         if refusal is not None:
+            # refuse_after=S: the refusal comes after S seconds of silence (grok.com queued the turn first)
+            time.sleep(min(max(params.float("refuse_after", 0.0), 0.0), 10.0))
             self.error(**refusal)
             return
         self.run_turn(name, params, user, text, event.get("event_id"))
@@ -444,6 +446,8 @@ def status_error(name: str, params: Params, state) -> dict | None:
         return {"code": 3, "message": sc.INVALID_REQUEST["message"]}
     if name == "model_not_found":
         return {"code": 7, "message": sc.MODEL_NOT_FOUND["error"]["message"]}
+    if name == "too_long" and params.str("where", "status") == "status":
+        return {"code": 3, "message": sc.TOO_LONG_MSG}
     if name == "server_error":
         status = params.int("status", 500)
         if status == 500:

@@ -31,6 +31,12 @@ BLOCKED = {
 MODEL_NOT_FOUND = {"error": {"code": 7, "message": "Model is not found", "details": []}}
 TOO_MANY = {"error": {"code": 8, "message": "Too many requests", "details": []}}
 USAGE_LIMIT_MSG = "You've reached your usage limit. Please try again later."
+# grok.com's words refusing a request longer than the model takes (seen in public captures; how it
+# arrives is not recorded, so the too_long scenario offers a 400 answer and an in-stream error).
+TOO_LONG_MSG = (
+    "Our apologies, your request is as expansive as the galaxy itself. Could you make it more terrestrial for us?"
+)
+TOO_LONG = {"code": 3, "message": TOO_LONG_MSG, "details": []}
 
 
 def not_found(message: str = "Not found") -> Resp:
@@ -135,6 +141,8 @@ def error_response(name: str, p: Params, state) -> Resp | None:
         return Resp(400, INVALID_REQUEST)
     if name == "model_not_found":
         return Resp(403, MODEL_NOT_FOUND)
+    if name == "too_long" and p.str("where", "status") == "status":
+        return Resp(400, TOO_LONG)
     if name == "server_error":
         status = p.int("status", 500)
         if status == 502:
@@ -672,6 +680,12 @@ def _usage_limit(c: Chat, p: Params):
         p.str("where", "response"),
         {"cardAttachment": {"jsonData": json.dumps(card, separators=(",", ":"))}},
     )
+
+
+@scenario("too_long")
+def _too_long(c: Chat, p: Params):
+    # where=response|top: refused inside the answer stream, before any token (status: above)
+    return _inband(c, dict(TOO_LONG), p.str("where", "response"))
 
 
 @scenario("drop")

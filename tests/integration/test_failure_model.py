@@ -18,6 +18,7 @@ from tests.fakegrok.scenarios import (
     INVALID_REQUEST,
     MODEL_NOT_FOUND,
     OUT_OF_DATE,
+    TOO_LONG,
     TOO_MANY,
     USAGE_LIMIT_MSG,
 )
@@ -67,6 +68,11 @@ FAILURES = {
         (400, INVALID_REQUEST, {}),
         INVALID_REQUEST,
         (502, "upstream_error", "payload_outdated", None),
+    ),
+    "context_too_long": (
+        (400, TOO_LONG, {}),
+        TOO_LONG,
+        (400, "context_length_exceeded", "context_too_long", None),
     ),
     "unclassified": (
         (500, {"code": 13, "message": "Internal error", "details": []}, {}),
@@ -150,3 +156,51 @@ def test_a_failure_gets_one_status_on_the_websocket_chat(live, failure, form):
     assert frame["type"] == "error", frame
     problem = frame["problem"]
     assert (problem["status"], problem["type"], problem["failure_class"]) == (status, type_, failure_class)
+
+
+# The agent APIs answer the same statuses in their own error shapes: OpenAI's codes that Codex
+# acts on for /v1/responses, Anthropic's types for /v1/messages (docs/agents.md: errors).
+RESPONSES_CODES = {
+    "usage_limit": "insufficient_quota",
+    "rate_limited": "rate_limit_exceeded",
+    "context_too_long": "context_length_exceeded",
+}
+OPENAI_TYPES = {400: "invalid_request_error", 403: "permission_error", 404: "not_found_error", 429: "rate_limit_error"}
+ANTHROPIC_TYPES = {
+    400: "invalid_request_error",
+    403: "permission_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
+AGENT_ROUTES = {
+    "responses": ("/v1/responses", {"model": "auto", "input": "hi"}),
+    "responses-stream": ("/v1/responses", {"model": "auto", "input": "hi", "stream": True}),
+    "messages": (
+        "/v1/messages",
+        {"model": "claude-x", "max_tokens": 9, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+    "messages-stream": (
+        "/v1/messages?beta=true",
+        {"model": "claude-x", "max_tokens": 9, "stream": True, "messages": [{"role": "user", "content": "hi"}]},
+    ),
+}
+
+
+@pytest.mark.parametrize("route", AGENT_ROUTES)
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("failure", FAILURES)
+def test_a_failure_gets_one_status_on_the_agent_apis(client, fake, failure, form, route):
+    status, _, failure_class = expected(failure, form)
+    enqueue(fake, failure, form)
+    path, body = AGENT_ROUTES[route]
+    response = client.post(path, json=body)
+    assert response.status_code == status, response.get_data(as_text=True)[:300]
+    error = response.get_json()["error"]
+    if route.startswith("responses"):
+        assert error["code"] == RESPONSES_CODES.get(failure_class, "server_error")
+        assert error["type"] == OPENAI_TYPES.get(status, "api_error")
+    else:
+        assert response.get_json()["type"] == "error"
+        assert error["type"] == ANTHROPIC_TYPES.get(status, "api_error")
+        # Anthropic's words for it, on which Claude Code compacts the conversation
+        assert error["message"].startswith("prompt is too long") == (failure == "context_too_long")

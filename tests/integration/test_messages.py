@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests.fakegrok.media import jpeg
+from tests.fakegrok.scenarios import USAGE_LIMIT_MSG
 from tests.support.anthropic_client import check_messages_stream, claude, claude_recorder, client  # noqa: F401
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.oai import scenario, sse_events
@@ -168,6 +169,43 @@ def test_tool_choice(server, choice, expected):
         },
     )
     assert expected in upstream(server)["customInstructions"]
+
+
+def test_auto_choice_without_parallel_calls_keeps_one_call(server):
+    calls = "".join(
+        "<tool_call>" + json.dumps({"name": "fn_0", "arguments": {"command": c}}) + "</tool_call>"
+        for c in ("ls", "pwd")
+    )
+    body = {
+        "model": "claude-x",
+        "max_tokens": 100,
+        "tools": [BASH],
+        "tool_choice": {"type": "auto", "disable_parallel_tool_use": True},
+        "messages": [{"role": "user", "content": scenario("tool_call", text=calls)}],
+        "temperature": 0.3,
+        "top_p": 0.9,
+        "top_k": 40,
+    }
+    resp = post(server, body)
+    assert resp.status_code == 200, resp.text
+    assert [(b["type"], b["input"]) for b in resp.json()["content"]] == [("tool_use", {"command": "ls"})]
+    assert resp.json()["stop_reason"] == "tool_use"
+    assert "Call when it fits." in upstream(server)["customInstructions"]
+
+
+def test_compaction_text_reaches_the_client_unfiltered(server):
+    # Claude Code's /compact offers its tools and retries once when <summary> is missing.
+    summary = "<analysis>\nThe user wanted x.\n</analysis>\n\n<summary>\n1. Primary Request: x\n</summary>"
+    body = {
+        "model": "claude-opus-5-5",
+        "max_tokens": 20000,
+        "stream": True,
+        "tools": [BASH],
+        "messages": [{"role": "user", "content": "compact " + scenario("plain", text=summary)}],
+    }
+    events = stream_events(post(server, body))
+    text = "".join(e["delta"].get("text", "") for e in events if e["type"] == "content_block_delta")
+    assert text == summary and events[-2]["delta"]["stop_reason"] == "end_turn"
 
 
 def test_tool_choice_none_and_server_tools_offer_nothing(server):
@@ -334,6 +372,27 @@ def test_failure_after_the_start_is_an_error_event(server):
     events = stream_events(post(server, body))
     assert events[0]["type"] == "message_start" and events[-1]["type"] == "error"
     assert "model crashed" in events[-1]["error"]["message"]
+
+
+def test_a_usage_limit_after_the_start_is_a_rate_limit_error_event(server):
+    marker = scenario("inband_error", message=USAGE_LIMIT_MSG)
+    body = {"model": "claude-x", "max_tokens": 100, "stream": True, "messages": [{"role": "user", "content": marker}]}
+    events = stream_events(post(server, body))
+    assert any(e["type"] == "content_block_delta" for e in events)  # it failed after starting
+    assert events[-1] == {
+        "type": "error",
+        "error": {"type": "rate_limit_error", "message": events[-1]["error"]["message"]},
+    }
+    assert "usage limit" in events[-1]["error"]["message"]
+
+
+@pytest.mark.parametrize("where", ["status", "response"])
+def test_a_conversation_too_long_for_grok_is_prompt_is_too_long(claude, where):
+    # Claude Code compacts the conversation when Anthropic's error says "prompt is too long".
+    with pytest.raises(anthropic.BadRequestError) as err:
+        ask(claude, "x " + scenario("too_long", where=where), stream=True)
+    assert err.value.status_code == 400 and err.value.body["error"]["type"] == "invalid_request_error"
+    assert err.value.body["error"]["message"].startswith("prompt is too long: ")
 
 
 def test_ping_during_upstream_silence(quick_server):

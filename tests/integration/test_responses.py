@@ -6,6 +6,7 @@ schemas, and every stream against the full event order (tests/support/oai.py).""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 
@@ -13,9 +14,19 @@ import openai
 import pytest
 import requests
 
+from tests.fakegrok.media import jpeg
+from tests.fakegrok.scenarios import TOO_LONG_MSG, USAGE_LIMIT_MSG
 from tests.support.gunicorn import GunicornServer, app_env
 from tests.support.lanes import LANES, last_chat, server, upstream_chat  # noqa: F401  (fixtures: one server per chat lane)
-from tests.support.oai import check_responses_stream, client, oai, recorder, scenario, sse_events  # noqa: F401
+from tests.support.oai import (  # noqa: F401
+    check_responses_stream,
+    client,
+    oai,
+    recorder,
+    scenario,
+    schema_errors,
+    sse_events,
+)
 
 pytestmark = pytest.mark.usefixtures("clean_fake")
 
@@ -61,6 +72,7 @@ AGENTS = {
 def quick_server(request, fake_module):
     """Heartbeats every 0.3 s."""
     with GunicornServer(app_env(fake_module, HEARTBEAT_SECS="0.3", GROK_CHAT_LANE=request.param)) as srv:
+        srv.lane = request.param
         yield srv
 
 
@@ -69,7 +81,11 @@ def upstream(server) -> dict:
 
 
 def post(server, body: dict, **kw) -> requests.Response:
-    return requests.post(server.url + "/v1/responses", json=body, timeout=30, **kw)
+    """A raw request; a JSON answer (a Response or an error) must match OpenAI's schemas."""
+    resp = requests.post(server.url + "/v1/responses", json=body, timeout=30, **kw)
+    if "json" in resp.headers.get("content-type", ""):
+        assert schema_errors("Response" if resp.ok else "ErrorResponse", resp.json()) == []
+    return resp
 
 
 def events_of(resp: requests.Response) -> list[dict]:
@@ -112,6 +128,46 @@ def test_developer_and_system_messages_are_instructions(oai, server):
     body = upstream(server)
     assert body["customInstructions"] == "You are Codex.\n\nBe careful."
     assert body["message"] == "<u><env>cwd</env></u>\n<u>hi</u>"
+
+
+def test_instructions_and_developer_messages_join_in_order(oai, server):
+    oai.responses.create(
+        model="expert",
+        instructions="From the field.",
+        input=[{"role": "developer", "content": "From Codex."}, {"role": "user", "content": "hi"}],
+    )
+    assert upstream(server)["customInstructions"] == "From the field.\n\nFrom Codex."
+
+
+def test_an_image_codex_attaches_reaches_grok_as_a_file(oai, server):
+    # `codex exec --image x.jpg "describe"` (docs/agents.md: Codex CLI)
+    picture = jpeg("codex image", 0)
+    content = [
+        {"type": "input_text", "text": '<image name=[Image #1] path="/tmp/x.jpg">'},
+        {
+            "type": "input_image",
+            "image_url": "data:image/jpeg;base64," + base64.b64encode(picture).decode(),
+            "detail": "high",
+        },
+        {"type": "input_text", "text": "</image>"},
+        {"type": "input_text", "text": "describe " + scenario("plain", text="A picture.")},
+    ]
+    resp = oai.responses.create(model="expert", input=[{"type": "message", "role": "user", "content": content}])
+    assert resp.output_text == "A picture."
+    [upload] = [e["body"] for e in server.fake.requests_log("/rest/app-chat/upload-file")]
+    assert base64.b64decode(upload["content"]) == picture
+    sent = upstream(server)
+    assert len(sent["fileAttachments"]) == 1 and "describe" in sent["message"]
+
+
+def test_the_api_key_guards_the_route(start_server, fake_module):
+    srv = start_server(app_env(fake_module, API_KEY="secret-key"))
+    keyless = openai.OpenAI(base_url=srv.url + "/v1", api_key="wrong", max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as err:
+        keyless.responses.create(model="expert", input="hi")
+    assert err.value.status_code == 401 and "secret-key" not in err.value.response.text
+    keyed = openai.OpenAI(base_url=srv.url + "/v1", api_key="secret-key", max_retries=0)
+    assert keyed.responses.create(model="expert", input="hi " + scenario("plain", text="ok")).output_text == "ok"
 
 
 def test_thinking_is_a_reasoning_item_before_the_message(oai, recorder):
@@ -299,6 +355,25 @@ def test_parallel_tool_calls_false_keeps_one_call(server):
     assert [item["type"] for item in resp["output"]] == ["function_call"]
 
 
+def test_parallel_calls_have_their_own_ids(server):
+    calls = "".join(
+        "<tool_call>" + json.dumps({"name": "fn_0", "arguments": {"city": city}}) + "</tool_call>" for city in "AB"
+    )
+    resp = post(server, {"model": "expert", "input": scenario("tool_call", text=calls), "tools": [WEATHER]}).json()
+    items = [item for item in resp["output"] if item["type"] == "function_call"]
+    assert [json.loads(item["arguments"])["city"] for item in items] == ["A", "B"]
+    assert len({item["call_id"] for item in items}) == 2 and len({item["id"] for item in items}) == 2
+
+
+def test_compaction_text_reaches_the_client_unfiltered(server):
+    # A compaction answer is tagged text; with tools offered it must not be taken for a call.
+    summary = "<analysis>\nThe user wanted x.\n</analysis>\n\n<summary>\n1. Primary request: x\n</summary>"
+    body = {"model": "expert", "input": "compact " + scenario("plain", text=summary), "tools": [SHELL], "stream": True}
+    events = events_of(post(server, body))
+    assert events[-1]["type"] == "response.completed"
+    assert "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta") == summary
+
+
 def test_json_schema_text_format(server):
     schema = {"type": "object", "properties": {"n": {"type": "integer"}}}
     text = {"format": {"type": "json_schema", "name": "answer", "schema": schema, "strict": True}}
@@ -382,10 +457,8 @@ def test_usage_limit_is_insufficient_quota(oai):
     [
         (scenario("inband_error", code=13, message="model crashed"), "server_error"),
         (scenario("inband_error", code=8, message="Too many requests"), "rate_limit_exceeded"),
-        (
-            scenario("inband_error", code=3, message="The conversation is too long for this model"),
-            "context_length_exceeded",
-        ),
+        (scenario("inband_error", code=3, message=TOO_LONG_MSG), "context_length_exceeded"),
+        (scenario("inband_error", message=USAGE_LIMIT_MSG), "insufficient_quota"),
         (scenario("drop"), "server_error"),
     ],
 )
@@ -394,6 +467,24 @@ def test_failures_mid_stream_end_with_response_failed(server, marker, code):
     assert events[-1]["type"] == "response.failed"
     assert events[-1]["response"]["error"]["code"] == code
     assert any(e["type"] == "response.output_text.delta" for e in events)  # it failed after starting
+
+
+@pytest.mark.parametrize("where", ["status", "response"])
+def test_a_conversation_too_long_for_grok_is_context_length_exceeded(oai, where):
+    # Codex stops on this code instead of retrying (and compacts its history when it can).
+    with pytest.raises(openai.BadRequestError) as err:
+        oai.responses.create(model="expert", input="x " + scenario("too_long", where=where), stream=True)
+    assert err.value.status_code == 400 and err.value.code == "context_length_exceeded"
+    assert "shorten" in err.value.message
+
+
+def test_a_rate_limit_after_a_long_silence_is_still_a_429_with_retry_after(quick_server):
+    # grok.com may take longer than a heartbeat to refuse a turn. The WebSocket lane waits for grok.com
+    # to accept the turn before the stream starts, so Codex still gets the status and the delay.
+    marker = scenario("rate_limited", retry_after=12, refuse_after=1)
+    resp = post(quick_server, {"model": "expert", "input": "x " + marker, "stream": True})
+    assert resp.status_code == 429 and resp.headers["retry-after"] == "12"
+    assert resp.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_keepalives_are_events_not_comments(quick_server):

@@ -15,6 +15,10 @@ OUTDATED_CLIENT = '{"code":3,"message":"Invalid request. Please update your clie
 EMAIL_REJECTED = (
     '{"code":3, "message":"This email domain has been rejected. [WKE=account:email-domain-rejected]", "details":[]}'
 )
+TOO_LONG = (
+    '{"code":3,"message":"Our apologies, your request is as expansive as the galaxy itself. '
+    'Could you make it more terrestrial for us?","details":[]}'
+)
 CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head></html>"
 
 
@@ -38,6 +42,8 @@ CLOUDFLARE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><
         (403, OUT_OF_DATE, e.AntiBotRejected, e.STALE_CHALLENGE),
         (403, CLOUDFLARE, e.AntiBotRejected, e.CLOUDFLARE),
         (400, OUTDATED_CLIENT, e.UpstreamHTTPError, e.PAYLOAD_OUTDATED),
+        (400, TOO_LONG, e.UpstreamHTTPError, e.CONTEXT_TOO_LONG),
+        (413, "<html>Request Entity Too Large</html>", e.UpstreamHTTPError, e.CONTEXT_TOO_LONG),
         (404, '{"code":5,"message":"Not found"}', e.NotFound, e.NOT_FOUND),
         (429, '{"error":{"code":8,"message":"Too many requests"}}', e.RateLimited, e.RATE_LIMITED),
         (500, "oops", e.UpstreamHTTPError, e.UPSTREAM),
@@ -105,7 +111,31 @@ def test_every_failure_class_has_one_row_in_the_failure_table():
 
 
 @pytest.mark.parametrize(
-    "status, body", [(401, EXPIRED), (403, BLOCKED), (403, MODEL_NOT_FOUND), (403, OUT_OF_DATE), (400, OUTDATED_CLIENT)]
+    "text, failure",
+    [
+        ("This model's maximum prompt length is 131072 but the request contains 136973 tokens.", e.CONTEXT_TOO_LONG),
+        ("The conversation is too long for this model", e.CONTEXT_TOO_LONG),
+        ("context window exceeded", e.CONTEXT_TOO_LONG),
+        ("Your message was too large", e.CONTEXT_TOO_LONG),
+        ("Stream aborted: deadline exceeded, the request took too long", None),
+        ("Too many requests", e.RATE_LIMITED),
+        ("Invalid request. Please update your client.", e.PAYLOAD_OUTDATED),
+    ],
+)
+def test_an_over_long_request_is_told_apart_from_other_failures(text, failure):
+    assert e.classify_text(text) == failure
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (401, EXPIRED),
+        (403, BLOCKED),
+        (403, MODEL_NOT_FOUND),
+        (403, OUT_OF_DATE),
+        (400, OUTDATED_CLIENT),
+        (400, TOO_LONG),
+    ],
 )
 def test_an_inband_error_is_the_same_failure_class_as_its_http_twin(status, body):
     inner = json.loads(body)

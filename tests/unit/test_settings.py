@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -284,3 +285,44 @@ def test_only_the_redis_password_is_redacted_in_logs():
 
     assert secret_values(load(REDIS_URL="redis://:hunter2-long@cache:6379/0")) == {"hunter2-long"}
     assert secret_values(load(REDIS_URL="redis://cache:6379/0")) == set()
+
+
+def test_reading_the_env_file_leaves_the_process_environment_alone(tmp_path, monkeypatch):
+    # environs reads .env into its own Env, never into os.environ (which every request shares).
+    env_file = tmp_path / ".env"
+    env_file.write_text("PORT=4000\nGROK_SSO_COOKIE=from-file\n")
+    monkeypatch.setenv("PORT", "5000")
+    monkeypatch.delenv("GROK_SSO_COOKIE", raising=False)
+    s = Settings.load(env_file=env_file)
+    assert (s.port, s.sso_cookie) == (5000, "from-file")
+    assert "GROK_SSO_COOKIE" not in os.environ
+
+
+@pytest.mark.parametrize(
+    "name, value, reason",
+    [
+        ("CONNECT_TIMEOUT_SECS", "nan", "must be a number"),
+        ("HEARTBEAT_SECS", "1e999", "must be a number"),
+        ("ASSET_CACHE_MAX_MB", "-1", "must be a number of MiB >= 0 (0 disables the cache)"),
+        ("PORT", "3000.5", "must be an integer"),
+        ("CONTINUITY", "maybe", "must be true or false"),
+        ("LOG_FORMAT", "xml", "must be plain or json"),
+        ("ASSET_SIGNING_KEY", "too-short", "must be at least 16 characters (use a long random string)"),
+    ],
+)
+def test_typed_values_fail_with_our_message_not_the_libraries(name, value, reason):
+    with pytest.raises(SettingsError) as info:
+        load(**{name: value})
+    assert info.value.errors == {name: reason}
+    assert value not in str(info.value)
+
+
+@pytest.mark.parametrize("value, expected", [("TRUE", True), ("Yes", True), ("on", True), ("0", False), ("Off", False)])
+def test_booleans_accept_the_usual_spellings(value, expected):
+    assert load(CONTINUITY=value).continuity is expected
+
+
+def test_a_docker_service_name_with_an_underscore_is_a_valid_url_host():
+    assert (
+        load(TOKEN_PROVIDER_URL="http://token_signer:8080/sign").token_provider_url == "http://token_signer:8080/sign"
+    )

@@ -75,9 +75,14 @@ def test_parse_header_hex_accepts_upper_and_lower_case():
     assert statsig.parse_header_hex(HEADER.hex().upper()) == HEADER
 
 
-def test_no_signer_sends_empty_token_with_fresh_id():
-    a, b = statsig.NoSigner().sign("GET", "/x"), statsig.NoSigner().sign("GET", "/x")
-    assert a.statsig_id == "" and a.request_id != b.request_id
+# The page's error fallback (docs/statsig.md: nothing left), 72 bytes, no padding.
+X1_FALLBACK = "eDE6VHlwZUVycm9yOiBDYW5ub3QgcmVhZCBwcm9wZXJ0aWVzIG9mIHVuZGVmaW5lZCAocmVhZGluZyAnY2hpbGROb2Rlcycp"
+
+
+def test_no_signer_sends_the_pages_error_value_with_fresh_id():
+    a, b = statsig.NoSigner().sign("GET", "/x"), statsig.NoSigner().sign("POST", "/y")
+    assert a.statsig_id == b.statsig_id == X1_FALLBACK and a.request_id != b.request_id
+    assert len(base64.b64decode(a.statsig_id)) == 72
 
 
 PROVIDER = "http://signer.test/sign"

@@ -294,7 +294,11 @@ class StatsigChain(Signer):
         return {
             "env": "signing with CHALLENGE_HEADER_HEX / CHALLENGE_SUFFIX meanwhile",
             "provider": "signing with TOKEN_PROVIDER_URL meanwhile",
-        }.get(fallback, "no fallback configured: grok.com will reject POST requests")
+        }.get(
+            fallback,
+            "no fallback configured: requests carry the page's own error value meanwhile (degraded; "
+            "grok.com may reject them)",
+        )
 
     # ------------------------------------------------------------------ reporting
     def status(self, store=None) -> dict:
@@ -308,6 +312,11 @@ class StatsigChain(Signer):
         fallback_reason = None
         if self.derives and source != "derived":
             fallback_reason = "derivation failed: " + self._failure_text()
+            if source == "none":
+                fallback_reason += (
+                    "; neither CHALLENGE_* values nor TOKEN_PROVIDER_URL are set, so requests carry the "
+                    "page's own error value (degraded)"
+                )
         return {
             "configured": self.mode,
             "source": source,

@@ -1,8 +1,9 @@
 """Signers: where each request's `x-statsig-id` comes from (docs/configuration.md: anti-bot signing sources).
 
 `ChallengeSigner` makes tokens in-process from one build's values (the env triple or the
-derived ones), `ProviderSigner` asks TOKEN_PROVIDER_URL per request, `NoSigner` sends an
-empty token (grok.com then rejects POSTs). The STATSIG_SOURCE chain that picks among them
+derived ones), `ProviderSigner` asks TOKEN_PROVIDER_URL per request, `NoSigner` (no values
+at all: the chain's last resort) sends what grok.com's own page sends when its generator
+fails, which grok.com may or may not accept. The STATSIG_SOURCE chain that picks among them
 and renews derived values is `chain.StatsigChain`.
 
 Each upstream request gets a fresh token and a fresh request id: a token is bound
@@ -11,6 +12,7 @@ to its method, path and second, and grok.com rejects a reused one.
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import time
@@ -54,11 +56,21 @@ class Signer:
         return False
 
 
+# When the page's generator throws, the page sends base64 of a short tag and the error text
+# instead of a token (docs/statsig.md: the last resort). This `x1:` form was reported still
+# accepted on the chat start in August 2026 while other non-browser values were refused; an
+# empty header never is.
+ERROR_FALLBACK_TEXT = "x1:TypeError: Cannot read properties of undefined (reading 'childNodes')"
+ERROR_FALLBACK = base64.b64encode(ERROR_FALLBACK_TEXT.encode()).decode()
+
+
 class NoSigner(Signer):
+    """No values to sign with: the page's own error value, a degraded last resort."""
+
     source = "none"
 
     def sign(self, method: str, path: str) -> Signature:
-        return Signature("", _new_request_id())
+        return Signature(ERROR_FALLBACK, _new_request_id())
 
 
 class ChallengeSigner(Signer):
