@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: run test lint bench bench-hostile soak check clean
+.PHONY: run test lint bench bench-hostile bench-two-hosts soak check clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "grok-web-api needs Python 3.11 or newer (set PYTHON=python3.x)")'
@@ -92,3 +92,7 @@ soak: $(STAMP)
 # /health while hostile requests run (huge images, tool and stop floods): docs/benchmarks.md
 bench-hostile: $(STAMP)
 	$(PY) -m bench.hostile
+
+# Two hosts on one Redis beside one host, the same burst (make bench runs it too): docs/benchmarks.md
+bench-two-hosts: $(STAMP)
+	$(PY) -m bench.two_hosts

@@ -128,11 +128,31 @@ def on_pool(
     A refusal another account may not meet (see the module docstring) is retried elsewhere;
     when retries run out, the last result is returned (its error for the caller to render)
     or the last error raised."""
-    accounts = pool()
-    rt = runtime()
-    pinned = requested_account() or pinned
+    return run_on_pool(
+        pool(),
+        mode,
+        attempt,
+        pinned=requested_account() or pinned,
+        retries=runtime().settings.account_retries,
+        failed_early=failed_early,
+        release=release,
+    )
+
+
+def run_on_pool(
+    accounts: AccountPool,
+    mode: str,
+    attempt: Callable[[Routed], T],
+    *,
+    pinned: str | None,
+    retries: int,
+    failed_early: Callable[[T], GrokError | None] | None = None,
+    release: Callable[[T], None] | None = None,
+) -> tuple[T, Routed]:
+    """`on_pool` outside a request's context (a WebSocket turn's greenlet): the pool, the
+    pinned label and ACCOUNT_RETRIES given rather than read from the request."""
     tried: list[str] = []
-    retries = rt.settings.account_retries if accounts.strict and pinned is None else 0
+    retries = retries if accounts.strict and pinned is None else 0
     while True:
         try:
             account = accounts.choose(mode, pinned=pinned, exclude=tried)

@@ -9,9 +9,7 @@ from __future__ import annotations
 import pytest
 
 from app.grok.client import GrokClient
-from app.ops import lane_switch, rundir
 from app.settings import Settings
-from app.state import local as local_state
 from tests.fakegrok.harness import FakeGrok
 from tests.support.environ import isolate_test_process
 from tests.support.gunicorn import GunicornServer, app_env
@@ -33,20 +31,6 @@ def _restore(fake) -> None:
     fake.reset()
     if fake.config() != fake.initial_config:
         fake.configure(**fake.initial_config)
-
-
-@pytest.fixture(autouse=True)
-def _chat_lane_switch_stays_in_its_test():
-    """In-process apps of one test worker share a run directory (and so its shared state): a
-    switch of the chat lane made by one test must not carry into the next."""
-    yield
-    shared = rundir.shared()
-    if shared is not None and (shared / local_state.FILE_NAME).exists():
-        store = local_state.LocalStore(shared)
-        try:
-            store.delete(lane_switch.SPACE, lane_switch.KEY)
-        finally:
-            store.close()
 
 
 @pytest.fixture

@@ -19,7 +19,6 @@ from flask import request
 
 from ..grok.accounts import FAILS_OVER
 from ..grok.errors import GrokError
-from ..ops import rundir
 from ..problems import Problem, from_grok_error
 from ..runtime import grok, runtime
 from ..settings import MIB, Settings
@@ -48,9 +47,9 @@ class MediaServices:
     key_read_at: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def build(cls, settings: Settings, store) -> "MediaServices":
-        runtime_dir = rundir.path()
-        cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else runtime_dir / "assets"
+    def build(cls, settings: Settings, store, run_dir: Path) -> "MediaServices":
+        """The media of an app whose run directory is `run_dir` (the asset cache's default home)."""
+        cache_dir = Path(settings.asset_cache_dir) if settings.asset_cache_dir else run_dir / "assets"
         return cls(
             settings=settings,
             signer=AssetSigner(
@@ -101,7 +100,7 @@ def services() -> MediaServices:
     rt = runtime()
     built = rt.media
     if built is None or built.settings is not rt.settings:
-        built = rt.media = MediaServices.build(rt.settings, rt.store)
+        built = rt.media = MediaServices.build(rt.settings, rt.store, rt.rundir)
     elif time.monotonic() - built.key_read_at > KEY_REFRESH_SECONDS:
         built.refresh_key(rt.store)
     return built

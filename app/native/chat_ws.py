@@ -33,9 +33,10 @@ from simple_websocket import ConnectionClosed
 from werkzeug.routing.exceptions import WebsocketMismatch
 
 from ..grok import events as ev
+from ..grok.accounts import mode_of
 from ..grok.errors import GrokError, inband_error
 from ..problems import Problem, from_grok_error, validation_problem
-from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request
+from ..routing import CONVERSATION, OwnedStream, Routed, for_owned, for_request, pool, requested_account, run_on_pool
 from ..runtime import EXTENSION, Runtime, runtime, settings
 from ..web.blueprint import Blueprint, json_value_refusal
 from ..web.extensions import sock
@@ -148,13 +149,15 @@ class ChatSocket:
     """The frames of one socket. Runs in the request's greenlet; each turn's upstream relay runs
     in a greenlet of its own, so stop and ping frames are read while an answer streams."""
 
-    def __init__(self, ws, routed: Routed, rt: Runtime, heartbeat: float, route=None):
+    def __init__(self, ws, routed: Routed, rt: Runtime, heartbeat: float, route=None, new_chat=None):
         self.ws = ws
         ws.sock = SendAllSocket(ws.sock)
         self.routed = routed
         self.client = routed.client
         # conversation id -> the Routed of the account that owns it (default: this socket's)
         self.route = route or (lambda conversation_id: routed)
+        # a chat frame's body -> its stream, opened in the turn's greenlet (default: this socket's account)
+        self.new_chat = new_chat or (lambda body: self.owned(routed, routed.client.new_conversation(body)))
         self.rt = rt
         self.heartbeat = heartbeat
         self.conversation_id: str | None = None
@@ -227,8 +230,8 @@ class ChatSocket:
     def on_chat(self, body: dict) -> None:
         loaded = self.load(NewChatSchema(), body)
         if loaded is not None:
-            # The socket's account; the conversation is recorded as its own as it starts.
-            self.start(lambda: self.owned(self.routed, self.routed.client.new_conversation(loaded)), None)
+            # The account the pool chooses for this chat; the conversation is recorded as its own.
+            self.start(lambda: self.new_chat(loaded), None)
 
     def on_message(self, body: dict) -> None:
         conversation_id = body.pop("conversationId", None) or self.conversation_id
@@ -307,6 +310,10 @@ class ChatSocket:
             if not turn.stopped:
                 log.warning("websocket chat turn failed: %s", exc.message)
                 self.send(error_frame(from_grok_error(exc)))
+        except Problem as problem:  # no account of the pool can serve the chat now
+            outcome = "error"
+            if not turn.stopped:
+                self.send(error_frame(problem))
         finally:
             turn.finished = True
             if stream is not None:
@@ -392,6 +399,25 @@ FRAME_EXAMPLES = {
 }
 
 
+def pooled_chats():
+    """A socket's new conversations, each placed by the pool as a POST /v1/chat is (the header's
+    account when the socket was opened with one). Read now, in the handshake's request: the
+    turns run in greenlets of their own."""
+    accounts, pinned, retries = pool(), requested_account(), settings().account_retries
+
+    def new_chat(body: dict):
+        stream, _ = run_on_pool(
+            accounts,
+            mode_of(body),
+            lambda r: OwnedStream(r.client.new_conversation(body), r.label, accounts),
+            pinned=pinned,
+            retries=retries,
+        )
+        return stream
+
+    return new_chat
+
+
 @sock.route("/ws", bp=blp)
 @blp.doc(
     summary="Chat over a WebSocket",
@@ -411,7 +437,14 @@ def chat_socket(ws):
     except Problem as problem:  # not configured: say why, then close
         ws.send(json.dumps(error_frame(problem)))
         return
-    session = ChatSocket(ws, routed, runtime(), settings().heartbeat_interval, lambda cid: for_owned(CONVERSATION, cid))
+    session = ChatSocket(
+        ws,
+        routed,
+        runtime(),
+        settings().heartbeat_interval,
+        lambda cid: for_owned(CONVERSATION, cid),
+        pooled_chats(),
+    )
     log.info("websocket chat opened from %s", request.remote_addr)
     try:
         session.serve()

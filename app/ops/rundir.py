@@ -3,7 +3,9 @@
 gunicorn's master creates it at startup (app.ops.gunicorn_config.on_starting) and passes
 it to workers in GROK_WEB_API_RUNTIME_DIR; workers coordinate through files in it
 (the session watcher's lock and shared state, Prometheus multiprocess metrics).
-Outside gunicorn (tests, scripts) a private temporary directory is used.
+Outside gunicorn (tests, scripts) each app has a private temporary directory of its own.
+Code that needs the directory takes it from its app's runtime (`Runtime.rundir`), never from
+this module: two apps in one process must not share files (nor export one to the other).
 """
 
 from __future__ import annotations
@@ -17,17 +19,10 @@ ENV_VAR = "GROK_WEB_API_RUNTIME_DIR"
 
 
 def create() -> Path:
-    """Create a fresh runtime directory and export it to child processes."""
+    """Create a fresh runtime directory and export it to child processes (gunicorn's master only)."""
     path = Path(tempfile.mkdtemp(prefix="grok-web-api-"))
     os.environ[ENV_VAR] = str(path)
     return path
-
-
-def path() -> Path:
-    value = os.environ.get(ENV_VAR)
-    if not value or not os.path.isdir(value):
-        return create()
-    return Path(value)
 
 
 def shared() -> Path | None:

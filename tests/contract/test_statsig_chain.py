@@ -239,3 +239,85 @@ def test_auto_with_nothing_left_sends_the_pages_error_value_and_says_why(fake, s
         assert reason.startswith(f"derivation failed: step 'seed' on {fake.base_url}/")
         assert "neither CHALLENGE_* values nor TOKEN_PROVIDER_URL are set" in reason and "degraded" in reason
     assert page_loads(fake) == 3  # one derivation: the page with cookies, without, /imagine
+
+
+# ---------------------------------------------------------------------- the page's other form
+def test_a_build_in_the_other_page_form_is_derived_and_read_from_its_generator(fake):
+    """Seed only in the flight data, spinner paths, relative and flight-named chunks, Turbopack's
+    flat chunks, a loader naming another chunk first, a generator shell with a body elsewhere
+    and hex literals (tests/fakegrok/build.py, form "turbopack")."""
+    fake.configure(accept_static_pair=False)
+    build = fake.rotate(form="turbopack")
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    assert trail(fake, LIST) == [("GET", LIST, 200, "ok")]
+    status = client.config.signer.status()
+    assert status["source"] == "derived" and status["verified"] is True
+    assert status["index_set"] == build["index_set"] and status["index_source"] == "read from the generator chunk"
+    # No release marker: the build is named by its table and chunk names.
+    assert build["release"] is None and status["build"].startswith("t") and status["release"] is None
+    fetched = [e["path"].rsplit("/", 1)[-1].removesuffix(".js") for e in fake.requests_log("/_next/static/chunks/")]
+    assert build["generator_chunk"] in fetched
+    assert [e["status"] for e in fake.requests_log("/rest/rate-limits")] == [200]  # the first candidate held
+
+
+def test_a_hidden_generator_in_the_other_page_form_is_found_by_canary(fake):
+    fake.configure(accept_static_pair=False)
+    build = fake.rotate(spec="2026-09-15", generator="obfuscated", form="turbopack")
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    status = client.config.signer.status()
+    assert status["source"] == "derived" and status["index_source"] == "the set grok.com used in 2026-09-15"
+    # The shell was followed to the (unreadable) body; the decoy's reads were never tried.
+    fetched = [e["path"].rsplit("/", 1)[-1].removesuffix(".js") for e in fake.requests_log("/_next/static/chunks/")]
+    assert build["generator_chunk"] in fetched
+    assert [e["status"] for e in fake.requests_log("/rest/rate-limits")] == [200]
+
+
+# ---------------------------------------------------------------------- which answers renew the values
+CLOUDFLARE_PAGE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>cf-chl</body></html>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": 7, "message": "This page is out of date. Reload to continue."}},
+        {"code": 7, "message": "This page is out of date. Reload to continue.", "details": []},
+        {"error": {"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}},
+    ],
+    ids=["out-of-date", "out-of-date-root", "anti-bot"],
+)
+def test_stale_and_anti_bot_answers_renew_the_values_and_retry_once(fake, body):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.clear()
+    fake.enqueue(LIST, method="GET", status=403, body=body)
+    client.list_conversations(page_size=1)
+    assert [e["status"] for e in fake.requests_log(LIST)] == [403, 200]
+    assert page_loads(fake) == 1 and client.config.signer.status()["derivations"] == 2
+
+
+@pytest.mark.parametrize(
+    "body, headers, failure_class",
+    [
+        (
+            {"code": 7, "message": "User is blocked [WKE=unauthorized:blocked-user]", "details": []},
+            {},
+            gerr.ACCOUNT_BLOCKED,
+        ),
+        (CLOUDFLARE_PAGE, {"content-type": "text/html; charset=UTF-8", "cf-mitigated": "challenge"}, gerr.CLOUDFLARE),
+    ],
+    ids=["blocked-user", "cloudflare"],
+)
+def test_a_blocked_account_or_a_cloudflare_page_never_renews_the_values(fake, body, headers, failure_class):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.clear()
+    fake.enqueue(LIST, method="GET", status=403, body=body, headers=headers)
+    with pytest.raises(gerr.GrokError) as err:
+        client.list_conversations(page_size=1)
+    assert err.value.failure_class == failure_class
+    assert len(fake.requests_log(LIST)) == 1 and page_loads(fake) == 0
+    assert client.config.signer.status()["derivations"] == 1

@@ -15,7 +15,7 @@ Checks on every /rest/ request, in this order (the request log's ``reject`` says
   3. ``x-statsig-id`` valid for METHOD + path (no query), counter within ±clock_window, not reused
                                                       else 403 {"error":{"code":7,"message":"Request rejected by
                                                       anti-bot rules.","details":[]}}
-     config ``stale_build: true`` -> 403 {"code":7,"message":"This page is out of date. Please refresh.",...}
+     config ``stale_build: true`` -> 403 {"code":7,"message":"This page is out of date. Reload to continue.",...}
   4. ``x-xai-request-id`` is a UUID, ``origin`` == base URL, ``referer`` == base URL + "/" (or + "/imagine")
                                                       else 403 anti-bot body
      a non-empty body needs ``content-type: application/json`` and must parse  else 400 code 3
@@ -87,7 +87,8 @@ of the current build must match that seed's L (the spec's browser-captured value
 build's seed gets 403 "This page is out of date" (code 7). Config ``accept_static_pair`` (default true) also accepts the
 header_hex/suffix pair; ``page``: ok | broken (no seed, no curves) | cloudflare | login_redirect (a cookie-carrying page
 load is redirected). Control: GET /__fake/build (release, index set, chunks, valid pairs), POST /__fake/build
-{"spec"?, "generator": "plain"|"obfuscated"} ships a new build. POST /rest/modes lists config ``modes`` (default:
+{"spec"?, "generator": "plain"|"obfuscated", "form": "2026"|"turbopack"} ships a new build (``form``: the shapes its
+page and chunks come in, build.py). POST /rest/modes lists config ``modes`` (default:
 auto, fast, expert, heavy (available false), build (beta)).
 
 Chat scenarios: put ``#scenario:<name>[?k=v&...]`` anywhere in ``message`` (``query`` for quick-answer); the

@@ -18,6 +18,19 @@ new release, and the fake still knows every valid (seed, L) pair. Tokens from a 
 get the "page is out of date" answer, as grok.com gives them; ``generator: "obfuscated"`` serves
 a generator whose reads are hidden (and keeps the spec's own index set, one of the sets grok.com
 used, so a client can only find it by trying them); ``page`` breaks the page on purpose.
+
+A build comes in one of two page forms (``form``), each a set of the shapes grok.com has used:
+
+* ``"2026"``: the seed meta (content first, a Unicode hyphen on odd builds), the release marker,
+  the curve table as escaped JSON in the flight data, absolute CDN script tags, a loader whose
+  Promise.all names the generator chunk first, a generator defined as ``1645e3:(e,t,n)=>`` with
+  decimal reads and ``c[n[g]%4]``;
+* ``"turbopack"``: no meta tag (the seed's name/content pair streams in the flight data), no
+  release marker, the table as the four spinner path strings, relative ``/_next/`` script tags
+  plus a loader named only as ``"static/chunks/<name>.js"`` in the flight data, Turbopack's flat
+  ``push([document.currentScript, id, factory, ...])`` chunks, a loader that lists another chunk
+  before the generator, and a generator module that is only a shell pulling its body (the byte
+  reads, with hex literals and the group read through the same helper) from a further chunk.
 """
 
 from __future__ import annotations
@@ -41,6 +54,8 @@ VECTORS = Path(__file__).resolve().parents[1] / "data" / "statsig-vectors.json"
 SPECS = ("2026-07-25", "2026-09-15")
 PAGE_MODES = ("ok", "broken", "cloudflare", "login_redirect")
 GENERATOR_STYLES = ("plain", "obfuscated")
+PAGE_FORMS = ("2026", "turbopack")
+BODY_MODULE = 5120443  # the turbopack form's generator body
 CHUNK_PREFIX = "/_next/static/chunks/"
 
 
@@ -61,11 +76,12 @@ def _load_specs() -> dict:
 
 
 class Build:
-    def __init__(self, number: int, spec_name: str, spec: dict, generator: str, disguise: bool):
+    def __init__(self, number: int, spec_name: str, spec: dict, generator: str, disguise: bool, form: str = "2026"):
         rng = random.Random(f"fakegrok-build-{number}-{spec_name}-{generator}")
         self.number = number
         self.spec = spec_name
         self.generator = generator
+        self.form = form
         self.release = hashlib.sha1(f"release-{number}-{rng.random()}".encode()).hexdigest()
         g, s, t1, t2, t3 = spec["index_set"]
         roles = [g, s, t1, t2, t3]
@@ -97,16 +113,27 @@ class Build:
             self.pairs[bytes(new)] = fingerprint
         self.seeds = list(self.pairs)
         self.served = 0
-        names = [rng.randbytes(7).hex() for _ in range(6)]
-        self.framework, self.main, self.decoy, self.loader, self.generator_chunk, self.other = names
+        names = [rng.randbytes(7).hex() for _ in range(7)]
+        self.framework, self.main, self.decoy, self.loader, self.generator_chunk, self.other, self.shell = names
         self.chunks = {
             self.framework: _framework(),
             self.main: _main_app(),
             self.decoy: _decoy(),
-            self.loader: _loader(self.generator_chunk, self.other),
             self.other: _framework(),
-            self.generator_chunk: _generator(self.index_set, generator),
         }
+        if form == "turbopack":
+            self.chunks[self.loader] = _flat(
+                f'4629918,e=>{{e.v(t=>Promise.all(["static/chunks/{self.other}.js",'
+                f'"static/chunks/{self.shell}.js"].map(t=>e.l(t))).then(()=>t(1645e3)))}}'
+            )
+            self.chunks[self.shell] = _flat(
+                f'1645e3,e=>{{e.v(t=>Promise.all(["static/chunks/{self.generator_chunk}'
+                f'.js"].map(t=>e.l(t))).then(()=>t({BODY_MODULE})))}}'
+            )
+            self.chunks[self.generator_chunk] = _generator_body(self.index_set, generator)
+        else:
+            self.chunks[self.loader] = _loader(self.generator_chunk, self.other)
+            self.chunks[self.generator_chunk] = _generator(self.index_set, generator)
 
     def next_seed(self) -> bytes:
         seed = self.seeds[self.served % len(self.seeds)]
@@ -118,7 +145,8 @@ class Build:
             "number": self.number,
             "spec": self.spec,
             "generator": self.generator,
-            "release": self.release,
+            "form": self.form,
+            "release": self.release if self.form == "2026" else None,
             "index_set": self.index_set,
             "chunks": sorted(self.chunks),
             "generator_chunk": self.generator_chunk,
@@ -138,15 +166,19 @@ class Builds:
     def current(self) -> Build:
         return self.history[-1]
 
-    def rotate(self, spec: str | None = None, generator: str = "plain", disguise: bool = True) -> Build:
+    def rotate(
+        self, spec: str | None = None, generator: str = "plain", disguise: bool = True, form: str = "2026"
+    ) -> Build:
         if spec is None:
             spec = SPECS[len(self.history) % len(SPECS)]
         if spec not in self.specs:
             raise ValueError(f"unknown spec {spec!r}; known: {', '.join(self.specs)}")
         if generator not in GENERATOR_STYLES:
             raise ValueError(f"generator must be one of {', '.join(GENERATOR_STYLES)}")
+        if form not in PAGE_FORMS:
+            raise ValueError(f"form must be one of {', '.join(PAGE_FORMS)}")
         # An obfuscated generator keeps the spec's index set: one of the sets grok.com used.
-        build = Build(len(self.history) + 1, spec, self.specs[spec], generator, disguise and generator == "plain")
+        build = Build(len(self.history) + 1, spec, self.specs[spec], generator, disguise and generator == "plain", form)
         self.history.append(build)
         return build
 
@@ -193,6 +225,8 @@ class Builds:
                 '<body><div id="app" data-v="2">Loading…</div></body></html>'
             )
         seed = base64.b64encode(build.next_seed()).decode()
+        if build.form == "turbopack":
+            return _turbopack_page(build, seed)
         curves = [[{"color": seg[0:6], "deg": seg[6], "bezier": seg[7:11]} for seg in group] for group in build.table]
         flight = "72:" + json.dumps(["$", "$L92", None, {"curves": curves, "className": "spin"}], separators=(",", ":"))
         scripts = "".join(
@@ -217,7 +251,53 @@ class Builds:
         )
 
 
+def _turbopack_page(build: Build, seed: str) -> str:
+    paths = "".join(
+        f'<svg class="loading-x-anim-{i}" viewBox="0 0 100 100"><path d="{_spinner_path(group)}"></path></svg>'
+        for i, group in enumerate(build.table)
+    )
+    meta = "4:" + json.dumps([["$", "meta", "0", {"name": "grok-site-verification", "content": seed}]])
+    loader = "5:" + json.dumps([91234, [f"static/chunks/{build.loader}.js"], "default"])
+    scripts = "".join(
+        f'<script src="{CHUNK_PREFIX}{name}.js" async=""></script>'
+        for name in (build.framework, build.main, build.decoy)
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charSet="utf-8"/>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"/>'
+        f'{scripts}<title>Grok</title></head><body><main id="app">{paths}</main>'
+        f"<script>self.__next_f.push([1,{json.dumps(meta)}])</script>"
+        f"<script>self.__next_f.push([1,{json.dumps(loader)}])</script>"
+        "</body></html>"
+    )
+
+
+def _spinner_path(group) -> str:
+    """One curve group as the older spinner path: M 10,30 C r0,g0 b0,r1 g1,b1 h deg s e0,e1 e2,e3 C ..."""
+    return "M 10,30 " + " ".join(
+        f"C {r0},{g0} {b0},{r1} {g1},{b1} h {deg} s {e0},{e1} {e2},{e3}"
+        for r0, g0, b0, r1, g1, b1, deg, e0, e1, e2, e3 in group
+    )
+
+
 # ---------------------------------------------------------------------- chunk sources
+def _flat(body: str) -> str:
+    """A chunk in Turbopack's flat form: the script element, then module ids and factories."""
+    return f"(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push([document.currentScript,{body}]);"
+
+
+def _generator_body(index_set: list[int], style: str) -> str:
+    """The turbopack form's generator body: hex literals, the group read through the helper too."""
+    g, s, t1, t2, t3 = (hex(i) for i in index_set)
+    if style == "obfuscated":
+        return _generator(index_set, style).replace("1645e3:", f"{BODY_MODULE}:")
+    return _flat(
+        f'{BODY_MODULE},(e,t,n)=>{{"use strict";function a(e,t){{return e%t}}t.default=function(r){{'
+        f"var x=a(r[{s}],0x10),q=a(r[{t1}],0x10)*a(r[{t2}],0x10)*a(r[{t3}],0x10);"
+        f"return{{p:r.curves[a(r[{g}],0x4)][x],ms:Math.round(q/0xa)*0xa,d:0x1000}}}}}}"
+    )
+
+
 def _turbopack(name: str, body: str) -> str:
     return f'(globalThis.TURBOPACK||(globalThis.TURBOPACK=[])).push(["static/chunks/{name}.js",{{{body}}}]);'
 

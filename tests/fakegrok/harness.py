@@ -258,9 +258,10 @@ class FakeGrok:
         """The current grok.com build (build.py): release, index set, chunks, valid (seed, L) pairs."""
         return self._control("GET", "/__fake/build")
 
-    def rotate(self, spec: str | None = None, generator: str = "plain") -> dict:
-        """Ship a new build: new seeds, index positions, table order, chunk names and release."""
-        body = {"generator": generator}
+    def rotate(self, spec: str | None = None, generator: str = "plain", form: str = "2026") -> dict:
+        """Ship a new build: new seeds, index positions, table order, chunk names and release;
+        `form` picks the shapes its page and chunks come in (build.py)."""
+        body = {"generator": generator, "form": form}
         if spec:
             body["spec"] = spec
         return self._control("POST", "/__fake/build", body)

@@ -748,7 +748,9 @@ class Handler(BaseHTTPRequestHandler):
         elif route == ("POST", "/__fake/build"):
             with state.lock:
                 try:
-                    new = state.builds.rotate(data.get("spec"), data.get("generator") or "plain")
+                    new = state.builds.rotate(
+                        data.get("spec"), data.get("generator") or "plain", form=data.get("form") or "2026"
+                    )
                 except ValueError as exc:
                     self._write(Resp(400, {"error": str(exc)}))
                     return

@@ -12,7 +12,7 @@ import pytest
 
 from app import create_app
 from app.grok.accounts import DEFAULT_COOLDOWN, Account
-from app.ops import logs, rundir
+from app.ops import logs
 from app.ops.accounts import add_account
 from app.settings import Settings
 from tests.support.gunicorn import app_env, free_port
@@ -24,13 +24,6 @@ APP = "/rest/app-chat"
 @pytest.fixture(autouse=True)
 def _fresh_redactor(monkeypatch):
     monkeypatch.setattr(logs, "redactor", logs.Redactor())
-
-
-@pytest.fixture(autouse=True)
-def _own_run_directory(monkeypatch):
-    # Each test's app keeps its pool state in a run directory of its own (an app made outside
-    # gunicorn otherwise joins the one an earlier test exported).
-    monkeypatch.delenv(rundir.ENV_VAR, raising=False)
 
 
 class Pool:

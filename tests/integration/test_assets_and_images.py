@@ -354,8 +354,9 @@ from app.media.services import MediaServices
 from app.ops import rundir
 from app.settings import Settings
 from app.state import open_store
-store = open_store(None, rundir.path())
-print(MediaServices.build(Settings.from_mapping({}), store).signer.link("http://h", "users/u/image.jpg", now=0))
+run_dir = rundir.shared()
+media = MediaServices.build(Settings.from_mapping({}), open_store(None, run_dir), run_dir)
+print(media.signer.link("http://h", "users/u/image.jpg", now=0))
 """
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from app.grok.statsig import chunks
+from app.grok.statsig.derive import PAGE_MAX_BYTES
 from app.grok.statsig.fingerprint import IndexSet
 from app.grok.statsig.page import PageError, allowed_script, read_curve_table, read_metas, read_page, read_scripts
 
@@ -234,3 +235,107 @@ def test_generator_definition_and_obfuscation_markers():
     assert chunks.looks_obfuscated("String.fromCharCode(1);a.charCodeAt(0)")
     assert not chunks.looks_obfuscated("String.fromCharCode(1)")
     assert not chunks.looks_obfuscated("String.fromCharCode charCodeAt" + " " * chunks.GENERATOR_MAX_BYTES)
+
+
+# ---------------------------------------------------------------------- the other forms the spec lists
+def test_seed_in_flight_data_with_content_first_and_escaped_twice():
+    pair = json.dumps([["$", "meta", "0", {"content": SEED_B64, "name": "grok\u2010site-verification"}]])
+    assert read_metas(flight(pair))[0] == SEED
+    assert read_metas("<script>" + json.dumps(json.dumps(pair)) + "</script>")[0] == SEED
+
+
+def test_seed_under_another_grok_site_meta_is_used_and_noted():
+    notes: list[str] = []
+    html = f'<meta name="grok-site-verification-v2" content="{SEED_B64}">'
+    assert read_metas(html, notes)[0] == SEED
+    assert notes == [
+        'no <meta name="grok-site-verification">: the seed was read from <meta name="grok-site-verification-v2">'
+    ]
+
+
+def test_seed_from_any_meta_of_48_bytes_as_a_last_guess():
+    notes: list[str] = []
+    short = base64.b64encode(b"g" * 32).decode()
+    html = f'<meta name="google-site-verification" content="{short}"><meta name="page-token" content="{SEED_B64}">'
+    assert read_metas(html, notes)[0] == SEED and '48-byte <meta name="page-token">' in notes[0]
+    with pytest.raises(PageError) as err:
+        read_metas(f'<meta name="google-site-verification" content="{short}">')
+    assert err.value.step == "seed"
+
+
+def test_curves_without_their_key_are_found_by_their_entries():
+    for html in (flight(["$", "$L92", None, {"spin": CURVES}]), "<script>var t=" + json.dumps(CURVES) + "</script>"):
+        notes: list[str] = []
+        table, form = read_curve_table(html, notes)
+        assert form == "curves" and first_segment(table) == [204, 0, 182, 206, 197, 172, 197, 36, 152, 8, 69]
+        assert notes == ['no "curves" key: the curve table was found by its {"color":...} entries']
+
+
+def test_spinner_paths_in_the_flight_data():
+    html = flight([["$", "path", str(i), {"d": p}] for i, p in enumerate(PATHS)])
+    table, form = read_curve_table(html)
+    assert form == "paths" and first_segment(table) == [76, 147, 184, 172, 140, 213, 188, 166, 187, 15, 37]
+
+
+def test_chunk_paths_relative_to_the_asset_prefix():
+    relative = '<script>self.__next_f.push([1,"5:I[91234,[\\"static/chunks/g7.js\\"],\\"default\\"]"])</script>'
+    on_cdn = '<script src="https://cdn.grok.com/_next/static/chunks/a1.js"></script>' + relative
+    assert read_scripts(on_cdn, "https://grok.com/", ORIGINS) == (
+        "https://cdn.grok.com/_next/static/chunks/a1.js",
+        "https://cdn.grok.com/_next/static/chunks/g7.js",
+    )
+    assert read_scripts(relative, "https://grok.com/imagine", ORIGINS) == (
+        "https://grok.com/_next/static/chunks/g7.js",
+    )
+
+
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("a(r[0x15],0x10)*a(r[0x4],0x10)*a(r[0xe],0x10)*a(r[0x7],0x10);p=c[a(r[0x5],0x4)]", [5, 21, 4, 14, 7]),
+        (
+            "(0,o.Z)(t.seed[10],16)*(0,o.Z)(t.seed[36],16)*o.Z(t.seed[5],16)*o.Z(t.seed[24],16);c[t.seed[5]%4]",
+            [5, 10, 36, 5, 24],
+        ),
+        ("m( n[12] , 16 )+m(n[8],16)+m(n[20],16)+m(n[29],16);g=m(n[5],4)", [5, 12, 8, 20, 29]),
+    ],
+    ids=["hex-literals", "member-reads", "helper-group"],
+)
+def test_index_set_from_other_minified_shapes(source, expected):
+    assert chunks.read_index_set(source)[0] == IndexSet.of(expected)
+
+
+def test_generator_definitions_in_turbopacks_flat_form():
+    assert chunks.defines_generator("push([document.currentScript,1645e3,e=>{e.v(1)}])")
+    assert chunks.defines_generator("push([document.currentScript,8,e=>{},1645000,(e,t,n)=>{}])")
+    assert chunks.defines_generator("push([s,1645e3,function(e){}])")
+    assert not chunks.defines_generator("x=[1645e3,2]") and not chunks.defines_generator("n.bind(n,1645e3)")
+
+
+def test_generator_references_every_chunk_the_loader_pulls_and_the_2025_form():
+    url = "https://cdn.grok.com/_next/static/chunks/loader.js"
+    turbopack = 'e.v(t=>Promise.all(["static/chunks/o1.js","static/chunks/g2.js"].map(t=>e.l(t))).then(()=>t(1645e3)))'
+    assert chunks.generator_references(turbopack, url) == [
+        "https://cdn.grok.com/_next/static/chunks/o1.js",
+        "https://cdn.grok.com/_next/static/chunks/g2.js",
+    ]
+    bound = 'Promise.all([n.e("static/chunks/g3.js")]).then(n.bind(n,1645e3))'
+    assert chunks.generator_references(bound, url) == ["https://cdn.grok.com/_next/static/chunks/g3.js"]
+    older = '{a:"static/chunks/x9.js"},{m:function(){return r.e("static/chunks/g4.js").then(r.bind(r,1645e3))}}'
+    assert chunks.generator_references(older, url) == ["https://cdn.grok.com/_next/static/chunks/g4.js"]
+
+
+def test_chunk_references_of_a_generator_shell():
+    shell = 'push([s,1645e3,e=>{e.v(t=>Promise.all(["static/chunks/b5.js"].map(t=>e.l(t))).then(()=>t(512)))}])'
+    url = "https://cdn.grok.com/_next/static/chunks/shell.js"
+    assert chunks.chunk_references(shell, url) == ["https://cdn.grok.com/_next/static/chunks/b5.js"]
+
+
+@pytest.mark.parametrize("unit", ["\\", '\\"', "\\\\u2010"], ids=["backslashes", "escaped-quotes", "escaped-dashes"])
+def test_hostile_pages_at_the_size_limit_fail_cleanly(unit):
+    # A page as large as the deriver accepts, made of what the flight-data patterns start with:
+    # scanning it must stay linear (a quadratic scan would not finish within the test timeout).
+    html = unit * (PAGE_MAX_BYTES // len(unit))
+    with pytest.raises(PageError) as err:
+        read_page(html, "https://grok.com/", ORIGINS)
+    assert err.value.step == "seed"

@@ -232,7 +232,7 @@ class StatsigChain(Signer):
         log.log(
             logging.WARNING if failed is not None and changed else logging.INFO,
             "statsig: source derived: %s x-statsig-id values for grok.com build %s at %s (index set %s, %s; "
-            "canary %s)%s",
+            "canary %s)%s%s",
             "derived" if changed else "re-derived",
             derived.build_id,
             time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(derived.derived_at)),
@@ -240,6 +240,7 @@ class StatsigChain(Signer):
             derived.index_source,
             derived.canary,
             f" after {reason}" if failed is not None else "",
+            "".join(f"; note: {note}" for note in derived.notes[:4]),
         )
         return derived
 

@@ -40,6 +40,7 @@ SCRIPTS_MAX_TOTAL = 32 * 1024 * 1024
 MAX_SCRIPTS = 64
 FETCH_CONCURRENCY = 8
 MAX_CANARIES = 10
+GENERATOR_HOPS = 3  # loader -> generator (or its shell) -> the shell's body
 BUDGET_SECONDS = 60.0
 PAGES = (("/", False), ("/", True), ("/imagine", False))  # (path, anonymous)
 
@@ -202,24 +203,53 @@ class Deriver:
         return list(unique.items())[:MAX_CANARIES], generator_url, "" if index_set is not None else why
 
     def read_generator(self, page: PageData) -> tuple[str | None, IndexSet | None, str]:
+        """The generator chunk's URL, its index set, and how it was found (or why not).
+
+        Looked for in the page's chunks that define module 1645e3, else in the chunks the
+        page's loaders pull in before calling it; a chunk that defines the module without the
+        byte reads is a shell, and the chunks it names are looked at next (GENERATOR_HOPS
+        levels). Only when no chunk defines or loads the module at all are the page's
+        obfuscated chunks tried."""
         scripts = page.scripts[:MAX_SCRIPTS]
         if not scripts:
             return None, None, f"the page ({page.url}) names no script chunks"
         sources = self._fetch_scripts(scripts)
-        referenced: str | None = None
-        for url, source in sources.items():
-            if chunks.defines_generator(source):
-                index_set, how = chunks.read_index_set(source)
-                return url, index_set, how if index_set else f"{url}: the generator chunk holds {how}"
-            referenced = referenced or chunks.generator_reference(source, url)
-        if referenced is not None:
-            if not self._allowed(referenced):
-                return referenced, None, f"the generator chunk {referenced} is not on grok.com's origins"
-            source = self._fetch_scripts((referenced,)).get(referenced)
-            if source is None:
-                return referenced, None, f"the generator chunk {referenced} could not be fetched"
-            index_set, how = chunks.read_index_set(source)
-            return referenced, index_set, how if index_set else f"{referenced}: the generator chunk holds {how}"
+        wanted = [url for url, source in sources.items() if chunks.defines_generator(source)]
+        if not wanted:
+            wanted = list(
+                dict.fromkeys(
+                    ref for url, source in sources.items() for ref in chunks.generator_references(source, url)
+                )
+            )
+        module_seen = bool(wanted)
+        problems: list[str] = []
+        looked: set[str] = set()
+        first: str | None = None
+        for _ in range(GENERATOR_HOPS):
+            wanted = [url for url in dict.fromkeys(wanted) if url not in looked][: chunks.MAX_REFERENCES]
+            if not wanted:
+                break
+            looked.update(wanted)
+            refused = [url for url in wanted if not self._allowed(url)]
+            problems += [f"the generator chunk {url} is not on grok.com's origins" for url in refused]
+            missing = [url for url in wanted if url not in sources and url not in refused]
+            sources.update(self._fetch_scripts(missing))
+            problems += [f"the generator chunk {url} could not be fetched" for url in missing if url not in sources]
+            present = sorted(
+                (url for url in wanted if url in sources), key=lambda u: not chunks.defines_generator(sources[u])
+            )
+            for url in present:
+                first = first or url
+                index_set, how = chunks.read_index_set(sources[url])
+                if index_set is not None:
+                    return url, index_set, how
+                problems.append(f"{url}: the generator chunk holds {how}")
+            # A shell: the chunk defining the module (else the first one the loader names) pulls
+            # the body from the chunks it names.
+            shells = [url for url in present if chunks.defines_generator(sources[url])] or present[:1]
+            wanted = [ref for url in shells for ref in chunks.chunk_references(sources[url], url)]
+        if module_seen:
+            return first, None, "; ".join(problems[:3])
         for url, source in sources.items():
             if chunks.looks_obfuscated(source):
                 index_set, how = chunks.read_index_set(source)

@@ -1,9 +1,12 @@
 """Reading a build's statsig inputs out of grok.com's HTML (docs/grok-protocol.md: the token).
 
-What the page carries: the 48-byte seed in `<meta name="grok-site-verification">`, the curve
+What the page carries: the 48-byte seed in `<meta name="grok-site-verification">` (or, in
+pages that stream their metadata, the same name/content pair in the flight data), the curve
 table (4 groups x 16 segments) inside the Next.js flight data (`"curves":[[{"color":...}]]`,
 JSON-escaped in a JS string) or, in older builds, as spinner path strings, the script chunks
-it loads, and a release marker (`sentry-release=grok-web@<sha>`) that changes every build.
+it loads (absolute CDN URLs, /_next/ paths, or `"static/chunks/..."` strings relative to the
+asset prefix), and a release marker (`sentry-release=grok-web@<sha>`) that changes every build.
+Where one form is missing the readers try the others, and say so in the page's notes.
 
 Every reader raises `PageError(step, found)`: which step failed and what the page held
 instead, so the operator reads "no seed meta; found a 5 KB page titled 'Just a moment...'"
@@ -28,20 +31,34 @@ from .fingerprint import SEGMENT_LEN
 GROUPS = 4
 SEGMENTS = 16
 SEED_LEN = 48
+SEED_B64_CHARS = (62, 68)  # 48 bytes in base64, with or without padding and stray spaces
 META_NAME = "grok-site-verification"
 # Unicode hyphens and dashes grok.com has put in the meta's name.
 _DASHES = dict.fromkeys(range(0x2010, 0x2016), "-")
-_RSC_SEED = re.compile(r'\\*"name\\*"\s*:\s*\\*"grok-site-verification\\*"\s*,\s*\\*"content\\*"\s*:\s*\\*"([^"\\]+)')
-_CURVES_KEY = re.compile(r'\\*"curves\\*"\s*:')
+_Q = r'\\*"'  # a JSON quote, escaped once or more inside the flight data's JS strings
+# The same where a match may start: only at the start of a backslash run, or a page of
+# backslashes would cost time quadratic in its size.
+_Q0 = r'(?<!\\)\\*"'
+_RSC_DASH = r"(?:-|[\u2010-\u2015]|\\+u201[0-5])"  # a hyphen, a Unicode dash, or its JSON escape
+_RSC_NAME = _Q0 + r"name" + _Q + r"\s*:\s*" + _Q + r"grok" + _RSC_DASH + "site" + _RSC_DASH + "verification" + _Q
+_RSC_CONTENT = _Q0 + r"content" + _Q + r"\s*:\s*" + _Q + r"([A-Za-z0-9+/_=-]{40,100})" + _Q
+# The name/content pair of a meta tag in the flight data, in either order.
+_RSC_SEED = re.compile(_RSC_NAME + r"\s*,\s*" + _RSC_CONTENT + "|" + _RSC_CONTENT + r"\s*,\s*" + _RSC_NAME)
+_CURVES_KEY = re.compile(_Q0 + r'curves\\*"\s*:')
+# The table itself, wherever it sits and whatever its key is called.
+_CURVES_ARRAY = re.compile(r'\[\s*\[\s*\{\s*\\*"color\\*"\s*:')
 _PATH = re.compile(r"M 10,30 C[^\n\"'\\<>]+")
 _RELEASE = re.compile(r"grok-web(?:@|%40)([0-9a-f]{7,40})")
 # Script URLs wherever the page names them: src/href attributes and the flight data's strings.
 _SCRIPT = re.compile(
     r"(?:((?:https?:)?//[^/\s\"'\\<>()]+)|(?<![\w@.:%-]))(/_next/static/chunks/[A-Za-z0-9_.~%/-]+?\.js)"
+    # A quoted path relative to the asset prefix, as the flight data and the chunk loader name them.
+    r"|(?<=[\"'])(static/chunks/[A-Za-z0-9_.~%/-]+?\.js)"
 )
 _TITLE = re.compile(r"<title[^>]*>([^<]{0,120})", re.IGNORECASE)
 MAX_SCRIPTS = 256
 MAX_TABLE_CANDIDATES = 8
+MAX_METAS = 512
 
 
 class PageError(ValueError):
@@ -88,17 +105,24 @@ class _MetaReader(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.seed_contents: list[str] = []
+        self.similar: list[tuple[str, str]] = []  # other grok-site* metas: (name, content)
+        self.others: list[tuple[str, str]] = []  # any other meta with a content
         self.baggage: list[str] = []
 
     def handle_starttag(self, tag, attrs):
-        if tag != "meta":
+        if tag != "meta" or len(self.others) > MAX_METAS:
             return
         values = {name.lower(): value or "" for name, value in attrs}
         name = values.get("name", "").translate(_DASHES).strip().lower()
+        content = values.get("content", "")
         if name == META_NAME:
-            self.seed_contents.append(values.get("content", ""))
+            self.seed_contents.append(content)
         elif name == "baggage":
-            self.baggage.append(values.get("content", ""))
+            self.baggage.append(content)
+        elif name.startswith("grok-site"):
+            self.similar.append((name, content))
+        elif content:
+            self.others.append((name or values.get("property", "") or "?", content))
 
     handle_startendtag = handle_starttag
 
@@ -116,8 +140,20 @@ def _decode_seed(text: str) -> bytes:
     raise PageError("seed", "the grok-site-verification content is not base64")
 
 
-def read_metas(html: str) -> tuple[bytes, str | None]:
-    """The seed and the release marker (None when the page has none)."""
+def _seed_of(text: str) -> bytes | None:
+    try:
+        return _decode_seed(text)
+    except PageError:
+        return None
+
+
+def read_metas(html: str, notes: list[str] | None = None) -> tuple[bytes, str | None]:
+    """The seed and the release marker (None when the page has none).
+
+    The seed is looked for, in order: the grok-site-verification meta; the same name/content
+    pair in the flight data; another meta named grok-site*; any meta whose content is 48
+    bytes of base64. The last two are guesses a redesign may call for, noted as such."""
+    notes = notes if notes is not None else []
     reader = _MetaReader()
     try:
         reader.feed(html)
@@ -134,7 +170,16 @@ def read_metas(html: str) -> tuple[bytes, str | None]:
         return _decode_seed(reader.seed_contents[0]), release
     rsc = _RSC_SEED.search(html)
     if rsc:
-        return _decode_seed(rsc.group(1)), release
+        return _decode_seed(rsc.group(1) or rsc.group(2)), release
+    for name, content in reader.similar:
+        seed = _seed_of(content)
+        if seed is not None:
+            notes.append(f'no <meta name="{META_NAME}">: the seed was read from <meta name="{name[:40]}">')
+            return seed, release
+    for name, content in reader.others:
+        if SEED_B64_CHARS[0] <= len(content.strip()) <= SEED_B64_CHARS[1] and (seed := _seed_of(content)):
+            notes.append(f'no <meta name="{META_NAME}">: the seed was read from a 48-byte <meta name="{name[:40]}">')
+            return seed, release
     raise PageError("seed", f'no <meta name="{META_NAME}"> in {describe(html)}')
 
 
@@ -208,14 +253,21 @@ def _table_of(value, notes: list[str]) -> tuple[tuple[tuple[int, ...], ...], ...
     return tuple(table)
 
 
-def _curves_table(html: str, notes: list[str]):
-    problem = None
+def _table_starts(html: str):
+    """(start of a candidate array, whether it sits in escaped JSON, how it was found): first
+    the arrays under a "curves" key, then any array of arrays of {"color":...} objects."""
     # A real table is ~5 KB and named once or twice: a hostile page cannot make this scan more.
     for found in itertools.islice(_CURVES_KEY.finditer(html), MAX_TABLE_CANDIDATES):
         start = html.find("[", found.end(), found.end() + 16)
-        if start < 0:
-            continue
-        escaped = html[found.start()] == "\\"
+        if start >= 0:
+            yield start, html[found.start()] == "\\", "curves"
+    for found in itertools.islice(_CURVES_ARRAY.finditer(html), MAX_TABLE_CANDIDATES):
+        yield found.start(), "\\" in found.group(), "color"
+
+
+def _curves_table(html: str, notes: list[str]):
+    problem = None
+    for start, escaped, how in _table_starts(html):
         fragment = _balanced(html, start, strings=not escaped)
         if fragment is None:
             problem = PageError("curves", "the curves array never closes")
@@ -226,9 +278,13 @@ def _curves_table(html: str, notes: list[str]):
             problem = PageError("curves", "the curves array is not JSON")
             continue
         try:
-            return _table_of(value, notes)
+            table = _table_of(value, notes)
         except PageError as exc:
             problem = exc
+            continue
+        if how == "color":
+            notes.append('no "curves" key: the curve table was found by its {"color":...} entries')
+        return table
     if problem is not None:
         raise problem
     return None
@@ -279,10 +335,24 @@ def allowed_script(url: str, origins: tuple[str, ...]) -> bool:
 
 
 def read_scripts(html: str, page_url: str, origins: tuple[str, ...]) -> tuple[str, ...]:
-    """The page's /_next/static/chunks/*.js URLs from allowed origins, in page order, deduplicated."""
-    found: dict[str, None] = {}
-    for match in _SCRIPT.finditer(html):
+    """The page's /_next/static/chunks/*.js URLs from allowed origins, in page order, deduplicated.
+
+    Paths relative to the asset prefix ("static/chunks/x.js") resolve against the prefix of the
+    page's first absolute script (grok.com serves them from its CDN), else the page's own."""
+    named: list[str] = []
+    prefix = None
+    for match in itertools.islice(_SCRIPT.finditer(html), MAX_SCRIPTS * 4):
+        if match.group(3):
+            named.append(match.group(3))
+            continue
         url = urljoin(page_url, (match.group(1) or "") + match.group(2))
+        named.append(url)
+        if prefix is None and allowed_script(url, origins):
+            prefix = url.split("/_next/", 1)[0] + "/_next/"
+    prefix = prefix or origin(page_url) + "/_next/"
+    found: dict[str, None] = {}
+    for name in named:
+        url = name if "/_next/" in name else urljoin(prefix, name)
         if allowed_script(url, origins):
             found.setdefault(url)
         if len(found) >= MAX_SCRIPTS:
@@ -291,8 +361,8 @@ def read_scripts(html: str, page_url: str, origins: tuple[str, ...]) -> tuple[st
 
 
 def read_page(html: str, url: str, origins: tuple[str, ...]) -> PageData:
-    seed, release = read_metas(html)
     notes: list[str] = []
+    seed, release = read_metas(html, notes)
     table, form = read_curve_table(html, notes)
     return PageData(url, seed, table, form, read_scripts(html, url, origins), release, tuple(notes))
 
