@@ -7,8 +7,11 @@ The test process is not monkey-patched: the transport runs on gevent's hub regar
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import select
 import socket
+import ssl
 import threading
 import time
 
@@ -27,8 +30,9 @@ CLOUDFLARE_HEADERS = "Content-Type: text/html; charset=UTF-8\r\ncf-mitigated: ch
 class Server:
     """A one-connection-at-a-time WebSocket server thread; `script(conn, request_head)` runs per client."""
 
-    def __init__(self, script, answer: bytes | None = None, with_upgrade: bytes = b""):
+    def __init__(self, script, answer: bytes | None = None, with_upgrade: bytes = b"", tls=None):
         self.script = script
+        self.tls = tls  # an ssl.SSLContext: wss:// instead of ws://
         self.answer = answer  # a raw non-101 answer instead of the upgrade
         self.with_upgrade = with_upgrade  # bytes sent in the same write as the 101 answer
         self.requests: list[str] = []
@@ -38,7 +42,7 @@ class Server:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/ws/mgw/?uid=u"
+        self.url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws/mgw/?uid=u"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -50,6 +54,11 @@ class Server:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except OSError:
+                return
         data = b""
         while b"\r\n\r\n" not in data:
             more = sock.recv(4096)
@@ -198,6 +207,68 @@ def test_a_frame_no_server_may_send_breaks_the_connection(transport, bad, why):
         ws.recv(5)
     assert why in err.value.message and err.value.dropped
     assert ws.closed and transport.pool.websockets == set()
+
+
+@pytest.fixture(scope="module")
+def tls_server_context(tmp_path_factory):
+    """A server TLS context with a throwaway self-signed certificate for 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def test_frames_travel_through_tls(tls_server_context):
+    # The frames pass through libcurl's TLS layer (BoringSSL, as against grok.com): a message
+    # spread over many TLS records, several in one record, a ping, all read back whole.
+    big = b"t" * 300_000
+    pongs = []
+
+    def script(server, conn):
+        deadline = time.monotonic() + 5
+        got = []
+        while not got and time.monotonic() < deadline:
+            got = conn.poll(0.05)
+        conn.send_text(got[0][1])
+        conn.send_text(big)
+        conn.send_raw(frame(OP_TEXT, b"a") + frame(OP_TEXT, b"b") + frame(OP_PING, b"tls"))
+        while not conn.pongs and time.monotonic() < deadline:
+            conn.poll(0.05)
+        pongs.extend(conn.pongs)
+        conn.send_text(b"done")
+
+    server = Server(script, tls=tls_server_context)
+    transport = Transport(connect_timeout=2.0, pool=CurlPool(), verify_tls=False)
+    with transport.websocket(server.url, timeout=5) as ws:
+        ws.send_text("over tls")
+        assert ws.recv(5) == b"over tls"
+        assert ws.recv(5) == big
+        assert [ws.recv(5), ws.recv(5), ws.recv(5)] == [b"a", b"b", b"done"]
+    assert pongs == [b"tls"]
+    assert server.url.startswith("wss://")
 
 
 def test_the_server_closing_is_reported_with_its_code(transport):

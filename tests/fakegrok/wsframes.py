@@ -96,8 +96,11 @@ class WsConn:
         Pings are answered here; a close frame is answered and raises ClientGone, as does EOF.
         """
         messages: list[tuple[int, bytes]] = []
+        # A TLS socket may hold bytes it already decrypted, which the kernel no longer shows.
+        pending = getattr(self.sock, "pending", None)
         try:
-            ready = self._poller.poll(max(0, int(timeout * 1000)))
+            ready = pending() if pending else 0
+            ready = ready or self._poller.poll(max(0, int(timeout * 1000)))
         except InterruptedError:
             ready = []
         if ready:
