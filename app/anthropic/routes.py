@@ -155,6 +155,7 @@ class _Opened:
 @blp.route("/messages/count_tokens", methods=["POST"])
 @anthropic_errors(400, 401)
 @no_upstream
+@media_body  # what /v1/messages accepts can be counted (a session with screenshots is megabytes)
 @blp.arguments(
     CountTokensRequest,
     error_status_code=400,

@@ -208,7 +208,7 @@ EXAMPLE = {
     "failures_by_class": {"stale_challenge": 3},
     "last_failure": {
         "failure_class": "stale_challenge",
-        "message": "grok.com refused the request: This page is out of date. Please refresh.",
+        "message": "grok.com refused the request: This page is out of date. Reload to continue.",
         "advice": "grok.com shipped a new frontend build and the x-statsig-id values are stale. ...",
         "at": 1717171700.5,
         "upstream_status": 403,

@@ -272,3 +272,52 @@ def test_a_hidden_generator_in_the_other_page_form_is_found_by_canary(fake):
     fetched = [e["path"].rsplit("/", 1)[-1].removesuffix(".js") for e in fake.requests_log("/_next/static/chunks/")]
     assert build["generator_chunk"] in fetched
     assert [e["status"] for e in fake.requests_log("/rest/rate-limits")] == [200]
+
+
+# ---------------------------------------------------------------------- which answers renew the values
+CLOUDFLARE_PAGE = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>cf-chl</body></html>"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"error": {"code": 7, "message": "This page is out of date. Reload to continue."}},
+        {"code": 7, "message": "This page is out of date. Reload to continue.", "details": []},
+        {"error": {"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}},
+    ],
+    ids=["out-of-date", "out-of-date-root", "anti-bot"],
+)
+def test_stale_and_anti_bot_answers_renew_the_values_and_retry_once(fake, body):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.clear()
+    fake.enqueue(LIST, method="GET", status=403, body=body)
+    client.list_conversations(page_size=1)
+    assert [e["status"] for e in fake.requests_log(LIST)] == [403, 200]
+    assert page_loads(fake) == 1 and client.config.signer.status()["derivations"] == 2
+
+
+@pytest.mark.parametrize(
+    "body, headers, failure_class",
+    [
+        (
+            {"code": 7, "message": "User is blocked [WKE=unauthorized:blocked-user]", "details": []},
+            {},
+            gerr.ACCOUNT_BLOCKED,
+        ),
+        (CLOUDFLARE_PAGE, {"content-type": "text/html; charset=UTF-8", "cf-mitigated": "challenge"}, gerr.CLOUDFLARE),
+    ],
+    ids=["blocked-user", "cloudflare"],
+)
+def test_a_blocked_account_or_a_cloudflare_page_never_renews_the_values(fake, body, headers, failure_class):
+    fake.configure(accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    fake.clear()
+    fake.enqueue(LIST, method="GET", status=403, body=body, headers=headers)
+    with pytest.raises(gerr.GrokError) as err:
+        client.list_conversations(page_size=1)
+    assert err.value.failure_class == failure_class
+    assert len(fake.requests_log(LIST)) == 1 and page_loads(fake) == 0
+    assert client.config.signer.status()["derivations"] == 1

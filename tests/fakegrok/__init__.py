@@ -15,7 +15,7 @@ Checks on every /rest/ request, in this order (the request log's ``reject`` says
   3. ``x-statsig-id`` valid for METHOD + path (no query), counter within ±clock_window, not reused
                                                       else 403 {"error":{"code":7,"message":"Request rejected by
                                                       anti-bot rules.","details":[]}}
-     config ``stale_build: true`` -> 403 {"code":7,"message":"This page is out of date. Please refresh.",...}
+     config ``stale_build: true`` -> 403 {"code":7,"message":"This page is out of date. Reload to continue.",...}
   4. ``x-xai-request-id`` is a UUID, ``origin`` == base URL, ``referer`` == base URL + "/" (or + "/imagine")
                                                       else 403 anti-bot body
      a non-empty body needs ``content-type: application/json`` and must parse  else 400 code 3

@@ -21,7 +21,7 @@ MARKER_RE = re.compile(r"#scenario:([A-Za-z0-9_]+)(?:\?([^\s<]*))?")
 # -- canned upstream error bodies -------------------------------------------------------------------
 BAD_CREDENTIALS = {"code": 16, "message": "Bad credentials. [WKE=unauthenticated:bad-credentials]", "details": []}
 ANTI_BOT = {"error": {"code": 7, "message": "Request rejected by anti-bot rules.", "details": []}}
-OUT_OF_DATE = {"code": 7, "message": "This page is out of date. Please refresh.", "details": []}
+OUT_OF_DATE = {"code": 7, "message": "This page is out of date. Reload to continue.", "details": []}
 INVALID_REQUEST = {"code": 3, "message": "Invalid request. Please update your client.", "details": []}
 BLOCKED = {
     "code": 7,

@@ -204,3 +204,21 @@ def test_a_failure_gets_one_status_on_the_agent_apis(client, fake, failure, form
         assert error["type"] == ANTHROPIC_TYPES.get(status, "api_error")
         # Anthropic's words for it, on which Claude Code compacts the conversation
         assert error["message"].startswith("prompt is too long") == (failure == "context_too_long")
+
+
+@pytest.mark.parametrize("route", ["responses-stream", "messages-stream"])
+def test_an_upstream_silence_past_the_idle_timeout_still_ends_the_agent_stream(settings_for, fake, route):
+    from app import create_app
+
+    app = create_app(settings_for(GROK_CHAT_LANE=LANE, STREAM_IDLE_TIMEOUT_SECS="1", HEARTBEAT_SECS="0.3"))
+    path, body = AGENT_ROUTES[route]
+    silent = "hi #scenario:idle?gap=5"  # a token, then 5 s of silence
+    body = {**body, "input": silent} if "input" in body else {**body, "messages": [{"role": "user", "content": silent}]}
+    response = app.test_client().post(path, json=body)
+    assert response.status_code == 200
+    last = [line for line in response.get_data(as_text=True).splitlines() if line.startswith("data: ")][-1]
+    event = json.loads(last[6:])
+    if route.startswith("responses"):
+        assert event["type"] == "response.failed" and event["response"]["error"]["code"] == "server_error"
+    else:
+        assert event["type"] == "error" and event["error"]["type"] == "api_error"

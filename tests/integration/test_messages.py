@@ -292,9 +292,18 @@ def test_thinking_blocks_when_asked(claude):
     assert final.content[0].thinking == "Let me think about this carefully." and final.content[0].signature
 
 
-def test_no_thinking_blocks_unless_asked(claude):
-    msg = ask(claude, "why " + scenario("thinking"))
-    assert [b.type for b in msg.content] == ["text"]
+@pytest.mark.parametrize(
+    "thinking, blocks",
+    [
+        (None, ["text"]),
+        ({"type": "disabled"}, ["text"]),
+        ({"type": "adaptive", "display": "omitted"}, ["text"]),  # Claude Code's default
+        ({"type": "adaptive", "display": "summarized"}, ["thinking", "text"]),
+    ],
+)
+def test_thinking_blocks_only_when_asked(claude, thinking, blocks):
+    msg = ask(claude, "why " + scenario("thinking"), **({"thinking": thinking} if thinking else {}))
+    assert [b.type for b in msg.content] == blocks
 
 
 # -- models, limits, stops -------------------------------------------------------------------------------
@@ -415,6 +424,20 @@ def test_count_tokens(claude, server):
     )
     assert 0 < small.input_tokens < big.input_tokens
     assert server.fake.requests_log(NEW) == []  # estimated here, grok.com never asked
+
+
+def test_count_tokens_takes_what_messages_takes(server):
+    # A Claude Code session with a screenshot is megabytes: /context must still count it.
+    shot = base64.b64encode(jpeg("screenshot", 0) + bytes(3 * 1024 * 1024)).decode()
+    blocks = [{"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": shot}}]
+    body = {
+        "model": "claude-opus-5-5",
+        "messages": [{"role": "user", "content": [*blocks, {"type": "text", "text": "hi"}]}],
+    }
+    counted = post(server, body, "/v1/messages/count_tokens?beta=true")
+    assert counted.status_code == 200, counted.text[:300]
+    assert 0 < counted.json()["input_tokens"] < 1000  # the image is named, not counted as text
+    assert server.fake.requests_log("/rest/app-chat/upload-file") == []  # counting uploads nothing
 
 
 def test_count_tokens_in_parallel_with_the_beta_query(server):

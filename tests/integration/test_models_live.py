@@ -115,3 +115,21 @@ def test_without_cookies_the_built_in_list_serves_without_asking(make_app, fake)
     app = make_app(GROK_SSO_COOKIE="", GROK_SSO_RW_COOKIE="")
     assert list(models_of(app.test_client())) == ["auto", "fast", "expert", "heavy", "grok-43"]
     assert fake.requests_log() == []
+
+
+def test_the_list_is_read_again_when_grok_com_ships_a_new_build(make_app, fake):
+    """Cached with the build: a new grok.com build (met by a chat, which renews the statsig
+    values) brings a new read of the list at once, not after STATSIG_TTL_SECS."""
+    fake.configure(accept_static_pair=False)
+    client = make_app(STATSIG_SOURCE="auto").test_client()
+    assert "build" in models_of(client)
+    models_of(client)
+    reads = len(fake.requests_log(MODES))
+    fake.rotate()
+    fake.configure(modes=[{"id": "auto"}, {"id": "fast"}, {"id": "expert"}, {"id": "reasoning"}])
+    assert models_of(client).keys() >= {"build"}  # the same build as far as the server knows: cached
+    assert len(fake.requests_log(MODES)) == reads
+    assert chat(client, "fast").status_code == 200  # meets the new build: renewed and retried
+    models = models_of(client)
+    assert "reasoning" in models and "build" not in models
+    assert len(fake.requests_log(MODES)) == reads + 1

@@ -160,6 +160,20 @@ def test_an_image_codex_attaches_reaches_grok_as_a_file(oai, server):
     assert len(sent["fileAttachments"]) == 1 and "describe" in sent["message"]
 
 
+def test_input_files_are_attached_or_named(oai, server):
+    notes = base64.b64encode(b"line 1\n").decode()
+    content = [
+        {"type": "input_file", "filename": "notes.txt", "file_data": "data:text/plain;base64," + notes},
+        {"type": "input_file", "file_id": "file-abc"},  # no Files API here: named, not refused
+        {"type": "input_text", "text": "read them " + scenario("plain", text="Read.")},
+    ]
+    resp = oai.responses.create(model="expert", input=[{"role": "user", "content": content}])
+    assert resp.output_text == "Read."
+    [upload] = [e["body"] for e in server.fake.requests_log("/rest/app-chat/upload-file")]
+    assert upload["fileName"] == "notes.txt" and base64.b64decode(upload["content"]) == b"line 1\n"
+    assert "[file: file-abc]" in upstream(server)["message"]
+
+
 def test_the_api_key_guards_the_route(start_server, fake_module):
     srv = start_server(app_env(fake_module, API_KEY="secret-key"))
     keyless = openai.OpenAI(base_url=srv.url + "/v1", api_key="wrong", max_retries=0)
@@ -494,6 +508,14 @@ def test_keepalives_are_events_not_comments(quick_server):
     events = events_of(resp)
     assert [e["type"] for e in events].count("response.in_progress") >= 3
     assert events[-1]["type"] == "response.completed"
+
+
+def test_the_sdk_stream_helper_takes_the_keepalives(quick_server, recorder):
+    sdk = client(quick_server.url, recorder)
+    with sdk.responses.stream(model="expert", input=scenario("first_token_delay", delay=1.2, text="late")) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_response()
+    assert kinds.count("response.in_progress") >= 3 and final.output_text == "late"
 
 
 def test_websocket_upgrade_is_refused_at_once(server):

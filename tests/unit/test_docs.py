@@ -109,3 +109,17 @@ def test_code_comments_refer_only_to_documents_in_the_repository():
         outside
     )
     assert not missing, "comments citing docs pages that do not exist:\n" + "\n".join(missing)
+
+
+def test_the_readme_gets_a_newcomer_running_with_the_two_cookies_only():
+    """Until its "if derivation fails" part, the README asks for the two cookies and nothing of
+    the anti-bot values; that part points at the browser values as the fallback they are."""
+    text = prose(README)
+    fallback = re.search(r"^#{2,4} .*derivation fails.*$", text, re.M | re.I)
+    assert fallback, "the README has no 'if derivation fails' section"
+    before, after = text[: fallback.start()], text[fallback.start() :]
+    assert "GROK_SSO_COOKIE" in before and "GROK_SSO_RW_COOKIE" in before
+    assert not re.search(r"CHALLENGE_|snippet|bookmarklet|TOKEN_PROVIDER_URL", before)
+    assert "CHALLENGE_" in after and "docs/statsig.md#if-derivation-fails" in after
+    example = (ROOT / ".env.example").read_text()
+    assert not re.search(r"^(CHALLENGE_\w+|STATSIG_SOURCE)=\S", example, re.M)  # nothing pinned by default

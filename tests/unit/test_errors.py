@@ -10,7 +10,7 @@ EXPIRED = '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-crede
 ANTI_BOT = '{"error":{"code":7,"message":"Request rejected by anti-bot rules.","details":[]}}'
 MODEL_NOT_FOUND = '{"error":{"code":7,"message":"Model is not found","details":[]}}'
 BLOCKED = '{"code":7, "message":"User is blocked: Bot abuse - free tier account [WKE=unauthorized:blocked-user]", "details":[]}'
-OUT_OF_DATE = '{"code":7,"message":"This page is out of date. Please refresh.","details":[]}'
+OUT_OF_DATE = '{"code":7,"message":"This page is out of date. Reload to continue.","details":[]}'
 OUTDATED_CLIENT = '{"code":3,"message":"Invalid request. Please update your client.","details":[]}'
 EMAIL_REJECTED = (
     '{"code":3, "message":"This email domain has been rejected. [WKE=account:email-domain-rejected]", "details":[]}'

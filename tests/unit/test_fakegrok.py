@@ -217,7 +217,7 @@ def test_stale_build_gets_out_of_date(fake):
     fake.configure(stale_build=True)
     status, _, raw = call(fake, "GET", APP + "/conversations")
     assert status == 403
-    assert json.loads(raw) == {"code": 7, "message": "This page is out of date. Please refresh.", "details": []}
+    assert json.loads(raw) == {"code": 7, "message": "This page is out of date. Reload to continue.", "details": []}
 
 
 def test_non_chrome_ua_gets_cloudflare_page(fake):

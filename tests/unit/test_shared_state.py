@@ -13,7 +13,7 @@ from app.state import open_store
 from app.state.local import LocalStore
 
 EXPIRED = e.error_for_status(401, '{"code":16,"message":"Bad credentials. [WKE=unauthenticated:bad-credentials]"}')
-STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. Please refresh."}')
+STALE = e.error_for_status(403, '{"code":7,"message":"This page is out of date. Reload to continue."}')
 
 
 @pytest.fixture(autouse=True)
