@@ -38,7 +38,9 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+import gevent
 
 from .tools import CUSTOM, ToolSet
 
@@ -52,16 +54,84 @@ _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
 _DUMPS = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True}
 
 
+# A history can hold megabytes (data-URL images, pasted files): escaping, encoding and hashing
+# such a text in one C call holds the worker's only thread for a tenth of a second or more, during
+# which no other request of the worker moves. Long texts are therefore taken in slices of this
+# many characters, with a yield to the hub after each; the results are the same as in one go
+# (JSON escaping, UTF-8 encoding and whitespace removal all work character by character).
+SLICE_CHARS = 256 * 1024
+# A container with many small items costs Python time per item: yield every so many.
+_ITEMS_PER_YIELD = 8192
+
+
+def _paced(items: Iterable[Any]) -> Iterator[Any]:
+    """`items`, yielding to the hub after every _ITEMS_PER_YIELD of them."""
+    for count, item in enumerate(items, 1):
+        yield item
+        if count % _ITEMS_PER_YIELD == 0:
+            gevent.sleep(0)
+
+
+def _slices(text: str) -> Iterator[str]:
+    """`text` in slices of SLICE_CHARS characters, yielding to the hub after each slice of a long text."""
+    step = SLICE_CHARS
+    if len(text) <= step:
+        yield text
+        return
+    for start in range(0, len(text), step):
+        yield text[start : start + step]
+        gevent.sleep(0)
+
+
 def _digest(*parts: str) -> str:
     h = hashlib.sha256()
     for part in parts:
-        h.update(part.encode("utf-8", "surrogatepass"))
+        for piece in _slices(part):
+            h.update(piece.encode("utf-8", "surrogatepass"))
         h.update(b"\0")
     return h.hexdigest()
 
 
 def _canonical_json(value: Any) -> str:
-    return json.dumps(value, **_DUMPS)
+    """json.dumps(value, **_DUMPS), its long strings escaped slice by slice."""
+    return "".join(_json_pieces(value, [0]))
+
+
+def _json_pieces(value: Any, items: list[int]) -> Iterator[str]:
+    """The canonical JSON of `value` in pieces; `items` counts the items written (see _ITEMS_PER_YIELD)."""
+    items[0] += 1
+    if items[0] % _ITEMS_PER_YIELD == 0:
+        gevent.sleep(0)
+    if isinstance(value, str):
+        if len(value) <= SLICE_CHARS:
+            yield _escape(value)
+            return
+        yield '"'
+        for piece in _slices(value):
+            yield _escape(piece)[1:-1]
+        yield '"'
+    elif isinstance(value, (list, tuple)) and value:
+        yield "["
+        for index, item in enumerate(value):
+            if index:
+                yield ","
+            yield from _json_pieces(item, items)
+        yield "]"
+    elif isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
+        yield "{"
+        for index, key in enumerate(sorted(value)):
+            if index:
+                yield ","
+            yield _escape(key)
+            yield ":"
+            yield from _json_pieces(value[key], items)
+        yield "}"
+    else:  # numbers, true/false/null, empty containers, keys json.dumps converts
+        yield json.dumps(value, **_DUMPS)
+
+
+# How json.dumps(..., ensure_ascii=False) writes a string.
+_escape = json.encoder.encode_basestring
 
 
 # -- canonical messages ---------------------------------------------------------------------------
@@ -74,7 +144,7 @@ def _text(content: Any) -> str:
     if not isinstance(content, list):
         return _canonical_json(content)
     texts = []
-    for part in content:
+    for part in _paced(content):
         if isinstance(part, dict) and part.get("type") in ("text", "refusal"):
             value = part.get(part["type"])
             if isinstance(value, str):
@@ -85,7 +155,21 @@ def _text(content: Any) -> str:
 
 
 def _squeeze(text: str) -> str:
-    return " ".join(text.split())
+    """ " ".join(text.split()), slice by slice: a slice may end inside a word or a run of spaces."""
+    if len(text) <= SLICE_CHARS:
+        return " ".join(text.split())
+    out: list[str] = []
+    gap = False  # whitespace seen since the last word written
+    for piece in _slices(text):
+        words = " ".join(piece.split())
+        if words:
+            if out and (gap or piece[0].isspace()):
+                out.append(" ")
+            out.append(words)
+            gap = piece[-1].isspace()
+        elif piece:
+            gap = True
+    return "".join(out)
 
 
 def _without_thinking(text: str) -> str:
@@ -102,7 +186,7 @@ def _without_thinking(text: str) -> str:
 
 
 def _answer_text(text: str) -> str:
-    return "".join(_without_thinking(text).split())
+    return "".join("".join(piece.split()) for piece in _slices(_without_thinking(text)))
 
 
 def _arguments(raw: Any) -> str:
@@ -136,7 +220,7 @@ def canonical(history: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each message of `history` in its canonical form (see the module docstring), consecutive
     assistant messages merged into one."""
     merged: list[list] = []
-    for message in history:
+    for message in _paced(history):
         role = message.get("role")
         if role == "assistant":
             text = _answer_text(_text(message.get("content")))

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 from urllib.parse import quote, urlencode, urlsplit
 
+import gevent
+
 from . import events as ev
 from .errors import ConfigurationError, GrokError, error_for_status, inband_error
 from .lanes import LaneSwitch, MemoryLaneSwitch, open_chat
@@ -115,6 +117,14 @@ def make_signer(
 
 # How much of a stream's start a relay holds while it looks for an early in-band error.
 OPENING_LIMIT = 1024 * 1024
+
+
+def _ascii_slices(text: str, step: int = 4 * 1024 * 1024) -> Iterator[bytes]:
+    """`text` (ASCII) encoded slice by slice, yielding to the hub between slices: encoding 25 MB
+    at once holds the worker's only thread for tens of milliseconds."""
+    for start in range(0, len(text), step):
+        yield text[start : start + step].encode("ascii")
+        gevent.sleep(0)
 
 
 class EncodedJSON:
@@ -556,7 +566,7 @@ class GrokClient:
                 # Base64 of a big file needs no JSON escaping: spliced in, not re-encoded (json.dumps
                 # of 25 MB is a long stretch of CPU during which the worker serves nobody else).
                 head = json.dumps(fields, separators=(",", ":"))[:-1] + ("," if fields else "")
-                data = head.encode() + b'"content":"' + content.encode("ascii") + b'"}'
+                data = b"".join([head.encode(), b'"content":"', *_ascii_slices(content), b'"}'])
                 return self._json("POST", "upload-file", EncodedJSON(data))
         if content is not None:
             fields["content"] = content

@@ -560,8 +560,9 @@ class CurlPool:
         self.aborted = 0
         # Transfers added to the multi and not yet freed (for abort_all).
         self.transfers: set[_Transfer] = set()
-        # Open WebSockets (app.grok.websocket), for abort_all.
+        # Open WebSockets (app.grok.websocket), for abort_all, and the buffer they read into.
         self.websockets: set = set()
+        self.websocket_read_buffer = None
         # Set by abort_all: new transfers fail at once with this error.
         self.refusing: GrokError | None = None
 

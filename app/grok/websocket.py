@@ -8,11 +8,16 @@ upgrade as a blocking `perform()`, which would freeze the gevent hub for its len
 * the upgrade is a CONNECT_ONLY transfer on the transport's multi handle, driven by the
   hub like any other transfer; once it completes the handle stays on the multi, because
   libcurl closes a connect-only connection whose handle leaves it;
-* afterwards `curl_ws_recv` / `curl_ws_send` are called non-blocking, and a greenlet that
-  must wait does so on a gevent watcher of the socket (through `hooks.waits`, so a chat
-  start gives its start slot back meanwhile), bounded by a timeout;
-* libcurl answers the server's protocol pings by itself; fragmented messages are
-  reassembled here, up to `max_message_bytes`;
+* afterwards the frames (RFC 6455) are read and written here, over libcurl's plain byte
+  calls on the connection (`curl_easy_recv` / `curl_easy_send`, non-blocking; they pass
+  through its TLS and proxy layers), and a greenlet that must wait does so on a gevent
+  watcher of the socket (through `hooks.waits`, so a chat start gives its start slot back
+  meanwhile), bounded by a timeout. libcurl's own frame calls (`curl_ws_recv/send`) would
+  give every socket two 64 KB frame buffers for its whole life, and curl_cffi a receive
+  buffer of its own: about 190 KB of a worker's memory per open socket, where one read
+  buffer shared by the worker's sockets does;
+* the server's pings are answered with pongs; fragmented messages are reassembled here,
+  up to `max_message_bytes`;
 * `abort()` (also on garbage collection) takes the handle off the multi, which closes
   the connection at once: the server sees the client leave immediately.
 """
@@ -21,11 +26,16 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 import struct
 import time
+from collections import deque
 
 import gevent
-from curl_cffi.const import CurlECode, CurlInfo, CurlOpt, CurlWsFlag
+from cffi import FFI
+from curl_cffi import _wrapper
+from curl_cffi._wrapper import ffi as curl_ffi
+from curl_cffi.const import CurlECode, CurlInfo, CurlOpt
 from curl_cffi.curl import Curl, CurlError
 from gevent.event import Event
 
@@ -38,15 +48,67 @@ _HTTP_VERSION_1_1 = 2  # CURL_HTTP_VERSION_1_1: an upgrade is an HTTP/1.1 reques
 _CONNECT_ONLY_WS = 2  # CURLOPT_CONNECT_ONLY=2: do the WebSocket upgrade, then hand the socket over
 _READ = 1
 _WRITE = 2
-_DATA = CurlWsFlag.TEXT | CurlWsFlag.BINARY | CurlWsFlag.CONT
 _CLOSE_NORMAL = 1000
 _CLOSE_GOING_AWAY = 1001
+_CLOSE_PROTOCOL_ERROR = 1002
 DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
-# libcurl sends at most this much of a frame per call; longer payloads go as continuation frames.
-_MAX_FRAME_BYTES = 65536
-# What one curl_ws_recv may return (curl_cffi's default is 128 KiB per socket); grok.com's
-# events are a few hundred bytes, and a longer message just takes more calls.
-_RECV_BUFFER_BYTES = 16 * 1024
+# What one read takes from the connection, into the buffer the pool's sockets share.
+_READ_BYTES = 64 * 1024
+# How long answering a server ping may wait for the socket to take it.
+_PONG_TIMEOUT = 15.0
+
+# RFC 6455 opcodes
+_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+_DATA_OPS = (_OP_CONT, _OP_TEXT, _OP_BINARY)
+_CONTROL_OPS = (_OP_CLOSE, _OP_PING, _OP_PONG)
+_FIN = 0x80
+_RSV = 0x70
+_MASKED = 0x80
+
+
+class _ByteCalls:
+    """libcurl's `curl_easy_recv` / `curl_easy_send`, which curl_cffi's compiled bindings leave
+    out: bound here from the very library curl_cffi loaded, so they act on its handles."""
+
+    def __init__(self):
+        self.ffi = FFI()
+        self.ffi.cdef(
+            "int curl_easy_recv(void *curl, void *buffer, size_t buflen, size_t *n);"
+            "int curl_easy_send(void *curl, const void *buffer, size_t buflen, size_t *n);"
+        )
+        self.lib = self.ffi.dlopen(_wrapper.__file__)
+
+    def handle(self, curl: Curl):
+        """`curl`'s easy handle as a pointer of this binding."""
+        return self.ffi.cast("void *", int(curl_ffi.cast("uintptr_t", curl._curl)))
+
+
+_byte_calls: _ByteCalls | None = None  # the binding: one per process, holds no per-socket state
+
+
+def _bindings() -> _ByteCalls:
+    global _byte_calls
+    if _byte_calls is None:
+        _byte_calls = _ByteCalls()
+    return _byte_calls
+
+
+class _ReadBuffer:
+    """The buffer a pool's sockets read into, one at a time: each read is copied out before
+    anything can yield, so one buffer serves every socket of the worker."""
+
+    def __init__(self, calls: _ByteCalls):
+        self.data = calls.ffi.new("char[]", _READ_BYTES)
+        self.count = calls.ffi.new("size_t *")
+        self.sent = calls.ffi.new("size_t *")
+        self.view = calls.ffi.buffer(self.data)
+
+
+def _read_buffer(pool, calls: _ByteCalls) -> _ReadBuffer:
+    buffer = pool.websocket_read_buffer
+    if buffer is None:
+        buffer = pool.websocket_read_buffer = _ReadBuffer(calls)
+    return buffer
 
 
 class WebSocketClosed(UpstreamConnectionError):
@@ -134,7 +196,6 @@ def connect(
     except BaseException:
         _release(multi, curl)
         raise
-    curl._WS_RECV_BUFFER_SIZE = _RECV_BUFFER_BYTES  # before its first receive allocates the buffer
     return WebSocket(pool, curl, url, answer.headers(), max_message_bytes or DEFAULT_MAX_MESSAGE_BYTES)
 
 
@@ -177,12 +238,16 @@ class WebSocket:
             _release(pool.multi, curl)
             raise UpstreamConnectionError("the WebSocket has no socket after its upgrade")
         self.fd = fd
+        calls = _bindings()
+        self._lib = calls.lib
+        self._handle = calls.handle(curl)
+        self._buffer = _read_buffer(pool, calls)
+        self._frames = _FrameReader(max_message_bytes)
+        self._ended: GrokError | None = None  # how the connection ended, raised once its messages are out
         self._ready = Event()
         loop = gevent.get_hub().loop
         self._readable = loop.io(fd, _READ)
         self._writable = loop.io(fd, _WRITE)
-        self._parts: list[bytes] = []
-        self._size = 0
         pool.websockets.add(self)
 
     # ------------------------------------------------------------------ waiting
@@ -210,84 +275,100 @@ class WebSocket:
         Raises WebSocketClosed when the server closes, UpstreamConnectionError when the
         connection breaks, MessageTooBig for a message over the limit.
         """
-        self._check_open()
-        deadline = None if timeout is None else time.monotonic() + timeout
+        messages = self._frames.messages
+        deadline = None
         while True:
-            try:
-                chunk, frame = self.curl.ws_recv()
-            except CurlError as exc:
-                if exc.code != CurlECode.AGAIN:
-                    raise self._broken(exc) from None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    return None
-                if not self._wait(self._readable, remaining):
-                    return None
-                self._check_open()
+            if self.error is not None:
+                raise self.error
+            if messages:
+                return messages.popleft()
+            if self._ended is not None:
+                ended, self._ended = self._ended, None
+                raise ended
+            if self.closed:
+                raise WebSocketClosed("the WebSocket is closed", self.close_code)
+            if self._read():
                 continue
-            flags = frame.flags
-            if flags & _DATA:
-                self._size += len(chunk)
-                if self._size > self.max_message_bytes:
-                    self._parts.clear()
-                    self.abort()
-                    raise MessageTooBig(f"a WebSocket message exceeds the {self.max_message_bytes}-byte limit")
-                self._parts.append(chunk)
-                if frame.bytesleft == 0 and not flags & CurlWsFlag.CONT:
-                    parts, self._parts, self._size = self._parts, [], 0
-                    return parts[0] if len(parts) == 1 else b"".join(parts)
-            elif flags & CurlWsFlag.CLOSE:
-                code, reason = _close_payload(chunk)
-                self.close_code = code
-                self.close(code if code and code != 1005 else _CLOSE_NORMAL)
-                said = f"{code} {reason}".strip() if code else "no code"
-                raise WebSocketClosed(f"the server closed the WebSocket ({said})", code, reason)
-            # PING (answered by libcurl) and PONG frames carry nothing for us.
+            if deadline is None and timeout is not None:
+                deadline = time.monotonic() + timeout
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return None
+            if not self._wait(self._readable, remaining):
+                return None
 
-    def _broken(self, exc: CurlError) -> GrokError:
+    def _read(self) -> bool:
+        """Take what the connection has (False: nothing yet) and decode its frames."""
+        buffer = self._buffer
+        code = self._lib.curl_easy_recv(self._handle, buffer.data, _READ_BYTES, buffer.count)
+        if code == CurlECode.AGAIN:
+            return False
+        if code != CurlECode.OK:
+            self._ended = self._broken(code)
+            return True
+        count = buffer.count[0]
+        if count == 0:
+            self.abort()
+            self._ended = WebSocketClosed("the server closed the WebSocket connection without a close frame")
+            return True
+        frames = self._frames
+        try:
+            frames.feed(buffer.view[:count])
+        except MessageTooBig as exc:
+            self.abort()
+            self._ended = exc
+            return True
+        except _ProtocolError as exc:
+            self.close(_CLOSE_PROTOCOL_ERROR)
+            self._ended = UpstreamConnectionError(f"the WebSocket connection broke ({exc})", dropped=True)
+            return True
+        while frames.pings:
+            self._send_frame(_OP_PONG, frames.pings.popleft(), _PONG_TIMEOUT)
+        if frames.close is not None:
+            code, reason = frames.close
+            self.close_code = code
+            self.close(code if code and code != 1005 else _CLOSE_NORMAL)
+            said = f"{code} {reason}".strip() if code else "no code"
+            self._ended = WebSocketClosed(f"the server closed the WebSocket ({said})", code, reason)
+        return True
+
+    def _broken(self, code: int) -> GrokError:
+        text = self._curl_error(code)
         self.abort()
-        if exc.code == CurlECode.GOT_NOTHING:
-            return WebSocketClosed("the server closed the WebSocket connection without a close frame")
-        text = str(exc).split(". See https://curl.se", 1)[0].replace("Failed to WS_RECV, ", "")
         return UpstreamConnectionError(f"the WebSocket connection broke ({text})", dropped=True)
+
+    def _curl_error(self, code: int) -> str:
+        error = self.curl._get_error(code, "use the WebSocket")
+        return str(error).split(". See https://curl.se", 1)[0].replace("Failed to use the WebSocket, ", "")
 
     # ------------------------------------------------------------------ sending
     def send_text(self, text: str | bytes, timeout: float = 15.0) -> None:
-        """Send one text message (as continuation frames when longer than libcurl's frame size)."""
-        self._send(text.encode() if isinstance(text, str) else text, CurlWsFlag.TEXT, timeout)
+        """Send one text message (one frame, as a browser sends it)."""
+        self._send_frame(_OP_TEXT, text.encode() if isinstance(text, str) else text, timeout)
 
-    def _send(self, payload: bytes, flags: int, timeout: float) -> None:
+    def _send_frame(self, opcode: int, payload: bytes, timeout: float) -> None:
         self._check_open()
-        deadline = time.monotonic() + timeout
-        view = memoryview(payload)
+        data = _client_frame(opcode, payload)
+        pointer = _bindings().ffi.from_buffer(data)
+        sent = self._buffer.sent
+        total = len(data)
         offset = 0
-        total = len(payload)
-        frame_end = 0
-        current = flags
+        deadline = None
         while True:
-            if offset == frame_end:
-                # libcurl wants a resumed write to be exactly the rest of the frame it started.
-                if total - offset > _MAX_FRAME_BYTES:
-                    frame_end = offset + _MAX_FRAME_BYTES
-                    current = (flags if offset == 0 else 0) | CurlWsFlag.CONT
-                else:
-                    frame_end = total
-                    current = flags if offset == 0 else 0
-            try:
-                sent = self.curl.ws_send(view[offset:frame_end], current)
-            except CurlError as exc:
-                if exc.code != CurlECode.AGAIN:
-                    raise self._broken(exc) from None
-                sent = 0
-            offset += sent
-            if offset >= total:
-                return
-            if sent == 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._wait(self._writable, remaining):
-                    self.abort()
-                    raise UpstreamTimeout(f"could not send on the WebSocket within {timeout:g} s")
-                self._check_open()
+            code = self._lib.curl_easy_send(self._handle, pointer + offset, total - offset, sent)
+            if code == CurlECode.OK:
+                offset += sent[0]
+                if offset >= total:
+                    return
+            elif code != CurlECode.AGAIN:
+                raise self._broken(code)
+            if deadline is None:
+                deadline = time.monotonic() + timeout
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not self._wait(self._writable, remaining):
+                self.abort()
+                raise UpstreamTimeout(f"could not send on the WebSocket within {timeout:g} s")
+            self._check_open()
 
     # ------------------------------------------------------------------ ending
     def close(self, code: int = _CLOSE_NORMAL) -> None:
@@ -295,10 +376,8 @@ class WebSocket:
         if self.closed:
             return
         if self.error is None:
-            try:
-                self.curl.ws_send(struct.pack("!H", code), CurlWsFlag.CLOSE)
-            except CurlError:
-                pass
+            data = _client_frame(_OP_CLOSE, struct.pack("!H", code))
+            self._lib.curl_easy_send(self._handle, data, len(data), self._buffer.sent)
         self.abort()
 
     def abort(self) -> None:
@@ -333,6 +412,122 @@ class WebSocket:
                 self.abort()
             except Exception:  # pragma: no cover
                 pass
+
+
+# --------------------------------------------------------------------------------------------
+# frames (RFC 6455 section 5)
+# --------------------------------------------------------------------------------------------
+class _ProtocolError(Exception):
+    """The server broke the framing rules; the connection cannot be read further."""
+
+
+class _FrameReader:
+    """The server's frames, fed as the bytes come, as whole data messages (`messages`), pings
+    to answer (`pings`) and the close frame's (code, reason) (`close`; nothing after it is read).
+
+    A data message over `max_message_bytes` raises MessageTooBig as soon as a frame header
+    announces it, before its payload is buffered; a frame no server may send raises
+    _ProtocolError.
+    """
+
+    def __init__(self, max_message_bytes: int):
+        self.max_message_bytes = max_message_bytes
+        self.messages: deque[bytes] = deque()
+        self.pings: deque[bytes] = deque()
+        self.close: tuple[int | None, str] | None = None
+        self._head = b""  # an incomplete frame header
+        self._opcode = -1  # of the frame being read; -1 between frames
+        self._final = False
+        self._left = 0  # its payload bytes still to come
+        self._parts: list[bytes] = []  # the data message so far
+        self._size = 0
+        self._control: list[bytes] = []  # the control frame's payload so far
+
+    def feed(self, data: bytes) -> None:
+        if self._head:
+            data = self._head + data
+            self._head = b""
+        pos = 0
+        end = len(data)
+        while pos < end and self.close is None:
+            if self._opcode < 0:
+                pos = self._header(data, pos, end)
+                if pos < 0:
+                    return
+            if self._left:
+                take = min(self._left, end - pos)
+                piece = data[pos : pos + take]
+                pos += take
+                self._left -= take
+                if self._opcode in _DATA_OPS:
+                    self._parts.append(piece)
+                else:
+                    self._control.append(piece)
+            if not self._left:
+                self._frame_done()
+
+    def _header(self, data: bytes, pos: int, end: int) -> int:
+        """Read a frame header at `pos`: the position after it, or -1 when it is incomplete."""
+        if end - pos < 2:
+            self._head = data[pos:]
+            return -1
+        first, second = data[pos], data[pos + 1]
+        length = second & 0x7F
+        size = 4 if length == 126 else 10 if length == 127 else 2
+        if end - pos < size:
+            self._head = data[pos:]
+            return -1
+        if second & _MASKED:
+            raise _ProtocolError("the server masked a frame")
+        if first & _RSV:
+            raise _ProtocolError("a frame uses an extension that was not negotiated")
+        if size > 2:
+            length = int.from_bytes(data[pos + 2 : pos + size], "big")
+        opcode = first & 0x0F
+        final = bool(first & _FIN)
+        if opcode in _DATA_OPS:
+            if self._size + length > self.max_message_bytes:
+                raise MessageTooBig(f"a WebSocket message exceeds the {self.max_message_bytes}-byte limit")
+            self._size += length
+        elif opcode in _CONTROL_OPS:
+            if not final or length > 125:
+                raise _ProtocolError("a control frame is fragmented or longer than 125 bytes")
+        else:
+            raise _ProtocolError(f"unknown opcode {opcode:#x}")
+        self._opcode, self._final, self._left = opcode, final, length
+        return pos + size
+
+    def _frame_done(self) -> None:
+        opcode, self._opcode = self._opcode, -1
+        if opcode in _DATA_OPS:
+            if self._final:
+                parts, self._parts, self._size = self._parts, [], 0
+                self.messages.append(parts[0] if len(parts) == 1 else b"".join(parts))
+            return
+        payload = b"".join(self._control)
+        self._control = []
+        if opcode == _OP_PING:
+            self.pings.append(payload)
+        elif opcode == _OP_CLOSE:
+            self.close = _close_payload(payload)
+        # a pong carries nothing for us
+
+
+def _client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final frame from the client: masked with a fresh key, as RFC 6455 requires."""
+    length = len(payload)
+    if length < 126:
+        head = struct.pack("!BB", _FIN | opcode, _MASKED | length)
+    elif length < 65536:
+        head = struct.pack("!BBH", _FIN | opcode, _MASKED | 126, length)
+    else:
+        head = struct.pack("!BBQ", _FIN | opcode, _MASKED | 127, length)
+    key = os.urandom(4)
+    if not length:
+        return head + key
+    stream = (key * (length // 4 + 1))[:length]
+    masked = int.from_bytes(payload, "little") ^ int.from_bytes(stream, "little")
+    return head + key + masked.to_bytes(length, "little")
 
 
 def _close_payload(payload: bytes) -> tuple[int | None, str]:

@@ -155,7 +155,7 @@ CODEC_SLICE = 1024 * 1024  # base64 characters per slice (a multiple of 4)
 
 
 def _decode_base64(part: MediaPart, text: str, max_bytes: int) -> bytes:
-    compact = "".join(text.split())
+    compact = _without_whitespace(text)
     if len(compact) * 3 // 4 > max_bytes + 2:
         raise MediaError(part.where, f"the {part.kind} is larger than the limit of {max_bytes} bytes")
     digits = compact.rstrip("=")
@@ -174,6 +174,17 @@ def _decode_base64(part: MediaPart, text: str, max_bytes: int) -> bytes:
     except (binascii.Error, ValueError):
         raise MediaError(part.where, "the content is not valid base64") from None
     return b"".join(pieces)
+
+
+def _without_whitespace(text: str) -> str:
+    """`text` without its whitespace (line-wrapped base64), in slices with a yield between them."""
+    if len(text) <= CODEC_SLICE:
+        return "".join(text.split())
+    pieces = []
+    for start in range(0, len(text), CODEC_SLICE):
+        pieces.append("".join(text[start : start + CODEC_SLICE].split()))
+        gevent.sleep(0)
+    return "".join(pieces)
 
 
 def b64encode_cooperatively(content: bytes) -> str:

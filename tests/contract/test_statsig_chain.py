@@ -321,3 +321,11 @@ def test_a_blocked_account_or_a_cloudflare_page_never_renews_the_values(fake, bo
     assert err.value.failure_class == failure_class
     assert len(fake.requests_log(LIST)) == 1 and page_loads(fake) == 0
     assert client.config.signer.status()["derivations"] == 1
+
+
+def test_a_404_that_still_carries_the_page_is_used(fake):
+    fake.configure(page="not_found", accept_static_pair=False)
+    client = client_for(fake, STATSIG_SOURCE="auto")
+    client.list_conversations(page_size=1)
+    assert [(e["path"], e["status"]) for e in fake.requests_log() if e["path"] in PAGES] == [("/", 404)]
+    assert client.config.signer.status()["source"] == "derived"

@@ -7,8 +7,11 @@ The test process is not monkey-patched: the transport runs on gevent's hub regar
 
 from __future__ import annotations
 
+import datetime
+import ipaddress
 import select
 import socket
+import ssl
 import threading
 import time
 
@@ -27,9 +30,11 @@ CLOUDFLARE_HEADERS = "Content-Type: text/html; charset=UTF-8\r\ncf-mitigated: ch
 class Server:
     """A one-connection-at-a-time WebSocket server thread; `script(conn, request_head)` runs per client."""
 
-    def __init__(self, script, answer: bytes | None = None):
+    def __init__(self, script, answer: bytes | None = None, with_upgrade: bytes = b"", tls=None):
         self.script = script
+        self.tls = tls  # an ssl.SSLContext: wss:// instead of ws://
         self.answer = answer  # a raw non-101 answer instead of the upgrade
+        self.with_upgrade = with_upgrade  # bytes sent in the same write as the 101 answer
         self.requests: list[str] = []
         self.events: list[tuple[str, float]] = []
         self.listener = socket.socket()
@@ -37,7 +42,7 @@ class Server:
         self.listener.bind(("127.0.0.1", 0))
         self.listener.listen(64)
         self.port = self.listener.getsockname()[1]
-        self.url = f"ws://127.0.0.1:{self.port}/ws/mgw/?uid=u"
+        self.url = f"{'wss' if tls else 'ws'}://127.0.0.1:{self.port}/ws/mgw/?uid=u"
         threading.Thread(target=self._accept, daemon=True).start()
 
     def _accept(self):
@@ -49,6 +54,11 @@ class Server:
             threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
 
     def _serve(self, sock):
+        if self.tls is not None:
+            try:
+                sock = self.tls.wrap_socket(sock, server_side=True)
+            except OSError:
+                return
         data = b""
         while b"\r\n\r\n" not in data:
             more = sock.recv(4096)
@@ -64,7 +74,7 @@ class Server:
         key = next(line.split(":", 1)[1] for line in head.split("\r\n") if line.lower().startswith("sec-websocket-key"))
         sock.sendall(
             b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            b"Sec-WebSocket-Accept: " + accept_value(key).encode() + b"\r\n\r\n"
+            b"Sec-WebSocket-Accept: " + accept_value(key).encode() + b"\r\n\r\n" + self.with_upgrade
         )
         conn = WsConn(sock)
         try:
@@ -135,6 +145,132 @@ def test_several_messages_fragments_and_server_pings(transport):
         ws.close()
 
 
+def test_frames_that_came_with_the_upgrade_answer_are_not_lost(transport):
+    # Read by libcurl along with the 101's headers; they must still reach the first recv.
+    first = frame(OP_TEXT, b"welcome") + frame(OP_TEXT, b"x" * 300)
+    server = Server(echo, with_upgrade=first)
+    with transport.websocket(server.url, timeout=5) as ws:
+        assert ws.recv(5) == b"welcome"
+        assert ws.recv(5) == b"x" * 300
+        ws.send_text("then the echo")
+        assert ws.recv(5) == b"then the echo"
+
+
+def test_a_server_ping_is_answered_with_a_pong_of_its_payload(transport):
+    pongs = []
+
+    def script(server, conn):
+        conn.ping(b"are you there")
+        conn.send_text(b"after the ping")
+        deadline = time.monotonic() + 5
+        while not conn.pongs and time.monotonic() < deadline:
+            conn.poll(0.05)
+        pongs.extend(conn.pongs)
+        conn.send_text(b"done")
+
+    server = Server(script)
+    with transport.websocket(server.url, timeout=5) as ws:
+        assert ws.recv(5) == b"after the ping"
+        assert ws.recv(5) == b"done"
+    assert pongs == [b"are you there"]
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536])
+def test_messages_of_every_length_encoding_go_both_ways(transport, size):
+    # 7-bit, 16-bit and 64-bit payload lengths, at their edges, masked by us and read back.
+    payload = bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+    server = Server(echo)
+    with transport.websocket(server.url, timeout=5) as ws:
+        ws._send_frame(0x2, payload, 5)  # binary: any byte values
+        assert ws.recv(5) == payload
+
+
+@pytest.mark.parametrize(
+    "bad,why",
+    [
+        (b"\x81\x82abcd" + b"hi", "masked"),  # servers must not mask
+        (b"\x83\x00", "opcode"),  # an opcode RFC 6455 does not define
+        (b"\xc1\x02hi", "extension"),  # RSV1: compression that was never negotiated
+        (b"\x09\x00", "control frame"),  # a fragmented ping
+    ],
+)
+def test_a_frame_no_server_may_send_breaks_the_connection(transport, bad, why):
+    def script(server, conn):
+        conn.send_text(b"fine")
+        conn.send_raw(bad)
+        conn.poll(2)
+
+    server = Server(script)
+    ws = transport.websocket(server.url, timeout=5)
+    assert ws.recv(5) == b"fine"
+    with pytest.raises(UpstreamConnectionError) as err:
+        ws.recv(5)
+    assert why in err.value.message and err.value.dropped
+    assert ws.closed and transport.pool.websockets == set()
+
+
+@pytest.fixture(scope="module")
+def tls_server_context(tmp_path_factory):
+    """A server TLS context with a throwaway self-signed certificate for 127.0.0.1."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    folder = tmp_path_factory.mktemp("tls")
+    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (folder / "key.pem").write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(folder / "cert.pem", folder / "key.pem")
+    return context
+
+
+def test_frames_travel_through_tls(tls_server_context):
+    # The frames pass through libcurl's TLS layer (BoringSSL, as against grok.com): a message
+    # spread over many TLS records, several in one record, a ping, all read back whole.
+    big = b"t" * 300_000
+    pongs = []
+
+    def script(server, conn):
+        deadline = time.monotonic() + 5
+        got = []
+        while not got and time.monotonic() < deadline:
+            got = conn.poll(0.05)
+        conn.send_text(got[0][1])
+        conn.send_text(big)
+        conn.send_raw(frame(OP_TEXT, b"a") + frame(OP_TEXT, b"b") + frame(OP_PING, b"tls"))
+        while not conn.pongs and time.monotonic() < deadline:
+            conn.poll(0.05)
+        pongs.extend(conn.pongs)
+        conn.send_text(b"done")
+
+    server = Server(script, tls=tls_server_context)
+    transport = Transport(connect_timeout=2.0, pool=CurlPool(), verify_tls=False)
+    with transport.websocket(server.url, timeout=5) as ws:
+        ws.send_text("over tls")
+        assert ws.recv(5) == b"over tls"
+        assert ws.recv(5) == big
+        assert [ws.recv(5), ws.recv(5), ws.recv(5)] == [b"a", b"b", b"done"]
+    assert pongs == [b"tls"]
+    assert server.url.startswith("wss://")
+
+
 def test_the_server_closing_is_reported_with_its_code(transport):
     server = Server(echo)
     ws = transport.websocket(server.url, timeout=5)
@@ -192,10 +328,18 @@ def test_closing_the_socket_is_seen_by_the_server_at_once(transport):
     assert transport.pool.multi.active == 0 and transport.pool.websockets == set()
 
 
-def test_a_message_over_the_limit_closes_the_socket(transport):
+@pytest.mark.parametrize(
+    "sent",
+    [
+        frame(OP_TEXT, b"x" * 5000),
+        # a 1 TiB frame, only its header: refused before any payload is waited for or buffered
+        b"\x81\x7f" + (1 << 40).to_bytes(8, "big"),
+    ],
+)
+def test_a_message_over_the_limit_closes_the_socket(transport, sent):
     def script(server, conn):
-        conn.send_text(b"x" * 5000)
-        conn.poll(2)
+        conn.send_raw(sent)
+        conn.poll(5)
 
     server = Server(script)
     ws = transport.websocket(server.url, timeout=5, max_message_bytes=4096)

@@ -207,6 +207,17 @@ def test_raw_lines_are_rest_ndjson_of_the_same_events(fake):
     assert any(isinstance(e, ev.ReasoningToken) for e in decoded)
 
 
+def test_raw_gives_the_lines_that_came_together_as_one_chunk(fake):
+    # As a REST read gives several lines at once, so a relay writes once per message, not per line.
+    fake.configure(mgw_batch=25)
+    client = make_client(fake)
+    with client.new_conversation({"message": "#scenario:long?n=200&size=8"}) as stream:
+        chunks = [chunk for chunk in stream.raw() if chunk is not None]
+    lines = b"".join(chunks).splitlines()
+    assert all(chunk.endswith(b"\n") for chunk in chunks)  # whole lines only
+    assert len(lines) > 200 and len(chunks) <= len(lines) / 10, (len(chunks), len(lines))
+
+
 # -- one event model: the same scenarios through both lanes ---------------------------------------------
 class Collector:
     def content(self, text, annotations):

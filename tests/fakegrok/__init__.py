@@ -86,7 +86,8 @@ chunks (a loader pulling the generator chunk of module 1645e3, decoys; old build
 of the current build must match that seed's L (the spec's browser-captured values, disguised per build); a retired
 build's seed gets 403 "This page is out of date" (code 7). Config ``accept_static_pair`` (default true) also accepts the
 header_hex/suffix pair; ``page``: ok | broken (no seed, no curves) | cloudflare | login_redirect (a cookie-carrying page
-load is redirected). Control: GET /__fake/build (release, index set, chunks, valid pairs), POST /__fake/build
+load is redirected) | not_found (every page load answers 404 with the full page). Control: GET /__fake/build
+(release, index set, chunks, valid pairs), POST /__fake/build
 {"spec"?, "generator": "plain"|"obfuscated", "form": "2026"|"turbopack"} ships a new build (``form``: the shapes its
 page and chunks come in, build.py). POST /rest/modes lists config ``modes`` (default:
 auto, fast, expert, heavy (available false), build (beta)).

@@ -52,7 +52,7 @@ from .wire import Resp
 SALT = "obfiowerehiring"
 VECTORS = Path(__file__).resolve().parents[1] / "data" / "statsig-vectors.json"
 SPECS = ("2026-07-25", "2026-09-15")
-PAGE_MODES = ("ok", "broken", "cloudflare", "login_redirect")
+PAGE_MODES = ("ok", "broken", "cloudflare", "login_redirect", "not_found")
 GENERATOR_STYLES = ("plain", "obfuscated")
 PAGE_FORMS = ("2026", "turbopack")
 BODY_MODULE = 5120443  # the turbopack form's generator body
@@ -407,8 +407,9 @@ def serve(state, method: str, path: str, headers: dict) -> Resp | None:
         return Resp(307, b"", "text/plain", {"Location": "https://accounts.x.ai/mfa?redirect=grok-com"})
     with state.lock:
         html = state.builds.page(state.config["base_url"], mode)
-    # /index answers 404 with the full page since 2026-08-13.
-    return Resp(404 if path == "/index" else 200, html.encode(), "text/html; charset=utf-8")
+    # /index answers 404 with the full page since 2026-08-13; "not_found" does that everywhere.
+    status = 404 if path == "/index" or mode == "not_found" else 200
+    return Resp(status, html.encode(), "text/html; charset=utf-8")
 
 
 NOT_FOUND_PAGE = b"<!DOCTYPE html><html><head><title>404: This page could not be found.</title></head></html>"

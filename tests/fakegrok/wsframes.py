@@ -51,6 +51,7 @@ class WsConn:
         self.buf = bytearray()
         self.closed = False
         self.pings_received = 0  # protocol-level pings from the client
+        self.pongs: list[bytes] = []  # payloads of the client's pongs
         self.client_close_code: int | None = None  # the code of the client's close frame
         self._message: list[bytes] = []
         self._opcode = OP_TEXT
@@ -95,8 +96,11 @@ class WsConn:
         Pings are answered here; a close frame is answered and raises ClientGone, as does EOF.
         """
         messages: list[tuple[int, bytes]] = []
+        # A TLS socket may hold bytes it already decrypted, which the kernel no longer shows.
+        pending = getattr(self.sock, "pending", None)
         try:
-            ready = self._poller.poll(max(0, int(timeout * 1000)))
+            ready = pending() if pending else 0
+            ready = ready or self._poller.poll(max(0, int(timeout * 1000)))
         except InterruptedError:
             ready = []
         if ready:
@@ -119,7 +123,7 @@ class WsConn:
                 self.pings_received += 1
                 self.send_raw(frame(OP_PONG, payload))
             elif opcode == OP_PONG:
-                pass
+                self.pongs.append(payload)
             elif opcode == OP_CLOSE:
                 self.client_close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
                 self.close(1000)

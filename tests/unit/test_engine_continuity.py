@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.engine import continuity as ct
 from app.engine.continuity import Continuity, Ledger, Place
@@ -10,6 +15,7 @@ from app.engine.plan import plan_turn
 from app.engine.tools import ToolCall, ToolSet
 from app.openai.models import MODELS
 from app.state.local import LocalStore
+from tests.support.hub import turns_given_away
 
 SHELL = {
     "type": "function",
@@ -341,3 +347,35 @@ def test_a_follow_up_knows_when_its_conversation_holds_the_instructions(ledger):
     ledger.record(Place("conv-1", "resp-1", "default", True, held), digest(messages))
     reminded = new_turn + [{"role": "system", "content": "Be brief."}]
     assert plan_turn(reminded, MODELS["expert"], TOOLS, continuity=context).instructions_known is False
+
+
+# -- long histories: hashed in slices, yielding to the hub -----------------------------------------
+_JSON_TEXT = st.text(alphabet=st.sampled_from(list('ab \t\n\r\u00a0\u2028é"\\\x00\x1f<>/') + ["\ud800", "😀"]))
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | _JSON_TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_JSON_TEXT, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(value=_JSON, text=_JSON_TEXT | st.sampled_from(["", " ", "<think>a b</think> c  d", "x" * 30]))
+def test_sliced_hashing_gives_the_fingerprints_of_one_go(value, text):
+    # Fingerprints recorded before an upgrade must still match: the slices (7 characters here)
+    # change when the hub gets a turn, never a result.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ct, "SLICE_CHARS", 7)
+        assert ct._canonical_json(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+        assert ct._squeeze(text) == " ".join(text.split())
+        assert ct._answer_text(text) == "".join(ct._without_thinking(text).split())
+        one_go = hashlib.sha256(text.encode("utf-8", "surrogatepass") + b"\0").hexdigest()
+        assert ct._digest(text) == one_go
+
+
+def test_hashing_a_history_with_a_big_image_and_a_big_text_lets_other_greenlets_run():
+    image = "data:image/png;base64," + "QUJD" * ct.SLICE_CHARS
+    big = [
+        {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]},
+        {"role": "assistant", "content": "sure " * (ct.SLICE_CHARS // 5 * 3)},
+        {"role": "user", "content": "word " * (ct.SLICE_CHARS // 5 * 3)},
+    ]
+    assert turns_given_away(lambda: ct.chain("start", ct.canonical(big))) >= 10

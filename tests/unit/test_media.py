@@ -419,3 +419,15 @@ def test_media_parts_and_the_latest_user_turn():
     assert [p.where for p in media_parts(messages)] == ["messages[1].content[1]", "messages[3].content[0]"]
     assert latest_user_turn(messages) == 3
     assert ChatMedia([], {(1, 1): ("image", "image-1-1.png")}).placeholder(1, 1) == "[image: image-1-1.png]"
+
+
+def test_whitespace_leaves_wrapped_base64_slice_by_slice(monkeypatch):
+    from app.media import inputs
+    from tests.support.hub import turns_given_away
+
+    wrapped = "QUJD QUJD\r\nQU\tJD " * 9
+    monkeypatch.setattr(inputs, "CODEC_SLICE", 8)
+    assert inputs._without_whitespace(wrapped) == "".join(wrapped.split())
+    monkeypatch.undo()
+    big = ("QUJD" * 19 + "\n") * (inputs.CODEC_SLICE // 20)  # ~4 slices
+    assert turns_given_away(lambda: inputs._without_whitespace(big)) >= 3

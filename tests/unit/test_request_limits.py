@@ -95,3 +95,17 @@ def test_get_json_is_guarded_too(client):
     # Not JSON: not checked (and not parsed as JSON by anyone).
     resp = client.post("/__depth_probe", data=nested(5_000), content_type="text/plain")
     assert resp.status_code == 415
+
+
+def test_the_bracket_count_of_a_big_body_is_exact_and_lets_other_greenlets_run(monkeypatch):
+    from app.web import request_limits
+    from tests.support.hub import turns_given_away
+
+    image = b'{"url":"' + b"QUJD" * (5 * request_limits.COUNT_SLICE // 4) + b'"}'
+    found = []
+    assert turns_given_away(lambda: found.append(nests_too_deeply(image))) >= 3
+    assert found == [False]
+    monkeypatch.setattr(request_limits, "COUNT_SLICE", 3)  # brackets on every slice boundary
+    body = b"[{" * 40 + b"x" + b"}]" * 40
+    assert request_limits._opening_brackets(body) == 80 and not nests_too_deeply(body)
+    assert nests_too_deeply(b"[" * 200 + b"]" * 200)

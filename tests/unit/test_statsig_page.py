@@ -6,13 +6,22 @@ from __future__ import annotations
 import base64
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from app.grok.statsig import chunks
-from app.grok.statsig.derive import PAGE_MAX_BYTES
+from app.grok.statsig.derive import (
+    FETCH_CONCURRENCY,
+    MAX_SCRIPTS,
+    PAGE_MAX_BYTES,
+    SCRIPT_MAX_BYTES,
+    SCRIPTS_MAX_TOTAL,
+    Deriver,
+)
 from app.grok.statsig.fingerprint import IndexSet
 from app.grok.statsig.page import PageError, allowed_script, read_curve_table, read_metas, read_page, read_scripts
+from app.grok.transport import Response
 
 DATA = json.loads((Path(__file__).resolve().parents[1] / "data" / "statsig-vectors.json").read_text())
 CURVES = DATA["builds"]["2026-09-15"]["curves"]
@@ -339,3 +348,28 @@ def test_hostile_pages_at_the_size_limit_fail_cleanly(unit):
     with pytest.raises(PageError) as err:
         read_page(html, "https://grok.com/", ORIGINS)
     assert err.value.step == "seed"
+
+
+# ---------------------------------------------------------------------- the deriver's bounds
+class ScriptHost:
+    """Stands in for the client's script fetches only (the client itself is tested against the
+    fake grok.com): every chunk is as large as a chunk may be."""
+
+    def __init__(self):
+        self.config = SimpleNamespace(base_url="https://grok.com", cookie_header=None)
+        self.fetched: list[str] = []
+
+    def fetch_script(self, url: str, *, limit: int) -> Response:
+        self.fetched.append(url)
+        return Response(200, {}, b"/*" + b"x" * (SCRIPT_MAX_BYTES - 4) + b"*/", url)
+
+
+def test_one_derivation_reads_at_most_its_script_budget():
+    host = ScriptHost()
+    deriver = Deriver(host)
+    urls = [f"https://cdn.grok.com/_next/static/chunks/c{i}.js" for i in range(MAX_SCRIPTS)]
+    kept = deriver._fetch_scripts(urls[:40]) | deriver._fetch_scripts(urls[40:])
+    assert sum(len(source) for source in kept.values()) <= SCRIPTS_MAX_TOTAL
+    assert len(kept) == SCRIPTS_MAX_TOTAL // SCRIPT_MAX_BYTES
+    # The budget is the derivation's, not each batch's: the second batch read (almost) nothing.
+    assert len(host.fetched) < SCRIPTS_MAX_TOTAL // SCRIPT_MAX_BYTES + FETCH_CONCURRENCY

@@ -144,8 +144,12 @@ def ping() -> dict:
     return {"event": {"type": "ping", "event_id": f"evt_hb_{_ms()}"}}
 
 
+# json.dumps with options builds a new encoder per call; this one is built once.
+compact_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode(frame: dict) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    return compact_json(frame)
 
 
 def _snake(name: str) -> str:
@@ -405,12 +409,13 @@ class Translator:
             return {"result": payload}
         return {"result": {"response": payload}}
 
-    def _token(self, text: str, thinking: bool = False, tag: str = "final", **extra) -> dict:
+    def _token(self, text: str, thinking: bool = False, tag: str = "final", extra: dict | None = None) -> dict:
         payload = {"token": text, "isThinking": thinking, "isSoftStop": False, "messageTag": tag}
         if self.response_id:
             payload["responseId"] = self.response_id
-        payload.update(extra)
-        return self._line(payload)
+        if extra:
+            payload.update(extra)
+        return {"result": payload} if self.framing == "cont" else {"result": {"response": payload}}
 
     # -- events ----------------------------------------------------------------------------
     def feed(self, frame: Any) -> list[dict]:
@@ -477,9 +482,13 @@ class Translator:
             rid = event.get("response_id")
             if isinstance(rid, str) and rid:
                 self.response_id = rid
-        meta = chunk.get("metadata") if isinstance(chunk.get("metadata"), dict) else {}
-        lines: list[dict] = []
+        meta = chunk.get("metadata")
+        if not isinstance(meta, dict):
+            meta = {}
         text = chunk.get("text")
+        if isinstance(text, dict) and len(chunk) == (2 if "metadata" in chunk else 1):
+            return self._text(text, meta)  # most chunks: a piece of text and nothing else
+        lines: list[dict] = []
         if isinstance(text, dict):
             lines.extend(self._text(text, meta))
         layout = chunk.get("ui_layout")
@@ -507,8 +516,8 @@ class Translator:
         value = text.get("text")
         if not isinstance(value, str) or not value:
             return []
-        channel = text.get("channel") if isinstance(text.get("channel"), str) else ""
-        if channel == ANSWER_CHANNEL or not channel:
+        channel = text.get("channel")
+        if channel == ANSWER_CHANNEL or not channel or not isinstance(channel, str):
             self._last_citation = None
             self._answer.append(value)
             return [self._token(value)]
@@ -533,7 +542,7 @@ class Translator:
             extra["messageStepId"] = step
         if rollout:
             extra["rolloutId"] = rollout
-        return [self._token(value, thinking=True, tag="summary" if "NOTETAKER" in channel else "analysis", **extra)]
+        return [self._token(value, thinking=True, tag="summary" if "NOTETAKER" in channel else "analysis", extra=extra)]
 
     def _tool_card(self, card: dict) -> list[dict]:
         card_id = card.get("tool_usage_card_id")
@@ -590,7 +599,7 @@ class Translator:
         return [self._card(card), self._token(tag)]
 
     def _card(self, data: dict) -> dict:
-        return self._line({"cardAttachment": {"jsonData": json.dumps(data, separators=(",", ":"), ensure_ascii=False)}})
+        return self._line({"cardAttachment": {"jsonData": compact_json(data)}})
 
     def _follow_ups(self, follow_ups: dict) -> list[dict]:
         suggestions = follow_ups.get("suggestions")

@@ -342,11 +342,14 @@ class WsChatStream:
         for skipped in garbage:
             self.pending.append(ev.ParseError("invalid JSON in a WebSocket message", skipped[:200]))
         t = self.translator
+        active = False
         for obj in objects:
-            event = obj.get("event") if isinstance(obj, dict) else None
-            if not (isinstance(event, dict) and event.get("type") == "pong"):
-                self._last_activity = time.monotonic()
+            if not active:
+                event = obj.get("event") if isinstance(obj, dict) else None
+                active = not (isinstance(event, dict) and event.get("type") == "pong")
             self.pending.extend(t.feed(obj))
+        if active:
+            self._last_activity = time.monotonic()
         if t.done and self._tail_until is None:
             self._tail_until = time.monotonic() + TAIL_SECONDS
         if t.dropped and self._failure is None:
@@ -369,10 +372,11 @@ class WsChatStream:
         ended = True  # False while a reader that stopped early may come back (opening, then raw)
         try:
             while True:
-                while pending:
-                    ended = False
-                    yield pending.popleft()
-                    ended = True
+                if pending:
+                    while pending:
+                        ended = False
+                        yield pending.popleft()
+                        ended = True
                     last_beat = time.monotonic()
                 if self._failure is not None:
                     failure, self._failure = self._failure, None
@@ -410,7 +414,8 @@ class WsChatStream:
                 yield None
             elif isinstance(item, dict):
                 for event in decoder.decode_object(item):
-                    self._note(event)
+                    if isinstance(event, ev.UpstreamError):
+                        self._note(event)
                     yield event
             else:
                 yield item
@@ -421,11 +426,19 @@ class WsChatStream:
             yield ev.ParseError("invalid JSON at the end of the WebSocket answer", skipped)
 
     def raw(self, heartbeat: float | None = None) -> Iterator[bytes | None]:
+        # The lines that arrived together go out as one chunk, as a REST read gives them: a relay
+        # then handles (and writes to its client) one chunk per message, not one per line.
+        batch: list[str] = []
+        pending = self.pending
         for item in self.lines(heartbeat):
-            if item is None:
+            if isinstance(item, dict):
+                batch.append(mgw.compact_json(item))
+                if pending and isinstance(pending[0], dict):
+                    continue
+                yield ("\n".join(batch) + "\n").encode()
+                batch.clear()
+            elif item is None:
                 yield None
-            elif isinstance(item, dict):
-                yield _line_bytes(item)
             elif isinstance(item, ev.ParseError) and item.message.startswith("line exceeds"):
                 self.close()
                 raise StreamError(f"grok.com sent an oversized WebSocket message ({item.message})")
@@ -476,7 +489,7 @@ class WsChatStream:
 
 
 def _line_bytes(line: dict) -> bytes:
-    return json.dumps(line, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+    return (mgw.compact_json(line) + "\n").encode()
 
 
 def _mib(limit: int) -> str:

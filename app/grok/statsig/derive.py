@@ -133,6 +133,8 @@ class Deriver:
         self.origins = tuple(dict.fromkeys((origin(self.base_url), origin(cdn_url))))
         self.previous = previous
         self.has_cookies = bool(client.config.cookie_header)
+        self._script_bytes_left = SCRIPTS_MAX_TOTAL
+        self._over_budget_logged = False
 
     def run(self, budget: float = BUDGET_SECONDS) -> Derived:
         timer = gevent.Timeout(budget)
@@ -261,10 +263,13 @@ class Deriver:
         return allowed_script(url, self.origins)
 
     def _fetch_scripts(self, urls) -> dict[str, str]:
-        """The scripts' sources (those that answered 2xx within the limits), in `urls` order."""
-        budget = {"left": SCRIPTS_MAX_TOTAL}
+        """The scripts' sources (those that answered 2xx within the limits), in `urls` order.
+        All fetches of one derivation share SCRIPTS_MAX_TOTAL: past it, nothing more is fetched
+        or kept."""
 
         def fetch(url: str):
+            if self._script_bytes_left <= 0:
+                return url, None
             try:
                 reply = self.client.fetch_script(url, limit=SCRIPT_MAX_BYTES)
             except gerr.GrokError as exc:
@@ -272,12 +277,17 @@ class Deriver:
                 return url, None
             if not 200 <= reply.status < 300 or len(reply.content) > SCRIPT_MAX_BYTES:
                 return url, None
-            budget["left"] -= len(reply.content)
+            self._script_bytes_left -= len(reply.content)
+            if self._script_bytes_left < 0:
+                return url, None
             return url, reply.content.decode("utf-8", "replace")
 
         results = dict(Pool(FETCH_CONCURRENCY).imap_unordered(fetch, [u for u in urls if self._allowed(u)]))
-        if budget["left"] < 0:
-            log.warning("statsig: the page's scripts exceed %d bytes in total", SCRIPTS_MAX_TOTAL)
+        if self._script_bytes_left < 0 and not self._over_budget_logged:
+            self._over_budget_logged = True
+            log.warning(
+                "statsig: the page's scripts exceed %d bytes in total; the rest were not read", SCRIPTS_MAX_TOTAL
+            )
         return {url: results[url] for url in urls if results.get(url) is not None}
 
     # ------------------------------------------------------------------ 3. the canary
