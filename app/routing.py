@@ -310,15 +310,18 @@ class OwnedStream:
     def _note(self, chunk: bytes) -> None:
         text = self._tail + chunk
         self._tail = chunk[-96:]  # an id split between two chunks is found in the next one
+        found = []
         for field, ident in _IDS.findall(text):
             if ident in self._seen:
                 continue
             self._seen.add(ident)
-            kind = CONVERSATION if field == b"conversationId" else RESPONSE
-            try:
-                self._pool.own(kind, ident.decode(), self._label)
-            except Exception:  # never let bookkeeping break a stream
-                log.exception("could not record the owner of %s", ident)
+            found.append((CONVERSATION if field == b"conversationId" else RESPONSE, ident.decode()))
+        if not found:
+            return
+        try:  # the ids of one chunk in one write (an opening holds a conversation's and two responses')
+            self._pool.own_many(found, self._label)
+        except Exception:  # never let bookkeeping break a stream
+            log.exception("could not record the owners of %s", ", ".join(ident for _, ident in found))
 
     def raw(self, heartbeat: float | None = None) -> Iterator[bytes | None]:
         for chunk in self._stream.raw(heartbeat):

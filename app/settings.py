@@ -16,6 +16,7 @@ so an untouched copy of .env.example starts cleanly.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -650,6 +651,7 @@ def _min_interval(env: SettingsEnv, normal: int) -> int:
     return max(1, int(value)) if value.isdigit() else normal
 
 
+@functools.lru_cache(maxsize=256)  # asked on every request (the access mode, the Host header)
 def is_loopback_host(host: str) -> bool:
     """Whether a host name or address only ever means this machine (localhost, 127/8, ::1)."""
     name = host.strip().lower().rstrip(".")

@@ -486,8 +486,14 @@ class AccountPool:
 
     # ------------------------------------------------------------------ stickiness
     def own(self, kind: str, ident: str, label: str) -> None:
-        if ident and label in self.accounts:
-            self.store.put("owner", f"{kind}:{ident}", label, OWNER_TTL)
+        self.own_many([(kind, ident)], label)
+
+    def own_many(self, idents: Iterable[tuple[str, str]], label: str) -> None:
+        """`own` of several (kind, id) pairs at once: one store write for all of them."""
+        if label in self.accounts:
+            owned = {f"{kind}:{ident}": label for kind, ident in idents if ident}
+            if owned:
+                self.store.put_many("owner", owned, OWNER_TTL)
 
     def owner(self, kind: str, ident: str) -> str | None:
         label = self.store.get("owner", f"{kind}:{ident}") if ident else None

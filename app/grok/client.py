@@ -200,12 +200,25 @@ class ChatStream:
                 break
             parts.append(chunk)
             size += len(chunk)
-            answered, error = self._first_answer(decoder.feed(chunk))
+            answered, error = self._first_answer_in(decoder, chunk)
             if answered or size >= limit or decoder.overflowed:
                 break
         else:  # the stream ended: its last line may lack a newline
             _, error = self._first_answer(decoder.finish())
         return Opening(b"".join(parts), error)
+
+    def _first_answer_in(self, decoder: ev.NDJSONDecoder, chunk: bytes) -> tuple[bool, GrokError | None]:
+        """`_first_answer` of a chunk's events, decoded a line at a time: the lines after the
+        first answer are relayed as they are, so decoding them would be work thrown away."""
+        start = 0
+        while start < len(chunk):
+            end = chunk.find(b"\n", start)
+            end = len(chunk) if end < 0 else end + 1
+            answered, error = self._first_answer(decoder.feed(chunk[start:end]))
+            if answered or decoder.overflowed:
+                return answered, error
+            start = end
+        return False, None
 
     def _first_answer(self, events: list[ev.Event]) -> tuple[bool, GrokError | None]:
         """(whether these events end a stream's opening, the error grok.com reported first)."""

@@ -148,6 +148,30 @@ class LocalStore(Store):
         if limit is not None:
             self._trim(space, limit)
 
+    def put_many(self, space: str, values: dict[str, Any], ttl: float | None = None) -> None:
+        # One transaction: one commit for the lot instead of one per key.
+        if not values:
+            return
+        for key in values:
+            check_name(space, key)
+        db = self.db
+        expires, now = self._expiry(ttl), self._clock()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            db.executemany(
+                "INSERT OR REPLACE INTO kv (space, key, value, expires, written) VALUES (?, ?, ?, ?, ?)",
+                [(space, key, encode(value), expires, now) for key, value in values.items()],
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        limit = self.limit_of(space)
+        for _ in values:
+            self._wrote()
+            if limit is not None:
+                self._trim(space, limit)
+
     def put_new(self, space: str, key: str, value: Any, ttl: float | None = None) -> bool:
         check_name(space, key)
         db = self.db
