@@ -303,6 +303,7 @@ class OwnedStream:
         self._pool = accounts
         self._seen: set[bytes] = set()
         self._tail = b""
+        self._unnoted = b""  # an opening's bytes, noted once the client has them (see opening)
 
     def __getattr__(self, name):
         return getattr(self._stream, name)
@@ -323,19 +324,27 @@ class OwnedStream:
         except Exception:  # never let bookkeeping break a stream
             log.exception("could not record the owners of %s", ", ".join(ident for _, ident in found))
 
+    def _note_opening(self) -> None:
+        if self._unnoted:
+            data, self._unnoted = self._unnoted, b""
+            self._note(data)
+
     def raw(self, heartbeat: float | None = None) -> Iterator[bytes | None]:
+        self._note_opening()
         for chunk in self._stream.raw(heartbeat):
             if chunk:
                 self._note(chunk)
             yield chunk
 
     def opening(self, *args, **kwargs):
+        # The opening's ids are written when the stream is read on (a relay has then sent the
+        # opening to its client) or closed: the store write stays off the time to first token.
         opened = self._stream.opening(*args, **kwargs)
-        if opened.data:
-            self._note(opened.data)
+        self._unnoted += opened.data or b""
         return opened
 
     def events(self, heartbeat: float | None = None):
+        self._note_opening()
         for event in self._stream.events(heartbeat):
             for kind, attribute in ((CONVERSATION, "conversation_id"), (RESPONSE, "response_id")):
                 ident = getattr(event, attribute, None)
@@ -345,6 +354,7 @@ class OwnedStream:
             yield event
 
     def close(self) -> None:
+        self._note_opening()
         self._stream.close()
 
     def __enter__(self):
