@@ -65,8 +65,9 @@ def test_relative_links_and_anchors_resolve(path):
 def test_repository_paths_exist(path):
     """Paths a page names in backticks (`app/engine/usage.py`) exist, so readers find the code."""
     named = re.findall(r"`((?:app|tests|bench|deploy)/[\w./-]+)`", path.read_text())
-    generated = {"bench/results/latest.json", "bench/results/hostile.json", "bench/results/two_hosts.json"}
-    assert not [p for p in named if p not in generated and not (ROOT / p).exists()]
+    # The bench writes its results under bench/results/ (not in git): those are named, not kept.
+    missing = [p for p in named if not (ROOT / p).exists()]
+    assert not [p for p in missing if not re.fullmatch(r"bench/results/\w+\.json", p)]
 
 
 @pytest.mark.parametrize("path", [README, *PAGES], ids=lambda p: p.name)
