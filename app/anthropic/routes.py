@@ -13,7 +13,6 @@ locally from the prompt the request would send, without calling grok.com.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Iterator
 
 import marshmallow as ma
@@ -25,14 +24,14 @@ from ..engine.run import Run
 from ..engine.thread import Thread
 from ..grok.accounts import mode_of
 from ..grok.errors import CONTEXT_TOO_LONG, GrokError
-from ..media.services import media_body, services
+from ..media.services import media_body
 from ..openai import models
 from ..problems import Problem, from_grok_error, problem_for_http
 from ..routing import Routed, model_answer, uploader
 from ..runtime import no_upstream, settings
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
-from ..web.continuity import open_thread, request_continuity
+from ..web.continuity import OpenedAnswer, open_answer, request_continuity
 from ..web.streaming import answer_stream, note_stream_error
 from .events import MessageWriter, usage_object
 from .request import MessagesPlan, count_plan, model_for, plan_messages
@@ -114,19 +113,9 @@ def create_message(body):
     def plan(cont, routed):
         return plan_messages(body, claude_mode, uploader(routed), live, cont)
 
-    def start(plan: MessagesPlan, routed: Routed) -> _Opened:
-        thread, upstream = open_thread(plan.turn)
+    def start(plan: MessagesPlan, routed: Routed) -> OpenedAnswer:
         writer = MessageWriter(plan.model_id)
-        link = services().linker(owner=routed.label)
-        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
-        if plan.stream:
-            writer.start(plan.turn.prompt_tokens())
-            run = Run(upstream, answer, settings().heartbeat_interval)
-            run.start()
-        else:
-            run = Run(upstream, answer)
-            run.complete()
-        return _Opened(plan, thread, run, writer)
+        return open_answer(plan, routed, writer, begin=lambda: writer.start(plan.turn.prompt_tokens()))
 
     mode = mode_of(model_for(requested, claude_mode, live).upstream)
     opened, _ = model_answer(mode, continuity, plan, start)
@@ -140,16 +129,6 @@ def create_message(body):
     answer.close()
     thread.finish(answer)
     return _finish(plan, answer, writer)
-
-
-@dataclass
-class _Opened:
-    """A message read up to its first output (streams) or to its end."""
-
-    plan: MessagesPlan
-    thread: Thread
-    run: Run
-    writer: MessageWriter
 
 
 @blp.route("/messages/count_tokens", methods=["POST"])

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
 from typing import Iterator
 
 from flask import request
@@ -27,14 +26,14 @@ from ..engine.answer import Answer
 from ..engine.run import Run
 from ..engine.thread import ConversationGone, Thread
 from ..grok.errors import CONTEXT_TOO_LONG, USAGE_LIMIT, GrokError
-from ..media.services import media_body, services
+from ..media.services import media_body
 from ..openai import models
 from ..problems import Problem, from_grok_error
 from ..routing import Routed, model_answer, uploader
-from ..runtime import no_upstream, settings
+from ..runtime import no_upstream
 from ..web.admission import admitted
 from ..web.blueprint import Blueprint
-from ..web.continuity import open_thread, request_continuity
+from ..web.continuity import OpenedAnswer, open_answer, request_continuity
 from ..web.streaming import answer_stream, note_stream_error
 from .events import ResponseWriter, usage_object
 from .request import ResponsePlan, plan_response
@@ -64,19 +63,10 @@ def create_response(body):
     def plan(cont, routed):
         return plan_response(body, uploader(routed), live, cont)
 
-    def start(plan: ResponsePlan, routed: Routed) -> _Opened:
-        thread, upstream = open_thread(plan.turn)
+    def start(plan: ResponsePlan, routed: Routed) -> OpenedAnswer:
         writer = ResponseWriter(plan.model_id, plan.echo)
-        link = services().linker(owner=routed.label)
-        answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
-        if plan.stream:
-            writer.start()  # response.created goes first; nothing is sent before the first output
-            run = Run(upstream, answer, settings().heartbeat_interval)
-            run.start()
-        else:
-            run = Run(upstream, answer)
-            run.complete()
-        return _Opened(plan, thread, run, writer)
+        # response.created goes first; nothing is sent before the first output
+        return open_answer(plan, routed, writer, begin=writer.start)
 
     opened, _ = model_answer(models.mode_for(body.get("model"), live), continuity, plan, start)
     plan, thread, run, writer = opened.plan, opened.thread, opened.run, opened.writer
@@ -91,16 +81,6 @@ def create_response(body):
     answer.close()
     thread.finish(answer, stored_id)
     return writer.finish(_usage(plan, answer), incomplete=answer.finish_reason == "length")
-
-
-@dataclass
-class _Opened:
-    """A response read up to its first output (streams) or to its end."""
-
-    plan: ResponsePlan
-    thread: Thread
-    run: Run
-    writer: ResponseWriter
 
 
 @blp.route("/responses", methods=["GET"], websocket=True)

@@ -20,16 +20,20 @@ from __future__ import annotations
 import json
 import logging
 import re
-from typing import Any, Mapping
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from flask import after_this_request, current_app
 
+from ..engine.answer import Answer
 from ..engine.continuity import SPACE, Continuity, Ledger, Place
 from ..engine.plan import Turn
+from ..engine.run import Run
 from ..engine.thread import Thread, ThreadStream
 from ..grok.errors import GrokError, NotFound
+from ..media.services import services
 from ..problems import Problem, from_grok_error
-from ..routing import CONVERSATION, for_owned
+from ..routing import CONVERSATION, Routed, for_owned
 from ..runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -167,3 +171,30 @@ def open_thread(turn: Turn) -> tuple[Thread, ThreadStream]:
         return response
 
     return thread, thread.open()
+
+
+@dataclass
+class OpenedAnswer:
+    """A model API's answer, read up to its first output (streams) or to its end."""
+
+    plan: Any
+    thread: Thread
+    run: Run
+    writer: Any
+
+
+def open_answer(plan, routed: Routed, writer, begin: Callable[[], None]) -> OpenedAnswer:
+    """Open the plan's thread on the routed account and read its answer through `writer`: a
+    stream calls `begin()` (the API's first event) and reads up to the first output, anything
+    else reads to the end."""
+    thread, upstream = open_thread(plan.turn)
+    link = services().linker(owner=routed.label)
+    answer = Answer(thread.answer_options(plan.options), writer, plan.turn.extractor(), asset_link=link)
+    if plan.stream:
+        begin()
+        run = Run(upstream, answer, runtime().settings.heartbeat_interval)
+        run.start()
+    else:
+        run = Run(upstream, answer)
+        run.complete()
+    return OpenedAnswer(plan, thread, run, writer)
