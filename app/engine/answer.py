@@ -86,6 +86,46 @@ class Sink(Protocol):
 
 
 class Answer:
+    # One Answer lives as long as its stream: slots keep its ~35 fields out of a per-instance
+    # dict (too many fields for Python's shared-key dicts, so each instance paid ~1.5 KB).
+    __slots__ = (
+        "options",
+        "sink",
+        "sources",
+        "filter",
+        "reasoning_filter",
+        "extractor",
+        "stop",
+        "budget",
+        "json_parts",
+        "finished",
+        "closed",
+        "error",
+        "finish_reason",
+        "fingerprint",
+        "has_output",
+        "calls",
+        "content_parts",
+        "answer_parts",
+        "reasoning_parts",
+        "annotations",
+        "images",
+        "moderated_images",
+        "_progress",
+        "_live",
+        "_skipped",
+        "_preamble",
+        "_answer_seen",
+        "_direct",
+        "_final_len",
+        "_filtered_sent",
+        "_cited",
+        "_in_think",
+        "_agent",
+        "_reasoning_at_line_start",
+        "_hidden_logged",
+    )
+
     def __init__(
         self, options: AnswerOptions, sink: Sink, extractor=None, asset_link: Callable[[str], str] | None = None
     ):
@@ -128,19 +168,6 @@ class Answer:
         self._agent: str | None = None
         self._reasoning_at_line_start = True
         self._hidden_logged = False
-        self._handlers = {
-            ev.Token: self._on_token,
-            ev.ReasoningToken: self._on_reasoning,
-            ev.Done: lambda event: self.close(),
-            ev.UpstreamError: self._on_error,
-            ev.Card: self._on_card,
-            ev.SearchResults: self._on_search,
-            ev.ImageGenerated: self._on_image,
-            ev.ImageProgress: self._on_image_progress,
-            ev.ModelResponse: self._on_model_response,
-            ev.Metadata: self._on_metadata,
-            ev.ParseError: self._on_parse_error,
-        }
 
     # -- events -------------------------------------------------------------------------------
     def feed(self, event: ev.Event) -> None:
@@ -163,9 +190,9 @@ class Answer:
                         self.answer_parts.append(out)
                     self._content(out)
             return
-        handler = self._handlers.get(type(event))
+        handler = _HANDLERS.get(type(event))
         if handler is not None and not self.finished:
-            handler(event)
+            handler(self, event)
 
     def _on_token(self, event: ev.Token) -> None:
         self._answer_seen = True
@@ -467,3 +494,20 @@ class Answer:
     def usage(self, prompt_tokens: int) -> dict:
         calls = [call.name + call.arguments for call in self.calls]
         return usage_object(prompt_tokens, self.answer_parts + calls, self.reasoning_parts)
+
+
+# What Answer.feed does with each kind of event (other than the hot-path token): one table for
+# every answer, rather than a dict of bound methods built for each stream.
+_HANDLERS: dict[type, Callable[[Answer, ev.Event], None]] = {
+    ev.Token: Answer._on_token,
+    ev.ReasoningToken: Answer._on_reasoning,
+    ev.Done: lambda answer, event: answer.close(),
+    ev.UpstreamError: Answer._on_error,
+    ev.Card: Answer._on_card,
+    ev.SearchResults: Answer._on_search,
+    ev.ImageGenerated: Answer._on_image,
+    ev.ImageProgress: Answer._on_image_progress,
+    ev.ModelResponse: Answer._on_model_response,
+    ev.Metadata: Answer._on_metadata,
+    ev.ParseError: Answer._on_parse_error,
+}
