@@ -44,7 +44,7 @@ def report(settings: Settings, logger: logging.Logger | None = None) -> None:
             _display_host(settings.host),
             settings.port,
         )
-    from ..state.redis_store import display_url
+    from ..state.base import display_url  # not redis_store: redis-py stays out of the master
 
     log.info(
         "grok-web-api on %s:%s  statsig=%s  api_key=%s  access=%s  env_file=%s  shared_state=%s",

@@ -18,7 +18,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from .base import StateUnavailable, Store
-from .failover import FailoverStore
 from .local import LocalStore
 
 __all__ = ["Store", "StateUnavailable", "open_store", "SPACES"]
@@ -49,6 +48,8 @@ def open_store(redis_url: str | None, rundir: str | Path, prefix: str = "gwa:") 
     local = LocalStore(rundir)
     if not redis_url:
         return local
+    # Imported only with REDIS_URL: redis-py costs each worker ~7 MB of RSS.
+    from .failover import FailoverStore
     from .redis_store import RedisStore
 
     return FailoverStore(RedisStore(redis_url, prefix), local)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from typing import Any, Iterable
+from urllib.parse import urlsplit
 
 MAX_VALUE_BYTES = 64 * 1024
 BATCHED_READS = ("get_many", "map_get_many", "counts_many")
@@ -163,3 +164,13 @@ class Store(ABC):
 
     def close(self) -> None:  # noqa: B027 - most backends hold nothing to close
         return None
+
+
+def display_url(url: str) -> str:
+    """The URL without its password, for logs and /status."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.password and parts.username else ("***@" if parts.password else "")
+    return f"{parts.scheme}://{user}{host}{parts.path}"

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 import secrets
 from typing import Any, Iterable
-from urllib.parse import urlsplit
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from .base import StateUnavailable, Store, check_name, decode, encode
+from .base import StateUnavailable, Store, check_name, decode, display_url, encode
 
 CONNECT_TIMEOUT = 0.5
 COMMAND_TIMEOUT = 1.0
@@ -54,16 +53,6 @@ _UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
 """
-
-
-def display_url(url: str) -> str:
-    """The URL without its password, for logs and /status."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    user = f"{parts.username}:***@" if parts.password and parts.username else ("***@" if parts.password else "")
-    return f"{parts.scheme}://{user}{host}{parts.path}"
 
 
 def _maps(keys: list[str], hashes: list[dict[bytes, bytes]]) -> dict[str, dict[str, Any]]:
