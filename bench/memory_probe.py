@@ -92,10 +92,10 @@ def _obmalloc() -> dict:
         if line.startswith("# ") and "=" in line:
             name, value = line[2:].split("=")
             figures[name.strip()] = int(value.strip().replace(",", ""))
-    return {
-        "obmalloc_arenas_kb": figures["arenas allocated current"] * 1024,
-        "obmalloc_objects_kb": figures["bytes in allocated blocks"] // 1024,
-        "obmalloc_free_kb": figures["bytes in available blocks"] // 1024,
+    return {  # all 0 while tracemalloc hooks the allocator (no figures then)
+        "obmalloc_arenas_kb": figures.get("arenas allocated current", 0) * 1024,
+        "obmalloc_objects_kb": figures.get("bytes in allocated blocks", 0) // 1024,
+        "obmalloc_free_kb": figures.get("bytes in available blocks", 0) // 1024,
     }
 
 
@@ -163,11 +163,16 @@ def memory_state(args: dict) -> dict:
         _libc.malloc_trim(0)
     _libc.mallinfo2.restype = _Mallinfo2
     mi = _libc.mallinfo2()
+    out: dict = {}
+    path = args.get("snapshot")
+    if path and tracemalloc.is_tracing():  # before this probe's own walks allocate anything
+        tracemalloc.take_snapshot().dump(path)
+        out["traced_kb"] = tracemalloc.get_traced_memory()[0] // 1024
     objects = gc.get_objects()
     current = greenlet.getcurrent()
     by_type = collections.Counter(_type_name(type(o)) for o in objects)
     greenlets = [o for o in objects if issubclass(type(o), greenlet.greenlet) and not o.dead and o is not current]
-    out = {
+    out |= {
         "pid": os.getpid(),
         "smaps_kb": _smaps(),
         "malloc_in_use_kb": mi.uordblks // 1024,
@@ -185,8 +190,4 @@ def memory_state(args: dict) -> dict:
     if args.get("owners"):
         out["owners"] = _owners(objects)
     del objects, greenlets
-    path = args.get("snapshot")
-    if path and tracemalloc.is_tracing():
-        tracemalloc.take_snapshot().dump(path)
-        out["traced_kb"] = tracemalloc.get_traced_memory()[0] // 1024
     return out

