@@ -36,6 +36,7 @@ from tests.fakegrok.harness import FakeGrok  # noqa: E402
 from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
 
 RAW = False  # --raw: the raw relay (bench/raw_relay.py) instead of the app
+PROMPT: list[dict] = []  # --prompt-kb: a system prompt and earlier turns sent with every request
 
 
 def probe(url: str, snapshot: str = "", trim: bool = False) -> dict:
@@ -55,7 +56,7 @@ def stream(port: int, scenario: str, first: list, stop: gevent.event.Event) -> b
             message = {"role": "user", "content": f"#scenario:{scenario}"}
             path, body, token = (
                 "/v1/chat/completions",
-                {"model": "auto", "stream": True, "messages": [message]},
+                {"model": "auto", "stream": True, "messages": [*PROMPT, message]},
                 b'"content":"',
             )
         conn.request("POST", path, body=json.dumps(body), headers={"content-type": "application/json"})
@@ -146,10 +147,17 @@ def main(argv=None):
     parser.add_argument("--tokens", type=int, default=400, help="tokens per stream")
     parser.add_argument("--delay", type=float, default=0.1, help="seconds between tokens")
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the worker")
+    parser.add_argument("--prompt-kb", type=int, default=0, help="a system prompt and history of about this size")
     parser.add_argument("--raw", action="store_true", help="the raw relay baseline instead of the app")
     args = parser.parse_args(argv)
     global RAW
     RAW = args.raw
+    if args.prompt_kb:  # an agent's request: a system prompt (half) and earlier turns (the rest)
+        half = "Be precise and brief. " * (args.prompt_kb * 512 // 22)
+        PROMPT.extend(
+            [{"role": "system", "content": half}]
+            + [{"role": r, "content": half[: len(half) // 4]} for r in ("user", "assistant") * 2]
+        )
     if RAW:
         args.env.append("MEMORY_APP=raw")
     extra = dict(kv.split("=", 1) for kv in args.env)

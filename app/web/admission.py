@@ -220,4 +220,9 @@ class AdmissionMiddleware:
         except BodyTimeout as exc:
             return problem_for_http(exc).response()(environ, start_response)
         with START_SLOTS.hold():
-            return self.wsgi_app(environ, start_response)
+            try:
+                return self.wsgi_app(environ, start_response)
+            finally:
+                # The view has read the body; a streamed answer keeps this environ (and so the
+                # copy read above) until its last byte: as many bytes as the request per stream.
+                environ["wsgi.input"] = io.BytesIO()

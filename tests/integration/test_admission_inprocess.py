@@ -3,6 +3,7 @@ with a small body waits for a slot before Flask handles it; everything else is u
 
 from __future__ import annotations
 
+import io
 import json
 
 import gevent
@@ -81,3 +82,26 @@ def test_the_body_read_ahead_reaches_the_view_whole(client, fake):
     assert resp.status_code == 200
     sent = fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]["message"]
     assert text in sent
+
+
+def test_an_open_stream_no_longer_holds_the_request_body_read_ahead(client, fake, monkeypatch):
+    app = client.application
+    environs = []
+    outer = app.wsgi_app
+
+    def recording(environ, start_response):
+        environs.append(environ)  # the dict every middleware and the view see (and change)
+        return outer(environ, start_response)
+
+    monkeypatch.setattr(app, "wsgi_app", recording)
+    text = "y" * 100_000
+    body = {"model": "auto", "stream": True, "messages": [{"role": "user", "content": text + " #scenario:slow?n=5"}]}
+    resp = client.post("/v1/chat/completions", json=body, buffered=False)
+    try:
+        assert resp.status_code == 200
+        assert b"data: " in next(iter(resp.response))  # the answer is under way
+        held = environs[0]["wsgi.input"]  # kept by the open stream until its end
+        assert isinstance(held, io.BytesIO) and held.getvalue() == b""
+    finally:
+        resp.close()
+    assert text in fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]["message"]
