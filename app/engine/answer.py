@@ -56,6 +56,7 @@ THINK_OPEN = "<think>\n"
 THINK_CLOSE = "\n</think>\n\n"
 # Held prose longer than this is an answer, not a preamble to a tool call.
 PREAMBLE_MAX_CHARS = 200
+_FOLD_PARTS = 32  # content pieces kept before they are joined into one
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class AnswerOptions:
     max_tokens: int | None = None
     json_mode: bool = False
     keep_text: bool = True  # keep the texts (non-stream body, usage)
+    keep_content: bool = False  # keep the content alone (the continuity record of a stream)
     tool_choice_required: bool = False
     single_tool_call: bool = False  # parallel_tool_calls: false
     image_progress: bool = False  # report image-generation progress (streams)
@@ -379,8 +381,13 @@ class Answer:
     def _content(self, text: str, annotations: list[dict] | None = None) -> None:
         self.has_output = True
         self._final_len += len(text)
-        if self.options.keep_text:
-            self.content_parts.append(text)
+        if self.options.keep_text or self.options.keep_content:
+            parts = self.content_parts
+            parts.append(text)
+            if len(parts) >= _FOLD_PARTS:
+                # Only ever joined: one string instead of a str object per token (~60 bytes
+                # each) for as long as the stream lasts.
+                parts[:] = ["".join(parts)]
         if annotations:
             self.annotations.extend(annotations)
         self.sink.content(text, annotations)

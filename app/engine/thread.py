@@ -93,8 +93,9 @@ class Thread:
         return self.continuity.ledger is not None
 
     def answer_options(self, options):
-        """The adapter's AnswerOptions, keeping the answer's text when it is to be recorded."""
-        return replace(options, keep_text=True) if self.recording and not options.keep_text else options
+        """The adapter's AnswerOptions, keeping the answer's content when it is to be recorded
+        (the content alone: usage is the adapter's choice)."""
+        return replace(options, keep_content=True) if self.recording and not options.keep_text else options
 
     # -- opening ------------------------------------------------------------------------------
     def open(self) -> "ThreadStream":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from app.engine.answer import PREAMBLE_MAX_CHARS, Answer, AnswerOptions
 from app.engine.extract import ToolCallExtractor
 from app.engine.tools import ToolSet
+from app.engine.usage import estimate_tokens
 from app.grok import events as ev
 from app.grok.errors import RATE_LIMITED, STREAM, USAGE_LIMIT
 
@@ -264,3 +265,18 @@ def test_parallel_tool_calls_false_drops_a_streamed_second_call():
     answer, sink = run([*pieces(CALL + CALL), ev.Done()], tools=WEATHER, single_tool_call=True)
     assert [c[0] for c in sink.calls].count("call_started") == 1
     assert len(answer.calls) == 1 and {c[1] for c in sink.calls} == {0}
+
+
+def test_a_stream_recorded_for_continuity_keeps_its_content_whole_in_a_few_pieces_and_no_usage_texts():
+    tokens = [f"word{i} " for i in range(200)]
+    answer, sink = run([*(ev.Token(t) for t in tokens), ev.Done()], keep_text=False, keep_content=True)
+    assert answer.content == sink.text() == "".join(tokens)
+    assert len(answer.content_parts) < 32  # joined as it goes, not one string per token
+    assert answer.answer_parts == [] and answer.reasoning_parts == []
+
+
+def test_a_kept_text_still_counts_usage_piece_by_piece():
+    tokens = [f"w{i} " for i in range(100)]
+    answer, _ = run([*(ev.Token(t) for t in tokens), ev.Done()])
+    assert answer.content == "".join(tokens)
+    assert answer.usage(0)["completion_tokens"] == sum(estimate_tokens(t) for t in tokens)
