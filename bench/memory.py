@@ -1,18 +1,21 @@
 """What the memory of N open streams is made of: one gevent worker, N OpenAI streams held open.
 
-    python -m bench.memory                          # 200, 500 and 1000 streams, RSS and heap figures
-    python -m bench.memory --levels 500 --trace 12  # plus tracemalloc (12 frames): Python allocations
-                                                    # grouped by file and by traceback
-    python -m bench.memory --env MALLOC_ARENA_MAX=1 # the worker with extra environment
+    python -m bench.memory                          # 200, 500 and 1000 streams
+    python -m bench.memory --levels 500 --raw       # the raw relay (bench/raw_relay.py) instead
+    python -m bench.memory --levels 300 --prompt-kb 40   # requests with a 40 KB prompt
+    python -m bench.memory --levels 300 --trace 12 --delay 1 --env WORKER_TIMEOUT=900
+                                                    # plus tracemalloc (12 frames) by file, line, traceback
 
 The worker serves bench/memory_probe.py (the app plus GET /__debug/memory). For each level
-it reads the worker idle (after the same 100-stream warm-up as `make bench`), then opens N
-streams of 400 tokens 100 ms apart (40 s, so every stream is open at once once admission has
-let them all start), waits until every client has its first token, reads the worker again
-and prints the difference per stream: RSS, malloc's bytes in use, the brk heap and anonymous
-mappings, live Python objects by type, and with --trace the tracemalloc difference. With
-tracemalloc on, RSS includes tracemalloc's own bookkeeping: read RSS from a run without it.
-It prints figures; it is not a test.
+it reads the worker idle (after the same 100-stream warm-up as `make bench`), opens N streams
+of --tokens tokens --delay seconds apart (400 x 0.1 s by default: long enough for all of them to
+be open at once after admission), waits until every client has its first token, reads the
+worker again and prints the difference per stream: RSS, malloc's and pymalloc's bytes in use,
+the brk heap and anonymous mappings, the greenlets' saved C stacks, the frames of one parked
+stream, live objects by type and by what holds them. Each level's idle reading follows the
+previous level, so the first level is the clean one. tracemalloc slows the worker several
+times over: give it slow streams (--delay 1) and a long worker timeout, and read RSS from a run
+without it (it counts tracemalloc's own bookkeeping). It prints figures; it is not a test.
 """
 
 from gevent import monkey
