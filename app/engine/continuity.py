@@ -40,8 +40,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
-import gevent
-
+from .pacing import Pacer
 from .tools import CUSTOM, ToolSet
 
 log = logging.getLogger(__name__)
@@ -60,27 +59,17 @@ _DUMPS = {"ensure_ascii": False, "separators": (",", ":"), "sort_keys": True}
 # many characters, with a yield to the hub after each; the results are the same as in one go
 # (JSON escaping, UTF-8 encoding and whitespace removal all work character by character).
 SLICE_CHARS = 256 * 1024
-# A container with many small items costs Python time per item: yield every so many.
-_ITEMS_PER_YIELD = 8192
-
-
-def _paced(items: Iterable[Any]) -> Iterator[Any]:
-    """`items`, yielding to the hub after every _ITEMS_PER_YIELD of them."""
-    for count, item in enumerate(items, 1):
-        yield item
-        if count % _ITEMS_PER_YIELD == 0:
-            gevent.sleep(0)
 
 
 def _slices(text: str) -> Iterator[str]:
-    """`text` in slices of SLICE_CHARS characters, yielding to the hub after each slice of a long text."""
-    step = SLICE_CHARS
-    if len(text) <= step:
+    """`text` in slices of SLICE_CHARS characters, paced (app/engine/pacing.py)."""
+    if len(text) <= SLICE_CHARS:
         yield text
         return
-    for start in range(0, len(text), step):
-        yield text[start : start + step]
-        gevent.sleep(0)
+    pacer = Pacer()
+    for start in range(0, len(text), SLICE_CHARS):
+        yield text[start : start + SLICE_CHARS]
+        pacer.tick()
 
 
 def _digest(*parts: str) -> str:
@@ -94,14 +83,12 @@ def _digest(*parts: str) -> str:
 
 def _canonical_json(value: Any) -> str:
     """json.dumps(value, **_DUMPS), its long strings escaped slice by slice."""
-    return "".join(_json_pieces(value, [0]))
+    return "".join(_json_pieces(value, Pacer()))
 
 
-def _json_pieces(value: Any, items: list[int]) -> Iterator[str]:
-    """The canonical JSON of `value` in pieces; `items` counts the items written (see _ITEMS_PER_YIELD)."""
-    items[0] += 1
-    if items[0] % _ITEMS_PER_YIELD == 0:
-        gevent.sleep(0)
+def _json_pieces(value: Any, pacer: Pacer) -> Iterator[str]:
+    """The canonical JSON of `value` in pieces, ticking `pacer` once per value."""
+    pacer.tick()
     if isinstance(value, str):
         if len(value) <= SLICE_CHARS:
             yield _escape(value)
@@ -115,7 +102,7 @@ def _json_pieces(value: Any, items: list[int]) -> Iterator[str]:
         for index, item in enumerate(value):
             if index:
                 yield ","
-            yield from _json_pieces(item, items)
+            yield from _json_pieces(item, pacer)
         yield "]"
     elif isinstance(value, dict) and value and all(isinstance(key, str) for key in value):
         yield "{"
@@ -124,7 +111,7 @@ def _json_pieces(value: Any, items: list[int]) -> Iterator[str]:
                 yield ","
             yield _escape(key)
             yield ":"
-            yield from _json_pieces(value[key], items)
+            yield from _json_pieces(value[key], pacer)
         yield "}"
     else:  # numbers, true/false/null, empty containers, keys json.dumps converts
         yield json.dumps(value, **_DUMPS)
@@ -144,7 +131,7 @@ def _text(content: Any) -> str:
     if not isinstance(content, list):
         return _canonical_json(content)
     texts = []
-    for part in _paced(content):
+    for part in Pacer().paced(content):
         if isinstance(part, dict) and part.get("type") in ("text", "refusal"):
             value = part.get(part["type"])
             if isinstance(value, str):
@@ -220,7 +207,7 @@ def canonical(history: Sequence[Mapping[str, Any]]) -> list[str]:
     """Each message of `history` in its canonical form (see the module docstring), consecutive
     assistant messages merged into one."""
     merged: list[list] = []
-    for message in _paced(history):
+    for message in Pacer().paced(history):
         role = message.get("role")
         if role == "assistant":
             text = _answer_text(_text(message.get("content")))

@@ -158,18 +158,20 @@ def _decode_base64(part: MediaPart, text: str, max_bytes: int) -> bytes:
     compact = _without_whitespace(text)
     if len(compact) * 3 // 4 > max_bytes + 2:
         raise MediaError(part.where, f"the {part.kind} is larger than the limit of {max_bytes} bytes")
-    digits = compact.rstrip("=")
-    if "=" in digits:  # padding in the middle: each slice alone could still look valid
+    # The digits are compact[:size]; measured, not sliced off: a copy of 25 MB is a stall of its own.
+    tail = compact[-8:]
+    size = len(compact) - (len(tail) - len(tail.rstrip("=")))
+    if compact.find("=", 0, size) >= 0:  # padding in the middle: each slice alone could still look valid
         raise MediaError(part.where, "the content is not valid base64")
-    padding = "=" * (-len(digits) % 4)
+    padding = "=" * (-size % 4)
     pieces = []
     try:  # standard or URL-safe alphabet, strictly (a stray character is an error, not skipped)
-        for start in range(0, len(digits), CODEC_SLICE):
-            piece = digits[start : start + CODEC_SLICE]
-            if start + CODEC_SLICE >= len(digits):
+        for start in range(0, size, CODEC_SLICE):
+            piece = compact[start : min(start + CODEC_SLICE, size)]
+            if start + CODEC_SLICE >= size:
                 piece += padding
             pieces.append(base64.b64decode(piece.translate(_URLSAFE_TO_STANDARD), validate=True))
-            if len(digits) > CODEC_SLICE:
+            if size > CODEC_SLICE:
                 gevent.sleep(0)
     except (binascii.Error, ValueError):
         raise MediaError(part.where, "the content is not valid base64") from None
@@ -180,11 +182,26 @@ def _without_whitespace(text: str) -> str:
     """`text` without its whitespace (line-wrapped base64), in slices with a yield between them."""
     if len(text) <= CODEC_SLICE:
         return "".join(text.split())
+    if text.isascii() and not _holds_ascii_whitespace(text):
+        return text  # the usual case: no copy of the whole text
     pieces = []
     for start in range(0, len(text), CODEC_SLICE):
         pieces.append("".join(text[start : start + CODEC_SLICE].split()))
         gevent.sleep(0)
     return "".join(pieces)
+
+
+# What str.split() splits an ASCII text at.
+_ASCII_WHITESPACE = " \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f"
+
+
+def _holds_ascii_whitespace(text: str) -> bool:
+    for start in range(0, len(text), CODEC_SLICE):
+        piece = text[start : start + CODEC_SLICE]
+        if any(space in piece for space in _ASCII_WHITESPACE):
+            return True
+        gevent.sleep(0)
+    return False
 
 
 def b64encode_cooperatively(content: bytes) -> str:

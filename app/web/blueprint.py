@@ -31,6 +31,7 @@ from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
 from ..problems import Problem
+from . import json_body
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class BodyParser(FlaskParser):
         if not is_json_request(req):
             raise unsupported_media_type("application/json")
         try:
-            return core.parse_json(data)
+            return json_body.loads(data)
         except json.JSONDecodeError:
             raise
         except ValueError as exc:  # valid syntax Python will not read: webargs would let it be a 500

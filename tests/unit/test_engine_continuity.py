@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.engine import continuity as ct
+from app.engine import pacing
 from app.engine.continuity import Continuity, Ledger, Place
 from app.engine.plan import plan_turn
 from app.engine.tools import ToolCall, ToolSet
@@ -371,7 +372,8 @@ def test_sliced_hashing_gives_the_fingerprints_of_one_go(value, text):
         assert ct._digest(text) == one_go
 
 
-def test_hashing_a_history_with_a_big_image_and_a_big_text_lets_other_greenlets_run():
+def test_hashing_a_history_with_a_big_image_and_a_big_text_lets_other_greenlets_run(monkeypatch):
+    monkeypatch.setattr(pacing, "TURN_SECS", 0)  # a turn at every tick: the count no longer depends on speed
     image = "data:image/png;base64," + "QUJD" * ct.SLICE_CHARS
     big = [
         {"role": "user", "content": [{"type": "image_url", "image_url": {"url": image}}]},

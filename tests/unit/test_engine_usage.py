@@ -85,21 +85,38 @@ def test_a_long_text_counts_exactly_as_one_piece():
     from app.engine import usage
 
     text = (SAMPLE + "  \t  tabs and   spaces " + "x" * 7 + "\r\n") * 8000
-    assert len(text) > 3 * usage.SLICE_CHARS
-    assert sum(len(piece) for piece in usage._slices(text)) == len(text)
-    assert len(list(usage._slices(text))) >= 3
+    assert len(text) > 3 * usage.WINDOW_CHARS
     assert estimate_tokens(text) == usage._count(text)
+
+
+def test_window_ends_anywhere_give_the_whole_texts_count(monkeypatch):
+    """Runs cut by a window's end (a word, a number, spaces, accented letters after ASCII ones,
+    a CR LF pair) are counted as in the whole text, for every possible window size."""
+    import random
+
+    from app.engine import usage
+
+    rng = random.Random(7)
+    alphabet = ["ab", "Zq", "é", "ßx", "12", "0", " ", "\t", "\r\n", "\n", "\r", "中", "!", "🙂", "_"]
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(20, 80))) for _ in range(60)]
+    texts += ["x" * 50, "éabcdef" * 5, "\r" * 9 + "\n", " " * 33]
+    for window in range(1, 12):
+        monkeypatch.setattr(usage, "WINDOW_CHARS", window)
+        for text in texts:
+            assert estimate_tokens(text) == usage._count(text), (window, text)
 
 
 def test_a_long_text_without_any_break_is_still_counted():
     from app.engine import usage
 
-    text = "x" * (usage.SLICE_CHARS * 2 + 5)
+    text = "x" * (usage.WINDOW_CHARS * 2 + 5)
     assert estimate_tokens(text) == usage._count(text) == -(-len(text) // 6)
 
 
-def test_counting_a_long_text_lets_other_greenlets_run():
-    from app.engine import usage
+def test_counting_a_long_text_lets_other_greenlets_run(monkeypatch):
+    from app.engine import pacing, usage
+
+    monkeypatch.setattr(pacing, "TURN_SECS", 0)  # a turn at every tick: the count no longer depends on speed
     from tests.support.hub import turns_given_away
 
-    assert turns_given_away(lambda: estimate_tokens("word " * (usage.SLICE_CHARS // 5 * 4))) >= 3  # ~4 slices
+    assert turns_given_away(lambda: estimate_tokens("word " * usage.WINDOW_CHARS)) >= 4  # 5 windows

@@ -390,6 +390,10 @@ def test_base64_over_several_slices_decodes_exactly_and_strictly(monkeypatch):
     with pytest.raises(MediaError, match="not valid base64"):
         inputs._decode_base64(part, "QUFBQUFB" + "QU@B", 10_000)
     assert inputs.b64encode_cooperatively(data) == base64.b64encode(data).decode()
+    # Whitespace of every kind str.split() knows is removed; a text without any is used as it is.
+    for space in inputs._ASCII_WHITESPACE:
+        assert inputs._decode_base64(part, space.join([encoded[:8], encoded[8:]]), 10_000) == data
+    assert inputs._without_whitespace(encoded) is encoded
 
 
 def test_load_enforces_the_image_cap_and_the_request_budget():
