@@ -58,6 +58,10 @@ def _bodies() -> dict[str, bytes]:
         "20000 stop strings (refused)": json.dumps(
             {"model": "auto", "messages": [user], "stop": [f"s{i}" for i in range(20_000)]}
         ).encode(),
+        # Large media bodies are allowed for their long strings; this one is all small values.
+        "80 MB of small numbers (refused)": json.dumps(
+            {"model": "auto", "messages": [user], "numbers": [0] * 26_000_000}
+        ).encode(),
         "a 20 MB prompt": json.dumps(
             {"model": "auto", "messages": [{"role": "user", "content": "word " * 4_000_000}]}
         ).encode(),

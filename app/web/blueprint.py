@@ -62,9 +62,11 @@ class BodyParser(FlaskParser):
         if not is_json_request(req):
             raise unsupported_media_type("application/json")
         try:
-            return json_body.loads(data)
+            return json_body.loads(data, plain_limit=current_app.config["MAX_CONTENT_LENGTH"])
         except json.JSONDecodeError:
             raise
+        except json_body.TooComplex as exc:
+            raise Problem(413, "payload_too_large", str(exc), max_separators=json_body.MAX_SEPARATORS) from None
         except ValueError as exc:  # valid syntax Python will not read: webargs would let it be a 500
             raise Problem(400, "invalid_request", json_value_refusal(exc), param="body") from None
 

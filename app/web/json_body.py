@@ -18,6 +18,12 @@ Whenever the shape does not fit (a marker in a key, a marker missing, a syntax e
 UTF-8 or a control character in a run), the whole body is parsed once more by json.loads, so
 values and errors are always exactly json.loads' own. Bodies under LARGE_BODY go straight to
 json.loads: they cost a few milliseconds at most.
+
+What lifting cannot shorten is a large body of small values: json.loads spends about 30 ns
+on each value or escape, in that one call (an 80 MB array of numbers: over two seconds).
+Large bodies are allowed for their long strings (media, documents), so beyond `plain_limit`
+(the size any JSON body may have) a body may hold at most MAX_SEPARATORS commas, colons and
+backslashes outside its long strings; more is `TooComplex`, before anything is parsed.
 """
 
 from __future__ import annotations
@@ -36,21 +42,39 @@ LIFT_BYTES = 2 * PROBE_BYTES
 CHUNK_BYTES = 1024 * 1024
 # Every control character maps to 1, every other byte to 0: one C pass finds the first one.
 _CONTROLS = bytes(1 if byte < 0x20 else 0 for byte in range(256))
+# About 30 ms of json.loads; a real request's structure (messages, tools, short strings)
+# holds a small fraction of this.
+MAX_SEPARATORS = 1_000_000
 # The bytes an escape may still hold after its backslash (\uXXXX): a run right after a backslash
 # starts this much later, so it never begins inside an escape.
 _ESCAPE_TAIL = 5
 
 
-def loads(data: bytes) -> Any:
+class TooComplex(ValueError):
+    """A large body with more small values and escapes than MAX_SEPARATORS."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            f"the request body holds more than {MAX_SEPARATORS:,} commas, colons and escapes outside its long "
+            "strings; only long strings (media, documents) may make a body larger than a plain JSON body"
+        )
+
+
+def loads(data: bytes, plain_limit: int | None = None) -> Any:
     """json.loads of the UTF-8 text `data`, in paced steps when the body is large.
 
-    Raises json.JSONDecodeError for text that is not JSON (invalid UTF-8 included) and
-    ValueError for JSON that Python refuses (an integer of more than 4300 digits)."""
-    if len(data) >= LARGE_BODY:
-        try:
-            return _parse_lifted(data)
-        except _Unfit:
-            pass
+    Raises json.JSONDecodeError for text that is not JSON (invalid UTF-8 included), TooComplex
+    for a body over `plain_limit` bytes with too many small values (see the module docstring),
+    and ValueError for JSON that Python refuses (an integer of more than 4300 digits)."""
+    if len(data) < LARGE_BODY:
+        return json.loads(_decoded(data))
+    pacer = Pacer()
+    checked = plain_limit is None or len(data) <= plain_limit
+    try:
+        return _parse_lifted(data, pacer, checked)
+    except _Unfit:
+        if not checked:
+            _check_separators(data, pacer)
     return json.loads(_decoded(data))
 
 
@@ -65,8 +89,7 @@ class _Unfit(Exception):
     """The body does not have the shape the steps rely on: parse it whole."""
 
 
-def _parse_lifted(data: bytes) -> Any:
-    pacer = Pacer()
+def _parse_lifted(data: bytes, pacer: Pacer, checked: bool = True) -> Any:
     runs = _long_runs(data, pacer)
     if not runs:
         raise _Unfit
@@ -79,8 +102,11 @@ def _parse_lifted(data: bytes) -> Any:
         pieces.append(f"\\u0000{token}:{index}\\u0000".encode())
         at = end
     pieces.append(view[at:])
+    rest = b"".join(pieces)
+    if not checked:
+        _check_separators(rest, pacer)
     try:
-        value = json.loads(_decoded(b"".join(pieces)))
+        value = json.loads(_decoded(rest))
     except ValueError:
         raise _Unfit from None
     texts = {marker: _run_text(view[start:end], pacer) for marker, (start, end) in zip(markers, runs, strict=True)}
@@ -117,6 +143,16 @@ def _long_runs(data: bytes, pacer: Pacer) -> list[tuple[int, int]]:
         done = probe = end
         pacer.tick()
     return runs
+
+
+def _check_separators(text: bytes, pacer: Pacer) -> None:
+    count = 0
+    for start in range(0, len(text), CHUNK_BYTES):
+        end = start + CHUNK_BYTES
+        count += text.count(b",", start, end) + text.count(b":", start, end) + text.count(b"\\", start, end)
+        if count > MAX_SEPARATORS:
+            raise TooComplex
+        pacer.tick()
 
 
 def _special(data: bytes, start: int, end: int) -> int:

@@ -419,6 +419,18 @@ def test_chunked_body_and_the_size_limit(http, extra, status):
         assert resp.json()["type"] == "payload_too_large" and resp.json()["limit_bytes"] == limit
 
 
+def test_a_large_body_of_small_values_is_a_413(http, server):
+    """Bodies over 2 MiB are allowed for their media; one that is a mass of small values instead
+    is refused before json.loads would hold the worker for it."""
+    from app.web.json_body import MAX_SEPARATORS
+
+    body = {"model": "auto", "messages": [{"role": "user", "content": "hi"}], "numbers": [0] * (MAX_SEPARATORS + 1)}
+    out = Outcome.read("openai", *_post(http, "/v1/chat/completions", body))
+    out.assert_problem(413, "payload_too_large")
+    assert f"{MAX_SEPARATORS:,} commas" in out.problem["detail"]
+    assert "Traceback" not in server.srv.logs()
+
+
 def _post(http, path, body):
     resp = http.post(path, content=json.dumps(body), headers={"content-type": "application/json"})
     return resp.status_code, resp.headers, resp.content

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.engine import pacing
+from app.engine.pacing import Pacer
 from app.web import json_body
 from tests.support.hub import turns_given_away
 
@@ -67,10 +68,10 @@ def test_broken_bodies_raise_json_loads_errors(tiny_thresholds, value, cut, junk
 def test_shapes_around_long_runs(tiny_thresholds, text, lifted):
     assert json_body.loads(text.encode()) == json.loads(text)
     if lifted:
-        assert json_body._parse_lifted(text.encode()) == json.loads(text)
+        assert json_body._parse_lifted(text.encode(), Pacer()) == json.loads(text)
     else:
         with pytest.raises(json_body._Unfit):
-            json_body._parse_lifted(text.encode())
+            json_body._parse_lifted(text.encode(), Pacer())
 
 
 def test_a_control_character_inside_a_long_run_is_refused_as_json_loads_does(tiny_thresholds):
@@ -105,3 +106,31 @@ def test_a_large_body_gives_the_hub_turns_while_it_is_parsed(monkeypatch):
     assert len(data) > json_body.LARGE_BODY
     turns = turns_given_away(lambda: json_body.loads(data))
     assert turns >= len(data) // json_body.CHUNK_BYTES
+
+
+def test_a_large_body_of_small_values_is_refused_before_it_is_parsed(monkeypatch):
+    monkeypatch.setattr(json_body, "MAX_SEPARATORS", 1000)
+    numbers = json.dumps({"messages": [], "numbers": [0] * 600_000}).encode()  # 1.8 MB of "0, "
+    parsed = []
+    real_loads = json.loads
+    monkeypatch.setattr(json_body.json, "loads", lambda text: parsed.append(len(text)) or real_loads(text))
+    with pytest.raises(json_body.TooComplex, match="more than 1,000 commas"):
+        json_body.loads(numbers, plain_limit=1024 * 1024)
+    assert all(size < 1000 for size in parsed)  # at most the short rest around a lifted run
+
+
+def test_separators_inside_long_strings_do_not_count(monkeypatch):
+    monkeypatch.setattr(json_body, "MAX_SEPARATORS", 1000)
+    prose = "a, b: c, " * 200_000  # 1.8 MB, 400,000 separators, one string
+    data = json.dumps({"messages": [{"content": prose}]}).encode()
+    assert json_body.loads(data, plain_limit=1024 * 1024) == {"messages": [{"content": prose}]}
+    # ... nor in a body no larger than any plain JSON body may be
+    numbers = json.dumps([0] * 400_000).encode()
+    assert json_body.loads(numbers, plain_limit=len(numbers)) == [0] * 400_000
+
+
+def test_a_body_of_an_unfit_shape_is_counted_whole(monkeypatch):
+    monkeypatch.setattr(json_body, "MAX_SEPARATORS", 1000)
+    data = json.dumps({"k" * 70_000: [0] * 600_000}).encode()  # a long key: not lifted, parsed whole
+    with pytest.raises(json_body.TooComplex):
+        json_body.loads(data, plain_limit=1024 * 1024)
