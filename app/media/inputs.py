@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import gevent
 import gevent.pool
 
+from ..engine.pacing import give_turn
 from ..grok.errors import GrokError
 from . import sniff
 from .fetch import Budget, Fetcher, FetchError, TooLarge
@@ -172,7 +173,7 @@ def _decode_base64(part: MediaPart, text: str, max_bytes: int) -> bytes:
                 piece += padding
             pieces.append(base64.b64decode(piece.translate(_URLSAFE_TO_STANDARD), validate=True))
             if size > CODEC_SLICE:
-                gevent.sleep(0)
+                give_turn()
     except (binascii.Error, ValueError):
         raise MediaError(part.where, "the content is not valid base64") from None
     return b"".join(pieces)
@@ -187,7 +188,7 @@ def _without_whitespace(text: str) -> str:
     pieces = []
     for start in range(0, len(text), CODEC_SLICE):
         pieces.append("".join(text[start : start + CODEC_SLICE].split()))
-        gevent.sleep(0)
+        give_turn()
     return "".join(pieces)
 
 
@@ -200,7 +201,7 @@ def _holds_ascii_whitespace(text: str) -> bool:
         piece = text[start : start + CODEC_SLICE]
         if any(space in piece for space in _ASCII_WHITESPACE):
             return True
-        gevent.sleep(0)
+        give_turn()
     return False
 
 
@@ -212,7 +213,7 @@ def b64encode_cooperatively(content: bytes) -> str:
     pieces = []
     for start in range(0, len(content), step):
         pieces.append(base64.b64encode(content[start : start + step]).decode("ascii"))
-        gevent.sleep(0)
+        give_turn()
     return "".join(pieces)
 
 

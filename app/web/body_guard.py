@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import time
 
-from gevent import Timeout, sleep
+from gevent import Timeout
 from werkzeug.exceptions import RequestTimeout
 
+from ..engine.pacing import give_turn
 from ..runtime import EXTENSION
 
 READ_PIECE = 16 * 1024  # the idle timeout applies per piece of this size
@@ -73,7 +74,7 @@ class TimedBody:
         self._unyielded += len(data)
         if self._unyielded >= YIELD_EVERY:
             self._unyielded = 0
-            sleep(0)
+            give_turn()
         return data
 
     def read(self, size: int | None = -1) -> bytes:

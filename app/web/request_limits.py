@@ -28,9 +28,9 @@ from __future__ import annotations
 from itertools import accumulate
 
 from flask import Request
-from gevent import sleep
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from ..engine.pacing import give_turn
 from ..problems import Problem
 
 MAX_JSON_DEPTH = 128
@@ -58,7 +58,7 @@ def _opening_brackets(data: bytes) -> int:
         if count > MAX_JSON_DEPTH:
             return count
         if len(data) > COUNT_SLICE:
-            sleep(0)
+            give_turn()
     return count
 
 
