@@ -11,8 +11,8 @@ Scenarios (issue 6):
   concurrency  100/250/500/1000 concurrent OpenAI streams (40 tokens, 100 ms apart): completion,
                errors, first-token p50/p99, /health p50/p99 meanwhile, worker RSS and RSS per stream
   admission    the 1000-stream burst once more, with the admission policy before arrival order
-               (bench/returning_first.py), with today's and through the raw relay (the floor the
-               fake grok.com and the client set), in the same run: first-token p99/p50
+               (bench/returning_first.py), with today's and through the raw relay (no admission
+               control at all), in the same run: first-token p99/p50
   throughput   20 concurrent streams of 5000 tokens, no delay: tokens/s and worker CPU us/token for
                /v1/chat/completions and the native NDJSON relay, each beside a raw relay baseline
   small        non-streaming completions with an instant fake: requests/s, p50/p99
@@ -158,8 +158,8 @@ def run_concurrency(target, server_url, worker, levels, ramp=0.0, fake_pid=None)
 def run_admission(target, now_srv, now_worker, before_srv, before_worker, relay, streams, fake_pid):
     """The same burst against the app with the old admission policy and with today's, twice
     each, alternating, so both see the same machine; every run is reported. The raw relay
-    (`relay`: its target, server and worker) takes the same burst as the floor: the spread of
-    first tokens that the fake grok.com and this client cause by themselves."""
+    (`relay`: its target, server and worker; no app and no admission control) takes the same
+    burst, for comparison."""
     before = Target("before", target.host, before_srv.port, target.path, target.body_for)
     relay_target, relay_srv, relay_worker = relay
     rows = {}
@@ -167,7 +167,7 @@ def run_admission(target, now_srv, now_worker, before_srv, before_worker, relay,
         for name, t, srv, worker in (
             ("returning first (before)", before, before_srv, before_worker),
             ("arrival order (now)", target, now_srv, now_worker),
-            ("raw relay (floor)", relay_target, relay_srv, relay_worker),
+            ("raw relay (no admission)", relay_target, relay_srv, relay_worker),
         ):
             rows[f"{name} #{run}"] = run_concurrency(t, srv.url, worker, [streams], fake_pid=fake_pid)[0]
     return rows
@@ -324,21 +324,15 @@ def main(argv=None):
         default=0.0,
         help="concurrency: spread the stream arrivals over this many seconds (default: all at once)",
     )
-    parser.add_argument(
-        "--fake-greenlets",
-        action="store_true",
-        help="run the fake grok.com on greenlets instead of a thread per request",
-    )
     args = parser.parse_args(argv)
     only = set(args.only.split(","))
     quick = args.quick
     report = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "fake": "greenlets" if args.fake_greenlets else "threads",
     }
 
-    with FakeGrok(extra_args=["--greenlets"] if args.fake_greenlets else []) as fake:
+    with FakeGrok(extra_args=[]) as fake:
         fake.configure(reuse_grace=3600)
         env = app_env(fake, LOG_LEVEL="warn", SESSION_CHECK_INTERVAL_SECS="3600")
         app_srv = GunicornServer(env, workers=1)

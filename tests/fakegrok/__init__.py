@@ -7,7 +7,6 @@ CLI options (all also settable later through ``POST /__fake/config``)
   --port N (0 = ephemeral)   --host (127.0.0.1)   --sso (test-sso)   --sso-rw (test-sso-rw)
   --header-hex (98 hex chars, default bytes 00..30)   --suffix (!test-suffix)   --trailer (3)
   --clock-window (30 s)   --auth-failure-status (401|403)   --stale-build   --verbose (access log on stderr)
-  --greenlets (serve on gevent greenlets, not threads: the bench's bursts of 1000 streams)
   (config only) temporary_ttl: seconds a temporary conversation lives after its last message (3600)
 
 Checks on every /rest/ request, in this order (the request log's ``reject`` says which one fired)

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+import resource
+import signal
 import sys
+import threading
 
-if __name__ == "__main__" and "--greenlets" in sys.argv:
-    # Before anything imports socket or threading: every request thread becomes a greenlet.
-    from gevent import monkey
-
-    monkey.patch_all()
-
-import argparse  # noqa: E402
-import os  # noqa: E402
-import resource  # noqa: E402
-import signal  # noqa: E402
-import threading  # noqa: E402
-
-from .server import make_server  # noqa: E402
-from .statsig import DEFAULT_HEADER_HEX, header_bytes  # noqa: E402
+from .server import make_server
+from .statsig import DEFAULT_HEADER_HEX, header_bytes
 
 
 def parse_args(argv=None):
@@ -33,11 +26,6 @@ def parse_args(argv=None):
     ap.add_argument("--auth-failure-status", type=int, choices=(401, 403), default=401)
     ap.add_argument("--stale-build", action="store_true")
     ap.add_argument("--verbose", action="store_true", help="access log on stderr")
-    ap.add_argument(
-        "--greenlets",
-        action="store_true",
-        help="serve requests on gevent greenlets instead of threads (bench: 1000 streams without 1000 threads)",
-    )
     args = ap.parse_args(argv)
     try:
         header_bytes(args.header_hex)
