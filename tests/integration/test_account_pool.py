@@ -15,7 +15,8 @@ from app.grok.accounts import DEFAULT_COOLDOWN, Account
 from app.ops import logs
 from app.ops.accounts import add_account
 from app.settings import Settings
-from tests.support.gunicorn import app_env, free_port
+from tests.support.accounts import add_fake_accounts, pool_env
+from tests.support.gunicorn import free_port
 from tests.support.proxies import ConnectProxy, Socks5Proxy
 
 APP = "/rest/app-chat"
@@ -32,13 +33,8 @@ class Pool:
     def __init__(self, fake, tmp_path, names, proxies=None, **settings):
         self.fake = fake
         self.path = tmp_path / "accounts.json"
-        self.cookies = {}
-        for name, options in names.items():
-            made = fake.add_account(name, **options)
-            self.cookies[name] = made
-            add_account(self.path, Account(name, made["sso"], made["sso_rw"], (proxies or {}).get(name)))
-        env = app_env(fake, GROK_SSO_COOKIE="", GROK_SSO_RW_COOKIE="", ACCOUNTS_FILE=str(self.path), **settings)
-        self.app = create_app(Settings.from_mapping(env))
+        self.cookies = add_fake_accounts(fake, self.path, names, proxies)
+        self.app = create_app(Settings.from_mapping(pool_env(fake, self.path, **settings)))
         self.client = self.app.test_client()
 
     def chat(self, text="hello", model="auto", stream=False, **headers):

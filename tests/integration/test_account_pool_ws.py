@@ -8,11 +8,10 @@ from __future__ import annotations
 import pytest
 import simple_websocket
 
-from app.grok.accounts import Account
-from app.ops.accounts import add_account
 from tests.integration.test_account_pool_lanes import chat_starts, spent
 from tests.integration.test_native_ws import connect, events, send, turn
-from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.accounts import add_fake_accounts, pool_env
+from tests.support.gunicorn import GunicornServer
 
 KEY = "ws-pool-key"
 
@@ -21,17 +20,8 @@ KEY = "ws-pool-key"
 def test_new_chats_on_one_socket_go_where_the_pool_sends_them(fake, tmp_path, lane, limit):
     accounts_file = tmp_path / "accounts.json"
     # "work" comes first (the pool's default account) and has no queries left.
-    for name, options in {"work": spent(900, limit), "home": {}}.items():
-        made = fake.add_account(name, **options)
-        add_account(accounts_file, Account(name, made["sso"], made["sso_rw"]))
-    env = app_env(
-        fake,
-        GROK_SSO_COOKIE="",
-        GROK_SSO_RW_COOKIE="",
-        ACCOUNTS_FILE=str(accounts_file),
-        API_KEY=KEY,
-        GROK_CHAT_LANE=lane,
-    )
+    add_fake_accounts(fake, accounts_file, {"work": spent(900, limit), "home": {}})
+    env = pool_env(fake, accounts_file, API_KEY=KEY, GROK_CHAT_LANE=lane)
     with GunicornServer(env) as server:
         ws = connect(server, KEY)
         try:

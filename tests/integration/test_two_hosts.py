@@ -15,10 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from app.grok.accounts import Account
-from app.ops.accounts import add_account
 from tests.fakegrok.harness import FakeGrok
-from tests.support.gunicorn import GunicornServer, app_env
+from tests.support.accounts import add_fake_accounts, pool_env
+from tests.support.gunicorn import GunicornServer
 from tests.support.redis import RedisServer
 
 APP = "/rest/app-chat"
@@ -61,18 +60,15 @@ def setup(tmp_path_factory):
     shared = tmp_path_factory.mktemp("two-hosts")
     with RedisServer() as redis, FakeGrok() as fake:
         accounts_file = shared / "accounts.json"
-        for name, options in {
+        accounts = {
             "work": {"quota": {"auto": {"total": 0, "window": 900}}},
             "home": {"quota": {"*": {"total": 100_000, "window": 7200}}},  # enough for all the traffic
             "spare": {"status": "expired"},
-        }.items():
-            made = fake.add_account(name, **options)
-            add_account(accounts_file, Account(name, made["sso"], made["sso_rw"]))
-        env = app_env(
+        }
+        add_fake_accounts(fake, accounts_file, accounts)
+        env = pool_env(
             fake,
-            GROK_SSO_COOKIE="",
-            GROK_SSO_RW_COOKIE="",
-            ACCOUNTS_FILE=str(accounts_file),
+            accounts_file,
             REDIS_URL=redis.url,
             REDIS_PREFIX=f"hosts{uuid.uuid4().hex[:6]}:",
             SESSION_CHECK_INTERVAL_SECS=INTERVAL,
