@@ -473,7 +473,7 @@ class Answer:
         if self.json_parts is not None:
             log.info("%d generated image(s) left out of a JSON-mode answer", len(missing) + len(notices))
             return
-        self.sources.rendered_images.update(missing)
+        self.sources.rendered_images.update(dict.fromkeys(missing))
         block = "\n\n".join([f"![image]({url})" for url in missing] + notices)
         self._deliver(("\n\n" if self.filter.length else "") + block)
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .tools import CLOSE_TAG, OPEN_TAG, ToolSet, dumps_compact
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 SYSTEM_ROLES = ("system", "developer")
 _TEXT_KEYS = {"text": "text", "refusal": "refusal"}
+# Shared by every prompt without tool calls: an empty frozenset is 216 bytes, one per stream.
+NO_CALL_IDS: frozenset[str] = frozenset()
 # The text standing for a non-text part (message index, part index), e.g. "[image: a.png]" for
 # an uploaded image; None = the part cannot be passed on (UnsupportedContent).
 PartText = Callable[[int, int], "str | None"]
@@ -59,7 +61,7 @@ class UpstreamPrompt:
     message: str
     custom_instructions: str | None
     # Call ids already in the conversation, for ToolCallExtractor(reserved_ids=…).
-    tool_call_ids: frozenset[str] = field(default_factory=frozenset)
+    tool_call_ids: frozenset[str] = NO_CALL_IDS
 
 
 def build_prompt(
@@ -100,7 +102,7 @@ def build_prompt(
     return UpstreamPrompt(
         message=text,
         custom_instructions="\n\n".join(instructions) or None,
-        tool_call_ids=frozenset(_call_ids(messages)),
+        tool_call_ids=frozenset(_call_ids(messages)) or NO_CALL_IDS,
     )
 
 

@@ -45,7 +45,7 @@ def asset_url(path: str) -> str:
     return urljoin(ASSET_BASE, path.lstrip("/"))
 
 
-@dataclass
+@dataclass(slots=True)
 class Sources:
     """What the answer's tags refer to: cards, search results, citations, images.
 
@@ -56,17 +56,18 @@ class Sources:
     results: list[dict] = field(default_factory=list)  # web results, in arrival order
     titles: dict[str, str] = field(default_factory=dict)  # url -> title
     citation_numbers: dict[str, int] = field(default_factory=dict)
-    rendered_images: set[str] = field(default_factory=set)  # image links shown inline
+    # image links shown inline (dicts used as sets: an empty dict is 64 bytes, a set 216)
+    rendered_images: dict[str, None] = field(default_factory=dict)
     # asset reference -> the URL clients get (the server passes a signed proxy link maker)
     link: Callable[[str], str] = asset_url
-    noticed_moderated: set[str] = field(default_factory=set)  # asset_url() of moderated images noticed
+    noticed_moderated: dict[str, None] = field(default_factory=dict)  # asset_url() of moderated images noticed
 
     def moderated_notice(self, reference: str) -> str:
         """The notice for a moderated image, the first time that image comes up ("" after)."""
         key = asset_url(reference)
         if key in self.noticed_moderated:
             return ""
-        self.noticed_moderated.add(key)
+        self.noticed_moderated[key] = None
         return MODERATED_NOTICE
 
     def add_card(self, card_id: str | None, data: dict) -> None:
@@ -290,7 +291,7 @@ class TagFilter:
                 log.info("generated image %s withheld by grok.com's moderation", chunk.get("imageUuid"))
                 return self.sources.moderated_notice(url)
             link = self.sources.link(url)
-            self.sources.rendered_images.add(link)
+            self.sources.rendered_images[link] = None
             return f"![image]({link})"
         image = card.get("image")
         if isinstance(image, dict) and (image.get("thumbnail") or image.get("original")):

@@ -358,8 +358,7 @@ class NDJSONDecoder:
         "overflowed",
         "_buf",
         "_buf_len",
-        "_response_ids",
-        "_user_response_ids",
+        "_seen_ids",
     )
 
     def __init__(self, max_line_bytes: int = DEFAULT_MAX_LINE_BYTES) -> None:
@@ -367,8 +366,9 @@ class NDJSONDecoder:
         self.overflowed = False
         self._buf: list[bytes] = []
         self._buf_len = 0
-        self._response_ids: set[str] = set()
-        self._user_response_ids: set[str] = set()
+        # Every response id reported so far -> whether it was the user turn's (one dict for
+        # both kinds: a set costs 216 bytes even when empty, and there is a decoder per stream).
+        self._seen_ids: dict[str, bool] = {}
 
     # -- framing -----------------------------------------------------------
 
@@ -509,8 +509,8 @@ class NDJSONDecoder:
     def _token_line(self, payload: dict, events: list[Event]) -> None:
         """A line with only a token (and its response id): the same events as the full path."""
         rid = payload.get("responseId")
-        if isinstance(rid, str) and rid and rid not in self._response_ids and rid not in self._user_response_ids:
-            self._response_ids.add(rid)
+        if isinstance(rid, str) and rid and rid not in self._seen_ids:
+            self._seen_ids[rid] = False
             events.append(ResponseIds(rid))
         token = payload.get("token")
         if isinstance(token, str):
@@ -580,14 +580,13 @@ class NDJSONDecoder:
     # -- field handlers ----------------------------------------------------
 
     def _ids(self, payload: dict, user: Any, model: dict | None, events: list[Event]) -> None:
-        user_ids = self._user_response_ids
-        response_ids = self._response_ids
+        seen = self._seen_ids
         new_user: list[str] = []
         new_response: list[str] = []
         if isinstance(user, dict):
             uid = _str(user.get("responseId"))
-            if uid is not None and uid not in user_ids:
-                user_ids.add(uid)
+            if uid is not None and seen.get(uid) is not True:
+                seen[uid] = True
                 new_user.append(uid)
         for rid in (
             _str(payload.get("responseId")),
@@ -595,8 +594,8 @@ class NDJSONDecoder:
         ):
             # On the user-turn frame grok repeats the user id as responseId:
             # never report a user id as the assistant response id.
-            if rid is not None and rid not in response_ids and rid not in user_ids:
-                response_ids.add(rid)
+            if rid is not None and rid not in seen:
+                seen[rid] = False
                 new_response.append(rid)
         count = max(len(new_user), len(new_response))
         for i in range(count):

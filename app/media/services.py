@@ -78,22 +78,34 @@ class MediaServices:
         link to our proxy; any other absolute URL unchanged). The same asset always gets the same
         link within a response, so an image is recognised (and shown) once. The asset is recorded
         as `owner`'s (the account that made it), so the proxy fetches it with that account."""
-        base = self.base_url()
-        assets_url = self.settings.grok_assets_url
         accounts = runtime().pool if owner else None  # now: the link may be made after the request
-        made: dict[str, str] = {}
+        return AssetLinker(self, self.base_url(), accounts, owner)
 
-        def link(reference: str) -> str:
-            path = asset_path_of(reference, assets_url)
-            if path is None:
-                return reference
-            if path not in made:
-                made[path] = self.signer.link(base, path)
-                if accounts is not None:
-                    accounts.own("asset", path, owner)
-            return made[path]
 
-        return link
+class AssetLinker:
+    """MediaServices.linker's link maker: called with an asset reference, gives its URL.
+
+    A class with slots rather than a closure: there is one per streamed answer, and a closure
+    over six names cost twice the memory.
+    """
+
+    __slots__ = ("_media", "_base", "_accounts", "_owner", "_made")
+
+    def __init__(self, media: MediaServices, base: str, accounts, owner: str | None):
+        self._media, self._base, self._accounts, self._owner = media, base, accounts, owner
+        self._made: dict[str, str] | None = None
+
+    def __call__(self, reference: str) -> str:
+        path = asset_path_of(reference, self._media.settings.grok_assets_url)
+        if path is None:
+            return reference
+        if self._made is None:
+            self._made = {}
+        if path not in self._made:
+            self._made[path] = self._media.signer.link(self._base, path)
+            if self._accounts is not None:
+                self._accounts.own("asset", path, self._owner)
+        return self._made[path]
 
 
 def services() -> MediaServices:
