@@ -188,6 +188,19 @@ def test_a_large_request_body_arrives_whole_through_the_small_send_buffer(fake, 
     assert fake.requests_log(CHAT)[-1]["body"]["message"] == message
 
 
+def test_an_open_stream_no_longer_holds_a_request_body_sent_whole(fake, transport):
+    import sys
+
+    request = chat_request(fake, "#scenario:slow?n=4&delay=0.2 " + "p" * 50_000)
+    body = request["body"]
+    alone = sys.getrefcount(body) - 1  # this test's own references (the dict and `body`)
+    with transport.stream(**request) as upstream:
+        assert upstream.status == 200  # the answer is under way, the request was sent
+        assert sys.getrefcount(body) - 1 == alone  # libcurl's reference is gone
+        assert b'"token"' in b"".join(upstream.chunks())
+    assert fake.requests_log(CHAT)[-1]["body"]["message"].endswith("p" * 50_000)
+
+
 def _big_conversation(fake, size: int) -> str:
     path = "/rest/app-chat/conversations/c-big"
     fake.enqueue(path, body={"conversationId": "c-big", "title": "x" * size})
