@@ -77,6 +77,7 @@ class Run:
                 yield True
                 continue
             answer.feed(event)
+            event = None  # not held while the next one is awaited (see ChatStream.events)
             yield False
             if answer.finished:
                 return

@@ -243,6 +243,7 @@ class ThreadStream:
                     answering = True  # the answer has begun: it is this conversation's now
             thread.note(event)
             yield event
+            event = None  # not held while the next one is awaited (see ChatStream.events)
 
     def _events(self, heartbeat):
         return self.upstream.events(heartbeat) if heartbeat else self.upstream.events()

@@ -180,6 +180,9 @@ class ChatStream:
             if decoder.overflowed:
                 self.close()
                 return
+            # A stream spends its life waiting for the next chunk: it need not hold the last
+            # one (and its last event) meanwhile, a few hundred bytes per open stream.
+            chunk = event = None
         for event in decoder.finish():
             self._note(event)
             yield event
