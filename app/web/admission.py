@@ -31,12 +31,10 @@ import io
 import logging
 from collections import deque
 from contextlib import contextmanager
-from contextvars import copy_context
 from typing import Iterator
 
 from gevent import getcurrent
 from gevent.event import Event
-from greenlet import GreenletExit, greenlet
 
 from ..problems import problem_for_http
 from ..runtime import EXTENSION
@@ -144,23 +142,6 @@ class StartSlots:
         return ready
 
     @contextmanager
-    def lent_to(self, greenlet) -> Iterator[None]:
-        """The caller's slot is held by `greenlet` meanwhile (one the caller waits for)."""
-        holder = getcurrent()
-        if holder not in self._holders:
-            yield
-            return
-        self._holders.discard(holder)
-        self._holders.add(greenlet)
-        try:
-            yield
-        finally:
-            # It may have lost the slot for good (killed while back in line): then so has the caller.
-            if greenlet in self._holders:
-                self._holders.discard(greenlet)
-                self._holders.add(holder)
-
-    @contextmanager
     def released(self) -> Iterator[None]:
         """Around another blocking call (a DNS lookup, the token provider): the slot is free
         meanwhile and taken again afterwards (at the end of the line)."""
@@ -196,14 +177,6 @@ def admitted(view):
 PREREAD_LIMIT = 1024 * 1024
 
 
-def _end(starter: greenlet) -> None:
-    """Unwind a start that is still under way (its finally blocks close what it opened)."""
-    try:
-        starter.throw(GreenletExit)
-    except BaseException:  # noqa: BLE001 - whatever it raised while unwinding: the caller's error wins
-        pass
-
-
 class AdmissionMiddleware:
     """WSGI middleware: an admitted view's whole request handling runs holding a slot.
 
@@ -215,12 +188,11 @@ class AdmissionMiddleware:
         self.app = app
         self.wsgi_app = wsgi_app
         # Bound once (routes are not host-specific): binding per request cost ~25 µs of the
-        # ~30 a match took. Rules registered later are still seen.
+        # ~30 a match took.
         self._routes = app.url_map.bind("localhost")
-        # Remembered per path: werkzeug's matcher recurses once per path segment, and a greenlet
-        # keeps the deepest its frames ever reached resident (see __call__). Flask refuses new
-        # routes once it has served a request, so an answer cannot go stale; the size bounds
-        # what clients sending made-up paths can make it hold.
+        # And each path's answer remembered: Flask refuses new routes once it has served a
+        # request (the first call here), so an answer cannot go stale; the size bounds what
+        # clients sending made-up paths can make it hold.
         self._admitted_path = functools.lru_cache(maxsize=1024)(self._match)
 
     def _admitted(self, environ) -> bool:
@@ -255,24 +227,9 @@ class AdmissionMiddleware:
         except BodyTimeout as exc:
             return problem_for_http(exc).response()(environ, start_response)
         with START_SLOTS.hold():
-            # The start runs in a greenlet of its own, which ends with it. Python keeps each
-            # greenlet's frames in memory pages of its own, and a page once touched stays
-            # resident while the greenlet lives: the start's deep calls (Flask, validation, the
-            # view) would keep a page or two more in this greenlet, which relays the stream.
-            starter = greenlet(self._start)  # its parent is this greenlet: it returns here
-            starter.gr_context = copy_context()  # the request's log binding (app.ops.logs)
-            with START_SLOTS.lent_to(starter):
-                try:
-                    return starter.switch(environ, start_response)
-                except BaseException:
-                    if starter:  # this greenlet was interrupted (a timeout, a shutdown) mid-start
-                        _end(starter)
-                    raise
-
-    def _start(self, environ, start_response):
-        try:
-            return self.wsgi_app(environ, start_response)
-        finally:
-            # The view has read the body; a streamed answer keeps this environ (and so the
-            # copy read above) until its last byte: as many bytes as the request per stream.
-            environ["wsgi.input"] = io.BytesIO()
+            try:
+                return self.wsgi_app(environ, start_response)
+            finally:
+                # The view has read the body; a streamed answer keeps this environ (and so the
+                # copy read above) until its last byte: as many bytes as the request per stream.
+                environ["wsgi.input"] = io.BytesIO()

@@ -107,30 +107,6 @@ def test_an_open_stream_no_longer_holds_the_request_body_read_ahead(client, fake
     assert text in fake.requests_log("/rest/app-chat/conversations/new")[-1]["body"]["message"]
 
 
-def test_a_chat_start_runs_in_a_greenlet_of_its_own_with_the_slot_and_the_request_id(client, monkeypatch):
-    # The greenlet that relays a stream keeps resident the deepest its frames ever reached;
-    # the start's deep calls run in a greenlet that ends with the start (app.web.admission).
-    from app.openai import chat_completions
-    from app.ops import logs
-
-    seen = {}
-    original = chat_completions.model_answer
-
-    def recording(*args, **kwargs):
-        seen.update(greenlet=gevent.getcurrent(), in_use=START_SLOTS.in_use, request_id=logs.current_request_id())
-        with START_SLOTS.released():  # only a holder has a slot to give back meanwhile
-            seen["in_use_released"] = START_SLOTS.in_use
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(chat_completions, "model_answer", recording)
-    resp = post(client, "/v1/chat/completions", json.dumps(CHAT).encode(), headers={"X-Request-ID": "start-1"})
-    assert resp.status_code == 200
-    assert seen["greenlet"] is not gevent.getcurrent() and seen["greenlet"].dead
-    assert seen["in_use"] == 1 and seen["in_use_released"] == 0
-    assert seen["request_id"] == "start-1"
-    assert START_SLOTS.in_use == 0 and START_SLOTS.queued == 0
-
-
 def test_a_caller_interrupted_mid_start_unwinds_the_start_and_frees_its_slot(client, monkeypatch):
     from app.openai import chat_completions
 
