@@ -287,4 +287,4 @@ def register(app: Flask, state: SessionState) -> None:
     app.before_request(_note_route)
     app.after_request(_note_streaming)
     state.observers.append(_note_upstream)
-    app.wsgi_app = RequestTelemetry(app, app.wsgi_app)  # type: ignore[method-assign]
+    app.wsgi_app = RequestTelemetry(app, app.wsgi_app).__call__  # type: ignore[method-assign]
