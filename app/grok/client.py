@@ -28,8 +28,8 @@ from .session import SessionState
 from .shared import MemoryValues, SharedValues
 from .statsig import ChallengeSigner, NoSigner, ProviderSigner, Signature, Signer
 from .statsig.chain import AUTO, StatsigChain
+from .transport import END, ChunkReader, Transport, UpstreamStream
 from .transport import Response as Reply
-from .transport import Transport, UpstreamStream
 
 log = logging.getLogger(__name__)
 
@@ -170,19 +170,25 @@ class ChatStream:
     def events(self, heartbeat: float | None = None) -> Iterator[ev.Event | None]:
         """Typed events as they arrive (None for each heartbeat interval of silence)."""
         decoder = ev.NDJSONDecoder(max_line_bytes=self._max_line_bytes)
-        for chunk in self.upstream.chunks(heartbeat):
-            if chunk is None:
-                yield None
-                continue
-            for event in decoder.feed(chunk):
-                self._note(event)
-                yield event
-            if decoder.overflowed:
-                self.close()
-                return
-            # A stream spends its life waiting for the next chunk: it need not hold the last
-            # one (and its last event) meanwhile, a few hundred bytes per open stream.
-            chunk = event = None
+        # The reader's plain calls rather than chunks(): one generator less between here and
+        # the wait where a stream spends its life (see ChunkReader).
+        reader = ChunkReader(self.upstream, heartbeat)
+        try:
+            while (chunk := reader.next()) is not END:
+                if chunk is None:
+                    yield None
+                    continue
+                for event in decoder.feed(chunk):
+                    self._note(event)
+                    yield event
+                if decoder.overflowed:
+                    self.close()
+                    return
+                # Nor need it hold the last chunk (and its last event) while it waits for the
+                # next one: a few hundred bytes per open stream.
+                chunk = event = None
+        finally:
+            reader.close()
         for event in decoder.finish():
             self._note(event)
             yield event
