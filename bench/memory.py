@@ -3,6 +3,7 @@
     python -m bench.memory                          # 200, 500 and 1000 streams
     python -m bench.memory --levels 500 --raw       # the raw relay (bench/raw_relay.py) instead
     python -m bench.memory --levels 300 --prompt-kb 40   # requests with a 40 KB prompt
+    python -m bench.memory --levels 1000 --parked 6      # 1000 starts parked mid-start (a burst's peak)
     python -m bench.memory --levels 300 --trace 12 --delay 1 --env WORKER_TIMEOUT=900
                                                     # plus tracemalloc (12 frames) by file, line, traceback
 
@@ -79,19 +80,23 @@ def stream(port: int, scenario: str, first: list, stop: gevent.event.Event) -> b
         conn.close()
 
 
-def level(srv, worker: int, n: int, trace: bool, tmp: Path, tokens: int, delay: float) -> dict:
+def level(srv, worker: int, n: int, trace: bool, tmp: Path, tokens: int, delay: float, parked: float = 0) -> dict:
     gevent.sleep(1.0)
     idle_rss = rss_kb(worker)
     idle = probe(srv.url, str(tmp / f"idle-{n}.snap") if trace else "")
     first: list = []
     stop = gevent.event.Event()
     pool = Pool(n)
+    scenario = f"first_token_delay?delay={parked:g}&text=hi" if parked else f"slow?n={tokens}&delay={delay}"
     for _ in range(n):
-        pool.spawn(stream, srv.port, f"slow?n={tokens}&delay={delay}", first, stop)
-    deadline = time.monotonic() + 300
-    while len(first) < n and time.monotonic() < deadline:
-        gevent.sleep(0.2)
-    gevent.sleep(1.0)
+        pool.spawn(stream, srv.port, scenario, first, stop)
+    if parked:  # read while every start waits for grok.com's first token, mid-start
+        gevent.sleep(parked * 0.6)
+    else:
+        deadline = time.monotonic() + 300
+        while len(first) < n and time.monotonic() < deadline:
+            gevent.sleep(0.2)
+        gevent.sleep(1.0)
     open_rss = rss_kb(worker)
     busy = probe(srv.url, str(tmp / f"busy-{n}.snap") if trace else "")
     stop.set()
@@ -152,6 +157,12 @@ def main(argv=None):
     parser.add_argument("--env", action="append", default=[], help="KEY=VALUE for the worker")
     parser.add_argument("--prompt-kb", type=int, default=0, help="a system prompt and history of about this size")
     parser.add_argument("--raw", action="store_true", help="the raw relay baseline instead of the app")
+    parser.add_argument(
+        "--parked",
+        type=float,
+        default=0,
+        help="read N starts parked mid-start instead: grok.com's first token comes after this many seconds",
+    )
     args = parser.parse_args(argv)
     global RAW
     RAW = args.raw
@@ -176,7 +187,7 @@ def main(argv=None):
             warm = Pool(100)
             warm.map(lambda _: stream(srv.port, "slow?n=5&delay=0.05", [], gevent.event.Event()), range(100))
             for n in [int(x) for x in args.levels.split(",")]:
-                rows.append(level(srv, worker, n, bool(args.trace), Path(tmp), args.tokens, args.delay))
+                rows.append(level(srv, worker, n, bool(args.trace), Path(tmp), args.tokens, args.delay, args.parked))
         finally:
             srv.close()
     print(json.dumps(rows, indent=1))
