@@ -232,9 +232,16 @@ def model_answer(
             on_account = replace(continuity, account=routed.label, usable=lambda label: label == routed.label)
         return start(plan(on_account, routed), routed)
 
-    return on_pool(
-        mode, attempt, pinned=pinned, failed_early=lambda o: o.run.answer.error, release=lambda o: o.run.close()
-    )
+    return on_pool(mode, attempt, pinned=pinned, failed_early=_answer_error, release=_close_run)
+
+
+# Module functions, not lambdas: a lambda is a new function object for every request.
+def _answer_error(opened):
+    return opened.run.answer.error
+
+
+def _close_run(opened) -> None:
+    opened.run.close()
 
 
 def _refuse_if_none_can_serve(accounts, mode, pinned, result, release) -> None:

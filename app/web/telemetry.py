@@ -80,11 +80,13 @@ class Exchange:
         "bytes",
         "done",
         "continuity",
+        "server_start_response",
     )
 
-    def __init__(self, telemetry: "RequestTelemetry", environ: dict):
+    def __init__(self, telemetry: "RequestTelemetry", environ: dict, server_start_response=None):
         self.telemetry = telemetry
         self.environ = environ
+        self.server_start_response = server_start_response
         self.started = time.perf_counter()
         self.request_id = request_id_from(environ.get("HTTP_X_REQUEST_ID"))
         environ[logs.REQUEST_ID_KEY] = self.request_id
@@ -101,6 +103,10 @@ class Exchange:
     @property
     def route(self) -> str:
         return self.environ.get(_ROUTE_KEY, UNMATCHED_ROUTE)
+
+    def observed_start_response(self, status: str, headers: list, exc_info=None):
+        """The start_response the app gets (a method, not a closure per request)."""
+        return self.start_response(self.server_start_response, status, headers, exc_info)
 
     def start_response(self, start_response, status: str, headers: list, exc_info=None):
         self.headers_at = time.perf_counter()
@@ -232,13 +238,9 @@ class RequestTelemetry:
         self.metrics: Metrics = app.extensions[RUNTIME].metrics
 
     def __call__(self, environ: dict, start_response):
-        exchange = Exchange(self, environ)
-
-        def observed_start_response(status, headers, exc_info=None):
-            return exchange.start_response(start_response, status, headers, exc_info)
-
+        exchange = Exchange(self, environ, start_response)
         try:
-            body = self.wsgi_app(environ, observed_start_response)
+            body = self.wsgi_app(environ, exchange.observed_start_response)
         except StopIteration:
             # flask-sock under gunicorn: the WebSocket session ran inside the view and ended.
             exchange.finish("websocket" if exchange.status is None else "completed")
