@@ -8,6 +8,7 @@ vector of the token (docs/grok-protocol.md) first.
 from __future__ import annotations
 
 import base64
+import gc
 import gzip
 import hashlib
 import http.client
@@ -21,6 +22,7 @@ from itertools import pairwise
 
 import pytest
 
+from tests.fakegrok.__main__ import _freeze_survivors
 from tests.fakegrok.harness import FakeGrok
 
 APP = "/rest/app-chat"
@@ -513,3 +515,19 @@ def test_endpoint_tour_statuses(fake):
     assert status == 200 and json.loads(raw)["url"] == "wss://livekit.grok.com"
     assert json.loads(call(fake, "GET", f"{A}/suggestions?query=cats&count=3")[2])["suggestions"][2]["text"]
     assert call(fake, "GET", f"{A}/suggestions?count=many")[0] == 400
+
+
+def test_the_fake_keeps_what_survived_a_full_collection_out_of_the_next_ones():
+    # Its stored conversations would otherwise be walked by every full collection, a pause
+    # of every stream it serves (docs/benchmarks.md, "The load client").
+    stored = [{"responseId": str(i), "tokens": [str(i)]} for i in range(1000)]
+    frozen_before = gc.get_freeze_count()
+    gc.callbacks.append(_freeze_survivors)
+    try:
+        gc.collect(1)
+        assert gc.get_freeze_count() == frozen_before
+        gc.collect()
+        assert gc.get_freeze_count() >= frozen_before + len(stored)
+    finally:
+        gc.callbacks.remove(_freeze_survivors)
+        gc.unfreeze()
