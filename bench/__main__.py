@@ -56,6 +56,8 @@ from tests.support.gunicorn import GunicornServer, app_env  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 CHAT_NEW = "/rest/app-chat/conversations/new"
+# How far the fake grok.com yields the shared core to the load client (see pin).
+UPSTREAM_NICENESS = 10
 
 
 def run_ttft(targets, n):
@@ -284,19 +286,26 @@ def run_ws(srv, worker, relay_t, relay_worker, fake, quick, ramp, continuity=Fal
     return out
 
 
-def pin(server, load) -> bool:
-    """The gunicorn workers on CPU 0, the fake grok.com and the load client on the others.
+def pin(server, load, upstream=()) -> bool:
+    """The gunicorn workers on CPU 0; the load client and the fake grok.com (`upstream`) on the others.
 
     A gevent worker runs on one core at most; pinning keeps the load generators (which in
-    production are grok.com and the users, elsewhere) from taking turns on that core.
+    production are grok.com and the users, elsewhere) from taking turns on that core. On the
+    shared core the fake runs niced: it answers with a thread per stream, and the scheduler
+    shares a core per thread, so in a 1000-stream burst the client (one thread) waited up to a
+    second for the CPU before it read a first token the server had already sent, and that
+    wait was counted as first-token latency (docs/benchmarks.md, "The load client").
     """
     cpus = sorted(os.sched_getaffinity(0))
     if len(cpus) < 2:
         return False
-    for pids, where in ((server, cpus[:1]), (load, cpus[1:])):
+    for pids, where in ((server, cpus[:1]), ((*load, *upstream), cpus[1:])):
         for pid in pids:
             for task in os.listdir(f"/proc/{pid}/task"):  # every thread; new ones inherit it
                 os.sched_setaffinity(int(task), where)
+    for pid in upstream:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            os.setpriority(os.PRIO_PROCESS, int(task), UPSTREAM_NICENESS)
     return True
 
 
@@ -361,7 +370,8 @@ def main(argv=None):
             workers = {"openai": app_worker, "native": app_worker, "raw-relay": relay_worker}
             report["pinned"] = not args.no_pin and pin(
                 server=[p for p in (app_worker, relay_worker, before_worker, ws_worker) if p],
-                load=[fake.proc.pid, os.getpid()],
+                load=[os.getpid()],
+                upstream=[fake.proc.pid],
             )
 
             if "ttft" in only:

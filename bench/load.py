@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import socket
 import time
 from pathlib import Path
 
@@ -24,33 +25,42 @@ class Target:
         self.body_for = body_for
         self.headers_for = headers_for or (lambda: {"content-type": "application/json"})
 
-    def stream(self, message, on_first=None, deadline=120.0):
-        """POST and read the body line by line; returns (status, t_first_token, t_end, tokens, complete)."""
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=deadline)
+    def stream(self, message, deadline=120.0):
+        """POST and read the answer line by line; returns (status, t_first_token, t_end, tokens, complete).
+
+        The answer is read off the socket in blocks of up to 64 KB and cut into lines in one
+        call, not line by line through http.client: in a burst of 1000 streams this client
+        shares a core with the fake grok.com, and a client short of CPU reads first tokens
+        late and charges its own delay to the server (docs/benchmarks.md, "The load client").
+        """
+        body = json.dumps(self.body_for(message)).encode()
         start = time.perf_counter()
-        try:
-            conn.request("POST", self.path, body=json.dumps(self.body_for(message)), headers=self.headers_for())
-            resp = conn.getresponse()
+        with socket.create_connection((self.host, self.port), timeout=deadline) as sock:
+            sock.sendall(self._request_head(len(body)) + body)
+            status, chunked, rest = _read_head(sock)
             first = None
             tokens = 0
             complete = False
-            while True:
-                line = resp.readline()
-                if not line:
-                    break
-                if _is_token(line):
-                    tokens += 1
-                    if first is None:
-                        first = time.perf_counter() - start
-                if (
-                    line.startswith(b"data: [DONE]")
-                    or b'"isSoftStop":true' in line
-                    or b'"finish_reason":"stop"' in line
-                ):
-                    complete = True
-            return resp.status, first, time.perf_counter() - start, tokens, complete
-        finally:
-            conn.close()
+            tail = b""
+            for piece in _body(sock, rest, chunked):
+                lines = (tail + piece).split(b"\n")
+                tail = lines.pop()
+                for line in lines:
+                    if _is_token(line):
+                        tokens += 1
+                        if first is None:
+                            first = time.perf_counter() - start
+                    if _is_end(line):
+                        complete = True
+            if tail and _is_end(tail):
+                complete = True
+            return status, first, time.perf_counter() - start, tokens, complete
+
+    def _request_head(self, length: int) -> bytes:
+        headers = {**self.headers_for(), "content-length": str(length), "connection": "close"}
+        lines = [f"POST {self.path} HTTP/1.1", f"Host: {self.host}:{self.port}"]
+        lines += [f"{name}: {value}" for name, value in headers.items()]
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
     def once(self, message):
         """Non-streaming: POST and read the whole body; returns (status, seconds)."""
@@ -65,6 +75,57 @@ class Target:
             return resp.status, time.perf_counter() - start
         finally:
             conn.close()
+
+
+def _read_head(sock) -> tuple[int, bool, bytes]:
+    """The status, whether the body is chunked, and the body bytes already received."""
+    raw = b""
+    while b"\r\n\r\n" not in raw:
+        more = sock.recv(65536)
+        if not more:
+            raise ConnectionError("connection closed before the answer's headers")
+        raw += more
+    head, rest = raw.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    chunked = any(
+        name.strip().lower() == "transfer-encoding" and "chunked" in value.lower()
+        for name, _, value in (line.partition(":") for line in lines[1:])
+    )
+    return status, chunked, rest
+
+
+def _body(sock, raw: bytes, chunked: bool):
+    """The answer's body in pieces, de-chunked (the request asked the server to close after it)."""
+    if not chunked:
+        if raw:
+            yield raw
+        while more := sock.recv(65536):
+            yield more
+        return
+    pos = 0  # where the next chunk's size line starts in `raw`
+    while True:
+        eol = raw.find(b"\r\n", pos)
+        if eol < 0:
+            more = sock.recv(65536)
+            if not more:
+                return
+            raw, pos = raw[pos:] + more, 0
+            continue
+        size = int(raw[pos:eol].split(b";")[0], 16)
+        if size == 0:
+            return
+        while len(raw) < eol + 2 + size + 2:
+            more = sock.recv(65536)
+            if not more:
+                return
+            raw, eol, pos = raw[pos:] + more, eol - pos, 0
+        yield raw[eol + 2 : eol + 2 + size]
+        pos = eol + 2 + size + 2
+
+
+def _is_end(line: bytes) -> bool:
+    return line.startswith(b"data: [DONE]") or b'"isSoftStop":true' in line or b'"finish_reason":"stop"' in line
 
 
 def _is_token(line: bytes) -> bool:
