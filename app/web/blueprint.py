@@ -11,7 +11,14 @@ Every route group builds its blueprint from `Blueprint`, which
   base64-encoded into `content`: POST /v1/files);
 - answers an invalid query or path parameter with 400 (422 is for bodies);
 - logs input a route ignores (unknown query parameters, a body sent to a route that
-  takes none), so nothing the client sent disappears without a trace.
+  takes none), so nothing the client sent disappears without a trace;
+- adds no wrapper of its own around a view: flask-smorest's `arguments` and `doc` each
+  wrap the view in a function whose only work is `ensure_sync(view)(*args, **kwargs)`.
+  A call with `*args, **kwargs` is one more level of C stack in CPython 3.11, and every
+  chat request parked halfway through its start keeps a copy of its C stack: in a burst
+  of 1000 streams the two levels were 0.8 KB of RSS per stream (docs/benchmarks.md,
+  "Where a burst's peak is"). Here `doc` only records the documentation and `arguments`
+  hands the view itself to webargs.
 """
 
 from __future__ import annotations
@@ -21,12 +28,13 @@ import json
 import logging
 import mimetypes
 import sys
+from copy import deepcopy
 from typing import Any
 
 import flask_smorest
 import marshmallow as ma
 from flask import current_app, request
-from flask_smorest.utils import resolve_schema_instance
+from flask_smorest.utils import deepupdate, resolve_schema_instance
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 
@@ -131,7 +139,34 @@ class Blueprint(flask_smorest.Blueprint):
             schema = schema()
         if location not in BODY_LOCATIONS:
             kwargs.setdefault("error_status_code", 400)
-        return super().arguments(schema, *args, location=location, **kwargs)
+        documented = super().arguments(schema, *args, location=location, **kwargs)
+        parser_kwargs = {name: value for name, value in kwargs.items() if name not in _DOCUMENTATION_ONLY}
+
+        def decorator(view):
+            # flask-smorest's own decorator is applied for the documentation it builds, and
+            # its result set aside: the view registered is webargs' parser around the view.
+            docs = documented(view)._apidoc
+            parsed = self.ARGUMENTS_PARSER.use_args(schema, location=location, **parser_kwargs)(view)
+            parsed._apidoc = docs
+            return parsed
+
+        return decorator
+
+    @staticmethod
+    def doc(**kwargs):
+        """flask-smorest's `doc`, recorded on the view itself (no wrapper)."""
+
+        def decorator(view):
+            docs = deepcopy(getattr(view, "_apidoc", {}))
+            docs["manual_doc"] = deepupdate(docs.get("manual_doc", {}), kwargs)
+            view._apidoc = docs
+            return view
+
+        return decorator
+
+
+# `Blueprint.arguments` parameters that only shape the documentation (the rest go to webargs).
+_DOCUMENTATION_ONLY = frozenset({"content_type", "required", "description", "example", "examples"})
 
 
 def reads_its_own_body(view):

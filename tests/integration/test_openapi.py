@@ -120,3 +120,22 @@ def test_the_docs_page_is_self_contained_and_escaped(client):
     assert response.headers["Content-Security-Policy"].startswith("default-src 'none'")
     # The WebSocket description mentions "<name>": text from the document is escaped, never markup.
     assert "&lt;name&gt;" in page and "<name>" not in page
+
+
+def test_views_carry_their_documentation_without_flask_smorests_forwarding_wrappers(flask_app, document):
+    # flask-smorest's `arguments` and `doc` wrap a view in a call that only forwards it; each
+    # is one more level of C stack for every request parked in its start (app/web/blueprint.py).
+    # (Its `response` wrapper does work of its own: it stays.)
+    operation = document["paths"]["/v1/chat/completions"]["post"]
+    assert operation["summary"].startswith("Create a chat completion")
+    assert "$ref" in str(operation["requestBody"]["content"]["application/json"]["schema"])
+    assert "400" in operation["responses"]
+    for endpoint, view in flask_app.view_functions.items():
+        wrappers = []
+        while hasattr(view, "__wrapped__"):
+            wrappers.append(view.__code__.co_filename)  # functools.wraps copies the view's __module__
+            view = view.__wrapped__
+        forwarders = [
+            path for path in wrappers if path.endswith(("flask_smorest/arguments.py", "flask_smorest/blueprint.py"))
+        ]
+        assert forwarders == [], endpoint
