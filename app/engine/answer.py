@@ -135,7 +135,8 @@ class Answer:
         self.sink = sink
         self.sources = Sources(link=asset_link) if asset_link else Sources()
         self.filter = TagFilter(self.sources)
-        self.reasoning_filter = TagFilter(self.sources, cite=False)
+        # Made with the first reasoning token: most answers have none.
+        self.reasoning_filter: TagFilter | None = None
         self.extractor = extractor
         self.stop = StopMatcher(list(options.stop)) if options.stop else None
         self.budget = TokenBudget(options.max_tokens) if options.max_tokens else None
@@ -211,6 +212,8 @@ class Answer:
             if not text.startswith(f"[{agent}]"):
                 prefix += f"[{agent}] "
             text = prefix + text
+        if self.reasoning_filter is None:
+            self.reasoning_filter = TagFilter(self.sources, cite=False)
         text = self.reasoning_filter.feed(text)
         if text:
             self._reasoning(text)
@@ -221,7 +224,7 @@ class Answer:
 
     def _on_card(self, event: ev.Card) -> None:
         self.sources.add_card(event.card_id, event.data)
-        released = self.reasoning_filter.card_added()
+        released = self.reasoning_filter.card_added() if self.reasoning_filter is not None else ""
         if released:
             self._reasoning(released)
         released = self.filter.card_added()
@@ -442,7 +445,7 @@ class Answer:
                 for piece in self.extractor.finish():
                     self._answer_piece(piece)
             self._release_preamble()
-            reasoning_tail = self.reasoning_filter.finish()
+            reasoning_tail = self.reasoning_filter.finish() if self.reasoning_filter is not None else ""
             if reasoning_tail:
                 self._reasoning(reasoning_tail)
             tail = self.filter.finish()

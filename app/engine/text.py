@@ -122,21 +122,25 @@ class TagFilter:
     characters of everything this filter has returned).
     """
 
+    # A filter lives as long as its stream, and most streams have no citation, card or
+    # artifact: its lists start as the shared empty tuple and become lists when first needed.
+    __slots__ = ("sources", "cite", "citations", "length", "_at_line_start", "_buf", "_pending", "_queued", "_fences")
+
     def __init__(self, sources: Sources, cite: bool = True):
         self.sources = sources
         self.cite = cite
-        self.citations: list[Citation] = []
+        self.citations: list[Citation] | tuple = ()
         self.length = 0  # characters returned so far
         self._at_line_start = True
         self._buf = ""  # unprocessed text starting with a possible tag
         self._pending = ""  # a complete render element waiting for its card
-        self._queued: list[str] = []  # text that arrived after the pending element
-        self._fences: list[bool] = []  # open xaiArtifact elements: fenced or not
+        self._queued: list[str] | tuple = ()  # text that arrived after the pending element
+        self._fences: list[bool] | tuple = ()  # open xaiArtifact elements: fenced or not
 
     # -- public -----------------------------------------------------------------------------
     def feed(self, text: str) -> str:
         if self._pending:
-            self._queued.append(text)
+            self._queue(text)
             return ""
         if not self._buf and "<" not in text:
             if text:
@@ -169,9 +173,14 @@ class TagFilter:
     # -- internals ------------------------------------------------------------------------------
     def _release(self, rendered: str) -> str:
         self._pending = ""
-        queued, self._queued = "".join(self._queued), []
+        queued, self._queued = "".join(self._queued), ()
         head = self._emit(rendered)
         return head + (self._process(self._buf + queued) if queued or self._buf else "")
+
+    def _queue(self, text: str) -> None:
+        if not self._queued:
+            self._queued = []
+        self._queued.append(text)
 
     def _emit(self, text: str) -> str:
         if text:
@@ -208,7 +217,7 @@ class TagFilter:
             if rendered is _PENDING:
                 self._pending = element
                 if end < n:
-                    self._queued.append(data[end:])
+                    self._queue(data[end:])
                 break
             if rendered:
                 out.append(self._emit(rendered))
@@ -247,6 +256,8 @@ class TagFilter:
             attrs = dict(_ATTR.findall(element))
             content_type = attrs.get("contentType", attrs.get("contenttype", ""))
             fenced = bool(content_type) and content_type not in ("text/markdown", "text/plain")
+            if not self._fences:
+                self._fences = []
             self._fences.append(fenced)
             if fenced:
                 language = content_type.rsplit("/", 1)[-1].removeprefix("x-")
@@ -307,6 +318,8 @@ class TagFilter:
         text = f"[[{number}]]({url})"
         if self.cite:
             start = self.length
+            if not self.citations:
+                self.citations = []
             self.citations.append(Citation(start, start + len(text), url, self.sources.titles.get(url) or url))
         return text
 

@@ -280,3 +280,12 @@ def test_a_kept_text_still_counts_usage_piece_by_piece():
     answer, _ = run([*(ev.Token(t) for t in tokens), ev.Done()])
     assert answer.content == "".join(tokens)
     assert answer.usage(0)["completion_tokens"] == sum(estimate_tokens(t) for t in tokens)
+
+
+def test_a_plain_answer_makes_no_reasoning_filter_and_its_filter_no_lists():
+    # Each lives as long as its stream: a thousand open streams would pay for them all.
+    plain, _ = run([ev.Token("Hello "), ev.Token("there.")])
+    assert plain.reasoning_filter is None
+    assert [type(getattr(plain.filter, name)) for name in ("citations", "_queued", "_fences")] == [tuple] * 3
+    thinking, sink = run([ev.ReasoningToken("Hmm."), ev.Token("Hi.")])
+    assert thinking.reasoning_filter is not None and sink.text("reasoning") == "Hmm."
