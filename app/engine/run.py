@@ -5,12 +5,15 @@ A model request is answered in two phases:
 1. `start()` reads grok.com's events up to the first output (or the first heartbeat
    interval, or the end): a failure up to there is still an ordinary HTTP error with its
    own status, because no byte has gone to the client;
-2. `rest()` reads the remaining events, yielding after each event that gave the sink
-   something to send (False) and at each heartbeat interval of upstream silence (True),
-   so the adapter writes its bytes, or a keep-alive of its own kind, as they come.
+2. `advance()`, called until it returns None, reads the remaining events one at a time:
+   False after an event (the sink may have something to send), True after a heartbeat
+   interval of upstream silence, so the adapter writes its bytes, or a keep-alive of its
+   own kind, as they come. A plain call rather than a generator: each generator between
+   the server and the wait for grok.com's next bytes is one more level of C stack that
+   every open stream keeps a copy of (docs/benchmarks.md, "Where a burst's peak is").
 
 The adapter renders what the Answer's sink received; failures after the start arrive as
-`answer.error` (in-band) or as a GrokError raised by `rest()` (transport), and the adapter
+`answer.error` (in-band) or as a GrokError raised by `advance()` (transport), and the adapter
 ends its stream with its own error form, as it does after a failure of this server's own
 (`RelayFailed`). Closing the upstream stream aborts the transfer.
 """
@@ -37,6 +40,9 @@ class RelayFailed(GrokError):
     @property
     def advice(self) -> str:
         return "This server failed while relaying grok.com's answer (its log has the details); retry the request."
+
+
+_ENDED = object()  # grok.com's stream has no more events
 
 
 class Run:
@@ -68,19 +74,18 @@ class Run:
         if answer.error is not None:
             self.upstream.close()
 
-    def rest(self) -> Iterator[bool]:
-        answer = self.answer
-        if answer.finished:
-            return
-        for event in self.events:
-            if event is None:
-                yield True
-                continue
-            answer.feed(event)
-            event = None  # not held while the next one is awaited (see ChatStream.events)
-            yield False
-            if answer.finished:
-                return
+    def advance(self) -> bool | None:
+        """Feed the answer its next event: False after an event, True after a silent interval,
+        None once the answer is finished or grok.com's stream ended."""
+        if self.answer.finished:
+            return None
+        event = next(self.events, _ENDED)
+        if event is _ENDED:
+            return None
+        if event is None:
+            return True
+        self.answer.feed(event)
+        return False
 
     def relay(
         self,
@@ -98,7 +103,7 @@ class Run:
             if self.ticked:
                 keepalive()
             yield take()
-            for silent in self.rest():
+            while (silent := self.advance()) is not None:
                 if silent:
                     keepalive()
                 data = take()

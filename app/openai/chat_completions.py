@@ -203,7 +203,7 @@ def _sse(plan: ChatPlan, thread: Thread, run: Run, sink: _SSESink) -> Iterator[b
     writer, answer = sink.writer, run.answer
     try:
         yield writer.role() + sink.take() + (HEARTBEAT if run.ticked else b"")
-        for silent in run.rest():
+        while (silent := run.advance()) is not None:
             if silent:
                 yield HEARTBEAT
             elif sink.out:
